@@ -1,0 +1,1 @@
+//! vnet-spec: the executable specification of vnet.
