@@ -1,0 +1,683 @@
+//! Header validation: what a (header, packet) pair asks for, judged by the kernel's rules.
+//!
+//! [`check`] applies the rules of `virtio_net_hdr_to_skb` / `virtio_net_hdr_tnl_to_skb` (V1-V7,
+//! V20-V22) and of TUN's write path (T14), so that in [`Mode::Linux`] it accepts exactly what a
+//! Linux TUN/TAP device accepts on write. [`Mode::Strict`] adds the virtio spec's driver MUSTs
+//! (P4, P9). A GSO request is then located in the packet itself (V8: `hdr_len` is a hint, never
+//! trusted), so that segmentation has everything it needs and nothing it must take on faith.
+
+use core::fmt;
+
+use crate::hdr::{Flags, GsoType, VnetHdr};
+use crate::wire::{self, Headers, IpProtocol, IpVersion, Link, TcpPacket};
+
+/// Which rules to apply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Mode {
+    /// Accept exactly what Linux accepts on a TUN/TAP write.
+    #[default]
+    Linux,
+    /// Also enforce the virtio spec's driver requirements: no DATA_VALID or RSC_INFO on transmit
+    /// (P9), GSO only with NEEDS_CSUM (P4), `hdr_len` covering the headers of a GSO packet (P6).
+    Strict,
+}
+
+/// How to check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct CheckOptions {
+    /// Where the packet starts: IP (TUN) or Ethernet (TAP).
+    pub link: Link,
+    /// Which rules.
+    pub mode: Mode,
+    /// The most USO segments one packet may carry (V4/V6b). Kernels differ: 64 in older headers,
+    /// 128 measured on this project's kernel (6.18).
+    pub udp_max_segments: u16,
+    /// UDP-tunnel GSO was negotiated (TUN: TUNSETOFFLOAD with UDP_TUNNEL_GSO and a 24-byte header).
+    pub tunnel: bool,
+    /// UDP-tunnel checksum offload was negotiated too.
+    pub tunnel_csum: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions {
+            link: Link::Tun,
+            mode: Mode::Linux,
+            udp_max_segments: UDP_MAX_SEGMENTS,
+            tunnel: false,
+            tunnel_csum: false,
+        }
+    }
+}
+
+/// USO segments per packet accepted by this project's kernel (measured: 128 accepted, 129 not).
+pub const UDP_MAX_SEGMENTS: u16 = 128;
+
+/// Where a checksum is to be completed: summed from `start` to the end, stored at `start + offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct CsumRequest {
+    /// First byte covered, from the start of the packet.
+    pub start: u16,
+    /// Offset of the 16-bit checksum field from `start`.
+    pub offset: u16,
+}
+
+/// The kind of segmentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum GsoKind {
+    /// TCP segmentation (TCPV4 / TCPV6).
+    Tcp,
+    /// UDP segmentation: one datagram per segment (UDP_L4).
+    Uso,
+    /// UDP fragmentation: one datagram cut into IP fragments (UDP, deprecated).
+    Ufo,
+}
+
+/// The outer headers of a UDP-tunnel GSO packet (V20-V22).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Tunnel {
+    /// Outer IP version (the header's tunnel bit, as Linux reads it).
+    pub outer_ip: IpVersion,
+    /// Outer UDP header offset.
+    pub outer_th: u16,
+    /// Inner IP header offset.
+    pub inner_nh: u16,
+    /// The outer UDP checksum is to be computed (UDP_TUNNEL_CSUM).
+    pub outer_csum: bool,
+}
+
+/// A validated segmentation request, located in the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct GsoRequest {
+    /// TCP, USO or UFO.
+    pub kind: GsoKind,
+    /// The ECN bit was set (TCP may carry CWR/ECE).
+    pub ecn: bool,
+    /// Payload bytes per segment.
+    pub gso_size: u16,
+    /// NEEDS_CSUM was set (TCP may go without, V6c; the segmenter then computes it anyway).
+    pub csum: Option<CsumRequest>,
+    /// The headers found in the packet (for a tunnel: the inner ones, offsets from packet start).
+    pub headers: Headers,
+    /// Bytes of headers up to and including the transport header: the true `hdr_len` (V8).
+    pub hdr_len: usize,
+    /// Bytes after `hdr_len`.
+    pub payload_len: usize,
+    /// The outer headers of a UDP-tunnel packet.
+    pub tunnel: Option<Tunnel>,
+}
+
+/// What a valid (header, packet) pair asks of the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Offload {
+    /// Nothing: send the packet as it is.
+    Plain,
+    /// Complete one checksum (S4). Also a GSO packet whose payload fits in one segment (V5).
+    Checksum(CsumRequest),
+    /// Segment (S1-S3).
+    Segment(GsoRequest),
+}
+
+/// A header field named by an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HdrField {
+    /// `flags`.
+    Flags,
+    /// `gso_type`.
+    GsoType,
+    /// `gso_size`.
+    GsoSize,
+    /// `hdr_len`.
+    HdrLen,
+    /// `csum_start`.
+    CsumStart,
+    /// `csum_offset`.
+    CsumOffset,
+    /// `outer_th_offset`.
+    OuterThOffset,
+    /// `inner_nh_offset`.
+    InnerNhOffset,
+}
+
+/// Why a (header, packet) pair is rejected. Each error names its rule (see `spec/RULES.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CheckError {
+    /// A header field is out of its bound.
+    Field {
+        /// The rule broken.
+        rule: &'static str,
+        /// The field.
+        field: HdrField,
+        /// Its value.
+        value: u32,
+        /// What was required of it.
+        bound: Bound,
+    },
+    /// The packet is shorter than the header says it must be.
+    Short {
+        /// The rule broken.
+        rule: &'static str,
+        /// Bytes required.
+        need: usize,
+        /// Bytes present.
+        have: usize,
+    },
+    /// The packet's own headers cannot carry the request (found when locating a GSO request).
+    Packet {
+        /// The rule broken.
+        rule: &'static str,
+        /// What is wrong.
+        problem: Problem,
+    },
+}
+
+/// What a field was required to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bound {
+    /// A GSO type Linux knows: NONE, or TCPV4/TCPV6/UDP/UDP_L4 with optional ECN.
+    KnownGsoType,
+    /// Not zero.
+    NonZero,
+    /// Not 0xFFFF (GSO_BY_FRAGS).
+    NotByFrags,
+    /// Exactly this value.
+    Equal(u32),
+    /// At least this value.
+    AtLeast(u32),
+    /// At most this value.
+    AtMost(u32),
+    /// Flag or bit not allowed here.
+    Absent,
+    /// Flag or bit required here.
+    Present,
+}
+
+/// A packet-level reason a GSO request cannot be carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Problem {
+    /// The headers do not parse.
+    Wire(wire::Error),
+    /// The GSO type names another IP version than the packet has.
+    IpVersionMismatch {
+        /// The version the GSO type implies.
+        expected: IpVersion,
+        /// The packet's.
+        found: IpVersion,
+    },
+    /// The packet's transport protocol is not the one the GSO type implies.
+    ProtocolMismatch {
+        /// TCP or UDP.
+        expected: IpProtocol,
+        /// The packet's.
+        found: IpProtocol,
+    },
+    /// `csum_start` is not where the transport header is.
+    CsumStartNotTransport {
+        /// `csum_start`.
+        csum_start: u16,
+        /// The transport header's offset.
+        transport: usize,
+    },
+    /// The packet is an IP fragment already.
+    Fragment,
+}
+
+impl From<wire::Error> for CheckError {
+    fn from(e: wire::Error) -> CheckError {
+        CheckError::Packet {
+            rule: "S1",
+            problem: Problem::Wire(e),
+        }
+    }
+}
+
+impl CheckError {
+    /// The rule id this error enforces.
+    pub const fn rule(&self) -> &'static str {
+        match self {
+            CheckError::Field { rule, .. }
+            | CheckError::Short { rule, .. }
+            | CheckError::Packet { rule, .. } => rule,
+        }
+    }
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckError::Field {
+                rule,
+                field,
+                value,
+                bound,
+            } => write!(f, "{rule}: {field:?} {value} breaks its bound: {bound:?}"),
+            CheckError::Short { rule, need, have } => {
+                write!(f, "{rule}: packet needs {need} bytes, has {have}")
+            }
+            CheckError::Packet { rule, problem } => write!(f, "{rule}: {problem:?}"),
+        }
+    }
+}
+
+impl core::error::Error for CheckError {}
+
+const TCP_HDR_MIN: usize = 20;
+const UDP_HDR: usize = 8;
+const IPV4_HDR_MIN: usize = 20;
+const IPV6_HDR: usize = 40;
+const ETH_HDR: usize = 14;
+const TCP_CSUM_OFFSET: u16 = 16;
+const UDP_CSUM_OFFSET: u16 = 6;
+
+fn field(rule: &'static str, field: HdrField, value: impl Into<u32>, bound: Bound) -> CheckError {
+    CheckError::Field {
+        rule,
+        field,
+        value: value.into(),
+        bound,
+    }
+}
+
+fn need(rule: &'static str, need: usize, pkt: &[u8]) -> Result<(), CheckError> {
+    if pkt.len() < need {
+        return Err(CheckError::Short {
+            rule,
+            need,
+            have: pkt.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Validates `hdr` against `pkt` (the bytes after the header) and says what the pair asks for.
+pub fn check(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Offload, CheckError> {
+    check_device_write(hdr, pkt, opts)?;
+    if opts.mode == Mode::Strict {
+        check_strict(hdr)?;
+    }
+    let tunnel = check_tunnel(hdr, pkt, opts)?;
+    let base = check_plain(hdr, pkt, opts.udp_max_segments)?;
+    match base {
+        Plain::NotGso => Ok(match csum_request(hdr) {
+            Some(csum) => Offload::Checksum(csum),
+            None => Offload::Plain,
+        }),
+        Plain::Gso(kind) => locate(hdr, pkt, opts, kind, tunnel).map(Offload::Segment),
+    }
+}
+
+/// T14: what TUN's write path checks before the header rules.
+fn check_device_write(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<(), CheckError> {
+    // TUN raises hdr_len to cover the checksum field, then refuses one beyond the packet.
+    let mut hdr_len = usize::from(hdr.hdr_len);
+    if hdr.flags.contains(Flags::NEEDS_CSUM) {
+        let csum_end = usize::from(hdr.csum_start) + usize::from(hdr.csum_offset) + 2;
+        hdr_len = hdr_len.max(csum_end);
+    }
+    if hdr_len > pkt.len() {
+        return Err(field(
+            "T14",
+            HdrField::HdrLen,
+            hdr_len as u32,
+            Bound::AtMost(pkt.len() as u32),
+        ));
+    }
+    match opts.link {
+        Link::Tap => {
+            need("T14", ETH_HDR, pkt)?;
+            if hdr_len != 0 && hdr_len < ETH_HDR {
+                return Err(field(
+                    "T14",
+                    HdrField::HdrLen,
+                    hdr_len as u32,
+                    Bound::AtLeast(ETH_HDR as u32),
+                ));
+            }
+        }
+        Link::Tun => {
+            // IFF_NO_PI: the IP version nibble decides the protocol; anything else is refused.
+            let version = pkt.first().map_or(0, |b| b >> 4);
+            if version != 4 && version != 6 {
+                return Err(CheckError::Packet {
+                    rule: "T14",
+                    problem: Problem::Wire(wire::Error::BadVersion(version)),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// P4, P6, P9: the virtio spec's driver requirements.
+fn check_strict(hdr: &VnetHdr) -> Result<(), CheckError> {
+    for flag in [Flags::DATA_VALID, Flags::RSC_INFO] {
+        if hdr.flags.contains(flag) {
+            return Err(field("P9", HdrField::Flags, hdr.flags.0, Bound::Absent));
+        }
+    }
+    if hdr.gso_type != GsoType::NONE && !hdr.flags.contains(Flags::NEEDS_CSUM) {
+        return Err(field("P4", HdrField::Flags, hdr.flags.0, Bound::Present));
+    }
+    Ok(())
+}
+
+enum Plain {
+    NotGso,
+    Gso(GsoKind),
+}
+
+/// V1-V7: `__virtio_net_hdr_to_skb` with the tunnel bits removed.
+fn check_plain(hdr: &VnetHdr, pkt: &[u8], udp_max_segments: u16) -> Result<Plain, CheckError> {
+    let gso_type = GsoType(hdr.gso_type.0 & !GsoType::UDP_TUNNEL.0);
+    let needs_csum = hdr.flags.contains(Flags::NEEDS_CSUM);
+    // V1: the base type, ECN removed, must be one Linux knows; thlen and the IP minimum follow.
+    let (kind, thlen, mut nh_min_len) = if gso_type == GsoType::NONE {
+        (None, 0, IPV4_HDR_MIN)
+    } else {
+        let (kind, nh_min_len) = match gso_type.base() {
+            GsoType::TCPV4 if gso_type.0 & 0x70 == 0 => (GsoKind::Tcp, IPV4_HDR_MIN),
+            GsoType::TCPV6 if gso_type.0 & 0x70 == 0 => (GsoKind::Tcp, IPV6_HDR),
+            GsoType::UDP if gso_type.0 & 0x70 == 0 => (GsoKind::Ufo, IPV4_HDR_MIN),
+            GsoType::UDP_L4 if gso_type.0 & 0x70 == 0 => (GsoKind::Uso, IPV4_HDR_MIN),
+            _ => {
+                return Err(field(
+                    "V1",
+                    HdrField::GsoType,
+                    hdr.gso_type.0,
+                    Bound::KnownGsoType,
+                ));
+            }
+        };
+        // V2: GSO needs a segment size.
+        if hdr.gso_size == 0 {
+            return Err(field("V2", HdrField::GsoSize, 0u16, Bound::NonZero));
+        }
+        let thlen = if kind == GsoKind::Tcp {
+            TCP_HDR_MIN
+        } else {
+            UDP_HDR
+        };
+        (Some(kind), thlen, nh_min_len)
+    };
+
+    let mut p_off = 0;
+    if needs_csum {
+        // V3: the checksum field and a transport header fit, past a minimal IP header.
+        let start = usize::from(hdr.csum_start);
+        let off = usize::from(hdr.csum_offset);
+        need("V3", start + thlen.max(off + 2), pkt)?;
+        if hdr.csum_start == u16::MAX {
+            return Err(field(
+                "V3",
+                HdrField::CsumStart,
+                hdr.csum_start,
+                Bound::AtMost(u32::from(u16::MAX) - 1),
+            ));
+        }
+        if start < nh_min_len {
+            return Err(field(
+                "V3",
+                HdrField::CsumStart,
+                hdr.csum_start,
+                Bound::AtLeast(nh_min_len as u32),
+            ));
+        }
+        nh_min_len = start;
+        p_off = nh_min_len + thlen;
+        need("V3", p_off, pkt)?;
+    } else if kind.is_some() {
+        p_off = nh_min_len + thlen;
+        need("V3", p_off, pkt)?;
+    }
+
+    let Some(kind) = kind else {
+        return Ok(Plain::NotGso);
+    };
+    let gso_size = usize::from(hdr.gso_size);
+    let mut nh_off = p_off;
+    match kind {
+        // UFO's gso_size may not include the UDP header.
+        GsoKind::Ufo => nh_off -= thlen,
+        // V4: USO needs NEEDS_CSUM at offset 6, a bounded segment count and no ECN.
+        GsoKind::Uso => {
+            if !needs_csum {
+                return Err(field("V4", HdrField::Flags, hdr.flags.0, Bound::Present));
+            }
+            if hdr.csum_offset != UDP_CSUM_OFFSET {
+                return Err(field(
+                    "V4",
+                    HdrField::CsumOffset,
+                    hdr.csum_offset,
+                    Bound::Equal(UDP_CSUM_OFFSET.into()),
+                ));
+            }
+            let max_payload = gso_size * usize::from(udp_max_segments);
+            if pkt.len() - p_off > max_payload {
+                return Err(CheckError::Short {
+                    rule: "V4",
+                    need: p_off + max_payload,
+                    have: pkt.len(),
+                });
+            }
+            if gso_type.has_ecn() {
+                return Err(field("V4", HdrField::GsoType, gso_type.0, Bound::Absent));
+            }
+        }
+        // V4: TCP with NEEDS_CSUM checksums at offset 16.
+        GsoKind::Tcp => {
+            if needs_csum && hdr.csum_offset != TCP_CSUM_OFFSET {
+                return Err(field(
+                    "V4",
+                    HdrField::CsumOffset,
+                    hdr.csum_offset,
+                    Bound::Equal(TCP_CSUM_OFFSET.into()),
+                ));
+            }
+        }
+    }
+    if hdr.gso_size == u16::MAX {
+        return Err(field(
+            "V2",
+            HdrField::GsoSize,
+            hdr.gso_size,
+            Bound::NotByFrags,
+        ));
+    }
+    // V5: a payload that fits in one segment is not really GSO.
+    if pkt.len() - nh_off > gso_size {
+        Ok(Plain::Gso(kind))
+    } else {
+        Ok(Plain::NotGso)
+    }
+}
+
+/// V20-V22: the UDP-tunnel header (`virtio_net_hdr_tnl_to_skb`).
+fn check_tunnel(
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    opts: &CheckOptions,
+) -> Result<Option<Tunnel>, CheckError> {
+    let bits = hdr.gso_type.tunnel();
+    if bits == GsoType::NONE {
+        return Ok(None);
+    }
+    let tunnel_field = |bound| field("V7", HdrField::GsoType, hdr.gso_type.0, bound);
+    if !opts.tunnel {
+        return Err(tunnel_field(Bound::Absent));
+    }
+    if bits == GsoType::UDP_TUNNEL {
+        return Err(tunnel_field(Bound::Absent));
+    }
+    let inner = GsoType(hdr.gso_type.0 & !(GsoType::ECN.0 | GsoType::UDP_TUNNEL.0));
+    if inner == GsoType::NONE || inner == GsoType::UDP {
+        return Err(tunnel_field(Bound::KnownGsoType));
+    }
+    if !hdr.flags.contains(Flags::NEEDS_CSUM) {
+        return Err(field("V7", HdrField::Flags, hdr.flags.0, Bound::Present));
+    }
+    let outer_ip = if bits == GsoType::UDP_TUNNEL_IPV6 {
+        IpVersion::V6
+    } else {
+        IpVersion::V4
+    };
+    let l3min = |v| match v {
+        IpVersion::V4 => IPV4_HDR_MIN,
+        IpVersion::V6 => IPV6_HDR,
+    };
+    let outer_min = ETH_HDR + l3min(outer_ip);
+    let outer_th = usize::from(hdr.outer_th_offset);
+    let inner_nh = usize::from(hdr.inner_nh_offset);
+    let inner_th = usize::from(hdr.csum_start);
+    if outer_th < outer_min {
+        return Err(field(
+            "V7",
+            HdrField::OuterThOffset,
+            hdr.outer_th_offset,
+            Bound::AtLeast(outer_min as u32),
+        ));
+    }
+    if inner_nh < outer_th + UDP_HDR {
+        return Err(field(
+            "V7",
+            HdrField::InnerNhOffset,
+            hdr.inner_nh_offset,
+            Bound::AtLeast((outer_th + UDP_HDR) as u32),
+        ));
+    }
+    // The inner version: TCPV6 says so; for USO Linux reads the packet (after the plain checks,
+    // which have made sure the bytes are there; here we bound the read ourselves).
+    let inner_ip = match inner.base() {
+        GsoType::TCPV6 => IpVersion::V6,
+        GsoType::UDP_L4 if pkt.get(inner_nh).is_some_and(|b| b >> 4 == 6) => IpVersion::V6,
+        _ => IpVersion::V4,
+    };
+    let inner_min = inner_nh + l3min(inner_ip);
+    if inner_th < inner_min {
+        return Err(field(
+            "V7",
+            HdrField::CsumStart,
+            hdr.csum_start,
+            Bound::AtLeast(inner_min as u32),
+        ));
+    }
+    if hdr.flags.contains(Flags::UDP_TUNNEL_CSUM) && !opts.tunnel_csum {
+        return Err(field("V7", HdrField::Flags, hdr.flags.0, Bound::Absent));
+    }
+    Ok(Some(Tunnel {
+        outer_ip,
+        outer_th: hdr.outer_th_offset,
+        inner_nh: hdr.inner_nh_offset,
+        outer_csum: hdr.flags.contains(Flags::UDP_TUNNEL_CSUM),
+    }))
+}
+
+fn csum_request(hdr: &VnetHdr) -> Option<CsumRequest> {
+    hdr.flags.contains(Flags::NEEDS_CSUM).then_some(CsumRequest {
+        start: hdr.csum_start,
+        offset: hdr.csum_offset,
+    })
+}
+
+/// V6 (and S1, S30): find the headers of a GSO packet in the packet itself.
+fn locate(
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    opts: &CheckOptions,
+    kind: GsoKind,
+    tunnel: Option<Tunnel>,
+) -> Result<GsoRequest, CheckError> {
+    let headers = match tunnel {
+        // The inner packet starts at inner_nh, as on a TUN device.
+        Some(t) => {
+            let inner_nh = usize::from(t.inner_nh);
+            let inner = pkt.get(inner_nh..).unwrap_or(&[]);
+            let mut h = wire::parse_headers(inner, Link::Tun)?;
+            h.l3_offset += inner_nh;
+            h.l4_offset += inner_nh;
+            h
+        }
+        None => wire::parse_headers(pkt, opts.link)?,
+    };
+    let base = hdr.gso_type.base();
+    let expected_ip = match base {
+        GsoType::TCPV4 => Some(IpVersion::V4),
+        GsoType::TCPV6 => Some(IpVersion::V6),
+        _ => None,
+    };
+    if let Some(expected) = expected_ip
+        && expected != headers.ip
+    {
+        return Err(CheckError::Packet {
+            rule: "S1",
+            problem: Problem::IpVersionMismatch {
+                expected,
+                found: headers.ip,
+            },
+        });
+    }
+    let expected_proto = match kind {
+        GsoKind::Tcp => IpProtocol::TCP,
+        GsoKind::Uso | GsoKind::Ufo => IpProtocol::UDP,
+    };
+    if headers.protocol != expected_proto {
+        return Err(CheckError::Packet {
+            rule: "S1",
+            problem: Problem::ProtocolMismatch {
+                expected: expected_proto,
+                found: headers.protocol,
+            },
+        });
+    }
+    if headers.fragment {
+        return Err(CheckError::Packet {
+            rule: "S1",
+            problem: Problem::Fragment,
+        });
+    }
+    let csum = csum_request(hdr);
+    if let Some(c) = csum
+        && usize::from(c.start) != headers.l4_offset
+    {
+        return Err(CheckError::Packet {
+            rule: "S1",
+            problem: Problem::CsumStartNotTransport {
+                csum_start: c.start,
+                transport: headers.l4_offset,
+            },
+        });
+    }
+    let l4 = pkt.get(headers.l4_offset..).unwrap_or(&[]);
+    let l4_len = match kind {
+        GsoKind::Tcp => TcpPacket::new_checked(l4)?.header_len(),
+        GsoKind::Uso | GsoKind::Ufo => {
+            need("S30", headers.l4_offset + UDP_HDR, pkt)?;
+            UDP_HDR
+        }
+    };
+    let hdr_len = headers.l4_offset + l4_len;
+    if opts.mode == Mode::Strict && usize::from(hdr.hdr_len) < hdr_len {
+        return Err(field(
+            "P6",
+            HdrField::HdrLen,
+            hdr.hdr_len,
+            Bound::AtLeast(hdr_len as u32),
+        ));
+    }
+    Ok(GsoRequest {
+        kind,
+        ecn: hdr.gso_type.has_ecn(),
+        gso_size: hdr.gso_size,
+        csum,
+        headers,
+        hdr_len,
+        payload_len: pkt.len() - hdr_len,
+        tunnel,
+    })
+}
