@@ -9,3 +9,4 @@
 
 #[cfg(test)]
 extern crate std;
+pub mod wire;
