@@ -7,7 +7,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
-#[cfg(test)]
+// Tests use std; so does `arbitrary`'s derive (a fuzzing-only feature).
+#[cfg(any(test, feature = "arbitrary"))]
 extern crate std;
+
+pub mod check;
 pub mod csum;
 pub mod hdr;
+#[cfg(test)]
+mod testpkt;
+pub mod wire;
