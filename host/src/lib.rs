@@ -1,1 +1,27 @@
 //! vnet-host: Linux TUN/TAP devices with virtio-net headers and offloads, around vnet-core.
+//!
+//! The shell of a sans-IO design: vnet-core decides what the bytes of a header and a packet mean;
+//! this crate opens devices, sets their header size and offloads, and moves bytes with one
+//! `readv`/`writev` per packet. All `unsafe` lives in the private `sys` module.
+//!
+//! ```no_run
+//! use vnet_host::{DeviceKind, Offloads, Options};
+//! let dev = Options::new(DeviceKind::Tun).name("vnet0").vnet_hdr_len(12).open()?;
+//! let offloads = dev.negotiate_offloads(Offloads::FULL)?;
+//! let (mut hdr, mut buf) = ([0u8; 12], vec![0u8; 65536]);
+//! let len = dev.read_packet(&mut hdr, &mut buf)?;
+//! # let _ = (offloads, len);
+//! # Ok::<(), vnet_host::Error>(())
+//! ```
+#![deny(unsafe_code)]
+
+mod device;
+mod error;
+pub mod netns;
+mod offload;
+#[allow(unsafe_code)]
+mod sys;
+
+pub use device::{Device, DeviceKind, Features, HEADER_SIZES, Options, probe_features};
+pub use error::{Error, Result};
+pub use offload::{OffloadRule, Offloads};
