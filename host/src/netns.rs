@@ -9,7 +9,7 @@
 //! 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::process::Command;
@@ -131,7 +131,9 @@ pub fn require_root(test: &str) -> bool {
             panic!("{test}: {why}, and CI is set: privileged tests must run in CI")
         }
         Some(why) => {
-            eprintln!("SKIPPED: {test}: {why}");
+            // Written to the stderr handle, not with eprintln!, which the test harness captures
+            // and hides for passing tests: a skip must be seen.
+            let _ = writeln!(io::stderr(), "SKIPPED: {test}: {why}");
             false
         }
     }
