@@ -9,3 +9,5 @@
 
 #[cfg(test)]
 extern crate std;
+pub mod csum;
+pub mod hdr;
