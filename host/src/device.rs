@@ -9,6 +9,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use libc::c_int;
+use vnet_core::hdr::{Endian, HdrError, Layout, VnetHdr};
 
 use crate::error::{Error, Result};
 use crate::offload::{self, Offloads};
@@ -32,10 +33,6 @@ impl DeviceKind {
     }
 }
 
-/// The vnet header sizes vnet-core can encode (kernel-rules R1-R2): legacy 10, v1 12, v1 with hash
-/// 20, v1 with hash and UDP-tunnel offsets 24. The kernel would accept any size >= 10 (T12).
-pub const HEADER_SIZES: [usize; 4] = [10, 12, 20, 24];
-
 /// How to open a device. `Options::new(DeviceKind::Tun).name("vnet0").open()`.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -43,7 +40,7 @@ pub struct Options {
     kind: DeviceKind,
     multi_queue: bool,
     napi: bool,
-    vnet_hdr_len: usize,
+    layout: Layout,
     little_endian: bool,
     nonblocking: bool,
 }
@@ -57,7 +54,7 @@ impl Options {
             kind,
             multi_queue: false,
             napi: false,
-            vnet_hdr_len: 12,
+            layout: Layout::V1,
             little_endian: true,
             nonblocking: false,
         }
@@ -82,9 +79,10 @@ impl Options {
         self
     }
 
-    /// The vnet header size, one of [`HEADER_SIZES`].
-    pub fn vnet_hdr_len(mut self, len: usize) -> Self {
-        self.vnet_hdr_len = len;
+    /// The vnet header layout, whose size goes to TUNSETVNETHDRSZ (10, 12, 20 or 24 bytes; the
+    /// kernel would take any size >= 10, T12, but only these have a meaning).
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
         self
     }
 
@@ -152,7 +150,7 @@ pub struct Device {
     name: String,
     kind: DeviceKind,
     flags: u32,
-    vnet_hdr_len: usize,
+    layout: Layout,
     little_endian: bool,
 }
 
@@ -163,7 +161,6 @@ impl Device {
         if !options.name.is_empty() {
             check_name(&options.name)?;
         }
-        check_header_size(options.vnet_hdr_len)?;
         let mut flags = libc::IFF_NO_PI | libc::IFF_VNET_HDR | options.kind.flag();
         if options.multi_queue {
             flags |= libc::IFF_MULTI_QUEUE;
@@ -177,7 +174,7 @@ impl Device {
         // TUNGETIFF rather than trusting our request: the kernel filled in the name and may
         // have ignored flags it does not know (T5).
         let mut device = Self::adopt(OwnedFd::from(file))?;
-        device.set_vnet_hdr_len(options.vnet_hdr_len)?;
+        device.set_layout(options.layout)?;
         device.set_little_endian(options.little_endian)?;
         if options.nonblocking {
             device.set_nonblocking(true)?;
@@ -209,8 +206,11 @@ impl Device {
         if flags & libc::IFF_NO_PI as u32 == 0 {
             return Err(Error::PacketInfo { name, flags });
         }
-        let vnet_hdr_len =
-            sys::tungetvnethdrsz(file.as_fd()).map_err(Error::ioctl("TUNGETVNETHDRSZ"))? as usize;
+        let size = sys::tungetvnethdrsz(file.as_fd()).map_err(Error::ioctl("TUNGETVNETHDRSZ"))?;
+        let layout = usize::try_from(size)
+            .ok()
+            .and_then(Layout::from_size)
+            .ok_or(Error::UnsupportedHeaderSize(size as usize))?;
         let little_endian =
             sys::tungetvnetle(file.as_fd()).map_err(Error::ioctl("TUNGETVNETLE"))?;
         Ok(Self {
@@ -218,7 +218,7 @@ impl Device {
             name,
             kind,
             flags,
-            vnet_hdr_len,
+            layout,
             little_endian,
         })
     }
@@ -238,14 +238,29 @@ impl Device {
         self.flags
     }
 
-    /// The vnet header size in bytes, as the kernel reports it.
+    /// The vnet header layout, as the kernel reports its size.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The vnet header size in bytes: `layout().size()`.
     pub fn vnet_hdr_len(&self) -> usize {
-        self.vnet_hdr_len
+        self.layout.size()
     }
 
     /// Whether header fields are little-endian (TUNSETVNETLE); otherwise host-native.
     pub fn is_little_endian(&self) -> bool {
         self.little_endian
+    }
+
+    /// The byte order of header fields, for vnet-core: `Little` after TUNSETVNETLE, else
+    /// `Native` (TUNSETVNETBE, only on kernels with CONFIG_TUN_VNET_CROSS_LE, is not used, T13).
+    pub fn endian(&self) -> Endian {
+        if self.little_endian {
+            Endian::Little
+        } else {
+            Endian::Native
+        }
     }
 
     /// TUNGETFEATURES (see [`Features`]).
@@ -254,8 +269,8 @@ impl Device {
     }
 
     /// TUNSETVNETHDRSZ, then reads it back with TUNGETVNETHDRSZ; a different answer is an error.
-    pub fn set_vnet_hdr_len(&mut self, len: usize) -> Result<()> {
-        check_header_size(len)?;
+    pub fn set_layout(&mut self, layout: Layout) -> Result<()> {
+        let len = layout.size();
         let fd = self.file.as_fd();
         sys::tunsetvnethdrsz(fd, len as c_int).map_err(Error::ioctl("TUNSETVNETHDRSZ"))?;
         let actual = sys::tungetvnethdrsz(fd).map_err(Error::ioctl("TUNGETVNETHDRSZ"))? as usize;
@@ -265,7 +280,7 @@ impl Device {
                 actual,
             });
         }
-        self.vnet_hdr_len = len;
+        self.layout = layout;
         Ok(())
     }
 
@@ -346,7 +361,7 @@ impl Device {
         ];
         let read = sys::retry_if_interrupted(|| sys::readv(self.file.as_fd(), &mut bufs))
             .map_err(Error::io("readv"))?;
-        let Some(len) = read.checked_sub(self.vnet_hdr_len) else {
+        let Some(len) = read.checked_sub(self.vnet_hdr_len()) else {
             return Err(Error::ShortRead { read });
         };
         if len > capacity {
@@ -355,12 +370,33 @@ impl Device {
         Ok(len)
     }
 
+    /// Sends one packet with a typed header: vnet-core encodes `hdr` in the device's layout and
+    /// byte order, then [`Device::write_packet`]. A field the layout cannot hold is an error
+    /// ([`HdrError::Unrepresentable`]), never silently dropped.
+    pub fn send(&self, hdr: &VnetHdr, pkt: &[u8]) -> Result<usize> {
+        let mut bytes = [0u8; MAX_HDR_LEN];
+        let len = hdr
+            .write(&mut bytes, self.layout, self.endian())
+            .map_err(Error::Header)?;
+        self.write_packet(header_prefix(&mut bytes, len)?, pkt)
+    }
+
+    /// Receives one packet into `buf` with [`Device::read_packet`] and decodes its header with
+    /// vnet-core. Returns the header and the packet's length.
+    pub fn recv(&self, buf: &mut [u8]) -> Result<(VnetHdr, usize)> {
+        let mut bytes = [0u8; MAX_HDR_LEN];
+        let hdr_buf = header_prefix(&mut bytes, self.vnet_hdr_len())?;
+        let len = self.read_packet(hdr_buf, buf)?;
+        let (hdr, _) = VnetHdr::read(hdr_buf, self.layout, self.endian()).map_err(Error::Header)?;
+        Ok((hdr, len))
+    }
+
     fn check_hdr_buf(&self, actual: usize) -> Result<()> {
-        if actual == self.vnet_hdr_len {
+        if actual == self.vnet_hdr_len() {
             Ok(())
         } else {
             Err(Error::HeaderBufferSize {
-                expected: self.vnet_hdr_len,
+                expected: self.vnet_hdr_len(),
                 actual,
             })
         }
@@ -388,19 +424,24 @@ impl From<Device> for OwnedFd {
     }
 }
 
+/// The largest layout: a stack buffer of this size holds any header.
+const MAX_HDR_LEN: usize = Layout::V1HashTunnel.size();
+
+/// The first `len` bytes of a header buffer (`len` is a layout size, so always within it).
+fn header_prefix(bytes: &mut [u8; MAX_HDR_LEN], len: usize) -> Result<&mut [u8]> {
+    bytes
+        .get_mut(..len)
+        .ok_or(Error::Header(HdrError::Truncated {
+            need: len,
+            have: MAX_HDR_LEN,
+        }))
+}
+
 fn check_name(name: &str) -> Result<()> {
     sys::check_if_name(name).map_err(|reason| Error::InvalidName {
         name: name.to_owned(),
         reason,
     })
-}
-
-fn check_header_size(len: usize) -> Result<()> {
-    if HEADER_SIZES.contains(&len) {
-        Ok(())
-    } else {
-        Err(Error::UnsupportedHeaderSize(len))
-    }
 }
 
 #[cfg(test)]
@@ -416,19 +457,6 @@ mod tests {
                 matches!(check_name(bad), Err(Error::InvalidName { .. })),
                 "{bad:?}"
             );
-        }
-    }
-
-    #[test]
-    fn test_header_sizes() {
-        for ok in HEADER_SIZES {
-            assert!(check_header_size(ok).is_ok());
-        }
-        for bad in [0, 9, 11, 16, 32] {
-            assert!(matches!(
-                check_header_size(bad),
-                Err(Error::UnsupportedHeaderSize(n)) if n == bad
-            ));
         }
     }
 }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io;
 
+use vnet_core::hdr::HdrError;
+
 use crate::offload::OffloadRule;
 
 /// What went wrong while opening, configuring or using a TUN/TAP device.
@@ -32,8 +34,10 @@ pub enum Error {
         /// Which rule it breaks.
         reason: &'static str,
     },
-    /// A vnet header size other than 10, 12, 20 or 24 (the layouts vnet-core speaks, R1-R2).
+    /// An adopted device's vnet header size is not one of vnet-core's layouts (10, 12, 20, 24).
     UnsupportedHeaderSize(usize),
+    /// vnet-core could not encode or decode the header.
+    Header(HdrError),
     /// TUNGETVNETHDRSZ did not return what TUNSETVNETHDRSZ set.
     HeaderSizeMismatch {
         /// What was set.
@@ -139,6 +143,7 @@ impl fmt::Display for Error {
                 f,
                 "device {name} was opened without IFF_NO_PI (flags {flags:#x}); reopen it with IFF_NO_PI"
             ),
+            Self::Header(err) => write!(f, "vnet header: {err}"),
             Self::InvalidOffloads(rule) => write!(f, "invalid offloads: {rule}"),
             Self::HeaderBufferSize { expected, actual } => write!(
                 f,
@@ -162,6 +167,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } | Self::Ioctl { source, .. } => Some(source),
+            Self::Header(err) => Some(err),
             _ => None,
         }
     }
@@ -177,6 +183,7 @@ impl From<Error> for io::Error {
             Error::InvalidName { .. }
             | Error::UnsupportedHeaderSize(_)
             | Error::InvalidOffloads(_)
+            | Error::Header(_)
             | Error::HeaderBufferSize { .. } => io::ErrorKind::InvalidInput,
             _ => io::ErrorKind::Other,
         };

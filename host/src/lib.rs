@@ -5,12 +5,14 @@
 //! `readv`/`writev` per packet. All `unsafe` lives in the private `sys` module.
 //!
 //! ```no_run
+//! use vnet_core::hdr::Layout;
 //! use vnet_host::{DeviceKind, Offloads, Options};
-//! let dev = Options::new(DeviceKind::Tun).name("vnet0").vnet_hdr_len(12).open()?;
+//! let dev = Options::new(DeviceKind::Tun).name("vnet0").layout(Layout::V1).open()?;
 //! let offloads = dev.negotiate_offloads(Offloads::FULL)?;
-//! let (mut hdr, mut buf) = ([0u8; 12], vec![0u8; 65536]);
-//! let len = dev.read_packet(&mut hdr, &mut buf)?;
-//! # let _ = (offloads, len);
+//! let mut buf = vec![0u8; 65536];
+//! let (hdr, len) = dev.recv(&mut buf)?;
+//! dev.send(&hdr, &buf[..len])?;
+//! # let _ = offloads;
 //! # Ok::<(), vnet_host::Error>(())
 //! ```
 #![deny(unsafe_code)]
@@ -22,6 +24,6 @@ mod offload;
 #[allow(unsafe_code)]
 mod sys;
 
-pub use device::{Device, DeviceKind, Features, HEADER_SIZES, Options, probe_features};
+pub use device::{Device, DeviceKind, Features, Options, probe_features};
 pub use error::{Error, Result};
 pub use offload::{OffloadRule, Offloads};

@@ -4,8 +4,9 @@
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 
+use vnet_core::hdr::{Endian, Layout};
 use vnet_host::netns::{self, NetNs, require_root};
-use vnet_host::{Device, DeviceKind, Error, HEADER_SIZES, OffloadRule, Offloads, Options};
+use vnet_host::{Device, DeviceKind, Error, OffloadRule, Offloads, Options};
 
 /// Runs `f` inside a fresh namespace, or skips (see `require_root`).
 fn in_netns<T: Send>(test: &str, f: impl FnOnce(&NetNs) -> T + Send) -> Option<T> {
@@ -20,17 +21,19 @@ fn in_netns<T: Send>(test: &str, f: impl FnOnce(&NetNs) -> T + Send) -> Option<T
 fn open_tun_and_tap_with_each_header_size() {
     in_netns("open_tun_and_tap_with_each_header_size", |_| {
         for (kind, prefix) in [(DeviceKind::Tun, "vt"), (DeviceKind::Tap, "vp")] {
-            for size in HEADER_SIZES {
+            for layout in Layout::ALL {
+                let size = layout.size();
                 let name = format!("{prefix}{size}");
                 let dev = Options::new(kind)
                     .name(&name)
-                    .vnet_hdr_len(size)
+                    .layout(layout)
                     .open()
                     .unwrap();
                 assert_eq!(dev.name(), name);
                 assert_eq!(dev.kind(), kind);
                 assert_eq!(dev.vnet_hdr_len(), size, "read back by TUNGETVNETHDRSZ");
-                assert!(dev.is_little_endian());
+                assert_eq!(dev.layout(), layout);
+                assert_eq!(dev.endian(), Endian::Little);
                 assert!(dev.features().unwrap().vnet_hdr());
             }
             // No name: the kernel picks tun%d / tap%d.
@@ -48,8 +51,6 @@ fn open_tun_and_tap_with_each_header_size() {
 #[test]
 fn options_are_checked_before_the_kernel() {
     // Refused before /dev/net/tun is opened, so this needs no privileges.
-    let bad_size = Options::new(DeviceKind::Tun).vnet_hdr_len(11).open();
-    assert!(matches!(bad_size, Err(Error::UnsupportedHeaderSize(11))));
     let bad_name = Options::new(DeviceKind::Tun)
         .name("much-too-long-name")
         .open();
@@ -61,7 +62,7 @@ fn adopt_a_preopened_fd() {
     in_netns("adopt_a_preopened_fd", |_| {
         let dev = Options::new(DeviceKind::Tap)
             .name("vadopt0")
-            .vnet_hdr_len(24)
+            .layout(Layout::V1HashTunnel)
             .open()
             .unwrap();
         // A dup, as a runtime would pass it; the original stays open.
@@ -222,4 +223,26 @@ fn namespace_is_deleted_even_when_the_closure_panics() {
             .any(|l| l.split_whitespace().next() == Some(name.as_str())),
         "{name} still listed: {list}"
     );
+}
+
+#[test]
+fn send_refuses_a_header_the_layout_cannot_hold() {
+    in_netns("send_refuses_a_header_the_layout_cannot_hold", |_| {
+        let dev = Options::new(DeviceKind::Tun)
+            .name("vlegacy0")
+            .layout(Layout::Legacy)
+            .open()
+            .unwrap();
+        let hdr = vnet_core::hdr::VnetHdr {
+            num_buffers: 1,
+            ..Default::default()
+        };
+        // Refused by vnet-core before any syscall: the 10-byte layout has no num_buffers.
+        assert!(matches!(
+            dev.send(&hdr, &[0x45; 20]),
+            Err(Error::Header(
+                vnet_core::hdr::HdrError::Unrepresentable { .. }
+            ))
+        ));
+    });
 }

@@ -8,6 +8,7 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
+use vnet_core::hdr::{Flags, Layout, VnetHdr};
 use vnet_host::netns::{NetNs, require_root};
 use vnet_host::{Device, DeviceKind, Error, Options};
 
@@ -38,7 +39,7 @@ fn setup(test: &str) -> Option<Setup> {
             }
             Options::new(DeviceKind::Tun)
                 .name("vt0")
-                .vnet_hdr_len(HDR_LEN)
+                .layout(Layout::V1)
                 .nonblocking(true)
                 .open()
                 .expect("open TUN")
@@ -152,6 +153,31 @@ fn udp_from_a_socket_comes_out_of_the_tun_with_a_zero_header() {
     assert!(hdr[0] == 0 || hdr[0] == 0x02, "flags {:#x}", hdr[0]);
     assert_eq!(hdr[1..], [0; HDR_LEN - 1], "header {hdr:02x?}");
 
+    // The same through the typed API: vnet-core decodes the header.
+    sock.send_to(payload, SocketAddrV4::new(PEER, PEER_PORT))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let (typed, typed_len) = loop {
+        match dev.recv(&mut buf) {
+            Ok((hdr, len)) if is_udp_to_peer(&buf[..len]) => break (hdr, len),
+            Ok(_) => {}
+            Err(Error::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(err) => panic!("{err}"),
+        }
+    };
+    assert_eq!(typed_len, len);
+    assert!(
+        typed == VnetHdr::default()
+            || typed
+                == (VnetHdr {
+                    flags: Flags::DATA_VALID,
+                    ..VnetHdr::default()
+                }),
+        "{typed:?}"
+    );
+
     let pkt = &buf[..len];
     let expected = udp_datagram(
         local_addr(&sock),
@@ -179,6 +205,15 @@ fn udp_written_into_the_tun_reaches_the_socket() {
     let pkt = udp_datagram(peer, local, payload);
     let written = dev.write_packet(&[0u8; HDR_LEN], &pkt).unwrap();
     assert_eq!(written, pkt.len());
+    let mut buf = [0u8; 1500];
+    let (n, from) = sock.recv_from(&mut buf).expect("datagram from the TUN");
+    assert_eq!(&buf[..n], payload);
+    assert_eq!(from, SocketAddr::V4(peer));
+
+    // The same through the typed API: vnet-core encodes an all-default header (no offload).
+    let payload = b"typed hello";
+    let pkt = udp_datagram(peer, local, payload);
+    assert_eq!(dev.send(&VnetHdr::default(), &pkt).unwrap(), pkt.len());
 
     let mut buf = [0u8; 1500];
     let (n, from) = sock.recv_from(&mut buf).expect("datagram from the TUN");
