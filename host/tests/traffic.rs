@@ -65,17 +65,25 @@ fn local_addr(sock: &UdpSocket) -> SocketAddrV4 {
     }
 }
 
-/// Reads packets until one is an IPv4/UDP datagram to PEER:PEER_PORT, or 2 s pass.
-fn read_udp_to_peer(dev: &Device, hdr: &mut [u8], buf: &mut [u8]) -> Result<usize, Error> {
+/// Calls `op` until it stops returning [`Error::WouldBlock`], for at most 2 s.
+fn poll<T>(mut op: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        match dev.read_packet(hdr, buf) {
-            Ok(len) if is_udp_to_peer(buf.get(..len).unwrap()) => return Ok(len),
-            Ok(_) => {}
+        match op() {
             Err(Error::WouldBlock) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(err) => return Err(err),
+            other => return other,
+        }
+    }
+}
+
+/// Reads packets until one is an IPv4/UDP datagram to PEER:PEER_PORT.
+fn read_udp_to_peer(dev: &Device, hdr: &mut [u8], buf: &mut [u8]) -> Result<usize, Error> {
+    loop {
+        let len = poll(|| dev.read_packet(hdr, buf))?;
+        if is_udp_to_peer(&buf[..len]) {
+            return Ok(len);
         }
     }
 }
@@ -138,15 +146,10 @@ fn udp_from_a_socket_comes_out_of_the_tun_with_a_zero_header() {
     // The same through the typed API: vnet-core decodes the header.
     sock.send_to(payload, SocketAddrV4::new(PEER, PEER_PORT))
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(2);
     let (typed, typed_len) = loop {
-        match dev.recv(&mut buf) {
-            Ok((hdr, len)) if is_udp_to_peer(&buf[..len]) => break (hdr, len),
-            Ok(_) => {}
-            Err(Error::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(err) => panic!("{err}"),
+        let (hdr, len) = poll(|| dev.recv(&mut buf)).unwrap();
+        if is_udp_to_peer(&buf[..len]) {
+            break (hdr, len);
         }
     };
     assert_eq!(typed_len, len);
@@ -213,16 +216,7 @@ fn a_packet_longer_than_the_buffer_is_reported_as_truncated() {
     let peer = SocketAddrV4::new(PEER, PEER_PORT);
     sock.send_to(&[7u8; 200], peer).unwrap();
     let (mut hdr, mut small) = ([0u8; HDR_LEN], [0u8; 64]);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let err = loop {
-        match dev.read_packet(&mut hdr, &mut small) {
-            Err(Error::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(err) => break err,
-            Ok(len) => panic!("a {len}-byte packet fit in 64 bytes"),
-        }
-    };
+    let err = poll(|| dev.read_packet(&mut hdr, &mut small)).unwrap_err();
     assert!(matches!(err, Error::Truncated { capacity: 64 }), "{err:?}");
 
     // A packet that fits exactly (20 + 8 + 36 = 64 bytes) is not mistaken for a truncated one.
