@@ -173,7 +173,7 @@ impl Device {
         sys::tunsetiff(file.as_fd(), &mut req).map_err(Error::ioctl("TUNSETIFF"))?;
         // TUNGETIFF rather than trusting our request: the kernel filled in the name and may
         // have ignored flags it does not know (T5).
-        let mut device = Self::adopt(OwnedFd::from(file))?;
+        let mut device = Self::from_fd(OwnedFd::from(file))?;
         device.set_layout(options.layout)?;
         device.set_little_endian(options.little_endian)?;
         if options.nonblocking {
@@ -183,13 +183,15 @@ impl Device {
     }
 
     /// Adopts an fd that is already attached to a device (e.g. passed by a container runtime).
-    /// Name, kind, header size and endianness are learnt from the kernel; the fd must have been
-    /// opened with IFF_VNET_HDR and IFF_NO_PI, otherwise a typed error says so.
+    /// Name, kind, header size and endianness are learnt from the kernel (TUNGETIFF,
+    /// TUNGETVNETHDRSZ, TUNGETVNETLE). Without IFF_VNET_HDR the fd is refused with
+    /// [`Error::NoVnetHeader`].
+    ///
+    /// IFF_NO_PI can only be checked halfway: TUNGETIFF reports IFF_NOFILTER (set while no
+    /// socket filter is attached) in the same bit 0x1000 (T2), so a device *with* a packet-info
+    /// prefix and no filter looks like one without. [`Error::PacketInfo`] is returned only when
+    /// the bit is clear.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        Self::adopt(fd)
-    }
-
-    fn adopt(fd: OwnedFd) -> Result<Self> {
         let file = File::from(fd);
         let req = sys::tungetiff(file.as_fd()).map_err(Error::ioctl("TUNGETIFF"))?;
         let name = sys::ifreq_name(&req);

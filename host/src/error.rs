@@ -53,7 +53,8 @@ pub enum Error {
         /// The IFF_* flags from TUNGETIFF.
         flags: u32,
     },
-    /// An adopted fd is attached to a device with a packet-info prefix (no IFF_NO_PI).
+    /// An adopted fd is attached to a device with a packet-info prefix (no IFF_NO_PI). Only
+    /// detectable while a socket filter is attached (see [`crate::Device::from_fd`]).
     PacketInfo {
         /// The device name.
         name: String,
