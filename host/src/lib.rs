@@ -1,1 +1,29 @@
 //! vnet-host: Linux TUN/TAP devices with virtio-net headers and offloads, around vnet-core.
+//!
+//! The shell of a sans-IO design: vnet-core decides what the bytes of a header and a packet mean;
+//! this crate opens devices, sets their header size and offloads, and moves bytes with one
+//! `readv`/`writev` per packet. All `unsafe` lives in the private `sys` module.
+//!
+//! ```no_run
+//! use vnet_core::hdr::Layout;
+//! use vnet_host::{DeviceKind, Offloads, Options};
+//! let dev = Options::new(DeviceKind::Tun).name("vnet0").layout(Layout::V1).open()?;
+//! let offloads = dev.negotiate_offloads(Offloads::FULL)?;
+//! let mut buf = vec![0u8; 65536];
+//! let (hdr, len) = dev.recv(&mut buf)?;
+//! dev.send(&hdr, &buf[..len])?;
+//! # let _ = offloads;
+//! # Ok::<(), vnet_host::Error>(())
+//! ```
+#![deny(unsafe_code)]
+
+mod device;
+mod error;
+pub mod netns;
+mod offload;
+#[allow(unsafe_code)]
+mod sys;
+
+pub use device::{Device, DeviceKind, Features, Options, probe_features};
+pub use error::{Error, Result};
+pub use offload::{OffloadRule, Offloads};

@@ -1,0 +1,150 @@
+//! Throw-away network namespaces for tests and the demo.
+//!
+//! A [`NetNs`] is a uniquely named namespace (`ip netns add vnet-test-<pid>-<n>`) that is deleted
+//! when the guard drops, even during a panic. Code runs inside it on a scoped thread that entered
+//! it with `setns`, so the rest of the process (and other tests running in parallel) stays in its
+//! own namespace. Devices opened there live there; their fds can be used from any thread.
+//!
+//! Addresses in tests and demos come from the documentation ranges only: 192.0.2.0/24,
+//! 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+
+use crate::sys;
+
+/// Where `ip netns add` mounts namespaces.
+const NETNS_DIR: &str = "/var/run/netns";
+
+/// A named network namespace, deleted on drop.
+#[derive(Debug)]
+pub struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    /// Creates `vnet-test-<pid>-<n>` (unique within the process, and across processes by pid).
+    pub fn new() -> io::Result<Self> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("vnet-test-{}-{n}", std::process::id());
+        run_ip(&["netns", "add", &name])?;
+        let ns = Self { name };
+        // Loopback is down in a fresh namespace; most tests want it.
+        ns.link_up("lo")?;
+        Ok(ns)
+    }
+
+    /// The namespace's name (for `ip -n NAME ...`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `f` on a thread inside the namespace and returns its result. A panic in `f` is
+    /// propagated to the caller (after which the guard still deletes the namespace).
+    pub fn run<T, F>(&self, f: F) -> io::Result<T>
+    where
+        T: Send,
+        F: FnOnce() -> T + Send,
+    {
+        let ns_file = File::open(Path::new(NETNS_DIR).join(&self.name))?;
+        thread::scope(|scope| {
+            let handle = scope.spawn(move || {
+                sys::setns_net(ns_file.as_fd())?;
+                drop(ns_file);
+                Ok(f())
+            });
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// `ip -n NAME <args>`; a non-zero exit is an error carrying ip's stderr.
+    pub fn ip(&self, args: &[&str]) -> io::Result<()> {
+        let mut full = vec!["-n", &self.name];
+        full.extend_from_slice(args);
+        run_ip(&full)
+    }
+
+    /// `ip link set DEV up`.
+    pub fn link_up(&self, dev: &str) -> io::Result<()> {
+        self.ip(&["link", "set", dev, "up"])
+    }
+
+    /// `ip addr add CIDR dev DEV`, e.g. `addr_add("tun0", "192.0.2.1/24")`.
+    pub fn addr_add(&self, dev: &str, cidr: &str) -> io::Result<()> {
+        self.ip(&["addr", "add", cidr, "dev", dev])
+    }
+
+    /// The interface index of `dev` inside the namespace.
+    pub fn if_index(&self, dev: &str) -> io::Result<u32> {
+        self.run(|| sys::if_nametoindex(dev))?
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        if let Err(err) = run_ip(&["netns", "delete", &self.name]) {
+            eprintln!(
+                "warning: could not delete network namespace {}: {err}",
+                self.name
+            );
+        }
+    }
+}
+
+fn run_ip(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {}: {}: {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// Whether privileged tests can run here: root (for `ip netns add` and new TUN devices) and
+/// `/dev/net/tun` present. If not, prints a loud `SKIPPED: <test>: <why>` to stderr and returns
+/// false, so the test returns early; but when `CI` is set, panics instead, because CI runs as
+/// root and a skipped test there would hide a failure.
+pub fn require_root(test: &str) -> bool {
+    let why = if !sys::is_root() {
+        Some("not running as root (needs CAP_NET_ADMIN for ip netns and TUNSETIFF)")
+    } else if !Path::new(sys::TUN_PATH).exists() {
+        Some("/dev/net/tun is missing")
+    } else {
+        None
+    };
+    match why {
+        None => true,
+        Some(why) if std::env::var_os("CI").is_some() => {
+            panic!("{test}: {why}, and CI is set: privileged tests must run in CI")
+        }
+        Some(why) => {
+            // Written to the stderr handle, not with eprintln!, which the test harness captures
+            // and hides for passing tests: a skip must be seen.
+            let _ = writeln!(io::stderr(), "SKIPPED: {test}: {why}");
+            false
+        }
+    }
+}
+
+/// Opens a TUN device attached with IFF_TUN | IFF_NO_PI but *without* IFF_VNET_HDR, as a runtime
+/// that knows nothing of vnet headers would pass it. A fixture for [`crate::Device::from_fd`],
+/// which must refuse it.
+pub fn open_tun_without_vnet_hdr(name: &str) -> io::Result<OwnedFd> {
+    let file = sys::open_tun()?;
+    let mut req = sys::ifreq(name, libc::IFF_TUN | libc::IFF_NO_PI);
+    sys::tunsetiff(file.as_fd(), &mut req)?;
+    Ok(file.into())
+}

@@ -1,0 +1,227 @@
+//! Real packets through a TUN device inside a network namespace: a UDP datagram from a socket
+//! comes out of the device with a vnet header, a datagram written into the device reaches the
+//! socket, and a packet too long for the read buffer is reported, not truncated.
+
+// In a test, an out-of-range index is a failure report, which is what a panic is for.
+#![allow(clippy::indexing_slicing)]
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::time::{Duration, Instant};
+
+use vnet_core::csum;
+use vnet_core::hdr::{Flags, Layout, VnetHdr};
+use vnet_host::netns::{NetNs, require_root};
+use vnet_host::{Device, DeviceKind, Error, Options};
+
+const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const PEER_PORT: u16 = 9999;
+const HDR_LEN: usize = 12;
+
+/// A namespace with TUN `vt0` up as 192.0.2.1/24 (12-byte header, non-blocking, no offloads)
+/// and a UDP socket bound to 192.0.2.1 inside it.
+struct Setup {
+    ns: NetNs,
+    dev: Device,
+    sock: UdpSocket,
+}
+
+fn setup(test: &str) -> Option<Setup> {
+    if !require_root(test) {
+        return None;
+    }
+    let ns = NetNs::new().expect("ip netns add");
+    let dev = ns
+        .run(|| {
+            // IPv6 would put router solicitations and MLD reports on the device; keep it quiet.
+            for conf in ["all", "default"] {
+                let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+                std::fs::write(path, "1").expect("disable IPv6 in the namespace");
+            }
+            Options::new(DeviceKind::Tun)
+                .name("vt0")
+                .layout(Layout::V1)
+                .nonblocking(true)
+                .open()
+                .expect("open TUN")
+        })
+        .expect("enter namespace");
+    ns.addr_add("vt0", &format!("{LOCAL}/24")).unwrap();
+    ns.link_up("vt0").unwrap();
+    // The socket is created inside the namespace (and stays there), after its address exists.
+    let sock = ns
+        .run(|| UdpSocket::bind(SocketAddrV4::new(LOCAL, 0)))
+        .expect("enter namespace")
+        .expect("bind UDP socket");
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    Some(Setup { ns, dev, sock })
+}
+
+/// The socket's IPv4 address.
+fn local_addr(sock: &UdpSocket) -> SocketAddrV4 {
+    match sock.local_addr().unwrap() {
+        SocketAddr::V4(v4) => v4,
+        other => panic!("IPv4 socket expected, got {other}"),
+    }
+}
+
+/// Calls `op` until it stops returning [`Error::WouldBlock`], for at most 2 s.
+fn poll<T>(mut op: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match op() {
+            Err(Error::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Reads packets until one is an IPv4/UDP datagram to PEER:PEER_PORT.
+fn read_udp_to_peer(dev: &Device, hdr: &mut [u8], buf: &mut [u8]) -> Result<usize, Error> {
+    loop {
+        let len = poll(|| dev.read_packet(hdr, buf))?;
+        if is_udp_to_peer(&buf[..len]) {
+            return Ok(len);
+        }
+    }
+}
+
+fn is_udp_to_peer(pkt: &[u8]) -> bool {
+    pkt.len() >= 28
+        && pkt[0] == 0x45
+        && pkt[9] == 17
+        && pkt[16..20] == PEER.octets()
+        && pkt[22..24] == PEER_PORT.to_be_bytes()
+}
+
+/// An IPv4/UDP datagram with correct header and UDP checksums.
+fn udp_datagram(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
+    let udp_len = (8 + payload.len()) as u16;
+    let total = 20 + udp_len;
+    let mut pkt = Vec::with_capacity(usize::from(total));
+    pkt.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0]);
+    pkt[2..4].copy_from_slice(&total.to_be_bytes());
+    pkt.extend_from_slice(&src.ip().octets());
+    pkt.extend_from_slice(&dst.ip().octets());
+    let ip_csum = csum::finish(csum::sum(&pkt));
+    pkt[10..12].copy_from_slice(&ip_csum.to_be_bytes());
+
+    let mut udp = Vec::new();
+    udp.extend_from_slice(&src.port().to_be_bytes());
+    udp.extend_from_slice(&dst.port().to_be_bytes());
+    udp.extend_from_slice(&udp_len.to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(payload);
+    // The kernel verifies both checksums on the way in: it is the oracle for vnet-core's csum.
+    let pseudo = csum::pseudo_header_v4(src.ip().octets(), dst.ip().octets(), 17, udp_len);
+    let udp_csum = match csum::finish(csum::combine(pseudo, csum::sum(&udp))) {
+        0 => 0xffff, // 0 means "no checksum" in UDP over IPv4
+        c => c,
+    };
+    udp[6..8].copy_from_slice(&udp_csum.to_be_bytes());
+    pkt.extend_from_slice(&udp);
+    pkt
+}
+
+#[test]
+fn udp_from_a_socket_comes_out_of_the_tun_with_a_zero_header() {
+    let Some(Setup { ns: _ns, dev, sock }) =
+        setup("udp_from_a_socket_comes_out_of_the_tun_with_a_zero_header")
+    else {
+        return;
+    };
+    let payload = b"hello through vnet";
+    sock.send_to(payload, SocketAddrV4::new(PEER, PEER_PORT))
+        .unwrap();
+
+    let (mut hdr, mut buf) = ([0xaau8; HDR_LEN], [0u8; 1500]);
+    let len = read_udp_to_peer(&dev, &mut hdr, &mut buf).unwrap();
+    // No offloads were set, so the kernel checksummed the packet: flags are 0 or DATA_VALID
+    // (V14), no GSO, and no other field is used (V10, T18: num_buffers is zero).
+    assert!(hdr[0] == 0 || hdr[0] == 0x02, "flags {:#x}", hdr[0]);
+    assert_eq!(hdr[1..], [0; HDR_LEN - 1], "header {hdr:02x?}");
+
+    // The same through the typed API: vnet-core decodes the header.
+    sock.send_to(payload, SocketAddrV4::new(PEER, PEER_PORT))
+        .unwrap();
+    let (typed, typed_len) = loop {
+        let (hdr, len) = poll(|| dev.recv(&mut buf)).unwrap();
+        if is_udp_to_peer(&buf[..len]) {
+            break (hdr, len);
+        }
+    };
+    assert_eq!(typed_len, len);
+    assert!(
+        typed == VnetHdr::default()
+            || typed
+                == (VnetHdr {
+                    flags: Flags::DATA_VALID,
+                    ..VnetHdr::default()
+                }),
+        "{typed:?}"
+    );
+
+    let pkt = &buf[..len];
+    let expected = udp_datagram(
+        local_addr(&sock),
+        SocketAddrV4::new(PEER, PEER_PORT),
+        payload,
+    );
+    assert_eq!(len, expected.len());
+    assert_eq!(pkt[12..20], expected[12..20], "addresses");
+    assert_eq!(
+        pkt[20..],
+        expected[20..],
+        "UDP header (with checksum) and payload"
+    );
+}
+
+#[test]
+fn udp_written_into_the_tun_reaches_the_socket() {
+    let Some(Setup { ns: _ns, dev, sock }) = setup("udp_written_into_the_tun_reaches_the_socket")
+    else {
+        return;
+    };
+    let local = local_addr(&sock);
+    let peer = SocketAddrV4::new(PEER, PEER_PORT);
+    let payload = b"hello back from the peer";
+    let pkt = udp_datagram(peer, local, payload);
+    let written = dev.write_packet(&[0u8; HDR_LEN], &pkt).unwrap();
+    assert_eq!(written, pkt.len());
+    let mut buf = [0u8; 1500];
+    let (n, from) = sock.recv_from(&mut buf).expect("datagram from the TUN");
+    assert_eq!(&buf[..n], payload);
+    assert_eq!(from, SocketAddr::V4(peer));
+
+    // The same through the typed API: vnet-core encodes an all-default header (no offload).
+    let payload = b"typed hello";
+    let pkt = udp_datagram(peer, local, payload);
+    assert_eq!(dev.send(&VnetHdr::default(), &pkt).unwrap(), pkt.len());
+
+    let mut buf = [0u8; 1500];
+    let (n, from) = sock.recv_from(&mut buf).expect("datagram from the TUN");
+    assert_eq!(&buf[..n], payload);
+    assert_eq!(from, SocketAddr::V4(peer));
+}
+
+#[test]
+fn a_packet_longer_than_the_buffer_is_reported_as_truncated() {
+    let Some(Setup { ns: _ns, dev, sock }) =
+        setup("a_packet_longer_than_the_buffer_is_reported_as_truncated")
+    else {
+        return;
+    };
+    let peer = SocketAddrV4::new(PEER, PEER_PORT);
+    sock.send_to(&[7u8; 200], peer).unwrap();
+    let (mut hdr, mut small) = ([0u8; HDR_LEN], [0u8; 64]);
+    let err = poll(|| dev.read_packet(&mut hdr, &mut small)).unwrap_err();
+    assert!(matches!(err, Error::Truncated { capacity: 64 }), "{err:?}");
+
+    // A packet that fits exactly (20 + 8 + 36 = 64 bytes) is not mistaken for a truncated one.
+    sock.send_to(&[8u8; 36], peer).unwrap();
+    let len = read_udp_to_peer(&dev, &mut hdr, &mut small).unwrap();
+    assert_eq!(len, 64);
+    assert_eq!(small[28..], [8u8; 36]);
+}
