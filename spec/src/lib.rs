@@ -8,6 +8,7 @@
 
 pub mod laws;
 pub mod model;
+pub mod packet;
 pub mod strategy;
 
 use proptest::test_runner::{Config, FileFailurePersistence};
