@@ -337,7 +337,7 @@ mod tests {
             };
             let h = wire::parse_headers(&pkt, link).unwrap();
             assert_eq!(h.l4_offset, spec.l4_offset(), "{spec:?}");
-            assert_eq!(u8::from(h.protocol.0), spec.protocol());
+            assert_eq!(h.protocol.0, spec.protocol());
             let l4 = &pkt[spec.l4_offset()..];
             assert_eq!(
                 csum::combine(spec.pseudo_header(l4.len()), csum::sum(l4)),
