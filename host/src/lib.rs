@@ -19,6 +19,7 @@
 
 mod device;
 mod error;
+pub mod kernel;
 pub mod netns;
 mod offload;
 #[allow(unsafe_code)]
