@@ -21,6 +21,7 @@ mod device;
 mod error;
 pub mod netns;
 mod offload;
+pub mod oracle;
 #[allow(unsafe_code)]
 mod sys;
 
