@@ -257,11 +257,70 @@ impl fmt::Display for CheckError {
                 field,
                 value,
                 bound,
-            } => write!(f, "{rule}: {field:?} {value} breaks its bound: {bound:?}"),
+            } => write!(f, "{rule}: {field} {value} must be {bound}"),
             CheckError::Short { rule, need, have } => {
-                write!(f, "{rule}: packet needs {need} bytes, has {have}")
+                write!(f, "{rule}: packet of {have} bytes, needs {need}")
             }
-            CheckError::Packet { rule, problem } => write!(f, "{rule}: {problem:?}"),
+            CheckError::Packet { rule, problem } => write!(f, "{rule}: {problem}"),
+        }
+    }
+}
+
+impl fmt::Display for HdrField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HdrField::Flags => "flags",
+            HdrField::GsoType => "gso_type",
+            HdrField::GsoSize => "gso_size",
+            HdrField::HdrLen => "hdr_len",
+            HdrField::CsumStart => "csum_start",
+            HdrField::CsumOffset => "csum_offset",
+            HdrField::OuterThOffset => "outer_th_offset",
+            HdrField::InnerNhOffset => "inner_nh_offset",
+        })
+    }
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bound::KnownGsoType => {
+                f.write_str("NONE, or TCPV4, TCPV6, UDP or UDP_L4 with optional ECN")
+            }
+            Bound::NonZero => f.write_str("non-zero"),
+            Bound::NotByFrags => f.write_str("other than 0xffff (GSO_BY_FRAGS)"),
+            Bound::Equal(n) => write!(f, "{n}"),
+            Bound::AtLeast(n) => write!(f, "at least {n}"),
+            Bound::AtMost(n) => write!(f, "at most {n}"),
+            Bound::Absent => f.write_str("without this bit here"),
+            Bound::Present => f.write_str("with the required bit set"),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Wire(e) => write!(f, "{e}"),
+            Problem::IpVersionMismatch { expected, found } => {
+                write!(
+                    f,
+                    "the GSO type needs {expected:?}, the packet is {found:?}"
+                )
+            }
+            Problem::ProtocolMismatch { expected, found } => write!(
+                f,
+                "the GSO type needs IP protocol {}, the packet carries {}",
+                expected.0, found.0
+            ),
+            Problem::CsumStartNotTransport {
+                csum_start,
+                transport,
+            } => write!(
+                f,
+                "csum_start {csum_start} is not the transport header's offset {transport}"
+            ),
+            Problem::Fragment => f.write_str("the packet is an IP fragment"),
         }
     }
 }
@@ -923,6 +982,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn test_messages_name_rule_field_and_bound() {
+        let pkt = Pkt::tcp4(200).build();
+        let hdr = VnetHdr {
+            flags: Flags::NEEDS_CSUM,
+            csum_start: 10,
+            csum_offset: 16,
+            ..VnetHdr::default()
+        };
+        let msg = std::format!("{}", run(&hdr, &pkt).unwrap_err());
+        assert_eq!(msg, "V3: csum_start 10 must be at least 20");
     }
 
     #[test]

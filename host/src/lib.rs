@@ -22,6 +22,7 @@ mod error;
 pub mod kernel;
 pub mod netns;
 mod offload;
+pub mod oracle;
 #[allow(unsafe_code)]
 mod sys;
 
