@@ -178,12 +178,17 @@ fn fact_d_hdr_len_beyond_packet_is_refused() {
         report!(
             "fact (d) hdr_len {hdr_len} for a {len}-byte packet (12-byte vnet header): kernel {kernel:?}, check {ours:?}"
         );
+        assert_eq!(
+            kernel.is_ok(),
+            ours.is_ok(),
+            "hdr_len {hdr_len}: kernel and check"
+        );
         verdicts.push((hdr_len - len, kernel.is_ok()));
     }
     // Measured: TUN compares hdr_len with what follows the first 10 header bytes, so the 2 bytes
     // of num_buffers count as packet (tun_vnet_hdr_get reads 10 bytes, checks, then skips the
     // rest). T14's "hdr_len > packet -> EINVAL" holds from len + 3 on with a 12-byte header;
-    // check's T14 bound is the packet length: divergence K1 below.
+    // check models this (K1 in RULES.md) and must agree at every step.
     assert_eq!(verdicts, [(0, true), (1, true), (2, true), (3, false)]);
     // With NEEDS_CSUM the checksum field itself must lie within the packet (V3,
     // skb_partial_csum_set), with no slack: check agrees here.
@@ -391,19 +396,6 @@ fn random_case(rng: &mut Rng) -> (VnetHdr, Vec<u8>) {
     (hdr, pkt)
 }
 
-/// Known divergence K1 (see `fact_d_hdr_len_beyond_packet_is_refused`): the kernel accepts an
-/// effective hdr_len up to 2 bytes past the packet with a 12-byte vnet header (it checks hdr_len
-/// against what follows the first 10 header bytes), `check` refuses it under T14. A fix belongs in
-/// `vnet_core::check` (the bound depends on the header size); until then these cases are printed
-/// and counted, not hidden.
-fn known_k1(hdr: &VnetHdr, pkt: &[u8]) -> bool {
-    let mut hdr_len = usize::from(hdr.hdr_len);
-    if hdr.flags.contains(Flags::NEEDS_CSUM) {
-        hdr_len = hdr_len.max(usize::from(hdr.csum_start) + usize::from(hdr.csum_offset) + 2);
-    }
-    hdr_len > pkt.len() && hdr_len <= pkt.len() + 2
-}
-
 #[test]
 fn check_agrees_with_the_kernel_on_random_headers() {
     let Some(seg) = segmenter("check_agrees_with_the_kernel_on_random_headers") else {
@@ -415,7 +407,6 @@ fn check_agrees_with_the_kernel_on_random_headers() {
     let cases = 400;
     let (mut accepted, mut refused, mut late) = (0, 0, 0);
     let mut divergences = Vec::new();
-    let mut known = Vec::new();
     for i in 0..cases {
         let (hdr, pkt) = random_case(&mut rng);
         let kernel = kernel_verdict(&seg, &hdr, &pkt);
@@ -424,9 +415,6 @@ fn check_agrees_with_the_kernel_on_random_headers() {
             (Ok(()), Ok(None)) => accepted += 1,
             (Ok(()), Ok(Some(_))) => late += 1,
             (Err(_), Err(_)) => refused += 1,
-            (Ok(()), Err("T14")) if known_k1(&hdr, &pkt) => {
-                known.push(format!("case {i}: hdr {} pkt {}", hdr_hex(&hdr), hex(&pkt)));
-            }
             _ => divergences.push(format!(
                 "case {i}: kernel {kernel:?} check {ours:?} ({:?}): hdr {} pkt {}",
                 check::check(&hdr, &pkt, &CheckOptions::default()).map(|o| match o {
@@ -441,15 +429,11 @@ fn check_agrees_with_the_kernel_on_random_headers() {
     }
     report!(
         "check vs kernel (seed {seed}): {cases} cases in {:?}: both accept {accepted}, both refuse \
-         {refused}, accepted on write but dropped at segmentation (S rules) {late}, known \
-         divergence K1 {}, other divergences {}",
+         {refused}, accepted on write but dropped at segmentation (S rules) {late}, \
+         divergences {}",
         start.elapsed(),
-        known.len(),
         divergences.len()
     );
-    for k in &known {
-        report!("KNOWN DIVERGENCE K1 {k}");
-    }
     for d in &divergences {
         report!("DIVERGENCE {d}");
     }
