@@ -1,0 +1,8 @@
+//! Proptest strategies, in one home: `*_any()` generates any value of a kind, `*_with(..)` one
+//! constrained by its arguments.
+//!
+//! - [`hdr`]: virtio-net headers, layouts, byte orders and raw bytes.
+//! - [`meta`]: offload metadata, representable or not, and frames that match it.
+
+pub mod hdr;
+pub mod meta;
