@@ -5,6 +5,7 @@
 //! ([`HeaderCodec`](crate::laws::hdr::HeaderCodec), [`Checksummer`](crate::laws::csum::Checksummer)).
 
 pub mod csum;
+pub mod gso;
 pub mod hdr;
 
 /// The reference models, as one implementation that the laws can take.
