@@ -13,6 +13,7 @@ extern crate std;
 
 pub mod check;
 pub mod csum;
+pub mod gro;
 pub mod hdr;
 #[cfg(test)]
 mod testpkt;
