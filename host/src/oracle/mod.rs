@@ -10,6 +10,8 @@ use std::io::{self, BufRead, Write};
 
 use vnet_core::check::{self, CheckError, CheckOptions, GsoKind, Offload};
 use vnet_core::csum;
+use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::{Endian, Layout, VnetHdr};
 
 use json::Object;
@@ -104,6 +106,148 @@ pub fn check_frame(frame: &[u8], format: &Format, opts: &CheckOptions) -> Answer
             .bool("tunnel", req.tunnel.is_some())
             .finish(),
     })
+}
+
+/// `vnet segment`: the packets a device puts on the wire for one frame: the packet itself, the
+/// packet with its checksum completed (S4), or its segments (S1-S3).
+pub fn segment_frame(frame: &[u8], format: &Format, opts: &CheckOptions) -> Answer {
+    let (hdr, pkt) = match split_frame(frame, format) {
+        Ok(split) => split,
+        Err(e) => return Answer::malformed(&e),
+    };
+    Answer::ok(match segment(&hdr, pkt, opts) {
+        Ok(segments) => Object::new()
+            .bool("ok", true)
+            .raw(
+                "segments",
+                &json::array(segments.iter().map(|s| json::string(&hex::encode(s)))),
+            )
+            .finish(),
+        Err(json) => json,
+    })
+}
+
+/// The packets for one (header, packet) pair, or the JSON of the rejection.
+pub fn segment(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Vec<Vec<u8>>, String> {
+    match check::check(hdr, pkt, opts) {
+        Err(e) => Err(rejection(&e)),
+        Ok(Offload::Plain) => Ok(vec![pkt.to_vec()]),
+        Ok(Offload::Checksum(c)) => {
+            let mut out = pkt.to_vec();
+            gso::complete_checksum(&mut out, c).map_err(|e| gso_rejection(&e))?;
+            Ok(vec![out])
+        }
+        Ok(Offload::Segment(req)) => {
+            let gso_opts = GsoOptions {
+                link: opts.link,
+                udp_max_segments: opts.udp_max_segments,
+                ..GsoOptions::default()
+            };
+            let mut segmenter =
+                gso::Segmenter::new(&req, pkt, &gso_opts).map_err(|e| gso_rejection(&e))?;
+            let mut segments = Vec::with_capacity(segmenter.segment_count());
+            let mut buf = vec![0u8; segmenter.max_segment_len()];
+            while let Some(len) = segmenter.next_into(&mut buf) {
+                let len = len.map_err(|e| gso_rejection(&e))?;
+                segments.push(buf[..len].to_vec());
+            }
+            Ok(segments)
+        }
+    }
+}
+
+fn gso_rejection(e: &gso::GsoError) -> String {
+    Object::new()
+        .bool("ok", false)
+        .str("rule", e.rule())
+        .str("error", &e.to_string())
+        .finish()
+}
+
+/// `vnet coalesce`: what GRO makes of one batch of packets (no headers): the packets to write, in
+/// order, each with its header in `format` and the input indices it carries.
+pub fn coalesce_batch(packets: &[Vec<u8>], format: &Format, opts: &GroOptions) -> Answer {
+    let mut bufs: Vec<Vec<u8>> = packets
+        .iter()
+        .map(|p| {
+            let mut buf = p.clone();
+            buf.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
+            buf
+        })
+        .collect();
+    let lens: Vec<usize> = packets.iter().map(Vec::len).collect();
+    let mut out = vec![Output::default(); packets.len()];
+    let mut owner = vec![0usize; packets.len()];
+    let mut gro: Box<Gro> = Box::new(Gro::new(*opts));
+    let n = match gro.coalesce(&mut bufs, &lens, &mut out, &mut owner) {
+        Ok(n) => n,
+        Err(e) => return Answer::malformed(&e.to_string()),
+    };
+    let mut items = Vec::with_capacity(n);
+    for (k, o) in out[..n].iter().enumerate() {
+        let mut hdr = [0u8; 24];
+        let hdr_len = match o.hdr.write(&mut hdr, format.layout, format.endian) {
+            Ok(len) => len,
+            Err(e) => return Answer::malformed(&e.to_string()),
+        };
+        let from = owner
+            .iter()
+            .enumerate()
+            .filter(|&(_, &o)| o == k)
+            .map(|(i, _)| i.to_string());
+        items.push(
+            Object::new()
+                .str("hdr", &hex::encode(&hdr[..hdr_len]))
+                .str("pkt", &hex::encode(&bufs[o.index][..o.len]))
+                .raw("from", &json::array(from))
+                .finish(),
+        );
+    }
+    Answer::ok(
+        Object::new()
+            .bool("ok", true)
+            .raw("packets", &json::array(items))
+            .finish(),
+    )
+}
+
+/// Reads batches of hex packets separated by blank lines (or the end of input) and answers each
+/// batch with `answer`. A line that is not hex is answered with a numbered error and left out of
+/// its batch. Returns how many lines or batches were malformed.
+pub fn run_batches(
+    input: impl BufRead,
+    mut out: impl Write,
+    mut answer: impl FnMut(&[Vec<u8>]) -> Answer,
+) -> io::Result<usize> {
+    let mut malformed = 0;
+    let mut batch = Vec::new();
+    let mut flush = |batch: &mut Vec<Vec<u8>>, out: &mut dyn Write, malformed: &mut usize| {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let reply = answer(batch);
+        batch.clear();
+        if reply.malformed {
+            *malformed += 1;
+        }
+        writeln!(out, "{}", reply.json)
+    };
+    for (index, line) in input.lines().enumerate() {
+        let line = line?;
+        let text = line.trim();
+        if text.is_empty() {
+            flush(&mut batch, &mut out, &mut malformed)?;
+            continue;
+        }
+        match hex::decode(text) {
+            Ok(bytes) => batch.push(bytes),
+            Err(e) => {
+                malformed += 1;
+                eprintln!("line {}: {e}", index + 1);
+            }
+        }
+    }
+    flush(&mut batch, &mut out, &mut malformed).map(|()| malformed)
 }
 
 fn kind_name(kind: GsoKind) -> &'static str {
@@ -204,6 +348,47 @@ mod tests {
         );
         let short = check_frame(&[1, 2, 3], &format, &opts);
         assert!(short.malformed);
+    }
+
+    #[test]
+    fn segment_answers_and_coalesce_gives_them_back() {
+        let format = Format::default();
+        let answer = segment_frame(&tso_frame(), &format, &CheckOptions::default());
+        assert!(!answer.malformed);
+        let segments: Vec<Vec<u8>> = answer
+            .json
+            .split('"')
+            .filter(|s| s.starts_with("45"))
+            .map(|s| hex::decode(s).unwrap())
+            .collect();
+        assert_eq!(segments.len(), 2);
+        assert!(segments.iter().all(|s| s.len() == 140));
+        let merged = coalesce_batch(&segments, &format, &GroOptions::default());
+        let pkt = hex::encode(&ipv4_tcp_200());
+        // The merged packet is the super-packet with its pseudo-header sum in the TCP checksum
+        // field (G6); everything but those two bytes is the original.
+        assert!(
+            merged
+                .json
+                .starts_with(r#"{"ok":true,"packets":[{"hdr":"010128006400140010000000","pkt":""#)
+        );
+        assert!(merged.json.ends_with(r#"","from":[0,1]}]}"#));
+        let merged_pkt = merged.json.split('"').nth(11).unwrap();
+        assert_eq!(merged_pkt.len(), pkt.len());
+        assert_eq!(merged_pkt[..72], pkt[..72]);
+        assert_eq!(merged_pkt[76..], pkt[76..]);
+    }
+
+    #[test]
+    fn batches_are_split_by_blank_lines() {
+        let input = "4500\n4501\n\nzz\n4502\n";
+        let mut out = Vec::new();
+        let malformed = run_batches(input.as_bytes(), &mut out, |batch| {
+            Answer::ok(format!("{}", batch.len()))
+        })
+        .unwrap();
+        assert_eq!(malformed, 1);
+        assert_eq!(String::from_utf8(out).unwrap(), "2\n1\n");
     }
 
     #[test]
