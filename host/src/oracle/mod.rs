@@ -4,7 +4,10 @@
 //! functions; their output format is stable and documented in the README.
 
 pub mod hex;
+mod inspect;
 pub mod json;
+
+pub use inspect::inspect;
 
 use std::io::{self, BufRead, Write};
 
@@ -303,7 +306,7 @@ mod tests {
     use super::*;
 
     /// A 12-byte LE header asking for TCP GSO (size 100, csum 20/16) + IPv4/TCP with 200 bytes.
-    fn tso_frame() -> Vec<u8> {
+    pub(super) fn tso_frame() -> Vec<u8> {
         let mut frame = vec![1, 1, 40, 0, 100, 0, 20, 0, 16, 0, 0, 0];
         frame.extend_from_slice(&ipv4_tcp_200());
         frame
