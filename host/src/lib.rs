@@ -23,7 +23,13 @@ pub mod netns;
 mod offload;
 #[allow(unsafe_code)]
 mod sys;
+pub mod udp;
 
 pub use device::{Device, DeviceKind, Features, Options, probe_features};
 pub use error::{Error, Result};
 pub use offload::{OffloadRule, Offloads};
+
+/// Installs a SIGINT handler that only sets the returned flag (for Ctrl-C that cleans up).
+pub fn catch_sigint() -> std::io::Result<&'static std::sync::atomic::AtomicBool> {
+    sys::catch_sigint()
+}
