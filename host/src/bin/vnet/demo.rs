@@ -299,7 +299,8 @@ impl Topology {
         for half in [&mut self.a, &mut self.b] {
             half.tun.set_offloads(offloads)?;
             half.wire.enable_gso(offload);
-            half.wire.enable_gro(offload);
+            // UDP_GRO stays off: see tunnel::in_pipeline.
+            half.wire.enable_gro(false);
         }
         let relay = Relay::default();
         let transfer = Transfer::default();

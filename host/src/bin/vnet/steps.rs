@@ -50,26 +50,48 @@ pub(crate) fn split(hdr: &VnetHdr, pkt: &[u8], _out: &mut [u8]) -> Result<Split,
     }
 }
 
-/// Step 2 (B side): coalesces a batch of received packets (each a complete IP packet) into as
-/// few packets as the rules allow, handing each to `emit` with its vnet header (core: gro).
-/// Returns how many packets were emitted.
-pub(crate) struct Coalescer {}
+/// One packet for the TUN: the first `len` bytes of buffer `index`, with its header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Merged {
+    pub(crate) index: usize,
+    pub(crate) len: usize,
+    pub(crate) hdr: VnetHdr,
+    /// Received packets it carries.
+    pub(crate) segments: usize,
+}
+
+/// Step 2 (B side): coalesces a batch of received packets into as few packets as the rules
+/// allow (core: gro). Packet `i` is the first `lens[i]` bytes of `bufs[i]`; the rest of each
+/// buffer is room for a merged packet to grow in place.
+#[derive(Debug)]
+pub(crate) struct Coalescer {
+    out: Vec<Merged>,
+}
 
 impl Coalescer {
-    pub(crate) fn new() -> Self {
-        Self {}
+    pub(crate) fn new(batch: usize) -> Self {
+        Self {
+            out: Vec::with_capacity(batch),
+        }
     }
 
-    pub(crate) fn coalesce<E>(
+    /// Coalesces and returns the packets to write, in order.
+    pub(crate) fn coalesce(
         &mut self,
-        batch: &[&[u8]],
-        mut emit: impl FnMut(&VnetHdr, &[u8]) -> Result<(), E>,
-    ) -> Result<usize, E> {
+        bufs: &mut [Vec<u8>],
+        lens: &[usize],
+    ) -> Result<&[Merged], StepError> {
         // Until core's gro lands, every packet goes on alone with an all-zero header, which is
         // exactly what gro does with a packet it does not merge (G6).
-        for pkt in batch {
-            emit(&VnetHdr::default(), pkt)?;
-        }
-        Ok(batch.len())
+        let _ = bufs;
+        self.out.clear();
+        self.out
+            .extend(lens.iter().enumerate().map(|(index, &len)| Merged {
+                index,
+                len,
+                hdr: VnetHdr::default(),
+                segments: 1,
+            }));
+        Ok(&self.out)
     }
 }
