@@ -71,8 +71,7 @@ pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
         wire.set_read_timeout(Some(Duration::from_millis(100)))?;
         wire.set_buffer_sizes(8 << 20)?;
         let gso = wire.enable_gso(offload);
-        // UDP_GRO stays off: see tunnel::in_pipeline.
-        let gro = wire.enable_gro(false);
+        let gro = wire.enable_gro(offload);
         eprintln!(
             "relay: {name}: offloads {offloads}, UDP_SEGMENT {gso}, UDP_GRO {gro}; Ctrl-C stops"
         );

@@ -31,8 +31,10 @@ const TICK: Duration = Duration::from_millis(100);
 const MAX_PACKET: usize = 65536;
 /// Room for the segments of one super-packet: payload plus a copy of the headers per segment.
 const SPLIT_BUF: usize = 4 * MAX_PACKET;
-/// Receive buffers per `recvmmsg` with offloads on: the most one call takes.
-const RECV_BATCH: usize = 64;
+/// Messages per `recvmmsg` with offloads on (each a UDP_GRO train of up to 64 KiB).
+const GRO_MSGS: usize = 8;
+/// Packets per gro call.
+const GRO_BATCH: usize = 128;
 
 /// One side of the relay: a TUN device and the socket of the wire, connected to the other side.
 #[derive(Debug)]
@@ -240,7 +242,7 @@ fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::
             }
             Err(err) => return Err(err.into()),
         };
-        let pkt = &pkt[..len];
+        let pkt = &mut pkt[..len];
         Counters::add(&c.bytes, len);
         if !offload {
             // Offloads off: the kernel completed checksums and segmented; one datagram.
@@ -275,18 +277,18 @@ fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::
 
 /// wire -> (coalesce) -> TUN.
 ///
-/// Offloads on: one `recvmmsg` receives up to [`RECV_BATCH`] datagrams, each into its own
-/// 64 KiB buffer, because core's gro merges a train in place in the buffer of its first packet;
-/// receiving straight into those buffers costs no copy. (UDP_GRO would need fewer receive calls
-/// but hands the datagrams back to back in one buffer, which would then have to be copied apart.)
+/// Offloads on: one `recvmmsg` receives up to [`GRO_MSGS`] messages; with UDP_GRO each holds a
+/// whole train of datagrams back to back (one socket buffer per train instead of one per
+/// datagram: the kernel neither segments the train nor queues each datagram). core's gro merges
+/// in place in one buffer per packet, with room to grow, so the datagrams are copied apart into
+/// a pool of such buffers, at most [`GRO_BATCH`] per gro call. Offloads off: one `recv`, one write.
 fn in_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::Result<()> {
     let tun = &half.tun;
     let zero_hdr = vec![0u8; tun.vnet_hdr_len()];
-    let batch = if offload { RECV_BATCH } else { 1 };
-    let mut storage = vec![vec![0u8; MAX_PACKET]; batch];
-    let mut metas = vec![RecvMeta::default(); batch];
-    let mut lens = vec![0usize; batch];
-    let mut coalescer = steps::Coalescer::new(batch);
+    let msgs = if offload { GRO_MSGS } else { 1 };
+    let mut storage = vec![vec![0u8; MAX_PACKET]; msgs];
+    let mut metas = vec![RecvMeta::default(); msgs];
+    let mut batch = Batch::new(if offload { GRO_BATCH } else { 0 });
     while !relay.stopping() {
         let mut bufs: Vec<IoSliceMut<'_>> =
             storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
@@ -306,40 +308,76 @@ fn in_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::R
             Err(err) => return Err(err),
         };
         drop(bufs);
-        for (len, meta) in lens.iter_mut().zip(&metas).take(n) {
-            if meta.stride != meta.len {
-                // UDP_GRO is never turned on here (see above).
-                return Err(io::Error::other(
-                    "a received buffer holds several datagrams",
-                ));
-            }
-            *len = meta.len;
-        }
-        Counters::add(&c.packets, n);
-        if !offload {
-            for (buf, &len) in storage.iter().zip(&lens).take(n) {
+        for (buf, meta) in storage.iter().zip(&metas).take(n) {
+            for datagram in meta.datagrams(buf) {
                 Counters::add(&c.packets, 1);
-                Counters::add(&c.tun_writes, 1);
-                write_or_drop(relay, c, tun.write_packet(&zero_hdr, &buf[..len]))?;
+                if !offload {
+                    Counters::add(&c.packets, 1);
+                    Counters::add(&c.tun_writes, 1);
+                    write_or_drop(relay, c, tun.write_packet(&zero_hdr, datagram))?;
+                    continue;
+                }
+                if batch.is_full() {
+                    batch.flush(relay, tun, c)?;
+                }
+                batch.push(datagram);
             }
-            continue;
+        }
+        batch.flush(relay, tun, c)?;
+    }
+    Ok(())
+}
+
+/// Received packets waiting for gro, one per buffer of [`MAX_PACKET`] bytes.
+struct Batch {
+    bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    coalescer: steps::Coalescer,
+}
+
+impl Batch {
+    fn new(capacity: usize) -> Self {
+        Self {
+            bufs: vec![vec![0u8; MAX_PACKET]; capacity],
+            lens: Vec::with_capacity(capacity),
+            coalescer: steps::Coalescer::new(capacity),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.lens.len() == self.bufs.len()
+    }
+
+    fn push(&mut self, datagram: &[u8]) {
+        let i = self.lens.len();
+        self.bufs[i][..datagram.len()].copy_from_slice(datagram);
+        self.lens.push(datagram.len());
+    }
+
+    /// Coalesces what is waiting and writes the result into the TUN.
+    fn flush(&mut self, relay: &Relay, tun: &Device, c: &Counters) -> io::Result<()> {
+        let n = self.lens.len();
+        if n == 0 {
+            return Ok(());
         }
         Counters::add(&c.gro_in, n);
-        let merged = match coalescer.coalesce(&mut storage[..n], &lens[..n]) {
+        let result = self.coalescer.coalesce(&mut self.bufs[..n], &self.lens);
+        self.lens.clear();
+        let merged = match result {
             Ok(merged) => merged,
             Err(err) => {
                 relay.drop_packet(c, || format!("coalesce: {err}"));
-                continue;
+                return Ok(());
             }
         };
         Counters::add(&c.gro_out, merged.len());
         for m in merged {
             Counters::add(&c.packets, m.segments);
             Counters::add(&c.tun_writes, 1);
-            write_or_drop(relay, c, tun.send(&m.hdr, &storage[m.index][..m.len]))?;
+            write_or_drop(relay, c, tun.send(&m.hdr, &self.bufs[m.index][..m.len]))?;
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A packet the kernel refuses (EINVAL: a header it does not accept) is dropped and noted;
