@@ -397,10 +397,7 @@ impl Device {
     /// For non-blocking readers that must also notice a stop flag.
     pub fn wait_readable(&self, timeout: std::time::Duration) -> Result<bool> {
         let ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
-        match sys::poll_readable(self.file.as_fd(), ms) {
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => Ok(false),
-            other => other.map_err(Error::io("poll")),
-        }
+        sys::poll_readable(self.file.as_fd(), ms).map_err(Error::io("poll"))
     }
 
     fn check_hdr_buf(&self, actual: usize) -> Result<()> {

@@ -19,8 +19,10 @@
 
 mod device;
 mod error;
+pub mod kernel;
 pub mod netns;
 mod offload;
+pub mod oracle;
 #[allow(unsafe_code)]
 mod sys;
 pub mod udp;

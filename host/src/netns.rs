@@ -105,6 +105,31 @@ impl NetNs {
         self.ip(&["addr", "add", cidr, "dev", dev])
     }
 
+    /// Writes `value` to `/proc/sys/<key>` (e.g. `net/ipv4/ip_forward`) inside the namespace.
+    /// `/proc/sys/net` is resolved by the network namespace of the thread that opens it.
+    pub fn sysctl(&self, key: &str, value: &str) -> io::Result<()> {
+        let path = Path::new("/proc/sys").join(key);
+        self.run(|| std::fs::write(&path, value))?
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    }
+
+    /// Writes `value` to a sysfs file of the namespace (e.g.
+    /// `/sys/class/net/tun0/gro_flush_timeout`). sysfs shows the devices of the namespace that
+    /// mounted it, so this runs `ip netns exec`, which mounts a fresh sysfs for the namespace.
+    pub fn write_sysfs(&self, path: &str, value: &str) -> io::Result<()> {
+        run_ip(&[
+            "netns",
+            "exec",
+            &self.name,
+            "sh",
+            "-c",
+            "printf %s \"$1\" > \"$2\"",
+            "sh",
+            value,
+            path,
+        ])
+    }
+
     /// The interface index of `dev` inside the namespace.
     pub fn if_index(&self, dev: &str) -> io::Result<u32> {
         self.run(|| sys::if_nametoindex(dev))?

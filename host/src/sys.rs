@@ -396,16 +396,29 @@ pub(crate) fn recvmmsg(
     Ok(n)
 }
 
-/// `poll(2)` for readability of one fd; `Ok(false)` on timeout.
+/// `poll(2)` for readability of one fd: waits at most `timeout_ms` milliseconds (0 = just look)
+/// and says whether the fd became readable. `EINTR` counts as "not yet readable".
 pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: c_int) -> io::Result<bool> {
     let mut pfd = libc::pollfd {
         fd: fd.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: `pfd` is one valid, exclusive pollfd for the duration of the call.
-    let n = cvt(unsafe { libc::poll(&mut pfd, 1, timeout_ms) })?;
-    Ok(n > 0)
+    // SAFETY: `pfd` is one valid, exclusively borrowed `pollfd` for the duration of the call, and
+    // the count passed is 1.
+    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    match n {
+        -1 => {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(err)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(pfd.revents & libc::POLLIN != 0),
+    }
 }
 
 // ---- SIGINT ----
