@@ -4,6 +4,10 @@
 //! this crate opens devices, sets their header size and offloads, and moves bytes with one
 //! `readv`/`writev` per packet. All `unsafe` lives in the private `sys` module.
 //!
+//! [`udp`] moves many datagrams per system call (UDP_SEGMENT, UDP_GRO, sendmmsg/recvmmsg), the
+//! wire of a tunnel. The `vnet` binary (`vnet demo`, `vnet relay`) joins the two into a
+//! user-space relay whose offload steps are vnet-core's gso and gro.
+//!
 //! ```no_run
 //! use vnet_core::hdr::Layout;
 //! use vnet_host::{DeviceKind, Offloads, Options};

@@ -52,6 +52,44 @@ impl RecvMeta {
     }
 }
 
+/// Datagrams to send: `data` cut into `segment_size` pieces, the last one possibly shorter
+/// (quinn's `Transmit { contents, segment_size }`). `segment_size >= data.len()` is one datagram.
+#[derive(Clone, Copy, Debug)]
+pub struct Transmit<'a> {
+    /// The datagrams, back to back.
+    pub data: &'a [u8],
+    /// Bytes per datagram.
+    pub segment_size: usize,
+}
+
+/// The messages for one transmit: GSO trains, or one per datagram.
+fn push_messages<'a>(
+    data: &'a [u8],
+    segment_size: usize,
+    gso: bool,
+    msgs: &mut Vec<sys::SendMsg<'a>>,
+) {
+    let size = u16::try_from(segment_size).ok();
+    if gso && data.len() > segment_size && size.is_some() {
+        let per_train = (MAX_UDP_PAYLOAD_V4 / segment_size).clamp(1, MAX_GSO_SEGMENTS);
+        msgs.extend(
+            data.chunks(per_train * segment_size)
+                .map(|train| sys::SendMsg {
+                    data: train,
+                    segment_size: (train.len() > segment_size).then_some(size).flatten(),
+                }),
+        );
+    } else {
+        msgs.extend(
+            data.chunks(segment_size.max(1))
+                .map(|datagram| sys::SendMsg {
+                    data: datagram,
+                    segment_size: None,
+                }),
+        );
+    }
+}
+
 /// What one send did: datagrams on the wire and system calls it took.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SendReport {
@@ -161,66 +199,62 @@ impl BatchSocket {
         Ok(())
     }
 
-    /// Sends `data` as datagrams of `segment_size` bytes (the last may be shorter), in as few
-    /// system calls as the kernel allows: with UDP_SEGMENT, trains of at most
-    /// [`MAX_GSO_SEGMENTS`] datagrams and [`MAX_UDP_PAYLOAD_V4`] bytes, all in one `sendmmsg`;
-    /// otherwise one `sendmmsg` message per datagram.
+    /// Sends `data` as datagrams of `segment_size` bytes (the last may be shorter): one
+    /// [`Transmit`] for [`BatchSocket::send_batch`].
     pub fn send_segments(&self, data: &[u8], segment_size: usize) -> io::Result<SendReport> {
-        if segment_size == 0 || segment_size > MAX_UDP_PAYLOAD_V4 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("segment size {segment_size} not in 1..={MAX_UDP_PAYLOAD_V4}"),
-            ));
+        self.send_batch(&[Transmit { data, segment_size }])
+    }
+
+    /// Sends every transmit in as few system calls as the kernel allows: with UDP_SEGMENT, each
+    /// transmit becomes trains of at most [`MAX_GSO_SEGMENTS`] datagrams and
+    /// [`MAX_UDP_PAYLOAD_V4`] bytes, one `sendmmsg` message each; otherwise one message per
+    /// datagram. Messages go [`sys::MAX_MMSG`] per `sendmmsg`. If the kernel refuses
+    /// UDP_SEGMENT (EIO: no checksum offload on the route's device; EINVAL), it is turned off for
+    /// good and what was not sent goes as single datagrams, as quinn-udp degrades.
+    pub fn send_batch(&self, transmits: &[Transmit<'_>]) -> io::Result<SendReport> {
+        let mut datagrams = 0;
+        for t in transmits {
+            if t.segment_size == 0 || t.segment_size > MAX_UDP_PAYLOAD_V4 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "segment size {} not in 1..={MAX_UDP_PAYLOAD_V4}",
+                        t.segment_size
+                    ),
+                ));
+            }
+            datagrams += t.data.len().div_ceil(t.segment_size).max(1);
         }
-        let datagrams = data.len().div_ceil(segment_size);
-        if datagrams <= 1 {
-            self.send(data)?;
+        if let [t] = transmits
+            && t.data.len() <= t.segment_size
+        {
+            self.send(t.data)?;
             return Ok(SendReport {
                 datagrams,
                 syscalls: 1,
             });
         }
-        if self.gso.load(Ordering::Relaxed) {
-            let per_train = (MAX_UDP_PAYLOAD_V4 / segment_size).min(MAX_GSO_SEGMENTS);
-            let size = u16::try_from(segment_size).ok();
-            let mut msgs = [sys::SendMsg {
-                data: &[],
-                segment_size: size,
-            }; sys::MAX_MMSG];
-            let mut count = 0;
-            for (slot, train) in msgs.iter_mut().zip(data.chunks(per_train * segment_size)) {
-                slot.data = train;
-                count += 1;
-            }
-            if count <= sys::MAX_MMSG {
-                match self.send_all(&msgs[..count]) {
-                    Ok(syscalls) => {
-                        return Ok(SendReport {
-                            datagrams,
-                            syscalls,
-                        });
-                    }
-                    // The kernel cannot do GSO on this route (EIO) or refused the size
-                    // (EINVAL) before sending anything: degrade for good, as quinn-udp does.
-                    Err(err) if matches!(err.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
-                        self.gso.store(false, Ordering::Relaxed);
-                    }
-                    Err(err) => return Err(err),
-                }
-            }
+        let gso = self.gso.load(Ordering::Relaxed);
+        let mut msgs = Vec::with_capacity(datagrams);
+        for t in transmits {
+            push_messages(t.data, t.segment_size, gso, &mut msgs);
         }
-        let mut msgs = [sys::SendMsg {
-            data: &[],
-            segment_size: None,
-        }; sys::MAX_MMSG];
         let mut syscalls = 0;
-        for batch in data.chunks(segment_size * sys::MAX_MMSG) {
-            let mut count = 0;
-            for (slot, datagram) in msgs.iter_mut().zip(batch.chunks(segment_size)) {
-                slot.data = datagram;
-                count += 1;
+        match self.send_all(&msgs, &mut syscalls) {
+            Ok(()) => {}
+            Err((sent, err))
+                if gso && matches!(err.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
+            {
+                self.gso.store(false, Ordering::Relaxed);
+                let mut rest = Vec::new();
+                for msg in msgs.get(sent..).unwrap_or_default() {
+                    let size = msg.segment_size.map_or(msg.data.len(), usize::from);
+                    push_messages(msg.data, size, false, &mut rest);
+                }
+                self.send_all(&rest, &mut syscalls)
+                    .map_err(|(_, err)| err)?;
             }
-            syscalls += self.send_all(&msgs[..count])?;
+            Err((_, err)) => return Err(err),
         }
         Ok(SendReport {
             datagrams,
@@ -228,15 +262,21 @@ impl BatchSocket {
         })
     }
 
-    /// `sendmmsg` until every message is sent; returns the number of calls.
-    fn send_all(&self, mut msgs: &[sys::SendMsg<'_>]) -> io::Result<usize> {
-        let mut syscalls = 0;
-        while !msgs.is_empty() {
-            let sent = sys::retry_if_interrupted(|| sys::sendmmsg(self.sock.as_fd(), msgs))?;
-            syscalls += 1;
-            msgs = msgs.get(sent.max(1)..).unwrap_or_default();
+    /// `sendmmsg` until every message is sent, counting calls; on failure, how many were sent.
+    fn send_all(
+        &self,
+        msgs: &[sys::SendMsg<'_>],
+        syscalls: &mut usize,
+    ) -> Result<(), (usize, io::Error)> {
+        let mut sent = 0;
+        while let Some(rest) = msgs.get(sent..).filter(|r| !r.is_empty()) {
+            *syscalls += 1;
+            match sys::retry_if_interrupted(|| sys::sendmmsg(self.sock.as_fd(), rest)) {
+                Ok(n) => sent += n.max(1),
+                Err(err) => return Err((sent, err)),
+            }
         }
-        Ok(syscalls)
+        Ok(())
     }
 
     /// Receives what is queued into `bufs` in one system call: waits for the first message (up
@@ -336,6 +376,52 @@ mod tests {
     #[test]
     fn test_send_segments_gso_without_gro() {
         round_trip(true, false);
+    }
+
+    /// Three transmits (a train, a single datagram, another train) in one batch arrive as their
+    /// datagrams, in order, with or without GSO.
+    #[test]
+    fn test_send_batch_mixed() {
+        for gso in [false, true] {
+            let (tx, mut rx) = pair();
+            tx.enable_gso(gso);
+            rx.enable_gro(true);
+            let a: Vec<u8> = (0..250u8).collect();
+            let b = [7u8; 40];
+            let c: Vec<u8> = (0..90u8).rev().collect();
+            let report = tx
+                .send_batch(&[
+                    Transmit {
+                        data: &a,
+                        segment_size: 100,
+                    },
+                    Transmit {
+                        data: &b,
+                        segment_size: 1500,
+                    },
+                    Transmit {
+                        data: &c,
+                        segment_size: 30,
+                    },
+                ])
+                .unwrap();
+            assert_eq!(report.datagrams, 3 + 1 + 3);
+            let mut want: Vec<Vec<u8>> = a.chunks(100).map(<[u8]>::to_vec).collect();
+            want.push(b.to_vec());
+            want.extend(c.chunks(30).map(<[u8]>::to_vec));
+            let mut got = Vec::new();
+            let mut storage = vec![vec![0u8; 65536]; 8];
+            let mut metas = [RecvMeta::default(); 8];
+            while got.len() < want.len() {
+                let mut bufs: Vec<IoSliceMut<'_>> =
+                    storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                let n = rx.recv_batch(&mut bufs, &mut metas).unwrap();
+                for (buf, meta) in storage.iter().zip(&metas).take(n) {
+                    got.extend(meta.datagrams(buf).map(<[u8]>::to_vec));
+                }
+            }
+            assert_eq!(got, want, "gso {gso}");
+        }
     }
 
     #[test]

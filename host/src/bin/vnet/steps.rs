@@ -43,8 +43,9 @@ impl fmt::Display for StepError {
 /// Step 1 (A side): a packet the kernel handed over with offloads on (a GSO super-packet, or a
 /// packet with a partial checksum) becomes MTU-sized packets with complete checksums, written
 /// into `out` (core: check, then gso).
-pub(crate) fn split(hdr: &VnetHdr, pkt: &[u8], _out: &mut [u8]) -> Result<Split, StepError> {
-    match check::check(hdr, pkt, &CheckOptions::default()).map_err(StepError::Check)? {
+/// `pkt` is mutable because completing a checksum happens in place.
+pub(crate) fn split(hdr: &VnetHdr, pkt: &mut [u8], _out: &mut [u8]) -> Result<Split, StepError> {
+    match check::check(hdr, &*pkt, &CheckOptions::default()).map_err(StepError::Check)? {
         Offload::Plain => Ok(Split::Whole),
         Offload::Checksum(_) | Offload::Segment(_) => Err(StepError::Missing("gso")),
     }

@@ -20,7 +20,7 @@ use std::thread;
 use std::time::Duration;
 
 use vnet_core::hdr::VnetHdr;
-use vnet_host::udp::{BatchSocket, RecvMeta};
+use vnet_host::udp::{BatchSocket, RecvMeta, Transmit};
 use vnet_host::{Device, Error};
 
 use crate::steps::{self, Split};
@@ -31,6 +31,8 @@ const TICK: Duration = Duration::from_millis(100);
 const MAX_PACKET: usize = 65536;
 /// Room for the segments of one super-packet: payload plus a copy of the headers per segment.
 const SPLIT_BUF: usize = 4 * MAX_PACKET;
+/// Packets read from the TUN per `sendmmsg` with offloads on, at most.
+const OUT_BATCH: usize = 8;
 /// Messages per `recvmmsg` with offloads on (each a UDP_GRO train of up to 64 KiB).
 const GRO_MSGS: usize = 8;
 /// Packets per gro call.
@@ -226,51 +228,78 @@ impl Relay {
 }
 
 /// TUN -> (split) -> wire.
+///
+/// Offloads on: after a read that had to wait, further reads are taken while the TUN has
+/// packets, up to [`OUT_BATCH`]; each is split (or its checksum completed) and all of them go
+/// in one `sendmmsg`. Offloads off: one read, one `send`.
 fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::Result<()> {
     let tun = &half.tun;
     let mut hdr_buf = vec![0u8; tun.vnet_hdr_len()];
-    let mut pkt = vec![0u8; MAX_PACKET];
-    let mut out = vec![0u8; if offload { SPLIT_BUF } else { 0 }];
+    let slots = if offload { OUT_BATCH } else { 1 };
+    let mut pkts = vec![vec![0u8; MAX_PACKET]; slots];
+    let mut outs = vec![vec![0u8; if offload { SPLIT_BUF } else { 0 }]; slots];
+    // What each slot holds after a read: (length read, what split made of it).
+    let mut done: Vec<(usize, Option<Split>)> = Vec::with_capacity(slots);
     while !relay.stopping() {
-        Counters::add(&c.tun_reads, 1);
-        let len = match tun.read_packet(&mut hdr_buf, &mut pkt) {
-            Ok(len) => len,
-            Err(Error::WouldBlock) => {
-                Counters::add(&c.polls, 1);
-                tun.wait_readable(TICK)?;
+        done.clear();
+        for (pkt, out) in pkts.iter_mut().zip(outs.iter_mut()) {
+            Counters::add(&c.tun_reads, 1);
+            let len = match tun.read_packet(&mut hdr_buf, pkt) {
+                Ok(len) => len,
+                Err(Error::WouldBlock) => break,
+                Err(err) => return Err(err.into()),
+            };
+            Counters::add(&c.bytes, len);
+            if !offload {
+                // Offloads off: the kernel completed checksums and segmented; one datagram.
+                done.push((len, Some(Split::Whole)));
                 continue;
             }
-            Err(err) => return Err(err.into()),
-        };
-        let pkt = &mut pkt[..len];
-        Counters::add(&c.bytes, len);
-        if !offload {
-            // Offloads off: the kernel completed checksums and segmented; one datagram.
-            Counters::add(&c.packets, 2);
-            Counters::add(&c.udp_sends, 1);
-            half.wire.send(pkt)?;
+            let split = match VnetHdr::read(&hdr_buf, tun.layout(), tun.endian()) {
+                Ok((hdr, _)) => {
+                    steps::split(&hdr, &mut pkt[..len], out).map_err(|err| format!("split: {err}"))
+                }
+                Err(err) => Err(format!("vnet header: {err}")),
+            };
+            match split {
+                Ok(split) => done.push((len, Some(split))),
+                Err(why) => {
+                    relay.drop_packet(c, || why);
+                    done.push((len, None));
+                }
+            }
+        }
+        if done.is_empty() {
+            Counters::add(&c.polls, 1);
+            tun.wait_readable(TICK)?;
             continue;
         }
-        let hdr = match VnetHdr::read(&hdr_buf, tun.layout(), tun.endian()) {
-            Ok((hdr, _)) => hdr,
-            Err(err) => {
-                relay.drop_packet(c, || format!("vnet header: {err}"));
-                continue;
+        let mut transmits = Vec::with_capacity(done.len());
+        for ((pkt, out), &(len, split)) in pkts.iter().zip(&outs).zip(&done) {
+            match split {
+                Some(Split::Whole) => {
+                    Counters::add(&c.packets, 1);
+                    transmits.push(Transmit {
+                        data: &pkt[..len],
+                        segment_size: len.max(1),
+                    });
+                }
+                Some(Split::Train { len, stride, count }) => {
+                    Counters::add(&c.packets, count);
+                    transmits.push(Transmit {
+                        data: &out[..len],
+                        segment_size: stride,
+                    });
+                }
+                None => {}
             }
-        };
-        match steps::split(&hdr, pkt, &mut out) {
-            Ok(Split::Whole) => {
-                Counters::add(&c.packets, 2);
-                Counters::add(&c.udp_sends, 1);
-                half.wire.send(pkt)?;
-            }
-            Ok(Split::Train { len, stride, count }) => {
-                let report = half.wire.send_segments(&out[..len], stride)?;
-                Counters::add(&c.packets, count + report.datagrams);
-                Counters::add(&c.udp_sends, report.syscalls);
-            }
-            Err(err) => relay.drop_packet(c, || format!("split: {err}")),
         }
+        if transmits.is_empty() {
+            continue;
+        }
+        let report = half.wire.send_batch(&transmits)?;
+        Counters::add(&c.packets, report.datagrams);
+        Counters::add(&c.udp_sends, report.syscalls);
     }
     Ok(())
 }
