@@ -750,8 +750,13 @@ fn locate(
     let hdr_len = headers.l4_offset + l4_len;
     let payload_len = pkt.len() - hdr_len.min(pkt.len());
     // V5 judged the payload from a minimal header; with options the real payload may fit in one
-    // segment, and then Linux's segmenter refuses the packet and drops it (measured: K2).
-    if payload_len <= usize::from(hdr.gso_size) {
+    // segment, and then Linux's segmenter refuses the packet and drops it (measured: K2). UFO's
+    // segment size counts the UDP header (V5).
+    let segmented = match kind {
+        GsoKind::Ufo => payload_len + UDP_HDR,
+        GsoKind::Tcp | GsoKind::Uso => payload_len,
+    };
+    if segmented <= usize::from(hdr.gso_size) {
         return Err(CheckError::Packet {
             rule: "S1",
             problem: Problem::SingleSegment {
