@@ -5,6 +5,7 @@
 use std::fmt;
 
 use vnet_core::check::{self, CheckOptions, Offload};
+use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::VnetHdr;
 
 /// What [`split`] made of one packet read from a TUN with offloads on.
@@ -14,7 +15,6 @@ pub(crate) enum Split {
     Whole,
     /// `count` packets, back to back in the output buffer (`len` bytes), each `stride` bytes
     /// long except the last, which may be shorter: exactly the shape of a UDP_SEGMENT train.
-    #[allow(dead_code)] // made by core's gso, which has not landed yet
     Train {
         len: usize,
         stride: usize,
@@ -27,33 +27,45 @@ pub(crate) enum Split {
 pub(crate) enum StepError {
     /// core's check refused the header/packet pair.
     Check(check::CheckError),
-    /// The step needs a part of vnet-core that is not there yet.
-    Missing(&'static str),
+    /// core's gso refused to segment or to complete the checksum.
+    Gso(gso::GsoError),
 }
 
 impl fmt::Display for StepError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Check(err) => write!(f, "check: {err}"),
-            Self::Missing(what) => write!(f, "{what} is not in vnet-core yet"),
+            Self::Gso(err) => write!(f, "gso: {err}"),
         }
     }
 }
 
-/// Step 1 (A side): a packet the kernel handed over with offloads on (a GSO super-packet, or a
-/// packet with a partial checksum) becomes MTU-sized packets with complete checksums, written
-/// into `out` (core: check, then gso).
-/// `pkt` is mutable because completing a checksum happens in place.
-pub(crate) fn split(hdr: &VnetHdr, pkt: &mut [u8], _out: &mut [u8]) -> Result<Split, StepError> {
-    match check::check(hdr, &*pkt, &CheckOptions::default()).map_err(StepError::Check)? {
+/// Step 1 (A side): a packet the kernel handed over with offloads on becomes MTU-sized packets
+/// with complete checksums (core: check, then gso). A super-packet is segmented into `out`; a
+/// packet with a partial checksum has it completed in place and goes on whole.
+pub(crate) fn split(hdr: &VnetHdr, pkt: &mut [u8], out: &mut [u8]) -> Result<Split, StepError> {
+    match check::check(hdr, pkt, &CheckOptions::default()).map_err(StepError::Check)? {
         Offload::Plain => Ok(Split::Whole),
-        Offload::Checksum(_) | Offload::Segment(_) => Err(StepError::Missing("gso")),
+        Offload::Checksum(req) => {
+            gso::complete_checksum(pkt, req).map_err(StepError::Gso)?;
+            Ok(Split::Whole)
+        }
+        Offload::Segment(req) => {
+            let packed = gso::segment_packed(&req, pkt, &GsoOptions::default(), out)
+                .map_err(StepError::Gso)?;
+            Ok(Split::Train {
+                len: packed.size,
+                stride: packed.segment_size,
+                count: packed.count,
+            })
+        }
     }
 }
 
-/// One packet for the TUN: the first `len` bytes of buffer `index`, with its header.
+/// One packet for the TUN: the first `len` bytes of buffer `index`, with its header (the shape
+/// of core's `gro::Output`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Merged {
+pub(crate) struct Output {
     pub(crate) index: usize,
     pub(crate) len: usize,
     pub(crate) hdr: VnetHdr,
@@ -66,10 +78,11 @@ pub(crate) struct Merged {
 /// buffer is room for a merged packet to grow in place.
 #[derive(Debug)]
 pub(crate) struct Coalescer {
-    out: Vec<Merged>,
+    out: Vec<Output>,
 }
 
 impl Coalescer {
+    /// For batches of at most `batch` packets.
     pub(crate) fn new(batch: usize) -> Self {
         Self {
             out: Vec::with_capacity(batch),
@@ -81,13 +94,13 @@ impl Coalescer {
         &mut self,
         bufs: &mut [Vec<u8>],
         lens: &[usize],
-    ) -> Result<&[Merged], StepError> {
+    ) -> Result<&[Output], StepError> {
         // Until core's gro lands, every packet goes on alone with an all-zero header, which is
         // exactly what gro does with a packet it does not merge (G6).
         let _ = bufs;
         self.out.clear();
         self.out
-            .extend(lens.iter().enumerate().map(|(index, &len)| Merged {
+            .extend(lens.iter().enumerate().map(|(index, &len)| Output {
                 index,
                 len,
                 hdr: VnetHdr::default(),
