@@ -14,6 +14,7 @@ extern crate std;
 
 pub mod check;
 pub mod csum;
+pub mod gro;
 pub mod gso;
 pub mod hdr;
 pub mod meta;

@@ -8,6 +8,7 @@
 //! [`total`] is the exception: totality (L7) is a property of vnet-core's own public functions.
 
 pub mod csum;
+pub mod gro;
 pub mod gso;
 pub mod hdr;
 pub mod meta;

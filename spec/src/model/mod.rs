@@ -5,6 +5,7 @@
 //! ([`HeaderCodec`](crate::laws::hdr::HeaderCodec), [`Checksummer`](crate::laws::csum::Checksummer)).
 
 pub mod csum;
+pub mod gro;
 pub mod gso;
 pub mod hdr;
 
