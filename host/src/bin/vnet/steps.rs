@@ -5,6 +5,7 @@
 use std::fmt;
 
 use vnet_core::check::{self, CheckOptions, Offload};
+use vnet_core::gro::{self, Gro, GroOptions, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::VnetHdr;
 
@@ -29,6 +30,8 @@ pub(crate) enum StepError {
     Check(check::CheckError),
     /// core's gso refused to segment or to complete the checksum.
     Gso(gso::GsoError),
+    /// core's gro refused the batch.
+    Gro(gro::GroError),
 }
 
 impl fmt::Display for StepError {
@@ -36,6 +39,7 @@ impl fmt::Display for StepError {
         match self {
             Self::Check(err) => write!(f, "check: {err}"),
             Self::Gso(err) => write!(f, "gso: {err}"),
+            Self::Gro(err) => write!(f, "gro: {err}"),
         }
     }
 }
@@ -62,50 +66,37 @@ pub(crate) fn split(hdr: &VnetHdr, pkt: &mut [u8], out: &mut [u8]) -> Result<Spl
     }
 }
 
-/// One packet for the TUN: the first `len` bytes of buffer `index`, with its header (the shape
-/// of core's `gro::Output`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Output {
-    pub(crate) index: usize,
-    pub(crate) len: usize,
-    pub(crate) hdr: VnetHdr,
-    /// Received packets it carries.
-    pub(crate) segments: usize,
-}
-
 /// Step 2 (B side): coalesces a batch of received packets into as few packets as the rules
-/// allow (core: gro). Packet `i` is the first `lens[i]` bytes of `bufs[i]`; the rest of each
-/// buffer is room for a merged packet to grow in place.
+/// allow (core: gro, Linux policy). Packet `i` is the first `lens[i]` bytes of `bufs[i]`; the
+/// rest of each buffer is room for a merged packet to grow in place.
 #[derive(Debug)]
 pub(crate) struct Coalescer {
+    gro: Gro,
     out: Vec<Output>,
+    owner: Vec<usize>,
 }
 
 impl Coalescer {
     /// For batches of at most `batch` packets.
     pub(crate) fn new(batch: usize) -> Self {
         Self {
-            out: Vec::with_capacity(batch),
+            gro: Gro::new(GroOptions::default()),
+            out: vec![Output::default(); batch],
+            owner: vec![0; batch],
         }
     }
 
-    /// Coalesces and returns the packets to write, in order.
+    /// Coalesces and returns the packets to write, in order: `out.len` bytes of
+    /// `bufs[out.index]` with `out.hdr`, carrying `out.segments` received packets.
     pub(crate) fn coalesce(
         &mut self,
         bufs: &mut [Vec<u8>],
         lens: &[usize],
     ) -> Result<&[Output], StepError> {
-        // Until core's gro lands, every packet goes on alone with an all-zero header, which is
-        // exactly what gro does with a packet it does not merge (G6).
-        let _ = bufs;
-        self.out.clear();
-        self.out
-            .extend(lens.iter().enumerate().map(|(index, &len)| Output {
-                index,
-                len,
-                hdr: VnetHdr::default(),
-                segments: 1,
-            }));
-        Ok(&self.out)
+        let n = self
+            .gro
+            .coalesce(bufs, lens, &mut self.out, &mut self.owner)
+            .map_err(StepError::Gro)?;
+        Ok(&self.out[..n])
     }
 }
