@@ -208,7 +208,7 @@ impl BatchSocket {
     /// Sends every transmit in as few system calls as the kernel allows: with UDP_SEGMENT, each
     /// transmit becomes trains of at most [`MAX_GSO_SEGMENTS`] datagrams and
     /// [`MAX_UDP_PAYLOAD_V4`] bytes, one `sendmmsg` message each; otherwise one message per
-    /// datagram. Messages go [`sys::MAX_MMSG`] per `sendmmsg`. If the kernel refuses
+    /// datagram. Messages go 64 per `sendmmsg`. If the kernel refuses
     /// UDP_SEGMENT (EIO: no checksum offload on the route's device; EINVAL), it is turned off for
     /// good and what was not sent goes as single datagrams, as quinn-udp degrades.
     pub fn send_batch(&self, transmits: &[Transmit<'_>]) -> io::Result<SendReport> {
