@@ -30,14 +30,37 @@ pub struct NetNs {
 impl NetNs {
     /// Creates `vnet-test-<pid>-<n>` (unique within the process, and across processes by pid).
     pub fn new() -> io::Result<Self> {
+        Self::with_prefix("vnet-test")
+    }
+
+    /// Creates `<prefix>-<pid>-<n>`, e.g. `vnet-demo-4242-0`: a prefix lets a program (and its
+    /// tests) find what it created, see [`NetNs::list`].
+    pub fn with_prefix(prefix: &str) -> io::Result<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("vnet-test-{}-{n}", std::process::id());
+        let name = format!("{prefix}-{}-{n}", std::process::id());
         run_ip(&["netns", "add", &name])?;
         let ns = Self { name };
         // Loopback is down in a fresh namespace; most tests want it.
         ns.link_up("lo")?;
         Ok(ns)
+    }
+
+    /// The names of the named namespaces that exist now (`/var/run/netns`), starting with
+    /// `prefix`.
+    pub fn list(prefix: &str) -> io::Result<Vec<String>> {
+        let entries = match std::fs::read_dir(NETNS_DIR) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            other => other?,
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name.starts_with(prefix) {
+                names.push(name);
+            }
+        }
+        Ok(names)
     }
 
     /// The namespace's name (for `ip -n NAME ...`).
