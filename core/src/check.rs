@@ -267,7 +267,12 @@ impl fmt::Display for CheckError {
                 field,
                 value,
                 bound,
-            } => write!(f, "{rule}: {field} {value} must be {bound}"),
+            } => match field {
+                HdrField::Flags | HdrField::GsoType => {
+                    write!(f, "{rule}: {field} {value:#04x} must be {bound}")
+                }
+                _ => write!(f, "{rule}: {field} {value} must be {bound}"),
+            },
             CheckError::Short { rule, need, have } => {
                 write!(f, "{rule}: packet of {have} bytes, needs {need}")
             }

@@ -66,7 +66,11 @@ impl fmt::Debug for Flags {
             (Flags::RSC_INFO, "RSC_INFO"),
             (Flags::UDP_TUNNEL_CSUM, "UDP_TUNNEL_CSUM"),
         ];
-        write_bit_names(f, self.0, &NAMES.map(|(flag, name)| (flag.0, name)))
+        crate::bits::write_names(
+            f,
+            self.0.into(),
+            &NAMES.map(|(flag, name)| (flag.0.into(), name)),
+        )
     }
 }
 
@@ -146,28 +150,6 @@ impl fmt::Debug for GsoType {
         }
         Ok(())
     }
-}
-
-fn write_bit_names(f: &mut fmt::Formatter<'_>, bits: u8, names: &[(u8, &str)]) -> fmt::Result {
-    let mut rest = bits;
-    let mut first = true;
-    for &(bit, name) in names {
-        if rest & bit != 0 {
-            if !first {
-                f.write_str("|")?;
-            }
-            f.write_str(name)?;
-            rest &= !bit;
-            first = false;
-        }
-    }
-    if rest != 0 || first {
-        if !first {
-            f.write_str("|")?;
-        }
-        write!(f, "{rest:#04x}")?;
-    }
-    Ok(())
 }
 
 /// The legacy `virtio_net_hdr` (10 bytes): the fields every layout starts with.

@@ -12,6 +12,7 @@
 #[cfg(any(test, feature = "arbitrary"))]
 extern crate std;
 
+mod bits;
 pub mod check;
 pub mod csum;
 pub mod gro;

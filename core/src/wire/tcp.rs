@@ -22,9 +22,26 @@ mod field {
 pub const TCP_MIN_HEADER_LEN: usize = 20;
 
 /// The TCP flag bits, as the low 9 bits of the data-offset/flags word (AE included).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[repr(transparent)]
 pub struct TcpFlags(pub u16);
+
+impl core::fmt::Debug for TcpFlags {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        const NAMES: [(TcpFlags, &str); 9] = [
+            (TcpFlags::FIN, "FIN"),
+            (TcpFlags::SYN, "SYN"),
+            (TcpFlags::RST, "RST"),
+            (TcpFlags::PSH, "PSH"),
+            (TcpFlags::ACK, "ACK"),
+            (TcpFlags::URG, "URG"),
+            (TcpFlags::ECE, "ECE"),
+            (TcpFlags::CWR, "CWR"),
+            (TcpFlags::AE, "AE"),
+        ];
+        crate::bits::write_names(f, self.0, &NAMES.map(|(flag, name)| (flag.0, name)))
+    }
+}
 
 impl TcpFlags {
     /// No more data from sender.

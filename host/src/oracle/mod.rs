@@ -58,7 +58,8 @@ impl Answer {
         }
     }
 
-    fn malformed(error: &str) -> Answer {
+    /// The answer to malformed input (bad hex, a truncated header).
+    pub fn malformed(error: &str) -> Answer {
         Answer {
             json: Object::new().bool("ok", false).str("error", error).finish(),
             malformed: true,
@@ -170,9 +171,19 @@ fn gso_rejection(e: &gso::GsoError) -> String {
         .finish()
 }
 
-/// `vnet coalesce`: what GRO makes of one batch of packets (no headers): the packets to write, in
-/// order, each with its header in `format` and the input indices it carries.
-pub fn coalesce_batch(packets: &[Vec<u8>], format: &Format, opts: &GroOptions) -> Answer {
+/// One packet GRO hands on: its header, its bytes, and the inputs it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coalesced {
+    /// The virtio-net header (G6): GSO for a merged packet, all zero otherwise.
+    pub hdr: VnetHdr,
+    /// The packet.
+    pub pkt: Vec<u8>,
+    /// Indices of the batch's packets it carries, ascending.
+    pub from: Vec<usize>,
+}
+
+/// What core's GRO makes of one batch, in the order the packets are written.
+pub fn coalesce(packets: &[Vec<u8>], opts: &GroOptions) -> Result<Vec<Coalesced>, String> {
     let mut bufs: Vec<Vec<u8>> = packets
         .iter()
         .map(|p| {
@@ -185,27 +196,38 @@ pub fn coalesce_batch(packets: &[Vec<u8>], format: &Format, opts: &GroOptions) -
     let mut out = vec![Output::default(); packets.len()];
     let mut owner = vec![0usize; packets.len()];
     let mut gro: Box<Gro> = Box::new(Gro::new(*opts));
-    let n = match gro.coalesce(&mut bufs, &lens, &mut out, &mut owner) {
-        Ok(n) => n,
-        Err(e) => return Answer::malformed(&e.to_string()),
+    let n = gro
+        .coalesce(&mut bufs, &lens, &mut out, &mut owner)
+        .map_err(|e| e.to_string())?;
+    Ok(out[..n]
+        .iter()
+        .enumerate()
+        .map(|(k, o)| Coalesced {
+            hdr: o.hdr,
+            pkt: bufs[o.index][..o.len].to_vec(),
+            from: (0..packets.len()).filter(|&i| owner[i] == k).collect(),
+        })
+        .collect())
+}
+
+/// `vnet coalesce`: [`coalesce`] as one JSON object, each header in `format`.
+pub fn coalesce_batch(packets: &[Vec<u8>], format: &Format, opts: &GroOptions) -> Answer {
+    let coalesced = match coalesce(packets, opts) {
+        Ok(c) => c,
+        Err(e) => return Answer::malformed(&e),
     };
-    let mut items = Vec::with_capacity(n);
-    for (k, o) in out[..n].iter().enumerate() {
+    let mut items = Vec::with_capacity(coalesced.len());
+    for c in &coalesced {
         let mut hdr = [0u8; 24];
-        let hdr_len = match o.hdr.write(&mut hdr, format.layout, format.endian) {
+        let hdr_len = match c.hdr.write(&mut hdr, format.layout, format.endian) {
             Ok(len) => len,
             Err(e) => return Answer::malformed(&e.to_string()),
         };
-        let from = owner
-            .iter()
-            .enumerate()
-            .filter(|&(_, &o)| o == k)
-            .map(|(i, _)| i.to_string());
         items.push(
             Object::new()
                 .str("hdr", &hex::encode(&hdr[..hdr_len]))
-                .str("pkt", &hex::encode(&bufs[o.index][..o.len]))
-                .raw("from", &json::array(from))
+                .str("pkt", &hex::encode(&c.pkt))
+                .raw("from", &json::array(c.from.iter().map(usize::to_string)))
                 .finish(),
         );
     }

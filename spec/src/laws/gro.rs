@@ -1,7 +1,7 @@
 //! The GRO laws (DESIGN §7 L5, L6, L7 and "fast == reference"), generic over [`Coalesce`], so that
 //! vnet-core, the reference model and peers run through the same oracle.
 //!
-//! Segmentation in L5/L6 is the reference segmenter [`model::gro::split`]: vnet-core's `gso`
+//! Segmentation in L5/L6 is the reference segmenter [`crate::model::gro::split`]: vnet-core's `gso`
 //! has not landed on this branch yet; when it does, L5/L6 should split with it as well.
 
 use vnet_core::check::{self, CheckOptions, Offload};

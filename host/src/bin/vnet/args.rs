@@ -60,6 +60,12 @@ impl Args {
             .map_err(|err| ArgError(format!("{name} {text:?}: {err}")))
     }
 
+    /// The first argument that is not an option (and removes it).
+    pub(crate) fn positional(&mut self) -> Option<String> {
+        let i = self.rest.iter().position(|a| !a.starts_with("--"))?;
+        Some(self.rest.remove(i))
+    }
+
     /// Fails if an argument was not taken by [`Args::flag`] or [`Args::value`].
     pub(crate) fn finish(self) -> Result<(), ArgError> {
         match self.rest.first() {
@@ -100,6 +106,10 @@ mod tests {
         assert_eq!(a.value::<u16>("--mss"), Ok(Some(1200)));
         assert_eq!(a.value::<u16>("--flows"), Ok(None));
         assert_eq!(a.finish(), Ok(()));
+        let mut b = args(&["--tap", "4500"]);
+        assert!(b.flag("--tap"));
+        assert_eq!(b.positional().as_deref(), Some("4500"));
+        assert_eq!(b.finish(), Ok(()));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod args;
 mod demo;
+mod oracle;
 mod relay;
 mod steps;
 mod tunnel;
@@ -18,6 +19,13 @@ commands:
   demo    TCP through a user-space relay between two namespaces, offloads on vs off (root)
   relay   forward between two existing TUN devices over a UDP wire (root)
 
+the oracle (hex in, one JSON object out per line; any language can diff itself against vnet):
+  check     what a (virtio-net header, packet) frame asks for, or which rule rejects it
+  segment   the packets a device puts on the wire for a frame (GSO, checksum completion)
+  coalesce  what GRO makes of batches of packets
+  csum      the Internet checksum of bytes
+  inspect   one frame decoded for a person
+
 `vnet <command> --help` describes a command's options.";
 
 fn main() -> ExitCode {
@@ -27,6 +35,11 @@ fn main() -> ExitCode {
     let (result, usage) = match command.as_deref() {
         Some("demo") => (demo::main(args), demo::USAGE),
         Some("relay") => (relay::main(args), relay::USAGE),
+        Some("check") => (oracle::check(args), oracle::CHECK_USAGE),
+        Some("segment") => (oracle::segment(args), oracle::SEGMENT_USAGE),
+        Some("coalesce") => (oracle::coalesce(args), oracle::COALESCE_USAGE),
+        Some("csum") => (oracle::csum(args), oracle::CSUM_USAGE),
+        Some("inspect") => (oracle::inspect(args), oracle::INSPECT_USAGE),
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,234 @@
+//! `vnet check | segment | coalesce | csum | inspect`: the oracle, hex in and one JSON object out
+//! per line (or batch), so that any implementation can diff itself against vnet. The answers come
+//! from `vnet_host::oracle`; this module only reads options and files.
+
+use std::error::Error;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+
+use vnet_core::check::{CheckOptions, Mode};
+use vnet_core::gro::{GroOptions, Policy};
+use vnet_core::hdr::{Endian, Layout};
+use vnet_core::wire::Link;
+use vnet_host::oracle::{self, Answer, Format, hex, pcap};
+
+use crate::args::{ArgError, Args, OnOff};
+
+pub(crate) const CHECK_USAGE: &str = "\
+usage: vnet check [--hdr-len 10|12|20|24] [--endian le|be] [--tap] [--strict]
+                  [--udp-max-segments N] [--tunnel] [--tunnel-csum] < FRAMES
+
+Each input line is one frame in hex: a virtio-net header, then the packet (IP, or Ethernet with
+--tap). Each answer is one JSON object: {\"ok\":true,\"offload\":\"plain\"|\"checksum\"|\"segment\",...}
+or {\"ok\":false,\"rule\":\"V3\",\"error\":\"...\"}. A malformed line (bad hex, a truncated header) is
+answered with {\"ok\":false,\"error\":...}, reported with its line number on stderr, and makes the
+exit status 1; the other lines are still answered.
+
+options:
+  --hdr-len N           header layout: 10, 12 (default), 20 or 24 bytes
+  --endian le|be        header byte order (default le)
+  --tap                 packets start with an Ethernet header
+  --strict              also enforce the virtio spec's driver requirements (P4, P6, P9)
+  --udp-max-segments N  USO segment limit (default 128, this kernel's)
+  --tunnel              UDP-tunnel GSO negotiated (with --tunnel-csum: its checksum offload too)";
+
+pub(crate) const SEGMENT_USAGE: &str = "\
+usage: vnet segment [check's options] < FRAMES
+       vnet segment --gso-size N --pcap-in FILE [--pcap-out FILE]
+
+Each input line is one frame in hex (as for `vnet check`); each answer is
+{\"ok\":true,\"segments\":[\"4500...\",...]}: the packets the device puts on the wire (the packet,
+the packet with its checksum completed, or its segments), or a rejection as for `vnet check`.
+With --pcap-in, each record of a raw-IP capture is a super-packet to segment at --gso-size
+(the header a sender would write is made for it); the segments go to --pcap-out if given, and one
+JSON answer per record to stdout.";
+
+pub(crate) const COALESCE_USAGE: &str = "\
+usage: vnet coalesce [--policy linux|relaxed] [--udp-gro on|off] [--hdr-len N] [--endian le|be]
+                     < PACKETS
+       vnet coalesce ... --pcap-in FILE [--pcap-out FILE]
+
+Input lines are IP packets in hex, without a header; a blank line (or the end of input) ends a
+batch. Each batch is answered with {\"ok\":true,\"packets\":[{\"hdr\":\"0100...\",\"pkt\":\"4500...\",
+\"from\":[0,1,2]},...]}: the packets GRO writes, in order, each with its virtio-net header (layout
+--hdr-len, default 12, little-endian) and the indices of the batch's packets it carries. With
+--pcap-in the whole capture is one batch; the coalesced packets go to --pcap-out if given.
+
+options:
+  --policy linux|relaxed  what Linux 6.18 hands a TUN (default) or peers' looser merging
+  --udp-gro on|off        coalesce UDP too (default on)";
+
+pub(crate) const CSUM_USAGE: &str = "\
+usage: vnet csum < HEX
+
+Each input line is bytes in hex; each answer is {\"ok\":true,\"sum\":\"...\",\"checksum\":\"...\",
+\"verifies\":...}: the folded ones'-complement sum, its complement (the value a checksum field
+stores), and whether the bytes, checksum field included, verify.";
+
+pub(crate) const INSPECT_USAGE: &str = "\
+usage: vnet inspect [check's options] HEX
+
+Decodes one frame (a virtio-net header, then the packet) for a person: the header's fields, the
+packet's headers, what `check` asks of it and what `gso` makes of it.";
+
+/// The options shared by check, segment and inspect.
+fn frame_options(args: &mut Args) -> Result<(Format, CheckOptions), ArgError> {
+    let size = args.value::<usize>("--hdr-len")?.unwrap_or(12);
+    let layout = Layout::from_size(size)
+        .ok_or_else(|| ArgError(format!("--hdr-len {size}: expected 10, 12, 20 or 24")))?;
+    let endian = match args.value::<String>("--endian")?.as_deref() {
+        None | Some("le") => Endian::Little,
+        Some("be") => Endian::Big,
+        Some(other) => return Err(ArgError(format!("--endian {other:?}: expected le or be"))),
+    };
+    let mut opts = CheckOptions {
+        layout,
+        ..CheckOptions::default()
+    };
+    if args.flag("--tap") {
+        opts.link = Link::Tap;
+    }
+    if args.flag("--strict") {
+        opts.mode = Mode::Strict;
+    }
+    if let Some(n) = args.value("--udp-max-segments")? {
+        opts.udp_max_segments = n;
+    }
+    opts.tunnel = args.flag("--tunnel");
+    opts.tunnel_csum = args.flag("--tunnel-csum");
+    Ok((Format { layout, endian }, opts))
+}
+
+fn help(args: &mut Args, usage: &str) -> bool {
+    let asked = args.flag("--help") || args.flag("-h");
+    if asked {
+        println!("{usage}");
+    }
+    asked
+}
+
+/// Exit status 1 when some input was malformed (it was still reported and the rest answered).
+fn finish(malformed: usize) -> Result<(), Box<dyn Error>> {
+    if malformed > 0 {
+        return Err(format!("{malformed} malformed input line(s) or batch(es)").into());
+    }
+    Ok(())
+}
+
+pub(crate) fn check(mut args: Args) -> Result<(), Box<dyn Error>> {
+    if help(&mut args, CHECK_USAGE) {
+        return Ok(());
+    }
+    let (format, opts) = frame_options(&mut args)?;
+    args.finish()?;
+    let malformed = oracle::run_lines(io::stdin().lock(), io::stdout().lock(), |frame| {
+        oracle::check_frame(frame, &format, &opts)
+    })?;
+    finish(malformed)
+}
+
+pub(crate) fn segment(mut args: Args) -> Result<(), Box<dyn Error>> {
+    if help(&mut args, SEGMENT_USAGE) {
+        return Ok(());
+    }
+    let (format, opts) = frame_options(&mut args)?;
+    let pcap_in: Option<String> = args.value("--pcap-in")?;
+    let pcap_out: Option<String> = args.value("--pcap-out")?;
+    let gso_size: Option<u16> = args.value("--gso-size")?;
+    args.finish()?;
+    let Some(path) = pcap_in else {
+        let malformed = oracle::run_lines(io::stdin().lock(), io::stdout().lock(), |frame| {
+            oracle::segment_frame(frame, &format, &opts)
+        })?;
+        return finish(malformed);
+    };
+    let gso_size = gso_size.ok_or_else(|| ArgError("--pcap-in needs --gso-size".into()))?;
+    let records = pcap::read(BufReader::new(File::open(&path)?))?;
+    let mut out = io::stdout().lock();
+    let mut written = Vec::new();
+    let mut malformed = 0;
+    for (i, mut pkt) in records.into_iter().enumerate() {
+        let answer = match oracle::header_for_capture(&mut pkt, gso_size) {
+            Ok(hdr) => match oracle::segment(&hdr, &pkt, &opts) {
+                Ok(segments) => {
+                    let n = segments.len();
+                    written.extend(segments);
+                    format!("{{\"ok\":true,\"record\":{i},\"segments\":{n}}}")
+                }
+                Err(json) => json,
+            },
+            Err(e) => {
+                malformed += 1;
+                eprintln!("record {i}: {e}");
+                Answer::malformed(&e).json
+            }
+        };
+        writeln!(out, "{answer}")?;
+    }
+    if let Some(path) = pcap_out {
+        pcap::write(BufWriter::new(File::create(path)?), &written)?;
+    }
+    finish(malformed)
+}
+
+pub(crate) fn coalesce(mut args: Args) -> Result<(), Box<dyn Error>> {
+    if help(&mut args, COALESCE_USAGE) {
+        return Ok(());
+    }
+    let (format, _) = frame_options(&mut args)?;
+    let policy = match args.value::<String>("--policy")?.as_deref() {
+        None | Some("linux") => Policy::Linux,
+        Some("relaxed") => Policy::Relaxed,
+        Some(other) => {
+            return Err(ArgError(format!("--policy {other:?}: expected linux or relaxed")).into());
+        }
+    };
+    let udp = args.value::<OnOff>("--udp-gro")?.unwrap_or(OnOff(true)).0;
+    let pcap_in: Option<String> = args.value("--pcap-in")?;
+    let pcap_out: Option<String> = args.value("--pcap-out")?;
+    args.finish()?;
+    let opts = GroOptions {
+        policy,
+        udp,
+        ..GroOptions::default()
+    };
+    let Some(path) = pcap_in else {
+        let malformed = oracle::run_batches(io::stdin().lock(), io::stdout().lock(), |batch| {
+            oracle::coalesce_batch(batch, &format, &opts)
+        })?;
+        return finish(malformed);
+    };
+    let records = pcap::read(BufReader::new(File::open(&path)?))?;
+    println!("{}", oracle::coalesce_batch(&records, &format, &opts).json);
+    if let Some(path) = pcap_out {
+        let packets: Vec<Vec<u8>> = oracle::coalesce(&records, &opts)?
+            .into_iter()
+            .map(|c| c.pkt)
+            .collect();
+        pcap::write(BufWriter::new(File::create(path)?), &packets)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn csum(mut args: Args) -> Result<(), Box<dyn Error>> {
+    if help(&mut args, CSUM_USAGE) {
+        return Ok(());
+    }
+    args.finish()?;
+    let malformed = oracle::run_lines(io::stdin().lock(), io::stdout().lock(), oracle::csum_line)?;
+    finish(malformed)
+}
+
+pub(crate) fn inspect(mut args: Args) -> Result<(), Box<dyn Error>> {
+    if help(&mut args, INSPECT_USAGE) {
+        return Ok(());
+    }
+    let (format, opts) = frame_options(&mut args)?;
+    let text = args
+        .positional()
+        .ok_or_else(|| ArgError("inspect needs a frame in hex".into()))?;
+    args.finish()?;
+    let frame = hex::decode(&text)?;
+    print!("{}", oracle::inspect(&frame, &format, &opts));
+    Ok(())
+}
