@@ -91,25 +91,11 @@ impl fmt::Debug for TxFlags {
             (TxFlags::IS_IPV6, "IS_IPV6"),
             (TxFlags::OFFLOAD_UDP_SEGMENTATION, "UDP_SEGMENTATION"),
         ];
-        let mut rest = self.0;
-        let mut first = true;
-        for (flag, name) in NAMES {
-            if rest & flag.0 != 0 {
-                if !first {
-                    f.write_str("|")?;
-                }
-                f.write_str(name)?;
-                rest &= !flag.0;
-                first = false;
-            }
-        }
-        if rest != 0 || first {
-            if !first {
-                f.write_str("|")?;
-            }
-            write!(f, "{rest:#04x}")?;
-        }
-        Ok(())
+        crate::bits::write_names(
+            f,
+            self.0.into(),
+            &NAMES.map(|(flag, name)| (flag.0.into(), name)),
+        )
     }
 }
 
