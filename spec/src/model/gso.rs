@@ -228,31 +228,62 @@ pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<
             Ok(out)
         }
         GsoKind::Ufo => {
-            if lay.v6 {
-                return Err("S3: IPv6 UFO is not supported".into());
-            }
-            // The whole datagram's UDP checksum first.
+            // S3a: the whole datagram's UDP checksum first, over the bytes as they are (the UDP
+            // length field is not rewritten) with the pseudo-header length of the bytes present.
             let mut datagram = pkt[lay.l4..].to_vec();
-            let mut with_ip = pkt[..lay.l4].to_vec();
-            with_ip.extend_from_slice(&datagram);
-            set16(&mut with_ip, lay.l4 + 4, datagram.len() as u16);
-            let mut check = l4_checksum(&mut with_ip, &lay, 6);
+            set16(&mut datagram, 6, 0);
+            let mut all = pseudo(pkt, &lay, datagram.len());
+            all.extend_from_slice(&datagram);
+            let mut check = !ones_sum(&all);
             if check == 0 {
                 check = 0xFFFF;
             }
-            set16(&mut datagram, 4, (pkt.len() - lay.l4) as u16);
             set16(&mut datagram, 6, check);
-            // Fragments of gso_size rounded down to 8 bytes, all with the first ID.
-            let frag = mss / 8 * 8;
-            if frag == 0 {
-                return Err("S1: UFO gso_size below 8".into());
-            }
-            let pieces: Vec<&[u8]> = datagram.chunks(frag).collect();
+            // Fragments of exactly gso_size bytes (K7: not rounded), all with one ID.
+            let pieces: Vec<&[u8]> = datagram.chunks(mss).collect();
             let mut out = Vec::new();
+            if lay.v6 {
+                // K8: a fragment header after the hop-by-hop, routing and destination options
+                // (but before destination options that follow a routing header).
+                let (mut next_at, mut at, mut routing) = (lay.l3 + 6, lay.l3 + 40, false);
+                while at < lay.l4 {
+                    let next = pkt[next_at];
+                    let goes_on = next == 0 || next == 43 || (next == 60 && !routing);
+                    if !goes_on {
+                        break;
+                    }
+                    routing |= next == 43;
+                    next_at = at;
+                    at += (usize::from(pkt[at + 1]) + 1) * 8;
+                }
+                let ext_len = lay.l4 - lay.l3 - 40;
+                // Linux's running offset: the previous fragment's payload_len minus the fragment
+                // header, i.e. its data plus every extension header; written as a byte count.
+                let mut offset = 0usize;
+                for (i, piece) in pieces.iter().enumerate() {
+                    let mut seg = pkt[..at].to_vec();
+                    let mut word = offset as u16;
+                    if i + 1 < pieces.len() {
+                        word |= 1;
+                    }
+                    seg.push(pkt[next_at]);
+                    seg.push(0);
+                    seg.extend_from_slice(&word.to_be_bytes());
+                    seg.extend_from_slice(&opts.frag_id.to_be_bytes());
+                    seg[next_at] = 44;
+                    seg.extend_from_slice(&pkt[at..lay.l4]);
+                    seg.extend_from_slice(piece);
+                    fix_ip(&mut seg, &lay, None, None);
+                    offset += ext_len + piece.len();
+                    out.push(seg);
+                }
+                return Ok(out);
+            }
             for (i, piece) in pieces.iter().enumerate() {
                 let mut seg = pkt[..lay.l4].to_vec();
                 seg.extend_from_slice(piece);
-                let mut word = ((i * frag) / 8) as u16;
+                // Offsets in 8-byte units of the bytes before, rounded down (K7).
+                let mut word = ((i * mss) / 8) as u16;
                 if i + 1 < pieces.len() {
                     word |= 0x2000; // MF; DF and the reserved bit cleared
                 }

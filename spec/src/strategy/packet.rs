@@ -36,7 +36,7 @@ pub enum Kind {
     Tcp,
     /// USO (UDP_L4).
     Uso,
-    /// UFO (UDP), IPv4 only.
+    /// UFO (UDP): IPv4 fragments, or IPv6 fragments with a fragment header (K7, K8).
     Ufo,
 }
 
@@ -102,11 +102,7 @@ pub fn gso_size_any() -> impl Strategy<Value = u16> {
 /// exactly this packet; NEEDS_CSUM (with the pseudo-header sum in the field, C3) or, for TCP and
 /// UFO, not (V6c); ECN sometimes for TCP; AccECN and fixed-ID options free.
 pub fn super_packet_with(kind: Kind) -> impl Strategy<Value = SuperPacket> {
-    let v6 = if kind == Kind::Ufo {
-        Just(false).boxed()
-    } else {
-        any::<bool>().boxed()
-    };
+    let v6 = any::<bool>();
     (
         v6,
         ipv4_options_any(),
@@ -155,19 +151,13 @@ pub fn super_packet_with(kind: Kind) -> impl Strategy<Value = SuperPacket> {
                 let fit = IP_MAX - headers;
                 let cap = if kind == Kind::Uso { 128 } else { MAX_SEGMENTS };
                 let max = fit.min(usize::from(gso) * cap);
-                let meta = (ipf.2, ipf.3, accecn);
+                let meta = (ipf.2, ipf.3, accecn, tcp.0);
                 (Just(spec), Just(gso), Just(meta), vec(any::<u8>(), 0..=max))
             },
         )
         .prop_map(
-            move |(mut spec, gso, (no_csum, ecn_or_fixed, accecn), payload)| {
+            move |(mut spec, gso, (no_csum, ecn_or_fixed, accecn, frag_id), payload)| {
                 spec.payload = payload;
-                // UFO fragments are multiples of 8 bytes: a smaller gso_size is refused (S32).
-                let gso = if kind == Kind::Ufo && gso < 8 {
-                    gso + 8
-                } else {
-                    gso
-                };
                 let link = if spec.ethernet.is_some() {
                     Link::Tap
                 } else {
@@ -207,6 +197,7 @@ pub fn super_packet_with(kind: Kind) -> impl Strategy<Value = SuperPacket> {
                     link,
                     accecn,
                     fixed_id: ecn_or_fixed,
+                    frag_id,
                     ..GsoOptions::default()
                 };
                 SuperPacket {
@@ -246,7 +237,7 @@ fn fit_v5_estimate(spec: &PacketSpec, len: usize, gso: u16, needs_csum: bool, ki
     }
 }
 
-/// A valid super-packet of any kind: TCP, USO or (IPv4) UFO.
+/// A valid super-packet of any kind: TCP, USO or UFO.
 pub fn super_packet_any() -> impl Strategy<Value = SuperPacket> {
     prop_oneof![
         4 => super_packet_with(Kind::Tcp),
