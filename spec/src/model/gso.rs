@@ -132,11 +132,15 @@ fn fix_ip(seg: &mut [u8], lay: &Layout, id: Option<u16>, frag: Option<u16>) {
     set16(seg, lay.l3 + 10, check);
 }
 
-/// What a device puts on the wire for `hdr` + `pkt`, by the rules. Tunnels are not modelled.
+/// What a device puts on the wire for `hdr` + `pkt`, by the rules (UDP tunnels included: `check`
+/// runs with tunnel GSO and its checksum negotiated).
 pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<u8>>, String> {
     let copts = CheckOptions {
         link: opts.link,
         udp_max_segments: opts.udp_max_segments,
+        layout: vnet_core::hdr::Layout::V1HashTunnel,
+        tunnel: true,
+        tunnel_csum: true,
         ..CheckOptions::default()
     };
     let req = match check::check(hdr, pkt, &copts).map_err(|e| e.to_string())? {
@@ -160,10 +164,71 @@ pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<
         }
         Offload::Segment(req) => req,
     };
-    if req.tunnel.is_some() {
-        return Err("tunnel GSO is not modelled".into());
+    if let Some(t) = req.tunnel {
+        return tunnel(req.kind, usize::from(req.gso_size), &t, pkt, opts);
     }
-    let lay = layout(pkt, opts.link)?;
+    split(req.kind, usize::from(req.gso_size), pkt, opts.link, opts)
+}
+
+/// S3b / S40: a UDP-tunnel super-packet. The inner packet (from `inner_nh`, as on a TUN device) is
+/// split by S1-S3; every segment gets the outer headers with the outer IP length, IPv4 ID (the
+/// first plus the index) and header checksum, the outer UDP length, and the outer UDP checksum over
+/// the outer UDP header and everything after it (UDP_TUNNEL_CSUM, 0 → 0xFFFF) or 0.
+fn tunnel(
+    kind: GsoKind,
+    mss: usize,
+    t: &check::Tunnel,
+    pkt: &[u8],
+    opts: &GsoOptions,
+) -> Result<Vec<Vec<u8>>, String> {
+    if kind == GsoKind::Ufo {
+        return Err("S3: UFO in a UDP tunnel".into());
+    }
+    let outer = layout(pkt, opts.link)?;
+    let (th, nh) = (usize::from(t.outer_th), usize::from(t.inner_nh));
+    if outer.proto != 17 || outer.l4 != th || nh < th + 8 || nh > pkt.len() {
+        return Err("S3b: the outer headers are not IP + UDP at outer_th".into());
+    }
+    let claimed = if outer.v6 {
+        usize::from(be16(pkt, outer.l3 + 4)) + 40
+    } else {
+        usize::from(be16(pkt, outer.l3 + 2))
+    };
+    if claimed != pkt.len() - outer.l3 {
+        return Err("S1: outer IP length disagrees with the packet".into());
+    }
+    let inner = split(kind, mss, &pkt[nh..], Link::Tun, opts)?;
+    let id0 = be16(pkt, outer.l3 + 4);
+    let mut out = Vec::new();
+    for (i, piece) in inner.iter().enumerate() {
+        let mut seg = pkt[..nh].to_vec();
+        seg.extend_from_slice(piece);
+        fix_ip(&mut seg, &outer, Some(id0.wrapping_add(i as u16)), None);
+        let udp_len = seg.len() - th;
+        set16(&mut seg, th + 4, udp_len as u16);
+        let check = if t.outer_csum {
+            match l4_checksum(&mut seg, &outer, 6) {
+                0 => 0xFFFF,
+                c => c,
+            }
+        } else {
+            0
+        };
+        set16(&mut seg, th + 6, check);
+        out.push(seg);
+    }
+    Ok(out)
+}
+
+/// S1-S3 on a plain (not tunnelled) super-packet starting at `link`.
+fn split(
+    kind: GsoKind,
+    mss: usize,
+    pkt: &[u8],
+    link: Link,
+    opts: &GsoOptions,
+) -> Result<Vec<Vec<u8>>, String> {
+    let lay = layout(pkt, link)?;
     // The IP length field must cover exactly the bytes present.
     let claimed = if lay.v6 {
         usize::from(be16(pkt, lay.l3 + 4)) + 40
@@ -173,10 +238,9 @@ pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<
     if claimed != pkt.len() - lay.l3 {
         return Err("S1: IP length disagrees with the packet".into());
     }
-    let mss = usize::from(req.gso_size);
-    match req.kind {
+    match kind {
         GsoKind::Tcp | GsoKind::Uso => {
-            let tcp = req.kind == GsoKind::Tcp;
+            let tcp = kind == GsoKind::Tcp;
             let l4_len = if tcp {
                 usize::from(pkt[lay.l4 + 12] >> 4) * 4
             } else {

@@ -237,12 +237,67 @@ fn fit_v5_estimate(spec: &PacketSpec, len: usize, gso: u16, needs_csum: bool, ki
     }
 }
 
+/// A valid UDP-tunnel super-packet (V7, S3b): an inner TCPv4/TCPv6/USO super-packet from
+/// [`super_packet_with`] on TUN (IPv4 options, IPv6 extension headers, TCP options) inside an
+/// Ethernet + outer IPv4 (with options) or IPv6 (with extension headers) + UDP + 8-byte tunnel
+/// header; the 24-byte header's offsets point at the outer UDP and the inner IP header; the tunnel
+/// bit names the outer version (Linux's reading, V22); UDP_TUNNEL_CSUM on or off.
+pub fn super_packet_tunnel() -> impl Strategy<Value = SuperPacket> {
+    let inner = prop_oneof![super_packet_with(Kind::Tcp), super_packet_with(Kind::Uso)]
+        .prop_filter("TUN, NEEDS_CSUM (V7), small enough to wrap", |sp| {
+            sp.spec.ethernet.is_none()
+                && sp.pkt.len() <= IP_MAX - 200
+                && sp.hdr.flags.contains(Flags::NEEDS_CSUM)
+        });
+    (
+        inner,
+        any::<bool>(),
+        ipv4_options_any(),
+        ipv6_extensions_any(),
+        any::<bool>(),
+        any::<u16>(),
+    )
+        .prop_map(|(mut sp, outer_v6, ip_options, v6_ext, outer_csum, id)| {
+            let mut outer = if outer_v6 {
+                PacketSpec::udp6(0)
+            } else {
+                PacketSpec::udp4(0)
+            };
+            outer.ethernet = Some(None);
+            outer.ip_id = id;
+            if outer_v6 {
+                outer.v6_ext = v6_ext;
+            } else {
+                outer.ip_options = ip_options;
+            }
+            let nh = outer.hdr_len() + crate::packet::TUNNEL_HDR.len();
+            sp.pkt = outer.encapsulate(&sp.pkt);
+            let tunnel_bit = if outer_v6 {
+                GsoType::UDP_TUNNEL_IPV6
+            } else {
+                GsoType::UDP_TUNNEL_IPV4
+            };
+            let h = &mut sp.hdr;
+            h.gso_type = GsoType(h.gso_type.0 | tunnel_bit.0);
+            if outer_csum {
+                h.flags = Flags(h.flags.0 | Flags::UDP_TUNNEL_CSUM.0);
+            }
+            h.csum_start += nh as u16;
+            h.hdr_len += nh as u16;
+            h.outer_th_offset = outer.l4_offset() as u16;
+            h.inner_nh_offset = nh as u16;
+            sp.opts.link = Link::Tap;
+            sp
+        })
+}
+
 /// A valid super-packet of any kind: TCP, USO or UFO.
 pub fn super_packet_any() -> impl Strategy<Value = SuperPacket> {
     prop_oneof![
         4 => super_packet_with(Kind::Tcp),
         3 => super_packet_with(Kind::Uso),
         1 => super_packet_with(Kind::Ufo),
+        2 => super_packet_tunnel(),
     ]
 }
 
