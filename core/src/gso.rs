@@ -39,6 +39,10 @@ pub struct GsoOptions {
     pub fixed_id: bool,
     /// The most USO segments one packet may become (V4, S31); more is [`GsoError::TooManySegments`].
     pub udp_max_segments: u16,
+    /// IPv6 UFO: the identification of the fragment header inserted into every fragment (S3a).
+    /// Linux draws it per datagram from a keyed hash of the addresses (`ipv6_proxy_select_ident`,
+    /// measured: K8), so no outside observer can predict it; the caller chooses it.
+    pub frag_id: u32,
 }
 
 impl Default for GsoOptions {
@@ -48,6 +52,7 @@ impl Default for GsoOptions {
             accecn: false,
             fixed_id: false,
             udp_max_segments: UDP_MAX_SEGMENTS,
+            frag_id: 0,
         }
     }
 }
@@ -123,15 +128,14 @@ pub enum GsoError {
         /// The packet's.
         packet: usize,
     },
-    /// S1/S32: `gso_size` is below the minimum (1; 8 for UFO, whose fragments are multiples of 8).
+    /// S1: `gso_size` is below the minimum (1).
     GsoSize {
         /// `gso_size`.
         value: u16,
         /// The minimum.
         min: u16,
     },
-    /// S3: a combination vnet does not segment: IPv6 UFO (it would insert a fragment header), UFO
-    /// inside a UDP tunnel (V7 forbids it).
+    /// S3: a combination vnet does not segment: UFO inside a UDP tunnel (V7 forbids it).
     Unsupported(&'static str),
     /// S4: the checksum field does not lie within the packet.
     CsumRange {
@@ -213,6 +217,8 @@ const V4_FRAG: usize = 6;
 const V4_CSUM: usize = 10;
 const V6_PAYLOAD_LEN: usize = 4;
 const V6_HDR: usize = 40;
+const V6_NEXT: usize = 6;
+const V6_FRAG_HDR: usize = 8;
 const UDP_HDR: usize = 8;
 /// MF in the IPv4 flags/fragment word.
 const V4_MF: u16 = 0x2000;
@@ -345,6 +351,48 @@ struct Outer {
     csum: bool,
 }
 
+/// IPv6 UFO: the fragment header the kernel inserts into every fragment (S3a, K8).
+#[derive(Clone, Copy, Debug)]
+struct Frag6 {
+    /// Where it goes in the super-packet's headers: after hop-by-hop, routing and destination
+    /// options, except destination options that follow a routing header (`ip6_find_1stfragopt`).
+    at: usize,
+    /// The next-header byte (before `at`) that names the fragment header (44) instead.
+    next_at: usize,
+    /// The next header it replaced, carried by the fragment header.
+    next: u8,
+    /// Bytes of extension headers: Linux adds them to every fragment's offset (K8).
+    ext_len: usize,
+    id: u32,
+}
+
+impl Frag6 {
+    fn new(pkt: &[u8], h: &Headers, id: u32) -> Frag6 {
+        let mut next_at = h.l3_offset + V6_NEXT;
+        let mut at = h.l3_offset + V6_HDR;
+        let mut routing = false;
+        while at < h.l4_offset {
+            let next = pkt.get(next_at).copied().unwrap_or(0);
+            match IpProtocol(next) {
+                IpProtocol::HOP_BY_HOP => {}
+                IpProtocol::ROUTING => routing = true,
+                IpProtocol::DESTINATION_OPTIONS if !routing => {}
+                _ => break,
+            }
+            let len = pkt.get(at + 1).map_or(0, |&l| (usize::from(l) + 1) * 8);
+            next_at = at;
+            at += len;
+        }
+        Frag6 {
+            at,
+            next_at,
+            next: pkt.get(next_at).copied().unwrap_or(0),
+            ext_len: h.l4_offset - h.l3_offset - V6_HDR,
+            id,
+        }
+    }
+}
+
 /// A segmentation plan: everything a segment needs, found and checked once.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
@@ -355,7 +403,7 @@ struct Plan {
     payload_at: usize,
     /// Payload bytes (UFO: the UDP header and its payload).
     payload_len: usize,
-    /// Payload bytes per segment (UFO: rounded down to a multiple of 8).
+    /// Payload bytes per segment (UFO: of the UDP header and payload, not rounded, K7).
     mss: usize,
     count: usize,
     ip: IpFix,
@@ -370,6 +418,7 @@ struct Plan {
     /// UFO: the UDP header with its length and whole-datagram checksum.
     ufo_udp: [u8; 8],
     outer: Option<Outer>,
+    frag6: Option<Frag6>,
     accecn: bool,
     fixed_id: bool,
 }
@@ -514,17 +563,13 @@ impl Plan {
             return Err(mismatch(ReqField::PayloadLen, req.payload_len, payload_len));
         }
         let ufo = req.kind == GsoKind::Ufo;
-        if ufo && found.ip == IpVersion::V6 {
-            return Err(GsoError::Unsupported("IPv6 UFO"));
-        }
         if ufo && outer.is_some() {
             return Err(GsoError::Unsupported("UFO in a UDP tunnel"));
         }
-        let min = if ufo { 8 } else { 1 };
-        if req.gso_size < min {
+        if req.gso_size < 1 {
             return Err(GsoError::GsoSize {
                 value: req.gso_size,
-                min,
+                min: 1,
             });
         }
         let ip = IpFix::new(pkt, &found, ufo)?;
@@ -556,11 +601,16 @@ impl Plan {
             doff_flags,
             ufo_udp: [0; 8],
             outer,
+            frag6: None,
             accecn: opts.accecn,
             fixed_id: opts.fixed_id,
         };
         if ufo {
-            plan.ufo(pkt)?;
+            plan.ufo(pkt);
+            if found.ip == IpVersion::V6 {
+                plan.frag6 = Some(Frag6::new(pkt, &found, opts.frag_id));
+                plan.hdr_len += V6_FRAG_HDR;
+            }
         }
         plan.count = plan.payload_len.div_ceil(plan.mss).max(1);
         if req.kind == GsoKind::Uso && plan.count > usize::from(opts.udp_max_segments) {
@@ -572,15 +622,18 @@ impl Plan {
         Ok(plan)
     }
 
-    /// S32: UFO computes one UDP checksum over the whole datagram, then cuts the UDP header and
-    /// payload into IP fragments of `gso_size` rounded down to a multiple of 8.
-    fn ufo(&mut self, pkt: &[u8]) -> Result<(), GsoError> {
+    /// S3a: UFO computes one UDP checksum over the whole datagram (the UDP length field left as
+    /// the packet has it, the pseudo-header's length from the bytes present, as
+    /// `udp4/6_ufo_fragment` do), then cuts the UDP header and payload into IP fragments of
+    /// exactly `gso_size` bytes (not rounded to 8: K7).
+    fn ufo(&mut self, pkt: &[u8]) {
         let udp_len = UDP_HDR + self.payload_len;
         let data = pkt.get(self.hdr_len..).unwrap_or(&[]);
         let header = pkt.get(self.l4..self.hdr_len).unwrap_or(&[]);
         let mut udp = [0u8; 8];
-        udp.copy_from_slice(header);
-        put16(&mut udp, UDP_LEN, udp_len as u16);
+        if let Some(h) = header.first_chunk::<8>() {
+            udp = *h;
+        }
         put16(&mut udp, UDP_CSUM, 0);
         let sum = csum::combine(
             csum::combine(self.ip.pseudo(udp_len), csum::sum(&udp)),
@@ -590,8 +643,6 @@ impl Plan {
         self.ufo_udp = udp;
         self.hdr_len = self.l4;
         self.payload_len = udp_len;
-        self.mss &= !7;
-        Ok(())
     }
 
     /// The outer headers of a tunnel packet: parsed, and checked against the request.
@@ -665,11 +716,38 @@ impl Plan {
         };
         let seg = out.get_mut(..seg_len).ok_or(too_small)?;
         let (head, body) = seg.split_at_mut(self.hdr_len);
-        head.copy_from_slice(pkt.get(..self.hdr_len).ok_or(too_small)?);
         let last = i + 1 == self.count;
+        if let Some(f) = &self.frag6 {
+            // IPv6 UFO: the headers with a fragment header inserted at `f.at` (S3a, K8): its
+            // offset field is Linux's running byte count, extension headers included, written
+            // whole (not in 8-byte units, so low bits spill into the reserved bits) with M.
+            let (before, rest) = head.split_at_mut(f.at.min(head.len()));
+            before.copy_from_slice(pkt.get(..before.len()).ok_or(too_small)?);
+            let (frag, after) = rest.split_at_mut(V6_FRAG_HDR.min(rest.len()));
+            let word = (i.wrapping_mul(self.mss + f.ext_len) as u16) | u16::from(!last);
+            let id = f.id.to_be_bytes();
+            let bytes = [
+                f.next,
+                0,
+                (word >> 8) as u8,
+                word as u8,
+                id[0],
+                id[1],
+                id[2],
+                id[3],
+            ];
+            frag.copy_from_slice(bytes.get(..frag.len()).unwrap_or(&[]));
+            after.copy_from_slice(pkt.get(f.at..f.at + after.len()).ok_or(too_small)?);
+            if let Some(next) = head.get_mut(f.next_at) {
+                *next = IpProtocol::FRAGMENT.0;
+            }
+        } else {
+            head.copy_from_slice(pkt.get(..self.hdr_len).ok_or(too_small)?);
+        }
         let index = i as u16;
         if self.kind == GsoKind::Ufo {
             self.write_ufo_payload(pkt, start, body);
+            // IPv4: offsets in 8-byte units of the bytes before, rounded down (K7).
             let mut word = (start / 8) as u16;
             if !last {
                 word |= V4_MF;
@@ -1247,42 +1325,97 @@ mod tests {
             ..Pkt::udp4(3000)
         };
         let pkt = spec.build();
-        // 1000 rounds down to 1000 (a multiple of 8); 1001 would too.
-        let h = VnetHdr {
-            flags: Flags::EMPTY,
-            ..hdr(GsoType::UDP, 1003, 0, 0)
+        // K7: fragments of exactly gso_size bytes, offsets rounded down to 8-byte units.
+        for (gso, offsets) in [
+            (1000u16, [0usize, 1000, 2000, 3000]),
+            (1003, [0, 1000, 2000, 3000]),
+        ] {
+            let h = VnetHdr {
+                flags: Flags::EMPTY,
+                ..hdr(GsoType::UDP, gso, 0, 0)
+            };
+            let req = request(&h, &pkt, Link::Tun);
+            let frags = segments(&req, &pkt, &opts(Link::Tun));
+            let n = 3008usize.div_ceil(usize::from(gso));
+            assert_eq!(frags.len(), n);
+            let mut stream = Vec::new();
+            for (i, f) in frags.iter().enumerate() {
+                assert!(csum::verify(&f[..20]));
+                assert_eq!(get16(f, 4), 77);
+                assert_eq!(usize::from(get16(f, 2)), f.len());
+                let word = get16(f, 6);
+                assert_eq!(usize::from(word & 0x1fff) * 8, offsets[i] / 8 * 8);
+                assert_eq!(usize::from(word & 0x1fff), i * usize::from(gso) / 8);
+                assert_eq!(word & V4_MF != 0, i + 1 < n);
+                assert_eq!(
+                    word & 0x4000,
+                    0,
+                    "DF cleared: the kernel writes the whole word"
+                );
+                assert!(i + 1 == n || f.len() == 20 + usize::from(gso));
+                stream.extend_from_slice(&f[20..]);
+            }
+            assert_eq!(stream.len(), 3008);
+            assert_eq!(&stream[8..], &pkt[28..]);
+            assert_eq!(&stream[..6], &pkt[20..26]);
+            let pseudo = csum::pseudo_header_v4([192, 0, 2, 1], [198, 51, 100, 2], 17, 3008);
+            assert_eq!(csum::combine(pseudo, csum::sum(&stream)), 0xFFFF);
+        }
+        // gso_size below 8 is what the kernel does too: 3-byte fragments (K7).
+        let small = Pkt::udp4(20).build();
+        let req = request(&hdr(GsoType::UDP, 3, 20, 6), &small, Link::Tun);
+        let frags = segments(&req, &small, &opts(Link::Tun));
+        assert_eq!(frags.len(), 10);
+        assert_eq!(frags[9].len(), 21);
+        assert_eq!(
+            get16(&frags[3], 6),
+            V4_MF | 1,
+            "9 bytes before: offset unit 1"
+        );
+    }
+
+    #[test]
+    fn test_ufo_v6_fragment_header() {
+        // K8, measured: fragment header after the hop-by-hop / destination options, one ID (the
+        // caller's), offset = running byte count including the extension headers, written whole.
+        let mut spec = Pkt::udp6(300);
+        spec.v6_ext = 8;
+        let pkt = spec.build();
+        let l4 = pkt.len() - 308;
+        let req = request(&hdr(GsoType::UDP, 104, l4 as u16, 6), &pkt, Link::Tun);
+        let o = GsoOptions {
+            frag_id: 0x58c0_a084,
+            ..opts(Link::Tun)
         };
-        let req = request(&h, &pkt, Link::Tun);
-        let frags = segments(&req, &pkt, &opts(Link::Tun));
-        assert_eq!(frags.len(), 4);
+        let frags = segments(&req, &pkt, &o);
+        assert_eq!(frags.len(), 3);
+        let ext = l4 - 40;
         let mut stream = Vec::new();
         for (i, f) in frags.iter().enumerate() {
-            assert!(csum::verify(&f[..20]));
-            assert_eq!(get16(f, 4), 77);
-            assert_eq!(usize::from(get16(f, 2)), f.len());
-            let word = get16(f, 6);
-            assert_eq!(usize::from(word & 0x1fff) * 8, 1000 * i);
-            assert_eq!(word & V4_MF != 0, i < 3);
+            assert_eq!(usize::from(get16(f, 4)) + 40, f.len());
+            assert_eq!(f[6], pkt[6], "first next header unchanged");
             assert_eq!(
-                word & 0x4000,
-                0,
-                "DF cleared, as the kernel writes the whole word"
+                f[40], 44,
+                "the destination options now name the fragment header"
             );
-            stream.extend_from_slice(&f[20..]);
+            assert_eq!(&f[41..l4], &pkt[41..l4]);
+            let frag = &f[l4..l4 + 8];
+            assert_eq!(frag[0], 17);
+            assert_eq!(frag[1], 0);
+            let word = usize::from(get16(frag, 2));
+            assert_eq!(word, (i * (104 + ext)) | usize::from(i < 2));
+            assert_eq!(&frag[4..], &0x58c0_a084u32.to_be_bytes());
+            stream.extend_from_slice(&f[l4 + 8..]);
         }
-        assert_eq!(stream.len(), 3008);
-        assert_eq!(&stream[8..], &pkt[28..]);
-        assert_eq!(&stream[..6], &pkt[20..26]);
-        let pseudo = csum::pseudo_header_v4([192, 0, 2, 1], [198, 51, 100, 2], 17, 3008);
+        assert_eq!(stream.len(), 308);
+        assert_eq!(&stream[8..], &pkt[l4 + 8..]);
+        let pseudo = csum::pseudo_header_v6(
+            pkt[8..24].try_into().unwrap(),
+            pkt[24..40].try_into().unwrap(),
+            17,
+            308,
+        );
         assert_eq!(csum::combine(pseudo, csum::sum(&stream)), 0xFFFF);
-        let small = VnetHdr { gso_size: 7, ..h };
-        let req = request(&small, &pkt, Link::Tun);
-        let err = Segmenter::new(&req, &pkt, &opts(Link::Tun)).unwrap_err();
-        assert_eq!(err, GsoError::GsoSize { value: 7, min: 8 });
-        let v6 = Pkt::udp6(3000).build();
-        let req = request(&hdr(GsoType::UDP, 1000, 40, 6), &v6, Link::Tun);
-        let err = Segmenter::new(&req, &v6, &opts(Link::Tun)).unwrap_err();
-        assert_eq!(err, GsoError::Unsupported("IPv6 UFO"));
     }
 
     /// Ethernet + outer IPv4 + UDP + an 8-byte tunnel header + inner IPv4/TCP.
@@ -1561,7 +1694,7 @@ mod tests {
             GsoError::Wire(wire::Error::BadIhl(3)),
             mismatch(ReqField::HdrLen, 40, 44),
             GsoError::GsoSize { value: 0, min: 1 },
-            GsoError::Unsupported("IPv6 UFO"),
+            GsoError::Unsupported("UFO in a UDP tunnel"),
             GsoError::CsumRange {
                 start: 4,
                 offset: 5,

@@ -297,6 +297,27 @@ impl PacketSpec {
     }
 }
 
+/// The 8-byte tunnel header [`PacketSpec::encapsulate`] puts between the outer UDP header and the
+/// inner packet (VXLAN-shaped: flags 0x08, VNI 0x00abcd; its bytes are opaque to GSO).
+pub const TUNNEL_HDR: [u8; 8] = [0x08, 0, 0, 0, 0x00, 0xab, 0xcd, 0];
+
+impl PacketSpec {
+    /// A UDP-tunnel packet: `self` is the outer packet (its transport must be UDP; its payload is
+    /// replaced), carrying [`TUNNEL_HDR`] and then `inner` (an IP packet, as on a TUN device).
+    /// Outer lengths are computed; the outer UDP checksum is 0 (valid for IPv4 and, for tunnels,
+    /// what V7/P10 allow when UDP_TUNNEL_CSUM is not asked for).
+    pub fn encapsulate(&self, inner: &[u8]) -> Vec<u8> {
+        let mut outer = self.clone();
+        outer.l4 = L4::Udp;
+        outer.payload = TUNNEL_HDR.to_vec();
+        outer.payload.extend_from_slice(inner);
+        let mut pkt = outer.build();
+        let at = outer.l4_offset() + 6;
+        pkt[at..at + 2].copy_from_slice(&[0, 0]);
+        pkt
+    }
+}
+
 /// `len` bytes of a recognisable pattern.
 pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i.wrapping_mul(7) + 3) as u8).collect()

@@ -94,3 +94,31 @@ proptest! {
         }
     }
 }
+
+/// L4 and fast == reference on UDP-tunnel super-packets alone (S3b, S40): outer IPv4/IPv6, inner
+/// TCPv4/TCPv6/USO, UDP_TUNNEL_CSUM on and off; most of them must really be segmented.
+#[test]
+fn tunnel_l4_and_core_equals_model() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use vnet_core::hdr::{Flags, GsoType};
+    let mut runner = TestRunner::deterministic();
+    let strategy = vnet_spec::strategy::packet::super_packet_tunnel();
+    let (mut segmented, mut csum, mut v6) = (0, 0, 0);
+    for _ in 0..300 {
+        let sp = strategy.new_tree(&mut runner).unwrap().current();
+        law::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
+        law::valid_output(&Model, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
+        law::agree(&Core, &Model, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
+        if let Some(req) = request(&sp) {
+            assert!(req.tunnel.is_some());
+            segmented += 1;
+            csum += usize::from(sp.hdr.flags.contains(Flags::UDP_TUNNEL_CSUM));
+            v6 += usize::from(sp.hdr.gso_type.tunnel() == GsoType::UDP_TUNNEL_IPV6);
+        }
+    }
+    assert!(
+        segmented > 200 && csum > 50 && v6 > 50,
+        "{segmented} {csum} {v6}"
+    );
+}

@@ -25,11 +25,16 @@ pub trait Segment {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Core;
 
-/// The `check` options that match `opts`.
+/// The `check` options that match `opts`: the 24-byte layout with UDP-tunnel GSO and its checksum
+/// negotiated, so that tunnel headers are judged too (a header without tunnel bits is judged as
+/// before, except T14's bound, which then counts no unparsed header bytes).
 pub fn check_options(opts: &GsoOptions) -> CheckOptions {
     CheckOptions {
         link: opts.link,
         udp_max_segments: opts.udp_max_segments,
+        layout: vnet_core::hdr::Layout::V1HashTunnel,
+        tunnel: true,
+        tunnel_csum: true,
         ..CheckOptions::default()
     }
 }
@@ -145,17 +150,27 @@ pub fn valid_output<S: Segment>(
                 same_except(out, pkt, &[(at, 2)]),
                 "{name}: bytes other than the checksum changed"
             );
-            let h = wire::parse_headers(out, opts.link)
+            // A tunnel packet that fits one segment (V5): the checksum is the inner one.
+            let (base, link) = if hdr.gso_type.tunnel() != vnet_core::hdr::GsoType::NONE {
+                (usize::from(hdr.inner_nh_offset), wire::Link::Tun)
+            } else {
+                (0, opts.link)
+            };
+            let inner = &out[base..];
+            let h = wire::parse_headers(inner, link)
                 .map_err(|e| format!("{name}: output does not parse: {e}"))?;
             ensure!(
-                h.l4_offset == usize::from(c.start) && l4_verifies(out, &h),
+                base + h.l4_offset == usize::from(c.start) && l4_verifies(inner, &h),
                 "{name}: completed checksum does not verify"
             );
             ensure!(be16(out, at) != 0, "{name}: checksum 0 not written 0xFFFF");
             Ok(())
         }
+        Offload::Segment(req) if req.tunnel.is_some() => {
+            valid_tunnel_segments(name, &req, pkt, opts, &segs)
+        }
         Offload::Segment(req) if req.kind == GsoKind::Ufo => {
-            valid_fragments(name, &req, pkt, &segs)
+            valid_fragments(name, &req, pkt, opts, &segs)
         }
         Offload::Segment(req) => valid_segments(name, &req, pkt, opts, &segs),
     }
@@ -273,47 +288,170 @@ fn valid_segments(
     Ok(())
 }
 
+/// S3b / S40: every segment is the outer headers (bytes unchanged except the outer IP length, IPv4
+/// ID = first + index, header checksum, UDP length and checksum) followed by an inner segment; the
+/// outer IP and UDP lengths agree with the bytes, the outer IPv4 checksum verifies, the outer UDP
+/// checksum verifies with UDP_TUNNEL_CSUM and is 0 without; the inner segments, taken as a TUN
+/// super-packet from `inner_nh`, pass the plain L4 above.
+fn valid_tunnel_segments(
+    name: &str,
+    req: &GsoRequest,
+    pkt: &[u8],
+    opts: &GsoOptions,
+    segs: &[Vec<u8>],
+) -> Result<(), String> {
+    let t = req.tunnel.ok_or("not a tunnel")?;
+    let (th, nh) = (usize::from(t.outer_th), usize::from(t.inner_nh));
+    let outer = wire::parse_headers(pkt, opts.link).map_err(|e| e.to_string())?;
+    let l3 = outer.l3_offset;
+    let mut holes = vec![(th + 4, 4)];
+    match outer.ip {
+        IpVersion::V4 => holes.extend([(l3 + 2, 4), (l3 + 10, 2)]),
+        IpVersion::V6 => holes.push((l3 + 4, 2)),
+    }
+    for (i, seg) in segs.iter().enumerate() {
+        ensure!(
+            seg.len() > nh,
+            "{name}: {i}: shorter than the outer headers"
+        );
+        ensure!(
+            same_except(&seg[..nh], &pkt[..nh], &holes),
+            "{name}: {i}: an outer header byte S40 does not rewrite changed"
+        );
+        let h = wire::parse_headers(seg, opts.link).map_err(|e| format!("{name}: {i}: {e}"))?;
+        ensure!(h == outer, "{name}: {i}: outer headers moved");
+        let ip = &seg[l3..];
+        match h.ip {
+            IpVersion::V4 => {
+                ensure!(
+                    usize::from(be16(ip, 2)) == ip.len(),
+                    "{name}: {i}: outer tot_len"
+                );
+                ensure!(
+                    ones_sum(&ip[..h.l3_len]) == 0xFFFF,
+                    "{name}: {i}: outer IPv4 checksum"
+                );
+                let id = be16(&pkt[l3..], 4).wrapping_add(i as u16);
+                ensure!(be16(ip, 4) == id, "{name}: {i}: outer IPv4 ID");
+            }
+            IpVersion::V6 => ensure!(
+                usize::from(be16(ip, 4)) + 40 == ip.len(),
+                "{name}: {i}: outer payload_len"
+            ),
+        }
+        ensure!(
+            usize::from(be16(seg, th + 4)) == seg.len() - th,
+            "{name}: {i}: outer UDP length"
+        );
+        if t.outer_csum {
+            ensure!(l4_verifies(seg, &h), "{name}: {i}: outer UDP checksum");
+            ensure!(
+                be16(seg, th + 6) != 0,
+                "{name}: {i}: outer UDP checksum 0 (C4)"
+            );
+        } else {
+            ensure!(
+                be16(seg, th + 6) == 0,
+                "{name}: {i}: outer UDP checksum not 0"
+            );
+        }
+    }
+    let mut inner_req = *req;
+    inner_req.tunnel = None;
+    inner_req.hdr_len -= nh;
+    inner_req.headers.l3_offset -= nh;
+    inner_req.headers.l4_offset -= nh;
+    let inner_opts = GsoOptions {
+        link: wire::Link::Tun,
+        ..*opts
+    };
+    let inner: Vec<Vec<u8>> = segs.iter().map(|s| s[nh..].to_vec()).collect();
+    valid_segments(name, &inner_req, &pkt[nh..], &inner_opts, &inner)
+}
+
 fn valid_fragments(
     name: &str,
     req: &GsoRequest,
     pkt: &[u8],
+    opts: &GsoOptions,
     segs: &[Vec<u8>],
 ) -> Result<(), String> {
     let h0 = req.headers;
     let (l3, l4) = (h0.l3_offset, h0.l4_offset);
-    ensure!(h0.ip == IpVersion::V4, "{name}: IPv6 UFO segmented");
-    let frag = usize::from(req.gso_size) / 8 * 8;
+    let v6 = h0.ip == IpVersion::V6;
+    let mss = usize::from(req.gso_size);
+    let ext_len = if v6 { l4 - l3 - 40 } else { 0 };
+    // IPv6: where the fragment header sits (K8): after the last extension header here (the
+    // generators make no routing headers), i.e. right before the UDP header.
+    let frag_at = l4;
     let mut datagram = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
-        ensure!(
-            same_except(
-                &seg[..l4],
-                &pkt[..l4],
-                &[(l3 + 2, 2), (l3 + 6, 2), (l3 + 10, 2)]
-            ),
-            "{name}: fragment {i}: header changed beyond length/fragment/checksum"
-        );
-        let ip = &seg[l3..];
-        ensure!(usize::from(be16(ip, 2)) == ip.len(), "{name}: {i}: tot_len");
-        ensure!(
-            ones_sum(&ip[..l4 - l3]) == 0xFFFF,
-            "{name}: {i}: IPv4 checksum"
-        );
-        let word = be16(ip, 6);
-        ensure!(
-            usize::from(word & 0x1FFF) * 8 == datagram.len(),
-            "{name}: {i}: offset"
-        );
-        ensure!(
-            (word & 0x2000 != 0) == (i + 1 < segs.len()),
-            "{name}: {i}: MF"
-        );
-        ensure!(word & 0xC000 == 0, "{name}: {i}: DF/reserved");
-        let body = &seg[l4..];
-        ensure!(
-            i + 1 == segs.len() || body.len() == frag,
-            "{name}: {i}: size"
-        );
+        let last = i + 1 == segs.len();
+        let body = if v6 {
+            ensure!(
+                seg.len() >= l4 + 8,
+                "{name}: {i}: no room for a fragment header"
+            );
+            let frag = &seg[frag_at..frag_at + 8];
+            let mut before = seg[..frag_at].to_vec();
+            let named = if ext_len == 0 {
+                l3 + 6
+            } else {
+                last_ext(pkt, l3, l4)
+            };
+            ensure!(
+                before[named] == 44,
+                "{name}: {i}: fragment header not named"
+            );
+            before[named] = pkt[named];
+            ensure!(
+                same_except(&before, &pkt[..l4], &[(l3 + 4, 2)]),
+                "{name}: fragment {i}: header changed beyond payload_len / next header"
+            );
+            ensure!(
+                usize::from(be16(seg, l3 + 4)) + 40 == seg.len() - l3,
+                "{name}: {i}: payload_len"
+            );
+            ensure!(
+                frag[0] == pkt[named] && frag[1] == 0,
+                "{name}: {i}: fragment header next/reserved"
+            );
+            let word = (i * (mss + ext_len)) as u16 | u16::from(!last);
+            ensure!(
+                be16(frag, 2) == word,
+                "{name}: {i}: offset word {:#x} not {word:#x}",
+                be16(frag, 2)
+            );
+            ensure!(
+                frag[4..8] == opts.frag_id.to_be_bytes(),
+                "{name}: {i}: identification"
+            );
+            &seg[l4 + 8..]
+        } else {
+            ensure!(
+                same_except(
+                    &seg[..l4],
+                    &pkt[..l4],
+                    &[(l3 + 2, 2), (l3 + 6, 2), (l3 + 10, 2)]
+                ),
+                "{name}: fragment {i}: header changed beyond length/fragment/checksum"
+            );
+            let ip = &seg[l3..];
+            ensure!(usize::from(be16(ip, 2)) == ip.len(), "{name}: {i}: tot_len");
+            ensure!(
+                ones_sum(&ip[..l4 - l3]) == 0xFFFF,
+                "{name}: {i}: IPv4 checksum"
+            );
+            let word = be16(ip, 6);
+            ensure!(
+                usize::from(word & 0x1FFF) == datagram.len() / 8,
+                "{name}: {i}: offset"
+            );
+            ensure!((word & 0x2000 != 0) != last, "{name}: {i}: MF");
+            ensure!(word & 0xC000 == 0, "{name}: {i}: DF/reserved");
+            &seg[l4..]
+        };
+        ensure!(last || body.len() == mss, "{name}: {i}: size");
         datagram.extend_from_slice(body);
     }
     let expected_len = pkt.len() - l4;
@@ -322,24 +460,28 @@ fn valid_fragments(
         datagram[8..] == pkt[l4 + 8..],
         "{name}: reassembled payload"
     );
-    ensure!(datagram[..4] == pkt[l4..l4 + 4], "{name}: ports");
-    ensure!(
-        usize::from(be16(&datagram, 4)) == expected_len,
-        "{name}: UDP length"
-    );
+    ensure!(datagram[..6] == pkt[l4..l4 + 6], "{name}: ports and length");
     let mut whole = pkt[..l4].to_vec();
     whole.extend_from_slice(&datagram);
-    let h = wire::Headers {
-        l3_offset: l3,
-        l4_offset: l4,
-        ..h0
-    };
+    // The pseudo-header takes the length of the bytes present (C2), as Linux's UFO does.
     ensure!(
-        l4_verifies(&whole, &h),
+        l4_verifies(&whole, &h0),
         "{name}: UDP checksum over the datagram"
     );
     ensure!(be16(&datagram, 6) != 0, "{name}: UDP checksum 0 (C4)");
     Ok(())
+}
+
+/// The offset of the last extension header's next-header byte.
+fn last_ext(pkt: &[u8], l3: usize, l4: usize) -> usize {
+    let mut at = l3 + 40;
+    loop {
+        let next = at + (usize::from(pkt[at + 1]) + 1) * 8;
+        if next >= l4 {
+            return at;
+        }
+        at = next;
+    }
 }
 
 /// Fast == reference: two implementations transmit the same bytes, or both refuse.

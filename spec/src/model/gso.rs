@@ -132,11 +132,15 @@ fn fix_ip(seg: &mut [u8], lay: &Layout, id: Option<u16>, frag: Option<u16>) {
     set16(seg, lay.l3 + 10, check);
 }
 
-/// What a device puts on the wire for `hdr` + `pkt`, by the rules. Tunnels are not modelled.
+/// What a device puts on the wire for `hdr` + `pkt`, by the rules (UDP tunnels included: `check`
+/// runs with tunnel GSO and its checksum negotiated).
 pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<u8>>, String> {
     let copts = CheckOptions {
         link: opts.link,
         udp_max_segments: opts.udp_max_segments,
+        layout: vnet_core::hdr::Layout::V1HashTunnel,
+        tunnel: true,
+        tunnel_csum: true,
         ..CheckOptions::default()
     };
     let req = match check::check(hdr, pkt, &copts).map_err(|e| e.to_string())? {
@@ -160,10 +164,71 @@ pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<
         }
         Offload::Segment(req) => req,
     };
-    if req.tunnel.is_some() {
-        return Err("tunnel GSO is not modelled".into());
+    if let Some(t) = req.tunnel {
+        return tunnel(req.kind, usize::from(req.gso_size), &t, pkt, opts);
     }
-    let lay = layout(pkt, opts.link)?;
+    split(req.kind, usize::from(req.gso_size), pkt, opts.link, opts)
+}
+
+/// S3b / S40: a UDP-tunnel super-packet. The inner packet (from `inner_nh`, as on a TUN device) is
+/// split by S1-S3; every segment gets the outer headers with the outer IP length, IPv4 ID (the
+/// first plus the index) and header checksum, the outer UDP length, and the outer UDP checksum over
+/// the outer UDP header and everything after it (UDP_TUNNEL_CSUM, 0 → 0xFFFF) or 0.
+fn tunnel(
+    kind: GsoKind,
+    mss: usize,
+    t: &check::Tunnel,
+    pkt: &[u8],
+    opts: &GsoOptions,
+) -> Result<Vec<Vec<u8>>, String> {
+    if kind == GsoKind::Ufo {
+        return Err("S3: UFO in a UDP tunnel".into());
+    }
+    let outer = layout(pkt, opts.link)?;
+    let (th, nh) = (usize::from(t.outer_th), usize::from(t.inner_nh));
+    if outer.proto != 17 || outer.l4 != th || nh < th + 8 || nh > pkt.len() {
+        return Err("S3b: the outer headers are not IP + UDP at outer_th".into());
+    }
+    let claimed = if outer.v6 {
+        usize::from(be16(pkt, outer.l3 + 4)) + 40
+    } else {
+        usize::from(be16(pkt, outer.l3 + 2))
+    };
+    if claimed != pkt.len() - outer.l3 {
+        return Err("S1: outer IP length disagrees with the packet".into());
+    }
+    let inner = split(kind, mss, &pkt[nh..], Link::Tun, opts)?;
+    let id0 = be16(pkt, outer.l3 + 4);
+    let mut out = Vec::new();
+    for (i, piece) in inner.iter().enumerate() {
+        let mut seg = pkt[..nh].to_vec();
+        seg.extend_from_slice(piece);
+        fix_ip(&mut seg, &outer, Some(id0.wrapping_add(i as u16)), None);
+        let udp_len = seg.len() - th;
+        set16(&mut seg, th + 4, udp_len as u16);
+        let check = if t.outer_csum {
+            match l4_checksum(&mut seg, &outer, 6) {
+                0 => 0xFFFF,
+                c => c,
+            }
+        } else {
+            0
+        };
+        set16(&mut seg, th + 6, check);
+        out.push(seg);
+    }
+    Ok(out)
+}
+
+/// S1-S3 on a plain (not tunnelled) super-packet starting at `link`.
+fn split(
+    kind: GsoKind,
+    mss: usize,
+    pkt: &[u8],
+    link: Link,
+    opts: &GsoOptions,
+) -> Result<Vec<Vec<u8>>, String> {
+    let lay = layout(pkt, link)?;
     // The IP length field must cover exactly the bytes present.
     let claimed = if lay.v6 {
         usize::from(be16(pkt, lay.l3 + 4)) + 40
@@ -173,10 +238,9 @@ pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<
     if claimed != pkt.len() - lay.l3 {
         return Err("S1: IP length disagrees with the packet".into());
     }
-    let mss = usize::from(req.gso_size);
-    match req.kind {
+    match kind {
         GsoKind::Tcp | GsoKind::Uso => {
-            let tcp = req.kind == GsoKind::Tcp;
+            let tcp = kind == GsoKind::Tcp;
             let l4_len = if tcp {
                 usize::from(pkt[lay.l4 + 12] >> 4) * 4
             } else {
@@ -228,31 +292,62 @@ pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<
             Ok(out)
         }
         GsoKind::Ufo => {
-            if lay.v6 {
-                return Err("S3: IPv6 UFO is not supported".into());
-            }
-            // The whole datagram's UDP checksum first.
+            // S3a: the whole datagram's UDP checksum first, over the bytes as they are (the UDP
+            // length field is not rewritten) with the pseudo-header length of the bytes present.
             let mut datagram = pkt[lay.l4..].to_vec();
-            let mut with_ip = pkt[..lay.l4].to_vec();
-            with_ip.extend_from_slice(&datagram);
-            set16(&mut with_ip, lay.l4 + 4, datagram.len() as u16);
-            let mut check = l4_checksum(&mut with_ip, &lay, 6);
+            set16(&mut datagram, 6, 0);
+            let mut all = pseudo(pkt, &lay, datagram.len());
+            all.extend_from_slice(&datagram);
+            let mut check = !ones_sum(&all);
             if check == 0 {
                 check = 0xFFFF;
             }
-            set16(&mut datagram, 4, (pkt.len() - lay.l4) as u16);
             set16(&mut datagram, 6, check);
-            // Fragments of gso_size rounded down to 8 bytes, all with the first ID.
-            let frag = mss / 8 * 8;
-            if frag == 0 {
-                return Err("S1: UFO gso_size below 8".into());
-            }
-            let pieces: Vec<&[u8]> = datagram.chunks(frag).collect();
+            // Fragments of exactly gso_size bytes (K7: not rounded), all with one ID.
+            let pieces: Vec<&[u8]> = datagram.chunks(mss).collect();
             let mut out = Vec::new();
+            if lay.v6 {
+                // K8: a fragment header after the hop-by-hop, routing and destination options
+                // (but before destination options that follow a routing header).
+                let (mut next_at, mut at, mut routing) = (lay.l3 + 6, lay.l3 + 40, false);
+                while at < lay.l4 {
+                    let next = pkt[next_at];
+                    let goes_on = next == 0 || next == 43 || (next == 60 && !routing);
+                    if !goes_on {
+                        break;
+                    }
+                    routing |= next == 43;
+                    next_at = at;
+                    at += (usize::from(pkt[at + 1]) + 1) * 8;
+                }
+                let ext_len = lay.l4 - lay.l3 - 40;
+                // Linux's running offset: the previous fragment's payload_len minus the fragment
+                // header, i.e. its data plus every extension header; written as a byte count.
+                let mut offset = 0usize;
+                for (i, piece) in pieces.iter().enumerate() {
+                    let mut seg = pkt[..at].to_vec();
+                    let mut word = offset as u16;
+                    if i + 1 < pieces.len() {
+                        word |= 1;
+                    }
+                    seg.push(pkt[next_at]);
+                    seg.push(0);
+                    seg.extend_from_slice(&word.to_be_bytes());
+                    seg.extend_from_slice(&opts.frag_id.to_be_bytes());
+                    seg[next_at] = 44;
+                    seg.extend_from_slice(&pkt[at..lay.l4]);
+                    seg.extend_from_slice(piece);
+                    fix_ip(&mut seg, &lay, None, None);
+                    offset += ext_len + piece.len();
+                    out.push(seg);
+                }
+                return Ok(out);
+            }
             for (i, piece) in pieces.iter().enumerate() {
                 let mut seg = pkt[..lay.l4].to_vec();
                 seg.extend_from_slice(piece);
-                let mut word = ((i * frag) / 8) as u16;
+                // Offsets in 8-byte units of the bytes before, rounded down (K7).
+                let mut word = ((i * mss) / 8) as u16;
                 if i + 1 < pieces.len() {
                     word |= 0x2000; // MF; DF and the reserved bit cleared
                 }

@@ -36,7 +36,7 @@ pub enum Kind {
     Tcp,
     /// USO (UDP_L4).
     Uso,
-    /// UFO (UDP), IPv4 only.
+    /// UFO (UDP): IPv4 fragments, or IPv6 fragments with a fragment header (K7, K8).
     Ufo,
 }
 
@@ -102,11 +102,7 @@ pub fn gso_size_any() -> impl Strategy<Value = u16> {
 /// exactly this packet; NEEDS_CSUM (with the pseudo-header sum in the field, C3) or, for TCP and
 /// UFO, not (V6c); ECN sometimes for TCP; AccECN and fixed-ID options free.
 pub fn super_packet_with(kind: Kind) -> impl Strategy<Value = SuperPacket> {
-    let v6 = if kind == Kind::Ufo {
-        Just(false).boxed()
-    } else {
-        any::<bool>().boxed()
-    };
+    let v6 = any::<bool>();
     (
         v6,
         ipv4_options_any(),
@@ -155,19 +151,13 @@ pub fn super_packet_with(kind: Kind) -> impl Strategy<Value = SuperPacket> {
                 let fit = IP_MAX - headers;
                 let cap = if kind == Kind::Uso { 128 } else { MAX_SEGMENTS };
                 let max = fit.min(usize::from(gso) * cap);
-                let meta = (ipf.2, ipf.3, accecn);
+                let meta = (ipf.2, ipf.3, accecn, tcp.0);
                 (Just(spec), Just(gso), Just(meta), vec(any::<u8>(), 0..=max))
             },
         )
         .prop_map(
-            move |(mut spec, gso, (no_csum, ecn_or_fixed, accecn), payload)| {
+            move |(mut spec, gso, (no_csum, ecn_or_fixed, accecn, frag_id), payload)| {
                 spec.payload = payload;
-                // UFO fragments are multiples of 8 bytes: a smaller gso_size is refused (S32).
-                let gso = if kind == Kind::Ufo && gso < 8 {
-                    gso + 8
-                } else {
-                    gso
-                };
                 let link = if spec.ethernet.is_some() {
                     Link::Tap
                 } else {
@@ -207,6 +197,7 @@ pub fn super_packet_with(kind: Kind) -> impl Strategy<Value = SuperPacket> {
                     link,
                     accecn,
                     fixed_id: ecn_or_fixed,
+                    frag_id,
                     ..GsoOptions::default()
                 };
                 SuperPacket {
@@ -246,12 +237,67 @@ fn fit_v5_estimate(spec: &PacketSpec, len: usize, gso: u16, needs_csum: bool, ki
     }
 }
 
-/// A valid super-packet of any kind: TCP, USO or (IPv4) UFO.
+/// A valid UDP-tunnel super-packet (V7, S3b): an inner TCPv4/TCPv6/USO super-packet from
+/// [`super_packet_with`] on TUN (IPv4 options, IPv6 extension headers, TCP options) inside an
+/// Ethernet + outer IPv4 (with options) or IPv6 (with extension headers) + UDP + 8-byte tunnel
+/// header; the 24-byte header's offsets point at the outer UDP and the inner IP header; the tunnel
+/// bit names the outer version (Linux's reading, V22); UDP_TUNNEL_CSUM on or off.
+pub fn super_packet_tunnel() -> impl Strategy<Value = SuperPacket> {
+    let inner = prop_oneof![super_packet_with(Kind::Tcp), super_packet_with(Kind::Uso)]
+        .prop_filter("TUN, NEEDS_CSUM (V7), small enough to wrap", |sp| {
+            sp.spec.ethernet.is_none()
+                && sp.pkt.len() <= IP_MAX - 200
+                && sp.hdr.flags.contains(Flags::NEEDS_CSUM)
+        });
+    (
+        inner,
+        any::<bool>(),
+        ipv4_options_any(),
+        ipv6_extensions_any(),
+        any::<bool>(),
+        any::<u16>(),
+    )
+        .prop_map(|(mut sp, outer_v6, ip_options, v6_ext, outer_csum, id)| {
+            let mut outer = if outer_v6 {
+                PacketSpec::udp6(0)
+            } else {
+                PacketSpec::udp4(0)
+            };
+            outer.ethernet = Some(None);
+            outer.ip_id = id;
+            if outer_v6 {
+                outer.v6_ext = v6_ext;
+            } else {
+                outer.ip_options = ip_options;
+            }
+            let nh = outer.hdr_len() + crate::packet::TUNNEL_HDR.len();
+            sp.pkt = outer.encapsulate(&sp.pkt);
+            let tunnel_bit = if outer_v6 {
+                GsoType::UDP_TUNNEL_IPV6
+            } else {
+                GsoType::UDP_TUNNEL_IPV4
+            };
+            let h = &mut sp.hdr;
+            h.gso_type = GsoType(h.gso_type.0 | tunnel_bit.0);
+            if outer_csum {
+                h.flags = Flags(h.flags.0 | Flags::UDP_TUNNEL_CSUM.0);
+            }
+            h.csum_start += nh as u16;
+            h.hdr_len += nh as u16;
+            h.outer_th_offset = outer.l4_offset() as u16;
+            h.inner_nh_offset = nh as u16;
+            sp.opts.link = Link::Tap;
+            sp
+        })
+}
+
+/// A valid super-packet of any kind: TCP, USO or UFO.
 pub fn super_packet_any() -> impl Strategy<Value = SuperPacket> {
     prop_oneof![
         4 => super_packet_with(Kind::Tcp),
         3 => super_packet_with(Kind::Uso),
         1 => super_packet_with(Kind::Ufo),
+        2 => super_packet_tunnel(),
     ]
 }
 
