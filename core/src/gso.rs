@@ -336,9 +336,14 @@ impl IpFix {
 
     /// The pseudo-header sum for a transport segment of `l4_len` bytes (C2).
     const fn pseudo(&self, l4_len: usize) -> u16 {
-        let len = l4_len as u32;
-        csum::combine(csum::combine(self.pseudo, (len >> 16) as u16), len as u16)
+        with_len(self.pseudo, l4_len)
     }
+}
+
+/// A pseudo-header sum without its length, with the (32-bit) length `l4_len` added.
+const fn with_len(base: u16, l4_len: usize) -> u16 {
+    let len = l4_len as u32;
+    csum::combine(csum::combine(base, (len >> 16) as u16), len as u16)
 }
 
 /// The outer headers of a UDP-tunnel segment.
@@ -411,6 +416,10 @@ struct Plan {
     l4: usize,
     /// TCP: header sum with seq, data offset/flags word and checksum zero; UDP: ports only.
     l4_sum: u16,
+    /// TCP and USO: the checksum seed without its length, what a segment's length is added to
+    /// (S7): with NEEDS_CSUM the sender's seed from the checksum field less the super-packet's L4
+    /// length, as Linux adjusts it (K9); without, the pseudo-header's addresses and protocol.
+    l4_seed: u16,
     /// TCP: first sequence number.
     seq: u32,
     /// TCP: the data offset/flags word.
@@ -587,6 +596,20 @@ impl Plan {
             put16(&mut zeroed, at, 0);
         }
         let l4_sum = csum::sum(zeroed.get(..l4_len).unwrap_or(&[]));
+        let l4_seed = match req.csum {
+            // The field holds what the sender put there, the pseudo-header sum if it followed
+            // C3; Linux trusts it and only swaps the length (K9), and so do we.
+            Some(_) if req.kind != GsoKind::Ufo => {
+                let seed = get16(header, csum_offset);
+                // TCP swaps the L4 length Linux counts; USO the UDP length field's value.
+                let whole = match req.kind {
+                    GsoKind::Tcp => (pkt.len() - l4) as u32,
+                    GsoKind::Uso | GsoKind::Ufo => u32::from(get16(header, UDP_LEN)),
+                };
+                csum::combine(csum::combine(seed, !(whole >> 16) as u16), !whole as u16)
+            }
+            _ => ip.pseudo(0),
+        };
         let mut plan = Plan {
             kind: req.kind,
             hdr_len,
@@ -597,6 +620,7 @@ impl Plan {
             ip,
             l4,
             l4_sum,
+            l4_seed,
             seq,
             doff_flags,
             ufo_udp: [0; 8],
@@ -772,7 +796,7 @@ impl Plan {
             None,
         );
         let l4_len = seg_len - self.l4;
-        let mut sum = csum::combine(self.ip.pseudo(l4_len), self.l4_sum);
+        let mut sum = csum::combine(with_len(self.l4_seed, l4_len), self.l4_sum);
         let l4 = seg.get_mut(self.l4..).ok_or(too_small)?;
         if self.kind == GsoKind::Tcp {
             let seq = self.seq.wrapping_add(start as u32);
@@ -1154,7 +1178,7 @@ mod tests {
             (Pkt::udp6(200), GsoType::UDP_L4, 48, 40, 6, 148),
         ];
         for (spec, t, hdr_len, start, offset, seg_len) in cases {
-            let pkt = spec.build();
+            let pkt = spec.build_partial();
             let h = VnetHdr {
                 hdr_len,
                 ..hdr(t, 100, start, offset)
@@ -1184,7 +1208,7 @@ mod tests {
             ip_id: 0xFFFE,
             ..Pkt::tcp4(250)
         };
-        let pkt = spec.build();
+        let pkt = spec.build_partial();
         let req = request(&hdr(GsoType(0x81), 100, 20, 16), &pkt, Link::Tun);
         assert!(req.ecn);
         let segs = segments(&req, &pkt, &opts(Link::Tun));
@@ -1227,7 +1251,7 @@ mod tests {
             tcp_options: 12,
             ..Pkt::tcp4(3000)
         };
-        let pkt = v4.build();
+        let pkt = v4.build_partial();
         let req = request(&hdr(GsoType::TCPV4, 1000, 28, 16), &pkt, Link::Tun);
         for s in segments(&req, &pkt, &opts(Link::Tun)) {
             let h = verify(&s, Link::Tun);
@@ -1240,7 +1264,7 @@ mod tests {
             v6_ext: 16,
             ..Pkt::udp6(1000)
         };
-        let pkt = v6.build();
+        let pkt = v6.build_partial();
         let req = request(&hdr(GsoType::UDP_L4, 300, 56, 6), &pkt, Link::Tun);
         let segs = segments(&req, &pkt, &opts(Link::Tun));
         assert_eq!(segs.len(), 4);
@@ -1261,7 +1285,7 @@ mod tests {
                 v6,
                 ..Pkt::tcp4(4000)
             };
-            let pkt = spec.build();
+            let pkt = spec.build_partial();
             let req = request(&hdr(t, 1448, start, 16), &pkt, Link::Tap);
             let segs = segments(&req, &pkt, &opts(Link::Tap));
             assert_eq!(segs.len(), 3);
@@ -1274,7 +1298,7 @@ mod tests {
 
     #[test]
     fn test_uso_ids_increment_and_zero_is_ffff() {
-        let pkt = Pkt::udp4(1000).build();
+        let pkt = Pkt::udp4(1000).build_partial();
         let req = request(&hdr(GsoType::UDP_L4, 300, 20, 6), &pkt, Link::Tun);
         let o = GsoOptions {
             fixed_id: true,
@@ -1289,7 +1313,7 @@ mod tests {
         );
         // A payload chosen so that the last segment's checksum computes to 0.
         let mut spec = Pkt::udp4(20);
-        let probe = spec.build();
+        let probe = spec.build_partial();
         let req = request(&hdr(GsoType::UDP_L4, 10, 20, 6), &probe, Link::Tun);
         let first = segments(&req, &probe, &opts(Link::Tun)).remove(1);
         let check = get16(&first, 26);
@@ -1297,7 +1321,7 @@ mod tests {
         let word = get16(&spec.payload, 18);
         let fixed = csum::combine(word, check);
         spec.payload[18..20].copy_from_slice(&fixed.to_be_bytes());
-        let pkt = spec.build();
+        let pkt = spec.build_partial();
         let req = request(&hdr(GsoType::UDP_L4, 10, 20, 6), &pkt, Link::Tun);
         let last = segments(&req, &pkt, &opts(Link::Tun)).remove(1);
         assert_eq!(get16(&last, 26), 0xFFFF);
@@ -1306,7 +1330,7 @@ mod tests {
 
     #[test]
     fn test_tso_without_needs_csum() {
-        let pkt = Pkt::tcp4(300).build();
+        let pkt = Pkt::tcp4(300).build_partial();
         let h = VnetHdr {
             flags: Flags::EMPTY,
             ..hdr(GsoType::TCPV4, 100, 0, 0)
@@ -1324,7 +1348,7 @@ mod tests {
             ip_id: 77,
             ..Pkt::udp4(3000)
         };
-        let pkt = spec.build();
+        let pkt = spec.build_partial();
         // K7: fragments of exactly gso_size bytes, offsets rounded down to 8-byte units.
         for (gso, offsets) in [
             (1000u16, [0usize, 1000, 2000, 3000]),
@@ -1362,7 +1386,7 @@ mod tests {
             assert_eq!(csum::combine(pseudo, csum::sum(&stream)), 0xFFFF);
         }
         // gso_size below 8 is what the kernel does too: 3-byte fragments (K7).
-        let small = Pkt::udp4(20).build();
+        let small = Pkt::udp4(20).build_partial();
         let req = request(&hdr(GsoType::UDP, 3, 20, 6), &small, Link::Tun);
         let frags = segments(&req, &small, &opts(Link::Tun));
         assert_eq!(frags.len(), 10);
@@ -1380,7 +1404,7 @@ mod tests {
         // caller's), offset = running byte count including the extension headers, written whole.
         let mut spec = Pkt::udp6(300);
         spec.v6_ext = 8;
-        let pkt = spec.build();
+        let pkt = spec.build_partial();
         let l4 = pkt.len() - 308;
         let req = request(&hdr(GsoType::UDP, 104, l4 as u16, 6), &pkt, Link::Tun);
         let o = GsoOptions {
@@ -1420,13 +1444,13 @@ mod tests {
 
     /// Ethernet + outer IPv4 + UDP + an 8-byte tunnel header + inner IPv4/TCP.
     fn tunnel_packet(outer_csum: bool) -> (Vec<u8>, VnetHdr) {
-        let inner = Pkt::tcp4(3000).build();
+        let inner = Pkt::tcp4(3000).build_partial();
         let outer = Pkt {
             ethernet: true,
             payload: [&[0x08, 0, 0, 0, 0, 0, 0x2a, 0][..], &inner].concat(),
             ..Pkt::udp4(0)
         };
-        let pkt = outer.build();
+        let pkt = outer.build_partial();
         let mut flags = Flags::NEEDS_CSUM;
         if outer_csum {
             flags = flags.with(Flags::UDP_TUNNEL_CSUM);
@@ -1485,7 +1509,7 @@ mod tests {
 
     #[test]
     fn test_s5_buffers_checked_before_writing() {
-        let pkt = Pkt::tcp4(250).build();
+        let pkt = Pkt::tcp4(250).build_partial();
         let req = request(&hdr(GsoType::TCPV4, 100, 20, 16), &pkt, Link::Tun);
         let o = opts(Link::Tun);
         let mut storage = [[0xAAu8; 140]; 3];
@@ -1545,7 +1569,7 @@ mod tests {
 
     #[test]
     fn test_too_many_uso_segments() {
-        let pkt = Pkt::udp4(1000).build();
+        let pkt = Pkt::udp4(1000).build_partial();
         let req = request(&hdr(GsoType::UDP_L4, 100, 20, 6), &pkt, Link::Tun);
         let o = GsoOptions {
             udp_max_segments: 9,
@@ -1558,23 +1582,23 @@ mod tests {
 
     #[test]
     fn test_request_from_another_packet() {
-        let pkt = Pkt::tcp4(300).build();
+        let pkt = Pkt::tcp4(300).build_partial();
         let req = request(&hdr(GsoType::TCPV4, 100, 20, 16), &pkt, Link::Tun);
         let o = opts(Link::Tun);
         let others = [
-            Pkt::tcp4(301).build(),
-            Pkt::tcp6(300).build(),
-            Pkt::udp4(300).build(),
+            Pkt::tcp4(301).build_partial(),
+            Pkt::tcp6(300).build_partial(),
+            Pkt::udp4(300).build_partial(),
             Pkt {
                 ip_options: 4,
                 ..Pkt::tcp4(300)
             }
-            .build(),
+            .build_partial(),
             Pkt {
                 tcp_options: 4,
                 ..Pkt::tcp4(296)
             }
-            .build(),
+            .build_partial(),
             pkt[..100].to_vec(),
             Vec::new(),
         ];
@@ -1610,26 +1634,8 @@ mod tests {
         for spec in [Pkt::tcp4(99), Pkt::udp6(64)] {
             let good = spec.build();
             let offset = if spec.udp { 6 } else { 16 };
-            let at = spec.l4_offset() + offset;
             // The field holds the pseudo-header sum (C3).
-            let mut pkt = good.clone();
-            let l4_len = pkt.len() - spec.l4_offset();
-            let ph = if spec.v6 {
-                csum::pseudo_header_v6(
-                    pkt[8..24].try_into().unwrap(),
-                    pkt[24..40].try_into().unwrap(),
-                    if spec.udp { 17 } else { 6 },
-                    l4_len as u32,
-                )
-            } else {
-                csum::pseudo_header_v4(
-                    pkt[12..16].try_into().unwrap(),
-                    pkt[16..20].try_into().unwrap(),
-                    6,
-                    l4_len as u16,
-                )
-            };
-            pkt[at..at + 2].copy_from_slice(&ph.to_be_bytes());
+            let mut pkt = spec.build_partial();
             let req = CsumRequest {
                 start: spec.l4_offset() as u16,
                 offset: offset as u16,

@@ -93,6 +93,38 @@ impl Pkt {
         self.l4_offset() + self.l4_len()
     }
 
+    /// The packet as a NEEDS_CSUM sender hands it over: the transport checksum field holds the
+    /// pseudo-header sum (C3) instead of the complete checksum.
+    pub(crate) fn build_partial(&self) -> Vec<u8> {
+        let mut pkt = self.build();
+        let l4 = self.l4_offset();
+        let l4_len = pkt.len() - l4;
+        let proto = if self.udp { 17 } else { 6 };
+        let seed = if self.v6 {
+            let (src, dst) = (
+                pkt[self.l3_offset() + 8..][..16].to_vec(),
+                pkt[self.l3_offset() + 24..][..16].to_vec(),
+            );
+            csum::pseudo_header_v6(
+                src[..].try_into().unwrap(),
+                dst[..].try_into().unwrap(),
+                proto,
+                l4_len as u32,
+            )
+        } else {
+            let at = self.l3_offset();
+            csum::pseudo_header_v4(
+                pkt[at + 12..at + 16].try_into().unwrap(),
+                pkt[at + 16..at + 20].try_into().unwrap(),
+                proto,
+                l4_len as u16,
+            )
+        };
+        let field = l4 + if self.udp { 6 } else { 16 };
+        pkt[field..field + 2].copy_from_slice(&seed.to_be_bytes());
+        pkt
+    }
+
     pub(crate) fn build(&self) -> Vec<u8> {
         let mut l4 = Vec::new();
         let l4_total = self.l4_len() + self.payload.len();

@@ -12,7 +12,8 @@
 //!
 //! The `wild` runs keep the packet valid but randomise the header within what `check` may accept:
 //! unknown and receive-only flag bits, the ECN bit, TSO without NEEDS_CSUM, gso_size from 1, any
-//! hdr_len, UDP_L4 and UFO swapped. Whatever `check` says, core and kernel must agree.
+//! hdr_len, UDP_L4 and UFO swapped, and a checksum seed that is not the pseudo-header sum (K9).
+//! Whatever `check` says, core and kernel must agree.
 //!
 //! IPv6 UFO: the kernel draws the fragment header's identification from a keyed hash (K8); the
 //! comparison gives core the identification the kernel chose (read from its first fragment).
@@ -178,8 +179,16 @@ fn random_case(rng: &mut Rng, kind: Kind, wild: bool) -> Case {
     } else {
         partial_csum_packet(&spec)
     };
+    let mut pkt = pkt;
     if wild {
         wild_header(rng, &mut hdr, &spec);
+        // A seed that is not the pseudo-header sum (C3 broken): Linux trusts the field and only
+        // swaps its length (K9), so the segments' checksums are as wrong as the seed, identically.
+        let at = usize::from(hdr.csum_start) + usize::from(hdr.csum_offset);
+        if hdr.flags.contains(Flags::NEEDS_CSUM) && rng.chance(1, 3) && at + 2 <= pkt.len() {
+            let seed = rng.next() as u16;
+            pkt[at..at + 2].copy_from_slice(&seed.to_be_bytes());
+        }
     }
     Case { spec, hdr, pkt }
 }

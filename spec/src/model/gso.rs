@@ -51,14 +51,23 @@ struct Layout {
 
 fn layout(pkt: &[u8], link: Link) -> Result<Layout, String> {
     let short = || "packet shorter than its headers".to_string();
-    let l3 = match link {
-        Link::Tun => 0,
+    let (l3, ethertype) = match link {
+        Link::Tun => (0, None),
         Link::Tap => {
-            let ethertype = be16(pkt.get(..14).ok_or_else(short)?, 12);
-            if ethertype == 0x8100 { 18 } else { 14 }
+            let outer = be16(pkt.get(..14).ok_or_else(short)?, 12);
+            if outer == 0x8100 {
+                (18, Some(be16(pkt.get(..18).ok_or_else(short)?, 16)))
+            } else {
+                (14, Some(outer))
+            }
         }
     };
     let first = *pkt.get(l3).ok_or_else(short)?;
+    // A TAP frame carries IP only if its ethertype says so, and says which version.
+    match (ethertype, first >> 4) {
+        (None, _) | (Some(0x0800), 4) | (Some(0x86dd), 6) => {}
+        (Some(t), v) => return Err(format!("ethertype {t:#06x} with IP version {v}")),
+    }
     if first >> 4 == 4 {
         let ihl = usize::from(first & 0xF) * 4;
         let ip = pkt.get(l3..l3 + ihl).ok_or_else(short)?;
@@ -110,6 +119,27 @@ fn l4_checksum(seg: &mut [u8], lay: &Layout, field: usize) -> u16 {
     let mut all = pseudo(seg, lay, l4_len);
     all.extend_from_slice(&seg[lay.l4..]);
     !ones_sum(&all)
+}
+
+/// S7 with NEEDS_CSUM: the checksum of a segment as Linux completes it (K9). The sender's seed in
+/// the super-packet's field (the pseudo-header sum, if it followed C3) has its length `old_len`
+/// swapped for the segment's, in ones' complement; that goes in the field, and the checksum is
+/// the complement of the sum from the transport header to the end, field included.
+fn seeded_checksum(seg: &mut [u8], lay: &Layout, field: usize, pkt: &[u8], old_len: u32) -> u16 {
+    let seed = be16(pkt, lay.l4 + field);
+    let new_len = (seg.len() - lay.l4) as u32;
+    let mut words = Vec::new();
+    for w in [
+        seed,
+        !(old_len >> 16) as u16,
+        !old_len as u16,
+        (new_len >> 16) as u16,
+        new_len as u16,
+    ] {
+        words.extend_from_slice(&w.to_be_bytes());
+    }
+    set16(seg, lay.l4 + field, ones_sum(&words));
+    !ones_sum(&seg[lay.l4..])
 }
 
 /// Lengths and header checksum of an IP header whose datagram is the rest of `seg`.
@@ -167,7 +197,15 @@ pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<
     if let Some(t) = req.tunnel {
         return tunnel(req.kind, usize::from(req.gso_size), &t, pkt, opts);
     }
-    split(req.kind, usize::from(req.gso_size), pkt, opts.link, opts)
+    let seeded = req.csum.is_some();
+    split(
+        req.kind,
+        usize::from(req.gso_size),
+        pkt,
+        opts.link,
+        opts,
+        seeded,
+    )
 }
 
 /// S3b / S40: a UDP-tunnel super-packet. The inner packet (from `inner_nh`, as on a TUN device) is
@@ -197,7 +235,8 @@ fn tunnel(
     if claimed != pkt.len() - outer.l3 {
         return Err("S1: outer IP length disagrees with the packet".into());
     }
-    let inner = split(kind, mss, &pkt[nh..], Link::Tun, opts)?;
+    // A tunnel header always has NEEDS_CSUM (V7): the inner checksum field holds the seed.
+    let inner = split(kind, mss, &pkt[nh..], Link::Tun, opts, true)?;
     let id0 = be16(pkt, outer.l3 + 4);
     let mut out = Vec::new();
     for (i, piece) in inner.iter().enumerate() {
@@ -227,6 +266,7 @@ fn split(
     pkt: &[u8],
     link: Link,
     opts: &GsoOptions,
+    seeded: bool,
 ) -> Result<Vec<Vec<u8>>, String> {
     let lay = layout(pkt, link)?;
     // The IP length field must cover exactly the bytes present.
@@ -276,12 +316,18 @@ fn split(
                         flags &= !0x80; // CWR
                     }
                     seg[lay.l4 + 13] = flags;
-                    let check = l4_checksum(&mut seg, &lay, 16);
+                    let check = if seeded {
+                        seeded_checksum(&mut seg, &lay, 16, pkt, (pkt.len() - lay.l4) as u32)
+                    } else {
+                        l4_checksum(&mut seg, &lay, 16)
+                    };
                     set16(&mut seg, lay.l4 + 16, check);
                 } else {
                     let udp_len = seg.len() - lay.l4;
                     set16(&mut seg, lay.l4 + 4, udp_len as u16);
-                    let mut check = l4_checksum(&mut seg, &lay, 6);
+                    // USO always has NEEDS_CSUM (V4); Linux swaps the UDP length field's value.
+                    let old_len = u32::from(be16(pkt, lay.l4 + 4));
+                    let mut check = seeded_checksum(&mut seg, &lay, 6, pkt, old_len);
                     if check == 0 {
                         check = 0xFFFF;
                     }
