@@ -18,6 +18,11 @@
 //! pass, [`csum::copy_and_sum`]); a segment whose checksum fails is delivered as it came and does
 //! not disturb the held flow (G30): the copied bytes lie beyond the merged packet's length.
 //!
+//! Outputs come in the kernel's completion order (G8): a packet that is not held is handed on when
+//! it arrives, a held flow when it completes, so a single may overtake a flow held before it. The
+//! output slot of a held flow is assigned when it completes; while it is held, `owner` marks its
+//! members with its head, resolved in one pass at the end (nothing allocated).
+//!
 //! ```
 //! use vnet_core::gro::{Gro, Output};
 //! // Two buffers with room to grow; these two packets are not IP, so they pass through as they are.
@@ -48,8 +53,12 @@ pub const MAX_DATAGRAM: usize = 65535;
 /// every kernel's USO path (V4).
 pub const UDP_MAX_SEGMENTS: u16 = 64;
 
-/// Held flows per batch by default.
+/// The capacity of a [`Gro`]'s flow table by default.
 pub const DEFAULT_FLOWS: usize = 64;
+
+/// Held flows at most by default (G7): Linux holds at most 8 per GRO bucket (`MAX_GRO_SKBS`), and
+/// a single-queue TUN device leaves every packet's hash 0, so one bucket holds them all (K12).
+pub const LINUX_HELD_FLOWS: usize = 8;
 
 /// Whose behaviour to follow where implementations differ (G3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -62,7 +71,11 @@ pub enum Policy {
     #[default]
     Linux,
     /// Peer-compatible (wireguard-go, tun-rs): the IPv4 IDs of DF packets are ignored (GSO
-    /// renumbers them; RFC 6864 allows it). Otherwise as [`Policy::Linux`].
+    /// renumbers them; RFC 6864 allows it), and a TCP segment that arrives after the segments it
+    /// precedes may be put in front of them (prepend: same flow, otherwise mergeable, exactly
+    /// `gso_size` bytes, no FIN/PSH, its sequence number plus its length is the held packet's
+    /// first, and, where IDs count, its ID is the first's minus one); the merged packet then
+    /// starts with its headers. Otherwise as [`Policy::Linux`].
     Relaxed,
 }
 
@@ -77,6 +90,9 @@ pub struct GroOptions {
     pub udp: bool,
     /// The most UDP segments in one merged datagram (G4); at least 1, 0 is read as 1.
     pub udp_max_segments: u16,
+    /// The most flows held at once (G7; also bounded by the table's `FLOWS`); at least 1, 0 is
+    /// read as 1. Default [`LINUX_HELD_FLOWS`], what Linux holds for a single-queue TUN device.
+    pub max_flows: usize,
 }
 
 impl Default for GroOptions {
@@ -85,6 +101,7 @@ impl Default for GroOptions {
             policy: Policy::Linux,
             udp: false,
             udp_max_segments: UDP_MAX_SEGMENTS,
+            max_flows: LINUX_HELD_FLOWS,
         }
     }
 }
@@ -237,12 +254,13 @@ impl Seg {
 /// A held flow: the packet in `bufs[head]` with `count` segments merged so far.
 #[derive(Clone, Copy, Debug, Default)]
 struct Flow {
-    /// The first segment's fields (its header bytes are not changed until completion).
+    /// The first segment's fields (its header bytes are not changed until completion; under
+    /// [`Policy::Relaxed`] a prepended segment becomes the first).
     first: Seg,
-    /// Index into `out`.
-    out: usize,
-    /// Index into `bufs`.
+    /// Index into `bufs`: the buffer the merged packet grows in.
     head: usize,
+    /// The last input counted into the flow (a fixed-ID train is delivered from `head` to here).
+    last: usize,
     /// Bytes of the merged packet so far (for a fixed-ID train: of the train it would have been).
     len: usize,
     /// Segments so far.
@@ -281,13 +299,17 @@ impl<const FLOWS: usize> Gro<FLOWS> {
 
     /// Coalesces the batch `bufs[i][..lens[i]]`, `i` in `0..bufs.len()`, in place.
     ///
-    /// Writes the packets to hand on into `out[..n]` and returns `n`. They are in the order of
-    /// their first segments; `out[k]` lives in `bufs[out[k].index]`. For every input `i`,
-    /// `owner[i] = k` names the output that carries it: the inputs that output `k` absorbed are
-    /// the `i` with `owner[i] == k`, and their payloads appear in it in the order of `i`. The end
-    /// of the batch completes every held flow. Buffers of absorbed inputs are read, never written;
-    /// a buffer that holds an output is changed within its first `out[k].len` bytes and, for a
-    /// merged packet, in its spare capacity.
+    /// Writes the packets to hand on into `out[..n]` and returns `n`. They are in the order the
+    /// kernel hands them on (G8): a packet that is not held (not eligible, a bad checksum, no
+    /// payload, URG/PSH/RST/SYN/FIN, CWR) when it arrives, so it may overtake held flows; a held
+    /// flow when it completes: when a segment of it ends its train or cannot be merged, when the
+    /// table is full (the oldest), and at the end of the batch (oldest first). `out[k]` lives in
+    /// `bufs[out[k].index]`. For every input `i`, `owner[i] = k` names the output that carries
+    /// it: the inputs that output `k` absorbed are the `i` with `owner[i] == k`, and their
+    /// payloads appear in it in sequence order, which is the order of `i` except under
+    /// [`Policy::Relaxed`], where a segment may have been put in front (G3, prepend). Buffers of
+    /// absorbed inputs are read, never written; a buffer that holds an output is changed within
+    /// its first `out[k].len` bytes and, for a merged packet, in its spare capacity.
     pub fn coalesce<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         bufs: &mut [B],
@@ -325,6 +347,7 @@ impl<const FLOWS: usize> Gro<FLOWS> {
         let mut run = Run {
             opts: self.opts,
             table: &mut self.table,
+            lens,
             out,
             owner,
             n_out: 0,
@@ -332,8 +355,22 @@ impl<const FLOWS: usize> Gro<FLOWS> {
         for (i, &len) in lens.iter().enumerate() {
             run.step(bufs, i, len);
         }
+        // The end of the batch completes the held flows, oldest first (K10).
         while !run.table.is_empty() {
             run.complete(bufs, 0);
+        }
+        // An absorbed input was marked with its flow's head (n + head, head < i); the head's
+        // output is known now.
+        for i in 0..n {
+            let Some(&mark) = run.owner.get(i) else {
+                break;
+            };
+            if let Some(head) = mark.checked_sub(n) {
+                let k = run.owner.get(head).copied().unwrap_or(mark);
+                if let Some(o) = run.owner.get_mut(i) {
+                    *o = k;
+                }
+            }
         }
         Ok(run.n_out)
     }
@@ -343,25 +380,42 @@ impl<const FLOWS: usize> Gro<FLOWS> {
 struct Run<'a, const FLOWS: usize> {
     opts: GroOptions,
     table: &'a mut HVec<Flow, FLOWS>,
+    lens: &'a [usize],
     out: &'a mut [Output],
+    /// While running: `k` for an input handed on as output `k`, `n + head` for an input counted
+    /// into the held flow whose head is `head` (resolved at the end), unspecified otherwise.
     owner: &'a mut [usize],
     n_out: usize,
 }
 
 impl<const FLOWS: usize> Run<'_, FLOWS> {
-    /// Adds an output for input `i` as it is (a zero header) and returns its index.
+    /// The batch size: marks of absorbed inputs start here.
+    fn n(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Hands on input `i` as it is (a zero header) as the next output and returns its index.
     fn emit(&mut self, i: usize, len: usize) -> usize {
-        let k = self.n_out;
-        if let Some(o) = self.out.get_mut(k) {
-            *o = Output {
+        self.emit_with(
+            i,
+            Output {
                 index: i,
                 len,
                 hdr: VnetHdr::default(),
                 segments: 1,
-            };
+            },
+        )
+    }
+
+    /// Hands on `o`, held in buffer `i`, as the next output (completion order) and returns its
+    /// index.
+    fn emit_with(&mut self, i: usize, o: Output) -> usize {
+        let k = self.n_out;
+        if let Some(slot) = self.out.get_mut(k) {
+            *slot = o;
         }
-        if let Some(o) = self.owner.get_mut(i) {
-            *o = k;
+        if let Some(slot) = self.owner.get_mut(i) {
+            *slot = k;
         }
         self.n_out += 1;
         k
@@ -374,7 +428,8 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
         let Some(pkt) = rest.first().and_then(|b| b.as_ref().get(..len)) else {
             return;
         };
-        // G1: not eligible: delivered as it came; held flows are not disturbed (G30).
+        // G1: not eligible: handed on now, as it came; held flows are not disturbed (G30), so it
+        // overtakes them (G8).
         let Some(seg) = classify(pkt, &self.opts) else {
             self.emit(i, len);
             return;
@@ -427,12 +482,39 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
                     self.complete(bufs, fi);
                 }
             }
+            Verdict::Prepend => {
+                let Some(head) = head_buf else { return };
+                if !verify_in_place(&seg, pkt) {
+                    self.emit(i, len);
+                    return;
+                }
+                // G3 (Relaxed): the held payload moves up by the segment's payload, which goes in
+                // front, and the segment's headers become the merged packet's (same length).
+                let m = seg.payload();
+                let h = seg.hdr_len;
+                if flow.len + m > head.len() || pkt.len() != h + m {
+                    self.emit(i, len);
+                    return;
+                }
+                head.copy_within(h..flow.len, h + m);
+                if let (Some(dst), Some(src)) = (head.get_mut(..h + m), pkt.get(..h + m)) {
+                    dst.copy_from_slice(src);
+                }
+                if let Some(f) = self.table.get_mut(fi) {
+                    f.first = seg;
+                    f.len += m;
+                    f.count += 1;
+                    f.last = i;
+                }
+                if let Some(o) = self.owner.get_mut(i) {
+                    *o = self.lens.len() + flow.head;
+                }
+            }
             Verdict::Fixed => {
                 if !verify_in_place(&seg, pkt) {
                     self.emit(i, len);
                     return;
                 }
-                self.emit(i, len);
                 if let Some(f) = self.table.get_mut(fi) {
                     f.fixed = true;
                 }
@@ -451,7 +533,7 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
         }
     }
 
-    /// Whether `seg` merges into `flow` (G2-G5, kernel G12-G13, G23, G32, G44).
+    /// Whether `seg` merges into `flow` (G2-G5, kernel G12-G13, G23, G32, G44), and where.
     fn judge(&self, flow: &Flow, seg: &Seg, head: Option<&[u8]>, pkt: &[u8]) -> Verdict {
         let p = &flow.first;
         // Network level (G2, kernel G12/G23).
@@ -460,19 +542,13 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
         }
         let payload = seg.payload();
         let mss = p.payload();
-        let mut fixed = flow.fixed;
-        if !seg.key.v6 {
-            let d = seg.id.wrapping_sub(p.id);
-            let relaxed = self.opts.policy == Policy::Relaxed && p.df;
-            if !relaxed {
-                if flow.count == 1 && d == 0 && self.opts.policy == Policy::Linux {
-                    fixed = true;
-                }
-                let want = if fixed { 0 } else { flow.count as u16 };
-                if d != want {
-                    return Verdict::Flush;
-                }
-            }
+        let relaxed = self.opts.policy == Policy::Relaxed;
+        // IPv4 IDs (G3): how far this segment's ID is from the first's, if IDs count at all.
+        let ids_ignored = seg.key.v6 || (relaxed && p.df);
+        let id_step = (!ids_ignored).then(|| seg.id.wrapping_sub(p.id));
+        // G5: the merged datagram stays within 65535 bytes.
+        if flow.len + payload > MAX_DATAGRAM {
+            return Verdict::Flush;
         }
         if seg.tcp() {
             // CWR (G3, measured on Linux 6.18): never merged.
@@ -484,7 +560,6 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
                 || seg.hdr_len != p.hdr_len
                 || payload == 0
                 || payload > mss
-                || seg.seq != flow.next_seq
             {
                 return Verdict::Flush;
             }
@@ -493,13 +568,36 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
             if held.is_none() || held != pkt.get(opts_at..p.hdr_len) {
                 return Verdict::Flush;
             }
+            if seg.seq != flow.next_seq {
+                // G3 (Relaxed): a full-sized segment that ends where the held packet begins goes
+                // in front of it; it must not carry FIN/PSH (those belong to the last segment)
+                // and, if IDs count, its ID must be the first's minus one.
+                let prepend = relaxed
+                    && !flow.fixed
+                    && payload == mss
+                    && flags.0 & LAST_ONLY == 0
+                    && seg.seq.wrapping_add(payload as u32) == p.seq
+                    && id_step.is_none_or(|d| d == u16::MAX)
+                    && head.is_some_and(|h| flow.len + payload <= h.len());
+                return if prepend {
+                    Verdict::Prepend
+                } else {
+                    Verdict::Flush
+                };
+            }
         } else if payload > mss || flow.count >= usize::from(self.opts.udp_max_segments.max(1)) {
             // G44: a larger datagram ends the train; so does the segment limit (G4).
             return Verdict::Flush;
         }
-        // G5: the merged datagram stays within 65535 bytes.
-        if flow.len + payload > MAX_DATAGRAM {
-            return Verdict::Flush;
+        let mut fixed = flow.fixed;
+        if let Some(d) = id_step {
+            if flow.count == 1 && d == 0 && self.opts.policy == Policy::Linux {
+                fixed = true;
+            }
+            let want = if fixed { 0 } else { flow.count as u16 };
+            if d != want {
+                return Verdict::Flush;
+            }
         }
         if fixed {
             return Verdict::Fixed;
@@ -513,15 +611,17 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
 
     /// Counts `seg` (input `i`) into flow `fi`; true if the segment ends the flow's train.
     fn absorb(&mut self, fi: usize, i: usize, seg: &Seg) -> bool {
+        let mark = self.n();
         let Some(f) = self.table.get_mut(fi) else {
             return false;
         };
         let payload = seg.payload();
         f.len += payload;
         f.count += 1;
+        f.last = i;
         f.next_seq = seg.seq.wrapping_add(payload as u32);
-        if let (false, Some(o)) = (f.fixed, self.owner.get_mut(i)) {
-            *o = f.out;
+        if let Some(o) = self.owner.get_mut(i) {
+            *o = mark + f.head;
         }
         let mss = f.first.payload();
         if seg.tcp() {
@@ -533,24 +633,24 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
         }
     }
 
-    /// Holds `seg` (input `i`, verified) as a new flow, or delivers it alone if it cannot start
+    /// Holds `seg` (input `i`, verified) as a new flow, or hands it on now if it cannot start
     /// one (G34: no payload, URG/PSH/RST/SYN/FIN; G3: CWR under both policies).
     fn start<B: AsRef<[u8]> + AsMut<[u8]>>(&mut self, bufs: &mut [B], i: usize, seg: Seg) {
-        let k = self.emit(i, seg.len);
         if seg.tcp()
             && (seg.payload() == 0
                 || seg.flags().intersects(COMPLETE)
                 || seg.flags().contains(TcpFlags::CWR))
         {
+            self.emit(i, seg.len);
             return;
         }
-        if self.table.is_full() {
+        if self.table.is_full() || self.table.len() >= self.opts.max_flows.max(1) {
             self.complete(bufs, 0);
         }
         let flow = Flow {
             first: seg,
-            out: k,
             head: i,
+            last: i,
             len: seg.len,
             count: 1,
             next_seq: seg.seq.wrapping_add(seg.payload() as u32),
@@ -560,13 +660,23 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
         let _ = self.table.push(flow);
     }
 
-    /// Completes flow `fi`: writes the merged packet's lengths, checksums and header (G6).
+    /// Completes flow `fi` and hands it on (G6, G8): a single segment or a fixed-ID train as the
+    /// packets they were, in order; a merged packet with its lengths, checksums and header.
     fn complete<B: AsRef<[u8]> + AsMut<[u8]>>(&mut self, bufs: &mut [B], fi: usize) {
         let Some(f) = self.table.get(fi).copied() else {
             return;
         };
         let _ = self.table.remove(fi);
         if f.count < 2 || f.fixed {
+            self.emit(f.head, f.first.len);
+            // The train's other members are the inputs marked with its head, up to its last.
+            let mark = self.n() + f.head;
+            for j in f.head + 1..=f.last {
+                if self.owner.get(j) == Some(&mark) {
+                    let len = self.lens.get(j).copied().unwrap_or(0);
+                    self.emit(j, len);
+                }
+            }
             return;
         }
         let Some(buf) = bufs.get_mut(f.head).map(AsMut::as_mut) else {
@@ -607,19 +717,24 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
             gso_type = GsoType::UDP_L4;
             csum_offset = 6;
         }
-        if let Some(o) = self.out.get_mut(f.out) {
-            o.len = f.len;
-            o.segments = f.count;
-            o.hdr = VnetHdr {
-                flags: Flags::NEEDS_CSUM,
-                gso_type,
-                hdr_len: s.hdr_len as u16,
-                gso_size: s.payload() as u16,
-                csum_start: s.l4_offset as u16,
-                csum_offset,
-                ..VnetHdr::default()
-            };
-        }
+        let hdr = VnetHdr {
+            flags: Flags::NEEDS_CSUM,
+            gso_type,
+            hdr_len: s.hdr_len as u16,
+            gso_size: s.payload() as u16,
+            csum_start: s.l4_offset as u16,
+            csum_offset,
+            ..VnetHdr::default()
+        };
+        self.emit_with(
+            f.head,
+            Output {
+                index: f.head,
+                len: f.len,
+                hdr,
+                segments: f.count,
+            },
+        );
     }
 }
 
@@ -628,6 +743,8 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
 enum Verdict {
     /// Append it to the held packet.
     Merge,
+    /// Put it in front of the held packet ([`Policy::Relaxed`], G3).
+    Prepend,
     /// Count it into a fixed-ID train, delivered as it came ([`Policy::Linux`]).
     Fixed,
     /// Complete the held packet; the segment starts anew.

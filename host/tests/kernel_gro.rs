@@ -1,13 +1,15 @@
 //! Law L8 for GRO: what the kernel coalesces, we coalesce identically (Linux policy, G3).
 //!
-//! Random TCPv4/TCPv6 trains (several interleaved flows, PSH/FIN, sequence gaps, TTL changes, bad
-//! TCP checksums, TCP options, short segments) are written into the kernel coalescer; what B
-//! delivers (after `undo_forwarding`, headers compared without `hdr_len` and DATA_VALID) is to be
-//! compared with `vnet_core::gro` under the Linux policy: NOT YET — the module has not landed on
-//! main (see [`core_coalesce`]). Until then every stable train is checked against the kernel
-//! alone: each delivered packet is valid (G6 header, IP lengths, checksums), an unmerged packet is
-//! byte for byte one of the train's packets, and every flow's byte stream is preserved. Trains
-//! the kernel answers differently twice are set aside as unstable and counted.
+//! Random TCPv4/TCPv6 trains (several interleaved flows, PSH/FIN, sequence gaps, TTL and TOS
+//! changes, fixed IPv4 IDs, IPv4 options, IPv6 destination options, bad TCP checksums, TCP
+//! options, short segments and pure ACKs) are written into the kernel coalescer. What B delivers
+//! (after `undo_forwarding`; headers without `hdr_len`, a hint, and DATA_VALID; a single with
+//! NEEDS_CSUM checksum-completed, K13) must equal `vnet_core::gro` under the Linux policy with TUN
+//! framing: the same packets, byte for byte, with the same headers, in the same order (G8). Every stable answer is also checked against the
+//! kernel alone: each delivered packet is valid (G6 header, IP lengths, checksums), an unmerged
+//! packet is byte for byte one of the train's packets, and every flow's byte stream is preserved.
+//! Trains the kernel answers differently twice (it flushed early) are set aside and counted. Each
+//! divergence is printed with the hex of every packet of its train, so it can be replayed.
 
 #![allow(clippy::indexing_slicing)]
 
@@ -17,11 +19,15 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use common::{Rng, hdr_hex, hex};
+use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum;
+use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gso;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
+use vnet_core::wire::{self, Link};
 use vnet_host::kernel::{Coalesced, KernelCoalescer, normalize_gro_header, undo_forwarding};
 use vnet_host::netns::require_root;
-use vnet_spec::packet::{L4, PacketSpec, tcp_flags};
+use vnet_spec::packet::{L4, PacketSpec, tcp_flags, v6_dest_opts};
 
 /// A random train: `flows` interleaved TCP flows of one IP version.
 fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
@@ -39,6 +45,19 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
         if rng.chance(1, 3) {
             // NOP NOP timestamp, the common case of TCP options.
             spec.tcp_options = vec![1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0];
+        }
+        if !v6 && rng.chance(1, 10) {
+            spec.df = false;
+        }
+        // A fixed-ID flow (G3: the kernel merges it and re-segments it before B).
+        let id_step = u16::from(v6 || !rng.chance(1, 8));
+        if !v6 && rng.chance(1, 12) {
+            // IPv4 options (G1: not eligible): NOPs only, which forwarding leaves alone (K6).
+            spec.ip_options = vec![1; 4 * rng.range(1, 2) as usize];
+        }
+        if v6 && rng.chance(1, 6) {
+            // Destination options, byte-identical on every segment (G2): walked by GRO.
+            spec.v6_ext = vec![v6_dest_opts(8 * rng.range(1, 2) as usize)];
         }
         let mss = rng.range(1, 1400) as usize;
         let count = rng.range(1, 8) as usize;
@@ -66,7 +85,14 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
             if rng.chance(1, 12) && !s.tcp_options.is_empty() {
                 s.tcp_options[7] = i as u8;
             }
-            s.ip_id = spec.ip_id.wrapping_add(i as u16);
+            if rng.chance(1, 20) {
+                s.tos ^= 0x04;
+            }
+            if rng.chance(1, 20) && !s.v6_ext.is_empty() {
+                // A different extension header: another flow (G2).
+                s.v6_ext = vec![v6_dest_opts(8), (60, vec![1, 2, 0, 0, 0, 0])];
+            }
+            s.ip_id = spec.ip_id.wrapping_add(id_step.wrapping_mul(i as u16));
             s.payload = rng.bytes(len);
             let L4::Tcp { ack, window, .. } = spec.l4 else {
                 unreachable!("TCP spec")
@@ -101,22 +127,57 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
     train
 }
 
-/// `vnet_core::gro`'s answer for `train` under the Linux policy.
-///
-/// NOT AVAILABLE YET: `vnet_core::gro` has not landed on main. When it does, this coalesces the
-/// train with the Linux policy and returns `Some(packets with headers)`; until then `None`, and
-/// the test reports the comparison as not run. Nothing is compared in its place.
-fn core_coalesce(_train: &[Vec<u8>]) -> Option<Vec<(VnetHdr, Vec<u8>)>> {
-    None
+/// `vnet_core::gro`'s answer for `train` under the Linux policy (TUN framing, the default
+/// options: 8 held flows at most, K12), in its output order, headers with `hdr_len` zeroed (the
+/// kernel's is a hint, V11). Every buffer has room for the largest datagram.
+fn core_coalesce(train: &[Vec<u8>]) -> Vec<(VnetHdr, Vec<u8>)> {
+    let mut bufs: Vec<Vec<u8>> = train
+        .iter()
+        .map(|p| {
+            let mut b = p.clone();
+            b.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
+            b
+        })
+        .collect();
+    let lens: Vec<usize> = train.iter().map(Vec::len).collect();
+    let mut out = vec![Output::default(); train.len()];
+    let mut owner = vec![0; train.len()];
+    let n = Gro::<64>::new(GroOptions::default())
+        .coalesce(&mut bufs, &lens, &mut out, &mut owner)
+        .expect("slices sized by the train");
+    out[..n]
+        .iter()
+        .map(|o| {
+            (
+                VnetHdr {
+                    hdr_len: 0,
+                    ..o.hdr
+                },
+                bufs[o.index][..o.len].to_vec(),
+            )
+        })
+        .collect()
 }
 
-/// Where an IP packet's TCP header starts (no extension headers in these trains).
-fn l4_offset(pkt: &[u8]) -> usize {
-    if pkt[0] >> 4 == 4 {
-        usize::from(pkt[0] & 0xf) * 4
-    } else {
-        40
+/// A single packet B delivered with NEEDS_CSUM and a partial checksum (K13: the segments of a
+/// fixed-ID train, which the kernel merged and then re-segmented in software before B) as the
+/// packet it stands for: checksum completed (S4), all-zero header.
+fn complete_single(hdr: &VnetHdr, pkt: &[u8]) -> (VnetHdr, Vec<u8>) {
+    let mut pkt = pkt.to_vec();
+    match check::check(hdr, &pkt, &CheckOptions::default()) {
+        Ok(Offload::Checksum(c)) => {
+            gso::complete_checksum(&mut pkt, c).expect("checksum request from check");
+            (VnetHdr::default(), pkt)
+        }
+        other => panic!("a NEEDS_CSUM single the kernel delivered: {other:?} {hdr:?}"),
     }
+}
+
+/// Where an IP packet's TCP header starts (after IPv4 options or IPv6 extension headers).
+fn l4_offset(pkt: &[u8]) -> usize {
+    wire::parse_headers(pkt, Link::Tun)
+        .map(|h| h.l4_offset)
+        .unwrap_or(if pkt[0] >> 4 == 4 { 20 } else { 40 })
 }
 
 /// (source port, sequence number, payload) of a TCP packet.
@@ -214,10 +275,12 @@ fn run(test: &str, v6: bool, default_seed: u64) {
     let trains: usize = std::env::var("VNET_GRO_TRAINS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(150);
+        .unwrap_or(300);
     let start = Instant::now();
-    let (mut unstable, mut packets_in, mut packets_out, mut merged, mut core_run) = (0, 0, 0, 0, 0);
-    let mut failures = Vec::new();
+    let (mut unstable, mut packets_in, mut packets_out, mut merged) = (0, 0, 0, 0);
+    let (mut data_valid, mut compared, mut partial_singles) = (0, 0, 0);
+    let mut kernel_alone = Vec::new();
+    let mut divergences = Vec::new();
     for i in 0..trains {
         let train = random_train(&mut rng, v6);
         packets_in += train.len();
@@ -228,55 +291,82 @@ fn run(test: &str, v6: bool, default_seed: u64) {
                 continue;
             }
         };
+        data_valid += out
+            .iter()
+            .filter(|(h, _)| h.flags.contains(Flags::DATA_VALID))
+            .count();
         let out: Vec<(VnetHdr, Vec<u8>)> = out
             .iter()
-            .map(|(h, p)| (normalize_gro_header(h), undo_forwarding(p)))
+            .map(|(h, p)| {
+                let (h, p) = (normalize_gro_header(h), undo_forwarding(p));
+                if h.gso_type == GsoType::NONE && h.flags.contains(Flags::NEEDS_CSUM) {
+                    partial_singles += 1;
+                    complete_single(&h, &p)
+                } else {
+                    (h, p)
+                }
+            })
             .collect();
         packets_out += out.len();
         merged += out
             .iter()
             .filter(|(h, _)| h.gso_type != GsoType::NONE)
             .count();
-        let describe = || {
+        let summary = |run: &[(VnetHdr, Vec<u8>)]| -> Vec<String> {
+            run.iter()
+                .map(|(h, p)| {
+                    let (port, seq, payload) = tcp_parts(p);
+                    format!("{} port {port} seq {seq} len {}", hdr_hex(h), payload.len())
+                })
+                .collect()
+        };
+        let describe = |ours: Option<&[(VnetHdr, Vec<u8>)]>| {
             let pkts: Vec<String> = train.iter().map(|p| hex(p)).collect();
-            let got: Vec<String> = out
-                .iter()
-                .map(|(h, p)| format!("{} {}", hdr_hex(h), tcp_parts(p).2.len()))
-                .collect();
-            format!(
-                "train {}\n  kernel (hdr, payload len) {got:?}",
-                pkts.join(" ")
-            )
+            let mut s = format!(
+                "train ({} packets) {}\n  kernel {:#?}",
+                train.len(),
+                pkts.join(" "),
+                summary(&out)
+            );
+            if let Some(ours) = ours {
+                s += &format!("\n  vnet   {:#?}", summary(ours));
+            }
+            s
         };
         if let Err(why) = check_answer(&train, &out) {
-            failures.push(format!(
+            kernel_alone.push(format!(
                 "{test} seed {seed} train {i}: kernel alone: {why}\n  {}",
-                describe()
+                describe(None)
             ));
         }
-        if let Some(ours) = core_coalesce(&train) {
-            core_run += 1;
-            if ours != out {
-                failures.push(format!(
-                    "{test} seed {seed} train {i}: vnet_core::gro differs\n  {}",
-                    describe()
-                ));
-            }
+        let ours = core_coalesce(&train);
+        compared += 1;
+        if ours != out {
+            let first = ours
+                .iter()
+                .zip(&out)
+                .position(|(a, b)| a != b)
+                .unwrap_or(ours.len().min(out.len()));
+            divergences.push(format!(
+                "{test} seed {seed} train {i}: vnet_core::gro differs from output {first} on\n  {}",
+                describe(Some(&ours))
+            ));
         }
     }
     report!(
-        "{test} (seed {seed}): {trains} trains ({packets_in} packets) in {:?}: unstable (set aside) \
-         {unstable}; stable ones delivered {packets_out} packets, {merged} merged; kernel-alone \
-         check failures {}; vnet_core::gro: {}",
+        "{test} (seed {seed}): {trains} trains ({packets_in} packets) in {:?}: unstable (set \
+         aside) {unstable}; {compared} stable trains delivered {packets_out} packets, {merged} \
+         merged, {data_valid} with DATA_VALID, {partial_singles} singles with NEEDS_CSUM (K13); kernel-alone check failures {}; vnet_core::gro \
+         divergences {}",
         start.elapsed(),
-        failures.len(),
-        if core_run == 0 {
-            "NOT RUN (vnet_core::gro has not landed)".to_owned()
-        } else {
-            format!("{core_run} trains compared")
-        }
+        kernel_alone.len(),
+        divergences.len(),
     );
-    for f in failures.iter().take(10) {
+    if let Ok(path) = std::env::var("VNET_GRO_FAILURES") {
+        let all: Vec<&String> = kernel_alone.iter().chain(&divergences).collect();
+        let _ = std::fs::write(format!("{path}.{test}"), format!("{all:#?}"));
+    }
+    for f in kernel_alone.iter().chain(&divergences).take(10) {
         report!("FAILURE {f}");
     }
     assert!(
@@ -287,7 +377,12 @@ fn run(test: &str, v6: bool, default_seed: u64) {
         unstable * 10 <= trains,
         "too many unstable trains: {unstable} of {trains}"
     );
-    assert!(failures.is_empty(), "{} failures", failures.len());
+    assert!(
+        kernel_alone.is_empty() && divergences.is_empty(),
+        "{} kernel-alone failures, {} divergences",
+        kernel_alone.len(),
+        divergences.len()
+    );
 }
 
 #[test]

@@ -365,6 +365,9 @@ fn ip_id_relaxed() {
     assert_eq!(r(&ids(false, &[8, 9])), vec![200]);
 }
 
+/// The selftest pauses a second before the fragment to flush the held pair first; in one batch the
+/// fragment bypasses GRO and overtakes the held pair (G8, K11), which then completes when 300
+/// does not follow it.
 #[test]
 fn ip_frag6() {
     let mut b = [
@@ -376,7 +379,7 @@ fn ip_frag6() {
         },
         seg(true, 100, 300),
     ];
-    assert_eq!(sizes(&build(&mut b)), vec![200, 100, 100]);
+    assert_eq!(sizes(&build(&mut b)), vec![100, 200, 100]);
 }
 
 #[test]
@@ -557,12 +560,13 @@ fn regression_bad_checksum_no_stale_header() {
         let at = if v6 { 40 } else { 20 } + 16;
         batch[1][at] ^= 0x5a;
         let outs = Core::<64>::new(linux()).coalesce(&batch);
+        // The corrupted one is handed on at once, ahead of the held flow (G8).
         let want: Vec<Coalesced> = vec![
-            (outs[0].0, outs[0].1.clone(), vec![0, 2]),
             (VnetHdr::default(), batch[1].clone(), vec![1]),
+            (outs[1].0, outs[1].1.clone(), vec![0, 2]),
         ];
         assert_eq!(outs, want);
-        assert_eq!(sizes(&batch), vec![200, 100]);
+        assert_eq!(sizes(&batch), vec![100, 200]);
     }
 }
 
@@ -689,9 +693,14 @@ proptest! {
     #![proptest_config(vnet_spec::config("gro"))]
 
     #[test]
-    fn fast_equals_reference(batch in train_any(), udp in any::<bool>(), relax in any::<bool>()) {
+    fn fast_equals_reference(
+        batch in train_any(),
+        udp in any::<bool>(),
+        relax in any::<bool>(),
+        max_flows in 0usize..10,
+    ) {
         let base = if relax { relaxed() } else { linux() };
-        let opts = GroOptions { udp, ..base };
+        let opts = GroOptions { udp, max_flows, ..base };
         laws::agree(&Core::<64>::new(opts), &Model::new(opts), &batch);
         laws::agree(&Core::<2>::new(opts), &Model { opts, flows: 2 }, &batch);
     }
@@ -733,5 +742,208 @@ proptest! {
         let opts = GroOptions { udp, ..linux() };
         laws::total::<64>(opts, &bufs, &lens);
         laws::total::<1>(opts, &bufs, &lens);
+    }
+}
+
+// ---- completion order (G8) and prepend (G3, Relaxed) ----
+
+/// (source port, payload size) of each output, in order.
+fn ports_sizes(opts: GroOptions, batch: &[Vec<u8>]) -> Vec<(u16, usize)> {
+    sizes_with(opts, batch);
+    Core::<64>::new(opts)
+        .coalesce(batch)
+        .iter()
+        .map(|(_, b, _)| {
+            let h = wire::parse_headers(b, Link::Tun).unwrap();
+            let port = u16::from_be_bytes([b[h.l4_offset], b[h.l4_offset + 1]]);
+            (port, payload_len(b))
+        })
+        .collect()
+}
+
+/// Builds the specs with IPv4 IDs 8, 9, 10, ... per source port (per flow).
+fn build_flows(specs: &mut [PacketSpec]) -> Vec<Vec<u8>> {
+    let mut next = std::collections::HashMap::new();
+    specs
+        .iter_mut()
+        .map(|s| {
+            let id = next.entry(s.src_port).or_insert(8u16);
+            s.ip_id = *id;
+            *id += 1;
+            s.build()
+        })
+        .collect()
+}
+
+fn on_port(mut s: PacketSpec, port: u16) -> PacketSpec {
+    s.src_port = port;
+    s
+}
+
+/// Measured (K11): A 100, A 100, B PSH 100, C pure ACK, D bad checksum, A 100 -> B, C, D, then A
+/// (300): what is not held is handed on at once and overtakes the held flow.
+#[test]
+fn completion_order_singles_overtake_held_flows() {
+    both(|v6| {
+        let mut b = [
+            on_port(seg(v6, 100, 0), 1000),
+            on_port(seg(v6, 100, 100), 1000),
+            on_port(with_flags(seg(v6, 100, 0), tcp_flags::PSH), 2000),
+            on_port(seg(v6, 0, 0), 3000),
+            on_port(seg(v6, 100, 0), 4000),
+            on_port(seg(v6, 100, 200), 1000),
+        ];
+        let mut batch = build_flows(&mut b);
+        let at = if v6 { 40 } else { 20 } + 16;
+        batch[4][at] ^= 0x5a;
+        let got = ports_sizes(linux(), &batch);
+        assert_eq!(got, [(2000, 100), (3000, 0), (4000, 100), (1000, 300)]);
+        (batch, vec![100, 0, 100, 300])
+    });
+}
+
+/// A flow completed by its own segment (PSH) is handed on then, ahead of a flow held before it;
+/// a flow completed by a segment that cannot join it, before that segment's own output.
+#[test]
+fn completion_order_follows_completion_not_first_input() {
+    for v6 in [false, true] {
+        let mut b = [
+            on_port(seg(v6, 100, 0), 2000),
+            on_port(seg(v6, 100, 0), 1000),
+            on_port(with_flags(seg(v6, 100, 100), tcp_flags::PSH), 1000),
+            on_port(seg(v6, 100, 300), 2000),
+        ];
+        let batch = build_flows(&mut b);
+        assert_eq!(
+            ports_sizes(linux(), &batch),
+            [(1000, 200), (2000, 100), (2000, 100)],
+            "v6 = {v6}"
+        );
+    }
+}
+
+/// Measured (K10): at the end of the batch the held flows are handed on oldest first, whatever
+/// their ports.
+#[test]
+fn end_of_batch_flushes_oldest_first() {
+    for v6 in [false, true] {
+        for ports in [[1000u16, 2000, 3000], [3000, 2000, 1000], [7, 40001, 555]] {
+            let mut b: Vec<PacketSpec> = (0..2u32)
+                .flat_map(|k| ports.map(|p| on_port(seg(v6, 100, 100 * k), p)))
+                .collect();
+            let batch = build_flows(&mut b);
+            let want: Vec<(u16, usize)> = ports.iter().map(|&p| (p, 200)).collect();
+            assert_eq!(ports_sizes(linux(), &batch), want, "v6 = {v6}");
+        }
+    }
+}
+
+/// G3 Relaxed: a segment that ends where the held packet begins goes in front. 100@100, 100@0,
+/// 100@200 becomes the merged packet the in-order train would have given (its first header is
+/// the prepended segment's); Linux never prepends.
+#[test]
+fn relaxed_prepend() {
+    for v6 in [false, true] {
+        for df in [true, false] {
+            let with_id = |off: u32, id: u16| PacketSpec {
+                df,
+                ip_id: id,
+                ..seg(v6, 100, off)
+            };
+            let shuffled = [with_id(100, 9), with_id(0, 8), with_id(200, 10)];
+            let in_order = [with_id(0, 8), with_id(100, 9), with_id(200, 10)];
+            let batch: Vec<Vec<u8>> = shuffled.iter().map(PacketSpec::build).collect();
+            let sorted: Vec<Vec<u8>> = in_order.iter().map(PacketSpec::build).collect();
+            assert_eq!(sizes_with(relaxed(), &batch), vec![300], "v6 {v6} df {df}");
+            let got = Core::<64>::new(relaxed()).coalesce(&batch);
+            let want = Core::<64>::new(relaxed()).coalesce(&sorted);
+            assert_eq!((&got[0].0, &got[0].1), (&want[0].0, &want[0].1));
+            assert_eq!(got[0].2, vec![1, 0, 2], "members in payload order");
+            assert_eq!(sizes(&batch), vec![100, 100, 100], "Linux: no prepend");
+            // Two prepends in a row: 200, 100, 0 -> one packet.
+            let desc = [with_id(200, 10), with_id(100, 9), with_id(0, 8)];
+            let batch: Vec<Vec<u8>> = desc.iter().map(PacketSpec::build).collect();
+            assert_eq!(sizes_with(relaxed(), &batch), vec![300]);
+            assert_eq!(
+                Core::<64>::new(relaxed()).coalesce(&batch)[0].2,
+                vec![2, 1, 0]
+            );
+        }
+    }
+}
+
+/// What a prepend must not do: a short segment (it would be a middle segment shorter than
+/// gso_size), one carrying PSH (it belongs last), one that leaves a gap, and, where IDs count
+/// (DF clear), one whose ID is not the first's minus one.
+#[test]
+fn relaxed_prepend_refusals() {
+    for v6 in [false, true] {
+        let short = [seg(v6, 100, 100), seg(v6, 50, 50)];
+        assert_eq!(
+            sizes_with(relaxed(), &build(&mut short.clone())),
+            vec![100, 50]
+        );
+        let psh = [
+            seg(v6, 100, 100),
+            with_flags(seg(v6, 100, 0), tcp_flags::PSH),
+        ];
+        assert_eq!(
+            sizes_with(relaxed(), &build(&mut psh.clone())),
+            vec![100, 100]
+        );
+        let gap = [seg(v6, 100, 150), seg(v6, 100, 0)];
+        assert_eq!(
+            sizes_with(relaxed(), &build(&mut gap.clone())),
+            vec![100, 100]
+        );
+    }
+    let id = |off: u32, id: u16| PacketSpec {
+        df: false,
+        ip_id: id,
+        ..seg(false, 100, off)
+    };
+    let wrong: Vec<Vec<u8>> = [id(100, 9), id(0, 10)]
+        .iter()
+        .map(PacketSpec::build)
+        .collect();
+    assert_eq!(sizes_with(relaxed(), &wrong), vec![100, 100]);
+    let right: Vec<Vec<u8>> = [id(100, 9), id(0, 8)]
+        .iter()
+        .map(PacketSpec::build)
+        .collect();
+    assert_eq!(sizes_with(relaxed(), &right), vec![200]);
+}
+
+/// Measured (K12): Linux holds at most 8 flows at a single-queue TUN. 8 interleaved flows of two
+/// segments merge; a 9th completes the oldest, whose second segment then completes the next
+/// oldest, and so on: nothing merges, and the singles come out in that order. A wider
+/// `max_flows` holds them all.
+#[test]
+fn linux_holds_eight_flows() {
+    for v6 in [false, true] {
+        for n in [8u16, 9, 10] {
+            let mut b: Vec<PacketSpec> = (0..2u32)
+                .flat_map(|k| (0..n).map(move |f| on_port(seg(v6, 100, 100 * k), 1000 + f)))
+                .collect();
+            let batch = build_flows(&mut b);
+            let want: Vec<(u16, usize)> = if n <= 8 {
+                (0..n).map(|f| (1000 + f, 200)).collect()
+            } else {
+                (0..2)
+                    .flat_map(|_| (0..n).map(|f| (1000 + f, 100)))
+                    .collect()
+            };
+            assert_eq!(ports_sizes(linux(), &batch), want, "v6 {v6}, {n} flows");
+            let wide = GroOptions {
+                max_flows: 64,
+                ..linux()
+            };
+            let all: Vec<(u16, usize)> = (0..n).map(|f| (1000 + f, 200)).collect();
+            assert_eq!(
+                ports_sizes(wide, &batch),
+                all,
+                "v6 {v6}, {n} flows, 64 held"
+            );
+        }
     }
 }

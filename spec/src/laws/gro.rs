@@ -1,17 +1,19 @@
 //! The GRO laws (DESIGN §7 L5, L6, L7 and "fast == reference"), generic over [`Coalesce`], so that
 //! vnet-core, the reference model and peers run through the same oracle.
 //!
-//! Segmentation in L5/L6 is the reference segmenter [`crate::model::gro::split`]: vnet-core's `gso`
-//! has not landed on this branch yet; when it does, L5/L6 should split with it as well.
+//! Segmentation in L5/L6 is vnet-core's: [`check::check`] then a [`vnet_core::gso::Segmenter`] ([`split`]).
+//! L5 also cross-checks it against the reference segmenter [`crate::model::gro::split`] on every merged
+//! packet, so the GRO laws never rest on one segmenter alone.
 
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::gro::{Gro, GroOptions, Output, Policy};
-use vnet_core::hdr::VnetHdr;
+use vnet_core::gso::{GsoOptions, Segmenter};
+use vnet_core::hdr::{GsoType, VnetHdr};
 
 use crate::model::gro::{self as model, Coalesced, Model};
 
 /// A coalescer under test: a batch of TUN packets in, outputs (header, bytes, the inputs each
-/// carries in payload order) out, in the order of their first inputs.
+/// carries in payload order) out, in completion order (G8).
 pub trait Coalesce {
     /// A name for failure messages.
     fn name(&self) -> String;
@@ -69,11 +71,48 @@ impl<const FLOWS: usize> Coalesce for Core<FLOWS> {
             .iter()
             .enumerate()
             .map(|(k, o)| {
-                let members: Vec<usize> = (0..batch.len()).filter(|&i| owner[i] == k).collect();
-                (o.hdr, bufs[o.index][..o.len].to_vec(), members)
+                let bytes = bufs[o.index][..o.len].to_vec();
+                let mut members: Vec<usize> = (0..batch.len()).filter(|&i| owner[i] == k).collect();
+                // Payload order is sequence order (a prepend puts a later input in front, G3):
+                // by distance from the merged packet's sequence number.
+                if o.hdr.gso_type != GsoType::NONE && o.hdr.gso_type != GsoType::UDP_L4 {
+                    let lead = tcp_seq(&bytes, usize::from(o.hdr.csum_start));
+                    members.sort_by_key(|&i| {
+                        tcp_seq(&batch[i], usize::from(o.hdr.csum_start)).wrapping_sub(lead)
+                    });
+                }
+                (o.hdr, bytes, members)
             })
             .collect()
     }
+}
+
+/// The TCP sequence number of a packet whose TCP header starts at `l4`.
+fn tcp_seq(pkt: &[u8], l4: usize) -> u32 {
+    u32::from_be_bytes(pkt[l4 + 4..l4 + 8].try_into().unwrap())
+}
+
+/// vnet-core's segmentation of what GRO produced: a packet with an all-zero header as it is, a
+/// merged one through [`check::check`] (which must call it a segmentation request of its own
+/// `gso_size`) and a [`Segmenter`] with default options (CWR on the first segment only, IDs
+/// incrementing, TUN framing).
+pub fn split(hdr: &VnetHdr, pkt: &[u8]) -> Vec<Vec<u8>> {
+    if hdr.gso_type == GsoType::NONE {
+        return vec![pkt.to_vec()];
+    }
+    let req = match check::check(hdr, pkt, &CheckOptions::default()) {
+        Ok(Offload::Segment(req)) => req,
+        other => panic!("merged packet not a GSO request: {other:?} {hdr:?}"),
+    };
+    let mut seg = Segmenter::new(&req, pkt, &GsoOptions::default())
+        .unwrap_or_else(|e| panic!("gso refuses a merged packet: {e} {hdr:?}"));
+    let mut buf = vec![0u8; seg.max_segment_len()];
+    let mut out = Vec::with_capacity(seg.segment_count());
+    while let Some(len) = seg.next_into(&mut buf) {
+        let len = len.unwrap_or_else(|e| panic!("gso: {e}"));
+        out.push(buf[..len].to_vec());
+    }
+    out
 }
 
 impl Coalesce for Model {
@@ -90,26 +129,24 @@ impl Coalesce for Model {
     }
 }
 
-/// Invariants: every input is carried by exactly one output; members are in range and ascending;
-/// outputs are in the order of their first inputs; an output of one packet is that packet,
+/// Invariants: every input is carried by exactly one output; members are in range and ascending
+/// (under [`Policy::Relaxed`]: descending to the head, the earliest, then ascending: prepends come
+/// in front in reverse arrival order); an output of one packet is that packet,
 /// unchanged, with an all-zero header (G6); a merged output carries at least two packets and a
 /// header that the kernel's validation accepts as a segmentation request of its own size (V1-V6).
 pub fn invariants<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) -> Vec<Coalesced> {
     let name = imp.name();
+    let relaxed = imp.options().policy == Policy::Relaxed;
     let outs = imp.coalesce(batch);
     let mut seen = vec![false; batch.len()];
-    let mut last_first = None;
     for (hdr, bytes, members) in &outs {
         assert!(!members.is_empty(), "{name}: an output with no inputs");
+        let head = members.iter().position(|m| Some(m) == members.iter().min());
+        let (front, back) = members.split_at(if relaxed { head.unwrap_or(0) } else { 0 });
         assert!(
-            members.windows(2).all(|w| w[0] < w[1]),
-            "{name}: members not ascending: {members:?}"
+            front.windows(2).all(|w| w[0] > w[1]) && back.windows(2).all(|w| w[0] < w[1]),
+            "{name}: members out of order: {members:?}"
         );
-        assert!(
-            last_first < Some(members[0]),
-            "{name}: outputs not in first-input order"
-        );
-        last_first = Some(members[0]);
         for &m in members {
             assert!(m < batch.len(), "{name}: member {m} out of range");
             assert!(!seen[m], "{name}: input {m} carried twice");
@@ -134,14 +171,20 @@ pub fn invariants<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) -> Vec<Coale
     outs
 }
 
-/// L5: GRO then GSO gives back every input, byte for byte, in payload (= sequence) order. Under
-/// [`Policy::Relaxed`] the one exception is the IPv4 ID (and so the header checksum) of DF
-/// packets, which segmentation renumbers.
+/// L5: GRO then GSO (vnet-core's [`split`]) gives back every input, byte for byte, in payload (=
+/// sequence) order. Under [`Policy::Relaxed`] the one exception is the IPv4 ID (and so the header
+/// checksum) of DF packets, which segmentation renumbers; a prepend (G3) needs no other. The
+/// reference segmenter must give the same segments.
 pub fn gro_then_gso<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) {
     let name = imp.name();
     let relaxed = imp.options().policy == Policy::Relaxed;
     for (hdr, bytes, members) in invariants(imp, batch) {
-        let back = model::split(&hdr, &bytes);
+        let back = split(&hdr, &bytes);
+        assert_eq!(
+            back,
+            model::split(&hdr, &bytes),
+            "{name}: vnet-core gso and the reference segmenter differ {hdr:?}"
+        );
         assert_eq!(back.len(), members.len(), "{name}: segment count {hdr:?}");
         for (seg, &m) in back.iter().zip(&members) {
             let want = &batch[m];
@@ -163,7 +206,7 @@ pub fn gro_then_gso<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) {
 /// L6: splitting a super-packet and coalescing its segments gives back the super-packet and its
 /// header. `hdr`/`pkt` must be what GRO produces (NEEDS_CSUM with the pseudo-header sum in place).
 pub fn gso_then_gro<C: Coalesce + ?Sized>(imp: &C, hdr: &VnetHdr, pkt: &[u8]) {
-    let segs = model::split(hdr, pkt);
+    let segs = split(hdr, pkt);
     let outs = invariants(imp, &segs);
     assert_eq!(outs.len(), 1, "{}: {} outputs", imp.name(), outs.len());
     let (h, b, members) = &outs[0];

@@ -15,7 +15,8 @@ pub type Coalesced = (VnetHdr, Vec<u8>, Vec<usize>);
 pub struct Model {
     /// The options, as vnet-core reads them.
     pub opts: GroOptions,
-    /// Held flows at most; when full the oldest is completed.
+    /// The table's capacity (vnet-core's `FLOWS`); held flows are at most this and
+    /// `opts.max_flows`; when full the oldest is completed.
     pub flows: usize,
 }
 
@@ -202,9 +203,8 @@ impl Held {
     }
 }
 
-/// What the model hands on, before sorting by first input.
+/// What the model hands on.
 struct Out {
-    first: usize,
     item: Coalesced,
 }
 
@@ -214,13 +214,14 @@ impl Model {
         Model { opts, flows: 64 }
     }
 
-    /// Coalesces a batch (G1-G6); outputs in the order of their first inputs.
+    /// Coalesces a batch (G1-G6); outputs in completion order (G8): a packet that is not held as
+    /// it arrives, a held flow when it completes (a segment ends it or cannot join it, the table
+    /// is full: the oldest, the end of the batch: oldest first).
     pub fn coalesce(&self, batch: &[Vec<u8>]) -> Vec<Coalesced> {
         let mut outs: Vec<Out> = Vec::new();
         let mut held: Vec<Held> = Vec::new();
         let alone = |outs: &mut Vec<Out>, i: usize| {
             outs.push(Out {
-                first: i,
                 item: (VnetHdr::default(), batch[i].clone(), vec![i]),
             })
         };
@@ -256,6 +257,15 @@ impl Model {
                             complete(&mut outs, h, batch);
                         }
                     }
+                    Decision::Prepend => {
+                        // G3 (Relaxed): in front; its headers lead the merged packet.
+                        let h = &mut held[at];
+                        let mut bytes = b.clone();
+                        bytes.extend_from_slice(&h.bytes[h.first.hdr_len..]);
+                        h.bytes = bytes;
+                        h.members.insert(0, i);
+                        h.first = p;
+                    }
                     Decision::Fixed => {
                         let h = &mut held[at];
                         h.fixed = true;
@@ -280,7 +290,6 @@ impl Model {
         for h in held {
             complete(&mut outs, h, batch);
         }
-        outs.sort_by_key(|o| o.first);
         outs.into_iter().map(|o| o.item).collect()
     }
 
@@ -288,12 +297,11 @@ impl Model {
     fn start(&self, outs: &mut Vec<Out>, held: &mut Vec<Held>, i: usize, p: P, batch: &[Vec<u8>]) {
         if p.tcp && (p.payload == 0 || p.flags & (URG | PSH | RST | SYN | FIN | CWR) != 0) {
             outs.push(Out {
-                first: i,
                 item: (VnetHdr::default(), batch[i].clone(), vec![i]),
             });
             return;
         }
-        if held.len() == self.flows.max(1) {
+        if held.len() >= self.flows.min(self.opts.max_flows).max(1) {
             let oldest = held.remove(0);
             complete(outs, oldest, batch);
         }
@@ -313,17 +321,10 @@ impl Model {
         if (f.ttl, f.tos, f.df) != (p.ttl, p.tos, p.df) {
             return Decision::Flush;
         }
-        let mut fixed = h.fixed;
         // IPv4 IDs count, unless Relaxed and DF.
         let ids_ignored = self.opts.policy == Policy::Relaxed && f.df;
-        if !p.v6 && !ids_ignored {
-            let d = p.id.wrapping_sub(f.id);
-            if n == 1 && d == 0 && self.opts.policy == Policy::Linux {
-                fixed = true;
-            }
-            if d != if fixed { 0 } else { n as u16 } {
-                return Decision::Flush;
-            }
+        if h.bytes.len() + p.payload > MAX_DATAGRAM {
+            return Decision::Flush;
         }
         if p.tcp {
             if p.flags & CWR != 0
@@ -333,15 +334,37 @@ impl Model {
                 || p.tcp_opts != f.tcp_opts
                 || p.payload == 0
                 || p.payload > f.payload
-                || p.seq != h.next_seq
             {
                 return Decision::Flush;
+            }
+            if p.seq != h.next_seq {
+                // G3 (Relaxed) prepend: a full segment ending where the held packet begins, no
+                // FIN/PSH, and (IDs counting) the ID just before the first's.
+                let ids_ok = p.v6 || ids_ignored || p.id.wrapping_add(1) == f.id;
+                let prepend = self.opts.policy == Policy::Relaxed
+                    && !h.fixed
+                    && p.payload == f.payload
+                    && p.flags & (FIN | PSH) == 0
+                    && p.seq.wrapping_add(p.payload as u32) == f.seq
+                    && ids_ok;
+                return if prepend {
+                    Decision::Prepend
+                } else {
+                    Decision::Flush
+                };
             }
         } else if p.payload > f.payload || n >= usize::from(self.opts.udp_max_segments.max(1)) {
             return Decision::Flush;
         }
-        if h.bytes.len() + p.payload > MAX_DATAGRAM {
-            return Decision::Flush;
+        let mut fixed = h.fixed;
+        if !p.v6 && !ids_ignored {
+            let d = p.id.wrapping_sub(f.id);
+            if n == 1 && d == 0 && self.opts.policy == Policy::Linux {
+                fixed = true;
+            }
+            if d != if fixed { 0 } else { n as u16 } {
+                return Decision::Flush;
+            }
         }
         if fixed {
             Decision::Fixed
@@ -364,6 +387,7 @@ impl Model {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Decision {
     Merge,
+    Prepend,
     Fixed,
     Flush,
 }
@@ -373,7 +397,6 @@ fn complete(outs: &mut Vec<Out>, h: Held, batch: &[Vec<u8>]) {
     if h.count() == 1 || h.fixed {
         for &m in &h.members {
             outs.push(Out {
-                first: m,
                 item: (VnetHdr::default(), batch[m].clone(), vec![m]),
             });
         }
@@ -417,7 +440,6 @@ fn complete(outs: &mut Vec<Out>, h: Held, batch: &[Vec<u8>]) {
         ..VnetHdr::default()
     };
     outs.push(Out {
-        first: h.members[0],
         item: (hdr, b, h.members),
     });
 }
