@@ -8,7 +8,7 @@
 
 use core::fmt;
 
-use crate::hdr::{Flags, GsoType, VnetHdr};
+use crate::hdr::{Flags, GsoType, Layout, VnetHdr};
 use crate::wire::{self, Headers, IpProtocol, IpVersion, Link, TcpPacket};
 
 /// Which rules to apply.
@@ -29,6 +29,8 @@ pub enum Mode {
 pub struct CheckOptions {
     /// Where the packet starts: IP (TUN) or Ethernet (TAP).
     pub link: Link,
+    /// The header layout the device reads (T14 counts the header bytes TUN has not parsed yet).
+    pub layout: Layout,
     /// Which rules.
     pub mode: Mode,
     /// The most USO segments one packet may carry (V4/V6b). Kernels differ: 64 in older headers,
@@ -44,6 +46,7 @@ impl Default for CheckOptions {
     fn default() -> CheckOptions {
         CheckOptions {
             link: Link::Tun,
+            layout: Layout::V1,
             mode: Mode::Linux,
             udp_max_segments: UDP_MAX_SEGMENTS,
             tunnel: false,
@@ -227,6 +230,13 @@ pub enum Problem {
     },
     /// The packet is an IP fragment already.
     Fragment,
+    /// The payload after the real headers fits in one segment, yet V5's estimate made it GSO.
+    SingleSegment {
+        /// Payload bytes after the headers.
+        payload_len: usize,
+        /// The segment size.
+        gso_size: u16,
+    },
 }
 
 impl From<wire::Error> for CheckError {
@@ -321,6 +331,14 @@ impl fmt::Display for Problem {
                 "csum_start {csum_start} is not the transport header's offset {transport}"
             ),
             Problem::Fragment => f.write_str("the packet is an IP fragment"),
+            Problem::SingleSegment {
+                payload_len,
+                gso_size,
+            } => write!(
+                f,
+                "the payload of {payload_len} bytes fits in one segment of {gso_size}, \
+                 which Linux's segmenter refuses"
+            ),
         }
     }
 }
@@ -374,18 +392,25 @@ pub fn check(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Offload, 
 
 /// T14: what TUN's write path checks before the header rules.
 fn check_device_write(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<(), CheckError> {
-    // TUN raises hdr_len to cover the checksum field, then refuses one beyond the packet.
+    // TUN raises hdr_len to cover the checksum field, then refuses one beyond what follows the
+    // header bytes it has parsed: 10 (24 with a tunnel header), so the rest of a 12- or 20-byte
+    // header counts as packet (measured: K1 in spec/RULES.md).
     let mut hdr_len = usize::from(hdr.hdr_len);
     if hdr.flags.contains(Flags::NEEDS_CSUM) {
         let csum_end = usize::from(hdr.csum_start) + usize::from(hdr.csum_offset) + 2;
         hdr_len = hdr_len.max(csum_end);
     }
-    if hdr_len > pkt.len() {
+    let unparsed = match opts.layout {
+        Layout::V1HashTunnel => 0,
+        other => other.size() - Layout::Legacy.size(),
+    };
+    let limit = pkt.len() + unparsed;
+    if hdr_len > limit {
         return Err(field(
             "T14",
             HdrField::HdrLen,
             hdr_len as u32,
-            Bound::AtMost(pkt.len() as u32),
+            Bound::AtMost(limit as u32),
         ));
     }
     match opts.link {
@@ -723,6 +748,23 @@ fn locate(
         }
     };
     let hdr_len = headers.l4_offset + l4_len;
+    let payload_len = pkt.len() - hdr_len.min(pkt.len());
+    // V5 judged the payload from a minimal header; with options the real payload may fit in one
+    // segment, and then Linux's segmenter refuses the packet and drops it (measured: K2). UFO's
+    // segment size counts the UDP header (V5).
+    let segmented = match kind {
+        GsoKind::Ufo => payload_len + UDP_HDR,
+        GsoKind::Tcp | GsoKind::Uso => payload_len,
+    };
+    if segmented <= usize::from(hdr.gso_size) {
+        return Err(CheckError::Packet {
+            rule: "S1",
+            problem: Problem::SingleSegment {
+                payload_len,
+                gso_size: hdr.gso_size,
+            },
+        });
+    }
     if opts.mode == Mode::Strict && usize::from(hdr.hdr_len) < hdr_len {
         return Err(field(
             "P6",
@@ -738,7 +780,7 @@ fn locate(
         csum,
         headers,
         hdr_len,
-        payload_len: pkt.len() - hdr_len,
+        payload_len,
         tunnel,
     })
 }
@@ -941,7 +983,7 @@ mod tests {
     fn test_t14_device_write() {
         let pkt = Pkt::tcp4(10).build();
         let hdr = VnetHdr {
-            hdr_len: pkt.len() as u16 + 1,
+            hdr_len: pkt.len() as u16 + 3,
             ..VnetHdr::default()
         };
         assert_eq!(run(&hdr, &pkt).unwrap_err().rule(), "T14");
@@ -961,6 +1003,47 @@ mod tests {
         );
         // A plain packet of any content is fine on TUN as long as it names IPv4 or IPv6.
         assert_eq!(run(&VnetHdr::default(), &[0x45]), Ok(Offload::Plain));
+    }
+
+    /// K1: TUN checks hdr_len against what follows the 10 header bytes it parsed.
+    #[test]
+    fn test_t14_bound_counts_unparsed_header_bytes() {
+        let pkt = Pkt::tcp4(10).build();
+        for (layout, slack) in [
+            (Layout::Legacy, 0),
+            (Layout::V1, 2),
+            (Layout::V1Hash, 10),
+            (Layout::V1HashTunnel, 0),
+        ] {
+            let opts = CheckOptions {
+                layout,
+                ..CheckOptions::default()
+            };
+            let with = |extra: usize| VnetHdr {
+                hdr_len: (pkt.len() + extra) as u16,
+                ..VnetHdr::default()
+            };
+            assert_eq!(check(&with(slack), &pkt, &opts), Ok(Offload::Plain));
+            let err = check(&with(slack + 1), &pkt, &opts).unwrap_err();
+            assert_eq!(err.rule(), "T14", "{layout:?}");
+        }
+    }
+
+    /// K2: options push the real payload under gso_size although V5's estimate said GSO.
+    #[test]
+    fn test_single_segment_after_options_is_refused() {
+        let pkt = Pkt {
+            tcp_options: 12,
+            ..Pkt::tcp4(100)
+        };
+        let err = run(&gso_hdr(GsoType::TCPV4, 100, 20, 16), &pkt.build()).unwrap_err();
+        assert!(matches!(
+            err,
+            CheckError::Packet {
+                problem: Problem::SingleSegment { .. },
+                ..
+            }
+        ));
     }
 
     #[test]

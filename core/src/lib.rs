@@ -1,8 +1,9 @@
 //! vnet-core: the virtio-net offload logic, with no I/O, no allocation and no `unsafe`.
 //!
 //! Every function here is a pure function over caller-provided slices, so the same code runs in a
-//! VMM, a VPN, a user-space network stack or bare-metal firmware. Rule ids (V*, S*, G*, C*) in doc
-//! comments refer to `spec/RULES.md`, where each is traced to the kernel or the virtio spec.
+//! VMM, a VPN, a user-space network stack or bare-metal firmware. Rule ids (V*, S*, G*, C*, M*) in
+//! doc comments refer to `spec/RULES.md`, where each is traced to the kernel, the virtio spec or
+//! OpenVMM.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
@@ -13,7 +14,10 @@ extern crate std;
 
 pub mod check;
 pub mod csum;
+pub mod gro;
+pub mod gso;
 pub mod hdr;
+pub mod meta;
 #[cfg(test)]
 mod testpkt;
 pub mod wire;

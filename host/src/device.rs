@@ -393,6 +393,13 @@ impl Device {
         Ok((hdr, len))
     }
 
+    /// Waits until a packet can be read (`poll`), at most `timeout`; returns false on timeout.
+    /// For non-blocking readers that must also notice a stop flag.
+    pub fn wait_readable(&self, timeout: std::time::Duration) -> Result<bool> {
+        let ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
+        sys::poll_readable(self.file.as_fd(), ms).map_err(Error::io("poll"))
+    }
+
     fn check_hdr_buf(&self, actual: usize) -> Result<()> {
         if actual == self.vnet_hdr_len() {
             Ok(())

@@ -30,14 +30,37 @@ pub struct NetNs {
 impl NetNs {
     /// Creates `vnet-test-<pid>-<n>` (unique within the process, and across processes by pid).
     pub fn new() -> io::Result<Self> {
+        Self::with_prefix("vnet-test")
+    }
+
+    /// Creates `<prefix>-<pid>-<n>`, e.g. `vnet-demo-4242-0`: a prefix lets a program (and its
+    /// tests) find what it created, see [`NetNs::list`].
+    pub fn with_prefix(prefix: &str) -> io::Result<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("vnet-test-{}-{n}", std::process::id());
+        let name = format!("{prefix}-{}-{n}", std::process::id());
         run_ip(&["netns", "add", &name])?;
         let ns = Self { name };
         // Loopback is down in a fresh namespace; most tests want it.
         ns.link_up("lo")?;
         Ok(ns)
+    }
+
+    /// The names of the named namespaces that exist now (`/var/run/netns`), starting with
+    /// `prefix`.
+    pub fn list(prefix: &str) -> io::Result<Vec<String>> {
+        let entries = match std::fs::read_dir(NETNS_DIR) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            other => other?,
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name.starts_with(prefix) {
+                names.push(name);
+            }
+        }
+        Ok(names)
     }
 
     /// The namespace's name (for `ip -n NAME ...`).
@@ -80,6 +103,31 @@ impl NetNs {
     /// `ip addr add CIDR dev DEV`, e.g. `addr_add("tun0", "192.0.2.1/24")`.
     pub fn addr_add(&self, dev: &str, cidr: &str) -> io::Result<()> {
         self.ip(&["addr", "add", cidr, "dev", dev])
+    }
+
+    /// Writes `value` to `/proc/sys/<key>` (e.g. `net/ipv4/ip_forward`) inside the namespace.
+    /// `/proc/sys/net` is resolved by the network namespace of the thread that opens it.
+    pub fn sysctl(&self, key: &str, value: &str) -> io::Result<()> {
+        let path = Path::new("/proc/sys").join(key);
+        self.run(|| std::fs::write(&path, value))?
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    }
+
+    /// Writes `value` to a sysfs file of the namespace (e.g.
+    /// `/sys/class/net/tun0/gro_flush_timeout`). sysfs shows the devices of the namespace that
+    /// mounted it, so this runs `ip netns exec`, which mounts a fresh sysfs for the namespace.
+    pub fn write_sysfs(&self, path: &str, value: &str) -> io::Result<()> {
+        run_ip(&[
+            "netns",
+            "exec",
+            &self.name,
+            "sh",
+            "-c",
+            "printf %s \"$1\" > \"$2\"",
+            "sh",
+            value,
+            path,
+        ])
     }
 
     /// The interface index of `dev` inside the namespace.

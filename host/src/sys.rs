@@ -238,3 +238,209 @@ pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+// ---- UDP sockets: options, batched send/receive with GSO/GRO control messages ----
+
+/// `setsockopt(fd, level, name, &value, sizeof(int))`.
+pub(crate) fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: c_int,
+    name: c_int,
+    value: c_int,
+) -> io::Result<()> {
+    // SAFETY: the option value is one `int` read through a pointer to the live local `value`,
+    // with its exact size as the length.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const c_int).cast::<libc::c_void>(),
+            size_of::<c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// The most messages one [`sendmmsg`] or [`recvmmsg`] call takes; callers loop for more.
+pub(crate) const MAX_MMSG: usize = 64;
+
+/// Room for one control message carrying an `int` (UDP_GRO) or a `u16` (UDP_SEGMENT):
+/// CMSG_SPACE(4) is 24 bytes on 64-bit Linux and 16 on 32-bit; 32 covers both. `u64` elements give
+/// the buffer the alignment of `struct cmsghdr`.
+type CmsgBuf = [u64; 4];
+
+// One cmsghdr plus an `int` of data, each rounded up to the header's alignment, fits a CmsgBuf.
+const _: () = assert!(size_of::<libc::cmsghdr>() + size_of::<u64>() <= size_of::<CmsgBuf>());
+
+/// One datagram (or, with `segment_size`, one GSO train of datagrams) for [`sendmmsg`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SendMsg<'a> {
+    /// The bytes; with `segment_size`, cut by the kernel into datagrams of that size (the last
+    /// one may be shorter).
+    pub(crate) data: &'a [u8],
+    /// UDP_SEGMENT control message: the size of each datagram.
+    pub(crate) segment_size: Option<u16>,
+}
+
+/// A zeroed `mmsghdr` array entry.
+fn zeroed_mmsghdr() -> libc::mmsghdr {
+    // SAFETY: `mmsghdr` is plain old data (pointers, lengths, flags); all-zero is a valid value
+    // (null pointers with zero lengths).
+    unsafe { std::mem::zeroed() }
+}
+
+/// `sendmmsg(2)` on a connected socket: sends up to [`MAX_MMSG`] messages in one call and
+/// returns how many the kernel took (the caller sends the rest again).
+pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, msgs: &[SendMsg<'_>]) -> io::Result<usize> {
+    let count = msgs.len().min(MAX_MMSG);
+    let mut iovs = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX_MMSG];
+    let mut cmsgs: [CmsgBuf; MAX_MMSG] = [[0; 4]; MAX_MMSG];
+    let mut hdrs = [zeroed_mmsghdr(); MAX_MMSG];
+    for (i, msg) in msgs.iter().take(count).enumerate() {
+        // The kernel only reads through a send iovec; the `*mut` is the C type's spelling.
+        iovs[i].iov_base = msg.data.as_ptr() as *mut libc::c_void;
+        iovs[i].iov_len = msg.data.len();
+        let hdr = &mut hdrs[i].msg_hdr;
+        hdr.msg_iov = &mut iovs[i];
+        hdr.msg_iovlen = 1;
+        if let Some(size) = msg.segment_size {
+            hdr.msg_control = cmsgs[i].as_mut_ptr().cast::<libc::c_void>();
+            // SAFETY: CMSG_SPACE is a pure computation on a constant size.
+            hdr.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as _;
+            // SAFETY: msg_control points to `cmsgs[i]`, aligned for cmsghdr and at least
+            // msg_controllen bytes long, so CMSG_FIRSTHDR returns a non-null pointer into it and
+            // the header plus CMSG_LEN(2) bytes of data fit inside; the u16 is written unaligned.
+            unsafe {
+                let cmsg = libc::CMSG_FIRSTHDR(hdr);
+                (*cmsg).cmsg_level = libc::SOL_UDP;
+                (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+                std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), size);
+            }
+        }
+    }
+    // SAFETY: `hdrs[..count]` are valid mmsghdrs whose iovecs point to live buffers the kernel
+    // only reads and whose control buffers are live; all outlive the call.
+    let n = unsafe { libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr(), count as c_uint, 0) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// What [`recvmmsg`] learnt about one received message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RecvInfo {
+    /// Bytes received.
+    pub(crate) len: usize,
+    /// The UDP_GRO control message: the size of each coalesced datagram (all but the last).
+    pub(crate) gro_size: Option<usize>,
+    /// MSG_TRUNC: the message was longer than the buffer.
+    pub(crate) truncated: bool,
+}
+
+/// `recvmmsg(2)` with MSG_WAITFORONE: waits for the first message (or the socket's receive
+/// timeout), then takes whatever else is queued, up to `bufs.len()` (at most [`MAX_MMSG`]).
+/// Fills `infos[i]` for each message `i` received and returns how many.
+pub(crate) fn recvmmsg(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [io::IoSliceMut<'_>],
+    infos: &mut [RecvInfo],
+) -> io::Result<usize> {
+    let count = bufs.len().min(infos.len()).min(MAX_MMSG);
+    let mut cmsgs: [CmsgBuf; MAX_MMSG] = [[0; 4]; MAX_MMSG];
+    let mut hdrs = [zeroed_mmsghdr(); MAX_MMSG];
+    for i in 0..count {
+        let hdr = &mut hdrs[i].msg_hdr;
+        // `IoSliceMut` is ABI-compatible with `struct iovec` on Unix.
+        hdr.msg_iov = (&mut bufs[i] as *mut io::IoSliceMut<'_>).cast::<libc::iovec>();
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = cmsgs[i].as_mut_ptr().cast::<libc::c_void>();
+        hdr.msg_controllen = size_of::<CmsgBuf>() as _;
+    }
+    // SAFETY: `hdrs[..count]` are valid mmsghdrs, each with one iovec describing a live,
+    // exclusively borrowed buffer and a live control buffer of msg_controllen bytes; the kernel
+    // writes within those lengths. A null timeout means "use the socket's SO_RCVTIMEO".
+    let n = unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            hdrs.as_mut_ptr(),
+            count as c_uint,
+            libc::MSG_WAITFORONE,
+            std::ptr::null_mut(),
+        )
+    };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    for (hdr, info) in hdrs.iter().zip(infos.iter_mut()).take(n) {
+        let mut gro_size = None;
+        // SAFETY: the kernel set msg_controllen to the bytes of control data it wrote into
+        // the live buffer msg_control points to; CMSG_FIRSTHDR/CMSG_NXTHDR stay within it and
+        // return null at its end. The int is read unaligned.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&hdr.msg_hdr);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == libc::UDP_GRO {
+                    let size = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>());
+                    gro_size = usize::try_from(size).ok().filter(|&s| s > 0);
+                }
+                cmsg = libc::CMSG_NXTHDR(&hdr.msg_hdr, cmsg);
+            }
+        }
+        *info = RecvInfo {
+            len: hdr.msg_len as usize,
+            gro_size,
+            truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+        };
+    }
+    Ok(n)
+}
+
+/// `poll(2)` for readability of one fd: waits at most `timeout_ms` milliseconds (0 = just look)
+/// and says whether the fd became readable. `EINTR` counts as "not yet readable".
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: c_int) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid, exclusively borrowed `pollfd` for the duration of the call, and
+    // the count passed is 1.
+    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    match n {
+        -1 => {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(err)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(pfd.revents & libc::POLLIN != 0),
+    }
+}
+
+// ---- SIGINT ----
+
+/// Set by the SIGINT handler; read by anyone.
+static SIGINT_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The SIGINT handler: only an atomic store, which is async-signal-safe.
+extern "C" fn on_sigint(_signal: c_int) {
+    SIGINT_SEEN.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Installs a SIGINT handler that only sets a flag, and returns the flag. Without SA_RESTART,
+/// a blocking call interrupted by Ctrl-C returns EINTR, so loops see the flag promptly.
+pub(crate) fn catch_sigint() -> io::Result<&'static std::sync::atomic::AtomicBool> {
+    // SAFETY: `sigaction` is plain old data; all-zero is a valid value (empty mask, no flags).
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_sigint as extern "C" fn(c_int) as libc::sighandler_t;
+    // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
+    cvt(unsafe { libc::sigemptyset(&mut action.sa_mask) })?;
+    // SAFETY: `action` is a valid sigaction whose handler only performs an atomic store
+    // (async-signal-safe); the old action is not wanted (null).
+    cvt(unsafe { libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut()) })?;
+    Ok(&SIGINT_SEEN)
+}

@@ -4,13 +4,21 @@
 //! functions; their output format is stable and documented in the README.
 
 pub mod hex;
+mod inspect;
 pub mod json;
+pub mod pcap;
+
+pub use inspect::inspect;
 
 use std::io::{self, BufRead, Write};
 
 use vnet_core::check::{self, CheckError, CheckOptions, GsoKind, Offload};
 use vnet_core::csum;
+use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::{Endian, Layout, VnetHdr};
+use vnet_core::meta::{self, TxFlags, TxMetadata};
+use vnet_core::wire::{self, IpProtocol, IpVersion, Ipv4Packet, Ipv6Packet, Link, TcpPacket};
 
 use json::Object;
 
@@ -106,6 +114,197 @@ pub fn check_frame(frame: &[u8], format: &Format, opts: &CheckOptions) -> Answer
     })
 }
 
+/// `vnet segment`: the packets a device puts on the wire for one frame: the packet itself, the
+/// packet with its checksum completed (S4), or its segments (S1-S3).
+pub fn segment_frame(frame: &[u8], format: &Format, opts: &CheckOptions) -> Answer {
+    let (hdr, pkt) = match split_frame(frame, format) {
+        Ok(split) => split,
+        Err(e) => return Answer::malformed(&e),
+    };
+    Answer::ok(match segment(&hdr, pkt, opts) {
+        Ok(segments) => Object::new()
+            .bool("ok", true)
+            .raw(
+                "segments",
+                &json::array(segments.iter().map(|s| json::string(&hex::encode(s)))),
+            )
+            .finish(),
+        Err(json) => json,
+    })
+}
+
+/// The packets for one (header, packet) pair, or the JSON of the rejection.
+pub fn segment(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Vec<Vec<u8>>, String> {
+    match check::check(hdr, pkt, opts) {
+        Err(e) => Err(rejection(&e)),
+        Ok(Offload::Plain) => Ok(vec![pkt.to_vec()]),
+        Ok(Offload::Checksum(c)) => {
+            let mut out = pkt.to_vec();
+            gso::complete_checksum(&mut out, c).map_err(|e| gso_rejection(&e))?;
+            Ok(vec![out])
+        }
+        Ok(Offload::Segment(req)) => {
+            let gso_opts = GsoOptions {
+                link: opts.link,
+                udp_max_segments: opts.udp_max_segments,
+                ..GsoOptions::default()
+            };
+            let mut segmenter =
+                gso::Segmenter::new(&req, pkt, &gso_opts).map_err(|e| gso_rejection(&e))?;
+            let mut segments = Vec::with_capacity(segmenter.segment_count());
+            let mut buf = vec![0u8; segmenter.max_segment_len()];
+            while let Some(len) = segmenter.next_into(&mut buf) {
+                let len = len.map_err(|e| gso_rejection(&e))?;
+                segments.push(buf[..len].to_vec());
+            }
+            Ok(segments)
+        }
+    }
+}
+
+fn gso_rejection(e: &gso::GsoError) -> String {
+    Object::new()
+        .bool("ok", false)
+        .str("rule", e.rule())
+        .str("error", &e.to_string())
+        .finish()
+}
+
+/// `vnet coalesce`: what GRO makes of one batch of packets (no headers): the packets to write, in
+/// order, each with its header in `format` and the input indices it carries.
+pub fn coalesce_batch(packets: &[Vec<u8>], format: &Format, opts: &GroOptions) -> Answer {
+    let mut bufs: Vec<Vec<u8>> = packets
+        .iter()
+        .map(|p| {
+            let mut buf = p.clone();
+            buf.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
+            buf
+        })
+        .collect();
+    let lens: Vec<usize> = packets.iter().map(Vec::len).collect();
+    let mut out = vec![Output::default(); packets.len()];
+    let mut owner = vec![0usize; packets.len()];
+    let mut gro: Box<Gro> = Box::new(Gro::new(*opts));
+    let n = match gro.coalesce(&mut bufs, &lens, &mut out, &mut owner) {
+        Ok(n) => n,
+        Err(e) => return Answer::malformed(&e.to_string()),
+    };
+    let mut items = Vec::with_capacity(n);
+    for (k, o) in out[..n].iter().enumerate() {
+        let mut hdr = [0u8; 24];
+        let hdr_len = match o.hdr.write(&mut hdr, format.layout, format.endian) {
+            Ok(len) => len,
+            Err(e) => return Answer::malformed(&e.to_string()),
+        };
+        let from = owner
+            .iter()
+            .enumerate()
+            .filter(|&(_, &o)| o == k)
+            .map(|(i, _)| i.to_string());
+        items.push(
+            Object::new()
+                .str("hdr", &hex::encode(&hdr[..hdr_len]))
+                .str("pkt", &hex::encode(&bufs[o.index][..o.len]))
+                .raw("from", &json::array(from))
+                .finish(),
+        );
+    }
+    Answer::ok(
+        Object::new()
+            .bool("ok", true)
+            .raw("packets", &json::array(items))
+            .finish(),
+    )
+}
+
+/// Reads batches of hex packets separated by blank lines (or the end of input) and answers each
+/// batch with `answer`. A line that is not hex is answered with a numbered error and left out of
+/// its batch. Returns how many lines or batches were malformed.
+pub fn run_batches(
+    input: impl BufRead,
+    mut out: impl Write,
+    mut answer: impl FnMut(&[Vec<u8>]) -> Answer,
+) -> io::Result<usize> {
+    let mut malformed = 0;
+    let mut batch = Vec::new();
+    let mut flush = |batch: &mut Vec<Vec<u8>>, out: &mut dyn Write, malformed: &mut usize| {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let reply = answer(batch);
+        batch.clear();
+        if reply.malformed {
+            *malformed += 1;
+        }
+        writeln!(out, "{}", reply.json)
+    };
+    for (index, line) in input.lines().enumerate() {
+        let line = line?;
+        let text = line.trim();
+        if text.is_empty() {
+            flush(&mut batch, &mut out, &mut malformed)?;
+            continue;
+        }
+        match hex::decode(text) {
+            Ok(bytes) => batch.push(bytes),
+            Err(e) => {
+                malformed += 1;
+                eprintln!("line {}: {e}", index + 1);
+            }
+        }
+    }
+    flush(&mut batch, &mut out, &mut malformed).map(|()| malformed)
+}
+
+/// The header a sender would write for a captured IP packet to be segmented at `gso_size`: TCP or
+/// UDP segmentation through [`meta::to_header`], with the pseudo-header sum put into the packet's
+/// checksum field (C3) as NEEDS_CSUM requires. This is how `vnet segment --pcap-in` turns a capture
+/// of super-packets (as tcpdump shows them on a device with TSO) into (header, packet) pairs.
+pub fn header_for_capture(pkt: &mut [u8], gso_size: u16) -> Result<VnetHdr, String> {
+    let h = wire::parse_headers(pkt, Link::Tun).map_err(|e| e.to_string())?;
+    let l4 = pkt.get(h.l4_offset..).unwrap_or_default();
+    let l4_total = l4.len();
+    let (seg_flag, l4_len, csum_at) = match h.protocol {
+        IpProtocol::TCP => {
+            let tcp = TcpPacket::new_checked(l4).map_err(|e| e.to_string())?;
+            (TxFlags::OFFLOAD_TCP_SEGMENTATION, tcp.header_len(), 16)
+        }
+        IpProtocol::UDP => (TxFlags::OFFLOAD_UDP_SEGMENTATION, 8, 6),
+        other => return Err(format!("IP protocol {} is neither TCP nor UDP", other.0)),
+    };
+    let (version, pseudo) = match h.ip {
+        IpVersion::V4 => {
+            let ip = Ipv4Packet::new_unchecked(&pkt[..]);
+            let len = u16::try_from(l4_total).map_err(|_| "packet too large".to_string())?;
+            let sum = csum::pseudo_header_v4(ip.src_addr(), ip.dst_addr(), h.protocol.0, len);
+            (TxFlags::IS_IPV4, sum)
+        }
+        IpVersion::V6 => {
+            let ip = Ipv6Packet::new_unchecked(&pkt[..]);
+            let sum = csum::pseudo_header_v6(
+                &ip.src_addr(),
+                &ip.dst_addr(),
+                h.protocol.0,
+                l4_total as u32,
+            );
+            (TxFlags::IS_IPV6, sum)
+        }
+    };
+    let metadata = TxMetadata {
+        flags: seg_flag.with(version),
+        l2_len: 0,
+        l3_len: h.l3_len as u16,
+        l4_len: l4_len as u8,
+        max_segment_size: gso_size,
+        vlan: None,
+    };
+    let hdr = meta::to_header(&metadata).map_err(|e| e.to_string())?;
+    if let Some(field) = pkt.get_mut(h.l4_offset + csum_at..h.l4_offset + csum_at + 2) {
+        field.copy_from_slice(&pseudo.to_be_bytes());
+    }
+    Ok(hdr)
+}
+
 fn kind_name(kind: GsoKind) -> &'static str {
     match kind {
         GsoKind::Tcp => "tcp",
@@ -159,7 +358,7 @@ mod tests {
     use super::*;
 
     /// A 12-byte LE header asking for TCP GSO (size 100, csum 20/16) + IPv4/TCP with 200 bytes.
-    fn tso_frame() -> Vec<u8> {
+    pub(super) fn tso_frame() -> Vec<u8> {
         let mut frame = vec![1, 1, 40, 0, 100, 0, 20, 0, 16, 0, 0, 0];
         frame.extend_from_slice(&ipv4_tcp_200());
         frame
@@ -204,6 +403,73 @@ mod tests {
         );
         let short = check_frame(&[1, 2, 3], &format, &opts);
         assert!(short.malformed);
+    }
+
+    #[test]
+    fn segment_answers_and_coalesce_gives_them_back() {
+        let format = Format::default();
+        let answer = segment_frame(&tso_frame(), &format, &CheckOptions::default());
+        assert!(!answer.malformed);
+        let segments: Vec<Vec<u8>> = answer
+            .json
+            .split('"')
+            .filter(|s| s.starts_with("45"))
+            .map(|s| hex::decode(s).unwrap())
+            .collect();
+        assert_eq!(segments.len(), 2);
+        assert!(segments.iter().all(|s| s.len() == 140));
+        let merged = coalesce_batch(&segments, &format, &GroOptions::default());
+        let pkt = hex::encode(&ipv4_tcp_200());
+        // The merged packet is the super-packet with its pseudo-header sum in the TCP checksum
+        // field (G6); everything but those two bytes is the original.
+        assert!(
+            merged
+                .json
+                .starts_with(r#"{"ok":true,"packets":[{"hdr":"010128006400140010000000","pkt":""#)
+        );
+        assert!(merged.json.ends_with(r#"","from":[0,1]}]}"#));
+        let merged_pkt = merged.json.split('"').nth(11).unwrap();
+        assert_eq!(merged_pkt.len(), pkt.len());
+        assert_eq!(merged_pkt[..72], pkt[..72]);
+        assert_eq!(merged_pkt[76..], pkt[76..]);
+    }
+
+    #[test]
+    fn a_captured_super_packet_gets_the_header_a_sender_would_write() {
+        let mut pkt = ipv4_tcp_200();
+        let hdr = header_for_capture(&mut pkt, 100).unwrap();
+        let mut frame = vec![0u8; 12];
+        hdr.write(&mut frame, Layout::V1, Endian::Little).unwrap();
+        assert_eq!(frame[..10], tso_frame()[..10]);
+        frame.extend_from_slice(&pkt);
+        let segments = segment(&hdr, &pkt, &CheckOptions::default()).unwrap();
+        assert_eq!(segments.len(), 2);
+        // The same segments as from the frame built by hand (whose checksum is complete, not the
+        // pseudo-header sum): the segmenter computes each segment's checksum from scratch.
+        let (h2, p2) = split_frame(&tso_frame(), &Format::default())
+            .map(|(h, p)| (h, p.to_vec()))
+            .unwrap();
+        let by_hand = segment(&h2, &p2, &CheckOptions::default()).unwrap();
+        assert_eq!(segments, by_hand);
+        let mut udp = ipv4_tcp_200();
+        udp[9] = 99;
+        assert!(
+            header_for_capture(&mut udp, 100)
+                .unwrap_err()
+                .contains("neither TCP nor UDP")
+        );
+    }
+
+    #[test]
+    fn batches_are_split_by_blank_lines() {
+        let input = "4500\n4501\n\nzz\n4502\n";
+        let mut out = Vec::new();
+        let malformed = run_batches(input.as_bytes(), &mut out, |batch| {
+            Answer::ok(format!("{}", batch.len()))
+        })
+        .unwrap();
+        assert_eq!(malformed, 1);
+        assert_eq!(String::from_utf8(out).unwrap(), "2\n1\n");
     }
 
     #[test]

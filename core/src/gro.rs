@@ -1,0 +1,728 @@
+//! Receive coalescing (GRO): a batch of IP packets, as read from a TUN device with offloads off,
+//! becomes fewer, larger packets with virtio-net headers that a TUN device with TSO/USO on accepts.
+//!
+//! The batch lives in caller buffers: `bufs[i]` holds packet `i` in its first `lens[i]` bytes, and
+//! the bytes after that are spare capacity. A merged packet grows in place in the buffer of its
+//! first segment; if that buffer has no room for the next segment, the train ends there (G5/G34:
+//! flush, never allocate). Nothing is allocated: held flows live in a fixed-capacity table
+//! (`FLOWS` entries, 64 by default); when it is full the oldest held flow is completed to make
+//! room, as the kernel does when a GRO bucket overflows (G1).
+//!
+//! What merges and what flushes follows the kernel's GRO (rules G1-G6, kernel rules G10-G46), and
+//! under [`Policy::Linux`] exactly what Linux 6.18 hands to a TUN device with TSO on. Every merge is
+//! one that segmentation undoes exactly (law L5): every segment but the last carries exactly
+//! `gso_size` bytes, FIN and PSH appear on the last segment only, CWR on the first only, IPv4 IDs
+//! increment by one per segment (under [`Policy::Relaxed`]: IDs of DF packets are ignored).
+//!
+//! Each segment's L4 checksum is verified while its payload is copied into the merged packet (one
+//! pass, [`csum::copy_and_sum`]); a segment whose checksum fails is delivered as it came and does
+//! not disturb the held flow (G30): the copied bytes lie beyond the merged packet's length.
+//!
+//! ```
+//! use vnet_core::gro::{Gro, Output};
+//! // Two buffers with room to grow; these two packets are not IP, so they pass through as they are.
+//! let mut bufs = [[0u8; 2048]; 2];
+//! let lens = [3, 5];
+//! let mut out = [Output::default(); 2];
+//! let mut owner = [0usize; 2];
+//! let n = Gro::<64>::default().coalesce(&mut bufs, &lens, &mut out, &mut owner).unwrap();
+//! assert_eq!(n, 2);
+//! assert_eq!((out[1].index, out[1].len, out[1].segments), (1, 5, 1));
+//! assert_eq!(owner, [0, 1]); // input i is carried by output owner[i]
+//! ```
+
+use core::fmt;
+
+use heapless::Vec as HVec;
+
+use crate::csum;
+use crate::hdr::{Flags, GsoType, VnetHdr};
+use crate::wire::{
+    self, IpProtocol, IpVersion, Ipv4Packet, Ipv6Packet, Link, TcpFlags, TcpPacket, UdpPacket,
+};
+
+/// The largest merged IP datagram, header included (G5, kernel G3: `GRO_LEGACY_MAX_SIZE` - 1).
+pub const MAX_DATAGRAM: usize = 65535;
+
+/// UDP segments per merged datagram by default (G4, kernel G45 `UDP_GRO_CNT_MAX`): accepted by
+/// every kernel's USO path (V4).
+pub const UDP_MAX_SEGMENTS: u16 = 64;
+
+/// Held flows per batch by default.
+pub const DEFAULT_FLOWS: usize = 64;
+
+/// Whose behaviour to follow where implementations differ (G3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Policy {
+    /// What Linux 6.18 delivers to a TUN device with TSO on: IPv4 IDs must increment by one per
+    /// segment (a fixed-ID train is delivered as the single packets it was: the virtio header has
+    /// no FIXEDID bit), and a segment carrying CWR is never merged: it ends its flow's train and is
+    /// delivered alone.
+    #[default]
+    Linux,
+    /// Peer-compatible (wireguard-go, tun-rs): the IPv4 IDs of DF packets are ignored (GSO
+    /// renumbers them; RFC 6864 allows it). Otherwise as [`Policy::Linux`].
+    Relaxed,
+}
+
+/// How to coalesce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct GroOptions {
+    /// Which behaviour to follow (G3).
+    pub policy: Policy,
+    /// Coalesce UDP too (UDP_L4). Off by default: Linux coalesces forwarded UDP only when asked
+    /// (`rx-udp-gro-forwarding`), so a TUN reader sees single datagrams.
+    pub udp: bool,
+    /// The most UDP segments in one merged datagram (G4); at least 1, 0 is read as 1.
+    pub udp_max_segments: u16,
+}
+
+impl Default for GroOptions {
+    fn default() -> GroOptions {
+        GroOptions {
+            policy: Policy::Linux,
+            udp: false,
+            udp_max_segments: UDP_MAX_SEGMENTS,
+        }
+    }
+}
+
+/// One packet to hand on: the first `len` bytes of `bufs[index]`, with its header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Output {
+    /// The buffer that holds the packet: the index of its first segment.
+    pub index: usize,
+    /// Its length in bytes.
+    pub len: usize,
+    /// Its virtio-net header (G6): GSO for a merged packet, all zero otherwise.
+    pub hdr: VnetHdr,
+    /// How many input packets it carries (1 if it was not merged).
+    pub segments: usize,
+}
+
+/// Why a batch could not be coalesced. Nothing has been written when this is returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GroError {
+    /// `lens` must have one entry per buffer.
+    LensMismatch {
+        /// Buffers given.
+        bufs: usize,
+        /// Lengths given.
+        lens: usize,
+    },
+    /// `out` or `owner` must have room for one entry per buffer.
+    SliceTooShort {
+        /// `"out"` or `"owner"`.
+        slice: &'static str,
+        /// Entries needed: the number of buffers.
+        need: usize,
+        /// Entries given.
+        have: usize,
+    },
+    /// `lens[index]` is larger than its buffer.
+    LenExceedsBuffer {
+        /// The packet.
+        index: usize,
+        /// Its claimed length.
+        len: usize,
+        /// Its buffer's length.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for GroError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            GroError::LensMismatch { bufs, lens } => {
+                write!(
+                    f,
+                    "gro: {lens} lengths for {bufs} buffers, expected one each"
+                )
+            }
+            GroError::SliceTooShort { slice, need, have } => {
+                write!(
+                    f,
+                    "gro: `{slice}` has {have} entries, need one per buffer ({need})"
+                )
+            }
+            GroError::LenExceedsBuffer {
+                index,
+                len,
+                capacity,
+            } => write!(
+                f,
+                "gro: lens[{index}] = {len} exceeds its buffer of {capacity} bytes"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for GroError {}
+
+/// The coalescer: options and a table of at most `FLOWS` held flows (reused between batches, empty
+/// between calls).
+#[derive(Clone, Debug, Default)]
+pub struct Gro<const FLOWS: usize = DEFAULT_FLOWS> {
+    opts: GroOptions,
+    table: HVec<Flow, FLOWS>,
+}
+
+/// What identifies a flow (G2): IP version, addresses, protocol, ports, IPv6 flow label. IPv6
+/// extension headers must also be byte-identical; they are compared against the held packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct Key {
+    v6: bool,
+    proto: u8,
+    src: [u8; 16],
+    dst: [u8; 16],
+    ports: u32,
+    label: u32,
+}
+
+/// The fields of one eligible packet that the merge rules read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct Seg {
+    key: Key,
+    /// Packet length (= IP length: G1 requires the two to agree).
+    len: usize,
+    /// IP header length (IPv6: with extension headers).
+    l4_offset: usize,
+    /// All headers: `l4_offset` + TCP header (with options) or 8.
+    hdr_len: usize,
+    /// TTL / hop limit, TOS / traffic class, DF, IPv4 ID (IPv6: DF false, ID 0).
+    ttl: u8,
+    tos: u8,
+    df: bool,
+    id: u16,
+    /// TCP fields (zero for UDP).
+    seq: u32,
+    ack: u32,
+    word: u16,
+    window: u16,
+}
+
+impl Seg {
+    fn tcp(&self) -> bool {
+        self.key.proto == IpProtocol::TCP.0
+    }
+
+    fn payload(&self) -> usize {
+        self.len - self.hdr_len
+    }
+
+    fn flags(&self) -> TcpFlags {
+        TcpFlags(self.word & TcpFlags::ALL.0)
+    }
+
+    /// The pseudo-header sum for an L4 segment of `l4_len` bytes (C2).
+    fn pseudo(&self, l4_len: usize) -> u16 {
+        let k = &self.key;
+        if k.v6 {
+            csum::pseudo_header_v6(&k.src, &k.dst, k.proto, l4_len as u32)
+        } else {
+            let four = |a: &[u8; 16]| {
+                let mut out = [0u8; 4];
+                if let Some(head) = a.first_chunk::<4>() {
+                    out = *head;
+                }
+                out
+            };
+            csum::pseudo_header_v4(four(&k.src), four(&k.dst), k.proto, l4_len as u16)
+        }
+    }
+}
+
+/// A held flow: the packet in `bufs[head]` with `count` segments merged so far.
+#[derive(Clone, Copy, Debug, Default)]
+struct Flow {
+    /// The first segment's fields (its header bytes are not changed until completion).
+    first: Seg,
+    /// Index into `out`.
+    out: usize,
+    /// Index into `bufs`.
+    head: usize,
+    /// Bytes of the merged packet so far (for a fixed-ID train: of the train it would have been).
+    len: usize,
+    /// Segments so far.
+    count: usize,
+    /// The sequence number the next segment must carry (TCP).
+    next_seq: u32,
+    /// [`Policy::Linux`]: a fixed-ID train. The kernel merges it and re-segments it before a TUN
+    /// device, so its segments are delivered as they came; the train still decides what flushes.
+    fixed: bool,
+}
+
+/// TCP flags that complete a flow after merging, or keep a segment from being held (G4, G34).
+const COMPLETE: TcpFlags = TcpFlags(
+    TcpFlags::URG.0 | TcpFlags::PSH.0 | TcpFlags::RST.0 | TcpFlags::SYN.0 | TcpFlags::FIN.0,
+);
+
+/// TCP flags that may differ between merged segments (G33): carried by the last one.
+const LAST_ONLY: u16 = TcpFlags::FIN.0 | TcpFlags::PSH.0;
+
+/// The IPv4 DF bit in the flags/fragment-offset word.
+const DF: u16 = 0x4000;
+
+impl<const FLOWS: usize> Gro<FLOWS> {
+    /// A coalescer with these options.
+    pub const fn new(opts: GroOptions) -> Self {
+        Gro {
+            opts,
+            table: HVec::new(),
+        }
+    }
+
+    /// The options.
+    pub const fn options(&self) -> &GroOptions {
+        &self.opts
+    }
+
+    /// Coalesces the batch `bufs[i][..lens[i]]`, `i` in `0..bufs.len()`, in place.
+    ///
+    /// Writes the packets to hand on into `out[..n]` and returns `n`. They are in the order of
+    /// their first segments; `out[k]` lives in `bufs[out[k].index]`. For every input `i`,
+    /// `owner[i] = k` names the output that carries it: the inputs that output `k` absorbed are
+    /// the `i` with `owner[i] == k`, and their payloads appear in it in the order of `i`. The end
+    /// of the batch completes every held flow. Buffers of absorbed inputs are read, never written;
+    /// a buffer that holds an output is changed within its first `out[k].len` bytes and, for a
+    /// merged packet, in its spare capacity.
+    pub fn coalesce<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        bufs: &mut [B],
+        lens: &[usize],
+        out: &mut [Output],
+        owner: &mut [usize],
+    ) -> Result<usize, GroError> {
+        let n = bufs.len();
+        if lens.len() != n {
+            return Err(GroError::LensMismatch {
+                bufs: n,
+                lens: lens.len(),
+            });
+        }
+        for (slice, have) in [("out", out.len()), ("owner", owner.len())] {
+            if have < n {
+                return Err(GroError::SliceTooShort {
+                    slice,
+                    need: n,
+                    have,
+                });
+            }
+        }
+        for (index, (buf, &len)) in bufs.iter().zip(lens).enumerate() {
+            let capacity = buf.as_ref().len();
+            if len > capacity {
+                return Err(GroError::LenExceedsBuffer {
+                    index,
+                    len,
+                    capacity,
+                });
+            }
+        }
+        self.table.clear();
+        let mut run = Run {
+            opts: self.opts,
+            table: &mut self.table,
+            out,
+            owner,
+            n_out: 0,
+        };
+        for (i, &len) in lens.iter().enumerate() {
+            run.step(bufs, i, len);
+        }
+        while !run.table.is_empty() {
+            run.complete(bufs, 0);
+        }
+        Ok(run.n_out)
+    }
+}
+
+/// The state of one `coalesce` call.
+struct Run<'a, const FLOWS: usize> {
+    opts: GroOptions,
+    table: &'a mut HVec<Flow, FLOWS>,
+    out: &'a mut [Output],
+    owner: &'a mut [usize],
+    n_out: usize,
+}
+
+impl<const FLOWS: usize> Run<'_, FLOWS> {
+    /// Adds an output for input `i` as it is (a zero header) and returns its index.
+    fn emit(&mut self, i: usize, len: usize) -> usize {
+        let k = self.n_out;
+        if let Some(o) = self.out.get_mut(k) {
+            *o = Output {
+                index: i,
+                len,
+                hdr: VnetHdr::default(),
+                segments: 1,
+            };
+        }
+        if let Some(o) = self.owner.get_mut(i) {
+            *o = k;
+        }
+        self.n_out += 1;
+        k
+    }
+
+    fn step<B: AsRef<[u8]> + AsMut<[u8]>>(&mut self, bufs: &mut [B], i: usize, len: usize) {
+        let Some((before, rest)) = bufs.split_at_mut_checked(i) else {
+            return;
+        };
+        let Some(pkt) = rest.first().and_then(|b| b.as_ref().get(..len)) else {
+            return;
+        };
+        // G1: not eligible: delivered as it came; held flows are not disturbed (G30).
+        let Some(seg) = classify(pkt, &self.opts) else {
+            self.emit(i, len);
+            return;
+        };
+        let found = self
+            .table
+            .iter()
+            .position(|f| f.first.key == seg.key && same_ext(before, f, &seg, pkt));
+        let Some(fi) = found else {
+            if verify_in_place(&seg, pkt) {
+                self.start(bufs, i, seg);
+            } else {
+                self.emit(i, len);
+            }
+            return;
+        };
+        let Some(flow) = self.table.get(fi).copied() else {
+            return;
+        };
+        let head_buf = before.get_mut(flow.head).map(AsMut::as_mut);
+        match self.judge(&flow, &seg, head_buf.as_deref(), pkt) {
+            Verdict::Merge => {
+                let Some(head) = head_buf else { return };
+                // Copy the payload behind the merged packet while summing it (one pass); only a
+                // verified segment extends the packet, so a bad one leaves spare bytes behind.
+                let payload = pkt.get(seg.hdr_len..).unwrap_or(&[]);
+                let dst = head.get_mut(flow.len..flow.len + payload.len());
+                let ok = dst
+                    .and_then(|d| csum::copy_and_sum(d, payload))
+                    .is_some_and(|payload_sum| {
+                        let hdr = pkt.get(seg.l4_offset..seg.hdr_len).unwrap_or(&[]);
+                        let head_sum =
+                            csum::combine(seg.pseudo(len - seg.l4_offset), csum::sum(hdr));
+                        csum::combine(head_sum, payload_sum) == 0xFFFF
+                    });
+                if !ok {
+                    self.emit(i, len);
+                    return;
+                }
+                let flags = seg.flags();
+                if seg.tcp() && flags.0 & LAST_ONLY != 0 {
+                    // G33: FIN/PSH of the last segment go on the merged packet.
+                    let mut tcp = TcpPacket::new_unchecked(
+                        head.get_mut(flow.first.l4_offset..).unwrap_or(&mut []),
+                    );
+                    let merged = TcpFlags(tcp.flags().0 | (flags.0 & LAST_ONLY));
+                    tcp.set_flags(merged);
+                }
+                if self.absorb(fi, i, &seg) {
+                    self.complete(bufs, fi);
+                }
+            }
+            Verdict::Fixed => {
+                if !verify_in_place(&seg, pkt) {
+                    self.emit(i, len);
+                    return;
+                }
+                self.emit(i, len);
+                if let Some(f) = self.table.get_mut(fi) {
+                    f.fixed = true;
+                }
+                if self.absorb(fi, i, &seg) {
+                    self.complete(bufs, fi);
+                }
+            }
+            Verdict::Flush => {
+                if !verify_in_place(&seg, pkt) {
+                    self.emit(i, len);
+                    return;
+                }
+                self.complete(bufs, fi);
+                self.start(bufs, i, seg);
+            }
+        }
+    }
+
+    /// Whether `seg` merges into `flow` (G2-G5, kernel G12-G13, G23, G32, G44).
+    fn judge(&self, flow: &Flow, seg: &Seg, head: Option<&[u8]>, pkt: &[u8]) -> Verdict {
+        let p = &flow.first;
+        // Network level (G2, kernel G12/G23).
+        if seg.ttl != p.ttl || seg.tos != p.tos || seg.df != p.df {
+            return Verdict::Flush;
+        }
+        let payload = seg.payload();
+        let mss = p.payload();
+        let mut fixed = flow.fixed;
+        if !seg.key.v6 {
+            let d = seg.id.wrapping_sub(p.id);
+            let relaxed = self.opts.policy == Policy::Relaxed && p.df;
+            if !relaxed {
+                if flow.count == 1 && d == 0 && self.opts.policy == Policy::Linux {
+                    fixed = true;
+                }
+                let want = if fixed { 0 } else { flow.count as u16 };
+                if d != want {
+                    return Verdict::Flush;
+                }
+            }
+        }
+        if seg.tcp() {
+            // CWR (G3, measured on Linux 6.18): never merged.
+            let flags = seg.flags();
+            if flags.contains(TcpFlags::CWR)
+                || (seg.word ^ p.word) & !LAST_ONLY != 0
+                || seg.window != p.window
+                || seg.ack != p.ack
+                || seg.hdr_len != p.hdr_len
+                || payload == 0
+                || payload > mss
+                || seg.seq != flow.next_seq
+            {
+                return Verdict::Flush;
+            }
+            let opts_at = p.l4_offset + wire::TCP_MIN_HEADER_LEN;
+            let held = head.and_then(|h| h.get(opts_at..p.hdr_len));
+            if held.is_none() || held != pkt.get(opts_at..p.hdr_len) {
+                return Verdict::Flush;
+            }
+        } else if payload > mss || flow.count >= usize::from(self.opts.udp_max_segments.max(1)) {
+            // G44: a larger datagram ends the train; so does the segment limit (G4).
+            return Verdict::Flush;
+        }
+        // G5: the merged datagram stays within 65535 bytes.
+        if flow.len + payload > MAX_DATAGRAM {
+            return Verdict::Flush;
+        }
+        if fixed {
+            return Verdict::Fixed;
+        }
+        // The buffer of the first segment must have room: else flush, never allocate.
+        if head.is_none_or(|h| flow.len + payload > h.len()) {
+            return Verdict::Flush;
+        }
+        Verdict::Merge
+    }
+
+    /// Counts `seg` (input `i`) into flow `fi`; true if the segment ends the flow's train.
+    fn absorb(&mut self, fi: usize, i: usize, seg: &Seg) -> bool {
+        let Some(f) = self.table.get_mut(fi) else {
+            return false;
+        };
+        let payload = seg.payload();
+        f.len += payload;
+        f.count += 1;
+        f.next_seq = seg.seq.wrapping_add(payload as u32);
+        if let (false, Some(o)) = (f.fixed, self.owner.get_mut(i)) {
+            *o = f.out;
+        }
+        let mss = f.first.payload();
+        if seg.tcp() {
+            // G34: a short segment or one with URG/PSH/RST/SYN/FIN ends the train.
+            payload < mss || seg.flags().intersects(COMPLETE)
+        } else {
+            // G45: a shorter datagram ends the train, as does the segment limit.
+            payload < mss || f.count >= usize::from(self.opts.udp_max_segments.max(1))
+        }
+    }
+
+    /// Holds `seg` (input `i`, verified) as a new flow, or delivers it alone if it cannot start
+    /// one (G34: no payload, URG/PSH/RST/SYN/FIN; G3: CWR under both policies).
+    fn start<B: AsRef<[u8]> + AsMut<[u8]>>(&mut self, bufs: &mut [B], i: usize, seg: Seg) {
+        let k = self.emit(i, seg.len);
+        if seg.tcp()
+            && (seg.payload() == 0
+                || seg.flags().intersects(COMPLETE)
+                || seg.flags().contains(TcpFlags::CWR))
+        {
+            return;
+        }
+        if self.table.is_full() {
+            self.complete(bufs, 0);
+        }
+        let flow = Flow {
+            first: seg,
+            out: k,
+            head: i,
+            len: seg.len,
+            count: 1,
+            next_seq: seg.seq.wrapping_add(seg.payload() as u32),
+            fixed: false,
+        };
+        // Cannot fail: a slot was just made free.
+        let _ = self.table.push(flow);
+    }
+
+    /// Completes flow `fi`: writes the merged packet's lengths, checksums and header (G6).
+    fn complete<B: AsRef<[u8]> + AsMut<[u8]>>(&mut self, bufs: &mut [B], fi: usize) {
+        let Some(f) = self.table.get(fi).copied() else {
+            return;
+        };
+        let _ = self.table.remove(fi);
+        if f.count < 2 || f.fixed {
+            return;
+        }
+        let Some(buf) = bufs.get_mut(f.head).map(AsMut::as_mut) else {
+            return;
+        };
+        let Some(pkt) = buf.get_mut(..f.len) else {
+            return;
+        };
+        let s = &f.first;
+        let l4_len = f.len - s.l4_offset;
+        let pseudo = s.pseudo(l4_len);
+        let (ip, l4) = pkt.split_at_mut(s.l4_offset.min(f.len));
+        let mut gso_type;
+        if s.key.v6 {
+            Ipv6Packet::new_unchecked(&mut *ip)
+                .set_payload_len((f.len - wire::IPV6_HEADER_LEN) as u16);
+            gso_type = GsoType::TCPV6;
+        } else {
+            let mut v4 = Ipv4Packet::new_unchecked(&mut *ip);
+            v4.set_total_len(f.len as u16);
+            v4.set_checksum(0);
+            let check = csum::finish(csum::sum(v4.header()));
+            v4.set_checksum(check);
+            gso_type = GsoType::TCPV4;
+        }
+        let csum_offset;
+        if s.tcp() {
+            let mut tcp = TcpPacket::new_unchecked(l4);
+            tcp.set_checksum(pseudo);
+            if s.flags().contains(TcpFlags::CWR) {
+                gso_type = GsoType(gso_type.0 | GsoType::ECN.0);
+            }
+            csum_offset = 16;
+        } else {
+            let mut udp = UdpPacket::new_unchecked(l4);
+            udp.set_length(l4_len as u16);
+            udp.set_checksum(pseudo);
+            gso_type = GsoType::UDP_L4;
+            csum_offset = 6;
+        }
+        if let Some(o) = self.out.get_mut(f.out) {
+            o.len = f.len;
+            o.segments = f.count;
+            o.hdr = VnetHdr {
+                flags: Flags::NEEDS_CSUM,
+                gso_type,
+                hdr_len: s.hdr_len as u16,
+                gso_size: s.payload() as u16,
+                csum_start: s.l4_offset as u16,
+                csum_offset,
+                ..VnetHdr::default()
+            };
+        }
+    }
+}
+
+/// What to do with a segment of a held flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Append it to the held packet.
+    Merge,
+    /// Count it into a fixed-ID train, delivered as it came ([`Policy::Linux`]).
+    Fixed,
+    /// Complete the held packet; the segment starts anew.
+    Flush,
+}
+
+/// The fields of `pkt` if it is eligible for GRO (G1): IPv4 without options, not a fragment, with
+/// a valid header checksum and reserved bit clear, or IPv6 without a fragment header; lengths that
+/// agree with the buffer; TCP, or UDP when enabled, with a UDP length above 8 that agrees and a
+/// non-zero UDP checksum (G40/G41). The L4 checksum is verified later, by the caller.
+fn classify(pkt: &[u8], opts: &GroOptions) -> Option<Seg> {
+    let h = wire::parse_headers(pkt, Link::Tun).ok()?;
+    if h.fragment {
+        return None;
+    }
+    let tcp = match h.protocol {
+        IpProtocol::TCP => true,
+        IpProtocol::UDP if opts.udp => false,
+        _ => return None,
+    };
+    let mut seg = Seg {
+        l4_offset: h.l4_offset,
+        len: pkt.len(),
+        ..Seg::default()
+    };
+    seg.key.proto = h.protocol.0;
+    match h.ip {
+        IpVersion::V4 => {
+            let ip = Ipv4Packet::new_unchecked(pkt);
+            if ip.header_len() != wire::IPV4_MIN_HEADER_LEN
+                || ip.flags_frag_word() & !DF != 0
+                || !csum::verify(ip.header())
+                || usize::from(ip.total_len()) != pkt.len()
+            {
+                return None;
+            }
+            seg.key.src[..4].copy_from_slice(&ip.src_addr());
+            seg.key.dst[..4].copy_from_slice(&ip.dst_addr());
+            seg.ttl = ip.ttl();
+            seg.tos = ip.tos();
+            seg.df = ip.dont_frag();
+            seg.id = ip.ident();
+        }
+        IpVersion::V6 => {
+            let ip = Ipv6Packet::new_unchecked(pkt);
+            if ip.total_len() != pkt.len() {
+                return None;
+            }
+            seg.key.v6 = true;
+            seg.key.src = ip.src_addr();
+            seg.key.dst = ip.dst_addr();
+            seg.key.label = ip.flow_label();
+            seg.ttl = ip.hop_limit();
+            seg.tos = ip.traffic_class();
+        }
+    }
+    let l4 = pkt.get(h.l4_offset..)?;
+    if tcp {
+        let t = TcpPacket::new_checked(l4).ok()?;
+        seg.key.ports = u32::from(t.src_port()) << 16 | u32::from(t.dst_port());
+        seg.hdr_len = h.l4_offset + t.header_len();
+        seg.seq = t.seq_number();
+        seg.ack = t.ack_number();
+        seg.word = t.doff_flags_word();
+        seg.window = t.window();
+    } else {
+        let u = UdpPacket::new_checked(l4).ok()?;
+        if usize::from(u.length()) != l4.len()
+            || l4.len() <= wire::UDP_HEADER_LEN
+            || u.checksum() == 0
+        {
+            return None;
+        }
+        seg.key.ports = u32::from(u.src_port()) << 16 | u32::from(u.dst_port());
+        seg.hdr_len = h.l4_offset + wire::UDP_HEADER_LEN;
+    }
+    Some(seg)
+}
+
+/// Whether `seg`'s IPv6 extension headers are byte-identical to those of `flow`'s held packet,
+/// which lives in `before` (G2, kernel G22). IPv4 packets have none (options are not eligible).
+fn same_ext<B: AsRef<[u8]>>(before: &[B], flow: &Flow, seg: &Seg, pkt: &[u8]) -> bool {
+    if !seg.key.v6 {
+        return true;
+    }
+    let range = wire::IPV6_HEADER_LEN..seg.l4_offset;
+    flow.first.l4_offset == seg.l4_offset
+        && before
+            .get(flow.head)
+            .and_then(|b| b.as_ref().get(range.clone()))
+            .is_some_and(|held| pkt.get(range).is_some_and(|mine| mine == held))
+}
+
+/// Whether `seg`'s L4 checksum verifies (G30, G40), summing the packet where it lies.
+fn verify_in_place(seg: &Seg, pkt: &[u8]) -> bool {
+    let l4 = pkt.get(seg.l4_offset..).unwrap_or(&[]);
+    csum::combine(seg.pseudo(l4.len()), csum::sum(l4)) == 0xFFFF
+}

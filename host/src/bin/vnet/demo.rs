@@ -1,0 +1,558 @@
+//! `vnet demo`: a TCP bulk transfer through the relay, with offloads on and then off.
+//!
+//! ```text
+//!  ns A                                                         ns B
+//!  client 192.0.2.1 -> tun-a ==relay A==> wire-a 203.0.113.1/30 ~~ veth ~~ 203.0.113.2/30 wire-b
+//!                                 ==relay B==> tun-b -> server 198.51.100.1:5201
+//! ```
+//!
+//! Everything it creates (two namespaces; the TUN devices and the veth pair die with them) is
+//! removed on success, on error, on Ctrl-C and on a panic: the namespaces are Drop guards, and
+//! the devices' fds are closed before the namespaces are deleted.
+
+use std::error::Error;
+use std::io::{self, IsTerminal, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use vnet_core::hdr::Layout;
+use vnet_host::netns::NetNs;
+use vnet_host::udp::{BatchSocket, probe_caps};
+use vnet_host::{DeviceKind, Offloads, Options};
+
+use crate::args::{ArgError, Args, OnOff};
+use crate::tunnel::{Half, Relay, Snapshot};
+
+pub(crate) const USAGE: &str = "\
+usage: vnet demo [--duration SECS] [--bytes N] [--mss N] [--flows N] [--only on|off]
+
+Creates two network namespaces A and B, each with a TUN device (12-byte little-endian vnet
+header), joined by a veth pair (the \"wire\") and a user-space relay that carries the packets
+over UDP, as a VPN would. Then pushes a TCP bulk transfer from A to B, first with offloads on
+(TUN super-packets split by vnet-core's gso, UDP_SEGMENT/UDP_GRO batches on the wire, coalesced
+by vnet-core's gro), then off (one packet per syscall), and prints throughput, relay syscalls per
+MB, packets per syscall and the coalescing ratio. Removes everything it created on exit. Needs
+root.
+
+options:
+  --duration SECS  measuring time per mode (default 5)
+  --bytes N        stop a mode after N bytes of TCP payload instead (whichever comes first)
+  --mss N          TCP MSS; the TUN MTU is N + 40, the wire's N + 68 (default 1460)
+  --flows N        parallel TCP connections (default 1)
+  --only on|off    run one mode only (no summary line)
+  --help           this text
+
+The last line is: summary: offload on X.XX Gbit/s, off Y.YY Gbit/s, speedup Z.ZZx";
+
+/// The namespace name prefix; the test looks for leftovers with it.
+pub(crate) const NS_PREFIX: &str = "vnet-demo";
+
+const TUN_A: &str = "tun-a";
+const TUN_B: &str = "tun-b";
+const WIRE_A: &str = "wire-a";
+const WIRE_B: &str = "wire-b";
+const A_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const B_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const WIRE_A_ADDR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+const WIRE_B_ADDR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+const WIRE_PORT: u16 = 4789;
+const TCP_PORT: u16 = 5201;
+/// How often blocked TCP threads and the monitor look at the stop flags.
+const TICK: Duration = Duration::from_millis(100);
+/// Bytes per TCP write and read.
+const CHUNK: usize = 256 * 1024;
+/// IPv4 (20) + UDP (8): what the wire adds to each packet.
+const WIRE_OVERHEAD: u16 = 28;
+
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    duration: Duration,
+    bytes: Option<u64>,
+    mss: u16,
+    flows: usize,
+    only: Option<bool>,
+}
+
+/// Parses the options and runs the demo.
+pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
+    if args.flag("--help") || args.flag("-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let secs: f64 = args.value("--duration")?.unwrap_or(5.0);
+    let settings = Settings {
+        duration: Duration::try_from_secs_f64(secs)
+            .map_err(|err| ArgError(format!("--duration {secs}: {err}")))?,
+        bytes: args.value("--bytes")?,
+        mss: args.value("--mss")?.unwrap_or(1460),
+        flows: args.value("--flows")?.unwrap_or(1),
+        only: args.value::<OnOff>("--only")?.map(|o| o.0),
+    };
+    args.finish()?;
+    if !(88..=9000).contains(&settings.mss) {
+        return Err(ArgError(format!("--mss {}: not in 88..=9000", settings.mss)).into());
+    }
+    if !(1..=64).contains(&settings.flows) {
+        return Err(ArgError(format!("--flows {}: not in 1..=64", settings.flows)).into());
+    }
+    let sigint = vnet_host::catch_sigint()?;
+    run(settings, sigint)
+}
+
+/// One mode's result.
+#[derive(Clone, Copy, Debug)]
+struct Outcome {
+    bytes: u64,
+    elapsed: Duration,
+    relay: Snapshot,
+    /// CPU time of the whole process (relay, TCP endpoints, and the kernel work done in their
+    /// system calls and softirqs) while measuring.
+    cpu: Duration,
+}
+
+impl Outcome {
+    fn gbits(&self) -> f64 {
+        self.bytes as f64 * 8.0 / self.elapsed.as_secs_f64().max(1e-9) / 1e9
+    }
+
+    fn syscalls_per_mb(&self) -> f64 {
+        if self.bytes == 0 {
+            0.0
+        } else {
+            self.relay.syscalls() as f64 / (self.bytes as f64 / 1e6)
+        }
+    }
+
+    /// CPU seconds per GB moved: what the machine pays, whatever else runs on it.
+    fn cpu_per_gb(&self) -> f64 {
+        self.cpu.as_secs_f64() / (self.bytes as f64 / 1e9).max(1e-9)
+    }
+
+    fn line(&self, label: &str) -> String {
+        let r = &self.relay;
+        format!(
+            "{label}: {:6.2} Gbit/s  {:8.1} MB in {:.2} s  syscalls/MB {:7.1}  packets/syscall {:5.2}  coalescing {:5.2}:1\n  \
+             CPU {:.2} s ({:.2} cores, {:.2} CPU-s/GB); relay syscalls: tun reads {}, tun writes {}, udp sends {}, udp recvs {}, polls {}; dropped {}",
+            self.gbits(),
+            self.bytes as f64 / 1e6,
+            self.elapsed.as_secs_f64(),
+            self.syscalls_per_mb(),
+            r.packets_per_syscall(),
+            r.coalescing(),
+            self.cpu.as_secs_f64(),
+            self.cpu.as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9),
+            self.cpu_per_gb(),
+            r.tun_reads,
+            r.tun_writes,
+            r.udp_sends,
+            r.udp_recvs,
+            r.polls,
+            r.dropped,
+        )
+    }
+}
+
+fn run(settings: Settings, sigint: &AtomicBool) -> Result<(), Box<dyn Error>> {
+    let mut topo = Topology::create(settings.mss)?;
+    let caps = probe_caps();
+    println!(
+        "vnet demo: namespaces {} (A) and {} (B); TUN MTU {}, wire MTU {}; {} flow(s); UDP_SEGMENT {}, UDP_GRO {}",
+        topo.ns_a.name(),
+        topo.ns_b.name(),
+        settings.mss + 40,
+        settings.mss + 40 + WIRE_OVERHEAD,
+        settings.flows,
+        yes_no(caps.gso),
+        yes_no(caps.gro),
+    );
+    io::stdout().flush()?;
+    let mut outcomes = Vec::new();
+    for offload in [true, false] {
+        if settings.only.is_some_and(|only| only != offload) {
+            continue;
+        }
+        let label = if offload {
+            "offload on "
+        } else {
+            "offload off"
+        };
+        let outcome = topo.measure(offload, &settings, sigint, label)?;
+        println!("{}", outcome.line(label));
+        outcomes.push(outcome);
+    }
+    let [on, off] = outcomes[..] else {
+        return Ok(());
+    };
+    println!(
+        "CPU per GB: on {:.2} s, off {:.2} s ({:.2}x less with offloads)",
+        on.cpu_per_gb(),
+        off.cpu_per_gb(),
+        off.cpu_per_gb() / on.cpu_per_gb().max(1e-9)
+    );
+    let (on, off) = (on.gbits(), off.gbits());
+    let speedup = if off > 0.0 { on / off } else { 0.0 };
+    println!("summary: offload on {on:.2} Gbit/s, off {off:.2} Gbit/s, speedup {speedup:.2}x");
+    Ok(())
+}
+
+/// User plus system time of this process, all threads (`/proc/self/stat` fields 14 and 15, in
+/// clock ticks of 10 ms: USER_HZ is 100 on Linux). Zero if it cannot be read.
+fn process_cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // The command name (field 2) may hold spaces; the fields after its ')' are plain.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // After ')', field 3 (state) is at index 0, so field n is at index n - 3.
+    let ticks: u64 = [14, 15]
+        .iter()
+        .filter_map(|n| fields.get(n - 3)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// The two namespaces and what lives in them. Field order is drop order: the relay halves
+/// (TUN fds, sockets) close before the namespaces are deleted.
+struct Topology {
+    a: Half,
+    b: Half,
+    listener: TcpListener,
+    ns_a: NetNs,
+    ns_b: NetNs,
+}
+
+impl Topology {
+    fn create(mss: u16) -> io::Result<Self> {
+        let ns_a = NetNs::with_prefix(NS_PREFIX)?;
+        let ns_b = NetNs::with_prefix(NS_PREFIX)?;
+        let tun_mtu = (mss + 40).to_string();
+        let wire_mtu = (mss + 40 + WIRE_OVERHEAD).to_string();
+
+        // The wire: a veth pair between the namespaces.
+        ns_a.ip(&[
+            "link",
+            "add",
+            WIRE_A,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            WIRE_B,
+            "netns",
+            ns_b.name(),
+        ])?;
+        for (ns, dev, addr) in [(&ns_a, WIRE_A, WIRE_A_ADDR), (&ns_b, WIRE_B, WIRE_B_ADDR)] {
+            ns.ip(&["link", "set", dev, "mtu", &wire_mtu])?;
+            ns.addr_add(dev, &format!("{addr}/30"))?;
+            ns.link_up(dev)?;
+        }
+
+        // The TUN devices, each with a route to the other side's network through it.
+        let mut halves = Vec::new();
+        for (ns, dev, addr, peer_net, local, remote) in [
+            (
+                &ns_a,
+                TUN_A,
+                A_ADDR,
+                "198.51.100.0/24",
+                WIRE_A_ADDR,
+                WIRE_B_ADDR,
+            ),
+            (
+                &ns_b,
+                TUN_B,
+                B_ADDR,
+                "192.0.2.0/24",
+                WIRE_B_ADDR,
+                WIRE_A_ADDR,
+            ),
+        ] {
+            let tun = ns.run(|| {
+                // IPv6 would put router solicitations on the TUNs; keep the demo IPv4 only.
+                for conf in ["all", "default"] {
+                    let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+                    std::fs::write(path, "1")?;
+                }
+                Options::new(DeviceKind::Tun)
+                    .name(dev)
+                    .layout(Layout::V1)
+                    .little_endian(true)
+                    .nonblocking(true)
+                    .open()
+                    .map_err(io::Error::from)
+            })??;
+            ns.ip(&["link", "set", dev, "mtu", &tun_mtu])?;
+            ns.addr_add(dev, &format!("{addr}/24"))?;
+            ns.link_up(dev)?;
+            ns.ip(&["route", "add", peer_net, "dev", dev])?;
+            // The relay's end of the wire: created inside the namespace, where it stays.
+            let sock = ns.run(|| -> io::Result<UdpSocket> {
+                let sock = UdpSocket::bind(SocketAddrV4::new(local, WIRE_PORT))?;
+                sock.connect(SocketAddrV4::new(remote, WIRE_PORT))?;
+                Ok(sock)
+            })??;
+            let wire = BatchSocket::new(sock);
+            wire.set_read_timeout(Some(TICK))?;
+            wire.set_buffer_sizes(8 << 20)?;
+            halves.push(Half { tun, wire });
+        }
+        let listener = ns_b.run(|| TcpListener::bind(SocketAddrV4::new(B_ADDR, TCP_PORT)))??;
+        listener.set_nonblocking(true)?;
+        let b = halves.pop().ok_or_else(|| io::Error::other("no half B"))?;
+        let a = halves.pop().ok_or_else(|| io::Error::other("no half A"))?;
+        Ok(Self {
+            a,
+            b,
+            listener,
+            ns_a,
+            ns_b,
+        })
+    }
+
+    /// One mode: set offloads and socket batching, start the relay, run the transfer, stop.
+    fn measure(
+        &mut self,
+        offload: bool,
+        settings: &Settings,
+        sigint: &AtomicBool,
+        label: &str,
+    ) -> Result<Outcome, Box<dyn Error>> {
+        let offloads = if offload {
+            Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6
+        } else {
+            Offloads::NONE
+        };
+        for half in [&mut self.a, &mut self.b] {
+            half.tun.set_offloads(offloads)?;
+            half.wire.enable_gso(offload);
+            half.wire.enable_gro(offload);
+        }
+        let relay = Relay::default();
+        let transfer = Transfer::default();
+        let (a, b, listener, ns_a) = (&self.a, &self.b, &self.listener, &self.ns_a);
+        let ns_b = &self.ns_b;
+        let outcome = thread::scope(|scope| -> Result<Outcome, Box<dyn Error>> {
+            // Whatever happens below (an error, a panic), every thread is told to stop before
+            // the scope waits for them.
+            let _stop = StopGuard(&relay, &transfer);
+            let relay_job = scope.spawn(|| relay.run(a, b, offload));
+            let server_job = scope.spawn(|| ns_b.run(|| transfer.serve(listener, settings.flows)));
+            let clients: Vec<_> = (0..settings.flows)
+                .map(|_| scope.spawn(|| ns_a.run(|| transfer.send())))
+                .collect();
+
+            // Wait for every connection, then measure.
+            let started = Instant::now();
+            while transfer.connected.load(Ordering::Relaxed) < settings.flows {
+                check_running(&relay, &transfer, sigint)?;
+                if started.elapsed() > Duration::from_secs(5) {
+                    return Err(format!(
+                        "{label}: only {} of {} TCP connections came up in 5 s{}",
+                        transfer.connected.load(Ordering::Relaxed),
+                        settings.flows,
+                        relay
+                            .error()
+                            .map(|e| format!(" (relay: {e})"))
+                            .unwrap_or_default()
+                    )
+                    .into());
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            let t0 = Instant::now();
+            let bytes0 = transfer.received.load(Ordering::Relaxed);
+            let relay0 = relay.snapshot();
+            let cpu0 = process_cpu_time();
+            let mut next_progress = t0;
+            let tty = io::stderr().is_terminal();
+            loop {
+                check_running(&relay, &transfer, sigint)?;
+                let elapsed = t0.elapsed();
+                let bytes = transfer.received.load(Ordering::Relaxed) - bytes0;
+                if elapsed >= settings.duration || settings.bytes.is_some_and(|n| bytes >= n) {
+                    break;
+                }
+                if elapsed >= next_progress - t0 {
+                    let gbits = bytes as f64 * 8.0 / elapsed.as_secs_f64().max(1e-9) / 1e9;
+                    let line = format!(
+                        "{label}: {:4.1} s  {:8.1} MB  {gbits:6.2} Gbit/s",
+                        elapsed.as_secs_f64(),
+                        bytes as f64 / 1e6
+                    );
+                    // A terminal gets one line rewritten in place, a log one line a second.
+                    if tty {
+                        eprint!("\r{line} ");
+                        next_progress += Duration::from_millis(500);
+                    } else {
+                        eprintln!("{line}");
+                        next_progress += Duration::from_secs(1);
+                    }
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+            let outcome = Outcome {
+                bytes: transfer.received.load(Ordering::Relaxed) - bytes0,
+                elapsed: t0.elapsed(),
+                relay: relay.snapshot().since(relay0),
+                cpu: process_cpu_time().saturating_sub(cpu0),
+            };
+            if tty {
+                eprint!("\r{:70}\r", "");
+            }
+
+            transfer.stop.store(true, Ordering::Relaxed);
+            for client in clients {
+                join(client)??;
+            }
+            join(server_job)??;
+            relay.stop();
+            join(relay_job)?;
+            Ok(outcome)
+        })?;
+        if outcome.relay.dropped > 0 {
+            eprintln!(
+                "{label}: note: the relay dropped {} packet(s), first because {}",
+                outcome.relay.dropped,
+                relay.error().unwrap_or_default()
+            );
+        }
+        Ok(outcome)
+    }
+}
+
+/// Sets every stop flag when dropped (at the end of a mode, on an early return, on a panic).
+struct StopGuard<'a>(&'a Relay, &'a Transfer);
+
+impl Drop for StopGuard<'_> {
+    fn drop(&mut self) {
+        self.1.stop.store(true, Ordering::Relaxed);
+        self.0.stop();
+    }
+}
+
+/// Fails when the user pressed Ctrl-C, the relay stopped by itself, or a TCP thread failed.
+fn check_running(relay: &Relay, transfer: &Transfer, sigint: &AtomicBool) -> Result<(), String> {
+    if sigint.load(Ordering::Relaxed) {
+        eprintln!();
+        return Err("interrupted (Ctrl-C); cleaning up".into());
+    }
+    if relay.stopping() {
+        return Err(format!(
+            "the relay stopped: {}",
+            relay.error().unwrap_or_default()
+        ));
+    }
+    if let Some(err) = transfer.error.lock().ok().and_then(|e| e.clone()) {
+        return Err(format!("TCP transfer: {err}"));
+    }
+    Ok(())
+}
+
+/// Joins a scoped thread, passing a panic on.
+fn join<T>(job: thread::ScopedJoinHandle<'_, T>) -> T {
+    job.join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// The TCP bulk transfer's shared state.
+#[derive(Debug, Default)]
+struct Transfer {
+    stop: AtomicBool,
+    connected: std::sync::atomic::AtomicUsize,
+    received: AtomicU64,
+    error: Mutex<Option<String>>,
+}
+
+impl Transfer {
+    fn fail(&self, err: impl std::fmt::Display) {
+        if let Ok(mut slot) = self.error.lock() {
+            slot.get_or_insert(err.to_string());
+        }
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Client (in ns A): connect, then write until told to stop.
+    fn send(&self) -> io::Result<()> {
+        let result = (|| {
+            let server = SocketAddr::V4(SocketAddrV4::new(B_ADDR, TCP_PORT));
+            let mut stream = TcpStream::connect_timeout(&server, Duration::from_secs(5))?;
+            stream.set_write_timeout(Some(TICK))?;
+            let data = vec![0x5a_u8; CHUNK];
+            while !self.stop.load(Ordering::Relaxed) {
+                match stream.write(&data) {
+                    Ok(_) => {}
+                    Err(err) if is_timeout(&err) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok(())
+        })();
+        if let Err(err) = &result {
+            self.fail(format_args!("client: {err}"));
+        }
+        result
+    }
+
+    /// Server (in ns B): accept `flows` connections and count what they deliver.
+    fn serve(&self, listener: &TcpListener, flows: usize) -> io::Result<()> {
+        thread::scope(|scope| {
+            let mut readers = Vec::new();
+            while readers.len() < flows && !self.stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        self.connected.fetch_add(1, Ordering::Relaxed);
+                        readers.push(scope.spawn(move || self.drain(stream)));
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(err) => {
+                        self.fail(format_args!("accept: {err}"));
+                        return Err(err);
+                    }
+                }
+            }
+            readers.into_iter().try_for_each(join)
+        })
+    }
+
+    fn drain(&self, mut stream: TcpStream) -> io::Result<()> {
+        let result = (|| {
+            stream.set_nonblocking(false)?;
+            stream.set_read_timeout(Some(TICK))?;
+            let mut buf = vec![0u8; CHUNK];
+            while !self.stop.load(Ordering::Relaxed) {
+                match stream.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        self.received.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(err) if is_timeout(&err) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok(())
+        })();
+        if let Err(err) = &result {
+            self.fail(format_args!("server: {err}"));
+        }
+        result
+    }
+}
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}

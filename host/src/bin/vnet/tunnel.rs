@@ -1,0 +1,423 @@
+//! The relay: what a user-space VPN does between a TUN device and its wire, minus the crypto.
+//!
+//! Each side ("half") owns a TUN device and a UDP socket connected to the other half. Each half
+//! runs two pipelines on their own threads:
+//!
+//! - out: TUN read -> (offloads on: [`steps::split`], core's gso) -> UDP send. With offloads on,
+//!   one read returns a super-packet and one `sendmmsg` with UDP_SEGMENT puts all its MTU-sized
+//!   packets on the wire; off, one packet per read and one `send` per datagram.
+//! - in: UDP receive -> (offloads on: [`steps::Coalescer`], core's gro) -> TUN write. With offloads
+//!   on, one `recvmmsg` returns a batch (UDP_GRO trains), gro merges it and one write per merged
+//!   super-packet hands it to the kernel with its vnet header; off, one `recv` and one write
+//!   per packet.
+//!
+//! The wire carries plain IP packets, one per UDP datagram, with complete checksums: exactly
+//! what a tunnel would encrypt. Every system call of the relay is counted, failed ones included.
+
+use std::io::{self, IoSliceMut};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use vnet_core::hdr::VnetHdr;
+use vnet_host::udp::{BatchSocket, RecvMeta, Transmit};
+use vnet_host::{Device, Error};
+
+use crate::steps::{self, Split};
+
+/// How long a blocked pipeline waits before it looks at the stop condition again.
+const TICK: Duration = Duration::from_millis(100);
+/// The largest packet a TUN hands over (an IPv4 super-packet is at most 64 KiB).
+const MAX_PACKET: usize = 65536;
+/// Room for the segments of one super-packet: payload plus a copy of the headers per segment.
+const SPLIT_BUF: usize = 4 * MAX_PACKET;
+/// Packets read from the TUN per `sendmmsg` with offloads on, at most.
+const OUT_BATCH: usize = 8;
+/// Messages per `recvmmsg` with offloads on (each a UDP_GRO train of up to 64 KiB).
+const GRO_MSGS: usize = 8;
+/// Packets per gro call.
+const GRO_BATCH: usize = 128;
+
+/// One side of the relay: a TUN device and the socket of the wire, connected to the other side.
+#[derive(Debug)]
+pub(crate) struct Half {
+    pub(crate) tun: Device,
+    pub(crate) wire: BatchSocket,
+}
+
+/// What one pipeline did. Each pipeline owns one (on its own cache line), so counting costs no
+/// shared writes between threads.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Counters {
+    tun_reads: AtomicU64,
+    tun_writes: AtomicU64,
+    udp_sends: AtomicU64,
+    udp_recvs: AtomicU64,
+    polls: AtomicU64,
+    /// Packets at MTU size moved by all of the above (a super-packet of n segments counts n).
+    packets: AtomicU64,
+    /// Bytes read from the TUN (the packets as the kernel handed them over).
+    bytes: AtomicU64,
+    /// Packets into and out of the coalescing step.
+    gro_in: AtomicU64,
+    gro_out: AtomicU64,
+    /// Packets dropped (a step refused them); the first reason is kept in `Relay::error`.
+    dropped: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Snapshot {
+            tun_reads: get(&self.tun_reads),
+            tun_writes: get(&self.tun_writes),
+            udp_sends: get(&self.udp_sends),
+            udp_recvs: get(&self.udp_recvs),
+            polls: get(&self.polls),
+            packets: get(&self.packets),
+            bytes: get(&self.bytes),
+            gro_in: get(&self.gro_in),
+            gro_out: get(&self.gro_out),
+            dropped: get(&self.dropped),
+        }
+    }
+}
+
+/// Counter values at one moment, summed over pipelines; subtract two for an interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub(crate) tun_reads: u64,
+    pub(crate) tun_writes: u64,
+    pub(crate) udp_sends: u64,
+    pub(crate) udp_recvs: u64,
+    pub(crate) polls: u64,
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
+    pub(crate) gro_in: u64,
+    pub(crate) gro_out: u64,
+    pub(crate) dropped: u64,
+}
+
+impl Snapshot {
+    /// Every system call the relay made.
+    pub(crate) fn syscalls(&self) -> u64 {
+        self.tun_reads + self.tun_writes + self.udp_sends + self.udp_recvs + self.polls
+    }
+
+    /// MTU-sized packets moved per system call.
+    pub(crate) fn packets_per_syscall(&self) -> f64 {
+        ratio(self.packets, self.syscalls())
+    }
+
+    /// Packets into gro per packet out of it (1.00 when nothing merged or gro did not run).
+    pub(crate) fn coalescing(&self) -> f64 {
+        if self.gro_out == 0 {
+            1.0
+        } else {
+            ratio(self.gro_in, self.gro_out)
+        }
+    }
+
+    fn combine(self, other: Self, f: impl Fn(u64, u64) -> u64) -> Self {
+        Self {
+            tun_reads: f(self.tun_reads, other.tun_reads),
+            tun_writes: f(self.tun_writes, other.tun_writes),
+            udp_sends: f(self.udp_sends, other.udp_sends),
+            udp_recvs: f(self.udp_recvs, other.udp_recvs),
+            polls: f(self.polls, other.polls),
+            packets: f(self.packets, other.packets),
+            bytes: f(self.bytes, other.bytes),
+            gro_in: f(self.gro_in, other.gro_in),
+            gro_out: f(self.gro_out, other.gro_out),
+            dropped: f(self.dropped, other.dropped),
+        }
+    }
+
+    /// `self - earlier`, per counter.
+    pub(crate) fn since(self, earlier: Self) -> Self {
+        self.combine(earlier, u64::saturating_sub)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// A running relay's shared state: counters per pipeline, a stop flag and the first error.
+#[derive(Debug, Default)]
+pub(crate) struct Relay {
+    counters: [Counters; 4],
+    stop: AtomicBool,
+    error: std::sync::Mutex<Option<String>>,
+}
+
+impl Relay {
+    /// The counters of all pipelines, summed.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        self.counters
+            .iter()
+            .map(Counters::snapshot)
+            .fold(Snapshot::default(), |a, b| a.combine(b, u64::wrapping_add))
+    }
+
+    /// Asks every pipeline to return (within [`TICK`]).
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the relay is stopping (asked to, or a pipeline failed).
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// The first error a pipeline met (a failed system call, or the first dropped packet's
+    /// reason).
+    pub(crate) fn error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn note(&self, what: String) {
+        if let Ok(mut slot) = self.error.lock() {
+            slot.get_or_insert(what);
+        }
+    }
+
+    /// Runs the four pipelines of `a` and `b` until [`Relay::stop`] or an I/O error (which stops
+    /// all of them and is returned). Offloads must already be set on both TUN devices.
+    pub(crate) fn run(&self, a: &Half, b: &Half, offload: bool) -> io::Result<()> {
+        let [c0, c1, c2, c3] = &self.counters;
+        thread::scope(|scope| {
+            let jobs = [
+                scope.spawn(move || self.guard(out_pipeline(self, a, offload, c0))),
+                scope.spawn(move || self.guard(in_pipeline(self, a, offload, c1))),
+                scope.spawn(move || self.guard(out_pipeline(self, b, offload, c2))),
+                scope.spawn(move || self.guard(in_pipeline(self, b, offload, c3))),
+            ];
+            let mut result = Ok(());
+            for job in jobs {
+                let outcome = job
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                if result.is_ok() {
+                    result = outcome;
+                }
+            }
+            result
+        })
+    }
+
+    /// A failing pipeline stops the others.
+    fn guard(&self, result: io::Result<()>) -> io::Result<()> {
+        if let Err(err) = &result {
+            self.note(err.to_string());
+            self.stop();
+        }
+        result
+    }
+
+    fn drop_packet(&self, counters: &Counters, why: impl FnOnce() -> String) {
+        if counters.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.note(why());
+        }
+    }
+}
+
+/// TUN -> (split) -> wire.
+///
+/// Offloads on: after a read that had to wait, further reads are taken while the TUN has
+/// packets, up to [`OUT_BATCH`]; each is split (or its checksum completed) and all of them go
+/// in one `sendmmsg`. Offloads off: one read, one `send`.
+fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::Result<()> {
+    let tun = &half.tun;
+    let mut hdr_buf = vec![0u8; tun.vnet_hdr_len()];
+    let slots = if offload { OUT_BATCH } else { 1 };
+    let mut pkts = vec![vec![0u8; MAX_PACKET]; slots];
+    let mut outs = vec![vec![0u8; if offload { SPLIT_BUF } else { 0 }]; slots];
+    // What each slot holds after a read: (length read, what split made of it).
+    let mut done: Vec<(usize, Option<Split>)> = Vec::with_capacity(slots);
+    while !relay.stopping() {
+        done.clear();
+        for (pkt, out) in pkts.iter_mut().zip(outs.iter_mut()) {
+            Counters::add(&c.tun_reads, 1);
+            let len = match tun.read_packet(&mut hdr_buf, pkt) {
+                Ok(len) => len,
+                Err(Error::WouldBlock) => break,
+                Err(err) => return Err(err.into()),
+            };
+            Counters::add(&c.bytes, len);
+            if !offload {
+                // Offloads off: the kernel completed checksums and segmented; one datagram.
+                done.push((len, Some(Split::Whole)));
+                continue;
+            }
+            let split = match VnetHdr::read(&hdr_buf, tun.layout(), tun.endian()) {
+                Ok((hdr, _)) => {
+                    steps::split(&hdr, &mut pkt[..len], out).map_err(|err| format!("split: {err}"))
+                }
+                Err(err) => Err(format!("vnet header: {err}")),
+            };
+            match split {
+                Ok(split) => done.push((len, Some(split))),
+                Err(why) => {
+                    relay.drop_packet(c, || why);
+                    done.push((len, None));
+                }
+            }
+        }
+        if done.is_empty() {
+            Counters::add(&c.polls, 1);
+            tun.wait_readable(TICK)?;
+            continue;
+        }
+        let mut transmits = Vec::with_capacity(done.len());
+        for ((pkt, out), &(len, split)) in pkts.iter().zip(&outs).zip(&done) {
+            match split {
+                Some(Split::Whole) => {
+                    Counters::add(&c.packets, 1);
+                    transmits.push(Transmit {
+                        data: &pkt[..len],
+                        segment_size: len.max(1),
+                    });
+                }
+                Some(Split::Train { len, stride, count }) => {
+                    Counters::add(&c.packets, count);
+                    transmits.push(Transmit {
+                        data: &out[..len],
+                        segment_size: stride,
+                    });
+                }
+                None => {}
+            }
+        }
+        if transmits.is_empty() {
+            continue;
+        }
+        let report = half.wire.send_batch(&transmits)?;
+        Counters::add(&c.packets, report.datagrams);
+        Counters::add(&c.udp_sends, report.syscalls);
+    }
+    Ok(())
+}
+
+/// wire -> (coalesce) -> TUN.
+///
+/// Offloads on: one `recvmmsg` receives up to [`GRO_MSGS`] messages; with UDP_GRO each holds a
+/// whole train of datagrams back to back (one socket buffer per train instead of one per
+/// datagram: the kernel neither segments the train nor queues each datagram). core's gro merges
+/// in place in one buffer per packet, with room to grow, so the datagrams are copied apart into
+/// a pool of such buffers, at most [`GRO_BATCH`] per gro call. Offloads off: one `recv`, one write.
+fn in_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::Result<()> {
+    let tun = &half.tun;
+    let zero_hdr = vec![0u8; tun.vnet_hdr_len()];
+    let msgs = if offload { GRO_MSGS } else { 1 };
+    let mut storage = vec![vec![0u8; MAX_PACKET]; msgs];
+    let mut metas = vec![RecvMeta::default(); msgs];
+    let mut batch = Batch::new(if offload { GRO_BATCH } else { 0 });
+    while !relay.stopping() {
+        let mut bufs: Vec<IoSliceMut<'_>> =
+            storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+        Counters::add(&c.udp_recvs, 1);
+        let n = match half.wire.recv_batch(&mut bufs, &mut metas) {
+            Ok(n) => n,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            // An ICMP port unreachable from the peer's socket not being there yet.
+            Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => continue,
+            Err(err) => return Err(err),
+        };
+        drop(bufs);
+        for (buf, meta) in storage.iter().zip(&metas).take(n) {
+            for datagram in meta.datagrams(buf) {
+                Counters::add(&c.packets, 1);
+                if !offload {
+                    Counters::add(&c.packets, 1);
+                    Counters::add(&c.tun_writes, 1);
+                    write_or_drop(relay, c, tun.write_packet(&zero_hdr, datagram))?;
+                    continue;
+                }
+                if batch.is_full() {
+                    batch.flush(relay, tun, c)?;
+                }
+                batch.push(datagram);
+            }
+        }
+        batch.flush(relay, tun, c)?;
+    }
+    Ok(())
+}
+
+/// Received packets waiting for gro, one per buffer of [`MAX_PACKET`] bytes.
+struct Batch {
+    bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    coalescer: steps::Coalescer,
+}
+
+impl Batch {
+    fn new(capacity: usize) -> Self {
+        Self {
+            bufs: vec![vec![0u8; MAX_PACKET]; capacity],
+            lens: Vec::with_capacity(capacity),
+            coalescer: steps::Coalescer::new(capacity),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.lens.len() == self.bufs.len()
+    }
+
+    fn push(&mut self, datagram: &[u8]) {
+        let i = self.lens.len();
+        self.bufs[i][..datagram.len()].copy_from_slice(datagram);
+        self.lens.push(datagram.len());
+    }
+
+    /// Coalesces what is waiting and writes the result into the TUN.
+    fn flush(&mut self, relay: &Relay, tun: &Device, c: &Counters) -> io::Result<()> {
+        let n = self.lens.len();
+        if n == 0 {
+            return Ok(());
+        }
+        Counters::add(&c.gro_in, n);
+        let result = self.coalescer.coalesce(&mut self.bufs[..n], &self.lens);
+        self.lens.clear();
+        let merged = match result {
+            Ok(merged) => merged,
+            Err(err) => {
+                relay.drop_packet(c, || format!("coalesce: {err}"));
+                return Ok(());
+            }
+        };
+        Counters::add(&c.gro_out, merged.len());
+        for m in merged {
+            Counters::add(&c.packets, m.segments);
+            Counters::add(&c.tun_writes, 1);
+            write_or_drop(relay, c, tun.send(&m.hdr, &self.bufs[m.index][..m.len]))?;
+        }
+        Ok(())
+    }
+}
+
+/// A packet the kernel refuses (EINVAL: a header it does not accept) is dropped and noted;
+/// any other failure ends the pipeline.
+fn write_or_drop(relay: &Relay, c: &Counters, result: Result<usize, Error>) -> io::Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+            relay.drop_packet(c, || format!("TUN write: {err}"));
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}

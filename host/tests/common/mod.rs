@@ -1,0 +1,114 @@
+//! Shared by the kernel-oracle tests: a seeded PRNG, GSO inputs in the virtio convention, hex for
+//! reproducible cases, and timing.
+
+#![allow(dead_code, unreachable_pub, clippy::indexing_slicing)]
+
+use std::fmt::Write as _;
+
+use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
+use vnet_spec::packet::{L4, PacketSpec};
+
+/// SplitMix64: tiny, seedable, good enough to pick test cases. The seed is printed by every test,
+/// and `VNET_SEED` replays one.
+pub struct Rng(u64);
+
+impl Rng {
+    /// From `VNET_SEED` if set, else from `default`.
+    pub fn from_env(default: u64) -> Self {
+        let seed = std::env::var("VNET_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default);
+        Self(seed)
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.0
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    /// True with probability `num / den`.
+    pub fn chance(&mut self, num: u64, den: u64) -> bool {
+        self.next() % den < num
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.next() as usize % items.len()]
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// The header of a GSO request for `spec` in the virtio convention (P3, P4, P6): NEEDS_CSUM at
+/// the transport header, the GSO type of the packet, exact hdr_len.
+pub fn gso_header(spec: &PacketSpec, gso_size: u16) -> VnetHdr {
+    let (gso_type, csum_offset) = match (spec.l4, spec.v6) {
+        (L4::Udp, _) => (GsoType::UDP_L4, 6),
+        (L4::Tcp { .. }, false) => (GsoType::TCPV4, 16),
+        (L4::Tcp { .. }, true) => (GsoType::TCPV6, 16),
+    };
+    VnetHdr {
+        flags: Flags::NEEDS_CSUM,
+        gso_type,
+        hdr_len: spec.hdr_len() as u16,
+        gso_size,
+        csum_start: spec.l4_offset() as u16,
+        csum_offset,
+        ..VnetHdr::default()
+    }
+}
+
+/// The packet for a NEEDS_CSUM header: the transport checksum field holds the folded pseudo-header
+/// sum of the whole transport segment (C3), as the kernel's segmentation expects.
+pub fn partial_csum_packet(spec: &PacketSpec) -> Vec<u8> {
+    let mut pkt = spec.build();
+    let l4 = spec.l4_offset();
+    let at = l4
+        + match spec.l4 {
+            L4::Udp => 6,
+            L4::Tcp { .. } => 16,
+        };
+    let pseudo = spec.pseudo_header(pkt.len() - l4);
+    pkt[at..at + 2].copy_from_slice(&pseudo.to_be_bytes());
+    pkt
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The 12-byte little-endian wire form of a header, as the TUN devices here use it.
+pub fn hdr_hex(hdr: &VnetHdr) -> String {
+    let mut bytes = [0u8; 12];
+    match hdr.write(&mut bytes, Layout::V1, vnet_core::hdr::Endian::Little) {
+        Ok(n) => hex(&bytes[..n]),
+        Err(e) => format!("<unrepresentable: {e}>"),
+    }
+}
+
+/// Prints to the real stderr, not the captured one: these tests report measurements.
+#[macro_export]
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}

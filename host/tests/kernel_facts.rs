@@ -1,0 +1,445 @@
+//! Facts about the running kernel that vnet's rules depend on, measured, printed and asserted; and
+//! the first kernel-differential test of `vnet_core::check` (law L8 for check): for the same
+//! (header, packet), the kernel's TUN write and `check` must both accept or both refuse.
+
+#![allow(clippy::indexing_slicing)]
+
+mod common;
+
+use std::io;
+use std::time::Instant;
+
+use common::{Rng, gso_header, hdr_hex, hex, partial_csum_packet};
+use vnet_core::check::{self, CheckOptions, Offload};
+use vnet_core::hdr::{Flags, GsoType, VnetHdr};
+use vnet_host::kernel::{Coalesced, KernelCoalescer, KernelSegmenter, is_merged};
+use vnet_host::netns::require_root;
+use vnet_spec::packet::{L4, PacketSpec, tcp_flags};
+
+/// The kernel's verdict on a write: accepted, or refused with this errno.
+fn kernel_verdict(seg: &KernelSegmenter, hdr: &VnetHdr, pkt: &[u8]) -> Result<(), i32> {
+    match seg.write(hdr, pkt) {
+        Ok(()) => Ok(()),
+        Err(err) => Err(err.raw_os_error().unwrap_or_else(|| panic!("{err}"))),
+    }
+}
+
+/// `check`'s verdict on the same write. Errors of the S rules are found when locating a GSO
+/// request in the packet, i.e. at segmentation time: the kernel accepts such a write and drops the
+/// packet later (T15), so for the write they count as accepted.
+fn check_verdict(hdr: &VnetHdr, pkt: &[u8]) -> Result<Option<&'static str>, &'static str> {
+    match check::check(hdr, pkt, &CheckOptions::default()) {
+        Ok(_) => Ok(None),
+        Err(e) if e.rule().starts_with('S') => Ok(Some(e.rule())),
+        Err(e) => Err(e.rule()),
+    }
+}
+
+/// Asserts that kernel and check agree on (hdr, pkt); returns the kernel's verdict.
+fn agree(seg: &KernelSegmenter, what: &str, hdr: &VnetHdr, pkt: &[u8]) -> Result<(), i32> {
+    let kernel = kernel_verdict(seg, hdr, pkt);
+    let ours = check_verdict(hdr, pkt);
+    report!(
+        "fact {what}: kernel {} ; check {}",
+        match kernel {
+            Ok(()) => "accepts".to_owned(),
+            Err(errno) => format!("refuses ({})", io::Error::from_raw_os_error(errno)),
+        },
+        match ours {
+            Ok(None) => "accepts".to_owned(),
+            Ok(Some(rule)) => format!("accepts the write ({rule}: dropped at segmentation)"),
+            Err(rule) => format!("refuses ({rule})"),
+        }
+    );
+    assert_eq!(
+        kernel.is_ok(),
+        ours.is_ok(),
+        "{what}: kernel and check disagree; hdr {} pkt {}",
+        hdr_hex(hdr),
+        hex(pkt)
+    );
+    kernel
+}
+
+fn segmenter(test: &str) -> Option<KernelSegmenter> {
+    require_root(test).then(|| KernelSegmenter::new().expect("kernel segmenter"))
+}
+
+#[test]
+fn fact_a_accecn_gso_bit_is_refused() {
+    let Some(seg) = segmenter("fact_a_accecn_gso_bit_is_refused") else {
+        return;
+    };
+    let spec = PacketSpec::tcp4(3000);
+    let pkt = partial_csum_packet(&spec);
+    let base = gso_header(&spec, 1000);
+    // The control: the same packet as plain TCPV4 is accepted, so any refusal is the bit's.
+    assert_eq!(
+        agree(&seg, "(a) control gso_type 0x01", &base, &pkt),
+        Ok(())
+    );
+    let accecn = VnetHdr {
+        gso_type: GsoType(0x11),
+        ..base
+    };
+    let verdict = agree(
+        &seg,
+        "(a) gso_type 0x11 (AccECN 0x10 + TCPV4)",
+        &accecn,
+        &pkt,
+    );
+    assert_eq!(verdict, Err(libc::EINVAL));
+}
+
+#[test]
+fn fact_b_uso_segment_limit() {
+    let Some(seg) = segmenter("fact_b_uso_segment_limit") else {
+        return;
+    };
+    let gso_size = 100u16;
+    let mut verdicts = Vec::new();
+    for segments in [127usize, 128, 129, 130] {
+        let spec = PacketSpec::udp4(segments * usize::from(gso_size));
+        let pkt = partial_csum_packet(&spec);
+        let hdr = gso_header(&spec, gso_size);
+        let verdict = agree(&seg, &format!("(b) USO {segments} segments"), &hdr, &pkt);
+        verdicts.push((segments, verdict.is_ok()));
+        if segments == 128 {
+            // Accepted and really segmented into 128 datagrams.
+            let out = seg.segment(&hdr, &pkt).unwrap();
+            report!(
+                "fact (b): USO 128 segments -> kernel delivered {}",
+                out.len()
+            );
+            assert_eq!(out.len(), 128);
+        }
+    }
+    // One byte over 128 segments is a 129th segment.
+    let spec = PacketSpec::udp4(128 * usize::from(gso_size) + 1);
+    let v = agree(
+        &seg,
+        "(b) USO 128 segments + 1 byte",
+        &gso_header(&spec, gso_size),
+        &partial_csum_packet(&spec),
+    );
+    report!("fact (b): UDP_MAX_SEGMENTS verdicts {verdicts:?}, 128+1 byte: {v:?}");
+    assert_eq!(
+        verdicts,
+        [(127, true), (128, true), (129, false), (130, false)]
+    );
+    assert_eq!(v, Err(libc::EINVAL));
+    assert_eq!(check::UDP_MAX_SEGMENTS, 128);
+}
+
+#[test]
+fn fact_c_csum_start_below_ip_header_is_refused() {
+    let Some(seg) = segmenter("fact_c_csum_start_below_ip_header_is_refused") else {
+        return;
+    };
+    let spec = PacketSpec::udp4(64);
+    let pkt = spec.build();
+    for (start, expected) in [
+        (10u16, Err(libc::EINVAL)),
+        (19, Err(libc::EINVAL)),
+        (20, Ok(())),
+    ] {
+        let hdr = VnetHdr {
+            flags: Flags::NEEDS_CSUM,
+            csum_start: start,
+            csum_offset: 6,
+            ..VnetHdr::default()
+        };
+        let verdict = agree(
+            &seg,
+            &format!("(c) NEEDS_CSUM csum_start {start}"),
+            &hdr,
+            &pkt,
+        );
+        assert_eq!(verdict, expected, "csum_start {start}");
+    }
+}
+
+#[test]
+fn fact_d_hdr_len_beyond_packet_is_refused() {
+    let Some(seg) = segmenter("fact_d_hdr_len_beyond_packet_is_refused") else {
+        return;
+    };
+    let spec = PacketSpec::tcp4(100);
+    let pkt = spec.build();
+    let len = pkt.len() as u16;
+    let mut verdicts = Vec::new();
+    for hdr_len in len..=len + 3 {
+        let hdr = VnetHdr {
+            hdr_len,
+            ..VnetHdr::default()
+        };
+        let kernel = kernel_verdict(&seg, &hdr, &pkt);
+        let ours = check_verdict(&hdr, &pkt);
+        report!(
+            "fact (d) hdr_len {hdr_len} for a {len}-byte packet (12-byte vnet header): kernel {kernel:?}, check {ours:?}"
+        );
+        assert_eq!(
+            kernel.is_ok(),
+            ours.is_ok(),
+            "hdr_len {hdr_len}: kernel and check"
+        );
+        verdicts.push((hdr_len - len, kernel.is_ok()));
+    }
+    // Measured: TUN compares hdr_len with what follows the first 10 header bytes, so the 2 bytes
+    // of num_buffers count as packet (tun_vnet_hdr_get reads 10 bytes, checks, then skips the
+    // rest). T14's "hdr_len > packet -> EINVAL" holds from len + 3 on with a 12-byte header;
+    // check models this (K1 in RULES.md) and must agree at every step.
+    assert_eq!(verdicts, [(0, true), (1, true), (2, true), (3, false)]);
+    // With NEEDS_CSUM the checksum field itself must lie within the packet (V3,
+    // skb_partial_csum_set), with no slack: check agrees here.
+    for (offset, expected) in [(0u16, Ok(())), (1, Err(libc::EINVAL))] {
+        let hdr = VnetHdr {
+            flags: Flags::NEEDS_CSUM,
+            csum_start: len - 2,
+            csum_offset: offset,
+            ..VnetHdr::default()
+        };
+        let what = format!("(d) NEEDS_CSUM field ending {offset} bytes past the packet");
+        assert_eq!(agree(&seg, &what, &hdr, &pkt), expected);
+    }
+}
+
+/// The payload sizes of what B delivered: a merged packet counts as its whole payload.
+fn payload_sizes(out: &[(VnetHdr, Vec<u8>)]) -> Vec<usize> {
+    out.iter()
+        .map(|(_, p)| {
+            let ip = if p[0] >> 4 == 4 {
+                usize::from(p[0] & 0xf) * 4
+            } else {
+                40
+            };
+            let doff = usize::from(p[ip + 12] >> 4) * 4;
+            p.len() - ip - doff
+        })
+        .collect()
+}
+
+/// A train of TCP segments of one flow: `(payload, flags)`, sequence numbers following, IPv4 IDs
+/// incrementing (DF set), valid checksums.
+fn tcp_train(base: &PacketSpec, segs: &[(usize, u8)], id_step: u16) -> Vec<Vec<u8>> {
+    let mut seq = 1000u32;
+    segs.iter()
+        .enumerate()
+        .map(|(i, &(len, flags))| {
+            let mut spec = base.clone();
+            spec.payload = vnet_spec::packet::pattern(len);
+            spec.ip_id = base.ip_id.wrapping_add(id_step.wrapping_mul(i as u16));
+            let L4::Tcp { ack, window, .. } = base.l4 else {
+                unreachable!("TCP base")
+            };
+            spec.l4 = L4::Tcp {
+                seq,
+                ack,
+                flags: tcp_flags::ACK | flags,
+                window,
+            };
+            seq = seq.wrapping_add(len as u32);
+            spec.build()
+        })
+        .collect()
+}
+
+/// Runs a train until the kernel gives a stable answer (at most 5 tries); reports unstable runs.
+fn stable(co: &KernelCoalescer, train: &[Vec<u8>], what: &str) -> Vec<(VnetHdr, Vec<u8>)> {
+    for attempt in 1..=5 {
+        match co.coalesce_checked(train).unwrap() {
+            Coalesced::Stable(out) => return out,
+            Coalesced::Unstable { first, second } => report!(
+                "{what}: unstable run {attempt}: {:?} vs {:?}",
+                payload_sizes(&first),
+                payload_sizes(&second)
+            ),
+        }
+    }
+    panic!("{what}: the kernel never gave the same answer twice");
+}
+
+#[test]
+fn fact_e_cwr_segments_are_delivered_alone() {
+    if !require_root("fact_e_cwr_segments_are_delivered_alone") {
+        return;
+    }
+    let co = KernelCoalescer::new().expect("kernel coalescer");
+    report!(
+        "coalescer: B offloads {}, UDP GRO forwarding {}",
+        co.offloads(),
+        co.udp_gro_forwarding()
+    );
+    let cwr = tcp_flags::CWR;
+    let segs = [(100, 0), (100, cwr), (100, cwr), (100, 0), (100, 0)];
+    for (name, base) in [("v4", PacketSpec::tcp4(0)), ("v6", PacketSpec::tcp6(0))] {
+        let out = stable(&co, &tcp_train(&base, &segs, 1), "(e)");
+        let sizes = payload_sizes(&out);
+        let merged: Vec<bool> = out.iter().map(|(h, _)| is_merged(h)).collect();
+        report!(
+            "fact (e) {name}: 100, CWR 100, CWR 100, 100, 100 -> {sizes:?} (merged {merged:?})"
+        );
+        // DESIGN G3: measured on 6.18; the AccECN-era rule would give [100, 200, 200].
+        assert_eq!(sizes, [100, 100, 100, 200], "{name}");
+    }
+    // The control: without CWR the same train is one packet, so the split above is CWR's.
+    let plain = [(100, 0); 5];
+    let out = stable(
+        &co,
+        &tcp_train(&PacketSpec::tcp4(0), &plain, 1),
+        "(e) control",
+    );
+    report!("fact (e) control: 5 x 100 -> {:?}", payload_sizes(&out));
+    assert_eq!(payload_sizes(&out), [500]);
+    assert!(is_merged(&out[0].0));
+}
+
+#[test]
+fn fact_f_fixed_id_ipv4_pair_at_the_tun_boundary() {
+    if !require_root("fact_f_fixed_id_ipv4_pair_at_the_tun_boundary") {
+        return;
+    }
+    let co = KernelCoalescer::new().expect("kernel coalescer");
+    let mut rows = Vec::new();
+    for (df, id_step) in [(true, 0u16), (false, 0), (true, 1)] {
+        let base = PacketSpec {
+            df,
+            ..PacketSpec::tcp4(0)
+        };
+        let out = stable(
+            &co,
+            &tcp_train(&base, &[(100, 0), (100, 0)], id_step),
+            "(f)",
+        );
+        let sizes = payload_sizes(&out);
+        let ids: Vec<u16> = out
+            .iter()
+            .map(|(_, p)| u16::from_be_bytes([p[4], p[5]]))
+            .collect();
+        let merged = out.iter().any(|(h, _)| is_merged(h));
+        report!(
+            "fact (f): DF={} ids step {id_step}: delivered {sizes:?}, merged at B: {merged}, ids {ids:?}",
+            u8::from(df)
+        );
+        rows.push((df, id_step, merged));
+    }
+    // DESIGN G3: a fixed-ID flow is not handed over merged at a TUN boundary (no FIXEDID bit in
+    // the virtio header); an incrementing one is.
+    assert_eq!(
+        rows,
+        [(true, 0, false), (false, 0, false), (true, 1, true)],
+        "(df, id step, merged)"
+    );
+}
+
+/// A random header over a valid packet: mostly plausible values near the rule boundaries, some
+/// wild ones. Kinds: 0..=2 GSO-ish, 3 checksum-only, 4 anything.
+fn random_case(rng: &mut Rng) -> (VnetHdr, Vec<u8>) {
+    let mut spec = match rng.range(0, 3) {
+        0 => PacketSpec::tcp4(rng.range(0, 3000) as usize),
+        1 => PacketSpec::tcp6(rng.range(0, 3000) as usize),
+        2 => PacketSpec::udp4(rng.range(0, 3000) as usize),
+        _ => PacketSpec::udp6(rng.range(0, 3000) as usize),
+    };
+    if !spec.v6 && rng.chance(1, 4) {
+        spec.ip_options = vec![1; 4 * rng.range(1, 3) as usize];
+    }
+    if rng.chance(1, 4) && matches!(spec.l4, L4::Tcp { .. }) {
+        spec.tcp_options = vec![1; 4 * rng.range(1, 3) as usize];
+    }
+    let pkt = if rng.chance(1, 2) {
+        partial_csum_packet(&spec)
+    } else {
+        spec.build()
+    };
+    let mut hdr = gso_header(&spec, rng.range(1, 1500) as u16);
+    let gso_types = [
+        0u8, 1, 2, 3, 4, 5, 6, 0x10, 0x11, 0x14, 0x15, 0x80, 0x81, 0x84, 0x85,
+    ];
+    match rng.range(0, 4) {
+        0 => {}
+        1 => hdr.gso_type = GsoType(*rng.pick(&gso_types)),
+        2 => {
+            hdr.gso_type = GsoType(*rng.pick(&gso_types));
+            hdr.gso_size = *rng.pick(&[0u16, 1, 8, 100, 0x7fff, 0xfffe, 0xffff]);
+        }
+        3 => {
+            hdr.gso_type = GsoType::NONE;
+            hdr.gso_size = 0;
+        }
+        _ => {}
+    }
+    if rng.chance(1, 3) {
+        hdr.flags = Flags(*rng.pick(&[0u8, 1, 2, 3, 4, 8, 0x41]));
+    }
+    if rng.chance(1, 3) {
+        hdr.csum_start = *rng.pick(&[0u16, 10, 19, 20, 39, 40, 44, 48, 60, 0xfffe, 0xffff]);
+    }
+    if rng.chance(1, 3) {
+        hdr.csum_offset = *rng.pick(&[0u16, 1, 6, 16, 18, 100, 3000, 0xffff]);
+    }
+    if rng.chance(1, 4) {
+        let len = pkt.len() as u16;
+        hdr.hdr_len = *rng.pick(&[0u16, 20, len.saturating_sub(1), len, len + 1, 0xffff]);
+    }
+    if rng.chance(1, 10) {
+        hdr = VnetHdr {
+            flags: Flags(rng.next() as u8),
+            gso_type: GsoType(rng.next() as u8 & 0x9f),
+            hdr_len: rng.next() as u16,
+            gso_size: rng.next() as u16,
+            csum_start: rng.next() as u16 % 200,
+            csum_offset: rng.next() as u16 % 64,
+            ..VnetHdr::default()
+        };
+    }
+    (hdr, pkt)
+}
+
+#[test]
+fn check_agrees_with_the_kernel_on_random_headers() {
+    let Some(seg) = segmenter("check_agrees_with_the_kernel_on_random_headers") else {
+        return;
+    };
+    let mut rng = Rng::from_env(0x5eed_c4ec);
+    let seed = rng.seed();
+    let start = Instant::now();
+    let cases = 400;
+    let (mut accepted, mut refused, mut late) = (0, 0, 0);
+    let mut divergences = Vec::new();
+    for i in 0..cases {
+        let (hdr, pkt) = random_case(&mut rng);
+        let kernel = kernel_verdict(&seg, &hdr, &pkt);
+        let ours = check_verdict(&hdr, &pkt);
+        match (&kernel, &ours) {
+            (Ok(()), Ok(None)) => accepted += 1,
+            (Ok(()), Ok(Some(_))) => late += 1,
+            (Err(_), Err(_)) => refused += 1,
+            _ => divergences.push(format!(
+                "case {i}: kernel {kernel:?} check {ours:?} ({:?}): hdr {} pkt {}",
+                check::check(&hdr, &pkt, &CheckOptions::default()).map(|o| match o {
+                    Offload::Plain => "plain",
+                    Offload::Checksum(_) => "checksum",
+                    Offload::Segment(_) => "segment",
+                }),
+                hdr_hex(&hdr),
+                hex(&pkt)
+            )),
+        }
+    }
+    report!(
+        "check vs kernel (seed {seed}): {cases} cases in {:?}: both accept {accepted}, both refuse \
+         {refused}, accepted on write but dropped at segmentation (S rules) {late}, \
+         divergences {}",
+        start.elapsed(),
+        divergences.len()
+    );
+    for d in &divergences {
+        report!("DIVERGENCE {d}");
+    }
+    assert!(
+        accepted > 50 && refused > 50,
+        "the cases must exercise both sides"
+    );
+    assert!(divergences.is_empty(), "{} divergences", divergences.len());
+}

@@ -1,0 +1,575 @@
+//! The GSO laws (L4, fast == reference, L7), generic over [`Segment`], so that vnet-core, the
+//! reference model and peers (tun-rs, …) all run through the same oracle.
+//!
+//! Each law returns `Err(message)` on a violation, so a proptest can `prop_assert!` on it and a peer
+//! comparison can report it instead of panicking.
+
+use vnet_core::check::{self, CheckOptions, GsoKind, GsoRequest, Offload};
+use vnet_core::gso::{self, GsoOptions, Segmenter};
+use vnet_core::hdr::VnetHdr;
+use vnet_core::wire::{self, IpProtocol, IpVersion};
+
+use crate::model::gso::ones_sum;
+
+/// An implementation of "what goes on the wire for this (header, packet)": the packet itself, the
+/// packet with its checksum completed, or its segments.
+pub trait Segment {
+    /// A name for messages.
+    fn name(&self) -> &'static str;
+    /// The packets to transmit, or why not.
+    fn segment(&self, hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions)
+    -> Result<Vec<Vec<u8>>, String>;
+}
+
+/// vnet-core: `check`, then `complete_checksum` or a [`Segmenter`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Core;
+
+/// The `check` options that match `opts`.
+pub fn check_options(opts: &GsoOptions) -> CheckOptions {
+    CheckOptions {
+        link: opts.link,
+        udp_max_segments: opts.udp_max_segments,
+        ..CheckOptions::default()
+    }
+}
+
+impl Segment for Core {
+    fn name(&self) -> &'static str {
+        "vnet-core"
+    }
+
+    fn segment(
+        &self,
+        hdr: &VnetHdr,
+        pkt: &[u8],
+        opts: &GsoOptions,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        match check::check(hdr, pkt, &check_options(opts)).map_err(|e| e.to_string())? {
+            Offload::Plain => Ok(vec![pkt.to_vec()]),
+            Offload::Checksum(c) => {
+                let mut out = pkt.to_vec();
+                gso::complete_checksum(&mut out, c).map_err(|e| e.to_string())?;
+                Ok(vec![out])
+            }
+            Offload::Segment(req) => {
+                let mut seg = Segmenter::new(&req, pkt, opts).map_err(|e| e.to_string())?;
+                let mut buf = vec![0u8; seg.max_segment_len()];
+                let mut out = Vec::with_capacity(seg.segment_count());
+                while let Some(len) = seg.next_into(&mut buf) {
+                    let len = len.map_err(|e| e.to_string())?;
+                    out.push(buf[..len].to_vec());
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// The transport checksum of `seg` verifies: pseudo-header + segment sums to 0xFFFF (C1, C2).
+fn l4_verifies(seg: &[u8], h: &wire::Headers) -> bool {
+    let l4 = &seg[h.l4_offset..];
+    let ip = &seg[h.l3_offset..];
+    let mut all = Vec::new();
+    match h.ip {
+        IpVersion::V4 => {
+            all.extend_from_slice(&ip[12..20]);
+            all.extend_from_slice(&[0, h.protocol.0]);
+            all.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+        }
+        IpVersion::V6 => {
+            all.extend_from_slice(&ip[8..40]);
+            all.extend_from_slice(&(l4.len() as u32).to_be_bytes());
+            all.extend_from_slice(&[0, 0, 0, h.protocol.0]);
+        }
+    }
+    all.extend_from_slice(l4);
+    ones_sum(&all) == 0xFFFF
+}
+
+/// Header bytes `a` and `b` agree except in the listed (offset, length) holes.
+fn same_except(a: &[u8], b: &[u8], holes: &[(usize, usize)]) -> bool {
+    a.len() == b.len()
+        && (0..a.len())
+            .all(|i| holes.iter().any(|&(at, n)| (at..at + n).contains(&i)) || a[i] == b[i])
+}
+
+/// L4: what `imp` transmits for a valid (header, packet) is valid, and is what S1-S4 say.
+///
+/// Plain: the packet unchanged. Checksum: the packet with a verifying checksum, nothing else
+/// changed. Segments (TCP, USO): each passes `check` as a plain packet and parses; IPv4 header and
+/// transport checksums verify; IP and UDP lengths agree with the bytes; every header byte is the
+/// super-packet's except the fields S1-S3 rewrite; payloads are `gso_size` long but the last and
+/// concatenate to the super-packet's payload; seq advances by the bytes before (mod 2^32); FIN/PSH
+/// only on the last, CWR only on the first (all in AccECN mode); IPv4 ID + index (TCP fixed-ID:
+/// constant). UFO: fragments with one ID, 8-byte-unit offsets, MF on all but the last, whose
+/// reassembly is the datagram with a verifying UDP checksum.
+pub fn valid_output<S: Segment>(
+    imp: &S,
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    opts: &GsoOptions,
+) -> Result<(), String> {
+    let name = imp.name();
+    let offload = check::check(hdr, pkt, &check_options(opts))
+        .map_err(|e| format!("input is not valid: {e}"))?;
+    let segs = imp
+        .segment(hdr, pkt, opts)
+        .map_err(|e| format!("{name}: {e}"))?;
+    match offload {
+        Offload::Plain => {
+            ensure!(segs == [pkt], "{name}: a plain packet changed");
+            Ok(())
+        }
+        Offload::Checksum(c) => {
+            ensure!(segs.len() == 1, "{name}: {} packets for one", segs.len());
+            let out = &segs[0];
+            let at = usize::from(c.start) + usize::from(c.offset);
+            ensure!(
+                same_except(out, pkt, &[(at, 2)]),
+                "{name}: bytes other than the checksum changed"
+            );
+            let h = wire::parse_headers(out, opts.link)
+                .map_err(|e| format!("{name}: output does not parse: {e}"))?;
+            ensure!(
+                h.l4_offset == usize::from(c.start) && l4_verifies(out, &h),
+                "{name}: completed checksum does not verify"
+            );
+            ensure!(be16(out, at) != 0, "{name}: checksum 0 not written 0xFFFF");
+            Ok(())
+        }
+        Offload::Segment(req) if req.kind == GsoKind::Ufo => {
+            valid_fragments(name, &req, pkt, &segs)
+        }
+        Offload::Segment(req) => valid_segments(name, &req, pkt, opts, &segs),
+    }
+}
+
+fn valid_segments(
+    name: &str,
+    req: &GsoRequest,
+    pkt: &[u8],
+    opts: &GsoOptions,
+    segs: &[Vec<u8>],
+) -> Result<(), String> {
+    let h0 = req.headers;
+    let (l3, l4, hdr_len) = (h0.l3_offset, h0.l4_offset, req.hdr_len);
+    let mss = usize::from(req.gso_size);
+    let payload = &pkt[hdr_len..];
+    let count = payload.len().div_ceil(mss).max(1);
+    ensure!(
+        segs.len() == count,
+        "{name}: {} segments, expected {count}",
+        segs.len()
+    );
+    let tcp = req.kind == GsoKind::Tcp;
+    let mut holes = vec![];
+    match h0.ip {
+        IpVersion::V4 => holes.extend([(l3 + 2, 4), (l3 + 10, 2)]),
+        IpVersion::V6 => holes.push((l3 + 4, 2)),
+    }
+    if tcp {
+        holes.extend([(l4 + 4, 4), (l4 + 13, 1), (l4 + 16, 2)]);
+    } else {
+        holes.push((l4 + 4, 4));
+    }
+    let mut joined = Vec::with_capacity(payload.len());
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == count;
+        let plain = check::check(&VnetHdr::default(), seg, &check_options(opts));
+        ensure!(
+            plain == Ok(Offload::Plain),
+            "{name}: segment {i} fails check: {plain:?}"
+        );
+        let h = wire::parse_headers(seg, opts.link)
+            .map_err(|e| format!("{name}: segment {i} does not parse: {e}"))?;
+        ensure!(h == h0, "{name}: segment {i} headers moved: {h:?}");
+        ensure!(
+            seg.len() > hdr_len || count == 1,
+            "{name}: segment {i} has no payload"
+        );
+        ensure!(
+            same_except(&seg[..hdr_len], &pkt[..hdr_len], &holes),
+            "{name}: segment {i}: a header byte S1-S3 do not rewrite changed"
+        );
+        let body = &seg[hdr_len..];
+        ensure!(
+            last || body.len() == mss,
+            "{name}: segment {i} carries {} bytes, not gso_size {mss}",
+            body.len()
+        );
+        let ip = &seg[l3..];
+        match h.ip {
+            IpVersion::V4 => {
+                ensure!(usize::from(be16(ip, 2)) == ip.len(), "{name}: {i}: tot_len");
+                ensure!(
+                    ones_sum(&ip[..h.l3_len]) == 0xFFFF,
+                    "{name}: {i}: IPv4 checksum"
+                );
+                let step = if tcp && opts.fixed_id { 0 } else { i as u16 };
+                let id = be16(&pkt[l3..], 4).wrapping_add(step);
+                ensure!(
+                    be16(ip, 4) == id,
+                    "{name}: {i}: IPv4 ID {} not {id}",
+                    be16(ip, 4)
+                );
+            }
+            IpVersion::V6 => {
+                ensure!(
+                    usize::from(be16(ip, 4)) + 40 == ip.len(),
+                    "{name}: {i}: payload_len"
+                );
+            }
+        }
+        ensure!(
+            l4_verifies(seg, &h),
+            "{name}: segment {i}: transport checksum"
+        );
+        if tcp {
+            let seq = be32(pkt, l4 + 4).wrapping_add(joined.len() as u32);
+            ensure!(be32(seg, l4 + 4) == seq, "{name}: {i}: seq");
+            let mut flags = pkt[l4 + 13];
+            if !last {
+                flags &= !0x09;
+            }
+            if i > 0 && !opts.accecn {
+                flags &= !0x80;
+            }
+            ensure!(
+                seg[l4 + 13] == flags,
+                "{name}: {i}: flags {:#x} not {flags:#x}",
+                seg[l4 + 13]
+            );
+        } else {
+            ensure!(
+                usize::from(be16(seg, l4 + 4)) == seg.len() - l4,
+                "{name}: {i}: UDP length"
+            );
+            ensure!(be16(seg, l4 + 6) != 0, "{name}: {i}: UDP checksum 0 (C4)");
+            ensure!(h.protocol == IpProtocol::UDP, "{name}: {i}: protocol");
+        }
+        joined.extend_from_slice(body);
+    }
+    ensure!(
+        joined == payload,
+        "{name}: payloads do not concatenate to the input's"
+    );
+    Ok(())
+}
+
+fn valid_fragments(
+    name: &str,
+    req: &GsoRequest,
+    pkt: &[u8],
+    segs: &[Vec<u8>],
+) -> Result<(), String> {
+    let h0 = req.headers;
+    let (l3, l4) = (h0.l3_offset, h0.l4_offset);
+    ensure!(h0.ip == IpVersion::V4, "{name}: IPv6 UFO segmented");
+    let frag = usize::from(req.gso_size) / 8 * 8;
+    let mut datagram = Vec::new();
+    for (i, seg) in segs.iter().enumerate() {
+        ensure!(
+            same_except(
+                &seg[..l4],
+                &pkt[..l4],
+                &[(l3 + 2, 2), (l3 + 6, 2), (l3 + 10, 2)]
+            ),
+            "{name}: fragment {i}: header changed beyond length/fragment/checksum"
+        );
+        let ip = &seg[l3..];
+        ensure!(usize::from(be16(ip, 2)) == ip.len(), "{name}: {i}: tot_len");
+        ensure!(
+            ones_sum(&ip[..l4 - l3]) == 0xFFFF,
+            "{name}: {i}: IPv4 checksum"
+        );
+        let word = be16(ip, 6);
+        ensure!(
+            usize::from(word & 0x1FFF) * 8 == datagram.len(),
+            "{name}: {i}: offset"
+        );
+        ensure!(
+            (word & 0x2000 != 0) == (i + 1 < segs.len()),
+            "{name}: {i}: MF"
+        );
+        ensure!(word & 0xC000 == 0, "{name}: {i}: DF/reserved");
+        let body = &seg[l4..];
+        ensure!(
+            i + 1 == segs.len() || body.len() == frag,
+            "{name}: {i}: size"
+        );
+        datagram.extend_from_slice(body);
+    }
+    let expected_len = pkt.len() - l4;
+    ensure!(datagram.len() == expected_len, "{name}: reassembled length");
+    ensure!(
+        datagram[8..] == pkt[l4 + 8..],
+        "{name}: reassembled payload"
+    );
+    ensure!(datagram[..4] == pkt[l4..l4 + 4], "{name}: ports");
+    ensure!(
+        usize::from(be16(&datagram, 4)) == expected_len,
+        "{name}: UDP length"
+    );
+    let mut whole = pkt[..l4].to_vec();
+    whole.extend_from_slice(&datagram);
+    let h = wire::Headers {
+        l3_offset: l3,
+        l4_offset: l4,
+        ..h0
+    };
+    ensure!(
+        l4_verifies(&whole, &h),
+        "{name}: UDP checksum over the datagram"
+    );
+    ensure!(be16(&datagram, 6) != 0, "{name}: UDP checksum 0 (C4)");
+    Ok(())
+}
+
+/// Fast == reference: two implementations transmit the same bytes, or both refuse.
+pub fn agree<A: Segment, B: Segment>(
+    a: &A,
+    b: &B,
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    opts: &GsoOptions,
+) -> Result<(), String> {
+    match (a.segment(hdr, pkt, opts), b.segment(hdr, pkt, opts)) {
+        (Ok(x), Ok(y)) => {
+            if x == y {
+                return Ok(());
+            }
+            let first = x.iter().zip(&y).position(|(p, q)| p != q);
+            Err(format!(
+                "{} and {} differ: {} vs {} packets, first difference at packet {first:?}",
+                a.name(),
+                b.name(),
+                x.len(),
+                y.len()
+            ))
+        }
+        (Err(_), Err(_)) => Ok(()),
+        (x, y) => Err(format!(
+            "{}: {:?}; {}: {:?}",
+            a.name(),
+            x.map(|v| v.len()),
+            b.name(),
+            y.map(|v| v.len())
+        )),
+    }
+}
+
+/// L7: on any input, `imp` returns (never panics), and whatever it returns is bounded: no packet
+/// longer than the input's headers plus its payload, and (when segments) no more of them than bytes.
+pub fn total<S: Segment>(
+    imp: &S,
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    opts: &GsoOptions,
+) -> Result<(), String> {
+    if let Ok(out) = imp.segment(hdr, pkt, opts) {
+        ensure!(
+            out.iter().all(|p| p.len() <= pkt.len()),
+            "{}: an output packet is longer than the input",
+            imp.name()
+        );
+        ensure!(
+            out.len() <= pkt.len().max(1),
+            "{}: more packets than bytes",
+            imp.name()
+        );
+    }
+    Ok(())
+}
+
+/// L7 for vnet-core's buffer shapes: any request (perhaps not this packet's) and any buffer sizes
+/// (`deltas` added to the true segment lengths, `extra` buffers more or fewer than segments).
+/// Buffers sit in an arena with canary gaps between them. Then: no byte outside a buffer changes;
+/// if a buffer is too small or too few are given, the result is an error and no buffer byte
+/// changes (S5); otherwise the segments are the cursor's, byte for byte. Same for the packed shape
+/// and for the cursor itself.
+pub fn canary(
+    req: &GsoRequest,
+    pkt: &[u8],
+    opts: &GsoOptions,
+    deltas: &[i8],
+    extra: i8,
+) -> Result<(), String> {
+    const GAP: usize = 7;
+    const CANARY: u8 = 0xA5;
+    // The truth, from the cursor (if the request is refused, every shape must refuse).
+    let expected = match Segmenter::new(req, pkt, opts) {
+        Ok(mut seg) => {
+            let mut buf = vec![0u8; seg.max_segment_len()];
+            let mut v = Vec::new();
+            while let Some(r) = seg.next_into(&mut buf) {
+                let len = r.map_err(|e| format!("cursor failed mid-way: {e}"))?;
+                v.push(buf[..len].to_vec());
+            }
+            Some(v)
+        }
+        Err(_) => None,
+    };
+    let lens: Vec<usize> = expected
+        .as_ref()
+        .map_or_else(|| vec![64; 2], |v| v.iter().map(Vec::len).collect());
+    let n = (lens.len() as isize + isize::from(extra)).max(0) as usize;
+    let sizes: Vec<usize> = (0..n)
+        .map(|i| {
+            let base = lens.get(i).copied().unwrap_or(64) as isize;
+            let d = deltas.get(i % deltas.len().max(1)).copied().unwrap_or(0);
+            (base + isize::from(d)).max(0) as usize
+        })
+        .collect();
+    let total: usize = sizes.iter().sum::<usize>() + GAP * (n + 1);
+    let mut arena = vec![CANARY; total];
+    let mut out_lens = vec![usize::MAX; n];
+    let result = {
+        let mut bufs: Vec<&mut [u8]> = Vec::with_capacity(n);
+        let mut rest = &mut arena[GAP..];
+        for &s in &sizes {
+            let (buf, tail) = rest.split_at_mut(s);
+            bufs.push(buf);
+            rest = &mut tail[GAP..];
+        }
+        gso::segment_into(req, pkt, opts, &mut bufs, &mut out_lens)
+    };
+    let fits = expected
+        .as_ref()
+        .is_some_and(|e| n >= e.len() && e.iter().zip(&sizes).all(|(s, &b)| b >= s.len()));
+    let mut at = 0;
+    for (i, &s) in sizes.iter().enumerate() {
+        ensure!(
+            arena[at..at + GAP].iter().all(|&b| b == CANARY),
+            "canary before buffer {i} overwritten"
+        );
+        at += GAP;
+        let buf = &arena[at..at + s];
+        if fits {
+            let want = expected.as_ref().and_then(|e| e.get(i));
+            match want {
+                Some(w) => {
+                    ensure!(out_lens[i] == w.len(), "buffer {i}: length {}", out_lens[i]);
+                    ensure!(
+                        buf[..w.len()] == w[..],
+                        "buffer {i}: bytes differ from the cursor's"
+                    );
+                    ensure!(
+                        buf[w.len()..].iter().all(|&b| b == CANARY),
+                        "buffer {i}: written past its segment"
+                    );
+                }
+                None => ensure!(buf.iter().all(|&b| b == CANARY), "spare buffer {i} written"),
+            }
+        } else {
+            ensure!(
+                buf.iter().all(|&b| b == CANARY),
+                "buffer {i} written although the call fails"
+            );
+        }
+        at += s;
+    }
+    ensure!(
+        arena[at..].iter().all(|&b| b == CANARY),
+        "canary after the last buffer overwritten"
+    );
+    match (&expected, fits, result) {
+        (Some(e), true, Ok(count)) => ensure!(count == e.len(), "count {count}"),
+        (_, false, Err(_)) => {
+            ensure!(
+                out_lens.iter().all(|&l| l == usize::MAX),
+                "lengths written by a failing call"
+            );
+        }
+        (_, _, r) => return Err(format!("segment_into returned {r:?}, fits = {fits}")),
+    }
+
+    // The packed shape, in a buffer of the true total plus the first delta.
+    let want_total: usize = expected
+        .as_ref()
+        .map_or(128, |e| e.iter().map(Vec::len).sum());
+    let size =
+        (want_total as isize + isize::from(deltas.first().copied().unwrap_or(0))).max(0) as usize;
+    let mut arena = vec![CANARY; size + 2 * GAP];
+    let r = gso::segment_packed(req, pkt, opts, &mut arena[GAP..GAP + size]);
+    ensure!(
+        arena[..GAP].iter().all(|&b| b == CANARY),
+        "packed: canary before overwritten"
+    );
+    ensure!(
+        arena[GAP + size..].iter().all(|&b| b == CANARY),
+        "packed: canary after overwritten"
+    );
+    match (&expected, r) {
+        (Some(e), Ok(p)) => {
+            let joined = e.concat();
+            ensure!(
+                size >= joined.len(),
+                "packed: succeeded in too small a buffer"
+            );
+            ensure!(
+                arena[GAP..GAP + p.size] == joined[..],
+                "packed: bytes differ from the cursor's"
+            );
+            ensure!(p.count == e.len(), "packed: count");
+        }
+        (Some(e), Err(_)) => {
+            ensure!(
+                size < e.concat().len(),
+                "packed: refused a buffer that fits"
+            );
+            ensure!(
+                arena.iter().all(|&b| b == CANARY),
+                "packed: wrote before failing"
+            );
+        }
+        (None, Ok(p)) => return Err(format!("packed: accepted what the cursor refused: {p:?}")),
+        (None, Err(_)) => {}
+    }
+
+    // The cursor with one buffer of the first segment's length plus the first delta.
+    if let (Some(e), Ok(mut seg)) = (&expected, Segmenter::new(req, pkt, opts)) {
+        let size = (e[0].len() as isize + isize::from(deltas.first().copied().unwrap_or(0))).max(0)
+            as usize;
+        let mut arena = vec![CANARY; size + 2 * GAP];
+        for (i, want) in e.iter().enumerate() {
+            let r = seg.next_into(&mut arena[GAP..GAP + size]);
+            ensure!(
+                arena[..GAP].iter().all(|&b| b == CANARY),
+                "cursor: canary before overwritten"
+            );
+            ensure!(
+                arena[GAP + size..].iter().all(|&b| b == CANARY),
+                "cursor: canary after overwritten"
+            );
+            match r {
+                Some(Ok(len)) => ensure!(
+                    arena[GAP..GAP + len] == want[..],
+                    "cursor: segment {i} differs"
+                ),
+                Some(Err(_)) => {
+                    ensure!(size < want.len(), "cursor: refused a buffer that fits");
+                    break;
+                }
+                None => return Err(format!("cursor: ended after {i} of {}", e.len())),
+            }
+        }
+    }
+    Ok(())
+}

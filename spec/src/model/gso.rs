@@ -1,0 +1,316 @@
+//! The reference segmenter: S1-S5 and C4 written out the slow, obvious way.
+//!
+//! It shares nothing with `vnet_core::gso`: headers are found here by reading the bytes, every
+//! segment is built as a fresh `Vec` (headers copied, payload appended), every length is written and
+//! every checksum is recomputed from scratch with the plain RFC 1071 loop below. Only the decision
+//! *whether* a header asks for segmentation is taken from `vnet_core::check` (the V rules), so that
+//! both implementations answer the same question.
+//!
+//! What a device transmits for a (header, packet) pair: the packet itself (no offload), the packet
+//! with its checksum completed (S4), or the segments (S1-S3).
+
+use vnet_core::check::{self, CheckOptions, GsoKind, Offload};
+use vnet_core::gso::GsoOptions;
+use vnet_core::hdr::VnetHdr;
+use vnet_core::wire::Link;
+
+/// RFC 1071: the folded ones'-complement sum of big-endian 16-bit words, an odd byte padded.
+pub fn ones_sum(data: &[u8]) -> u16 {
+    let mut acc: u32 = 0;
+    let mut i = 0;
+    while i < data.len() {
+        let hi = u32::from(data[i]) << 8;
+        let lo = if i + 1 < data.len() {
+            u32::from(data[i + 1])
+        } else {
+            0
+        };
+        acc += hi | lo;
+        acc = (acc & 0xFFFF) + (acc >> 16);
+        i += 2;
+    }
+    acc as u16
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+fn set16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Where the headers are, read straight from the bytes.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    l3: usize,
+    v6: bool,
+    l4: usize,
+    proto: u8,
+}
+
+fn layout(pkt: &[u8], link: Link) -> Result<Layout, String> {
+    let short = || "packet shorter than its headers".to_string();
+    let l3 = match link {
+        Link::Tun => 0,
+        Link::Tap => {
+            let ethertype = be16(pkt.get(..14).ok_or_else(short)?, 12);
+            if ethertype == 0x8100 { 18 } else { 14 }
+        }
+    };
+    let first = *pkt.get(l3).ok_or_else(short)?;
+    if first >> 4 == 4 {
+        let ihl = usize::from(first & 0xF) * 4;
+        let ip = pkt.get(l3..l3 + ihl).ok_or_else(short)?;
+        Ok(Layout {
+            l3,
+            v6: false,
+            l4: l3 + ihl,
+            proto: ip[9],
+        })
+    } else {
+        let ip = pkt.get(l3..l3 + 40).ok_or_else(short)?;
+        let mut next = ip[6];
+        let mut at = l3 + 40;
+        // Hop-by-hop, routing and destination options: (length + 1) * 8 bytes each.
+        while matches!(next, 0 | 43 | 60) {
+            let ext = pkt.get(at..at + 2).ok_or_else(short)?;
+            next = ext[0];
+            at += (usize::from(ext[1]) + 1) * 8;
+        }
+        Ok(Layout {
+            l3,
+            v6: true,
+            l4: at,
+            proto: next,
+        })
+    }
+}
+
+/// The pseudo-header (C2) as bytes, for a transport segment of `len` bytes.
+fn pseudo(seg: &[u8], lay: &Layout, len: usize) -> Vec<u8> {
+    let mut p = Vec::new();
+    if lay.v6 {
+        p.extend_from_slice(&seg[lay.l3 + 8..lay.l3 + 40]);
+        p.extend_from_slice(&(len as u32).to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, lay.proto]);
+    } else {
+        p.extend_from_slice(&seg[lay.l3 + 12..lay.l3 + 20]);
+        p.extend_from_slice(&[0, lay.proto]);
+        p.extend_from_slice(&(len as u16).to_be_bytes());
+    }
+    p
+}
+
+/// The checksum of a transport segment that starts at `lay.l4`, its field at `field`: zero the
+/// field, sum pseudo-header and segment, complement.
+fn l4_checksum(seg: &mut [u8], lay: &Layout, field: usize) -> u16 {
+    set16(seg, lay.l4 + field, 0);
+    let l4_len = seg.len() - lay.l4;
+    let mut all = pseudo(seg, lay, l4_len);
+    all.extend_from_slice(&seg[lay.l4..]);
+    !ones_sum(&all)
+}
+
+/// Lengths and header checksum of an IP header whose datagram is the rest of `seg`.
+fn fix_ip(seg: &mut [u8], lay: &Layout, id: Option<u16>, frag: Option<u16>) {
+    let ip_len = seg.len() - lay.l3;
+    if lay.v6 {
+        set16(seg, lay.l3 + 4, (ip_len - 40) as u16);
+        return;
+    }
+    set16(seg, lay.l3 + 2, ip_len as u16);
+    if let Some(id) = id {
+        set16(seg, lay.l3 + 4, id);
+    }
+    if let Some(frag) = frag {
+        set16(seg, lay.l3 + 6, frag);
+    }
+    set16(seg, lay.l3 + 10, 0);
+    let ihl = usize::from(seg[lay.l3] & 0xF) * 4;
+    let check = !ones_sum(&seg[lay.l3..lay.l3 + ihl]);
+    set16(seg, lay.l3 + 10, check);
+}
+
+/// What a device puts on the wire for `hdr` + `pkt`, by the rules. Tunnels are not modelled.
+pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<u8>>, String> {
+    let copts = CheckOptions {
+        link: opts.link,
+        udp_max_segments: opts.udp_max_segments,
+        ..CheckOptions::default()
+    };
+    let req = match check::check(hdr, pkt, &copts).map_err(|e| e.to_string())? {
+        Offload::Plain => return Ok(vec![pkt.to_vec()]),
+        Offload::Checksum(c) => {
+            // S4: sum from start to the end, the field included (it holds the pseudo-header sum).
+            let (start, at) = (
+                usize::from(c.start),
+                usize::from(c.start) + usize::from(c.offset),
+            );
+            if at + 2 > pkt.len() {
+                return Err("S4: checksum field outside the packet".into());
+            }
+            let mut out = pkt.to_vec();
+            let mut check = !ones_sum(&out[start..]);
+            if check == 0 {
+                check = 0xFFFF;
+            }
+            set16(&mut out, at, check);
+            return Ok(vec![out]);
+        }
+        Offload::Segment(req) => req,
+    };
+    if req.tunnel.is_some() {
+        return Err("tunnel GSO is not modelled".into());
+    }
+    let lay = layout(pkt, opts.link)?;
+    // The IP length field must cover exactly the bytes present.
+    let claimed = if lay.v6 {
+        usize::from(be16(pkt, lay.l3 + 4)) + 40
+    } else {
+        usize::from(be16(pkt, lay.l3 + 2))
+    };
+    if claimed != pkt.len() - lay.l3 {
+        return Err("S1: IP length disagrees with the packet".into());
+    }
+    let mss = usize::from(req.gso_size);
+    match req.kind {
+        GsoKind::Tcp | GsoKind::Uso => {
+            let tcp = req.kind == GsoKind::Tcp;
+            let l4_len = if tcp {
+                usize::from(pkt[lay.l4 + 12] >> 4) * 4
+            } else {
+                8
+            };
+            let headers = &pkt[..lay.l4 + l4_len];
+            let payload = &pkt[lay.l4 + l4_len..];
+            let pieces: Vec<&[u8]> = payload.chunks(mss).collect();
+            if !tcp && pieces.len() > usize::from(opts.udp_max_segments) {
+                return Err("S5: too many USO segments".into());
+            }
+            let id0 = be16(pkt, lay.l3 + 4);
+            let mut out = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                let last = i + 1 == pieces.len();
+                let mut seg = headers.to_vec();
+                seg.extend_from_slice(piece);
+                let id = if tcp && opts.fixed_id {
+                    id0
+                } else {
+                    id0.wrapping_add(i as u16)
+                };
+                fix_ip(&mut seg, &lay, Some(id), None);
+                if tcp {
+                    let seq0 = u32::from_be_bytes(pkt[lay.l4 + 4..lay.l4 + 8].try_into().unwrap());
+                    let seq = seq0.wrapping_add((i * mss) as u32);
+                    seg[lay.l4 + 4..lay.l4 + 8].copy_from_slice(&seq.to_be_bytes());
+                    let mut flags = seg[lay.l4 + 13];
+                    if !last {
+                        flags &= !(0x01 | 0x08); // FIN, PSH
+                    }
+                    if i > 0 && !opts.accecn {
+                        flags &= !0x80; // CWR
+                    }
+                    seg[lay.l4 + 13] = flags;
+                    let check = l4_checksum(&mut seg, &lay, 16);
+                    set16(&mut seg, lay.l4 + 16, check);
+                } else {
+                    let udp_len = seg.len() - lay.l4;
+                    set16(&mut seg, lay.l4 + 4, udp_len as u16);
+                    let mut check = l4_checksum(&mut seg, &lay, 6);
+                    if check == 0 {
+                        check = 0xFFFF;
+                    }
+                    set16(&mut seg, lay.l4 + 6, check);
+                }
+                out.push(seg);
+            }
+            Ok(out)
+        }
+        GsoKind::Ufo => {
+            if lay.v6 {
+                return Err("S3: IPv6 UFO is not supported".into());
+            }
+            // The whole datagram's UDP checksum first.
+            let mut datagram = pkt[lay.l4..].to_vec();
+            let mut with_ip = pkt[..lay.l4].to_vec();
+            with_ip.extend_from_slice(&datagram);
+            set16(&mut with_ip, lay.l4 + 4, datagram.len() as u16);
+            let mut check = l4_checksum(&mut with_ip, &lay, 6);
+            if check == 0 {
+                check = 0xFFFF;
+            }
+            set16(&mut datagram, 4, (pkt.len() - lay.l4) as u16);
+            set16(&mut datagram, 6, check);
+            // Fragments of gso_size rounded down to 8 bytes, all with the first ID.
+            let frag = mss / 8 * 8;
+            if frag == 0 {
+                return Err("S1: UFO gso_size below 8".into());
+            }
+            let pieces: Vec<&[u8]> = datagram.chunks(frag).collect();
+            let mut out = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                let mut seg = pkt[..lay.l4].to_vec();
+                seg.extend_from_slice(piece);
+                let mut word = ((i * frag) / 8) as u16;
+                if i + 1 < pieces.len() {
+                    word |= 0x2000; // MF; DF and the reserved bit cleared
+                }
+                fix_ip(&mut seg, &lay, None, Some(word));
+                out.push(seg);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The model as a [`crate::laws::gso::Segment`] implementation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Model;
+
+impl crate::laws::gso::Segment for Model {
+    fn name(&self) -> &'static str {
+        "model"
+    }
+
+    fn segment(
+        &self,
+        hdr: &VnetHdr,
+        pkt: &[u8],
+        opts: &GsoOptions,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        transmit(hdr, pkt, opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::PacketSpec;
+    use vnet_core::hdr::{Flags, GsoType};
+
+    #[test]
+    fn model_splits_the_read_case() {
+        let pkt = PacketSpec::tcp4(200).build();
+        let hdr = VnetHdr {
+            flags: Flags::NEEDS_CSUM,
+            gso_type: GsoType::TCPV4,
+            gso_size: 100,
+            csum_start: 20,
+            csum_offset: 16,
+            hdr_len: 40,
+            ..VnetHdr::default()
+        };
+        let segs = transmit(&hdr, &pkt, &GsoOptions::default()).unwrap();
+        assert_eq!(segs.len(), 2);
+        assert!(segs.iter().all(|s| s.len() == 140));
+        assert_eq!(ones_sum(&segs[1][..20]), 0xFFFF);
+    }
+
+    #[test]
+    fn ones_sum_known_values() {
+        assert_eq!(ones_sum(&[]), 0);
+        assert_eq!(ones_sum(&[0x01]), 0x0100);
+        assert_eq!(ones_sum(&[0xFF, 0xFF, 0x00, 0x01]), 0x0001);
+    }
+}

@@ -1,0 +1,737 @@
+//! GRO: the acceptance table (the kernel selftest's gro.c cases, kernel-rules §4B, each as the
+//! list of delivered payload sizes, for IPv4 and IPv6), named regressions for bugs peers shipped,
+//! and the laws on random trains (L5, L6, L7, fast == reference).
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use vnet_core::gro::{GroOptions, Policy};
+use vnet_core::hdr::VnetHdr;
+use vnet_core::wire::{self, IpProtocol, Link};
+use vnet_spec::laws::gro::{self as laws, Coalesce, Core};
+use vnet_spec::model::gro::{Coalesced, Model};
+use vnet_spec::packet::{L4, PacketSpec, tcp_flags};
+use vnet_spec::strategy::train::{super_packet_any, train_any};
+
+fn linux() -> GroOptions {
+    GroOptions::default()
+}
+
+fn relaxed() -> GroOptions {
+    GroOptions {
+        policy: Policy::Relaxed,
+        ..GroOptions::default()
+    }
+}
+
+fn with_udp(o: GroOptions) -> GroOptions {
+    GroOptions { udp: true, ..o }
+}
+
+/// The transport payload length of a TUN packet.
+fn payload_len(p: &[u8]) -> usize {
+    let h = wire::parse_headers(p, Link::Tun).unwrap();
+    let l4 = &p[h.l4_offset..];
+    let hl = match h.protocol {
+        IpProtocol::TCP => wire::TcpPacket::new_checked(l4).unwrap().header_len(),
+        _ => 8,
+    };
+    l4.len() - hl
+}
+
+/// Runs the batch through vnet-core and the model (which must agree), checks the invariants and
+/// L5 on it, and returns the delivered payload sizes.
+fn sizes_with(opts: GroOptions, batch: &[Vec<u8>]) -> Vec<usize> {
+    let core = Core::<64>::new(opts);
+    let model = Model::new(opts);
+    laws::agree(&core, &model, batch);
+    laws::gro_then_gso(&core, batch);
+    core.coalesce(batch)
+        .iter()
+        .map(|(_, b, _)| payload_len(b))
+        .collect()
+}
+
+fn sizes(batch: &[Vec<u8>]) -> Vec<usize> {
+    sizes_with(linux(), batch)
+}
+
+/// The selftest's template: TCP, ACK, seq 100 + `off`, ack 100, window 65535, TTL 8, DF.
+fn seg(v6: bool, len: usize, off: u32) -> PacketSpec {
+    let mut s = if v6 {
+        PacketSpec::tcp6(len)
+    } else {
+        PacketSpec::tcp4(len)
+    };
+    s.payload = vec![b'a'; len];
+    s.l4 = L4::Tcp {
+        seq: 100 + off,
+        ack: 100,
+        flags: tcp_flags::ACK,
+        window: 65535,
+    };
+    s.ttl = 8;
+    s
+}
+
+/// Builds the specs with IPv4 IDs 8, 9, 10, ... (the selftest sends fixed IDs; at a TUN boundary
+/// those do not merge under Linux, G3, so every case but the ID cases increments them).
+fn build(specs: &mut [PacketSpec]) -> Vec<Vec<u8>> {
+    specs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, s)| {
+            s.ip_id = 8 + i as u16;
+            s.build()
+        })
+        .collect()
+}
+
+fn with_flags(mut s: PacketSpec, f: u8) -> PacketSpec {
+    if let L4::Tcp { flags, .. } = &mut s.l4 {
+        *flags |= f;
+    }
+    s
+}
+
+fn both(case: impl Fn(bool) -> (Vec<Vec<u8>>, Vec<usize>)) {
+    for v6 in [false, true] {
+        let (batch, want) = case(v6);
+        assert_eq!(sizes(&batch), want, "v6 = {v6}");
+    }
+}
+
+#[test]
+fn data_same() {
+    both(|v6| (build(&mut [seg(v6, 100, 0), seg(v6, 100, 100)]), vec![200]));
+}
+
+#[test]
+fn data_lrg_sml() {
+    both(|v6| (build(&mut [seg(v6, 100, 0), seg(v6, 50, 100)]), vec![150]));
+}
+
+#[test]
+fn data_sml_lrg() {
+    both(|v6| {
+        (
+            build(&mut [seg(v6, 50, 0), seg(v6, 100, 50)]),
+            vec![50, 100],
+        )
+    });
+}
+
+#[test]
+fn ack() {
+    both(|v6| {
+        let mut third = seg(v6, 0, 0);
+        third.l4 = L4::Tcp {
+            seq: 100,
+            ack: 101,
+            flags: tcp_flags::ACK,
+            window: 65535,
+        };
+        (
+            build(&mut [seg(v6, 0, 0), seg(v6, 0, 0), third]),
+            vec![0, 0, 0],
+        )
+    });
+}
+
+#[test]
+fn flags_psh() {
+    both(|v6| {
+        let mut b = [
+            seg(v6, 100, 0),
+            seg(v6, 100, 100),
+            with_flags(seg(v6, 100, 200), tcp_flags::PSH),
+            seg(v6, 100, 300),
+            seg(v6, 100, 400),
+        ];
+        (build(&mut b), vec![300, 200])
+    });
+}
+
+#[test]
+fn flags_syn_rst_urg() {
+    for flag in [tcp_flags::SYN, tcp_flags::RST, tcp_flags::URG] {
+        both(|v6| {
+            let mut b = [
+                seg(v6, 100, 0),
+                seg(v6, 100, 100),
+                with_flags(seg(v6, 0, 0), flag),
+                seg(v6, 100, 300),
+                seg(v6, 100, 400),
+            ];
+            (build(&mut b), vec![200, 0, 200])
+        });
+    }
+}
+
+/// Linux 6.18 at a TUN boundary (measured, G3): a CWR segment is never merged.
+#[test]
+fn flags_cwr() {
+    both(|v6| {
+        let mut b = [
+            seg(v6, 100, 0),
+            with_flags(seg(v6, 100, 100), tcp_flags::CWR),
+            with_flags(seg(v6, 100, 200), tcp_flags::CWR),
+            seg(v6, 100, 300),
+            seg(v6, 100, 400),
+        ];
+        (build(&mut b), vec![100, 100, 100, 200])
+    });
+}
+
+/// A CWR on the first segment stays on the first only: the merged packet carries the ECN bit.
+#[test]
+fn cwr_first_merges_with_ecn_bit() {
+    let batch = build(&mut [
+        with_flags(seg(false, 100, 0), tcp_flags::CWR),
+        seg(false, 100, 100),
+    ]);
+    // A CWR segment starting a flow is delivered alone too (it is "never merged").
+    assert_eq!(sizes(&batch), vec![100, 100]);
+}
+
+#[test]
+fn tcp_csum() {
+    both(|v6| {
+        let mut batch = build(&mut [seg(v6, 100, 0), seg(v6, 100, 100)]);
+        let at = if v6 { 40 } else { 20 } + 16;
+        let c = u16::from_be_bytes([batch[1][at], batch[1][at + 1]]).wrapping_sub(1);
+        batch[1][at..at + 2].copy_from_slice(&c.to_be_bytes());
+        (batch, vec![100, 100])
+    });
+}
+
+#[test]
+fn tcp_seq() {
+    both(|v6| {
+        (
+            build(&mut [seg(v6, 100, 0), seg(v6, 100, 101)]),
+            vec![100, 100],
+        )
+    });
+}
+
+fn ts(tsval: u32, layout: u8) -> Vec<u8> {
+    let mut t = vec![8, 10];
+    t.extend_from_slice(&tsval.to_be_bytes());
+    t.extend_from_slice(&[0; 4]);
+    match layout {
+        0 => [vec![1, 1], t].concat(),
+        1 => [vec![1], t, vec![1]].concat(),
+        _ => [t, vec![1, 1]].concat(),
+    }
+}
+
+#[test]
+fn tcp_ts() {
+    both(|v6| {
+        let opts = [ts(0, 0), ts(0, 0), ts(100, 0), ts(100, 1), ts(100, 2)];
+        let mut b: Vec<PacketSpec> = opts
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| PacketSpec {
+                tcp_options: o,
+                ..seg(v6, 100, 100 * i as u32)
+            })
+            .collect();
+        (build(&mut b), vec![200, 100, 100, 100])
+    });
+}
+
+#[test]
+fn tcp_opt() {
+    both(|v6| {
+        let mut b = [
+            PacketSpec {
+                tcp_options: ts(0, 0),
+                ..seg(v6, 100, 0)
+            },
+            PacketSpec {
+                tcp_options: ts(0, 0),
+                ..seg(v6, 100, 100)
+            },
+            PacketSpec {
+                tcp_options: vec![1, 3, 3, 0],
+                ..seg(v6, 100, 200)
+            },
+        ];
+        (build(&mut b), vec![200, 100])
+    });
+}
+
+#[test]
+fn ip_ecn_tos_ttl() {
+    for change in [
+        |s: &mut PacketSpec| s.tos ^= 0x02,
+        |s: &mut PacketSpec| s.tos = if s.v6 { 0xf0 } else { 1 },
+        |s: &mut PacketSpec| s.ttl = 7,
+    ] {
+        both(|v6| {
+            let mut b = [seg(v6, 100, 0), seg(v6, 100, 100)];
+            change(&mut b[1]);
+            (build(&mut b), vec![100, 100])
+        });
+    }
+}
+
+/// A 40-byte timestamp option (IHL 15).
+fn ts_option() -> Vec<u8> {
+    let mut o = vec![68, 40, 5, 0];
+    o.resize(40, 0);
+    o
+}
+
+#[test]
+fn ip_opt() {
+    let mut b = [
+        seg(false, 100, 0),
+        PacketSpec {
+            ip_options: ts_option(),
+            ..seg(false, 100, 100)
+        },
+        seg(false, 100, 200),
+    ];
+    assert_eq!(sizes(&build(&mut b)), vec![100, 100, 100]);
+}
+
+/// Sets MF (and, if `offset`, a fragment offset) on an IPv4 packet, fixing its header checksum.
+fn fragment(p: &mut [u8], offset: bool) {
+    p[6] |= 0x20;
+    if offset {
+        p[7] = 3;
+    }
+    p[10..12].fill(0);
+    let ihl = usize::from(p[0] & 0xf) * 4;
+    let c = vnet_core::csum::finish(vnet_core::csum::sum(&p[..ihl]));
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+#[test]
+fn ip_frag4() {
+    let mut batch = build(&mut [seg(false, 100, 0), seg(false, 100, 100)]);
+    fragment(&mut batch[1], false);
+    assert_eq!(sizes(&batch), vec![100, 100]);
+}
+
+fn ids(df: bool, ids: &[u16]) -> Vec<Vec<u8>> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            let mut s = seg(false, 100, 100 * i as u32);
+            s.df = df;
+            s.ip_id = id;
+            s.build()
+        })
+        .collect()
+}
+
+/// G3/G13 under Linux: IDs must increment; a fixed-ID train is delivered as it came.
+#[test]
+fn ip_id_linux() {
+    assert_eq!(sizes(&ids(true, &[8, 9])), vec![200], "df1_inc");
+    assert_eq!(sizes(&ids(true, &[8, 8])), vec![100, 100], "df1_fixed");
+    assert_eq!(sizes(&ids(false, &[8, 9])), vec![200], "df0_inc");
+    assert_eq!(sizes(&ids(false, &[8, 8])), vec![100, 100], "df0_fixed");
+    assert_eq!(
+        sizes(&ids(true, &[8, 9, 9])),
+        vec![200, 100],
+        "df1_inc_fixed"
+    );
+    assert_eq!(
+        sizes(&ids(true, &[8, 8, 9])),
+        vec![100, 100, 100],
+        "df1_fixed_inc"
+    );
+    // The fixed-ID train decides what flushes: 9 ends it and starts anew, 10 joins 9.
+    assert_eq!(
+        sizes(&ids(true, &[8, 8, 9, 10])),
+        vec![100, 100, 200],
+        "fixed train then incrementing"
+    );
+}
+
+/// G3 Relaxed: IDs of DF packets are ignored; DF-clear packets must still increment.
+#[test]
+fn ip_id_relaxed() {
+    let r = |b: &[Vec<u8>]| sizes_with(relaxed(), b);
+    assert_eq!(r(&ids(true, &[8, 8])), vec![200]);
+    assert_eq!(r(&ids(true, &[8, 9, 9])), vec![300]);
+    assert_eq!(r(&ids(true, &[8, 8, 9])), vec![300]);
+    assert_eq!(r(&ids(true, &[8, 500, 3])), vec![300]);
+    assert_eq!(r(&ids(false, &[8, 8])), vec![100, 100]);
+    assert_eq!(r(&ids(false, &[8, 9])), vec![200]);
+}
+
+#[test]
+fn ip_frag6() {
+    let mut b = [
+        seg(true, 100, 0),
+        seg(true, 100, 100),
+        PacketSpec {
+            v6_ext: vec![(44, vec![0; 6])],
+            ..seg(true, 100, 200)
+        },
+        seg(true, 100, 300),
+    ];
+    assert_eq!(sizes(&build(&mut b)), vec![200, 100, 100]);
+}
+
+#[test]
+fn ip_v6ext_same_and_diff() {
+    let ext = |byte| PacketSpec {
+        v6_ext: vec![(60, vec![byte; 6])],
+        ..seg(true, 100, 0)
+    };
+    let mut same = [ext(0), ext(0)];
+    same[1].l4 = seg(true, 100, 100).l4;
+    assert_eq!(sizes(&build(&mut same)), vec![200]);
+    let mut diff = [ext(0), ext(0x11)];
+    diff[1].l4 = seg(true, 100, 100).l4;
+    assert_eq!(sizes(&build(&mut diff)), vec![100, 100]);
+}
+
+const LARGE_MSS: usize = 4096 - 20 - 40;
+
+fn large(v6: bool, extra: usize) -> Vec<Vec<u8>> {
+    let r = (65475 + if v6 { 0 } else { 20 }) % LARGE_MSS + extra;
+    let mut b: Vec<PacketSpec> = (0..16)
+        .map(|i| seg(v6, LARGE_MSS, (i * LARGE_MSS) as u32))
+        .collect();
+    b.push(seg(v6, r, (16 * LARGE_MSS) as u32));
+    b.push(seg(v6, r, (17 * LARGE_MSS) as u32));
+    build(&mut b)
+}
+
+#[test]
+fn large_max() {
+    assert_eq!(sizes(&large(false, 0)), vec![65495, 919]);
+    assert_eq!(sizes(&large(true, 0)), vec![65475, 899]);
+}
+
+#[test]
+fn large_rem() {
+    assert_eq!(sizes(&large(false, 1)), vec![64576, 920, 920]);
+    assert_eq!(sizes(&large(true, 1)), vec![64576, 900, 900]);
+}
+
+// ---- UDP (G4, G40-G46) ----
+
+fn udp(v6: bool, len: usize, i: u16) -> PacketSpec {
+    let mut s = if v6 {
+        PacketSpec::udp6(len)
+    } else {
+        PacketSpec::udp4(len)
+    };
+    s.ip_id = 8 + i;
+    s
+}
+
+#[test]
+fn udp_trains() {
+    for v6 in [false, true] {
+        let b = |lens: &[usize]| -> Vec<Vec<u8>> {
+            lens.iter()
+                .enumerate()
+                .map(|(i, &l)| udp(v6, l, i as u16).build())
+                .collect()
+        };
+        let u = |lens: &[usize]| sizes_with(with_udp(linux()), &b(lens));
+        assert_eq!(u(&[100, 100]), vec![200]);
+        // A shorter datagram is merged and ends the train; a larger one starts anew (G44/G45).
+        assert_eq!(u(&[100, 50, 100]), vec![150, 100]);
+        assert_eq!(u(&[50, 100, 100]), vec![50, 200]);
+        // UDP GRO is off by default.
+        assert_eq!(sizes(&b(&[100, 100])), vec![100, 100]);
+    }
+}
+
+/// Regression: a merged UDP datagram with more segments than the kernel accepts (G4: 64).
+#[test]
+fn regression_udp_segment_cap() {
+    let batch: Vec<Vec<u8>> = (0..70).map(|i| udp(false, 10, i).build()).collect();
+    let core = Core::<64>::new(with_udp(linux()));
+    let outs = core.coalesce(&batch);
+    let counts: Vec<usize> = outs.iter().map(|(_, _, m)| m.len()).collect();
+    assert_eq!(counts, vec![64, 6]);
+    laws::gro_then_gso(&core, &batch);
+    let wide = GroOptions {
+        udp_max_segments: 128,
+        ..with_udp(linux())
+    };
+    assert_eq!(sizes_with(wide, &batch), vec![700]);
+}
+
+/// Regression: UDP with a zero checksum (IPv4 "none") is never coalesced (G40).
+#[test]
+fn regression_udp_zero_checksum() {
+    let mut batch: Vec<Vec<u8>> = (0..2).map(|i| udp(false, 100, i).build()).collect();
+    for p in &mut batch {
+        p[26..28].fill(0);
+    }
+    assert_eq!(sizes_with(with_udp(linux()), &batch), vec![100, 100]);
+}
+
+// ---- named regressions for bugs peers shipped ----
+
+#[test]
+fn regression_ipv4_options_not_merged() {
+    let mut b = [
+        PacketSpec {
+            ip_options: vec![1, 1, 1, 0],
+            ..seg(false, 100, 0)
+        },
+        PacketSpec {
+            ip_options: vec![1, 1, 1, 0],
+            ..seg(false, 100, 100)
+        },
+    ];
+    assert_eq!(sizes(&build(&mut b)), vec![100, 100]);
+}
+
+#[test]
+fn regression_fragments_not_merged() {
+    for offset in [false, true] {
+        let mut batch = build(&mut [seg(false, 100, 0), seg(false, 100, 100)]);
+        for p in &mut batch {
+            fragment(p, offset);
+        }
+        assert_eq!(sizes(&batch), vec![100, 100]);
+        if offset {
+            // An offset alone (MF clear: the last fragment) is a fragment too.
+            for p in &mut batch {
+                p[6] &= !0x20;
+                fragment(p, true);
+                p[6] &= !0x20;
+                p[10..12].fill(0);
+                let c = vnet_core::csum::finish(vnet_core::csum::sum(&p[..20]));
+                p[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            assert_eq!(sizes(&batch), vec![100, 100]);
+        }
+    }
+}
+
+#[test]
+fn regression_ttl_hop_limit_differ() {
+    both(|v6| {
+        let mut b = [seg(v6, 100, 0), seg(v6, 100, 100)];
+        b[1].ttl = 9;
+        (build(&mut b), vec![100, 100])
+    });
+}
+
+#[test]
+fn regression_v6_flow_labels_differ() {
+    let mut b = [seg(true, 100, 0), seg(true, 100, 100), seg(true, 100, 200)];
+    b[1].flow_label = 7;
+    // Different labels are different flows (G2): the third merges with the first? No: its
+    // sequence number does not follow the first's (100 is missing), so three singles.
+    assert_eq!(sizes(&build(&mut b)), vec![100, 100, 100]);
+    let mut c = [seg(true, 100, 0), seg(true, 100, 0), seg(true, 100, 100)];
+    c[1].flow_label = 7;
+    // Flow label 7 is its own flow; the third follows the first.
+    assert_eq!(sizes(&build(&mut c)), vec![200, 100]);
+}
+
+#[test]
+fn regression_datagram_over_65535() {
+    for v6 in [false, true] {
+        let batch = large(v6, 1);
+        for (_, b, _) in Core::<64>::new(linux()).coalesce(&batch) {
+            assert!(b.len() <= 65535);
+        }
+        assert_eq!(sizes(&batch)[0], 64576);
+    }
+}
+
+/// Regression: a segment rejected for its checksum kept a stale header / disturbed the flow.
+#[test]
+fn regression_bad_checksum_no_stale_header() {
+    for v6 in [false, true] {
+        // The second segment arrives corrupted, then again intact (same ID, as a resend).
+        let mut batch = build(&mut [seg(v6, 100, 0), seg(v6, 100, 100)]);
+        batch.push(batch[1].clone());
+        let at = if v6 { 40 } else { 20 } + 16;
+        batch[1][at] ^= 0x5a;
+        let outs = Core::<64>::new(linux()).coalesce(&batch);
+        let want: Vec<Coalesced> = vec![
+            (outs[0].0, outs[0].1.clone(), vec![0, 2]),
+            (VnetHdr::default(), batch[1].clone(), vec![1]),
+        ];
+        assert_eq!(outs, want);
+        assert_eq!(sizes(&batch), vec![200, 100]);
+    }
+}
+
+#[test]
+fn regression_pure_acks_not_merged() {
+    both(|v6| {
+        let mut b = [seg(v6, 0, 0), seg(v6, 0, 0)];
+        (build(&mut b), vec![0, 0])
+    });
+}
+
+/// A pure ACK of a held flow completes it (kernel G32f/G34) and goes alone.
+#[test]
+fn pure_ack_completes_flow() {
+    let mut b = [seg(false, 100, 0), seg(false, 0, 100), seg(false, 100, 100)];
+    assert_eq!(sizes(&build(&mut b)), vec![100, 0, 100]);
+}
+
+/// The head's buffer has room for one more segment only: the train ends there, no allocation.
+#[test]
+fn buffer_capacity_ends_train() {
+    let batch = build(&mut [
+        seg(false, 100, 0),
+        seg(false, 100, 100),
+        seg(false, 100, 200),
+    ]);
+    let core = Core::<64> {
+        opts: linux(),
+        capacity: batch[0].len() + 100,
+    };
+    let got: Vec<usize> = core
+        .coalesce(&batch)
+        .iter()
+        .map(|(_, b, _)| payload_len(b))
+        .collect();
+    assert_eq!(got, vec![200, 100]);
+    laws::invariants(&core, &batch);
+}
+
+/// A full flow table completes its oldest flow (G1); the model with the same capacity agrees.
+#[test]
+fn full_table_flushes_oldest() {
+    let mut b = Vec::new();
+    for k in 0..2u32 {
+        for port in 0..3u16 {
+            let mut s = seg(false, 100, 100 * k);
+            s.src_port = 1000 + port;
+            s.ip_id = 8 + k as u16;
+            b.push(s.build());
+        }
+    }
+    let core = Core::<2>::new(linux());
+    let model = Model {
+        opts: linux(),
+        flows: 2,
+    };
+    laws::agree(&core, &model, &b);
+    let got: Vec<usize> = core
+        .coalesce(&b)
+        .iter()
+        .map(|(_, p, _)| payload_len(p))
+        .collect();
+    // Flow 2 evicts flow 0; flow 0's second segment evicts flow 1, and so on: nothing merges.
+    assert_eq!(got, vec![100; 6]);
+    let wide: Vec<usize> = Core::<3>::new(linux())
+        .coalesce(&b)
+        .iter()
+        .map(|(_, p, _)| payload_len(p))
+        .collect();
+    assert_eq!(wide, vec![200; 3]);
+}
+
+/// The random trains are not vacuous: over a fixed sample, many merges of each kind happen.
+#[test]
+fn trains_merge_often() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let core = Core::<64>::new(with_udp(linux()));
+    let (mut merged, mut tcp6, mut udp, mut singles) = (0, 0, 0, 0);
+    for _ in 0..200 {
+        let batch = train_any().new_tree(&mut runner).unwrap().current();
+        for (h, _, m) in core.coalesce(&batch) {
+            if m.len() > 1 {
+                merged += 1;
+                tcp6 += usize::from(h.gso_type == vnet_core::hdr::GsoType::TCPV6);
+                udp += usize::from(h.gso_type == vnet_core::hdr::GsoType::UDP_L4);
+            } else {
+                singles += 1;
+            }
+        }
+    }
+    assert!(
+        merged > 200 && tcp6 > 30 && udp > 30 && singles > 200,
+        "{merged} {tcp6} {udp} {singles}"
+    );
+}
+
+#[test]
+fn merged_header_g6() {
+    let batch = build(&mut [seg(false, 100, 0), seg(false, 60, 100)]);
+    let outs = Core::<64>::new(linux()).coalesce(&batch);
+    let (h, b, _) = &outs[0];
+    assert_eq!(h.flags, vnet_core::hdr::Flags::NEEDS_CSUM);
+    assert_eq!(h.gso_type, vnet_core::hdr::GsoType::TCPV4);
+    assert_eq!(
+        (h.gso_size, h.hdr_len, h.csum_start, h.csum_offset),
+        (100, 40, 20, 16)
+    );
+    assert_eq!(b.len(), 200);
+    assert_eq!(u16::from_be_bytes([b[2], b[3]]), 200);
+    assert!(vnet_core::csum::verify(&b[..20]));
+    let s = seg(false, 0, 0);
+    assert_eq!(
+        u16::from_be_bytes([b[36], b[37]]),
+        s.pseudo_header(180),
+        "pseudo-header sum over the merged L4 length"
+    );
+}
+
+// ---- the laws on random trains ----
+
+proptest! {
+    #![proptest_config(vnet_spec::config("gro"))]
+
+    #[test]
+    fn fast_equals_reference(batch in train_any(), udp in any::<bool>(), relax in any::<bool>()) {
+        let base = if relax { relaxed() } else { linux() };
+        let opts = GroOptions { udp, ..base };
+        laws::agree(&Core::<64>::new(opts), &Model::new(opts), &batch);
+        laws::agree(&Core::<2>::new(opts), &Model { opts, flows: 2 }, &batch);
+    }
+
+    #[test]
+    fn l5_gro_then_gso(batch in train_any(), relax in any::<bool>()) {
+        let opts = with_udp(if relax { relaxed() } else { linux() });
+        laws::gro_then_gso(&Core::<64>::new(opts), &batch);
+        laws::gro_then_gso(&Model::new(opts), &batch);
+    }
+
+    #[test]
+    fn l6_gso_then_gro((hdr, pkt) in super_packet_any(), relax in any::<bool>()) {
+        let opts = with_udp(if relax { relaxed() } else { linux() });
+        laws::gso_then_gro(&Core::<64>::new(opts), &hdr, &pkt);
+        laws::gso_then_gro(&Model::new(opts), &hdr, &pkt);
+    }
+
+    #[test]
+    fn l7_totality(
+        batch in train_any(),
+        junk in vec(vec(any::<u8>(), 0..80), 0..4),
+        spare in vec(0usize..300, 24),
+        cut in vec(any::<prop::sample::Index>(), 0..3),
+        udp in any::<bool>(),
+    ) {
+        let mut bufs: Vec<Vec<u8>> = batch.into_iter().chain(junk).collect();
+        let mut lens: Vec<usize> = bufs.iter().map(Vec::len).collect();
+        for (i, b) in bufs.iter_mut().enumerate() {
+            b.resize(b.len() + spare[i % spare.len()], 0xee);
+        }
+        // Some lengths cut short (lengths that disagree with the headers), one maybe too long.
+        for c in &cut {
+            if !lens.is_empty() {
+                let i = c.index(lens.len());
+                lens[i] = c.index(lens[i] + 2);
+            }
+        }
+        let opts = GroOptions { udp, ..linux() };
+        laws::total::<64>(opts, &bufs, &lens);
+        laws::total::<1>(opts, &bufs, &lens);
+    }
+}

@@ -1,0 +1,96 @@
+//! The GSO laws (DESIGN §7: L4, fast == reference, L7) run against vnet-core and the reference model.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use vnet_core::check::{self, Offload};
+use vnet_spec::laws::gso::{self as law, Core, check_options};
+use vnet_spec::model::gso::Model;
+use vnet_spec::strategy::packet::{SuperPacket, super_packet_any, vnet_hdr_any};
+
+fn request(sp: &SuperPacket) -> Option<check::GsoRequest> {
+    match check::check(&sp.hdr, &sp.pkt, &check_options(&sp.opts)) {
+        Ok(Offload::Segment(req)) => Some(req),
+        _ => None,
+    }
+}
+
+proptest! {
+    #![proptest_config(vnet_spec::config("gso"))]
+
+    /// L4: vnet-core's segments are valid and are what S1-S3 say.
+    #[test]
+    fn l4_core_segments_are_valid(sp in super_packet_any()) {
+        let r = law::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts);
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+
+    /// L4 holds for the model too (the oracle is checked against the laws, not only trusted).
+    #[test]
+    fn l4_model_segments_are_valid(sp in super_packet_any()) {
+        let r = law::valid_output(&Model, &sp.hdr, &sp.pkt, &sp.opts);
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+
+    /// Fast == reference on valid super-packets, byte for byte.
+    #[test]
+    fn core_equals_model(sp in super_packet_any()) {
+        let r = law::agree(&Core, &Model, &sp.hdr, &sp.pkt, &sp.opts);
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+
+    /// Fast == reference, and L7, on a super-packet with one byte changed and any header: both
+    /// transmit the same bytes or both refuse, and neither panics.
+    #[test]
+    fn core_equals_model_on_mutated_input(
+        sp in super_packet_any(),
+        hdr in vnet_hdr_any(),
+        use_hdr in any::<bool>(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let mut pkt = sp.pkt.clone();
+        if !pkt.is_empty() {
+            let i = at.index(pkt.len());
+            pkt[i] = byte;
+        }
+        let h = if use_hdr { hdr } else { sp.hdr };
+        prop_assert!(law::total(&Core, &h, &pkt, &sp.opts).is_ok());
+        let r = law::agree(&Core, &Model, &h, &pkt, &sp.opts);
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+
+    /// L7: arbitrary header and bytes never panic, and the output is bounded.
+    #[test]
+    fn l7_arbitrary_bytes(sp in super_packet_any(), hdr in vnet_hdr_any(), bytes in vec(any::<u8>(), 0..300)) {
+        let r = law::total(&Core, &hdr, &bytes, &sp.opts);
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+
+    /// L7 + S5: any buffer sizes around the true ones, inside canaries; nothing written outside a
+    /// buffer, nothing at all on failure, the cursor's bytes on success.
+    #[test]
+    fn l7_s5_buffers_and_canaries(
+        sp in super_packet_any(),
+        deltas in vec(prop_oneof![Just(0i8), -3i8..=3, any::<i8>()], 1..4),
+        extra in -1i8..=1,
+    ) {
+        if let Some(req) = request(&sp) {
+            let r = law::canary(&req, &sp.pkt, &sp.opts, &deltas, extra);
+            prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        }
+    }
+
+    /// L7: a request from another packet (the caller may mix them up) is refused or honoured,
+    /// never a panic or a write outside the buffers.
+    #[test]
+    fn l7_request_from_another_packet(
+        a in super_packet_any(),
+        b in super_packet_any(),
+        deltas in vec(-2i8..=2, 1..3),
+    ) {
+        if let Some(req) = request(&a) {
+            let r = law::canary(&req, &b.pkt, &b.opts, &deltas, 0);
+            prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Law L2 (C1-C5): checksum arithmetic. vnet-core's fast sum against the RFC 1071 reference loop,
+//! and every other law for both vnet-core and the reference model.
+
+use proptest::prelude::*;
+use vnet_spec::laws::VnetCore;
+use vnet_spec::laws::csum::{
+    combine_of_parts, copy_and_sum_is_sum, finished_verifies, pseudo_headers_agree, sum_matches,
+    update_is_recomputation,
+};
+use vnet_spec::model::Reference;
+use vnet_spec::strategy::hdr::bytes_any;
+
+/// A jumbo frame's worth (9000) plus the 8 alignments plus one.
+const SWEEP: usize = 9001;
+
+/// A fixed pseudo-random buffer (xorshift), so the sweep is the same on every run.
+fn fixed_random(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+/// L2a (C1), exhaustively: fast sum == reference for every length 0..=9001 at every alignment
+/// 0..8, over fixed random data and over all-0xFF data (the most carries).
+#[test]
+fn l2_sum_every_length_and_alignment() {
+    for data in [fixed_random(SWEEP + 8), vec![0xFF; SWEEP + 8]] {
+        for offset in 0..8 {
+            for len in 0..=SWEEP {
+                sum_matches(&VnetCore, &Reference, &data[offset..offset + len]).unwrap();
+            }
+        }
+    }
+}
+
+/// L2b, exhaustively: copy_and_sum == sum for every length 0..=2048 at every alignment.
+#[test]
+fn l2_copy_and_sum_every_length() {
+    let data = fixed_random(2048 + 8);
+    for offset in 0..8 {
+        for len in 0..=2048 {
+            copy_and_sum_is_sum(&VnetCore, &data[offset..offset + len]).unwrap();
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(vnet_spec::config("l2_sum_matches_reference"))]
+
+    /// L2a (C1): fast sum == reference on random data of random length and alignment.
+    #[test]
+    fn l2_sum_matches_reference(data in bytes_any(SWEEP + 8), offset in 0usize..8) {
+        let offset = offset.min(data.len());
+        sum_matches(&VnetCore, &Reference, &data[offset..])?;
+    }
+}
+
+proptest! {
+    #![proptest_config(vnet_spec::config("l2_copy_and_sum"))]
+
+    /// L2b: copy_and_sum copies exactly and returns the sum of what it copied.
+    #[test]
+    fn l2_copy_and_sum(data in bytes_any(4096)) {
+        copy_and_sum_is_sum(&VnetCore, &data)?;
+        copy_and_sum_is_sum(&Reference, &data)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(vnet_spec::config("l2_combine_of_parts"))]
+
+    /// L2c (C1): sums of pieces cut anywhere (odd offsets too), combined, equal the whole's.
+    #[test]
+    fn l2_combine_of_parts(data in bytes_any(600), cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+        combine_of_parts(&VnetCore, &data, &cuts)?;
+        combine_of_parts(&Reference, &data, &cuts)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(vnet_spec::config("l2_incremental_update"))]
+
+    /// L2d (C5): an RFC 1624 update equals recomputation, up to 0x0000/0xFFFF.
+    #[test]
+    fn l2_incremental_update(data in bytes_any(200), at in any::<usize>(), new in any::<u16>()) {
+        update_is_recomputation(&VnetCore, &data, at, new)?;
+        update_is_recomputation(&Reference, &data, at, new)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(vnet_spec::config("l2_pseudo_headers"))]
+
+    /// L2e (C2): vnet-core's IPv4 and IPv6 pseudo-headers == the model's byte layouts.
+    #[test]
+    fn l2_pseudo_headers(
+        src4 in any::<[u8; 4]>(),
+        dst4 in any::<[u8; 4]>(),
+        src6 in any::<[u8; 16]>(),
+        dst6 in any::<[u8; 16]>(),
+        protocol in any::<u8>(),
+        l4_len in any::<u32>(),
+    ) {
+        pseudo_headers_agree(&VnetCore, &Reference, src4, dst4, &src6, &dst6, protocol, l4_len)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(vnet_spec::config("l2_finished_checksums_verify"))]
+
+    /// L2f (C1, C3): data with its finished checksum stored sums to 0xFFFF, with or without a
+    /// pseudo-header seed.
+    #[test]
+    fn l2_finished_checksums_verify(data in bytes_any(300), at in any::<usize>(), seed in any::<u16>()) {
+        finished_verifies(&VnetCore, &data, at, seed)?;
+        finished_verifies(&Reference, &data, at, seed)?;
+    }
+}
