@@ -8,14 +8,18 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::time::{Duration, Instant};
 use tun_rs::{
     GROTable, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4,
     VIRTIO_NET_HDR_LEN, VirtioNetHdr,
 };
-use vnet_core::check::{self, CheckOptions};
+use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum;
+use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
+use vnet_core::meta::{self, TxFlags, TxMetadata};
 use vnet_spec::packet::{L4, PacketSpec};
 
 /// Counts heap allocations, so that the benches can state how many each implementation makes.
@@ -166,6 +170,23 @@ fn gso(c: &mut Criterion) {
         let seg_len = spec.hdr_len() + usize::from(mss);
         g.throughput(Throughput::Bytes(pkt.len() as u64));
 
+        // vnet: validation (check) and segmentation, as tun-rs's gso_split validates too.
+        let copts = CheckOptions::default();
+        let gopts = GsoOptions::default();
+        let mut vout = vec![vec![0u8; seg_len]; segments];
+        let mut views: Vec<&mut [u8]> = vout.iter_mut().map(Vec::as_mut_slice).collect();
+        let mut lens = vec![0usize; segments];
+        let split = |pkt: &[u8], views: &mut [&mut [u8]], lens: &mut [usize]| match check::check(
+            &hdr, pkt, &copts,
+        ) {
+            Ok(Offload::Segment(req)) => gso::segment_into(&req, pkt, &gopts, views, lens),
+            other => panic!("not a GSO request: {other:?}"),
+        };
+        assert_eq!(split(&pkt, &mut views, &mut lens).unwrap(), segments);
+        g.bench_function(format!("{case}/vnet"), |b| {
+            b.iter(|| split(black_box(&pkt), &mut views, &mut lens).unwrap())
+        });
+
         let mut input = pkt.clone();
         let th = tun_rs_header(&hdr);
         let mut out = vec![vec![0u8; seg_len]; segments];
@@ -241,17 +262,64 @@ fn gro(c: &mut Criterion) {
         let bytes: usize = train.iter().map(Vec::len).sum();
         g.throughput(Throughput::Bytes(bytes as u64));
 
+        // vnet: every buffer has room for a whole merged packet; inputs are restored (untimed)
+        // before each call, since coalescing rewrites the buffers that hold outputs.
+        let mut gro = Gro::<64>::new(GroOptions::default());
+        let lens: Vec<usize> = train.iter().map(Vec::len).collect();
+        let mut vbufs: Vec<Vec<u8>> = train
+            .iter()
+            .map(|p| {
+                let mut b = vec![0u8; 65536];
+                b[..p.len()].copy_from_slice(p);
+                b
+            })
+            .collect();
+        let mut out = vec![Output::default(); train.len()];
+        let mut owner = vec![0usize; train.len()];
+        let (n, r) = allocations(|| gro.coalesce(&mut vbufs, &lens, &mut out, &mut owner));
+        let produced = r.unwrap();
+        assert_eq!(n, 0, "vnet's GRO allocated");
+        eprintln!("gro/{case}/vnet: {produced} packets out, {n} heap allocations per call");
+        g.bench_function(format!("{case}/vnet"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    for (buf, p) in vbufs.iter_mut().zip(&train) {
+                        buf[..p.len()].copy_from_slice(p);
+                    }
+                    let start = Instant::now();
+                    black_box(
+                        gro.coalesce(&mut vbufs, &lens, &mut out, &mut owner)
+                            .unwrap(),
+                    );
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+
         let mut bufs = tun_rs_gro_input(&train);
         let (n, r) = allocations(|| table.apply_gro(&mut bufs, VIRTIO_NET_HDR_LEN, true));
         r.unwrap();
         let heads = bufs.iter().filter(|b| b[0] != 0xFF).count();
         eprintln!("gro/{case}/tun-rs: {heads} packets out, {n} heap allocations per call");
         g.bench_function(format!("{case}/tun-rs"), |b| {
-            b.iter_batched_ref(
-                || tun_rs_gro_input(&train),
-                |bufs| table.apply_gro(bufs, VIRTIO_NET_HDR_LEN, true).unwrap(),
-                BatchSize::PerIteration,
-            )
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    for (buf, p) in bufs.iter_mut().zip(&train) {
+                        buf.truncate(VIRTIO_NET_HDR_LEN);
+                        buf.fill(0xFF);
+                        buf.extend_from_slice(p);
+                    }
+                    let start = Instant::now();
+                    table
+                        .apply_gro(&mut bufs, VIRTIO_NET_HDR_LEN, true)
+                        .unwrap();
+                    total += start.elapsed();
+                }
+                total
+            })
         });
     }
     g.finish();
@@ -279,5 +347,30 @@ fn check(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, checksum, gso, gro, check);
+// ---------------------------------------------------------------------------------------------
+// TX metadata -> header
+
+fn meta(c: &mut Criterion) {
+    let mut g = c.benchmark_group("meta");
+    let tso = TxMetadata {
+        flags: TxFlags(
+            TxFlags::IS_IPV4.0
+                | TxFlags::OFFLOAD_TCP_SEGMENTATION.0
+                | TxFlags::OFFLOAD_TCP_CHECKSUM.0
+                | TxFlags::OFFLOAD_IP_HEADER_CHECKSUM.0,
+        ),
+        l2_len: 0,
+        l3_len: 20,
+        l4_len: 20,
+        max_segment_size: 1448,
+        vlan: None,
+    };
+    meta::to_header(&tso).unwrap();
+    g.bench_function("tx-tcp4-tso/vnet", |b| {
+        b.iter(|| meta::to_header(black_box(&tso)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, checksum, gso, gro, meta, check);
 criterion_main!(benches);
