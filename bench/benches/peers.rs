@@ -1,0 +1,376 @@
+//! Side-by-side benches of vnet-core and its peers (DESIGN §9), in one run so that ratios compare
+//! like with like. Every id is `<work>/<case>/<implementation>`: a comparison is two ids that differ
+//! only in the last part. `spec/benches/ratios.py` turns criterion's estimates into the README table.
+//!
+//! Run: `cargo bench -p vnet-spec --bench peers` (quick: add `-- --warm-up-time 1 --measurement-time 2`).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::time::{Duration, Instant};
+use tun_rs::{
+    GROTable, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4,
+    VIRTIO_NET_HDR_LEN, VirtioNetHdr,
+};
+use vnet_core::check::{self, CheckOptions, Offload};
+use vnet_core::csum;
+use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gso::{self, GsoOptions};
+use vnet_core::hdr::{Flags, GsoType, VnetHdr};
+use vnet_core::meta::{self, TxFlags, TxMetadata};
+use vnet_spec::packet::{L4, PacketSpec};
+
+/// Counts heap allocations, so that the benches can state how many each implementation makes.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is passed on unchanged.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Heap allocations made by `f`.
+fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let r = f();
+    (ALLOCATIONS.load(Ordering::Relaxed) - before, r)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checksum
+
+/// 64-byte aligned storage, so that "offset 0" and "offset 1" mean what they say.
+#[repr(C, align(64))]
+struct Aligned([u8; 65536 + 64]);
+
+fn checksum(c: &mut Criterion) {
+    let mut buf = Box::new(Aligned([0; 65536 + 64]));
+    for (i, b) in buf.0.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(131) ^ (i >> 7)) as u8;
+    }
+    let mut g = c.benchmark_group("checksum");
+    let sizes = [20usize, 40, 64, 576, 1500, 9000, 65535];
+    let cases = sizes
+        .iter()
+        .map(|&n| (n.to_string(), 0, n))
+        .chain([40, 1500, 65535].map(|n| (format!("{n}+1"), 1, n)));
+    for (case, offset, len) in cases {
+        let data = &buf.0[offset..offset + len];
+        // All implementations agree (as folded sums) before any of them is timed.
+        let want = csum::sum(data);
+        assert_eq!(tun_rs::checksum(data, 0), want);
+        assert_eq!(!u16::from_be_bytes(internet_checksum::checksum(data)), want);
+        assert_eq!(smoltcp::wire::checksum::data(data), want);
+        let ep = etherparse::checksum::Sum16BitWords::new().add_slice(data);
+        // etherparse sums native-endian words and leaves the result in native order.
+        assert_eq!(!u16::from_be(ep.ones_complement()), want);
+
+        g.throughput(Throughput::Bytes(len as u64));
+        g.bench_function(format!("{case}/vnet"), |b| {
+            b.iter(|| csum::sum(black_box(data)))
+        });
+        g.bench_function(format!("{case}/tun-rs"), |b| {
+            b.iter(|| tun_rs::checksum(black_box(data), 0))
+        });
+        g.bench_function(format!("{case}/internet-checksum"), |b| {
+            b.iter(|| internet_checksum::checksum(black_box(data)))
+        });
+        g.bench_function(format!("{case}/smoltcp"), |b| {
+            b.iter(|| smoltcp::wire::checksum::data(black_box(data)))
+        });
+        g.bench_function(format!("{case}/etherparse"), |b| {
+            b.iter(|| {
+                etherparse::checksum::Sum16BitWords::new()
+                    .add_slice(black_box(data))
+                    .ones_complement()
+            })
+        });
+    }
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// GSO
+
+/// The GSO cases: (case id, packet spec, gso_size). Super-packets are 65200 bytes of IP packet.
+fn gso_cases() -> Vec<(String, PacketSpec, u16)> {
+    const TOTAL: usize = 65200;
+    let mut cases = Vec::new();
+    for mss in [1448u16, 536] {
+        for (name, make) in [
+            ("tcp4", PacketSpec::tcp4 as fn(usize) -> PacketSpec),
+            ("tcp6", PacketSpec::tcp6),
+            ("udp4", PacketSpec::udp4),
+        ] {
+            let headers = make(0).hdr_len();
+            cases.push((format!("{name}-{TOTAL}-{mss}"), make(TOTAL - headers), mss));
+        }
+    }
+    cases
+}
+
+/// The virtio header a sender would attach to `spec`'s super-packet (NEEDS_CSUM, GSO).
+fn gso_header(spec: &PacketSpec, mss: u16) -> VnetHdr {
+    let gso_type = match (spec.l4, spec.v6) {
+        (L4::Udp, _) => GsoType::UDP_L4,
+        (L4::Tcp { .. }, false) => GsoType::TCPV4,
+        (L4::Tcp { .. }, true) => GsoType::TCPV6,
+    };
+    VnetHdr {
+        flags: Flags::NEEDS_CSUM,
+        gso_type,
+        hdr_len: spec.hdr_len() as u16,
+        gso_size: mss,
+        csum_start: spec.l4_offset() as u16,
+        csum_offset: if spec.l4 == L4::Udp { 6 } else { 16 },
+        ..VnetHdr::default()
+    }
+}
+
+fn tun_rs_header(h: &VnetHdr) -> VirtioNetHdr {
+    VirtioNetHdr {
+        flags: h.flags.0,
+        gso_type: match h.gso_type {
+            GsoType::TCPV4 => VIRTIO_NET_HDR_GSO_TCPV4,
+            GsoType::TCPV6 => VIRTIO_NET_HDR_GSO_TCPV6,
+            _ => VIRTIO_NET_HDR_GSO_UDP_L4,
+        },
+        hdr_len: h.hdr_len,
+        gso_size: h.gso_size,
+        csum_start: h.csum_start,
+        csum_offset: h.csum_offset,
+    }
+}
+
+fn gso(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gso");
+    for (case, spec, mss) in gso_cases() {
+        let pkt = spec.build();
+        let hdr = gso_header(&spec, mss);
+        let segments = spec.payload.len().div_ceil(usize::from(mss));
+        let seg_len = spec.hdr_len() + usize::from(mss);
+        g.throughput(Throughput::Bytes(pkt.len() as u64));
+
+        // vnet: validation (check) and segmentation, as tun-rs's gso_split validates too.
+        let copts = CheckOptions::default();
+        let gopts = GsoOptions::default();
+        let mut vout = vec![vec![0u8; seg_len]; segments];
+        let mut views: Vec<&mut [u8]> = vout.iter_mut().map(Vec::as_mut_slice).collect();
+        let mut lens = vec![0usize; segments];
+        let split = |pkt: &[u8], views: &mut [&mut [u8]], lens: &mut [usize]| match check::check(
+            &hdr, pkt, &copts,
+        ) {
+            Ok(Offload::Segment(req)) => gso::segment_into(&req, pkt, &gopts, views, lens),
+            other => panic!("not a GSO request: {other:?}"),
+        };
+        assert_eq!(split(&pkt, &mut views, &mut lens).unwrap(), segments);
+        g.bench_function(format!("{case}/vnet"), |b| {
+            b.iter(|| split(black_box(&pkt), &mut views, &mut lens).unwrap())
+        });
+
+        let mut input = pkt.clone();
+        let th = tun_rs_header(&hdr);
+        let mut out = vec![vec![0u8; seg_len]; segments];
+        let mut sizes = vec![0usize; segments];
+        let n = tun_rs::gso_split(&mut input, th, &mut out, &mut sizes, 0, spec.v6).unwrap();
+        assert_eq!(n, segments);
+        g.bench_function(format!("{case}/tun-rs"), |b| {
+            b.iter(|| {
+                tun_rs::gso_split(black_box(&mut input), th, &mut out, &mut sizes, 0, spec.v6)
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRO
+
+/// A train of `count` TCPv4 segments of `mss` payload bytes spread over `flows` flows (round
+/// robin), each flow's sequence numbers and IPv4 IDs consecutive: everything of a flow merges.
+fn gro_train(count: usize, mss: usize, flows: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| {
+            let flow = i % flows;
+            let index = i / flows;
+            let mut spec = PacketSpec::tcp4(mss);
+            spec.src_port = 40000 + flow as u16;
+            spec.ip_id = 0x1000u16.wrapping_add(index as u16);
+            if let L4::Tcp { seq, .. } = &mut spec.l4 {
+                *seq = 1000 + (index * mss) as u32;
+            }
+            spec.build()
+        })
+        .collect()
+}
+
+fn gro_cases() -> Vec<(String, Vec<Vec<u8>>)> {
+    [(64, 1), (128, 1), (64, 8), (128, 8)]
+        .into_iter()
+        .map(|(count, flows)| {
+            let name = if flows == 1 {
+                "1flow".to_string()
+            } else {
+                format!("{flows}flows")
+            };
+            (
+                format!("tcp4-{count}x1448-{name}"),
+                gro_train(count, 1448, flows),
+            )
+        })
+        .collect()
+}
+
+/// tun-rs's input: each packet behind room for its virtio header. Merged-away packets keep the
+/// 0xFF header bytes (tun-rs writes a header only for what it hands over).
+fn tun_rs_gro_input(train: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    train
+        .iter()
+        .map(|p| {
+            let mut b = Vec::with_capacity(65536 + VIRTIO_NET_HDR_LEN);
+            b.resize(VIRTIO_NET_HDR_LEN, 0xFF);
+            b.extend_from_slice(p);
+            b
+        })
+        .collect()
+}
+
+fn gro(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gro");
+    let mut table = GROTable::new();
+    for (case, train) in gro_cases() {
+        let bytes: usize = train.iter().map(Vec::len).sum();
+        g.throughput(Throughput::Bytes(bytes as u64));
+
+        // vnet: every buffer has room for a whole merged packet; inputs are restored (untimed)
+        // before each call, since coalescing rewrites the buffers that hold outputs.
+        let mut gro = Gro::<64>::new(GroOptions::default());
+        let lens: Vec<usize> = train.iter().map(Vec::len).collect();
+        let mut vbufs: Vec<Vec<u8>> = train
+            .iter()
+            .map(|p| {
+                let mut b = vec![0u8; 65536];
+                b[..p.len()].copy_from_slice(p);
+                b
+            })
+            .collect();
+        let mut out = vec![Output::default(); train.len()];
+        let mut owner = vec![0usize; train.len()];
+        let (n, r) = allocations(|| gro.coalesce(&mut vbufs, &lens, &mut out, &mut owner));
+        let produced = r.unwrap();
+        assert_eq!(n, 0, "vnet's GRO allocated");
+        eprintln!("gro/{case}/vnet: {produced} packets out, {n} heap allocations per call");
+        g.bench_function(format!("{case}/vnet"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    for (buf, p) in vbufs.iter_mut().zip(&train) {
+                        buf[..p.len()].copy_from_slice(p);
+                    }
+                    let start = Instant::now();
+                    black_box(
+                        gro.coalesce(&mut vbufs, &lens, &mut out, &mut owner)
+                            .unwrap(),
+                    );
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+
+        let mut bufs = tun_rs_gro_input(&train);
+        let (n, r) = allocations(|| table.apply_gro(&mut bufs, VIRTIO_NET_HDR_LEN, true));
+        r.unwrap();
+        let heads = bufs.iter().filter(|b| b[0] != 0xFF).count();
+        eprintln!("gro/{case}/tun-rs: {heads} packets out, {n} heap allocations per call");
+        g.bench_function(format!("{case}/tun-rs"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    for (buf, p) in bufs.iter_mut().zip(&train) {
+                        buf.truncate(VIRTIO_NET_HDR_LEN);
+                        buf.fill(0xFF);
+                        buf.extend_from_slice(p);
+                    }
+                    let start = Instant::now();
+                    table
+                        .apply_gro(&mut bufs, VIRTIO_NET_HDR_LEN, true)
+                        .unwrap();
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// check
+
+fn check(c: &mut Criterion) {
+    let mut g = c.benchmark_group("check");
+    let opts = CheckOptions::default();
+    for (case, spec, mss) in gso_cases().into_iter().filter(|(_, _, m)| *m == 1448) {
+        let pkt = spec.build();
+        let hdr = gso_header(&spec, mss);
+        check::check(&hdr, &pkt, &opts).unwrap();
+        g.bench_function(format!("{case}/vnet"), |b| {
+            b.iter(|| check::check(black_box(&hdr), black_box(&pkt), &opts))
+        });
+    }
+    let plain = PacketSpec::tcp4(1448).build();
+    let hdr = VnetHdr::default();
+    g.bench_function("tcp4-1488-plain/vnet", |b| {
+        b.iter(|| check::check(black_box(&hdr), black_box(&plain), &opts))
+    });
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// TX metadata -> header
+
+fn meta(c: &mut Criterion) {
+    let mut g = c.benchmark_group("meta");
+    let tso = TxMetadata {
+        flags: TxFlags(
+            TxFlags::IS_IPV4.0
+                | TxFlags::OFFLOAD_TCP_SEGMENTATION.0
+                | TxFlags::OFFLOAD_TCP_CHECKSUM.0
+                | TxFlags::OFFLOAD_IP_HEADER_CHECKSUM.0,
+        ),
+        l2_len: 0,
+        l3_len: 20,
+        l4_len: 20,
+        max_segment_size: 1448,
+        vlan: None,
+    };
+    meta::to_header(&tso).unwrap();
+    g.bench_function("tx-tcp4-tso/vnet", |b| {
+        b.iter(|| meta::to_header(black_box(&tso)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, checksum, gso, gro, meta, check);
+criterion_main!(benches);

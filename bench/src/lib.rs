@@ -1,0 +1,8 @@
+//! vnet-bench: vnet-core measured side by side with its peers (tun-rs, internet-checksum, smoltcp,
+//! etherparse).
+//!
+//! - `benches/peers.rs`: criterion benches, ids `<work>/<case>/<implementation>`.
+//! - `ratios.py`: the README's ratio table, generated from criterion's estimates.
+//!
+//! Its own workspace, like `fuzz/`: the peers and criterion add about fifty crates and more than a
+//! minute of CPU to a clean build that the root `cargo test --workspace` should not pay.
