@@ -3,6 +3,9 @@
 use std::fmt;
 use std::io;
 
+use vnet_core::check::CheckError;
+use vnet_core::gro::GroError;
+use vnet_core::gso::GsoError;
 use vnet_core::hdr::HdrError;
 
 use crate::offload::OffloadRule;
@@ -87,6 +90,12 @@ pub enum Error {
         /// The packet buffer's length.
         capacity: usize,
     },
+    /// vnet-core's `check` refused a received header and packet (batched receive).
+    Check(CheckError),
+    /// vnet-core's `gso` refused to segment or to complete a checksum (batched receive).
+    Gso(GsoError),
+    /// vnet-core's `gro` refused a batch (batched send).
+    Gro(GroError),
 }
 
 impl Error {
@@ -160,6 +169,9 @@ impl fmt::Display for Error {
                 f,
                 "packet longer than the {capacity}-byte buffer; the kernel dropped the rest"
             ),
+            Self::Check(err) => write!(f, "check: {err}"),
+            Self::Gso(err) => write!(f, "gso: {err}"),
+            Self::Gro(err) => write!(f, "gro: {err}"),
         }
     }
 }
@@ -169,6 +181,9 @@ impl std::error::Error for Error {
         match self {
             Self::Io { source, .. } | Self::Ioctl { source, .. } => Some(source),
             Self::Header(err) => Some(err),
+            Self::Check(err) => Some(err),
+            Self::Gso(err) => Some(err),
+            Self::Gro(err) => Some(err),
             _ => None,
         }
     }
@@ -185,7 +200,10 @@ impl From<Error> for io::Error {
             | Error::UnsupportedHeaderSize(_)
             | Error::InvalidOffloads(_)
             | Error::Header(_)
-            | Error::HeaderBufferSize { .. } => io::ErrorKind::InvalidInput,
+            | Error::HeaderBufferSize { .. }
+            | Error::Check(_)
+            | Error::Gso(_)
+            | Error::Gro(_) => io::ErrorKind::InvalidInput,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)

@@ -21,6 +21,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod batch;
 mod device;
 mod error;
 pub mod kernel;

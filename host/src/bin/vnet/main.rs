@@ -1,11 +1,10 @@
 //! `vnet`: the vnet-host command line. One module per subcommand; the relay's machinery is in
-//! `tunnel` (pipelines, counters) and `steps` (core's gso and gro, the only packet logic).
+//! `tunnel` (pipelines, counters); its packet steps are vnet-host's `batch` (core's gso and gro).
 
 mod args;
 mod demo;
 mod oracle;
 mod relay;
-mod steps;
 mod tunnel;
 
 use std::process::ExitCode;

@@ -3,10 +3,10 @@
 //! Each side ("half") owns a TUN device and a UDP socket connected to the other half. Each half
 //! runs two pipelines on their own threads:
 //!
-//! - out: TUN read -> (offloads on: [`steps::split`], core's gso) -> UDP send. With offloads on,
+//! - out: TUN read -> (offloads on: [`batch::split`], core's gso) -> UDP send. With offloads on,
 //!   one read returns a super-packet and one `sendmmsg` with UDP_SEGMENT puts all its MTU-sized
 //!   packets on the wire; off, one packet per read and one `send` per datagram.
-//! - in: UDP receive -> (offloads on: [`steps::Coalescer`], core's gro) -> TUN write. With offloads
+//! - in: UDP receive -> (offloads on: [`batch::Coalescer`], core's gro) -> TUN write. With offloads
 //!   on, one `recvmmsg` returns a batch (UDP_GRO trains), gro merges it and one write per merged
 //!   super-packet hands it to the kernel with its vnet header; off, one `recv` and one write
 //!   per packet.
@@ -23,7 +23,8 @@ use vnet_core::hdr::VnetHdr;
 use vnet_host::udp::{BatchSocket, RecvMeta, Transmit};
 use vnet_host::{Device, Error};
 
-use crate::steps::{self, Split};
+use vnet_core::gro::GroOptions;
+use vnet_host::batch::{self, Received};
 
 /// How long a blocked pipeline waits before it looks at the stop condition again.
 const TICK: Duration = Duration::from_millis(100);
@@ -238,8 +239,8 @@ fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::
     let slots = if offload { OUT_BATCH } else { 1 };
     let mut pkts = vec![vec![0u8; MAX_PACKET]; slots];
     let mut outs = vec![vec![0u8; if offload { SPLIT_BUF } else { 0 }]; slots];
-    // What each slot holds after a read: (length read, what split made of it).
-    let mut done: Vec<(usize, Option<Split>)> = Vec::with_capacity(slots);
+    // What each slot holds after a read: what split made of it (None: dropped).
+    let mut done: Vec<Option<Received>> = Vec::with_capacity(slots);
     while !relay.stopping() {
         done.clear();
         for (pkt, out) in pkts.iter_mut().zip(outs.iter_mut()) {
@@ -252,20 +253,20 @@ fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::
             Counters::add(&c.bytes, len);
             if !offload {
                 // Offloads off: the kernel completed checksums and segmented; one datagram.
-                done.push((len, Some(Split::Whole)));
+                done.push(Some(Received::Whole { len }));
                 continue;
             }
             let split = match VnetHdr::read(&hdr_buf, tun.layout(), tun.endian()) {
                 Ok((hdr, _)) => {
-                    steps::split(&hdr, &mut pkt[..len], out).map_err(|err| format!("split: {err}"))
+                    batch::split(&hdr, &mut pkt[..len], out).map_err(|err| format!("split: {err}"))
                 }
                 Err(err) => Err(format!("vnet header: {err}")),
             };
             match split {
-                Ok(split) => done.push((len, Some(split))),
+                Ok(split) => done.push(Some(split)),
                 Err(why) => {
                     relay.drop_packet(c, || why);
-                    done.push((len, None));
+                    done.push(None);
                 }
             }
         }
@@ -275,16 +276,16 @@ fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::
             continue;
         }
         let mut transmits = Vec::with_capacity(done.len());
-        for ((pkt, out), &(len, split)) in pkts.iter().zip(&outs).zip(&done) {
+        for ((pkt, out), &split) in pkts.iter().zip(&outs).zip(&done) {
             match split {
-                Some(Split::Whole) => {
+                Some(Received::Whole { len }) => {
                     Counters::add(&c.packets, 1);
                     transmits.push(Transmit {
                         data: &pkt[..len],
                         segment_size: len.max(1),
                     });
                 }
-                Some(Split::Train { len, stride, count }) => {
+                Some(Received::Segments { len, stride, count }) => {
                     Counters::add(&c.packets, count);
                     transmits.push(Transmit {
                         data: &out[..len],
@@ -361,7 +362,7 @@ fn in_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::R
 struct Batch {
     bufs: Vec<Vec<u8>>,
     lens: Vec<usize>,
-    coalescer: steps::Coalescer,
+    coalescer: batch::Coalescer,
 }
 
 impl Batch {
@@ -369,7 +370,7 @@ impl Batch {
         Self {
             bufs: vec![vec![0u8; MAX_PACKET]; capacity],
             lens: Vec::with_capacity(capacity),
-            coalescer: steps::Coalescer::new(capacity),
+            coalescer: batch::Coalescer::new(capacity, GroOptions::default()),
         }
     }
 
