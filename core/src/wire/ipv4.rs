@@ -389,7 +389,9 @@ mod tests {
         assert_eq!(Ipv4Packet::new_checked(&IPV4_TCP_SYN[..20]), Err(t(60, 20)));
     }
 
+    // Every truncation of every golden variant: 20-50 s under Miri; the `wire` fuzz target covers it.
     #[test]
+    #[cfg_attr(miri, ignore)]
     fn test_never_panics() {
         let mut ok = 0;
         for_each_variant(|b, _| {

@@ -479,7 +479,9 @@ mod tests {
         assert_eq!(b[4..6], [0, 40]);
     }
 
+    // Every truncation of every golden variant: 20-50 s under Miri; the `wire` fuzz target covers it.
     #[test]
+    #[cfg_attr(miri, ignore)]
     fn test_never_panics() {
         let mut walked = 0;
         for_each_variant(|b, _| {

@@ -204,7 +204,9 @@ mod tests {
         }
     }
 
+    // Every truncation of every golden variant: 20-50 s under Miri; the `wire` fuzz target covers it.
     #[test]
+    #[cfg_attr(miri, ignore)]
     fn test_never_panics() {
         let mut ok = 0;
         for_each_variant(|b, _| {

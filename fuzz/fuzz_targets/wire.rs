@@ -1,0 +1,4 @@
+//! `wire`: the law is `vnet_spec::fuzzing::wire`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| vnet_spec::fuzzing::wire(data));

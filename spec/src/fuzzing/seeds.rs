@@ -1,0 +1,622 @@
+//! Seed inputs from real packet shapes, for every target: what `tests/fuzz_corpus.rs` writes to
+//! `fuzz/corpus/<target>/seed-<name>` under `VNET_WRITE_SEEDS=1`, and checks in every run.
+//!
+//! The packets are built here from the RFCs, not taken from core's test builder (which is private
+//! to core's tests): IPv4 with options, IPv6 with hop-by-hop, routing, fragment and destination
+//! options headers, TCP with MSS/window-scale/SACK-permitted/timestamp options, UDP, Ethernet with
+//! and without an 802.1Q tag, and UDP tunnels. Transport checksum fields hold the pseudo-header sum,
+//! as a NEEDS_CSUM packet does (C3).
+
+use vnet_core::check::{CheckOptions, Mode};
+use vnet_core::csum;
+use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
+use vnet_core::wire::{EtherType, IpProtocol, Link};
+
+use super::CheckInput;
+
+/// One seed file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seed {
+    /// The target's directory name.
+    pub target: &'static str,
+    /// The file name (starts with `seed-`).
+    pub name: String,
+    /// The contents.
+    pub bytes: Vec<u8>,
+}
+
+const SRC4: [u8; 4] = [192, 0, 2, 1];
+const DST4: [u8; 4] = [198, 51, 100, 2];
+const SRC6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+const DST6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+/// Real TCP options, 4-byte aligned: MSS 1460; NOP, window scale 7; SACK-permitted, NOP, NOP;
+/// NOP, NOP, timestamps; NOP padding.
+const TCP_OPTIONS: [u8; 40] = [
+    2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2, 1, 1, 1, 1, 8, 10, 0, 0, 0x10, 0, 0, 0, 0x20, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+];
+
+/// IPv4 options: router alert (RFC 2113), then NOPs and an end-of-list.
+const IPV4_OPTIONS: [u8; 40] = {
+    let mut o = [1u8; 40];
+    o[0] = 148;
+    o[1] = 4;
+    o[2] = 0;
+    o[3] = 0;
+    o[39] = 0;
+    o
+};
+
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + 7) as u8).collect()
+}
+
+/// A TCP header with `options` bytes of options (a multiple of 4, at most 40), ACK|PSH, and data.
+fn tcp(options: usize, data: usize) -> Vec<u8> {
+    let doff = (20 + options) / 4;
+    let mut t = vec![
+        0x9c,
+        0x40,
+        0x01,
+        0xbb,
+        0,
+        0,
+        0x03,
+        0xe8,
+        0,
+        0,
+        0,
+        1,
+        (doff as u8) << 4,
+        0x18,
+        0xff,
+        0xff,
+        0,
+        0,
+        0,
+        0,
+    ];
+    t.extend_from_slice(&TCP_OPTIONS[..options]);
+    t.extend(payload(data));
+    t
+}
+
+/// A UDP header with `data` bytes after it.
+fn udp(data: usize) -> Vec<u8> {
+    let len = (8 + data) as u16;
+    let mut u = vec![0x30, 0x39, 0x12, 0xb5];
+    u.extend_from_slice(&len.to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend(payload(data));
+    u
+}
+
+/// Where a transport header keeps its checksum field.
+fn csum_offset(proto: IpProtocol) -> Option<usize> {
+    match proto {
+        IpProtocol::TCP => Some(16),
+        IpProtocol::UDP => Some(6),
+        _ => None,
+    }
+}
+
+fn store_pseudo(l4: &mut [u8], proto: IpProtocol, sum: u16) {
+    if let Some(at) = csum_offset(proto).filter(|at| at + 2 <= l4.len()) {
+        l4[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+    }
+}
+
+/// IPv4 with `options` bytes of options (multiple of 4), DF, a correct header checksum, and `l4`
+/// whose checksum field gets the pseudo-header sum.
+fn ipv4(proto: IpProtocol, options: usize, mut l4: Vec<u8>) -> Vec<u8> {
+    let hl = 20 + options;
+    let total = (hl + l4.len()) as u16;
+    let mut p = vec![0x40 | (hl / 4) as u8, 0];
+    p.extend_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, proto.0, 0, 0]);
+    p.extend_from_slice(&SRC4);
+    p.extend_from_slice(&DST4);
+    p.extend_from_slice(&IPV4_OPTIONS[..options]);
+    let check = csum::finish(csum::sum(&p)).to_be_bytes();
+    p[10..12].copy_from_slice(&check);
+    let pseudo = csum::pseudo_header_v4(SRC4, DST4, proto.0, l4.len() as u16);
+    store_pseudo(&mut l4, proto, pseudo);
+    p.extend(l4);
+    p
+}
+
+/// An IPv6 extension header: hop-by-hop or destination options with PadN, a type-4 (segment
+/// routing) header with no segments left, or an atomic fragment header.
+fn extension(kind: IpProtocol, next: IpProtocol) -> Vec<u8> {
+    match kind {
+        IpProtocol::FRAGMENT => vec![next.0, 0, 0, 0, 0xca, 0xfe, 0xf0, 0x0d],
+        IpProtocol::ROUTING => vec![next.0, 0, 4, 0, 0, 0, 0, 0],
+        IpProtocol::DESTINATION_OPTIONS => {
+            let mut d = vec![next.0, 1, 1, 12];
+            d.resize(16, 0);
+            d
+        }
+        _ => vec![next.0, 0, 1, 4, 0, 0, 0, 0],
+    }
+}
+
+/// IPv6 with the extension headers `exts` (in order), then `l4` of protocol `proto`.
+fn ipv6(exts: &[IpProtocol], proto: IpProtocol, mut l4: Vec<u8>) -> Vec<u8> {
+    let mut chain = Vec::new();
+    for (i, &kind) in exts.iter().enumerate() {
+        chain.extend(extension(kind, exts.get(i + 1).copied().unwrap_or(proto)));
+    }
+    let first = exts.first().copied().unwrap_or(proto);
+    let payload_len = (chain.len() + l4.len()) as u16;
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&payload_len.to_be_bytes());
+    p.extend_from_slice(&[first.0, 64]);
+    p.extend_from_slice(&SRC6);
+    p.extend_from_slice(&DST6);
+    let pseudo = csum::pseudo_header_v6(&SRC6, &DST6, proto.0, l4.len() as u32);
+    store_pseudo(&mut l4, proto, pseudo);
+    p.extend(chain);
+    p.extend(l4);
+    p
+}
+
+/// An Ethernet frame, with an 802.1Q tag (PCP 5, VID 100) if `vlan`.
+fn ethernet(vlan: bool, ethertype: EtherType, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+    if vlan {
+        f.extend_from_slice(&EtherType::VLAN.0.to_be_bytes());
+        f.extend_from_slice(&0xa064u16.to_be_bytes());
+    }
+    f.extend_from_slice(&ethertype.0.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+fn ethertype_of(ip: &[u8]) -> EtherType {
+    if ip.first().is_some_and(|b| b >> 4 == 6) {
+        EtherType::IPV6
+    } else {
+        EtherType::IPV4
+    }
+}
+
+/// The named packets the `wire` and `csum` seeds use: TUN packets (starting at IP) and TAP frames.
+fn packets() -> Vec<(String, Vec<u8>)> {
+    use IpProtocol as P;
+    let mut out = vec![
+        ("tcp4".into(), ipv4(P::TCP, 0, tcp(0, 100))),
+        ("tcp4-ipopt8-tcpopt12".into(), ipv4(P::TCP, 8, tcp(12, 100))),
+        (
+            "tcp4-ipopt40-tcpopt40".into(),
+            ipv4(P::TCP, 40, tcp(40, 10)),
+        ),
+        ("udp4".into(), ipv4(P::UDP, 0, udp(64))),
+        ("udp4-ipopt4".into(), ipv4(P::UDP, 4, udp(64))),
+        (
+            "icmp4".into(),
+            ipv4(P::ICMP, 0, vec![8, 0, 0, 0, 0, 1, 0, 1]),
+        ),
+        ("tcp6".into(), ipv6(&[], P::TCP, tcp(0, 100))),
+        ("tcp6-tcpopt20".into(), ipv6(&[], P::TCP, tcp(20, 100))),
+        ("udp6".into(), ipv6(&[], P::UDP, udp(64))),
+        (
+            "tcp6-hbh-dst".into(),
+            ipv6(
+                &[P::HOP_BY_HOP, P::DESTINATION_OPTIONS],
+                P::TCP,
+                tcp(12, 50),
+            ),
+        ),
+        (
+            "udp6-hbh-rt-frag-dst".into(),
+            ipv6(
+                &[
+                    P::HOP_BY_HOP,
+                    P::ROUTING,
+                    P::FRAGMENT,
+                    P::DESTINATION_OPTIONS,
+                ],
+                P::UDP,
+                udp(40),
+            ),
+        ),
+        (
+            "nonext6".into(),
+            ipv6(&[P::ROUTING], P::NO_NEXT_HEADER, vec![]),
+        ),
+    ];
+    let mut frag4 = ipv4(P::UDP, 0, udp(64));
+    frag4[6] = 0x20; // MF
+    out.push(("udp4-mf".into(), frag4));
+    let mut frag6 = ipv6(&[P::FRAGMENT], P::UDP, udp(32));
+    frag6[42..44].copy_from_slice(&[0x00, 0x19]); // offset 3, M set
+    out.push(("udp6-frag-offset".into(), frag6));
+    let long_chain = ipv6(&[P::DESTINATION_OPTIONS; 9], P::TCP, tcp(0, 8));
+    out.push(("tcp6-dst9-too-long".into(), long_chain));
+
+    let tun: Vec<(String, Vec<u8>)> = out.clone();
+    for (name, ip) in tun.iter().take(11) {
+        out.push((format!("eth-{name}"), ethernet(false, ethertype_of(ip), ip)));
+        out.push((format!("vlan-{name}"), ethernet(true, ethertype_of(ip), ip)));
+    }
+    out.push((
+        "qinq-tcp4".into(),
+        ethernet(true, EtherType::VLAN, &ipv4(P::TCP, 0, tcp(0, 10))),
+    ));
+    out.push((
+        "eth-arp".into(),
+        ethernet(false, EtherType(0x0806), &[0; 28]),
+    ));
+    out
+}
+
+/// A header asking for a checksum at `start + offset`, with `gso_type` and `gso_size`.
+fn gso(gso_type: GsoType, gso_size: u16, start: usize, offset: u16, hdr_len: usize) -> VnetHdr {
+    VnetHdr {
+        flags: Flags::NEEDS_CSUM,
+        gso_type,
+        gso_size,
+        hdr_len: hdr_len as u16,
+        csum_start: start as u16,
+        csum_offset: offset,
+        ..VnetHdr::default()
+    }
+}
+
+/// The `check` seeds: every GSO type on TUN and TAP, with options, extension headers and VLAN tags,
+/// plain and checksum-only packets, strict mode, and UDP tunnels over IPv4 and IPv6.
+pub fn check_inputs() -> Vec<(String, CheckInput)> {
+    use IpProtocol as P;
+    let tso4 = GsoType::TCPV4;
+    let tso6 = GsoType::TCPV6;
+    let uso = GsoType::UDP_L4;
+    let tso4_ecn = GsoType(GsoType::TCPV4.0 | GsoType::ECN.0);
+    // (name, packet, gso type, gso_size, csum_start, csum_offset, hdr_len)
+    let cases = [
+        (
+            "tso4",
+            ipv4(P::TCP, 0, tcp(0, 3000)),
+            tso4,
+            1448,
+            20,
+            16,
+            40,
+        ),
+        (
+            "tso4-opts",
+            ipv4(P::TCP, 8, tcp(12, 3000)),
+            tso4,
+            1000,
+            28,
+            16,
+            60,
+        ),
+        (
+            "tso4-ecn",
+            ipv4(P::TCP, 0, tcp(12, 4000)),
+            tso4_ecn,
+            1448,
+            20,
+            16,
+            52,
+        ),
+        (
+            "tso6",
+            ipv6(&[], P::TCP, tcp(12, 3000)),
+            tso6,
+            1428,
+            40,
+            16,
+            72,
+        ),
+        (
+            "tso6-ext",
+            ipv6(
+                &[P::HOP_BY_HOP, P::DESTINATION_OPTIONS],
+                P::TCP,
+                tcp(0, 3000),
+            ),
+            tso6,
+            1400,
+            64,
+            16,
+            84,
+        ),
+        ("uso4", ipv4(P::UDP, 0, udp(4000)), uso, 1200, 20, 6, 28),
+        (
+            "uso6-rt",
+            ipv6(&[P::ROUTING], P::UDP, udp(4000)),
+            uso,
+            1200,
+            48,
+            6,
+            56,
+        ),
+        (
+            "ufo4",
+            ipv4(P::UDP, 0, udp(4000)),
+            GsoType::UDP,
+            1480,
+            20,
+            6,
+            28,
+        ),
+        (
+            "csum-tcp4",
+            ipv4(P::TCP, 0, tcp(0, 100)),
+            GsoType::NONE,
+            0,
+            20,
+            16,
+            0,
+        ),
+        (
+            "csum-udp6",
+            ipv6(&[], P::UDP, udp(100)),
+            GsoType::NONE,
+            0,
+            40,
+            6,
+            0,
+        ),
+        (
+            "small-tso4",
+            ipv4(P::TCP, 0, tcp(0, 500)),
+            tso4,
+            1448,
+            20,
+            16,
+            40,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, pkt, gso_type, size, start, offset, hdr_len) in cases {
+        let hdr = gso(gso_type, size, start, offset, hdr_len);
+        for (link, vlan) in [(Link::Tun, false), (Link::Tap, false), (Link::Tap, true)] {
+            let (packet, shift, prefix) = match (link, vlan) {
+                (Link::Tun, _) => (pkt.clone(), 0, "tun"),
+                (Link::Tap, false) => (ethernet(false, ethertype_of(&pkt), &pkt), 14, "tap"),
+                (Link::Tap, true) => (ethernet(true, ethertype_of(&pkt), &pkt), 18, "vlan"),
+            };
+            let shifted = VnetHdr {
+                csum_start: hdr.csum_start + shift,
+                hdr_len: if hdr.hdr_len == 0 {
+                    0
+                } else {
+                    hdr.hdr_len + shift
+                },
+                ..hdr
+            };
+            let mut input = CheckInput::tun(shifted, packet);
+            input.opts.link = link;
+            out.push((format!("{prefix}-{name}"), input.clone()));
+            if link == Link::Tun {
+                input.opts.mode = Mode::Strict;
+                out.push((format!("{prefix}-{name}-strict"), input));
+            }
+        }
+    }
+
+    let plain = ipv4(P::TCP, 0, tcp(0, 100));
+    out.push((
+        "tun-plain".into(),
+        CheckInput::tun(VnetHdr::default(), plain.clone()),
+    ));
+    let data_valid = VnetHdr {
+        flags: Flags::DATA_VALID,
+        ..VnetHdr::default()
+    };
+    out.push((
+        "tun-data-valid".into(),
+        CheckInput::tun(data_valid, plain.clone()),
+    ));
+    let no_csum = VnetHdr {
+        gso_type: tso4,
+        gso_size: 1448,
+        ..VnetHdr::default()
+    };
+    let big = ipv4(P::TCP, 0, tcp(0, 3000));
+    out.push(("tun-tso4-no-csum".into(), CheckInput::tun(no_csum, big)));
+
+    out.extend(tunnel_inputs());
+    out
+}
+
+/// UDP-tunnel GSO on TAP: Ethernet, outer IPv4 or IPv6, outer UDP, and the inner packet right
+/// after the outer UDP header at `inner_nh_offset`; with and without UDP_TUNNEL_CSUM.
+fn tunnel_inputs() -> Vec<(String, CheckInput)> {
+    use IpProtocol as P;
+    let mut out = Vec::new();
+    let cases = [
+        (
+            "tunnel4-tso4",
+            false,
+            ipv4(P::TCP, 0, tcp(0, 3000)),
+            GsoType::TCPV4,
+            16,
+        ),
+        (
+            "tunnel4-uso4",
+            false,
+            ipv4(P::UDP, 0, udp(3000)),
+            GsoType::UDP_L4,
+            6,
+        ),
+        (
+            "tunnel6-tso6",
+            true,
+            ipv6(&[], P::TCP, tcp(12, 3000)),
+            GsoType::TCPV6,
+            16,
+        ),
+        (
+            "tunnel6-uso6",
+            true,
+            ipv6(&[], P::UDP, udp(3000)),
+            GsoType::UDP_L4,
+            6,
+        ),
+    ];
+    for (name, outer_v6, inner, inner_type, offset) in cases {
+        let mut outer_udp = udp(0);
+        outer_udp.extend_from_slice(&inner);
+        let outer_len = outer_udp.len() as u16;
+        outer_udp[4..6].copy_from_slice(&outer_len.to_be_bytes());
+        let (outer_ip, bits, outer_l3) = if outer_v6 {
+            (ipv6(&[], P::UDP, outer_udp), GsoType::UDP_TUNNEL_IPV6, 40)
+        } else {
+            (ipv4(P::UDP, 0, outer_udp), GsoType::UDP_TUNNEL_IPV4, 20)
+        };
+        let frame = ethernet(false, ethertype_of(&outer_ip), &outer_ip);
+        let outer_th = 14 + outer_l3;
+        let inner_nh = outer_th + 8;
+        let inner_l3 = if inner_type == GsoType::TCPV6 || inner[0] >> 4 == 6 {
+            40
+        } else {
+            20
+        };
+        let hdr = VnetHdr {
+            outer_th_offset: outer_th as u16,
+            inner_nh_offset: inner_nh as u16,
+            ..gso(
+                GsoType(bits.0 | inner_type.0),
+                1200,
+                inner_nh + inner_l3,
+                offset,
+                0,
+            )
+        };
+        let opts = CheckOptions {
+            link: Link::Tap,
+            tunnel: true,
+            ..CheckInput::tun(hdr, vec![]).opts
+        };
+        out.push((
+            name.to_string(),
+            CheckInput {
+                hdr,
+                opts,
+                packet: frame.clone(),
+            },
+        ));
+        let with_csum = VnetHdr {
+            flags: hdr.flags.with(Flags::UDP_TUNNEL_CSUM),
+            ..hdr
+        };
+        out.push((
+            format!("{name}-csum"),
+            CheckInput {
+                hdr: with_csum,
+                opts: CheckOptions {
+                    tunnel_csum: true,
+                    ..opts
+                },
+                packet: frame,
+            },
+        ));
+    }
+    out
+}
+
+/// Headers of every kind the `hdr_read` seeds cover: each GSO type (with ECN and tunnel bits),
+/// each flag, and the fields of the larger layouts.
+fn headers() -> Vec<(String, VnetHdr)> {
+    let types = [
+        ("none", GsoType::NONE),
+        ("tcpv4", GsoType::TCPV4),
+        ("udp", GsoType::UDP),
+        ("tcpv6", GsoType::TCPV6),
+        ("udp-l4", GsoType::UDP_L4),
+        ("tcpv4-ecn", GsoType(0x81)),
+        ("tcpv6-ecn", GsoType(0x84)),
+        ("tunnel4-tcpv4", GsoType(0x21)),
+        ("tunnel6-tcpv6", GsoType(0x44)),
+        ("tunnel4-udp-l4", GsoType(0x25)),
+        ("unknown-0x02", GsoType(0x02)),
+    ];
+    let flags = [
+        Flags::NEEDS_CSUM,
+        Flags::DATA_VALID,
+        Flags::RSC_INFO,
+        Flags::NEEDS_CSUM.with(Flags::UDP_TUNNEL_CSUM),
+    ];
+    types
+        .iter()
+        .enumerate()
+        .map(|(i, &(name, gso_type))| {
+            let hdr = VnetHdr {
+                flags: flags[i % flags.len()],
+                gso_type,
+                hdr_len: 54,
+                gso_size: 1448,
+                csum_start: 34,
+                csum_offset: 16,
+                num_buffers: 1,
+                hash_value: 0x1234_5678,
+                hash_report: 4,
+                hash_padding: 0,
+                outer_th_offset: 34,
+                inner_nh_offset: 42,
+            };
+            (name.to_string(), hdr)
+        })
+        .collect()
+}
+
+/// Every seed of every target.
+pub fn all() -> Vec<Seed> {
+    let mut seeds = Vec::new();
+    let mut push = |target, name: String, bytes| {
+        seeds.push(Seed {
+            target,
+            name: format!("seed-{name}"),
+            bytes,
+        });
+    };
+    let tail = ipv4(IpProtocol::TCP, 0, tcp(0, 0));
+    for (name, hdr) in headers() {
+        for layout in Layout::ALL {
+            // Clear what the layout has no room for, as a device of that layout would send.
+            let mut h = hdr;
+            if layout.size() < 24 {
+                (h.outer_th_offset, h.inner_nh_offset) = (0, 0);
+            }
+            if layout.size() < 20 {
+                (h.hash_value, h.hash_report) = (0, 0);
+            }
+            if layout.size() < 12 {
+                h.num_buffers = 0;
+            }
+            for (order, endian) in [("le", Endian::Little), ("be", Endian::Big)] {
+                let mut bytes = vec![0u8; layout.size()];
+                h.write(&mut bytes, layout, endian).expect("cleared to fit");
+                bytes.extend_from_slice(&tail);
+                push(
+                    "hdr_read",
+                    format!("{name}-{}-{order}", layout.size()),
+                    bytes,
+                );
+            }
+        }
+    }
+    for (name, input) in check_inputs() {
+        push("check", name, input.to_bytes());
+    }
+    let packets = packets();
+    for (name, pkt) in &packets {
+        push("wire", name.clone(), pkt.clone());
+    }
+    // csum: two bytes of cut (little-endian), then the data.
+    for (i, (name, pkt)) in packets.iter().enumerate().take(8) {
+        let cut = (i * 13 + 1) as u16;
+        let mut bytes = cut.to_le_bytes().to_vec();
+        bytes.extend_from_slice(pkt);
+        push("csum", name.clone(), bytes);
+    }
+    let mut ones = vec![3, 0];
+    ones.resize(2 + 4099, 0xff);
+    push("csum", "all-ones-4099".into(), ones);
+    push("csum", "empty".into(), vec![0, 0]);
+    seeds
+}

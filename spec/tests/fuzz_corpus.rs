@@ -1,0 +1,142 @@
+//! The fuzz corpus in `cargo test`: every committed seed and every regression (a crash input found
+//! once and fixed) goes through its harness on every run, on stable, so a crash found once is
+//! checked forever.
+//!
+//! `VNET_WRITE_SEEDS=1 cargo test -p vnet-spec --test fuzz_corpus` (re)writes the seed files
+//! `fuzz/corpus/<target>/seed-*` from `vnet_spec::fuzzing::seeds`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use vnet_core::check::{GsoKind, Offload};
+use vnet_spec::fuzzing::{self, CheckInput, TARGETS, seeds};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+/// The files of `dir`, sorted by name; none if it does not exist.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .map(|e| e.expect("a readable directory entry").path())
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != ".gitkeep"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Under `VNET_WRITE_SEEDS`, writes the seed files, once, before any test reads the corpus.
+fn write_seeds_if_asked() {
+    static WRITE: Once = Once::new();
+    WRITE.call_once(|| {
+        if std::env::var_os("VNET_WRITE_SEEDS").is_none() {
+            return;
+        }
+        for seed in seeds::all() {
+            let dir = fuzz_dir().join("corpus").join(seed.target);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join(&seed.name), &seed.bytes).unwrap();
+        }
+    });
+}
+
+/// The committed seed files are what `seeds::all()` builds, and every target has seeds.
+#[test]
+fn test_write_and_check_seeds() {
+    write_seeds_if_asked();
+    let seeds = seeds::all();
+    let mut per_target: BTreeMap<&str, usize> = BTreeMap::new();
+    for seed in &seeds {
+        let path = fuzz_dir().join("corpus").join(seed.target).join(&seed.name);
+        let committed = fs::read(&path).unwrap_or_default();
+        assert!(
+            committed == seed.bytes,
+            "{} differs from what seeds::all() builds: run VNET_WRITE_SEEDS=1 cargo test -p vnet-spec --test fuzz_corpus",
+            path.display()
+        );
+        *per_target.entry(seed.target).or_default() += 1;
+    }
+    for (target, _) in TARGETS {
+        assert!(
+            per_target.get(target).copied().unwrap_or(0) >= 10,
+            "{target}: too few seeds"
+        );
+    }
+}
+
+/// The check seeds are what they claim: each GSO kind and both tunnel versions reach a segmentation
+/// request, and a round trip through the byte form gives the same input.
+#[test]
+fn test_check_seeds_reach_every_request() {
+    let mut kinds = Vec::new();
+    let mut tunnels = 0;
+    for (name, input) in seeds::check_inputs() {
+        assert_eq!(
+            CheckInput::from_bytes(&input.to_bytes()).as_ref(),
+            Some(&input),
+            "{name}"
+        );
+        let result = vnet_core::check::check(&input.hdr, &input.packet, &input.opts);
+        if name.contains("small") || name.contains("csum-") {
+            assert!(
+                matches!(result, Ok(Offload::Checksum(_))),
+                "{name}: {result:?}"
+            );
+        } else if name.contains("plain") || name.contains("data-valid") {
+            assert_eq!(result, Ok(Offload::Plain), "{name}");
+        } else {
+            let Ok(Offload::Segment(req)) = result else {
+                panic!("{name}: expected a GSO request, got {result:?}");
+            };
+            kinds.push(req.kind);
+            tunnels += usize::from(req.tunnel.is_some());
+        }
+    }
+    for kind in [GsoKind::Tcp, GsoKind::Uso, GsoKind::Ufo] {
+        assert!(kinds.contains(&kind), "no seed reaches {kind:?}");
+    }
+    assert_eq!(tunnels, 8, "every tunnel seed segments");
+}
+
+/// Every file under `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` through its harness.
+#[test]
+fn test_replay_corpus_and_regressions() {
+    write_seeds_if_asked();
+    let mut replayed = 0;
+    for (target, harness) in TARGETS {
+        let corpus = files(&fuzz_dir().join("corpus").join(target));
+        assert!(!corpus.is_empty(), "{target}: no corpus committed");
+        for path in corpus
+            .iter()
+            .chain(&files(&fuzz_dir().join("regressions").join(target)))
+        {
+            let data = fs::read(path).unwrap();
+            let outcome = std::panic::catch_unwind(|| harness(&data));
+            assert!(
+                outcome.is_ok(),
+                "{target}: {} fails its harness",
+                path.display()
+            );
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0);
+}
+
+/// The harnesses hold on the empty input and on one of each byte, the smallest cases.
+#[test]
+fn test_harnesses_on_tiny_inputs() {
+    for (_, harness) in TARGETS {
+        harness(&[]);
+        for b in 0..=255u8 {
+            harness(&[b]);
+            harness(&[b; 40]);
+        }
+    }
+    assert_eq!(fuzzing::reference_sum(&[0x01]), 0x0100);
+}
