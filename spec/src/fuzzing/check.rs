@@ -28,6 +28,16 @@ pub const OPT_STRICT: u8 = 0x02;
 pub const OPT_TUNNEL: u8 = 0x04;
 /// Option bit: UDP-tunnel checksum negotiated.
 pub const OPT_TUNNEL_CSUM: u8 = 0x08;
+/// Option bits 4-5: the device's header layout (T14 counts its unparsed bytes): 0 the 12-byte
+/// layout (the default), 1 the 10-byte, 2 the 20-byte, 3 the 24-byte.
+pub const OPT_LAYOUT_SHIFT: u8 = 4;
+
+const LAYOUTS: [Layout; 4] = [
+    Layout::V1,
+    Layout::Legacy,
+    Layout::V1Hash,
+    Layout::V1HashTunnel,
+];
 
 const FIXED: usize = 24 + 1 + 2;
 
@@ -47,6 +57,7 @@ impl CheckInput {
             } else {
                 Mode::Linux
             },
+            layout: LAYOUTS[usize::from(bits >> OPT_LAYOUT_SHIFT & 3)],
             udp_max_segments: u16::from_le_bytes([lo, hi]),
             tunnel: bits & OPT_TUNNEL != 0,
             tunnel_csum: bits & OPT_TUNNEL_CSUM != 0,
@@ -73,7 +84,8 @@ impl CheckInput {
         ]
         .iter()
         .filter(|(on, _)| *on)
-        .fold(0, |bits, (_, bit)| bits | bit);
+        .fold(0, |bits, (_, bit)| bits | bit)
+            | (LAYOUTS.iter().position(|&l| l == o.layout).unwrap_or(0) as u8) << OPT_LAYOUT_SHIFT;
         out[25..27].copy_from_slice(&o.udp_max_segments.to_le_bytes());
         out.extend_from_slice(&self.packet);
         out
@@ -122,7 +134,7 @@ pub(super) fn check_bytes(data: &[u8]) {
 /// - always: errors name a rule and print; strict mode accepts nothing Linux mode rejects, and
 ///   gives the same answer; negotiating the tunnel offloads changes nothing for a packet without
 ///   tunnel bits;
-/// - any `Ok`: T14 held (`hdr_len` within the packet, a TUN packet names IPv4 or IPv6, a TAP frame
+/// - any `Ok`: T14 held (`hdr_len` within the packet and the unparsed header bytes, K1; a TUN packet names IPv4 or IPv6, a TAP frame
 ///   holds an Ethernet header); strict mode saw no DATA_VALID/RSC_INFO (P9) and no GSO without
 ///   NEEDS_CSUM (P4);
 /// - `Plain`: no NEEDS_CSUM; `Checksum`: exactly the header's request, with the field inside the
@@ -171,7 +183,12 @@ pub fn check(input: &CheckInput) {
         return;
     };
     let needs_csum = hdr.flags.contains(Flags::NEEDS_CSUM);
-    assert!(usize::from(hdr.hdr_len) <= packet.len(), "T14");
+    // K1: TUN counts the header bytes after the first 10 (24 with a tunnel header) as packet.
+    let unparsed = match opts.layout {
+        Layout::V1HashTunnel => 0,
+        other => other.size() - Layout::Legacy.size(),
+    };
+    assert!(usize::from(hdr.hdr_len) <= packet.len() + unparsed, "T14");
     match opts.link {
         Link::Tun => assert!(matches!(packet.first().map(|b| b >> 4), Some(4 | 6)), "T14"),
         Link::Tap => assert!(packet.len() >= wire::ETHERNET_HEADER_LEN, "T14"),

@@ -19,7 +19,9 @@ mod hdr;
 pub mod seeds;
 mod wire;
 
-pub use check::{CheckInput, OPT_STRICT, OPT_TAP, OPT_TUNNEL, OPT_TUNNEL_CSUM, check};
+pub use check::{
+    CheckInput, OPT_LAYOUT_SHIFT, OPT_STRICT, OPT_TAP, OPT_TUNNEL, OPT_TUNNEL_CSUM, check,
+};
 pub use csum::{csum, reference_sum};
 pub use hdr::hdr_read;
 pub use wire::wire;
