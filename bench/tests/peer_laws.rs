@@ -649,8 +649,7 @@ fn gro_probes() -> Vec<(&'static str, Vec<Vec<u8>>, usize)> {
         seg(false, 100, 0),
         seg(false, 100, 200),
     ];
-    let mut b = build(&mut t);
-    b.swap(0, 0);
+    let b = build(&mut t);
     p.push(("out of order: 100@100, 100@0, 100@200 (prepend)", b, cap));
     p
 }
