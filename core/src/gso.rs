@@ -22,7 +22,7 @@
 use core::fmt;
 
 use crate::check::{CsumRequest, GsoKind, GsoRequest, Tunnel, UDP_MAX_SEGMENTS};
-use crate::csum;
+use crate::csum::{self, Portable, Summer};
 use crate::wire::{self, Headers, IpProtocol, IpVersion, Link, TcpFlags, TcpPacket};
 
 /// How to segment.
@@ -231,6 +231,15 @@ const V4_MF: u16 = 0x2000;
 /// two are the same value, so the caller need not say which protocol the field belongs to and the
 /// bytes match what Linux writes.
 pub fn complete_checksum(pkt: &mut [u8], req: CsumRequest) -> Result<(), GsoError> {
+    complete_checksum_with(pkt, req, Portable)
+}
+
+/// [`complete_checksum`], summing with `summer` (e.g. a host's AVX2 sum).
+pub fn complete_checksum_with<S: Summer>(
+    pkt: &mut [u8],
+    req: CsumRequest,
+    summer: S,
+) -> Result<(), GsoError> {
     let start = usize::from(req.start);
     let at = start + usize::from(req.offset);
     let range_err = GsoError::CsumRange {
@@ -241,7 +250,7 @@ pub fn complete_checksum(pkt: &mut [u8], req: CsumRequest) -> Result<(), GsoErro
     if at + 2 > pkt.len() {
         return Err(range_err);
     }
-    let sum = csum::sum(pkt.get(start..).ok_or(range_err)?);
+    let sum = summer.sum(pkt.get(start..).ok_or(range_err)?);
     put16(pkt, at, nonzero(csum::finish(sum)));
     Ok(())
 }
@@ -730,7 +739,13 @@ impl Plan {
     }
 
     /// Writes segment `i` into `out`, which holds at least its length; returns the length.
-    fn write(&self, pkt: &[u8], i: usize, out: &mut [u8]) -> Result<usize, GsoError> {
+    fn write<S: Summer>(
+        &self,
+        pkt: &[u8],
+        i: usize,
+        out: &mut [u8],
+        summer: S,
+    ) -> Result<usize, GsoError> {
         let (start, len) = self.chunk(i);
         let seg_len = self.hdr_len + len;
         let too_small = GsoError::BufferTooSmall {
@@ -783,7 +798,7 @@ impl Plan {
         let src = pkt
             .get(self.payload_at + start..self.payload_at + start + len)
             .ok_or(too_small)?;
-        let payload_sum = csum::copy_and_sum(body, src).ok_or(too_small)?;
+        let payload_sum = summer.copy_and_sum(body, src).ok_or(too_small)?;
         let id_step = if self.kind == GsoKind::Tcp && self.fixed_id {
             0
         } else {
@@ -890,10 +905,11 @@ impl Outer {
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
-pub struct Segmenter<'a> {
+pub struct Segmenter<'a, S: Summer = Portable> {
     pkt: &'a [u8],
     plan: Plan,
     next: usize,
+    summer: S,
 }
 
 impl<'a> Segmenter<'a> {
@@ -904,10 +920,23 @@ impl<'a> Segmenter<'a> {
         pkt: &'a [u8],
         opts: &GsoOptions,
     ) -> Result<Segmenter<'a>, GsoError> {
+        Segmenter::with_summer(req, pkt, opts, Portable)
+    }
+}
+
+impl<'a, S: Summer> Segmenter<'a, S> {
+    /// [`Segmenter::new`], copying and summing payloads with `summer`.
+    pub fn with_summer(
+        req: &GsoRequest,
+        pkt: &'a [u8],
+        opts: &GsoOptions,
+        summer: S,
+    ) -> Result<Segmenter<'a, S>, GsoError> {
         Ok(Segmenter {
             pkt,
             plan: Plan::new(req, pkt, opts)?,
             next: 0,
+            summer,
         })
     }
 
@@ -948,7 +977,7 @@ impl<'a> Segmenter<'a> {
                 have: out.len(),
             }));
         }
-        let result = self.plan.write(self.pkt, self.next, out);
+        let result = self.plan.write(self.pkt, self.next, out, self.summer);
         if result.is_ok() {
             self.next += 1;
         }
@@ -965,6 +994,18 @@ pub fn segment_into(
     opts: &GsoOptions,
     bufs: &mut [&mut [u8]],
     lens: &mut [usize],
+) -> Result<usize, GsoError> {
+    segment_into_with(req, pkt, opts, bufs, lens, Portable)
+}
+
+/// [`segment_into`], copying and summing payloads with `summer`.
+pub fn segment_into_with<S: Summer>(
+    req: &GsoRequest,
+    pkt: &[u8],
+    opts: &GsoOptions,
+    bufs: &mut [&mut [u8]],
+    lens: &mut [usize],
+    summer: S,
 ) -> Result<usize, GsoError> {
     let plan = Plan::new(req, pkt, opts)?;
     let have = bufs.len().min(lens.len());
@@ -990,7 +1031,7 @@ pub fn segment_into(
         .take(plan.count)
         .enumerate()
     {
-        *len = plan.write(pkt, index, buf)?;
+        *len = plan.write(pkt, index, buf, summer)?;
     }
     Ok(plan.count)
 }
@@ -1016,6 +1057,17 @@ pub fn segment_packed(
     opts: &GsoOptions,
     out: &mut [u8],
 ) -> Result<Packed, GsoError> {
+    segment_packed_with(req, pkt, opts, out, Portable)
+}
+
+/// [`segment_packed`], copying and summing payloads with `summer`.
+pub fn segment_packed_with<S: Summer>(
+    req: &GsoRequest,
+    pkt: &[u8],
+    opts: &GsoOptions,
+    out: &mut [u8],
+    summer: S,
+) -> Result<Packed, GsoError> {
     let plan = Plan::new(req, pkt, opts)?;
     let size = plan.total_len();
     if out.len() < size {
@@ -1035,7 +1087,7 @@ pub fn segment_packed(
                 need: segment_size,
                 have: 0,
             })?;
-        plan.write(pkt, index, seg)?;
+        plan.write(pkt, index, seg, summer)?;
         rest = tail;
     }
     Ok(Packed {

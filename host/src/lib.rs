@@ -23,6 +23,7 @@
 
 mod device;
 mod error;
+pub mod fastsum;
 pub mod kernel;
 pub mod netns;
 mod offload;
