@@ -15,11 +15,12 @@ use tun_rs::{
     VIRTIO_NET_HDR_LEN, VirtioNetHdr,
 };
 use vnet_core::check::{self, CheckOptions, Offload};
-use vnet_core::csum;
+use vnet_core::csum::{self, Summer};
 use vnet_core::gro::{Gro, GroOptions, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_core::meta::{self, TxFlags, TxMetadata};
+use vnet_host::fastsum::FastSum;
 use vnet_spec::packet::{L4, PacketSpec};
 
 /// Counts heap allocations, so that the benches can state how many each implementation makes.
@@ -62,7 +63,17 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
 #[repr(C, align(64))]
 struct Aligned([u8; 65536 + 64]);
 
+/// `vnet` is what a Linux host of vnet-core runs: the sum `vnet_host::fastsum::FastSum` picks for
+/// this CPU (AVX2 where present, as tun-rs picks its AVX2 sum at run time); `vnet-portable` is
+/// vnet-core's default build (SSE2 on x86-64), shown as a peer column.
+fn fast_sum() -> FastSum {
+    let fast = FastSum::detect();
+    eprintln!("vnet sums with {}", fast.name());
+    fast
+}
+
 fn checksum(c: &mut Criterion) {
+    let fast = fast_sum();
     let mut buf = Box::new(Aligned([0; 65536 + 64]));
     for (i, b) in buf.0.iter_mut().enumerate() {
         *b = (i.wrapping_mul(131) ^ (i >> 7)) as u8;
@@ -77,6 +88,7 @@ fn checksum(c: &mut Criterion) {
         let data = &buf.0[offset..offset + len];
         // All implementations agree (as folded sums) before any of them is timed.
         let want = csum::sum(data);
+        assert_eq!(fast.sum(data), want);
         assert_eq!(tun_rs::checksum(data, 0), want);
         assert_eq!(!u16::from_be_bytes(internet_checksum::checksum(data)), want);
         assert_eq!(smoltcp::wire::checksum::data(data), want);
@@ -86,6 +98,9 @@ fn checksum(c: &mut Criterion) {
 
         g.throughput(Throughput::Bytes(len as u64));
         g.bench_function(format!("{case}/vnet"), |b| {
+            b.iter(|| fast.sum(black_box(data)))
+        });
+        g.bench_function(format!("{case}/vnet-portable"), |b| {
             b.iter(|| csum::sum(black_box(data)))
         });
         g.bench_function(format!("{case}/tun-rs"), |b| {
@@ -162,6 +177,7 @@ fn tun_rs_header(h: &VnetHdr) -> VirtioNetHdr {
 }
 
 fn gso(c: &mut Criterion) {
+    let fast = fast_sum();
     let mut g = c.benchmark_group("gso");
     for (case, spec, mss) in gso_cases() {
         let pkt = spec.build();
@@ -176,15 +192,44 @@ fn gso(c: &mut Criterion) {
         let mut vout = vec![vec![0u8; seg_len]; segments];
         let mut views: Vec<&mut [u8]> = vout.iter_mut().map(Vec::as_mut_slice).collect();
         let mut lens = vec![0usize; segments];
-        let split = |pkt: &[u8], views: &mut [&mut [u8]], lens: &mut [usize]| match check::check(
-            &hdr, pkt, &copts,
-        ) {
-            Ok(Offload::Segment(req)) => gso::segment_into(&req, pkt, &gopts, views, lens),
-            other => panic!("not a GSO request: {other:?}"),
-        };
-        assert_eq!(split(&pkt, &mut views, &mut lens).unwrap(), segments);
+        fn split<S: Summer>(
+            hdr: &VnetHdr,
+            pkt: &[u8],
+            copts: &CheckOptions,
+            gopts: &GsoOptions,
+            views: &mut [&mut [u8]],
+            lens: &mut [usize],
+            summer: S,
+        ) -> usize {
+            match check::check(hdr, pkt, copts) {
+                Ok(Offload::Segment(req)) => {
+                    gso::segment_into_with(&req, pkt, gopts, views, lens, summer).unwrap()
+                }
+                other => panic!("not a GSO request: {other:?}"),
+            }
+        }
+        assert_eq!(
+            split(&hdr, &pkt, &copts, &gopts, &mut views, &mut lens, fast),
+            segments
+        );
+        let portable: Vec<Vec<u8>> = views.iter().map(|v| v.to_vec()).collect();
+        split(&hdr, &pkt, &copts, &gopts, &mut views, &mut lens, csum::Portable);
+        assert!(portable.iter().zip(&views).all(|(a, b)| a[..] == b[..]));
         g.bench_function(format!("{case}/vnet"), |b| {
-            b.iter(|| split(black_box(&pkt), &mut views, &mut lens).unwrap())
+            b.iter(|| split(&hdr, black_box(&pkt), &copts, &gopts, &mut views, &mut lens, fast))
+        });
+        g.bench_function(format!("{case}/vnet-portable"), |b| {
+            b.iter(|| {
+                split(
+                    &hdr,
+                    black_box(&pkt),
+                    &copts,
+                    &gopts,
+                    &mut views,
+                    &mut lens,
+                    csum::Portable,
+                )
+            })
         });
 
         let mut input = pkt.clone();

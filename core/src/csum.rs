@@ -18,22 +18,41 @@ pub fn sum(data: &[u8]) -> u16 {
 
 /// Copies `src` into `dst` (which must have the same length, else nothing is copied and `None` is
 /// returned) and returns `sum(src)`, reading each byte once: the fused pass that GSO and GRO use.
+///
+/// One loop loads an 8-byte word, stores it and adds it to the accumulators of [`sum`]'s bulk
+/// loop, which the compiler vectorises as a whole (load, store, three vector operations).
 pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Option<u16> {
+    copy_and_sum_body(dst, src)
+}
+
+/// The body of [`copy_and_sum`], inlined into it and into the AVX2 variant.
+#[inline(always)]
+fn copy_and_sum_body(dst: &mut [u8], src: &[u8]) -> Option<u16> {
     if dst.len() != src.len() {
         return None;
     }
-    const BLOCK: usize = 256;
+    // Blocks of fewer than 2^31 words keep both running sums of `copy_sum_words` below 2^63.
+    const BLOCK: usize = (i32::MAX as usize).saturating_mul(8);
     let mut acc = 0u64;
-    for (out, block) in dst.chunks_mut(BLOCK).zip(src.chunks(BLOCK)) {
-        // A zipped copy (a memcpy after optimisation) rather than `copy_from_slice`, whose length
-        // check the optimiser cannot remove: no panic path (DESIGN §9 footprint).
-        for (d, &s) in out.iter_mut().zip(block) {
-            *d = s;
-        }
-        // Every block but the last has an even length, so word alignment carries over.
-        acc = add_end_around(acc, sum_native(out));
+    let (mut to, mut from) = (dst, src);
+    while from.len() > BLOCK {
+        let (block, after) = from.split_at(BLOCK);
+        let (out, rest) = to.split_at_mut(BLOCK.min(to.len()));
+        acc = add_end_around(
+            acc,
+            copy_sum_words(out.as_chunks_mut::<8>().0, block.as_chunks::<8>().0),
+        );
+        (to, from) = (rest, after);
     }
-    Some(to_network_order(fold(acc)))
+    let (out_words, out_tail) = to.as_chunks_mut::<8>();
+    let (words, tail) = from.as_chunks::<8>();
+    acc = add_end_around(acc, copy_sum_words(out_words, words));
+    // A zipped copy rather than `copy_from_slice`, whose length check the optimiser cannot
+    // remove: no panic path (DESIGN §9 footprint).
+    for (d, &s) in out_tail.iter_mut().zip(tail) {
+        *d = s;
+    }
+    Some(to_network_order(fold(add_end_around(acc, sum_tail(tail)))))
 }
 
 /// The complement of a folded sum: the value to store in a checksum field.
@@ -138,6 +157,65 @@ impl Checksum {
     }
 }
 
+/// A way to compute [`sum`] and [`copy_and_sum`]: what GSO (and any caller that sums payloads)
+/// is generic over, so that a host can plug in a variant compiled for its CPU while the hot loop
+/// stays monomorphised (one direct call per payload, no indirect call inside the loop).
+///
+/// An implementation must return exactly what [`sum`] and [`copy_and_sum`] return, for every
+/// input: the laws (L2) check [`Portable`] and the AVX2 variant against the RFC 1071 reference.
+pub trait Summer: Copy {
+    /// [`sum`]: the folded ones'-complement sum of `data` as big-endian 16-bit words.
+    fn sum(self, data: &[u8]) -> u16;
+    /// [`copy_and_sum`]: copies `src` into `dst` (same length, else `None`) and sums it.
+    fn copy_and_sum(self, dst: &mut [u8], src: &[u8]) -> Option<u16>;
+}
+
+/// The portable sum: [`sum`] and [`copy_and_sum`] as compiled for the target (a default x86-64
+/// build: SSE2). The default everywhere.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Portable;
+
+impl Summer for Portable {
+    #[inline]
+    fn sum(self, data: &[u8]) -> u16 {
+        sum(data)
+    }
+
+    #[inline]
+    fn copy_and_sum(self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
+        copy_and_sum(dst, src)
+    }
+}
+
+/// [`sum`] and [`copy_and_sum`] compiled with AVX2 enabled: the same portable loops, which the
+/// compiler then vectorises 256 bits wide. No intrinsics and no `unsafe` here; a function with
+/// `#[target_feature]` is safe to define, but calling it on a CPU without AVX2 is undefined
+/// behaviour, so only code that has checked the CPU may call it (`vnet-host` does, behind
+/// `is_x86_feature_detected!`). For data of at most 64 bytes [`sum`] is as fast.
+#[cfg(target_arch = "x86_64")]
+pub mod avx2 {
+    /// [`sum`](super::sum), compiled for AVX2.
+    ///
+    /// # Safety
+    ///
+    /// Safe to call from code compiled with AVX2; from any other code (the default x86-64 build),
+    /// only once the CPU is known to support AVX2 (`is_x86_feature_detected!("avx2")`).
+    #[target_feature(enable = "avx2")]
+    pub fn sum(data: &[u8]) -> u16 {
+        super::to_network_order(super::fold(super::sum_long_body(data)))
+    }
+
+    /// [`copy_and_sum`](super::copy_and_sum), compiled for AVX2.
+    ///
+    /// # Safety
+    ///
+    /// As for [`sum`]: the CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Option<u16> {
+        super::copy_and_sum_body(dst, src)
+    }
+}
+
 /// Up to this many bytes, a scalar loop beats setting up and reducing vector accumulators.
 const SHORT: usize = 64;
 
@@ -180,8 +258,14 @@ fn sum_tail(tail: &[u8]) -> u64 {
     acc
 }
 
-/// Long data: the vectorised loop of [`sum_words`], in blocks small enough for its bounds.
+/// Long data: the vectorised loop of [`sum_words`], out of line.
 fn sum_long(data: &[u8]) -> u64 {
+    sum_long_body(data)
+}
+
+/// The body of [`sum_long`] (any length), inlined into it and into the AVX2 variant.
+#[inline(always)]
+fn sum_long_body(data: &[u8]) -> u64 {
     // Blocks of fewer than 2^31 words keep both running sums of `sum_words` below 2^63.
     const BLOCK: usize = (i32::MAX as usize).saturating_mul(8);
     let mut acc = 0u64;
@@ -204,11 +288,31 @@ fn sum_long(data: &[u8]) -> u64 {
 /// halves' sum is then `all - (high << 32)` modulo 2^64, exact because it is below 2^63. That is
 /// three vector operations per 16 bytes (add, shift, add) and no widening shuffle, in a loop the
 /// compiler vectorises with whatever vector width the target has (SSE2: two 64-bit lanes).
+#[inline(always)]
 fn sum_words(words: &[[u8; 8]]) -> u64 {
     let mut all = 0u64;
     let mut high = 0u64;
     for &word in words {
         let x = u64::from_ne_bytes(word);
+        all = all.wrapping_add(x);
+        high = high.wrapping_add(x >> 32);
+    }
+    add_end_around(all.wrapping_sub(high << 32), high)
+}
+
+/// [`sum_words`] of `src`, stored into `dst` (of the same length) in the same loop.
+#[inline(always)]
+fn copy_sum_words(dst: &mut [[u8; 8]], src: &[[u8; 8]]) -> u64 {
+    let mut all = 0u64;
+    let mut high = 0u64;
+    // An opaque zero OR-ed into every stored word. Stores of plain loaded words are a memcpy to
+    // the optimiser, which then splits the loop into a libc `memcpy` call and a second pass that
+    // sums; with it, each word is loaded once, stored and summed in one vectorised loop, at the
+    // cost of one OR per vector.
+    let zero = core::hint::black_box(0u64);
+    for (out, &word) in dst.iter_mut().zip(src) {
+        let x = u64::from_ne_bytes(word);
+        *out = (x | zero).to_ne_bytes();
         all = all.wrapping_add(x);
         high = high.wrapping_add(x >> 32);
     }

@@ -22,7 +22,7 @@
 use core::fmt;
 
 use crate::check::{CsumRequest, GsoKind, GsoRequest, Tunnel, UDP_MAX_SEGMENTS};
-use crate::csum;
+use crate::csum::{self, Portable, Summer};
 use crate::wire::{self, Headers, IpProtocol, IpVersion, Link, TcpFlags, TcpPacket};
 
 /// How to segment.
@@ -231,6 +231,15 @@ const V4_MF: u16 = 0x2000;
 /// two are the same value, so the caller need not say which protocol the field belongs to and the
 /// bytes match what Linux writes.
 pub fn complete_checksum(pkt: &mut [u8], req: CsumRequest) -> Result<(), GsoError> {
+    complete_checksum_with(pkt, req, Portable)
+}
+
+/// [`complete_checksum`], summing with `summer` (e.g. a host's AVX2 sum).
+pub fn complete_checksum_with<S: Summer>(
+    pkt: &mut [u8],
+    req: CsumRequest,
+    summer: S,
+) -> Result<(), GsoError> {
     let start = usize::from(req.start);
     let at = start + usize::from(req.offset);
     let range_err = GsoError::CsumRange {
@@ -241,7 +250,7 @@ pub fn complete_checksum(pkt: &mut [u8], req: CsumRequest) -> Result<(), GsoErro
     if at + 2 > pkt.len() {
         return Err(range_err);
     }
-    let sum = csum::sum(pkt.get(start..).ok_or(range_err)?);
+    let sum = summer.sum(pkt.get(start..).ok_or(range_err)?);
     put16(pkt, at, nonzero(csum::finish(sum)));
     Ok(())
 }
@@ -315,6 +324,7 @@ impl IpFix {
 
     /// Writes the lengths (and for IPv4 the ID, fragment word and checksum) of a segment whose
     /// bytes from this header on are `ip_len`.
+    #[inline]
     fn patch(&self, seg: &mut [u8], ip_len: usize, id: u16, frag: Option<u16>) {
         let Some(ip) = seg.get_mut(self.at..) else {
             return;
@@ -712,11 +722,13 @@ impl Plan {
     }
 
     /// Payload bytes of segment `i` (which must be below `count`).
+    #[inline]
     fn chunk(&self, i: usize) -> (usize, usize) {
         let start = i * self.mss;
         (start, self.mss.min(self.payload_len - start))
     }
 
+    #[inline]
     fn segment_len(&self, i: usize) -> Option<usize> {
         (i < self.count).then(|| self.hdr_len + self.chunk(i).1)
     }
@@ -730,7 +742,13 @@ impl Plan {
     }
 
     /// Writes segment `i` into `out`, which holds at least its length; returns the length.
-    fn write(&self, pkt: &[u8], i: usize, out: &mut [u8]) -> Result<usize, GsoError> {
+    fn write<S: Summer>(
+        &self,
+        pkt: &[u8],
+        i: usize,
+        out: &mut [u8],
+        summer: S,
+    ) -> Result<usize, GsoError> {
         let (start, len) = self.chunk(i);
         let seg_len = self.hdr_len + len;
         let too_small = GsoError::BufferTooSmall {
@@ -766,7 +784,7 @@ impl Plan {
                 *next = IpProtocol::FRAGMENT.0;
             }
         } else {
-            head.copy_from_slice(pkt.get(..self.hdr_len).ok_or(too_small)?);
+            copy_headers(head, pkt.get(..self.hdr_len).ok_or(too_small)?);
         }
         let index = i as u16;
         if self.kind == GsoKind::Ufo {
@@ -783,7 +801,7 @@ impl Plan {
         let src = pkt
             .get(self.payload_at + start..self.payload_at + start + len)
             .ok_or(too_small)?;
-        let payload_sum = csum::copy_and_sum(body, src).ok_or(too_small)?;
+        let payload_sum = summer.copy_and_sum(body, src).ok_or(too_small)?;
         let id_step = if self.kind == GsoKind::Tcp && self.fixed_id {
             0
         } else {
@@ -890,10 +908,11 @@ impl Outer {
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
-pub struct Segmenter<'a> {
+pub struct Segmenter<'a, S: Summer = Portable> {
     pkt: &'a [u8],
     plan: Plan,
     next: usize,
+    summer: S,
 }
 
 impl<'a> Segmenter<'a> {
@@ -904,10 +923,23 @@ impl<'a> Segmenter<'a> {
         pkt: &'a [u8],
         opts: &GsoOptions,
     ) -> Result<Segmenter<'a>, GsoError> {
+        Segmenter::with_summer(req, pkt, opts, Portable)
+    }
+}
+
+impl<'a, S: Summer> Segmenter<'a, S> {
+    /// [`Segmenter::new`], copying and summing payloads with `summer`.
+    pub fn with_summer(
+        req: &GsoRequest,
+        pkt: &'a [u8],
+        opts: &GsoOptions,
+        summer: S,
+    ) -> Result<Segmenter<'a, S>, GsoError> {
         Ok(Segmenter {
             pkt,
             plan: Plan::new(req, pkt, opts)?,
             next: 0,
+            summer,
         })
     }
 
@@ -948,7 +980,7 @@ impl<'a> Segmenter<'a> {
                 have: out.len(),
             }));
         }
-        let result = self.plan.write(self.pkt, self.next, out);
+        let result = self.plan.write(self.pkt, self.next, out, self.summer);
         if result.is_ok() {
             self.next += 1;
         }
@@ -965,6 +997,18 @@ pub fn segment_into(
     opts: &GsoOptions,
     bufs: &mut [&mut [u8]],
     lens: &mut [usize],
+) -> Result<usize, GsoError> {
+    segment_into_with(req, pkt, opts, bufs, lens, Portable)
+}
+
+/// [`segment_into`], copying and summing payloads with `summer`.
+pub fn segment_into_with<S: Summer>(
+    req: &GsoRequest,
+    pkt: &[u8],
+    opts: &GsoOptions,
+    bufs: &mut [&mut [u8]],
+    lens: &mut [usize],
+    summer: S,
 ) -> Result<usize, GsoError> {
     let plan = Plan::new(req, pkt, opts)?;
     let have = bufs.len().min(lens.len());
@@ -990,7 +1034,7 @@ pub fn segment_into(
         .take(plan.count)
         .enumerate()
     {
-        *len = plan.write(pkt, index, buf)?;
+        *len = plan.write(pkt, index, buf, summer)?;
     }
     Ok(plan.count)
 }
@@ -1016,6 +1060,17 @@ pub fn segment_packed(
     opts: &GsoOptions,
     out: &mut [u8],
 ) -> Result<Packed, GsoError> {
+    segment_packed_with(req, pkt, opts, out, Portable)
+}
+
+/// [`segment_packed`], copying and summing payloads with `summer`.
+pub fn segment_packed_with<S: Summer>(
+    req: &GsoRequest,
+    pkt: &[u8],
+    opts: &GsoOptions,
+    out: &mut [u8],
+    summer: S,
+) -> Result<Packed, GsoError> {
     let plan = Plan::new(req, pkt, opts)?;
     let size = plan.total_len();
     if out.len() < size {
@@ -1035,7 +1090,7 @@ pub fn segment_packed(
                 need: segment_size,
                 have: 0,
             })?;
-        plan.write(pkt, index, seg)?;
+        plan.write(pkt, index, seg, summer)?;
         rest = tail;
     }
     Ok(Packed {
@@ -1045,12 +1100,44 @@ pub fn segment_packed(
     })
 }
 
+/// Copies header bytes (`dst` and `src` of one length) without a libc call for the usual sizes:
+/// two overlapping fixed-size copies, which compile to a few vector moves. Once per segment.
+#[inline]
+fn copy_headers(dst: &mut [u8], src: &[u8]) {
+    fn two<const N: usize>(dst: &mut [u8], src: &[u8]) -> bool {
+        let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) else {
+            return false;
+        };
+        *d = *s;
+        let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) else {
+            return false;
+        };
+        *d = *s;
+        true
+    }
+    let n = dst.len().min(src.len());
+    let done = dst.len() == src.len()
+        && match n {
+            16..=32 => two::<16>(dst, src),
+            33..=64 => two::<32>(dst, src),
+            65..=128 => two::<64>(dst, src),
+            _ => false,
+        };
+    if !done {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = s;
+        }
+    }
+}
+
+#[inline]
 fn put16(buf: &mut [u8], at: usize, v: u16) {
     if let Some(b) = buf.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<2>) {
         *b = v.to_be_bytes();
     }
 }
 
+#[inline]
 fn get16(buf: &[u8], at: usize) -> u16 {
     buf.get(at..)
         .and_then(<[u8]>::first_chunk::<2>)

@@ -24,6 +24,7 @@
 pub mod batch;
 mod device;
 mod error;
+pub mod fastsum;
 pub mod kernel;
 pub mod netns;
 mod offload;

@@ -5,6 +5,7 @@
 //! comparison can report it instead of panicking.
 
 use vnet_core::check::{self, CheckOptions, GsoKind, GsoRequest, Offload};
+use vnet_core::csum::{Portable, Summer};
 use vnet_core::gso::{self, GsoOptions, Segmenter};
 use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpProtocol, IpVersion};
@@ -50,15 +51,36 @@ impl Segment for Core {
         pkt: &[u8],
         opts: &GsoOptions,
     ) -> Result<Vec<Vec<u8>>, String> {
+        CoreWith(Portable).segment(hdr, pkt, opts)
+    }
+}
+
+/// vnet-core with its payloads copied and summed by a [`Summer`] (e.g. a host's AVX2 build):
+/// `check`, then `complete_checksum_with` or `Segmenter::with_summer`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CoreWith<S>(pub S);
+
+impl<S: Summer> Segment for CoreWith<S> {
+    fn name(&self) -> &'static str {
+        "vnet-core (summer)"
+    }
+
+    fn segment(
+        &self,
+        hdr: &VnetHdr,
+        pkt: &[u8],
+        opts: &GsoOptions,
+    ) -> Result<Vec<Vec<u8>>, String> {
         match check::check(hdr, pkt, &check_options(opts)).map_err(|e| e.to_string())? {
             Offload::Plain => Ok(vec![pkt.to_vec()]),
             Offload::Checksum(c) => {
                 let mut out = pkt.to_vec();
-                gso::complete_checksum(&mut out, c).map_err(|e| e.to_string())?;
+                gso::complete_checksum_with(&mut out, c, self.0).map_err(|e| e.to_string())?;
                 Ok(vec![out])
             }
             Offload::Segment(req) => {
-                let mut seg = Segmenter::new(&req, pkt, opts).map_err(|e| e.to_string())?;
+                let mut seg =
+                    Segmenter::with_summer(&req, pkt, opts, self.0).map_err(|e| e.to_string())?;
                 let mut buf = vec![0u8; seg.max_segment_len()];
                 let mut out = Vec::with_capacity(seg.segment_count());
                 while let Some(len) = seg.next_into(&mut buf) {

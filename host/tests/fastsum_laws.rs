@@ -1,0 +1,115 @@
+//! L2 and fast == reference for the checksum `vnet_host::fastsum` picks (AVX2 on a CPU that has
+//! it): vnet-core's AVX2 build of its sums must equal the RFC 1071 reference exactly, at every
+//! length and alignment, and GSO through it must write the portable build's bytes. Miri cannot run
+//! AVX2, so these native runs are its proof; on a CPU without AVX2 they test the portable build.
+
+use proptest::prelude::*;
+use vnet_host::fastsum::FastSum;
+use vnet_spec::laws::csum::{WithSummer, combine_of_parts, copy_and_sum_is_sum, sum_matches};
+use vnet_spec::laws::gso::{self as law, Core, CoreWith};
+use vnet_spec::model::Reference;
+use vnet_spec::strategy::hdr::bytes_any;
+use vnet_spec::strategy::packet::super_packet_any;
+
+/// A jumbo frame's worth (9000) plus one, as in spec's L2 sweep.
+const SWEEP: usize = 9001;
+
+/// A fixed pseudo-random buffer (xorshift), so the sweep is the same on every run.
+fn fixed_random(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+fn fast() -> WithSummer<FastSum> {
+    let f = FastSum::detect();
+    eprintln!("testing the {} sum", f.name());
+    WithSummer(f)
+}
+
+/// On this CI machine (x86-64 with AVX2) the AVX2 build is what is under test.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn avx2_is_detected_where_the_cpu_has_it() {
+    if std::arch::is_x86_feature_detected!("avx2") {
+        assert_eq!(FastSum::detect().name(), "avx2");
+    }
+}
+
+/// L2a (C1), exhaustively: sum == reference for every length 0..=9001 at every alignment 0..8,
+/// over fixed random data and all-0xFF data (the most carries).
+#[test]
+fn l2_fast_sum_every_length_and_alignment() {
+    let f = fast();
+    for data in [fixed_random(SWEEP + 8), vec![0xFF; SWEEP + 8]] {
+        for offset in 0..8 {
+            for len in 0..=SWEEP {
+                sum_matches(&f, &Reference, &data[offset..offset + len]).unwrap();
+            }
+        }
+    }
+}
+
+/// L2b, exhaustively: copy_and_sum copies exactly and returns the sum, every length 0..=9001 at
+/// every source alignment, over random and all-0xFF data.
+#[test]
+fn l2_fast_copy_and_sum_every_length() {
+    let f = fast();
+    for data in [fixed_random(SWEEP + 8), vec![0xFF; SWEEP + 8]] {
+        for offset in 0..8 {
+            for len in 0..=SWEEP {
+                copy_and_sum_is_sum(&f, &data[offset..offset + len]).unwrap();
+                sum_matches(&f, &Reference, &data[offset..offset + len]).unwrap();
+            }
+        }
+    }
+}
+
+/// L2a at 64 KiB and beyond (a whole super-packet and more), all alignments.
+#[test]
+fn l2_fast_sum_large() {
+    let f = fast();
+    for data in [fixed_random(200_008), vec![0xFF; 200_008]] {
+        for offset in 0..8 {
+            for len in [65535, 65536, 65537, 131_071, 200_000] {
+                sum_matches(&f, &Reference, &data[offset..offset + len]).unwrap();
+                copy_and_sum_is_sum(&f, &data[offset..offset + len]).unwrap();
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(vnet_spec::config("fastsum_l2"))]
+
+    /// L2a-c on random data: sum == reference, the fused copy, and pieces combined at any offset.
+    #[test]
+    fn l2_fast_random(data in bytes_any(SWEEP + 8), offset in 0usize..8, cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+        let f = fast();
+        let offset = offset.min(data.len());
+        sum_matches(&f, &Reference, &data[offset..])?;
+        copy_and_sum_is_sum(&f, &data[offset..])?;
+        combine_of_parts(&f, &data[offset..], &cuts)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(vnet_spec::config("fastsum_gso"))]
+
+    /// GSO through the fast sum writes exactly the portable build's bytes (and so, by spec's
+    /// laws, the reference model's), and its segments are valid (L4).
+    #[test]
+    fn gso_fast_equals_portable(sp in super_packet_any()) {
+        let fast = CoreWith(FastSum::detect());
+        let r = law::agree(&Core, &fast, &sp.hdr, &sp.pkt, &sp.opts);
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        let r = law::valid_output(&fast, &sp.hdr, &sp.pkt, &sp.opts);
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+}
