@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use vnet_core::check::{GsoKind, Offload};
-use vnet_spec::fuzzing::{self, CheckInput, TARGETS, seeds};
+use vnet_core::gro::Gro;
+use vnet_core::hdr::GsoType;
+use vnet_spec::fuzzing::{
+    self, CheckInput, GroGsoInput, GroInput, GsoInput, MetaInput, TARGETS, seeds,
+};
+use vnet_spec::laws::gso::check_options;
+use vnet_spec::model::gro::Model;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -101,6 +107,112 @@ fn test_check_seeds_reach_every_request() {
         assert!(kinds.contains(&kind), "no seed reaches {kind:?}");
     }
     assert_eq!(tunnels, 8, "every tunnel seed segments");
+}
+
+/// The gso seeds round-trip through their byte form, and reach segmentation (every GSO kind and
+/// tunnels), checksum completion and a refusal.
+#[test]
+fn test_gso_seeds_reach_every_request() {
+    let mut kinds = Vec::new();
+    let (mut tunnels, mut checksums, mut refused) = (0, 0, 0);
+    for (name, input) in seeds::gso_inputs() {
+        assert_eq!(
+            GsoInput::from_bytes(&input.to_bytes()).as_ref(),
+            Some(&input),
+            "{name}"
+        );
+        let copts = check_options(&input.opts);
+        match vnet_core::check::check(&input.hdr, &input.packet, &copts) {
+            Ok(Offload::Segment(req)) => {
+                match vnet_core::gso::Segmenter::new(&req, &input.packet, &input.opts) {
+                    Ok(seg) => {
+                        assert!(seg.segment_count() > 1, "{name}");
+                        kinds.push(req.kind);
+                        tunnels += usize::from(req.tunnel.is_some());
+                    }
+                    Err(_) => refused += 1,
+                }
+            }
+            Ok(Offload::Checksum(_)) => checksums += 1,
+            Err(_) => refused += 1,
+            Ok(Offload::Plain) => panic!("{name}: a plain packet"),
+        }
+    }
+    for kind in [GsoKind::Tcp, GsoKind::Uso, GsoKind::Ufo] {
+        assert!(kinds.contains(&kind), "no gso seed segments {kind:?}");
+    }
+    assert!(tunnels >= 8, "{tunnels} tunnel seeds segment");
+    assert!(
+        checksums > 0 && refused > 0,
+        "{checksums} checksums, {refused} refused"
+    );
+}
+
+/// The gro seeds round-trip through their byte form and build the trains they name; the selftest
+/// trains merge where the kernel merges (some output carries several inputs) and the faults fail.
+#[test]
+fn test_gro_seeds_merge_and_fail() {
+    let (mut merged, mut faults) = (0, 0);
+    for (name, input) in seeds::gro_inputs() {
+        assert_eq!(
+            GroInput::from_bytes(&input.to_bytes()).as_ref(),
+            Some(&input),
+            "{name}"
+        );
+        let (batch, _) = input.batch();
+        assert!(batch.len() >= 2, "{name}: {} packets", batch.len());
+        if name.contains("fault") {
+            faults += 1;
+            continue;
+        }
+        let flows = fuzzing::TABLES[usize::from(input.table)];
+        let outs = Model {
+            opts: input.opts,
+            flows,
+        }
+        .coalesce(&batch);
+        merged += usize::from(outs.iter().any(|(_, _, m)| m.len() > 1));
+    }
+    assert!(merged >= 30, "only {merged} gro seeds merge");
+    assert!(faults >= 6, "{faults} fault seeds");
+    let mut bufs = [[0u8; 4]; 2];
+    let e = Gro::<1>::default().coalesce(&mut bufs, &[1], &mut [], &mut []);
+    assert!(e.is_err(), "a mismatched call fails: {e:?}");
+}
+
+/// The gro_gso and meta seeds round-trip through their byte forms; the gro_gso trains merge TCP
+/// and UDP.
+#[test]
+fn test_gro_gso_and_meta_seeds() {
+    let mut merged = Vec::new();
+    for (name, input) in seeds::gro_gso_inputs() {
+        assert_eq!(
+            GroGsoInput::from_bytes(&input.to_bytes()).as_ref(),
+            Some(&input),
+            "{name}"
+        );
+        let batch = input.batch();
+        let opts = vnet_core::gro::GroOptions {
+            udp: input.udp,
+            max_flows: usize::from(input.max_flows),
+            ..Default::default()
+        };
+        for (hdr, _, members) in (Model { opts, flows: 64 }).coalesce(&batch) {
+            if members.len() > 1 {
+                merged.push(hdr.gso_type.base());
+            }
+        }
+    }
+    for t in [GsoType::TCPV4, GsoType::TCPV6, GsoType::UDP_L4] {
+        assert!(merged.contains(&t), "no gro_gso seed merges {t:?}");
+    }
+    for (name, input) in seeds::meta_inputs() {
+        assert_eq!(
+            MetaInput::from_bytes(&input.to_bytes()).as_ref(),
+            Some(&input),
+            "{name}"
+        );
+    }
 }
 
 /// Every file under `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` through its harness.

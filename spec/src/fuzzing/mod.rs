@@ -12,10 +12,18 @@
 //! | `check`   | [`check`]     | never panics; what it accepts is inside the packet and consistent with the header |
 //! | `wire`    | [`wire`]      | every view and `parse_headers`: checked lengths hold, offsets in bounds, setters read back |
 //! | `csum`    | [`csum`]      | the fast sums equal the RFC 1071 loop, at any split             |
+//! | `gso`     | [`gso()`]     | check + segmentation: fast == reference in all three shapes, segments are packets, canaries intact |
+//! | `gro`     | [`gro()`]     | any batch, capacities, options, faults: every input once, merged outputs are GSO requests, fast == reference |
+//! | `meta`    | [`meta()`]    | L3 round trips, header + frame -> metadata, fix-ups verify      |
+//! | `gro_gso` | [`gro_gso()`] | L5 (and L6) on trains from arbitrary flow parameters, Linux policy |
 
 mod check;
 mod csum;
+mod gro;
+mod gro_gso;
+mod gso;
 mod hdr;
+mod meta;
 pub mod seeds;
 mod wire;
 
@@ -23,17 +31,30 @@ pub use check::{
     CheckInput, OPT_LAYOUT_SHIFT, OPT_STRICT, OPT_TAP, OPT_TUNNEL, OPT_TUNNEL_CSUM, check,
 };
 pub use csum::{csum, reference_sum};
+pub use gro::{
+    FAULT_LEN_EXCEEDS, FAULT_LENS_LONG, FAULT_OUT_SHORT, FAULT_OWNER_SHORT, FLOW_IDS_SHIFT,
+    FLOW_TCP_OPTIONS, FLOW_V6_EXT, FlowParams, GRO_RELAXED, GRO_TABLE_SHIFT, GRO_TIGHT, GRO_UDP,
+    GroInput, GroOp, MAX_PACKETS, TABLES, fix_checksums, gro, perturb,
+};
+pub use gro_gso::{GroGsoInput, MAX_SEGMENTS, gro_gso};
+pub use gso::{GSO_ACCECN, GSO_FIXED_ID, GSO_TAP, GsoInput, gso, twist};
 pub use hdr::hdr_read;
+pub use meta::{MetaInput, meta, representable};
 pub use wire::wire;
 
 /// A harness on a fuzz input's raw bytes.
 pub type Harness = fn(&[u8]);
 
 /// The fuzz targets, by directory name under `fuzz/corpus/` and `fuzz/regressions/`, with the
-/// harness each one's raw bytes go to (the `check` target decodes its bytes as a [`CheckInput`]).
-pub const TARGETS: [(&str, Harness); 4] = [
+/// harness each one's raw bytes go to (the structured targets decode their bytes with the input
+/// type's `from_bytes`: [`CheckInput`], [`GsoInput`], [`GroInput`], [`MetaInput`], [`GroGsoInput`]).
+pub const TARGETS: [(&str, Harness); 8] = [
     ("hdr_read", hdr_read),
     ("check", check::check_bytes),
     ("wire", wire),
     ("csum", csum),
+    ("gso", gso::gso_bytes),
+    ("gro", gro::gro_bytes),
+    ("meta", meta::meta_bytes),
+    ("gro_gso", gro_gso::gro_gso_bytes),
 ];

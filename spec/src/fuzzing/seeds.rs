@@ -7,12 +7,17 @@
 //! and without an 802.1Q tag, and UDP tunnels. Transport checksum fields hold the pseudo-header sum,
 //! as a NEEDS_CSUM packet does (C3).
 
-use vnet_core::check::{CheckOptions, Mode};
+use vnet_core::check::{CheckOptions, Mode, Offload};
 use vnet_core::csum;
 use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
 use vnet_core::wire::{EtherType, IpProtocol, Link};
 
-use super::CheckInput;
+use super::{
+    CheckInput, FAULT_LEN_EXCEEDS, FAULT_LENS_LONG, FAULT_OUT_SHORT, FAULT_OWNER_SHORT,
+    FLOW_IDS_SHIFT, FLOW_TCP_OPTIONS, FLOW_V6_EXT, FlowParams, GroGsoInput, GroInput, GroOp,
+    GsoInput, MetaInput, representable,
+};
+use crate::packet::{L4, PacketSpec, tcp_flags};
 
 /// One seed file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -618,5 +623,602 @@ pub fn all() -> Vec<Seed> {
     ones.resize(2 + 4099, 0xff);
     push("csum", "all-ones-4099".into(), ones);
     push("csum", "empty".into(), vec![0, 0]);
+    for (name, input) in gso_inputs() {
+        push("gso", name, input.to_bytes());
+    }
+    for (name, input) in gro_inputs() {
+        push("gro", name, input.to_bytes());
+    }
+    for (name, input) in meta_inputs() {
+        push("meta", name, input.to_bytes());
+    }
+    for (name, input) in gro_gso_inputs() {
+        push("gro_gso", name, input.to_bytes());
+    }
     seeds
+}
+
+/// The `gso` seeds: every `check` seed that asks for segmentation or a checksum, under default
+/// options and exact buffers, then with AccECN, fixed IDs, too small and too few buffers, spare
+/// buffers, and a twisted request; IPv6 UFO with a fragment ID; a USO packet over the segment
+/// limit.
+pub fn gso_inputs() -> Vec<(String, GsoInput)> {
+    use vnet_core::gso::GsoOptions;
+    let mut out = Vec::new();
+    for (i, (name, c)) in check_inputs()
+        .into_iter()
+        .filter(|(name, c)| {
+            let offload = vnet_core::check::check(&c.hdr, &c.packet, &c.opts);
+            !name.ends_with("-strict")
+                && matches!(offload, Ok(Offload::Segment(_) | Offload::Checksum(_)))
+        })
+        .enumerate()
+    {
+        let base = GsoInput {
+            hdr: c.hdr,
+            opts: GsoOptions {
+                link: c.opts.link,
+                udp_max_segments: c.opts.udp_max_segments,
+                ..GsoOptions::default()
+            },
+            delta: 0,
+            extra: 0,
+            twist: 0,
+            packet: c.packet,
+        };
+        // Every other seed also comes with one knob turned, so each knob is seeded on several
+        // shapes.
+        let (suffix, input) = match i % 8 {
+            1 => ("accecn-fixed-id", {
+                let mut v = base.clone();
+                v.opts.accecn = true;
+                v.opts.fixed_id = true;
+                v
+            }),
+            3 => (
+                "buffers-short",
+                GsoInput {
+                    delta: -1,
+                    extra: -1,
+                    ..base.clone()
+                },
+            ),
+            5 => (
+                "buffers-spare",
+                GsoInput {
+                    delta: 9,
+                    extra: 2,
+                    ..base.clone()
+                },
+            ),
+            7 => (
+                "twisted",
+                GsoInput {
+                    twist: 1 + 8 * (i as u8 % 5),
+                    ..base.clone()
+                },
+            ),
+            _ => ("", base.clone()),
+        };
+        if !suffix.is_empty() {
+            out.push((format!("{name}-{suffix}"), input));
+        }
+        out.push((name, base));
+    }
+    use IpProtocol as P;
+    let ufo6 = ipv6(&[P::HOP_BY_HOP], P::UDP, udp(3000));
+    out.push((
+        "tun-ufo6-hbh".into(),
+        GsoInput {
+            hdr: gso(GsoType::UDP, 1232, 48, 6, 56),
+            opts: GsoOptions {
+                frag_id: 0xdead_beef,
+                ..GsoOptions::default()
+            },
+            delta: 0,
+            extra: 0,
+            twist: 0,
+            packet: ufo6,
+        },
+    ));
+    out.push((
+        "tun-uso4-over-limit".into(),
+        GsoInput {
+            hdr: gso(GsoType::UDP_L4, 100, 20, 6, 28),
+            opts: GsoOptions {
+                udp_max_segments: 8,
+                ..GsoOptions::default()
+            },
+            delta: 0,
+            extra: 0,
+            twist: 0,
+            packet: ipv4(P::UDP, 0, udp(1000)),
+        },
+    ));
+    out
+}
+
+/// The selftest's TCP segment (spec/tests/gro.rs): ACK, seq 100 + `off`, ack 100, window 65535,
+/// TTL 8, DF, `len` bytes of 'a'.
+fn selftest_seg(v6: bool, len: usize, off: u32) -> PacketSpec {
+    let mut s = if v6 {
+        PacketSpec::tcp6(len)
+    } else {
+        PacketSpec::tcp4(len)
+    };
+    s.payload = vec![b'a'; len];
+    s.l4 = L4::Tcp {
+        seq: 100 + off,
+        ack: 100,
+        flags: tcp_flags::ACK,
+        window: 65535,
+    };
+    s.ttl = 8;
+    s
+}
+
+fn with_tcp_flags(mut s: PacketSpec, f: u8) -> PacketSpec {
+    if let L4::Tcp { flags, .. } = &mut s.l4 {
+        *flags |= f;
+    }
+    s
+}
+
+/// Builds the specs with IPv4 IDs 8, 9, 10, ... as the GRO tests do.
+fn selftest_build(specs: Vec<PacketSpec>) -> Vec<Vec<u8>> {
+    specs
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut s)| {
+            s.ip_id = 8 + i as u16;
+            s.build()
+        })
+        .collect()
+}
+
+/// The kernel selftest's GRO trains (gro.c, as spec/tests/gro.rs states them), for IPv4 and IPv6.
+pub fn gro_trains() -> Vec<(String, Vec<Vec<u8>>)> {
+    use tcp_flags::*;
+    let mut out = Vec::new();
+    for v6 in [false, true] {
+        let s = |len, off| selftest_seg(v6, len, off);
+        let v = if v6 { "6" } else { "4" };
+        let mut cases: Vec<(&str, Vec<PacketSpec>)> = vec![
+            ("data-same", vec![s(100, 0), s(100, 100)]),
+            ("data-lrg-sml", vec![s(100, 0), s(50, 100)]),
+            ("data-sml-lrg", vec![s(50, 0), s(100, 50)]),
+            ("ack", vec![s(0, 0), s(0, 0), s(0, 0)]),
+            (
+                "flags-psh",
+                vec![
+                    s(100, 0),
+                    s(100, 100),
+                    with_tcp_flags(s(100, 200), PSH),
+                    s(100, 300),
+                    s(100, 400),
+                ],
+            ),
+            (
+                "flags-cwr",
+                vec![
+                    s(100, 0),
+                    with_tcp_flags(s(100, 100), CWR),
+                    with_tcp_flags(s(100, 200), CWR),
+                    s(100, 300),
+                    s(100, 400),
+                ],
+            ),
+            ("tcp-seq", vec![s(100, 0), s(100, 101)]),
+            (
+                "tcp-opt",
+                vec![
+                    PacketSpec {
+                        tcp_options: vec![1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0],
+                        ..s(100, 0)
+                    },
+                    PacketSpec {
+                        tcp_options: vec![1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0],
+                        ..s(100, 100)
+                    },
+                    PacketSpec {
+                        tcp_options: vec![1, 3, 3, 0],
+                        ..s(100, 200)
+                    },
+                ],
+            ),
+            (
+                "tos",
+                vec![
+                    s(100, 0),
+                    PacketSpec {
+                        tos: 2,
+                        ..s(100, 100)
+                    },
+                ],
+            ),
+            (
+                "ttl",
+                vec![
+                    s(100, 0),
+                    PacketSpec {
+                        ttl: 7,
+                        ..s(100, 100)
+                    },
+                ],
+            ),
+            (
+                "large",
+                (0..6).map(|i| s(1400, 1400 * i)).collect::<Vec<_>>(),
+            ),
+        ];
+        for flag in [("syn", SYN), ("rst", RST), ("urg", URG)] {
+            let name = match flag.0 {
+                "syn" => "flags-syn",
+                "rst" => "flags-rst",
+                _ => "flags-urg",
+            };
+            cases.push((
+                name,
+                vec![
+                    s(100, 0),
+                    s(100, 100),
+                    with_tcp_flags(s(0, 0), flag.1),
+                    s(100, 300),
+                    s(100, 400),
+                ],
+            ));
+        }
+        if v6 {
+            cases.push((
+                "v6ext-diff",
+                vec![
+                    PacketSpec {
+                        v6_ext: vec![crate::packet::v6_dest_opts(8)],
+                        ..s(100, 0)
+                    },
+                    PacketSpec {
+                        v6_ext: vec![crate::packet::v6_dest_opts(16)],
+                        ..s(100, 100)
+                    },
+                ],
+            ));
+        } else {
+            let mut opt = vec![68, 40, 5, 0];
+            opt.resize(40, 0);
+            cases.push((
+                "ip-opt",
+                vec![
+                    s(100, 0),
+                    PacketSpec {
+                        ip_options: opt,
+                        ..s(100, 100)
+                    },
+                    s(100, 200),
+                ],
+            ));
+        }
+        let udp = |len: usize| {
+            let mut u = if v6 {
+                PacketSpec::udp6(len)
+            } else {
+                PacketSpec::udp4(len)
+            };
+            u.ttl = 8;
+            u
+        };
+        cases.push(("udp", vec![udp(100), udp(100), udp(100), udp(40)]));
+        for (name, specs) in cases {
+            out.push((format!("{name}{v}"), selftest_build(specs)));
+        }
+        // tcp-csum: the second segment's checksum broken.
+        let mut bad = selftest_build(vec![s(100, 0), s(100, 100)]);
+        let at = if v6 { 40 } else { 20 } + 16;
+        bad[1][at] ^= 1;
+        out.push((format!("tcp-csum{v}"), bad));
+        // Two flows interleaved, and a prepend under Relaxed (the second segment first).
+        let mut other = s(100, 0);
+        other.src_port = 7;
+        let mut other2 = s(100, 100);
+        other2.src_port = 7;
+        out.push((
+            format!("two-flows{v}"),
+            selftest_build(vec![s(100, 0), other, s(100, 100), other2, s(100, 200)]),
+        ));
+        let mut rev = selftest_build(vec![s(100, 0), s(100, 100), s(100, 200)]);
+        rev.swap(0, 1);
+        out.push((format!("reordered{v}"), rev));
+    }
+    out
+}
+
+/// The `gro` seeds: each selftest train as raw packets under Linux (UDP on for the UDP trains), a
+/// few under Relaxed, with one table entry, with tight capacities, and with each fault; and
+/// trains from the flow generator with mutations.
+pub fn gro_inputs() -> Vec<(String, GroInput)> {
+    use vnet_core::gro::{GroOptions, Policy};
+    let base = GroInput {
+        opts: GroOptions::default(),
+        table: 3,
+        tight: false,
+        fault: (0, 0),
+        flows: [FlowParams::default(); 4],
+        ops: Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (i, (name, train)) in gro_trains().into_iter().enumerate() {
+        let ops: Vec<GroOp> = train.into_iter().map(GroOp::Raw).collect();
+        let mut input = GroInput {
+            ops,
+            ..base.clone()
+        };
+        input.opts.udp = name.starts_with("udp");
+        out.push((name.clone(), input.clone()));
+        let variant = match i % 6 {
+            0 => Some(("relaxed", {
+                let mut v = input.clone();
+                v.opts.policy = Policy::Relaxed;
+                v
+            })),
+            1 => Some((
+                "table1",
+                GroInput {
+                    table: 0,
+                    ..input.clone()
+                },
+            )),
+            2 => Some(("tight", {
+                let mut v = GroInput {
+                    tight: true,
+                    ..input.clone()
+                };
+                v.ops.insert(0, GroOp::Slack(150));
+                v.ops.insert(1, GroOp::Slack(0));
+                v
+            })),
+            3 => Some((
+                "fault-out",
+                GroInput {
+                    fault: (FAULT_OUT_SHORT, 1),
+                    ..input.clone()
+                },
+            )),
+            4 => Some((
+                "fault-len",
+                GroInput {
+                    fault: (FAULT_LEN_EXCEEDS, 1),
+                    ..input.clone()
+                },
+            )),
+            _ => None,
+        };
+        if let Some((suffix, v)) = variant {
+            out.push((format!("{name}-{suffix}"), v));
+        }
+    }
+    // Generated trains: four flows (TCP/UDP over IPv4/IPv6 with options and extension headers).
+    let flows = [
+        FlowParams {
+            kind: 0,
+            mss: 100,
+            bits: FLOW_TCP_OPTIONS,
+            seq: 1000,
+        },
+        FlowParams {
+            kind: 1,
+            mss: 60,
+            bits: FLOW_V6_EXT,
+            seq: u32::MAX - 90,
+        },
+        FlowParams {
+            kind: 2,
+            mss: 40,
+            bits: 1 << FLOW_IDS_SHIFT,
+            seq: 0,
+        },
+        FlowParams {
+            kind: 3,
+            mss: 30,
+            bits: FLOW_V6_EXT,
+            seq: 0,
+        },
+    ];
+    let mut ops: Vec<GroOp> = (0..24u8)
+        .map(|k| GroOp::Segment {
+            flow: k % 4,
+            perturb: 0,
+        })
+        .collect();
+    let mut generated = GroInput {
+        flows,
+        ops: ops.clone(),
+        ..base.clone()
+    };
+    generated.opts.udp = true;
+    out.push(("generated-4-flows".into(), generated.clone()));
+    for (k, code) in (13..32u8).enumerate() {
+        ops[4 + k % 20] = GroOp::Segment {
+            flow: (4 + k as u8) % 4,
+            perturb: code,
+        };
+    }
+    out.push((
+        "generated-perturbed".into(),
+        GroInput {
+            ops: ops.clone(),
+            ..generated.clone()
+        },
+    ));
+    ops.push(GroOp::Mutate {
+        packet: 5,
+        offset: 8,
+        xor: 1,
+        fix: true,
+    });
+    ops.push(GroOp::Mutate {
+        packet: 9,
+        offset: 30,
+        xor: 0x40,
+        fix: false,
+    });
+    out.push((
+        "generated-mutated".into(),
+        GroInput {
+            ops,
+            ..generated.clone()
+        },
+    ));
+    out.push((
+        "generated-fault-lens".into(),
+        GroInput {
+            fault: (FAULT_LENS_LONG, 2),
+            ..generated.clone()
+        },
+    ));
+    out.push((
+        "generated-fault-owner".into(),
+        GroInput {
+            fault: (FAULT_OWNER_SHORT, 0),
+            ..generated
+        },
+    ));
+    out
+}
+
+/// The `gro_gso` seeds: one flow of each kind, with TCP options, IPv6 extension headers, each IPv4
+/// ID pattern and the flag perturbations; then two to four flows interleaved.
+pub fn gro_gso_inputs() -> Vec<(String, GroGsoInput)> {
+    let mut out = Vec::new();
+    let kinds = ["tcp4", "tcp6", "udp4", "udp6"];
+    for (kind, name) in kinds.iter().enumerate() {
+        for (variant, bits, codes) in [
+            ("plain", 0, vec![0; 8]),
+            (
+                "opts",
+                FLOW_TCP_OPTIONS | FLOW_V6_EXT,
+                vec![0, 0, 0, 14, 0, 0, 29, 0],
+            ),
+            ("ids-fixed", 2 << FLOW_IDS_SHIFT, vec![0; 6]),
+            ("ids-nodf", 1 << FLOW_IDS_SHIFT, (13..32).collect()),
+        ] {
+            out.push((
+                format!("{name}-{variant}"),
+                GroGsoInput {
+                    udp: kind >= 2,
+                    max_flows: 8,
+                    flows: vec![(
+                        FlowParams {
+                            kind: kind as u8,
+                            mss: 120,
+                            bits,
+                            seq: 1 << 31,
+                        },
+                        codes,
+                    )],
+                    schedule: Vec::new(),
+                },
+            ));
+        }
+    }
+    let flow = |kind, mss, seq| {
+        (
+            FlowParams {
+                kind,
+                mss,
+                bits: FLOW_TCP_OPTIONS,
+                seq,
+            },
+            vec![0; 10],
+        )
+    };
+    out.push((
+        "two-flows".into(),
+        GroGsoInput {
+            udp: false,
+            max_flows: 8,
+            flows: vec![flow(0, 200, 5), flow(1, 100, u32::MAX - 150)],
+            schedule: vec![0, 1, 1, 0, 0, 0, 1],
+        },
+    ));
+    out.push((
+        "four-flows-two-held".into(),
+        GroGsoInput {
+            udp: true,
+            max_flows: 2,
+            flows: vec![
+                flow(0, 50, 1),
+                flow(1, 60, 2),
+                flow(2, 70, 3),
+                flow(3, 80, 4),
+            ],
+            schedule: vec![0, 1, 2, 3, 3, 2, 1, 0, 7, 9, 11, 13],
+        },
+    ));
+    out
+}
+
+/// The `meta` seeds: metadata for each rule (TSO, USO, TCP and UDP checksum, nothing) over TUN,
+/// TAP and VLAN, IPv4 with options and IPv6 with extension headers, each with its own frame and
+/// header; then the `check` seeds' headers and frames.
+pub fn meta_inputs() -> Vec<(String, MetaInput)> {
+    use vnet_core::meta::{self, TxFlags, TxMetadata, VlanMetadata};
+    let mut out = Vec::new();
+    let rules = [
+        (
+            "tso",
+            TxFlags::OFFLOAD_TCP_SEGMENTATION.with(TxFlags::OFFLOAD_TCP_CHECKSUM),
+            32,
+            1448,
+        ),
+        ("uso", TxFlags::OFFLOAD_UDP_SEGMENTATION, 8, 1200),
+        ("tcp-csum", TxFlags::OFFLOAD_TCP_CHECKSUM, 0, 0),
+        ("udp-csum", TxFlags::OFFLOAD_UDP_CHECKSUM, 0, 0),
+        ("ip-csum", TxFlags::OFFLOAD_IP_HEADER_CHECKSUM, 0, 0),
+    ];
+    for (i, (rule, flags, l4, mss)) in rules.into_iter().enumerate() {
+        for (j, (l2, link)) in [(0u8, "tun"), (14, "tap"), (18, "vlan")]
+            .into_iter()
+            .enumerate()
+        {
+            for (v, version, l3) in [("4", TxFlags::IS_IPV4, 28u16), ("6", TxFlags::IS_IPV6, 56)] {
+                let m = TxMetadata {
+                    flags: flags.with(version),
+                    l2_len: l2,
+                    l3_len: l3,
+                    l4_len: l4,
+                    max_segment_size: mss,
+                    vlan: (j == 2).then_some(VlanMetadata::new(5, false, 100)),
+                };
+                let rep = representable(&m);
+                let (frame, _) = crate::strategy::meta::frame_for(&rep, 300 + i * 7);
+                let hdr = meta::to_header(&rep).unwrap_or_default();
+                out.push((
+                    format!("{rule}{v}-{link}"),
+                    MetaInput {
+                        meta: m,
+                        payload: 300 + i as u16 * 7,
+                        l2_len: l2,
+                        hdr,
+                        frame,
+                    },
+                ));
+            }
+        }
+    }
+    for (name, c) in check_inputs()
+        .into_iter()
+        .filter(|(name, _)| !name.ends_with("-strict"))
+    {
+        let l2 = if c.opts.link == Link::Tun { 0 } else { 14 };
+        out.push((
+            format!("hdr-{name}"),
+            MetaInput {
+                meta: TxMetadata::default(),
+                payload: 0,
+                l2_len: l2,
+                hdr: c.hdr,
+                frame: c.packet,
+            },
+        ));
+    }
+    out
 }

@@ -235,6 +235,11 @@ fn tunnel(
     if claimed != pkt.len() - outer.l3 {
         return Err("S1: outer IP length disagrees with the packet".into());
     }
+    // S1, S3b: the outer headers are checked too; an outer IPv4 fragment (MF or an offset) is not
+    // segmented. (An IPv6 fragment header ends the walk above, so its protocol is not UDP.)
+    if !outer.v6 && be16(pkt, outer.l3 + 6) & 0x3FFF != 0 {
+        return Err("S1: the outer IPv4 header is a fragment".into());
+    }
     // A tunnel header always has NEEDS_CSUM (V7): the inner checksum field holds the seed.
     let inner = split(kind, mss, &pkt[nh..], Link::Tun, opts, true)?;
     let id0 = be16(pkt, outer.l3 + 4);
