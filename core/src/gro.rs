@@ -12,7 +12,9 @@
 //! under [`Policy::Linux`] exactly what Linux 6.18 hands to a TUN device with TSO on. Every merge is
 //! one that segmentation undoes exactly (law L5): every segment but the last carries exactly
 //! `gso_size` bytes, FIN and PSH appear on the last segment only, CWR on the first only, IPv4 IDs
-//! increment by one per segment (under [`Policy::Relaxed`]: IDs of DF packets are ignored).
+//! increment by one per segment (under [`Policy::Relaxed`]: IDs of DF packets are ignored). The
+//! one field segmentation cannot give back is the urgent pointer of a segment without URG, which
+//! Linux does not compare either (K14): it carries no meaning without URG.
 //!
 //! Each segment's L4 checksum is verified while its payload is copied into the merged packet (one
 //! pass, [`csum::copy_and_sum`]); a segment whose checksum fails is delivered as it came and does

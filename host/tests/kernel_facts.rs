@@ -557,3 +557,34 @@ fn fact_i_a_single_overtakes_a_held_flow() {
     // What is not held is handed on at once, ahead of the flow held before it.
     assert_eq!(got, [(2000, 100), (3000, 0), (4000, 100), (1000, 300)]);
 }
+
+/// K14: GRO does not compare the urgent pointer of segments without URG (`tcp_gro_receive`
+/// compares the flags word, ack, and the options from byte 20 on; bytes 16-19 are checksum and
+/// urgent pointer): two segments whose urgent pointers differ merge, and the merged packet keeps
+/// the first's. So GRO then GSO cannot give the second's urgent pointer back: law L5 states this
+/// one exception (meaningless without URG, RFC 9293 3.1).
+#[test]
+fn fact_j_urgent_pointer_without_urg_is_not_compared() {
+    if !require_root("fact_j_urgent_pointer_without_urg_is_not_compared") {
+        return;
+    }
+    let co = KernelCoalescer::new().expect("kernel coalescer");
+    let mut train = tcp_train(&PacketSpec::tcp4(0), &[(100, 0), (100, 0)], 1);
+    // The second segment's urgent pointer becomes 6, its checksum updated (RFC 1624).
+    let tcp = 20;
+    let second = &mut train[1];
+    let old = u16::from_be_bytes([second[tcp + 16], second[tcp + 17]]);
+    let check = vnet_core::csum::update(old, 0, 6);
+    second[tcp + 16..tcp + 18].copy_from_slice(&check.to_be_bytes());
+    second[tcp + 18..tcp + 20].copy_from_slice(&6u16.to_be_bytes());
+    let out = stable(&co, &train, "(j)");
+    let sizes = payload_sizes(&out);
+    let urgent = out
+        .first()
+        .map(|(_, p)| u16::from_be_bytes([p[tcp + 18], p[tcp + 19]]));
+    report!(
+        "fact (j) urgent pointers 0 and 6, URG clear -> {sizes:?}, merged urgent pointer {urgent:?}"
+    );
+    assert_eq!(sizes, [200]);
+    assert_eq!(urgent, Some(0));
+}

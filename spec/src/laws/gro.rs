@@ -6,9 +6,11 @@
 //! packet, so the GRO laws never rest on one segmenter alone.
 
 use vnet_core::check::{self, CheckOptions, Offload};
+use vnet_core::csum;
 use vnet_core::gro::{Gro, GroOptions, Output, Policy};
 use vnet_core::gso::{GsoOptions, Segmenter};
 use vnet_core::hdr::{GsoType, VnetHdr};
+use vnet_core::wire::{self, Link};
 
 use crate::model::gro::{self as model, Coalesced, Model};
 
@@ -172,9 +174,13 @@ pub fn invariants<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) -> Vec<Coale
 }
 
 /// L5: GRO then GSO (vnet-core's [`split`]) gives back every input, byte for byte, in payload (=
-/// sequence) order. Under [`Policy::Relaxed`] the one exception is the IPv4 ID (and so the header
-/// checksum) of DF packets, which segmentation renumbers; a prepend (G3) needs no other. The
-/// reference segmenter must give the same segments.
+/// sequence) order, with one exception under both policies: the urgent pointer of a TCP segment
+/// without URG, which Linux's GRO does not compare (K14) and segmentation copies from the first
+/// segment (it means nothing without URG, RFC 9293 3.1); the expected segment takes the merged
+/// packet's urgent pointer and its checksum the matching RFC 1624 update, so the checksum is still
+/// checked exactly. Under [`Policy::Relaxed`] the one further exception is the IPv4 ID (and so the
+/// header checksum) of DF packets, which segmentation renumbers; a prepend (G3) needs no other.
+/// The reference segmenter must give the same segments.
 pub fn gro_then_gso<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) {
     let name = imp.name();
     let relaxed = imp.options().policy == Policy::Relaxed;
@@ -187,7 +193,7 @@ pub fn gro_then_gso<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) {
         );
         assert_eq!(back.len(), members.len(), "{name}: segment count {hdr:?}");
         for (seg, &m) in back.iter().zip(&members) {
-            let want = &batch[m];
+            let want = &with_urgent_pointer_of(&batch[m], seg);
             if relaxed && seg.len() >= 20 && seg[0] == 0x45 && seg[6] & 0x40 != 0 {
                 let mask = |p: &[u8]| {
                     let mut p = p.to_vec();
@@ -201,6 +207,31 @@ pub fn gro_then_gso<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) {
             }
         }
     }
+}
+
+/// `want` with the urgent pointer of `seg` when `want` is TCP without URG (K14), its TCP checksum
+/// updated to match; otherwise `want` unchanged.
+fn with_urgent_pointer_of(want: &[u8], seg: &[u8]) -> Vec<u8> {
+    let mut out = want.to_vec();
+    let Ok(h) = wire::parse_headers(want, Link::Tun) else {
+        return out;
+    };
+    let at = h.l4_offset;
+    if h.protocol != wire::IpProtocol::TCP || want.len() < at + 20 || seg.len() < at + 20 {
+        return out;
+    }
+    const URG: u8 = 0x20;
+    let old = u16::from_be_bytes([want[at + 18], want[at + 19]]);
+    let new = u16::from_be_bytes([seg[at + 18], seg[at + 19]]);
+    // Equal pointers leave the packet alone (an update would only flip a checksum of 0xFFFF to
+    // its other form, 0x0000).
+    if want[at + 13] & URG != 0 || old == new {
+        return out;
+    }
+    let check = u16::from_be_bytes([want[at + 16], want[at + 17]]);
+    out[at + 16..at + 18].copy_from_slice(&csum::update(check, old, new).to_be_bytes());
+    out[at + 18..at + 20].copy_from_slice(&new.to_be_bytes());
+    out
 }
 
 /// L6: splitting a super-packet and coalescing its segments gives back the super-packet and its
