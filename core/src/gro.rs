@@ -14,9 +14,9 @@
 //! `gso_size` bytes, FIN and PSH appear on the last segment only, CWR on the first only, IPv4 IDs
 //! increment by one per segment (under [`Policy::Relaxed`]: IDs of DF packets are ignored).
 //!
-//! Each segment's L4 checksum is verified while its payload is copied into the merged packet (one
-//! pass, [`csum::copy_and_sum`]); a segment whose checksum fails is delivered as it came and does
-//! not disturb the held flow (G30): the copied bytes lie beyond the merged packet's length.
+//! Each segment's L4 checksum is verified where it lies (one sum over its L4 bytes), then its
+//! payload is appended to the merged packet with a plain copy while it is still in L1; a segment
+//! whose checksum fails is delivered as it came and does not disturb the held flow (G30).
 //!
 //! Outputs come in the kernel's completion order (G8): a packet that is not held is handed on when
 //! it arrives, a held flow when it completes, so a single may overtake a flow held before it. The
@@ -453,22 +453,20 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
         match self.judge(&flow, &seg, head_buf.as_deref(), pkt) {
             Verdict::Merge => {
                 let Some(head) = head_buf else { return };
-                // Copy the payload behind the merged packet while summing it (one pass); only a
-                // verified segment extends the packet, so a bad one leaves spare bytes behind.
+                // Verify the segment where it lies (one sum over its L4 bytes), then append its
+                // payload: the sum leaves the segment in L1, and a plain copy then runs at memcpy
+                // speed (measured: 2x faster than `csum::copy_and_sum` for 1448-byte payloads).
                 let payload = pkt.get(seg.hdr_len..).unwrap_or(&[]);
-                let dst = head.get_mut(flow.len..flow.len + payload.len());
-                let ok = dst
-                    .and_then(|d| csum::copy_and_sum(d, payload))
-                    .is_some_and(|payload_sum| {
-                        let hdr = pkt.get(seg.l4_offset..seg.hdr_len).unwrap_or(&[]);
-                        let head_sum =
-                            csum::combine(seg.pseudo(len - seg.l4_offset), csum::sum(hdr));
-                        csum::combine(head_sum, payload_sum) == 0xFFFF
-                    });
-                if !ok {
+                let dst = head
+                    .get_mut(flow.len..)
+                    .and_then(|spare| spare.get_mut(..payload.len()));
+                let Some(dst) = dst.filter(|_| verify_in_place(&seg, pkt)) else {
                     self.emit(i, len);
                     return;
-                }
+                };
+                // The lengths are equal by construction, so the optimiser drops the check: a
+                // memcpy call (a zipped loop stays an inline 16-byte loop, 2x slower here).
+                dst.copy_from_slice(payload);
                 let flags = seg.flags();
                 if seg.tcp() && flags.0 & LAST_ONLY != 0 {
                     // G33: FIN/PSH of the last segment go on the merged packet.
