@@ -490,11 +490,18 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
                 // front, and the segment's headers become the merged packet's (same length).
                 let m = seg.payload();
                 let h = seg.hdr_len;
-                if flow.len + m > head.len() || pkt.len() != h + m {
+                // The held packet's bytes after its headers, with `m` spare bytes behind them.
+                let region = head.get_mut(h..flow.len + m);
+                let held = region.as_ref().and_then(|r| r.len().checked_sub(m));
+                let (Some(region), Some(held)) = (region, held) else {
+                    self.emit(i, len);
+                    return;
+                };
+                if pkt.len() != h + m {
                     self.emit(i, len);
                     return;
                 }
-                head.copy_within(h..flow.len, h + m);
+                shift_up(region, held, m);
                 if let (Some(dst), Some(src)) = (head.get_mut(..h + m), pkt.get(..h + m)) {
                     dst.copy_from_slice(src);
                 }
@@ -840,4 +847,30 @@ fn same_ext<B: AsRef<[u8]>>(before: &[B], flow: &Flow, seg: &Seg, pkt: &[u8]) ->
 fn verify_in_place(seg: &Seg, pkt: &[u8]) -> bool {
     let l4 = pkt.get(seg.l4_offset..).unwrap_or(&[]);
     csum::combine(seg.pseudo(l4.len()), csum::sum(l4)) == 0xFFFF
+}
+
+/// Moves `buf[..len]` up by `by` bytes (`buf` holds at least `len + by`), from the back in pieces
+/// of at most `by` bytes, none overlapping its destination: plain copies, where `copy_within`
+/// would leave range checks (a panic path, DESIGN §9) in a bare-metal build.
+fn shift_up(buf: &mut [u8], len: usize, by: usize) {
+    if by == 0 {
+        return;
+    }
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(by);
+        // `[start, end)` goes to `[start + by, end + by)`, at or after `end`.
+        let Some((lo, hi)) = buf.split_at_mut_checked(end) else {
+            return;
+        };
+        let src = lo.get(start..).unwrap_or(&[]);
+        let Some(dst) = hi
+            .get_mut(start + by - end..)
+            .and_then(|d| d.get_mut(..src.len()))
+        else {
+            return;
+        };
+        dst.copy_from_slice(src);
+        end = start;
+    }
 }
