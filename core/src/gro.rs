@@ -761,6 +761,9 @@ enum Verdict {
 /// agree with the buffer; TCP, or UDP when enabled, with a UDP length above 8 that agrees and a
 /// non-zero UDP checksum (G40/G41). The L4 checksum is verified later, by the caller.
 fn classify(pkt: &[u8], opts: &GroOptions) -> Option<Seg> {
+    if let Some(seg) = classify_tcp4(pkt) {
+        return Some(seg);
+    }
     let h = wire::parse_headers(pkt, Link::Tun).ok()?;
     if h.fragment {
         return None;
@@ -825,6 +828,97 @@ fn classify(pkt: &[u8], opts: &GroOptions) -> Option<Seg> {
         }
         seg.key.ports = u32::from(u.src_port()) << 16 | u32::from(u.dst_port());
         seg.hdr_len = h.l4_offset + wire::UDP_HEADER_LEN;
+    }
+    Some(seg)
+}
+
+/// The common case of [`classify`], read from two fixed-size views with no further length checks:
+/// IPv4 without options (`0x45`), TCP, IP length equal to the buffer's, no fragment bits and the
+/// reserved bit clear, a valid header checksum, a TCP header within the packet. Every packet it
+/// accepts, the general path accepts with the same fields; `None` only means "not this case".
+fn classify_tcp4(pkt: &[u8]) -> Option<Seg> {
+    let ip = pkt.first_chunk::<{ wire::IPV4_MIN_HEADER_LEN }>()?;
+    let [
+        vihl,
+        tos,
+        len0,
+        len1,
+        id0,
+        id1,
+        ff0,
+        ff1,
+        ttl,
+        proto,
+        _,
+        _,
+        s0,
+        s1,
+        s2,
+        s3,
+        d0,
+        d1,
+        d2,
+        d3,
+    ] = *ip;
+    let flags_frag = u16::from_be_bytes([ff0, ff1]);
+    if vihl != 0x45
+        || proto != IpProtocol::TCP.0
+        || usize::from(u16::from_be_bytes([len0, len1])) != pkt.len()
+        || flags_frag & !DF != 0
+    {
+        return None;
+    }
+    let tcp = pkt
+        .get(wire::IPV4_MIN_HEADER_LEN..)?
+        .first_chunk::<{ wire::TCP_MIN_HEADER_LEN }>()?;
+    let [
+        p0,
+        p1,
+        p2,
+        p3,
+        q0,
+        q1,
+        q2,
+        q3,
+        a0,
+        a1,
+        a2,
+        a3,
+        w0,
+        w1,
+        n0,
+        n1,
+        ..,
+    ] = *tcp;
+    let tcp_len = usize::from(w0 >> 4) * 4;
+    if tcp_len < wire::TCP_MIN_HEADER_LEN
+        || wire::IPV4_MIN_HEADER_LEN + tcp_len > pkt.len()
+        || !csum::verify(ip)
+    {
+        return None;
+    }
+    let mut seg = Seg {
+        len: pkt.len(),
+        l4_offset: wire::IPV4_MIN_HEADER_LEN,
+        hdr_len: wire::IPV4_MIN_HEADER_LEN + tcp_len,
+        ttl,
+        tos,
+        df: flags_frag & DF != 0,
+        id: u16::from_be_bytes([id0, id1]),
+        seq: u32::from_be_bytes([q0, q1, q2, q3]),
+        ack: u32::from_be_bytes([a0, a1, a2, a3]),
+        word: u16::from_be_bytes([w0, w1]),
+        window: u16::from_be_bytes([n0, n1]),
+        ..Seg::default()
+    };
+    seg.key.proto = proto;
+    seg.key.ports = u32::from_be_bytes([p0, p1, p2, p3]);
+    if let (Some(src), Some(dst)) = (
+        seg.key.src.first_chunk_mut::<4>(),
+        seg.key.dst.first_chunk_mut::<4>(),
+    ) {
+        *src = [s0, s1, s2, s3];
+        *dst = [d0, d1, d2, d3];
     }
     Some(seg)
 }
