@@ -16,9 +16,9 @@
 //! one field segmentation cannot give back is the urgent pointer of a segment without URG, which
 //! Linux does not compare either (K14): it carries no meaning without URG.
 //!
-//! Each segment's L4 checksum is verified while its payload is copied into the merged packet (one
-//! pass, [`csum::copy_and_sum`]); a segment whose checksum fails is delivered as it came and does
-//! not disturb the held flow (G30): the copied bytes lie beyond the merged packet's length.
+//! Each segment's L4 checksum is verified where it lies (one sum over its L4 bytes), then its
+//! payload is appended to the merged packet with a plain copy while it is still in L1; a segment
+//! whose checksum fails is delivered as it came and does not disturb the held flow (G30).
 //!
 //! Outputs come in the kernel's completion order (G8): a packet that is not held is handed on when
 //! it arrives, a held flow when it completes, so a single may overtake a flow held before it. The
@@ -455,22 +455,20 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
         match self.judge(&flow, &seg, head_buf.as_deref(), pkt) {
             Verdict::Merge => {
                 let Some(head) = head_buf else { return };
-                // Copy the payload behind the merged packet while summing it (one pass); only a
-                // verified segment extends the packet, so a bad one leaves spare bytes behind.
+                // Verify the segment where it lies (one sum over its L4 bytes), then append its
+                // payload: the sum leaves the segment in L1, and a plain copy then runs at memcpy
+                // speed (measured: 2x faster than `csum::copy_and_sum` for 1448-byte payloads).
                 let payload = pkt.get(seg.hdr_len..).unwrap_or(&[]);
-                let dst = head.get_mut(flow.len..flow.len + payload.len());
-                let ok = dst
-                    .and_then(|d| csum::copy_and_sum(d, payload))
-                    .is_some_and(|payload_sum| {
-                        let hdr = pkt.get(seg.l4_offset..seg.hdr_len).unwrap_or(&[]);
-                        let head_sum =
-                            csum::combine(seg.pseudo(len - seg.l4_offset), csum::sum(hdr));
-                        csum::combine(head_sum, payload_sum) == 0xFFFF
-                    });
-                if !ok {
+                let dst = head
+                    .get_mut(flow.len..)
+                    .and_then(|spare| spare.get_mut(..payload.len()));
+                let Some(dst) = dst.filter(|_| verify_in_place(&seg, pkt)) else {
                     self.emit(i, len);
                     return;
-                }
+                };
+                // The lengths are equal by construction, so the optimiser drops the check: a
+                // memcpy call (a zipped loop stays an inline 16-byte loop, 2x slower here).
+                dst.copy_from_slice(payload);
                 let flags = seg.flags();
                 if seg.tcp() && flags.0 & LAST_ONLY != 0 {
                     // G33: FIN/PSH of the last segment go on the merged packet.
@@ -494,11 +492,18 @@ impl<const FLOWS: usize> Run<'_, FLOWS> {
                 // front, and the segment's headers become the merged packet's (same length).
                 let m = seg.payload();
                 let h = seg.hdr_len;
-                if flow.len + m > head.len() || pkt.len() != h + m {
+                // The held packet's bytes after its headers, with `m` spare bytes behind them.
+                let region = head.get_mut(h..flow.len + m);
+                let held = region.as_ref().and_then(|r| r.len().checked_sub(m));
+                let (Some(region), Some(held)) = (region, held) else {
+                    self.emit(i, len);
+                    return;
+                };
+                if pkt.len() != h + m {
                     self.emit(i, len);
                     return;
                 }
-                head.copy_within(h..flow.len, h + m);
+                shift_up(region, held, m);
                 if let (Some(dst), Some(src)) = (head.get_mut(..h + m), pkt.get(..h + m)) {
                     dst.copy_from_slice(src);
                 }
@@ -758,6 +763,11 @@ enum Verdict {
 /// agree with the buffer; TCP, or UDP when enabled, with a UDP length above 8 that agrees and a
 /// non-zero UDP checksum (G40/G41). The L4 checksum is verified later, by the caller.
 fn classify(pkt: &[u8], opts: &GroOptions) -> Option<Seg> {
+    classify_tcp4(pkt).or_else(|| classify_any(pkt, opts))
+}
+
+/// [`classify`] for every packet, through the general parser.
+fn classify_any(pkt: &[u8], opts: &GroOptions) -> Option<Seg> {
     let h = wire::parse_headers(pkt, Link::Tun).ok()?;
     if h.fragment {
         return None;
@@ -826,6 +836,97 @@ fn classify(pkt: &[u8], opts: &GroOptions) -> Option<Seg> {
     Some(seg)
 }
 
+/// The common case of [`classify`], read from two fixed-size views with no further length checks:
+/// IPv4 without options (`0x45`), TCP, IP length equal to the buffer's, no fragment bits and the
+/// reserved bit clear, a valid header checksum, a TCP header within the packet. Every packet it
+/// accepts, the general path accepts with the same fields; `None` only means "not this case".
+fn classify_tcp4(pkt: &[u8]) -> Option<Seg> {
+    let ip = pkt.first_chunk::<{ wire::IPV4_MIN_HEADER_LEN }>()?;
+    let [
+        vihl,
+        tos,
+        len0,
+        len1,
+        id0,
+        id1,
+        ff0,
+        ff1,
+        ttl,
+        proto,
+        _,
+        _,
+        s0,
+        s1,
+        s2,
+        s3,
+        d0,
+        d1,
+        d2,
+        d3,
+    ] = *ip;
+    let flags_frag = u16::from_be_bytes([ff0, ff1]);
+    if vihl != 0x45
+        || proto != IpProtocol::TCP.0
+        || usize::from(u16::from_be_bytes([len0, len1])) != pkt.len()
+        || flags_frag & !DF != 0
+    {
+        return None;
+    }
+    let tcp = pkt
+        .get(wire::IPV4_MIN_HEADER_LEN..)?
+        .first_chunk::<{ wire::TCP_MIN_HEADER_LEN }>()?;
+    let [
+        p0,
+        p1,
+        p2,
+        p3,
+        q0,
+        q1,
+        q2,
+        q3,
+        a0,
+        a1,
+        a2,
+        a3,
+        w0,
+        w1,
+        n0,
+        n1,
+        ..,
+    ] = *tcp;
+    let tcp_len = usize::from(w0 >> 4) * 4;
+    if tcp_len < wire::TCP_MIN_HEADER_LEN
+        || wire::IPV4_MIN_HEADER_LEN + tcp_len > pkt.len()
+        || !csum::verify(ip)
+    {
+        return None;
+    }
+    let mut seg = Seg {
+        len: pkt.len(),
+        l4_offset: wire::IPV4_MIN_HEADER_LEN,
+        hdr_len: wire::IPV4_MIN_HEADER_LEN + tcp_len,
+        ttl,
+        tos,
+        df: flags_frag & DF != 0,
+        id: u16::from_be_bytes([id0, id1]),
+        seq: u32::from_be_bytes([q0, q1, q2, q3]),
+        ack: u32::from_be_bytes([a0, a1, a2, a3]),
+        word: u16::from_be_bytes([w0, w1]),
+        window: u16::from_be_bytes([n0, n1]),
+        ..Seg::default()
+    };
+    seg.key.proto = proto;
+    seg.key.ports = u32::from_be_bytes([p0, p1, p2, p3]);
+    if let (Some(src), Some(dst)) = (
+        seg.key.src.first_chunk_mut::<4>(),
+        seg.key.dst.first_chunk_mut::<4>(),
+    ) {
+        *src = [s0, s1, s2, s3];
+        *dst = [d0, d1, d2, d3];
+    }
+    Some(seg)
+}
+
 /// Whether `seg`'s IPv6 extension headers are byte-identical to those of `flow`'s held packet,
 /// which lives in `before` (G2, kernel G22). IPv4 packets have none (options are not eligible).
 fn same_ext<B: AsRef<[u8]>>(before: &[B], flow: &Flow, seg: &Seg, pkt: &[u8]) -> bool {
@@ -844,4 +945,108 @@ fn same_ext<B: AsRef<[u8]>>(before: &[B], flow: &Flow, seg: &Seg, pkt: &[u8]) ->
 fn verify_in_place(seg: &Seg, pkt: &[u8]) -> bool {
     let l4 = pkt.get(seg.l4_offset..).unwrap_or(&[]);
     csum::combine(seg.pseudo(l4.len()), csum::sum(l4)) == 0xFFFF
+}
+
+/// Moves `buf[..len]` up by `by` bytes (`buf` holds at least `len + by`), from the back in pieces
+/// of at most `by` bytes, none overlapping its destination: plain copies, where `copy_within`
+/// would leave range checks (a panic path, DESIGN §9) in a bare-metal build.
+fn shift_up(buf: &mut [u8], len: usize, by: usize) {
+    if by == 0 {
+        return;
+    }
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(by);
+        // `[start, end)` goes to `[start + by, end + by)`, at or after `end`.
+        let Some((lo, hi)) = buf.split_at_mut_checked(end) else {
+            return;
+        };
+        let src = lo.get(start..).unwrap_or(&[]);
+        let Some(dst) = hi
+            .get_mut(start + by - end..)
+            .and_then(|d| d.get_mut(..src.len()))
+        else {
+            return;
+        };
+        dst.copy_from_slice(src);
+        end = start;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testpkt::Pkt;
+    use std::vec::Vec;
+
+    /// Rewrites the IPv4 header checksum of `p` (IHL from its first byte), if it has one.
+    fn fix_ip_checksum(p: &mut [u8]) {
+        let ihl = usize::from(p[0] & 0x0F) * 4;
+        if p[0] >> 4 != 4 || ihl < 20 || p.len() < ihl {
+            return;
+        }
+        p[10..12].fill(0);
+        let check = csum::finish(csum::sum(&p[..ihl]));
+        p[10..12].copy_from_slice(&check.to_be_bytes());
+    }
+
+    /// The fast path accepts only what the general path accepts, with the same fields, and it
+    /// accepts every IPv4/TCP packet without options that the general path accepts: single-byte
+    /// changes to every header byte (with and without a fixed-up IP checksum) and truncations.
+    #[test]
+    fn test_classify_tcp4_agrees_with_the_general_path() {
+        let mut bases = Vec::new();
+        for (ip_options, tcp_options) in [(0, 0), (0, 12), (4, 0)] {
+            let mut p = Pkt::tcp4(100);
+            p.ip_options = ip_options;
+            p.tcp_options = tcp_options;
+            bases.push(p.build());
+        }
+        let mut udp = Pkt::tcp4(60);
+        udp.udp = true;
+        bases.push(udp.build());
+        let mut v6 = Pkt::tcp4(60);
+        v6.v6 = true;
+        bases.push(v6.build());
+        let mut cases = Vec::new();
+        for base in &bases {
+            for len in 0..=base.len().min(80) {
+                cases.push(base[..len].to_vec());
+            }
+            for at in 0..base.len().min(80) {
+                for value in [0x00, 0xFF, 0x01, 0x40, 0x45, 0x50, 0x80] {
+                    for x in [value, base[at] ^ value] {
+                        let mut p = base.clone();
+                        p[at] = x;
+                        cases.push(p.clone());
+                        fix_ip_checksum(&mut p);
+                        cases.push(p);
+                    }
+                }
+            }
+        }
+        let mut fast = 0;
+        for p in &cases {
+            for udp in [false, true] {
+                let opts = GroOptions {
+                    udp,
+                    ..GroOptions::default()
+                };
+                let general = classify_any(p, &opts);
+                match classify_tcp4(p) {
+                    Some(seg) => {
+                        fast += 1;
+                        assert_eq!(Some(seg), general, "{p:02x?}");
+                    }
+                    None => {
+                        let common = general.is_some_and(|g| {
+                            !g.key.v6 && g.tcp() && g.l4_offset == wire::IPV4_MIN_HEADER_LEN
+                        });
+                        assert!(!common, "the fast path missed {p:02x?}");
+                    }
+                }
+            }
+        }
+        assert!(fast > 100, "only {fast} cases took the fast path");
+    }
 }

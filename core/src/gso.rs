@@ -20,6 +20,7 @@
 //! as words. Only additions, so the result is bit-identical to a recomputation from scratch.
 
 use core::fmt;
+use core::num::NonZeroUsize;
 
 use crate::check::{CsumRequest, GsoKind, GsoRequest, Tunnel, UDP_MAX_SEGMENTS};
 use crate::csum::{self, Portable, Summer};
@@ -646,7 +647,10 @@ impl Plan {
                 plan.hdr_len += V6_FRAG_HDR;
             }
         }
-        plan.count = plan.payload_len.div_ceil(plan.mss).max(1);
+        // gso_size >= 1 was checked above; a `NonZero` divisor leaves no division-by-zero panic
+        // path for the optimiser to keep (DESIGN §9, no panic path).
+        let mss = NonZeroUsize::new(plan.mss).unwrap_or(NonZeroUsize::MIN);
+        plan.count = (plan.payload_len / mss + usize::from(plan.payload_len % mss != 0)).max(1);
         if req.kind == GsoKind::Uso && plan.count > usize::from(opts.udp_max_segments) {
             return Err(GsoError::TooManySegments {
                 count: plan.count,
@@ -757,7 +761,7 @@ impl Plan {
             have: out.len(),
         };
         let seg = out.get_mut(..seg_len).ok_or(too_small)?;
-        let (head, body) = seg.split_at_mut(self.hdr_len);
+        let (head, body) = seg.split_at_mut_checked(self.hdr_len).ok_or(too_small)?;
         let last = i + 1 == self.count;
         if let Some(f) = &self.frag6 {
             // IPv6 UFO: the headers with a fragment header inserted at `f.at` (S3a, K8): its
