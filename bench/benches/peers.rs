@@ -213,10 +213,28 @@ fn gso(c: &mut Criterion) {
             segments
         );
         let portable: Vec<Vec<u8>> = views.iter().map(|v| v.to_vec()).collect();
-        split(&hdr, &pkt, &copts, &gopts, &mut views, &mut lens, csum::Portable);
+        split(
+            &hdr,
+            &pkt,
+            &copts,
+            &gopts,
+            &mut views,
+            &mut lens,
+            csum::Portable,
+        );
         assert!(portable.iter().zip(&views).all(|(a, b)| a[..] == b[..]));
         g.bench_function(format!("{case}/vnet"), |b| {
-            b.iter(|| split(&hdr, black_box(&pkt), &copts, &gopts, &mut views, &mut lens, fast))
+            b.iter(|| {
+                split(
+                    &hdr,
+                    black_box(&pkt),
+                    &copts,
+                    &gopts,
+                    &mut views,
+                    &mut lens,
+                    fast,
+                )
+            })
         });
         g.bench_function(format!("{case}/vnet-portable"), |b| {
             b.iter(|| {

@@ -1,5 +1,5 @@
 //! tun-rs as an implementation under test: the laws' traits ([`Segment`], [`Coalesce`],
-//! [`Checksummer`], [`HeaderCodec`]) implemented by calling tun-rs's public functions the way its
+//! [`Sum`], [`Complete`], [`HeaderCodec`]) implemented by calling tun-rs's public functions the way its
 //! own device code calls them (`DeviceImpl::handle_virtio_read` → `gso_split`,
 //! `DeviceImpl::send_multiple` → `handle_gro`), so that `tests/peer_laws.rs` can run the oracle on
 //! it. Nothing of tun-rs is copied: only the mapping between its types and vnet's is written here.
@@ -13,7 +13,7 @@ use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Endian, Flags, GsoType, HdrError, Layout, VnetHdr};
 use vnet_core::wire::{self, IpProtocol, IpVersion, Link};
-use vnet_spec::laws::csum::Checksummer;
+use vnet_spec::laws::csum::{Complete, Sum};
 use vnet_spec::laws::gro::Coalesce;
 use vnet_spec::laws::gso::Segment;
 use vnet_spec::laws::hdr::HeaderCodec;
@@ -251,19 +251,18 @@ impl Coalesce for TunRsGro {
     }
 }
 
-/// tun-rs's `checksum(data, initial)`: a folded, uncomplemented sum, seeded with `initial`. Only
-/// `sum`, `finish` (its users write `!checksum(..)`) and `combine_at` at even offsets (seeding:
-/// `checksum(&[], a + b)`) are tun-rs's; `copy_and_sum`, `update` and the pseudo-header sums are
-/// not public in tun-rs, and the laws that need them are not run on it.
-impl Checksummer for TunRs {
+/// tun-rs's `checksum(data, initial)`: a folded, uncomplemented sum, seeded with `initial`. Its
+/// users write `!checksum(..)` to finish and seed with `checksum(&[], a + b)` to combine at even
+/// offsets; copy-and-sum, incremental update and the pseudo-header sums are not public in tun-rs,
+/// so it implements [`Sum`] and [`Complete`] and not `Checksummer`: the laws that need more are
+/// not run on it.
+impl Sum for TunRs {
     fn sum(&self, data: &[u8]) -> u16 {
         tun_rs::checksum(data, 0)
     }
+}
 
-    fn copy_and_sum(&self, _dst: &mut [u8], _src: &[u8]) -> Option<u16> {
-        unimplemented!("tun-rs has no copy-and-sum")
-    }
-
+impl Complete for TunRs {
     fn combine_at(&self, a: u16, b: u16, offset: usize) -> u16 {
         assert!(
             offset.is_multiple_of(2),
@@ -274,18 +273,6 @@ impl Checksummer for TunRs {
 
     fn finish(&self, sum: u16) -> u16 {
         !sum
-    }
-
-    fn update(&self, _check: u16, _old: u16, _new: u16) -> u16 {
-        unimplemented!("tun-rs has no incremental update")
-    }
-
-    fn pseudo_header_v4(&self, _: [u8; 4], _: [u8; 4], _: u8, _: u16) -> u16 {
-        unimplemented!("tun-rs's pseudo-header sum is not public")
-    }
-
-    fn pseudo_header_v6(&self, _: &[u8; 16], _: &[u8; 16], _: u8, _: u32) -> u16 {
-        unimplemented!("tun-rs's pseudo-header sum is not public")
     }
 }
 

@@ -8,16 +8,25 @@ use vnet_core::csum;
 
 use super::VnetCore;
 
-/// Internet checksum arithmetic. Sums are folded and not complemented, as in `vnet_core::csum`.
-pub trait Checksummer {
+/// The bulk sum: what every checksum implementation has, and all L2a asks of a peer. Sums are
+/// folded and not complemented, as in `vnet_core::csum`.
+pub trait Sum {
     /// The ones'-complement sum of `data` as big-endian 16-bit words (C1).
     fn sum(&self, data: &[u8]) -> u16;
-    /// Copies `src` into `dst` (same length, else `None`) and returns the sum of `src`.
-    fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16>;
+}
+
+/// A sum that can be seeded and stored: what [`finished_verifies`] and [`combine_of_parts`] need.
+pub trait Complete: Sum {
     /// Combines the sum `b` of a piece that starts `offset` bytes after the piece summed as `a`.
     fn combine_at(&self, a: u16, b: u16, offset: usize) -> u16;
     /// The value to store in a checksum field.
     fn finish(&self, sum: u16) -> u16;
+}
+
+/// vnet-core's whole checksum arithmetic (C1-C5).
+pub trait Checksummer: Complete {
+    /// Copies `src` into `dst` (same length, else `None`) and returns the sum of `src`.
+    fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16>;
     /// RFC 1624: the checksum field after one covered 16-bit word changed from `old` to `new` (C5).
     fn update(&self, check: u16, old: u16, new: u16) -> u16;
     /// The IPv4 pseudo-header sum (C2).
@@ -26,21 +35,25 @@ pub trait Checksummer {
     fn pseudo_header_v6(&self, src: &[u8; 16], dst: &[u8; 16], protocol: u8, l4_len: u32) -> u16;
 }
 
-impl Checksummer for VnetCore {
+impl Sum for VnetCore {
     fn sum(&self, data: &[u8]) -> u16 {
         csum::sum(data)
     }
+}
 
-    fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
-        csum::copy_and_sum(dst, src)
-    }
-
+impl Complete for VnetCore {
     fn combine_at(&self, a: u16, b: u16, offset: usize) -> u16 {
         csum::combine_at(a, b, offset)
     }
 
     fn finish(&self, sum: u16) -> u16 {
         csum::finish(sum)
+    }
+}
+
+impl Checksummer for VnetCore {
+    fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
+        csum::copy_and_sum(dst, src)
     }
 
     fn update(&self, check: u16, old: u16, new: u16) -> u16 {
@@ -61,21 +74,25 @@ impl Checksummer for VnetCore {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WithSummer<S>(pub S);
 
-impl<S: csum::Summer> Checksummer for WithSummer<S> {
+impl<S: csum::Summer> Sum for WithSummer<S> {
     fn sum(&self, data: &[u8]) -> u16 {
         self.0.sum(data)
     }
+}
 
-    fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
-        self.0.copy_and_sum(dst, src)
-    }
-
+impl<S: csum::Summer> Complete for WithSummer<S> {
     fn combine_at(&self, a: u16, b: u16, offset: usize) -> u16 {
         csum::combine_at(a, b, offset)
     }
 
     fn finish(&self, sum: u16) -> u16 {
         csum::finish(sum)
+    }
+}
+
+impl<S: csum::Summer> Checksummer for WithSummer<S> {
+    fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
+        self.0.copy_and_sum(dst, src)
     }
 
     fn update(&self, check: u16, old: u16, new: u16) -> u16 {
@@ -98,7 +115,7 @@ pub fn same_checksum(a: u16, b: u16) -> bool {
 }
 
 /// L2a: `fast.sum(data) == reference.sum(data)` (C1).
-pub fn sum_matches<F: Checksummer, R: Checksummer>(
+pub fn sum_matches<F: Sum, R: Sum>(
     fast: &F,
     reference: &R,
     data: &[u8],
@@ -127,7 +144,7 @@ pub fn copy_and_sum_is_sum<C: Checksummer>(c: &C, data: &[u8]) -> Result<(), Tes
 
 /// L2c: the sums of the pieces of `data` cut at `cuts` (any offsets, odd ones included), combined
 /// left to right at their offsets, equal the sum of the whole (C1, RFC 1071 §2(B)).
-pub fn combine_of_parts<C: Checksummer>(
+pub fn combine_of_parts<C: Complete>(
     c: &C,
     data: &[u8],
     cuts: &[usize],
@@ -195,7 +212,7 @@ pub fn pseudo_headers_agree<A: Checksummer, B: Checksummer>(
 /// L2f: a checksum finished over `data` with its 16-bit field at even offset `at` zeroed, then
 /// stored there, makes the data verify: it sums to 0xFFFF (C1). The same holds with a
 /// pseudo-header sum `seed` folded in first (C3), as TCP and UDP store it.
-pub fn finished_verifies<C: Checksummer>(
+pub fn finished_verifies<C: Complete>(
     c: &C,
     data: &[u8],
     at: usize,

@@ -2,7 +2,7 @@
 //! after every word, pseudo-headers laid out as bytes, and RFC 1624's update as written.
 
 use super::Reference;
-use crate::laws::csum::Checksummer;
+use crate::laws::csum::{Checksummer, Complete, Sum};
 
 /// One ones'-complement addition of two 16-bit values.
 fn add(a: u16, b: u16) -> u16 {
@@ -49,19 +49,13 @@ pub fn pseudo_header_v6(src: &[u8; 16], dst: &[u8; 16], protocol: u8, l4_len: u3
     sum(&bytes)
 }
 
-impl Checksummer for Reference {
+impl Sum for Reference {
     fn sum(&self, data: &[u8]) -> u16 {
         sum(data)
     }
+}
 
-    fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
-        if dst.len() != src.len() {
-            return None;
-        }
-        dst.copy_from_slice(src);
-        Some(sum(dst))
-    }
-
+impl Complete for Reference {
     /// At an odd offset the second piece's bytes sit in the other half of each word.
     fn combine_at(&self, a: u16, b: u16, offset: usize) -> u16 {
         if offset % 2 == 1 {
@@ -73,6 +67,16 @@ impl Checksummer for Reference {
 
     fn finish(&self, sum: u16) -> u16 {
         !sum
+    }
+}
+
+impl Checksummer for Reference {
+    fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
+        if dst.len() != src.len() {
+            return None;
+        }
+        dst.copy_from_slice(src);
+        Some(sum(dst))
     }
 
     /// RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')`.
