@@ -18,10 +18,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use common::{Rng, hdr_hex, hex};
+use common::{Rng, core_coalesce, hdr_hex, hex, interleave};
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum;
-use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gro::GroOptions;
 use vnet_core::gso;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_core::wire::{self, Link};
@@ -115,48 +115,7 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
         per_flow.push(pkts);
     }
     // Interleave the flows, keeping each flow's order.
-    let mut train = Vec::new();
-    let mut next = vec![0usize; flows];
-    while next.iter().zip(&per_flow).any(|(n, p)| *n < p.len()) {
-        let f = rng.range(0, flows as u64 - 1) as usize;
-        if next[f] < per_flow[f].len() {
-            train.push(per_flow[f][next[f]].clone());
-            next[f] += 1;
-        }
-    }
-    train
-}
-
-/// `vnet_core::gro`'s answer for `train` under the Linux policy (TUN framing, the default
-/// options: 8 held flows at most, K12), in its output order, headers with `hdr_len` zeroed (the
-/// kernel's is a hint, V11). Every buffer has room for the largest datagram.
-fn core_coalesce(train: &[Vec<u8>]) -> Vec<(VnetHdr, Vec<u8>)> {
-    let mut bufs: Vec<Vec<u8>> = train
-        .iter()
-        .map(|p| {
-            let mut b = p.clone();
-            b.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
-            b
-        })
-        .collect();
-    let lens: Vec<usize> = train.iter().map(Vec::len).collect();
-    let mut out = vec![Output::default(); train.len()];
-    let mut owner = vec![0; train.len()];
-    let n = Gro::<64>::new(GroOptions::default())
-        .coalesce(&mut bufs, &lens, &mut out, &mut owner)
-        .expect("slices sized by the train");
-    out[..n]
-        .iter()
-        .map(|o| {
-            (
-                VnetHdr {
-                    hdr_len: 0,
-                    ..o.hdr
-                },
-                bufs[o.index][..o.len].to_vec(),
-            )
-        })
-        .collect()
+    interleave(rng, &per_flow)
 }
 
 /// A single packet B delivered with NEEDS_CSUM and a partial checksum (K13: the segments of a
@@ -339,7 +298,7 @@ fn run(test: &str, v6: bool, default_seed: u64) {
                 describe(None)
             ));
         }
-        let ours = core_coalesce(&train);
+        let ours = core_coalesce(&train, GroOptions::default());
         compared += 1;
         if ours != out {
             let first = ours

@@ -15,8 +15,8 @@ mod common;
 
 use std::time::Instant;
 
-use common::{Rng, hex};
-use vnet_core::gro::{Gro, GroOptions, Output};
+use common::{Rng, core_coalesce, hex, interleave};
+use vnet_core::gro::GroOptions;
 use vnet_core::hdr::VnetHdr;
 use vnet_host::kernel::{Coalesced, KernelCoalescer, normalize_gro_header, undo_forwarding};
 use vnet_host::netns::require_root;
@@ -63,50 +63,7 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
         }
         per_flow.push(pkts);
     }
-    let mut train = Vec::new();
-    let mut next = vec![0usize; flows];
-    while next.iter().zip(&per_flow).any(|(n, p)| *n < p.len()) {
-        let f = rng.range(0, flows as u64 - 1) as usize;
-        if next[f] < per_flow[f].len() {
-            train.push(per_flow[f][next[f]].clone());
-            next[f] += 1;
-        }
-    }
-    train
-}
-
-/// vnet-core's answer with UDP GRO on, headers with `hdr_len` zeroed (a hint, V11).
-fn core_coalesce(train: &[Vec<u8>]) -> Vec<(VnetHdr, Vec<u8>)> {
-    let mut bufs: Vec<Vec<u8>> = train
-        .iter()
-        .map(|p| {
-            let mut b = p.clone();
-            b.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
-            b
-        })
-        .collect();
-    let lens: Vec<usize> = train.iter().map(Vec::len).collect();
-    let mut out = vec![Output::default(); train.len()];
-    let mut owner = vec![0; train.len()];
-    let opts = GroOptions {
-        udp: true,
-        ..GroOptions::default()
-    };
-    let n = Gro::<64>::new(opts)
-        .coalesce(&mut bufs, &lens, &mut out, &mut owner)
-        .expect("slices sized by the train");
-    out[..n]
-        .iter()
-        .map(|o| {
-            (
-                VnetHdr {
-                    hdr_len: 0,
-                    ..o.hdr
-                },
-                bufs[o.index][..o.len].to_vec(),
-            )
-        })
-        .collect()
+    interleave(rng, &per_flow)
 }
 
 fn run(test: &str, v6: bool, default_seed: u64) {
@@ -147,7 +104,11 @@ fn run(test: &str, v6: bool, default_seed: u64) {
             .collect();
         delivered += theirs.len();
         merged += theirs.iter().filter(|(h, _)| h.gso_size != 0).count();
-        let ours = core_coalesce(&train);
+        let opts = GroOptions {
+            udp: true,
+            ..GroOptions::default()
+        };
+        let ours = core_coalesce(&train, opts);
         if ours != theirs {
             let packets: Vec<String> = train.iter().map(|p| hex(p)).collect();
             divergences.push(format!(

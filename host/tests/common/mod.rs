@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use vnet_core::gro::{Gro, GroOptions, Output};
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
 use vnet_spec::packet::{L4, PacketSpec};
 
@@ -111,4 +112,49 @@ macro_rules! report {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
+}
+
+/// vnet-core's GRO answer for `train` with `opts` (TUN framing), in its output order, headers with
+/// `hdr_len` zeroed (the kernel's is a hint, V11). Every buffer has room for the largest datagram.
+pub fn core_coalesce(train: &[Vec<u8>], opts: GroOptions) -> Vec<(VnetHdr, Vec<u8>)> {
+    let mut bufs: Vec<Vec<u8>> = train
+        .iter()
+        .map(|p| {
+            let mut b = p.clone();
+            b.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
+            b
+        })
+        .collect();
+    let lens: Vec<usize> = train.iter().map(Vec::len).collect();
+    let mut out = vec![Output::default(); train.len()];
+    let mut owner = vec![0; train.len()];
+    let n = Gro::<64>::new(opts)
+        .coalesce(&mut bufs, &lens, &mut out, &mut owner)
+        .expect("slices sized by the train");
+    out[..n]
+        .iter()
+        .map(|o| {
+            (
+                VnetHdr {
+                    hdr_len: 0,
+                    ..o.hdr
+                },
+                bufs[o.index][..o.len].to_vec(),
+            )
+        })
+        .collect()
+}
+
+/// Interleaves the flows' packets at random, keeping each flow's order.
+pub fn interleave(rng: &mut Rng, per_flow: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
+    let mut train = Vec::new();
+    let mut next = vec![0usize; per_flow.len()];
+    while next.iter().zip(per_flow).any(|(n, p)| *n < p.len()) {
+        let f = rng.range(0, per_flow.len() as u64 - 1) as usize;
+        if next[f] < per_flow[f].len() {
+            train.push(per_flow[f][next[f]].clone());
+            next[f] += 1;
+        }
+    }
+    train
 }
