@@ -196,11 +196,13 @@ pub struct Gro<const FLOWS: usize = DEFAULT_FLOWS, S: Summer = Portable> {
 /// extension headers must also be byte-identical; they are compared against the held packet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 struct Key {
+    /// First: the derived `==` compares in field order, and flows that share addresses differ
+    /// here, so a lookup among held flows rejects most of them on one word.
+    ports: u32,
     v6: bool,
     proto: u8,
     src: [u8; 16],
     dst: [u8; 16],
-    ports: u32,
     label: u32,
 }
 
