@@ -2,7 +2,8 @@
 //! restores both inputs (untimed), times one vnet call, then one tun-rs call. On a shared machine
 //! whose load changes during a criterion run, the ratio of two quantiles taken from the same
 //! rounds is steadier than medians measured seconds apart. Same cases and inputs as `peers` (gro).
-//! Also times the floor: verify (one sum per segment) + append (one copy), nothing else.
+//! Also times the floor: verify + append (per segment: its TCP header summed, its payload copied
+//! and summed in one pass, as vnet does), nothing else.
 //!
 //! Run: `cargo bench --bench gro_interleaved` (`ROUNDS=n`, default 3000).
 
@@ -10,8 +11,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
-use vnet_core::csum;
+use vnet_core::csum::Summer;
 use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_host::fastsum::FastSum;
 use vnet_spec::packet::{L4, PacketSpec};
 
 /// As `peers::gro_train`: `count` TCPv4 segments of `mss` bytes over `flows` flows, round robin.
@@ -41,13 +43,17 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3000);
     let mut table = GROTable::new();
+    // `vnet` is what a Linux host runs: GRO summing with the sum `FastSum` picks for this CPU (as
+    // tun-rs picks its AVX2 sum at run time); the floor sums the same way.
+    let fast = FastSum::detect();
+    println!("vnet sums with {}", fast.name());
     println!(
         "case: vnet / tun-rs / floor (verify + append) in µs as min p10 median; ratio tun-rs/vnet"
     );
     for (count, flows) in [(64, 1), (128, 1), (64, 8), (128, 8)] {
         let train = gro_train(count, 1448, flows);
         let lens: Vec<usize> = train.iter().map(Vec::len).collect();
-        let mut gro = Gro::<64>::new(GroOptions::default());
+        let mut gro = Gro::<64, FastSum>::with_summer(GroOptions::default(), fast);
         let mut vbufs: Vec<Vec<u8>> = train
             .iter()
             .map(|p| {
@@ -85,8 +91,8 @@ fn main() {
                 .unwrap();
             tt.push(start.elapsed().as_nanos() as f64);
 
-            // The floor: every segment's L4 sum, and its payload appended to the first buffer
-            // (restarting when 65535 bytes would be exceeded), with no parsing or flow logic.
+            // The floor: every segment's L4 sum, its payload summed as it is appended to the first
+            // buffer (restarting when 65535 bytes would be exceeded), with no parsing or flow logic.
             for (buf, p) in vbufs.iter_mut().zip(&train) {
                 buf[..p.len()].copy_from_slice(p);
             }
@@ -98,8 +104,9 @@ fn main() {
                 if len + payload > 65535 {
                     len = lens[0];
                 }
-                acc += u32::from(csum::sum(&p[20..plen]));
-                head[0][len..len + payload].copy_from_slice(&p[40..plen]);
+                acc += u32::from(fast.sum(&p[20..40]));
+                let dst = &mut head[0][len..len + payload];
+                acc += u32::from(fast.copy_and_sum(dst, &p[40..plen]).unwrap());
                 len += payload;
             }
             black_box(acc);

@@ -319,6 +319,7 @@ fn tun_rs_gro_input(train: &[Vec<u8>]) -> Vec<Vec<u8>> {
 }
 
 fn gro(c: &mut Criterion) {
+    let fast = fast_sum();
     let mut g = c.benchmark_group("gro");
     let mut table = GROTable::new();
     for (case, train) in gro_cases() {
@@ -327,7 +328,8 @@ fn gro(c: &mut Criterion) {
 
         // vnet: every buffer has room for a whole merged packet; inputs are restored (untimed)
         // before each call, since coalescing rewrites the buffers that hold outputs.
-        let mut gro = Gro::<64>::new(GroOptions::default());
+        let mut gro = Gro::<64, FastSum>::with_summer(GroOptions::default(), fast);
+        let mut portable = Gro::<64>::new(GroOptions::default());
         let lens: Vec<usize> = train.iter().map(Vec::len).collect();
         let mut vbufs: Vec<Vec<u8>> = train
             .iter()
@@ -353,6 +355,33 @@ fn gro(c: &mut Criterion) {
                     let start = Instant::now();
                     black_box(
                         gro.coalesce(&mut vbufs, &lens, &mut out, &mut owner)
+                            .unwrap(),
+                    );
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        // The default build's sum, as a peer column; the same outputs.
+        let fast_out = (out.clone(), owner.clone());
+        for (buf, p) in vbufs.iter_mut().zip(&train) {
+            buf[..p.len()].copy_from_slice(p);
+        }
+        let m = portable
+            .coalesce(&mut vbufs, &lens, &mut out, &mut owner)
+            .unwrap();
+        assert_eq!((m, (out.clone(), owner.clone())), (produced, fast_out));
+        g.bench_function(format!("{case}/vnet-portable"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    for (buf, p) in vbufs.iter_mut().zip(&train) {
+                        buf[..p.len()].copy_from_slice(p);
+                    }
+                    let start = Instant::now();
+                    black_box(
+                        portable
+                            .coalesce(&mut vbufs, &lens, &mut out, &mut owner)
                             .unwrap(),
                     );
                     total += start.elapsed();
