@@ -4,10 +4,11 @@
 //! moves bytes, in the quinn-udp style of "one syscall, many packets".
 
 use vnet_core::check::{self, CheckOptions, Offload};
-use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gro::{DEFAULT_FLOWS, Gro, GroOptions, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::VnetHdr;
 
+use crate::fastsum::FastSum;
 use crate::{Device, Error, Result};
 
 /// What one read from a device with offloads on gave.
@@ -34,18 +35,20 @@ pub enum Received {
 
 /// Makes one (header, packet) pair handed over by the kernel ready for the wire: a super-packet
 /// is segmented into `out` (which must hold every segment: 64 KiB plus the headers of each
-/// segment is always enough), a partial checksum is completed in place.
+/// segment is always enough), a partial checksum is completed in place. Checksums use the
+/// fastest sum this CPU has ([`FastSum`]).
 pub fn split(hdr: &VnetHdr, pkt: &mut [u8], out: &mut [u8]) -> Result<Received> {
     let len = pkt.len();
+    let summer = FastSum::detect();
     match check::check(hdr, pkt, &CheckOptions::default()).map_err(Error::Check)? {
         Offload::Plain => Ok(Received::Whole { len }),
         Offload::Checksum(req) => {
-            gso::complete_checksum(pkt, req).map_err(Error::Gso)?;
+            gso::complete_checksum_with(pkt, req, summer).map_err(Error::Gso)?;
             Ok(Received::Whole { len })
         }
         Offload::Segment(req) => {
-            let packed =
-                gso::segment_packed(&req, pkt, &GsoOptions::default(), out).map_err(Error::Gso)?;
+            let packed = gso::segment_packed_with(&req, pkt, &GsoOptions::default(), out, summer)
+                .map_err(Error::Gso)?;
             Ok(Received::Segments {
                 len: packed.size,
                 stride: packed.segment_size,
@@ -66,10 +69,10 @@ impl Device {
 }
 
 /// Coalesces batches of received packets with core's gro (Linux policy by default), with its
-/// output slots allocated once.
+/// output slots allocated once and the fastest sum this CPU has ([`FastSum`]).
 #[derive(Debug)]
 pub struct Coalescer {
-    gro: Gro,
+    gro: Gro<DEFAULT_FLOWS, FastSum>,
     out: Vec<Output>,
     owner: Vec<usize>,
 }
@@ -78,7 +81,7 @@ impl Coalescer {
     /// For batches of at most `batch` packets.
     pub fn new(batch: usize, opts: GroOptions) -> Self {
         Self {
-            gro: Gro::new(opts),
+            gro: Gro::with_summer(opts, FastSum::detect()),
             out: vec![Output::default(); batch],
             owner: vec![0; batch],
         }
