@@ -30,7 +30,7 @@ use vnet_spec::laws::hdr::{codecs_agree, read_of_write, write_of_read};
 use vnet_spec::model::Reference;
 use vnet_spec::model::gro::Model;
 use vnet_spec::model::gso::Model as GsoModel;
-use vnet_spec::packet::{L4, PacketSpec, tcp_flags, v6_dest_opts};
+use vnet_spec::packet::{L4, PacketSpec, build_with_incrementing_ids, tcp_flags, v6_dest_opts};
 use vnet_spec::strategy::packet::{Kind, SuperPacket, super_packet_with};
 use vnet_spec::strategy::{hdr as hdr_strategy, train};
 
@@ -491,31 +491,10 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
 
 /// The gro.c template: TCP ACK, seq 100 + `off`, window 65535, TTL 8, DF, IPv4 ID 8 + index.
 fn seg(v6: bool, len: usize, off: u32) -> PacketSpec {
-    let mut s = if v6 {
-        PacketSpec::tcp6(len)
-    } else {
-        PacketSpec::tcp4(len)
-    };
+    // Distinct payload bytes, so that each merged chunk can be traced back to its input.
+    let mut s = PacketSpec::gro_selftest(v6, len, off);
     s.payload = vnet_spec::packet::pattern(len);
-    s.l4 = L4::Tcp {
-        seq: 100 + off,
-        ack: 100,
-        flags: tcp_flags::ACK,
-        window: 65535,
-    };
-    s.ttl = 8;
     s
-}
-
-fn build(specs: &mut [PacketSpec]) -> Vec<Vec<u8>> {
-    specs
-        .iter_mut()
-        .enumerate()
-        .map(|(i, s)| {
-            s.ip_id = 8 + i as u16;
-            s.build()
-        })
-        .collect()
 }
 
 fn train_of(v6: bool, n: usize, len: usize) -> Vec<PacketSpec> {
@@ -537,8 +516,12 @@ fn gro_probes() -> Vec<(&'static str, Vec<Vec<u8>>, usize)> {
     for s in &mut t {
         s.ip_options = vec![1, 1, 1, 0];
     }
-    p.push(("IPv4 packets with options", build(&mut t), cap));
-    let mut frag = build(&mut train_of(false, 2, 100));
+    p.push((
+        "IPv4 packets with options",
+        build_with_incrementing_ids(&mut t),
+        cap,
+    ));
+    let mut frag = build_with_incrementing_ids(&mut train_of(false, 2, 100));
     for b in &mut frag {
         b[6] |= 0x20;
         b[10..12].fill(0);
@@ -555,13 +538,17 @@ fn gro_probes() -> Vec<(&'static str, Vec<Vec<u8>>, usize)> {
             } else {
                 "different TTL"
             },
-            build(&mut t),
+            build_with_incrementing_ids(&mut t),
             cap,
         ));
     }
     let mut t = train_of(true, 2, 100);
     t[1].flow_label = 7;
-    p.push(("different IPv6 flow labels", build(&mut t), cap));
+    p.push((
+        "different IPv6 flow labels",
+        build_with_incrementing_ids(&mut t),
+        cap,
+    ));
     for v6 in [false, true] {
         let mut t = train_of(v6, 2, 100);
         if let L4::Tcp { window, .. } = &mut t[1].l4 {
@@ -573,25 +560,25 @@ fn gro_probes() -> Vec<(&'static str, Vec<Vec<u8>>, usize)> {
             } else {
                 "different TCP window (IPv4)"
             },
-            build(&mut t),
+            build_with_incrementing_ids(&mut t),
             cap,
         ));
     }
     // 46 × 1448 + 40 = 66648 > 65535: the merge must stop at 65535 (G5), whatever the buffers.
     p.push((
         "a merged datagram over 65535 bytes (buffers of 128 KiB)",
-        build(&mut train_of(false, 46, 1448)),
+        build_with_incrementing_ids(&mut train_of(false, 46, 1448)),
         131072,
     ));
     p.push((
         "a merged datagram over 65535 bytes (buffers of HDR + 65535)",
-        build(&mut train_of(false, 46, 1448)),
+        build_with_incrementing_ids(&mut train_of(false, 46, 1448)),
         cap,
     ));
-    let mut bad = build(&mut train_of(false, 3, 100));
+    let mut bad = build_with_incrementing_ids(&mut train_of(false, 3, 100));
     bad[0][20 + 16] ^= 0x5a;
     p.push(("first item has a bad checksum", bad, cap));
-    let mut bad = build(&mut train_of(false, 3, 100));
+    let mut bad = build_with_incrementing_ids(&mut train_of(false, 3, 100));
     bad[1][20 + 16] ^= 0x5a;
     p.push(("middle item has a bad checksum", bad, cap));
     let mut udp_bad: Vec<Vec<u8>> = (0..3)
@@ -609,7 +596,7 @@ fn gro_probes() -> Vec<(&'static str, Vec<Vec<u8>>, usize)> {
             *seq = 100;
         }
     }
-    p.push(("pure ACKs", build(&mut acks), cap));
+    p.push(("pure ACKs", build_with_incrementing_ids(&mut acks), cap));
     let udp70: Vec<Vec<u8>> = (0..70)
         .map(|i| {
             let mut s = PacketSpec::udp4(10);
@@ -632,24 +619,40 @@ fn gro_probes() -> Vec<(&'static str, Vec<Vec<u8>>, usize)> {
     ));
     let mut t = train_of(false, 4, 100);
     set_flags(&mut t[1], tcp_flags::PSH);
-    p.push(("PSH in the middle of a train", build(&mut t), cap));
+    p.push((
+        "PSH in the middle of a train",
+        build_with_incrementing_ids(&mut t),
+        cap,
+    ));
     let mut t = train_of(false, 3, 100);
     set_flags(&mut t[1], tcp_flags::CWR);
-    p.push(("CWR in the middle of a train", build(&mut t), cap));
+    p.push((
+        "CWR in the middle of a train",
+        build_with_incrementing_ids(&mut t),
+        cap,
+    ));
     let mut t = train_of(false, 3, 100);
     set_flags(&mut t[2], tcp_flags::FIN);
-    p.push(("FIN on the last segment", build(&mut t), cap));
+    p.push((
+        "FIN on the last segment",
+        build_with_incrementing_ids(&mut t),
+        cap,
+    ));
     let mut t = train_of(true, 2, 100);
     for s in &mut t {
         s.v6_ext = vec![v6_dest_opts(8)];
     }
-    p.push(("IPv6 with the same extension header", build(&mut t), cap));
+    p.push((
+        "IPv6 with the same extension header",
+        build_with_incrementing_ids(&mut t),
+        cap,
+    ));
     let mut t = vec![
         seg(false, 100, 100),
         seg(false, 100, 0),
         seg(false, 100, 200),
     ];
-    let b = build(&mut t);
+    let b = build_with_incrementing_ids(&mut t);
     p.push(("out of order: 100@100, 100@0, 100@200 (prepend)", b, cap));
     p
 }

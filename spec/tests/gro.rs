@@ -9,7 +9,7 @@ use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpProtocol, Link};
 use vnet_spec::laws::gro::{self as laws, Coalesce, Core};
 use vnet_spec::model::gro::{Coalesced, Model};
-use vnet_spec::packet::{L4, PacketSpec, tcp_flags};
+use vnet_spec::packet::{L4, PacketSpec, build_with_incrementing_ids, tcp_flags};
 use vnet_spec::strategy::train::{super_packet_any, train_any};
 
 fn linux() -> GroOptions {
@@ -55,44 +55,6 @@ fn sizes(batch: &[Vec<u8>]) -> Vec<usize> {
     sizes_with(linux(), batch)
 }
 
-/// The selftest's template: TCP, ACK, seq 100 + `off`, ack 100, window 65535, TTL 8, DF.
-fn seg(v6: bool, len: usize, off: u32) -> PacketSpec {
-    let mut s = if v6 {
-        PacketSpec::tcp6(len)
-    } else {
-        PacketSpec::tcp4(len)
-    };
-    s.payload = vec![b'a'; len];
-    s.l4 = L4::Tcp {
-        seq: 100 + off,
-        ack: 100,
-        flags: tcp_flags::ACK,
-        window: 65535,
-    };
-    s.ttl = 8;
-    s
-}
-
-/// Builds the specs with IPv4 IDs 8, 9, 10, ... (the selftest sends fixed IDs; at a TUN boundary
-/// those do not merge under Linux, G3, so every case but the ID cases increments them).
-fn build(specs: &mut [PacketSpec]) -> Vec<Vec<u8>> {
-    specs
-        .iter_mut()
-        .enumerate()
-        .map(|(i, s)| {
-            s.ip_id = 8 + i as u16;
-            s.build()
-        })
-        .collect()
-}
-
-fn with_flags(mut s: PacketSpec, f: u8) -> PacketSpec {
-    if let L4::Tcp { flags, .. } = &mut s.l4 {
-        *flags |= f;
-    }
-    s
-}
-
 fn both(case: impl Fn(bool) -> (Vec<Vec<u8>>, Vec<usize>)) {
     for v6 in [false, true] {
         let (batch, want) = case(v6);
@@ -102,19 +64,38 @@ fn both(case: impl Fn(bool) -> (Vec<Vec<u8>>, Vec<usize>)) {
 
 #[test]
 fn data_same() {
-    both(|v6| (build(&mut [seg(v6, 100, 0), seg(v6, 100, 100)]), vec![200]));
+    both(|v6| {
+        (
+            build_with_incrementing_ids(&mut [
+                PacketSpec::gro_selftest(v6, 100, 0),
+                PacketSpec::gro_selftest(v6, 100, 100),
+            ]),
+            vec![200],
+        )
+    });
 }
 
 #[test]
 fn data_lrg_sml() {
-    both(|v6| (build(&mut [seg(v6, 100, 0), seg(v6, 50, 100)]), vec![150]));
+    both(|v6| {
+        (
+            build_with_incrementing_ids(&mut [
+                PacketSpec::gro_selftest(v6, 100, 0),
+                PacketSpec::gro_selftest(v6, 50, 100),
+            ]),
+            vec![150],
+        )
+    });
 }
 
 #[test]
 fn data_sml_lrg() {
     both(|v6| {
         (
-            build(&mut [seg(v6, 50, 0), seg(v6, 100, 50)]),
+            build_with_incrementing_ids(&mut [
+                PacketSpec::gro_selftest(v6, 50, 0),
+                PacketSpec::gro_selftest(v6, 100, 50),
+            ]),
             vec![50, 100],
         )
     });
@@ -123,7 +104,7 @@ fn data_sml_lrg() {
 #[test]
 fn ack() {
     both(|v6| {
-        let mut third = seg(v6, 0, 0);
+        let mut third = PacketSpec::gro_selftest(v6, 0, 0);
         third.l4 = L4::Tcp {
             seq: 100,
             ack: 101,
@@ -131,7 +112,11 @@ fn ack() {
             window: 65535,
         };
         (
-            build(&mut [seg(v6, 0, 0), seg(v6, 0, 0), third]),
+            build_with_incrementing_ids(&mut [
+                PacketSpec::gro_selftest(v6, 0, 0),
+                PacketSpec::gro_selftest(v6, 0, 0),
+                third,
+            ]),
             vec![0, 0, 0],
         )
     });
@@ -141,13 +126,13 @@ fn ack() {
 fn flags_psh() {
     both(|v6| {
         let mut b = [
-            seg(v6, 100, 0),
-            seg(v6, 100, 100),
-            with_flags(seg(v6, 100, 200), tcp_flags::PSH),
-            seg(v6, 100, 300),
-            seg(v6, 100, 400),
+            PacketSpec::gro_selftest(v6, 100, 0),
+            PacketSpec::gro_selftest(v6, 100, 100),
+            PacketSpec::gro_selftest(v6, 100, 200).with_tcp_flags(tcp_flags::PSH),
+            PacketSpec::gro_selftest(v6, 100, 300),
+            PacketSpec::gro_selftest(v6, 100, 400),
         ];
-        (build(&mut b), vec![300, 200])
+        (build_with_incrementing_ids(&mut b), vec![300, 200])
     });
 }
 
@@ -156,13 +141,13 @@ fn flags_syn_rst_urg() {
     for flag in [tcp_flags::SYN, tcp_flags::RST, tcp_flags::URG] {
         both(|v6| {
             let mut b = [
-                seg(v6, 100, 0),
-                seg(v6, 100, 100),
-                with_flags(seg(v6, 0, 0), flag),
-                seg(v6, 100, 300),
-                seg(v6, 100, 400),
+                PacketSpec::gro_selftest(v6, 100, 0),
+                PacketSpec::gro_selftest(v6, 100, 100),
+                PacketSpec::gro_selftest(v6, 0, 0).with_tcp_flags(flag),
+                PacketSpec::gro_selftest(v6, 100, 300),
+                PacketSpec::gro_selftest(v6, 100, 400),
             ];
-            (build(&mut b), vec![200, 0, 200])
+            (build_with_incrementing_ids(&mut b), vec![200, 0, 200])
         });
     }
 }
@@ -172,22 +157,25 @@ fn flags_syn_rst_urg() {
 fn flags_cwr() {
     both(|v6| {
         let mut b = [
-            seg(v6, 100, 0),
-            with_flags(seg(v6, 100, 100), tcp_flags::CWR),
-            with_flags(seg(v6, 100, 200), tcp_flags::CWR),
-            seg(v6, 100, 300),
-            seg(v6, 100, 400),
+            PacketSpec::gro_selftest(v6, 100, 0),
+            PacketSpec::gro_selftest(v6, 100, 100).with_tcp_flags(tcp_flags::CWR),
+            PacketSpec::gro_selftest(v6, 100, 200).with_tcp_flags(tcp_flags::CWR),
+            PacketSpec::gro_selftest(v6, 100, 300),
+            PacketSpec::gro_selftest(v6, 100, 400),
         ];
-        (build(&mut b), vec![100, 100, 100, 200])
+        (
+            build_with_incrementing_ids(&mut b),
+            vec![100, 100, 100, 200],
+        )
     });
 }
 
 /// A CWR on the first segment stays on the first only: the merged packet carries the ECN bit.
 #[test]
 fn cwr_first_merges_with_ecn_bit() {
-    let batch = build(&mut [
-        with_flags(seg(false, 100, 0), tcp_flags::CWR),
-        seg(false, 100, 100),
+    let batch = build_with_incrementing_ids(&mut [
+        PacketSpec::gro_selftest(false, 100, 0).with_tcp_flags(tcp_flags::CWR),
+        PacketSpec::gro_selftest(false, 100, 100),
     ]);
     // A CWR segment starting a flow is delivered alone too (it is "never merged").
     assert_eq!(sizes(&batch), vec![100, 100]);
@@ -196,7 +184,10 @@ fn cwr_first_merges_with_ecn_bit() {
 #[test]
 fn tcp_csum() {
     both(|v6| {
-        let mut batch = build(&mut [seg(v6, 100, 0), seg(v6, 100, 100)]);
+        let mut batch = build_with_incrementing_ids(&mut [
+            PacketSpec::gro_selftest(v6, 100, 0),
+            PacketSpec::gro_selftest(v6, 100, 100),
+        ]);
         let at = if v6 { 40 } else { 20 } + 16;
         let c = u16::from_be_bytes([batch[1][at], batch[1][at + 1]]).wrapping_sub(1);
         batch[1][at..at + 2].copy_from_slice(&c.to_be_bytes());
@@ -208,7 +199,10 @@ fn tcp_csum() {
 fn tcp_seq() {
     both(|v6| {
         (
-            build(&mut [seg(v6, 100, 0), seg(v6, 100, 101)]),
+            build_with_incrementing_ids(&mut [
+                PacketSpec::gro_selftest(v6, 100, 0),
+                PacketSpec::gro_selftest(v6, 100, 101),
+            ]),
             vec![100, 100],
         )
     });
@@ -234,10 +228,13 @@ fn tcp_ts() {
             .enumerate()
             .map(|(i, o)| PacketSpec {
                 tcp_options: o,
-                ..seg(v6, 100, 100 * i as u32)
+                ..PacketSpec::gro_selftest(v6, 100, 100 * i as u32)
             })
             .collect();
-        (build(&mut b), vec![200, 100, 100, 100])
+        (
+            build_with_incrementing_ids(&mut b),
+            vec![200, 100, 100, 100],
+        )
     });
 }
 
@@ -247,18 +244,18 @@ fn tcp_opt() {
         let mut b = [
             PacketSpec {
                 tcp_options: ts(0, 0),
-                ..seg(v6, 100, 0)
+                ..PacketSpec::gro_selftest(v6, 100, 0)
             },
             PacketSpec {
                 tcp_options: ts(0, 0),
-                ..seg(v6, 100, 100)
+                ..PacketSpec::gro_selftest(v6, 100, 100)
             },
             PacketSpec {
                 tcp_options: vec![1, 3, 3, 0],
-                ..seg(v6, 100, 200)
+                ..PacketSpec::gro_selftest(v6, 100, 200)
             },
         ];
-        (build(&mut b), vec![200, 100])
+        (build_with_incrementing_ids(&mut b), vec![200, 100])
     });
 }
 
@@ -270,9 +267,12 @@ fn ip_ecn_tos_ttl() {
         |s: &mut PacketSpec| s.ttl = 7,
     ] {
         both(|v6| {
-            let mut b = [seg(v6, 100, 0), seg(v6, 100, 100)];
+            let mut b = [
+                PacketSpec::gro_selftest(v6, 100, 0),
+                PacketSpec::gro_selftest(v6, 100, 100),
+            ];
             change(&mut b[1]);
-            (build(&mut b), vec![100, 100])
+            (build_with_incrementing_ids(&mut b), vec![100, 100])
         });
     }
 }
@@ -287,14 +287,17 @@ fn ts_option() -> Vec<u8> {
 #[test]
 fn ip_opt() {
     let mut b = [
-        seg(false, 100, 0),
+        PacketSpec::gro_selftest(false, 100, 0),
         PacketSpec {
             ip_options: ts_option(),
-            ..seg(false, 100, 100)
+            ..PacketSpec::gro_selftest(false, 100, 100)
         },
-        seg(false, 100, 200),
+        PacketSpec::gro_selftest(false, 100, 200),
     ];
-    assert_eq!(sizes(&build(&mut b)), vec![100, 100, 100]);
+    assert_eq!(
+        sizes(&build_with_incrementing_ids(&mut b)),
+        vec![100, 100, 100]
+    );
 }
 
 /// Sets MF (and, if `offset`, a fragment offset) on an IPv4 packet, fixing its header checksum.
@@ -311,7 +314,10 @@ fn fragment(p: &mut [u8], offset: bool) {
 
 #[test]
 fn ip_frag4() {
-    let mut batch = build(&mut [seg(false, 100, 0), seg(false, 100, 100)]);
+    let mut batch = build_with_incrementing_ids(&mut [
+        PacketSpec::gro_selftest(false, 100, 0),
+        PacketSpec::gro_selftest(false, 100, 100),
+    ]);
     fragment(&mut batch[1], false);
     assert_eq!(sizes(&batch), vec![100, 100]);
 }
@@ -320,7 +326,7 @@ fn ids(df: bool, ids: &[u16]) -> Vec<Vec<u8>> {
     ids.iter()
         .enumerate()
         .map(|(i, &id)| {
-            let mut s = seg(false, 100, 100 * i as u32);
+            let mut s = PacketSpec::gro_selftest(false, 100, 100 * i as u32);
             s.df = df;
             s.ip_id = id;
             s.build()
@@ -371,29 +377,35 @@ fn ip_id_relaxed() {
 #[test]
 fn ip_frag6() {
     let mut b = [
-        seg(true, 100, 0),
-        seg(true, 100, 100),
+        PacketSpec::gro_selftest(true, 100, 0),
+        PacketSpec::gro_selftest(true, 100, 100),
         PacketSpec {
             v6_ext: vec![(44, vec![0; 6])],
-            ..seg(true, 100, 200)
+            ..PacketSpec::gro_selftest(true, 100, 200)
         },
-        seg(true, 100, 300),
+        PacketSpec::gro_selftest(true, 100, 300),
     ];
-    assert_eq!(sizes(&build(&mut b)), vec![100, 200, 100]);
+    assert_eq!(
+        sizes(&build_with_incrementing_ids(&mut b)),
+        vec![100, 200, 100]
+    );
 }
 
 #[test]
 fn ip_v6ext_same_and_diff() {
     let ext = |byte| PacketSpec {
         v6_ext: vec![(60, vec![byte; 6])],
-        ..seg(true, 100, 0)
+        ..PacketSpec::gro_selftest(true, 100, 0)
     };
     let mut same = [ext(0), ext(0)];
-    same[1].l4 = seg(true, 100, 100).l4;
-    assert_eq!(sizes(&build(&mut same)), vec![200]);
+    same[1].l4 = PacketSpec::gro_selftest(true, 100, 100).l4;
+    assert_eq!(sizes(&build_with_incrementing_ids(&mut same)), vec![200]);
     let mut diff = [ext(0), ext(0x11)];
-    diff[1].l4 = seg(true, 100, 100).l4;
-    assert_eq!(sizes(&build(&mut diff)), vec![100, 100]);
+    diff[1].l4 = PacketSpec::gro_selftest(true, 100, 100).l4;
+    assert_eq!(
+        sizes(&build_with_incrementing_ids(&mut diff)),
+        vec![100, 100]
+    );
 }
 
 const LARGE_MSS: usize = 4096 - 20 - 40;
@@ -401,11 +413,11 @@ const LARGE_MSS: usize = 4096 - 20 - 40;
 fn large(v6: bool, extra: usize) -> Vec<Vec<u8>> {
     let r = (65475 + if v6 { 0 } else { 20 }) % LARGE_MSS + extra;
     let mut b: Vec<PacketSpec> = (0..16)
-        .map(|i| seg(v6, LARGE_MSS, (i * LARGE_MSS) as u32))
+        .map(|i| PacketSpec::gro_selftest(v6, LARGE_MSS, (i * LARGE_MSS) as u32))
         .collect();
-    b.push(seg(v6, r, (16 * LARGE_MSS) as u32));
-    b.push(seg(v6, r, (17 * LARGE_MSS) as u32));
-    build(&mut b)
+    b.push(PacketSpec::gro_selftest(v6, r, (16 * LARGE_MSS) as u32));
+    b.push(PacketSpec::gro_selftest(v6, r, (17 * LARGE_MSS) as u32));
+    build_with_incrementing_ids(&mut b)
 }
 
 #[test]
@@ -484,20 +496,23 @@ fn regression_ipv4_options_not_merged() {
     let mut b = [
         PacketSpec {
             ip_options: vec![1, 1, 1, 0],
-            ..seg(false, 100, 0)
+            ..PacketSpec::gro_selftest(false, 100, 0)
         },
         PacketSpec {
             ip_options: vec![1, 1, 1, 0],
-            ..seg(false, 100, 100)
+            ..PacketSpec::gro_selftest(false, 100, 100)
         },
     ];
-    assert_eq!(sizes(&build(&mut b)), vec![100, 100]);
+    assert_eq!(sizes(&build_with_incrementing_ids(&mut b)), vec![100, 100]);
 }
 
 #[test]
 fn regression_fragments_not_merged() {
     for offset in [false, true] {
-        let mut batch = build(&mut [seg(false, 100, 0), seg(false, 100, 100)]);
+        let mut batch = build_with_incrementing_ids(&mut [
+            PacketSpec::gro_selftest(false, 100, 0),
+            PacketSpec::gro_selftest(false, 100, 100),
+        ]);
         for p in &mut batch {
             fragment(p, offset);
         }
@@ -520,23 +535,37 @@ fn regression_fragments_not_merged() {
 #[test]
 fn regression_ttl_hop_limit_differ() {
     both(|v6| {
-        let mut b = [seg(v6, 100, 0), seg(v6, 100, 100)];
+        let mut b = [
+            PacketSpec::gro_selftest(v6, 100, 0),
+            PacketSpec::gro_selftest(v6, 100, 100),
+        ];
         b[1].ttl = 9;
-        (build(&mut b), vec![100, 100])
+        (build_with_incrementing_ids(&mut b), vec![100, 100])
     });
 }
 
 #[test]
 fn regression_v6_flow_labels_differ() {
-    let mut b = [seg(true, 100, 0), seg(true, 100, 100), seg(true, 100, 200)];
+    let mut b = [
+        PacketSpec::gro_selftest(true, 100, 0),
+        PacketSpec::gro_selftest(true, 100, 100),
+        PacketSpec::gro_selftest(true, 100, 200),
+    ];
     b[1].flow_label = 7;
     // Different labels are different flows (G2): the third merges with the first? No: its
     // sequence number does not follow the first's (100 is missing), so three singles.
-    assert_eq!(sizes(&build(&mut b)), vec![100, 100, 100]);
-    let mut c = [seg(true, 100, 0), seg(true, 100, 0), seg(true, 100, 100)];
+    assert_eq!(
+        sizes(&build_with_incrementing_ids(&mut b)),
+        vec![100, 100, 100]
+    );
+    let mut c = [
+        PacketSpec::gro_selftest(true, 100, 0),
+        PacketSpec::gro_selftest(true, 100, 0),
+        PacketSpec::gro_selftest(true, 100, 100),
+    ];
     c[1].flow_label = 7;
     // Flow label 7 is its own flow; the third follows the first.
-    assert_eq!(sizes(&build(&mut c)), vec![200, 100]);
+    assert_eq!(sizes(&build_with_incrementing_ids(&mut c)), vec![200, 100]);
 }
 
 #[test]
@@ -555,7 +584,10 @@ fn regression_datagram_over_65535() {
 fn regression_bad_checksum_no_stale_header() {
     for v6 in [false, true] {
         // The second segment arrives corrupted, then again intact (same ID, as a resend).
-        let mut batch = build(&mut [seg(v6, 100, 0), seg(v6, 100, 100)]);
+        let mut batch = build_with_incrementing_ids(&mut [
+            PacketSpec::gro_selftest(v6, 100, 0),
+            PacketSpec::gro_selftest(v6, 100, 100),
+        ]);
         batch.push(batch[1].clone());
         let at = if v6 { 40 } else { 20 } + 16;
         batch[1][at] ^= 0x5a;
@@ -573,25 +605,35 @@ fn regression_bad_checksum_no_stale_header() {
 #[test]
 fn regression_pure_acks_not_merged() {
     both(|v6| {
-        let mut b = [seg(v6, 0, 0), seg(v6, 0, 0)];
-        (build(&mut b), vec![0, 0])
+        let mut b = [
+            PacketSpec::gro_selftest(v6, 0, 0),
+            PacketSpec::gro_selftest(v6, 0, 0),
+        ];
+        (build_with_incrementing_ids(&mut b), vec![0, 0])
     });
 }
 
 /// A pure ACK of a held flow completes it (kernel G32f/G34) and goes alone.
 #[test]
 fn pure_ack_completes_flow() {
-    let mut b = [seg(false, 100, 0), seg(false, 0, 100), seg(false, 100, 100)];
-    assert_eq!(sizes(&build(&mut b)), vec![100, 0, 100]);
+    let mut b = [
+        PacketSpec::gro_selftest(false, 100, 0),
+        PacketSpec::gro_selftest(false, 0, 100),
+        PacketSpec::gro_selftest(false, 100, 100),
+    ];
+    assert_eq!(
+        sizes(&build_with_incrementing_ids(&mut b)),
+        vec![100, 0, 100]
+    );
 }
 
 /// The head's buffer has room for one more segment only: the train ends there, no allocation.
 #[test]
 fn buffer_capacity_ends_train() {
-    let batch = build(&mut [
-        seg(false, 100, 0),
-        seg(false, 100, 100),
-        seg(false, 100, 200),
+    let batch = build_with_incrementing_ids(&mut [
+        PacketSpec::gro_selftest(false, 100, 0),
+        PacketSpec::gro_selftest(false, 100, 100),
+        PacketSpec::gro_selftest(false, 100, 200),
     ]);
     let core = Core::<64> {
         opts: linux(),
@@ -612,7 +654,7 @@ fn full_table_flushes_oldest() {
     let mut b = Vec::new();
     for k in 0..2u32 {
         for port in 0..3u16 {
-            let mut s = seg(false, 100, 100 * k);
+            let mut s = PacketSpec::gro_selftest(false, 100, 100 * k);
             s.src_port = 1000 + port;
             s.ip_id = 8 + k as u16;
             b.push(s.build());
@@ -667,7 +709,10 @@ fn trains_merge_often() {
 
 #[test]
 fn merged_header_g6() {
-    let batch = build(&mut [seg(false, 100, 0), seg(false, 60, 100)]);
+    let batch = build_with_incrementing_ids(&mut [
+        PacketSpec::gro_selftest(false, 100, 0),
+        PacketSpec::gro_selftest(false, 60, 100),
+    ]);
     let outs = Core::<64>::new(linux()).coalesce(&batch);
     let (h, b, _) = &outs[0];
     assert_eq!(h.flags, vnet_core::hdr::Flags::NEEDS_CSUM);
@@ -679,7 +724,7 @@ fn merged_header_g6() {
     assert_eq!(b.len(), 200);
     assert_eq!(u16::from_be_bytes([b[2], b[3]]), 200);
     assert!(vnet_core::csum::verify(&b[..20]));
-    let s = seg(false, 0, 0);
+    let s = PacketSpec::gro_selftest(false, 0, 0);
     assert_eq!(
         u16::from_be_bytes([b[36], b[37]]),
         s.pseudo_header(180),
@@ -786,12 +831,15 @@ fn on_port(mut s: PacketSpec, port: u16) -> PacketSpec {
 fn completion_order_singles_overtake_held_flows() {
     both(|v6| {
         let mut b = [
-            on_port(seg(v6, 100, 0), 1000),
-            on_port(seg(v6, 100, 100), 1000),
-            on_port(with_flags(seg(v6, 100, 0), tcp_flags::PSH), 2000),
-            on_port(seg(v6, 0, 0), 3000),
-            on_port(seg(v6, 100, 0), 4000),
-            on_port(seg(v6, 100, 200), 1000),
+            on_port(PacketSpec::gro_selftest(v6, 100, 0), 1000),
+            on_port(PacketSpec::gro_selftest(v6, 100, 100), 1000),
+            on_port(
+                PacketSpec::gro_selftest(v6, 100, 0).with_tcp_flags(tcp_flags::PSH),
+                2000,
+            ),
+            on_port(PacketSpec::gro_selftest(v6, 0, 0), 3000),
+            on_port(PacketSpec::gro_selftest(v6, 100, 0), 4000),
+            on_port(PacketSpec::gro_selftest(v6, 100, 200), 1000),
         ];
         let mut batch = build_flows(&mut b);
         let at = if v6 { 40 } else { 20 } + 16;
@@ -808,10 +856,13 @@ fn completion_order_singles_overtake_held_flows() {
 fn completion_order_follows_completion_not_first_input() {
     for v6 in [false, true] {
         let mut b = [
-            on_port(seg(v6, 100, 0), 2000),
-            on_port(seg(v6, 100, 0), 1000),
-            on_port(with_flags(seg(v6, 100, 100), tcp_flags::PSH), 1000),
-            on_port(seg(v6, 100, 300), 2000),
+            on_port(PacketSpec::gro_selftest(v6, 100, 0), 2000),
+            on_port(PacketSpec::gro_selftest(v6, 100, 0), 1000),
+            on_port(
+                PacketSpec::gro_selftest(v6, 100, 100).with_tcp_flags(tcp_flags::PSH),
+                1000,
+            ),
+            on_port(PacketSpec::gro_selftest(v6, 100, 300), 2000),
         ];
         let batch = build_flows(&mut b);
         assert_eq!(
@@ -829,7 +880,7 @@ fn end_of_batch_flushes_oldest_first() {
     for v6 in [false, true] {
         for ports in [[1000u16, 2000, 3000], [3000, 2000, 1000], [7, 40001, 555]] {
             let mut b: Vec<PacketSpec> = (0..2u32)
-                .flat_map(|k| ports.map(|p| on_port(seg(v6, 100, 100 * k), p)))
+                .flat_map(|k| ports.map(|p| on_port(PacketSpec::gro_selftest(v6, 100, 100 * k), p)))
                 .collect();
             let batch = build_flows(&mut b);
             let want: Vec<(u16, usize)> = ports.iter().map(|&p| (p, 200)).collect();
@@ -848,7 +899,7 @@ fn relaxed_prepend() {
             let with_id = |off: u32, id: u16| PacketSpec {
                 df,
                 ip_id: id,
-                ..seg(v6, 100, off)
+                ..PacketSpec::gro_selftest(v6, 100, off)
             };
             let shuffled = [with_id(100, 9), with_id(0, 8), with_id(200, 10)];
             let in_order = [with_id(0, 8), with_id(100, 9), with_id(200, 10)];
@@ -878,29 +929,35 @@ fn relaxed_prepend() {
 #[test]
 fn relaxed_prepend_refusals() {
     for v6 in [false, true] {
-        let short = [seg(v6, 100, 100), seg(v6, 50, 50)];
+        let short = [
+            PacketSpec::gro_selftest(v6, 100, 100),
+            PacketSpec::gro_selftest(v6, 50, 50),
+        ];
         assert_eq!(
-            sizes_with(relaxed(), &build(&mut short.clone())),
+            sizes_with(relaxed(), &build_with_incrementing_ids(&mut short.clone())),
             vec![100, 50]
         );
         let psh = [
-            seg(v6, 100, 100),
-            with_flags(seg(v6, 100, 0), tcp_flags::PSH),
+            PacketSpec::gro_selftest(v6, 100, 100),
+            PacketSpec::gro_selftest(v6, 100, 0).with_tcp_flags(tcp_flags::PSH),
         ];
         assert_eq!(
-            sizes_with(relaxed(), &build(&mut psh.clone())),
+            sizes_with(relaxed(), &build_with_incrementing_ids(&mut psh.clone())),
             vec![100, 100]
         );
-        let gap = [seg(v6, 100, 150), seg(v6, 100, 0)];
+        let gap = [
+            PacketSpec::gro_selftest(v6, 100, 150),
+            PacketSpec::gro_selftest(v6, 100, 0),
+        ];
         assert_eq!(
-            sizes_with(relaxed(), &build(&mut gap.clone())),
+            sizes_with(relaxed(), &build_with_incrementing_ids(&mut gap.clone())),
             vec![100, 100]
         );
     }
     let id = |off: u32, id: u16| PacketSpec {
         df: false,
         ip_id: id,
-        ..seg(false, 100, off)
+        ..PacketSpec::gro_selftest(false, 100, off)
     };
     let wrong: Vec<Vec<u8>> = [id(100, 9), id(0, 10)]
         .iter()
@@ -923,7 +980,10 @@ fn linux_holds_eight_flows() {
     for v6 in [false, true] {
         for n in [8u16, 9, 10] {
             let mut b: Vec<PacketSpec> = (0..2u32)
-                .flat_map(|k| (0..n).map(move |f| on_port(seg(v6, 100, 100 * k), 1000 + f)))
+                .flat_map(|k| {
+                    (0..n)
+                        .map(move |f| on_port(PacketSpec::gro_selftest(v6, 100, 100 * k), 1000 + f))
+                })
                 .collect();
             let batch = build_flows(&mut b);
             let want: Vec<(u16, usize)> = if n <= 8 {

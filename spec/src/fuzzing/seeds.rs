@@ -17,7 +17,7 @@ use super::{
     FLOW_IDS_SHIFT, FLOW_TCP_OPTIONS, FLOW_V6_EXT, FlowParams, GroGsoInput, GroInput, GroOp,
     GsoInput, MetaInput, representable,
 };
-use crate::packet::{L4, PacketSpec, tcp_flags};
+use crate::packet::{PacketSpec, tcp_flags};
 
 /// One seed file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -738,42 +738,8 @@ pub fn gso_inputs() -> Vec<(String, GsoInput)> {
     out
 }
 
-/// The selftest's TCP segment (spec/tests/gro.rs): ACK, seq 100 + `off`, ack 100, window 65535,
-/// TTL 8, DF, `len` bytes of 'a'.
-fn selftest_seg(v6: bool, len: usize, off: u32) -> PacketSpec {
-    let mut s = if v6 {
-        PacketSpec::tcp6(len)
-    } else {
-        PacketSpec::tcp4(len)
-    };
-    s.payload = vec![b'a'; len];
-    s.l4 = L4::Tcp {
-        seq: 100 + off,
-        ack: 100,
-        flags: tcp_flags::ACK,
-        window: 65535,
-    };
-    s.ttl = 8;
-    s
-}
-
-fn with_tcp_flags(mut s: PacketSpec, f: u8) -> PacketSpec {
-    if let L4::Tcp { flags, .. } = &mut s.l4 {
-        *flags |= f;
-    }
-    s
-}
-
-/// Builds the specs with IPv4 IDs 8, 9, 10, ... as the GRO tests do.
-fn selftest_build(specs: Vec<PacketSpec>) -> Vec<Vec<u8>> {
-    specs
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut s)| {
-            s.ip_id = 8 + i as u16;
-            s.build()
-        })
-        .collect()
+fn build_owned(mut specs: Vec<PacketSpec>) -> Vec<Vec<u8>> {
+    crate::packet::build_with_incrementing_ids(&mut specs)
 }
 
 /// The kernel selftest's GRO trains (gro.c, as spec/tests/gro.rs states them), for IPv4 and IPv6.
@@ -781,7 +747,7 @@ pub fn gro_trains() -> Vec<(String, Vec<Vec<u8>>)> {
     use tcp_flags::*;
     let mut out = Vec::new();
     for v6 in [false, true] {
-        let s = |len, off| selftest_seg(v6, len, off);
+        let s = |len, off| PacketSpec::gro_selftest(v6, len, off);
         let v = if v6 { "6" } else { "4" };
         let mut cases: Vec<(&str, Vec<PacketSpec>)> = vec![
             ("data-same", vec![s(100, 0), s(100, 100)]),
@@ -793,7 +759,7 @@ pub fn gro_trains() -> Vec<(String, Vec<Vec<u8>>)> {
                 vec![
                     s(100, 0),
                     s(100, 100),
-                    with_tcp_flags(s(100, 200), PSH),
+                    s(100, 200).with_tcp_flags(PSH),
                     s(100, 300),
                     s(100, 400),
                 ],
@@ -802,8 +768,8 @@ pub fn gro_trains() -> Vec<(String, Vec<Vec<u8>>)> {
                 "flags-cwr",
                 vec![
                     s(100, 0),
-                    with_tcp_flags(s(100, 100), CWR),
-                    with_tcp_flags(s(100, 200), CWR),
+                    s(100, 100).with_tcp_flags(CWR),
+                    s(100, 200).with_tcp_flags(CWR),
                     s(100, 300),
                     s(100, 400),
                 ],
@@ -862,7 +828,7 @@ pub fn gro_trains() -> Vec<(String, Vec<Vec<u8>>)> {
                 vec![
                     s(100, 0),
                     s(100, 100),
-                    with_tcp_flags(s(0, 0), flag.1),
+                    s(0, 0).with_tcp_flags(flag.1),
                     s(100, 300),
                     s(100, 400),
                 ],
@@ -908,10 +874,10 @@ pub fn gro_trains() -> Vec<(String, Vec<Vec<u8>>)> {
         };
         cases.push(("udp", vec![udp(100), udp(100), udp(100), udp(40)]));
         for (name, specs) in cases {
-            out.push((format!("{name}{v}"), selftest_build(specs)));
+            out.push((format!("{name}{v}"), build_owned(specs)));
         }
         // tcp-csum: the second segment's checksum broken.
-        let mut bad = selftest_build(vec![s(100, 0), s(100, 100)]);
+        let mut bad = build_owned(vec![s(100, 0), s(100, 100)]);
         let at = if v6 { 40 } else { 20 } + 16;
         bad[1][at] ^= 1;
         out.push((format!("tcp-csum{v}"), bad));
@@ -922,9 +888,9 @@ pub fn gro_trains() -> Vec<(String, Vec<Vec<u8>>)> {
         other2.src_port = 7;
         out.push((
             format!("two-flows{v}"),
-            selftest_build(vec![s(100, 0), other, s(100, 100), other2, s(100, 200)]),
+            build_owned(vec![s(100, 0), other, s(100, 100), other2, s(100, 200)]),
         ));
-        let mut rev = selftest_build(vec![s(100, 0), s(100, 100), s(100, 200)]);
+        let mut rev = build_owned(vec![s(100, 0), s(100, 100), s(100, 200)]);
         rev.swap(0, 1);
         out.push((format!("reordered{v}"), rev));
     }
