@@ -70,6 +70,9 @@ fn layout(pkt: &[u8], link: Link) -> Result<Layout, String> {
     }
     if first >> 4 == 4 {
         let ihl = usize::from(first & 0xF) * 4;
+        if ihl < 20 {
+            return Err(format!("IPv4 IHL {} is below 5", ihl / 4));
+        }
         let ip = pkt.get(l3..l3 + ihl).ok_or_else(short)?;
         Ok(Layout {
             l3,
