@@ -1,6 +1,6 @@
 //! Ethernet II, with at most one 802.1Q tag: what a TAP device carries in front of the IP header.
 
-use super::{Error, Layer, read_array, read_u16, write_bytes};
+use super::{Error, Layer, ensure_len, read_array, read_u16, write_bytes};
 
 /// An Ethernet type. Every value is representable, so an unknown type is carried, not rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,13 +59,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// A second tag (QinQ) is not parsed: [`ethertype`](Self::ethertype) then returns `VLAN`.
     pub fn check_len(&self) -> Result<(), Error> {
         let have = self.buffer.as_ref().len();
-        if have < ETHERNET_HEADER_LEN {
-            return Err(Error::Truncated {
-                layer: Layer::Ethernet,
-                need: ETHERNET_HEADER_LEN,
-                have,
-            });
-        }
+        ensure_len(Layer::Ethernet, ETHERNET_HEADER_LEN, have)?;
         if self.outer_ethertype() == EtherType::VLAN && have < ETHERNET_VLAN_HEADER_LEN {
             return Err(Error::Truncated {
                 layer: Layer::Vlan,

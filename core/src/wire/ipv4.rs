@@ -1,7 +1,7 @@
 //! IPv4 header with options (RFC 791): the fields GSO rewrites per segment (total length, ID,
 //! fragment word, checksum) and the ones GRO compares.
 
-use super::{Error, IpProtocol, Layer, read_array, read_u8, read_u16, write_bytes};
+use super::{Error, IpProtocol, Layer, ensure_len, read_array, read_u8, read_u16, write_bytes};
 
 /// Field offsets in the fixed 20-byte header; options follow up to IHL * 4.
 mod field {
@@ -56,25 +56,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// stops at `total_len`. The version nibble is not checked here (see `parse_headers`).
     pub fn check_len(&self) -> Result<(), Error> {
         let have = self.buffer.as_ref().len();
-        if have < IPV4_MIN_HEADER_LEN {
-            return Err(Error::Truncated {
-                layer: Layer::Ipv4,
-                need: IPV4_MIN_HEADER_LEN,
-                have,
-            });
-        }
+        ensure_len(Layer::Ipv4, IPV4_MIN_HEADER_LEN, have)?;
         let ihl = self.ihl();
         if ihl < 5 {
             return Err(Error::BadIhl(ihl));
         }
         let header_len = self.header_len();
-        if have < header_len {
-            return Err(Error::Truncated {
-                layer: Layer::Ipv4,
-                need: header_len,
-                have,
-            });
-        }
+        ensure_len(Layer::Ipv4, header_len, have)?;
         let total_len = self.total_len();
         if usize::from(total_len) < header_len {
             return Err(Error::BadTotalLen {
@@ -82,13 +70,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
                 header_len,
             });
         }
-        if have < usize::from(total_len) {
-            return Err(Error::Truncated {
-                layer: Layer::Ipv4,
-                need: usize::from(total_len),
-                have,
-            });
-        }
+        ensure_len(Layer::Ipv4, usize::from(total_len), have)?;
         Ok(())
     }
 

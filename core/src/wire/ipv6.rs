@@ -1,7 +1,9 @@
 //! IPv6 fixed header (RFC 8200) and a bounded walk of its extension-header chain: GSO copies the
 //! extension headers into every segment, GRO compares them and refuses fragments.
 
-use super::{Error, IpProtocol, Layer, read_array, read_u8, read_u16, read_u32, write_bytes};
+use super::{
+    Error, IpProtocol, Layer, ensure_len, read_array, read_u8, read_u16, read_u32, write_bytes,
+};
 
 /// Field offsets in the fixed 40-byte header.
 mod field {
@@ -93,21 +95,9 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// here (see `parse_headers`).
     pub fn check_len(&self) -> Result<(), Error> {
         let have = self.buffer.as_ref().len();
-        if have < IPV6_HEADER_LEN {
-            return Err(Error::Truncated {
-                layer: Layer::Ipv6,
-                need: IPV6_HEADER_LEN,
-                have,
-            });
-        }
+        ensure_len(Layer::Ipv6, IPV6_HEADER_LEN, have)?;
         let need = self.total_len();
-        if have < need {
-            return Err(Error::Truncated {
-                layer: Layer::Ipv6,
-                need,
-                have,
-            });
-        }
+        ensure_len(Layer::Ipv6, need, have)?;
         Ok(())
     }
 

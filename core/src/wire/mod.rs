@@ -274,6 +274,14 @@ pub fn parse_headers(pkt: &[u8], link: Link) -> Result<Headers, Error> {
     })
 }
 
+/// `Ok` if `have` bytes hold the `need` bytes `layer` requires, else [`Error::Truncated`].
+fn ensure_len(layer: Layer, need: usize, have: usize) -> Result<(), Error> {
+    if have < need {
+        return Err(Error::Truncated { layer, need, have });
+    }
+    Ok(())
+}
+
 /// Big-endian u16 at `at`, or 0 if the buffer is too short (only possible without `check_len`).
 fn read_u16(buf: &[u8], at: usize) -> u16 {
     buf.get(at..)

@@ -3,7 +3,7 @@
 
 use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
 
-use super::{Error, Layer, read_u8, read_u16, read_u32, write_bytes};
+use super::{Error, Layer, ensure_len, read_u8, read_u16, read_u32, write_bytes};
 
 /// Field offsets in the fixed 20-byte header; options follow up to data offset * 4.
 mod field {
@@ -132,25 +132,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// the buffer: bound it by the IP length first (build the view over the IP payload).
     pub fn check_len(&self) -> Result<(), Error> {
         let have = self.buffer.as_ref().len();
-        if have < TCP_MIN_HEADER_LEN {
-            return Err(Error::Truncated {
-                layer: Layer::Tcp,
-                need: TCP_MIN_HEADER_LEN,
-                have,
-            });
-        }
+        ensure_len(Layer::Tcp, TCP_MIN_HEADER_LEN, have)?;
         let data_offset = self.data_offset();
         if data_offset < 5 {
             return Err(Error::BadDataOffset(data_offset));
         }
         let need = self.header_len();
-        if have < need {
-            return Err(Error::Truncated {
-                layer: Layer::Tcp,
-                need,
-                have,
-            });
-        }
+        ensure_len(Layer::Tcp, need, have)?;
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! UDP header (RFC 768): USO rewrites the length and checksum of every segment.
 
-use super::{Error, Layer, read_u16, write_bytes};
+use super::{Error, Layer, ensure_len, read_u16, write_bytes};
 
 /// Field offsets in the 8-byte header.
 mod field {
@@ -40,24 +40,12 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     /// `length`. (A zero `length`, as IPv6 jumbograms use, is rejected: not supported.)
     pub fn check_len(&self) -> Result<(), Error> {
         let have = self.buffer.as_ref().len();
-        if have < UDP_HEADER_LEN {
-            return Err(Error::Truncated {
-                layer: Layer::Udp,
-                need: UDP_HEADER_LEN,
-                have,
-            });
-        }
+        ensure_len(Layer::Udp, UDP_HEADER_LEN, have)?;
         let length = self.length();
         if usize::from(length) < UDP_HEADER_LEN {
             return Err(Error::BadUdpLength(length));
         }
-        if have < usize::from(length) {
-            return Err(Error::Truncated {
-                layer: Layer::Udp,
-                need: usize::from(length),
-                have,
-            });
-        }
+        ensure_len(Layer::Udp, usize::from(length), have)?;
         Ok(())
     }
 
