@@ -201,9 +201,17 @@ struct Key {
     ports: u32,
     v6: bool,
     proto: u8,
-    src: [u8; 16],
-    dst: [u8; 16],
+    /// The addresses as whole words (the bytes in native order; IPv4: the first 4 bytes, zero
+    /// extended), so that a key is built in registers: a lookup's wide loads must not straddle
+    /// narrow stores (a store-forwarding stall cost a quarter of `coalesce`).
+    src: u128,
+    dst: u128,
     label: u32,
+}
+
+/// [`Key::src`] / [`Key::dst`] of an IPv4 address.
+const fn v4_word(addr: [u8; 4]) -> u128 {
+    u32::from_ne_bytes(addr) as u128
 }
 
 /// The fields of one eligible packet that the merge rules read.
@@ -265,16 +273,11 @@ impl Seg {
     fn pseudo(&self, l4_len: usize) -> u16 {
         let k = &self.key;
         if k.v6 {
-            csum::pseudo_header_v6(&k.src, &k.dst, k.proto, l4_len as u32)
+            let (src, dst) = (k.src.to_ne_bytes(), k.dst.to_ne_bytes());
+            csum::pseudo_header_v6(&src, &dst, k.proto, l4_len as u32)
         } else {
-            let four = |a: &[u8; 16]| {
-                let mut out = [0u8; 4];
-                if let Some(head) = a.first_chunk::<4>() {
-                    out = *head;
-                }
-                out
-            };
-            csum::pseudo_header_v4(four(&k.src), four(&k.dst), k.proto, l4_len as u16)
+            let four = |a: u128| (a as u32).to_ne_bytes();
+            csum::pseudo_header_v4(four(k.src), four(k.dst), k.proto, l4_len as u16)
         }
     }
 }
@@ -838,8 +841,8 @@ fn classify_any(pkt: &[u8], opts: &GroOptions) -> Option<Seg> {
             {
                 return None;
             }
-            seg.key.src[..4].copy_from_slice(&ip.src_addr());
-            seg.key.dst[..4].copy_from_slice(&ip.dst_addr());
+            seg.key.src = v4_word(ip.src_addr());
+            seg.key.dst = v4_word(ip.dst_addr());
             seg.net = net_word(ip.ttl(), ip.tos(), ip.dont_frag());
             seg.id = ip.ident();
         }
@@ -849,8 +852,8 @@ fn classify_any(pkt: &[u8], opts: &GroOptions) -> Option<Seg> {
                 return None;
             }
             seg.key.v6 = true;
-            seg.key.src = ip.src_addr();
-            seg.key.dst = ip.dst_addr();
+            seg.key.src = u128::from_ne_bytes(ip.src_addr());
+            seg.key.dst = u128::from_ne_bytes(ip.dst_addr());
             seg.key.label = ip.flow_label();
             seg.net = net_word(ip.hop_limit(), ip.traffic_class(), false);
         }
@@ -957,8 +960,8 @@ fn classify_tcp4(pkt: &[u8]) -> Option<Seg> {
         key: Key {
             v6: false,
             proto,
-            src: [s0, s1, s2, s3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            dst: [d0, d1, d2, d3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            src: v4_word([s0, s1, s2, s3]),
+            dst: v4_word([d0, d1, d2, d3]),
             ports: u32::from_be_bytes([p0, p1, p2, p3]),
             label: 0,
         },
