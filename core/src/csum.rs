@@ -331,8 +331,9 @@ const fn native_high_byte_word(byte: u8) -> u16 {
     u16::from_ne_bytes([byte, 0])
 }
 
-/// Folds a 64-bit sum of 16-bit words into 16 bits with end-around carries, without branches.
-const fn fold(acc: u64) -> u16 {
+/// Folds a 64-bit sum of 16-bit words into 16 bits with end-around carries, without branches:
+/// the [`combine`] of all the words, whatever order they were added in.
+pub(crate) const fn fold(acc: u64) -> u16 {
     let (half, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);
     // A carry out leaves `half` at most 2^32 - 2, so adding it back cannot overflow.
     let half = half + carry as u32;

@@ -818,7 +818,12 @@ impl Plan {
             None,
         );
         let l4_len = seg_len - self.l4;
-        let mut sum = csum::combine(with_len(self.l4_seed, l4_len), self.l4_sum);
+        // The transport checksum's 16-bit terms, added wide and folded once.
+        let mut sum = u64::from(self.l4_seed)
+            + u64::from(self.l4_sum)
+            + (l4_len >> 16) as u64
+            + (l4_len & 0xFFFF) as u64
+            + u64::from(payload_sum);
         let l4 = seg.get_mut(self.l4..).ok_or(too_small)?;
         if self.kind == GsoKind::Tcp {
             let seq = self.seq.wrapping_add(start as u32);
@@ -832,16 +837,12 @@ impl Plan {
             put16(l4, TCP_SEQ, (seq >> 16) as u16);
             put16(l4, TCP_SEQ + 2, seq as u16);
             put16(l4, TCP_DOFF_FLAGS, flags);
-            sum = csum::combine(sum, (seq >> 16) as u16);
-            sum = csum::combine(sum, seq as u16);
-            sum = csum::combine(sum, flags);
-            sum = csum::combine(sum, payload_sum);
-            put16(l4, TCP_CSUM, csum::finish(sum));
+            sum += u64::from(seq >> 16) + u64::from(seq & 0xFFFF) + u64::from(flags);
+            put16(l4, TCP_CSUM, csum::finish(csum::fold(sum)));
         } else {
             put16(l4, UDP_LEN, l4_len as u16);
-            sum = csum::combine(sum, l4_len as u16);
-            sum = csum::combine(sum, payload_sum);
-            put16(l4, UDP_CSUM, nonzero(csum::finish(sum)));
+            sum += (l4_len & 0xFFFF) as u64;
+            put16(l4, UDP_CSUM, nonzero(csum::finish(csum::fold(sum))));
         }
         if let Some(outer) = &self.outer {
             outer.patch(seg, self.hdr_len, payload_sum, index);
