@@ -5,7 +5,9 @@
 
 use proptest::prelude::*;
 use vnet_host::fastsum::FastSum;
-use vnet_spec::laws::csum::{WithSummer, combine_of_parts, copy_and_sum_is_sum, sum_matches};
+use vnet_spec::laws::csum::{
+    WithSummer, combine_of_parts, copy_and_sum_is_sum, sum_matches, sweep_dst_offset,
+};
 use vnet_spec::laws::gso::{self as law, Core, CoreWith};
 use vnet_spec::model::Reference;
 use vnet_spec::strategy::hdr::bytes_any;
@@ -57,14 +59,20 @@ fn l2_fast_sum_every_length_and_alignment() {
 }
 
 /// L2b, exhaustively: copy_and_sum copies exactly and returns the sum, every length 0..=9001 at
-/// every source alignment, over random and all-0xFF data.
+/// every source alignment (the destination at one that varies with both), over random and
+/// all-0xFF data.
 #[test]
 fn l2_fast_copy_and_sum_every_length() {
     let f = fast();
     for data in [fixed_random(SWEEP + 8), vec![0xFF; SWEEP + 8]] {
         for offset in 0..8 {
             for len in 0..=SWEEP {
-                copy_and_sum_is_sum(&f, &data[offset..offset + len]).unwrap();
+                copy_and_sum_is_sum(
+                    &f,
+                    &data[offset..offset + len],
+                    sweep_dst_offset(len, offset),
+                )
+                .unwrap();
                 sum_matches(&f, &Reference, &data[offset..offset + len]).unwrap();
             }
         }
@@ -79,7 +87,12 @@ fn l2_fast_sum_large() {
         for offset in 0..8 {
             for len in [65535, 65536, 65537, 131_071, 200_000] {
                 sum_matches(&f, &Reference, &data[offset..offset + len]).unwrap();
-                copy_and_sum_is_sum(&f, &data[offset..offset + len]).unwrap();
+                copy_and_sum_is_sum(
+                    &f,
+                    &data[offset..offset + len],
+                    sweep_dst_offset(len, offset),
+                )
+                .unwrap();
             }
         }
     }
@@ -90,11 +103,11 @@ proptest! {
 
     /// L2a-c on random data: sum == reference, the fused copy, and pieces combined at any offset.
     #[test]
-    fn l2_fast_random(data in bytes_any(SWEEP + 8), offset in 0usize..8, cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+    fn l2_fast_random(data in bytes_any(SWEEP + 8), offset in 0usize..8, dst_offset in 0usize..64, cuts in prop::collection::vec(any::<usize>(), 0..6)) {
         let f = fast();
         let offset = offset.min(data.len());
         sum_matches(&f, &Reference, &data[offset..])?;
-        copy_and_sum_is_sum(&f, &data[offset..])?;
+        copy_and_sum_is_sum(&f, &data[offset..], dst_offset)?;
         combine_of_parts(&f, &data[offset..], &cuts)?;
     }
 }

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use vnet_spec::laws::VnetCore;
 use vnet_spec::laws::csum::{
     combine_of_parts, copy_and_sum_is_sum, finished_verifies, pseudo_headers_agree, sum_matches,
-    update_is_recomputation,
+    sweep_dst_offset, update_is_recomputation,
 };
 use vnet_spec::model::Reference;
 use vnet_spec::strategy::hdr::bytes_any;
@@ -39,13 +39,19 @@ fn l2_sum_every_length_and_alignment() {
     }
 }
 
-/// L2b, exhaustively: copy_and_sum == sum for every length 0..=2048 at every alignment.
+/// L2b, exhaustively: copy_and_sum == sum for every length 0..=2048 at every source alignment,
+/// the destination at an alignment that varies with both.
 #[test]
 fn l2_copy_and_sum_every_length() {
     let data = fixed_random(2048 + 8);
     for offset in 0..8 {
         for len in 0..=2048 {
-            copy_and_sum_is_sum(&VnetCore, &data[offset..offset + len]).unwrap();
+            copy_and_sum_is_sum(
+                &VnetCore,
+                &data[offset..offset + len],
+                sweep_dst_offset(len, offset),
+            )
+            .unwrap();
         }
     }
 }
@@ -66,9 +72,9 @@ proptest! {
 
     /// L2b: copy_and_sum copies exactly and returns the sum of what it copied.
     #[test]
-    fn l2_copy_and_sum(data in bytes_any(4096)) {
-        copy_and_sum_is_sum(&VnetCore, &data)?;
-        copy_and_sum_is_sum(&Reference, &data)?;
+    fn l2_copy_and_sum(data in bytes_any(4096), dst_offset in 0usize..64) {
+        copy_and_sum_is_sum(&VnetCore, &data, dst_offset)?;
+        copy_and_sum_is_sum(&Reference, &data, dst_offset)?;
     }
 }
 

@@ -131,15 +131,32 @@ pub fn sum_matches<F: Sum, R: Sum>(
 }
 
 /// L2b: `copy_and_sum` copies exactly and returns the sum of what it copied; a destination of
-/// another length gives `None` and is left alone.
-pub fn copy_and_sum_is_sum<C: Checksummer>(c: &C, data: &[u8]) -> Result<(), TestCaseError> {
-    let mut dst = vec![0u8; data.len()];
-    prop_assert_eq!(c.copy_and_sum(&mut dst, data), Some(c.sum(data)));
+/// another length gives `None` and is left alone. The destination starts `dst_offset` bytes into
+/// a buffer (so that its address takes every alignment: implementations may align their stores),
+/// and the bytes around it are left alone too.
+pub fn copy_and_sum_is_sum<C: Checksummer>(
+    c: &C,
+    data: &[u8],
+    dst_offset: usize,
+) -> Result<(), TestCaseError> {
+    const CANARY: u8 = 0x5A;
+    let mut buf = vec![CANARY; dst_offset + data.len() + 8];
+    let (before, rest) = buf.split_at_mut(dst_offset);
+    let (dst, after) = rest.split_at_mut(data.len());
+    prop_assert_eq!(c.copy_and_sum(dst, data), Some(c.sum(data)));
     prop_assert_eq!(&dst[..], data);
-    let mut longer = vec![0x5Au8; data.len() + 1];
+    prop_assert!(before.iter().chain(after.iter()).all(|&b| b == CANARY));
+    let mut longer = vec![CANARY; data.len() + 1];
     prop_assert_eq!(c.copy_and_sum(&mut longer, data), None);
-    prop_assert!(longer.iter().all(|&b| b == 0x5A));
+    prop_assert!(longer.iter().all(|&b| b == CANARY));
     Ok(())
+}
+
+/// Where a sweep over lengths and source alignments puts the destination for
+/// [`copy_and_sum_is_sum`]: every offset in a 64-byte window (a cache line, two 32-byte vector
+/// stores) as the two vary.
+pub fn sweep_dst_offset(len: usize, src_offset: usize) -> usize {
+    (len * 7 + src_offset * 13) % 64
 }
 
 /// L2c: the sums of the pieces of `data` cut at `cuts` (any offsets, odd ones included), combined
