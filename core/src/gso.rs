@@ -745,30 +745,30 @@ impl Plan {
         self.hdr_len * self.count + self.payload_len
     }
 
-    /// Writes segment `i` into `out`, which holds at least its length; returns the length.
-    fn write<S: Summer>(
-        &self,
-        pkt: &[u8],
-        i: usize,
-        out: &mut [u8],
-        summer: S,
-    ) -> Result<usize, GsoError> {
+    /// The error for segment `i` and a buffer of `have` bytes that cannot hold it.
+    fn too_small(&self, i: usize, have: usize) -> GsoError {
+        GsoError::BufferTooSmall {
+            index: i,
+            need: self.segment_len(i).unwrap_or(0),
+            have,
+        }
+    }
+
+    /// Writes segment `i` into `out`, which holds at least its length (checked before, S5);
+    /// returns the length, or `None` if `out` is too short after all (see [`Plan::too_small`]).
+    /// An `Option` rather than a `Result`: it comes back in registers, once per segment.
+    fn write<S: Summer>(&self, pkt: &[u8], i: usize, out: &mut [u8], summer: S) -> Option<usize> {
         let (start, len) = self.chunk(i);
         let seg_len = self.hdr_len + len;
-        let too_small = GsoError::BufferTooSmall {
-            index: i,
-            need: seg_len,
-            have: out.len(),
-        };
-        let seg = out.get_mut(..seg_len).ok_or(too_small)?;
-        let (head, body) = seg.split_at_mut_checked(self.hdr_len).ok_or(too_small)?;
+        let seg = out.get_mut(..seg_len)?;
+        let (head, body) = seg.split_at_mut_checked(self.hdr_len)?;
         let last = i + 1 == self.count;
         if let Some(f) = &self.frag6 {
             // IPv6 UFO: the headers with a fragment header inserted at `f.at` (S3a, K8): its
             // offset field is Linux's running byte count, extension headers included, written
             // whole (not in 8-byte units, so low bits spill into the reserved bits) with M.
             let (before, rest) = head.split_at_mut(f.at.min(head.len()));
-            before.copy_from_slice(pkt.get(..before.len()).ok_or(too_small)?);
+            before.copy_from_slice(pkt.get(..before.len())?);
             let (frag, after) = rest.split_at_mut(V6_FRAG_HDR.min(rest.len()));
             let word = (i.wrapping_mul(self.mss + f.ext_len) as u16) | u16::from(!last);
             let id = f.id.to_be_bytes();
@@ -783,12 +783,12 @@ impl Plan {
                 id[3],
             ];
             frag.copy_from_slice(bytes.get(..frag.len()).unwrap_or(&[]));
-            after.copy_from_slice(pkt.get(f.at..f.at + after.len()).ok_or(too_small)?);
+            after.copy_from_slice(pkt.get(f.at..f.at + after.len())?);
             if let Some(next) = head.get_mut(f.next_at) {
                 *next = IpProtocol::FRAGMENT.0;
             }
         } else {
-            copy_headers(head, pkt.get(..self.hdr_len).ok_or(too_small)?);
+            copy_headers(head, pkt.get(..self.hdr_len)?);
         }
         let index = i as u16;
         if self.kind == GsoKind::Ufo {
@@ -800,12 +800,10 @@ impl Plan {
             }
             self.ip
                 .patch(seg, seg_len - self.ip.at, self.ip.id, Some(word));
-            return Ok(seg_len);
+            return Some(seg_len);
         }
-        let src = pkt
-            .get(self.payload_at + start..self.payload_at + start + len)
-            .ok_or(too_small)?;
-        let payload_sum = summer.copy_and_sum(body, src).ok_or(too_small)?;
+        let src = pkt.get(self.payload_at + start..self.payload_at + start + len)?;
+        let payload_sum = summer.copy_and_sum(body, src)?;
         let id_step = if self.kind == GsoKind::Tcp && self.fixed_id {
             0
         } else {
@@ -824,7 +822,7 @@ impl Plan {
             + (l4_len >> 16) as u64
             + (l4_len & 0xFFFF) as u64
             + u64::from(payload_sum);
-        let l4 = seg.get_mut(self.l4..).ok_or(too_small)?;
+        let l4 = seg.get_mut(self.l4..)?;
         if self.kind == GsoKind::Tcp {
             let seq = self.seq.wrapping_add(start as u32);
             let mut flags = self.doff_flags;
@@ -847,7 +845,7 @@ impl Plan {
         if let Some(outer) = &self.outer {
             outer.patch(seg, self.hdr_len, payload_sum, index);
         }
-        Ok(seg_len)
+        Some(seg_len)
     }
 
     /// UFO: the payload stream is the fixed UDP header followed by the datagram's payload.
@@ -985,11 +983,12 @@ impl<'a, S: Summer> Segmenter<'a, S> {
                 have: out.len(),
             }));
         }
-        let result = self.plan.write(self.pkt, self.next, out, self.summer);
-        if result.is_ok() {
-            self.next += 1;
-        }
-        Some(result)
+        let have = out.len();
+        let Some(len) = self.plan.write(self.pkt, self.next, out, self.summer) else {
+            return Some(Err(self.plan.too_small(self.next, have)));
+        };
+        self.next += 1;
+        Some(Ok(len))
     }
 }
 
@@ -1039,7 +1038,10 @@ pub fn segment_into_with<S: Summer>(
         .take(plan.count)
         .enumerate()
     {
-        *len = plan.write(pkt, index, buf, summer)?;
+        let have = buf.len();
+        *len = plan
+            .write(pkt, index, buf, summer)
+            .ok_or_else(|| plan.too_small(index, have))?;
     }
     Ok(plan.count)
 }
@@ -1095,7 +1097,9 @@ pub fn segment_packed_with<S: Summer>(
                 need: segment_size,
                 have: 0,
             })?;
-        plan.write(pkt, index, seg, summer)?;
+        let have = seg.len();
+        plan.write(pkt, index, seg, summer)
+            .ok_or_else(|| plan.too_small(index, have))?;
         rest = tail;
     }
     Ok(Packed {
