@@ -330,7 +330,11 @@ impl IpFix {
         let Some(ip) = seg.get_mut(self.at..) else {
             return;
         };
+        // Fixed-size arrays, so that the field writes need no bounds checks.
         if self.v4 {
+            let Some(ip) = ip.first_chunk_mut::<{ wire::IPV4_MIN_HEADER_LEN }>() else {
+                return;
+            };
             let total = ip_len as u16;
             put16(ip, V4_TOTAL_LEN, total);
             put16(ip, V4_IDENT, id);
@@ -340,7 +344,7 @@ impl IpFix {
                 sum = csum::combine(sum, word);
             }
             put16(ip, V4_CSUM, csum::finish(sum));
-        } else {
+        } else if let Some(ip) = ip.first_chunk_mut::<V6_HDR>() {
             put16(ip, V6_PAYLOAD_LEN, (ip_len - V6_HDR) as u16);
         }
     }
@@ -822,8 +826,11 @@ impl Plan {
             + (l4_len >> 16) as u64
             + (l4_len & 0xFFFF) as u64
             + u64::from(payload_sum);
+        // The transport header as a fixed-size array: the field writes below need no bounds
+        // checks (a whole TCP or UDP header is there: Plan::new parsed it).
         let l4 = seg.get_mut(self.l4..)?;
         if self.kind == GsoKind::Tcp {
+            let l4 = l4.first_chunk_mut::<{ wire::TCP_MIN_HEADER_LEN }>()?;
             let seq = self.seq.wrapping_add(start as u32);
             let mut flags = self.doff_flags;
             if !last {
@@ -838,6 +845,7 @@ impl Plan {
             sum += u64::from(seq >> 16) + u64::from(seq & 0xFFFF) + u64::from(flags);
             put16(l4, TCP_CSUM, csum::finish(csum::fold(sum)));
         } else {
+            let l4 = l4.first_chunk_mut::<UDP_HDR>()?;
             put16(l4, UDP_LEN, l4_len as u16);
             sum += (l4_len & 0xFFFF) as u64;
             put16(l4, UDP_CSUM, nonzero(csum::finish(csum::fold(sum))));
