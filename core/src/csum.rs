@@ -93,6 +93,7 @@ pub const fn finish(sum: u16) -> u16 {
 }
 
 /// Whether data that includes its checksum field verifies (sums to 0xFFFF, C1).
+#[inline]
 pub fn verify(data: &[u8]) -> bool {
     sum(data) == 0xFFFF
 }
