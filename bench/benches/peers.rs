@@ -10,18 +10,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
-use tun_rs::{
-    GROTable, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4,
-    VIRTIO_NET_HDR_LEN, VirtioNetHdr,
-};
+use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
+use vnet_bench::cases::{gro_cases, gso_cases, gso_header};
+use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::{self, Summer};
 use vnet_core::gro::{Gro, GroOptions, Output};
 use vnet_core::gso::{self, GsoOptions};
-use vnet_core::hdr::{Flags, GsoType, VnetHdr};
+use vnet_core::hdr::VnetHdr;
 use vnet_core::meta::{self, TxFlags, TxMetadata};
 use vnet_host::fastsum::FastSum;
-use vnet_spec::packet::{L4, PacketSpec};
+use vnet_spec::packet::PacketSpec;
 
 /// Counts heap allocations, so that the benches can state how many each implementation makes.
 struct Counting;
@@ -126,56 +125,6 @@ fn checksum(c: &mut Criterion) {
 // ---------------------------------------------------------------------------------------------
 // GSO
 
-/// The GSO cases: (case id, packet spec, gso_size). Super-packets are 65200 bytes of IP packet.
-fn gso_cases() -> Vec<(String, PacketSpec, u16)> {
-    const TOTAL: usize = 65200;
-    let mut cases = Vec::new();
-    for mss in [1448u16, 536] {
-        for (name, make) in [
-            ("tcp4", PacketSpec::tcp4 as fn(usize) -> PacketSpec),
-            ("tcp6", PacketSpec::tcp6),
-            ("udp4", PacketSpec::udp4),
-        ] {
-            let headers = make(0).hdr_len();
-            cases.push((format!("{name}-{TOTAL}-{mss}"), make(TOTAL - headers), mss));
-        }
-    }
-    cases
-}
-
-/// The virtio header a sender would attach to `spec`'s super-packet (NEEDS_CSUM, GSO).
-fn gso_header(spec: &PacketSpec, mss: u16) -> VnetHdr {
-    let gso_type = match (spec.l4, spec.v6) {
-        (L4::Udp, _) => GsoType::UDP_L4,
-        (L4::Tcp { .. }, false) => GsoType::TCPV4,
-        (L4::Tcp { .. }, true) => GsoType::TCPV6,
-    };
-    VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        gso_type,
-        hdr_len: spec.hdr_len() as u16,
-        gso_size: mss,
-        csum_start: spec.l4_offset() as u16,
-        csum_offset: if spec.l4 == L4::Udp { 6 } else { 16 },
-        ..VnetHdr::default()
-    }
-}
-
-fn tun_rs_header(h: &VnetHdr) -> VirtioNetHdr {
-    VirtioNetHdr {
-        flags: h.flags.0,
-        gso_type: match h.gso_type {
-            GsoType::TCPV4 => VIRTIO_NET_HDR_GSO_TCPV4,
-            GsoType::TCPV6 => VIRTIO_NET_HDR_GSO_TCPV6,
-            _ => VIRTIO_NET_HDR_GSO_UDP_L4,
-        },
-        hdr_len: h.hdr_len,
-        gso_size: h.gso_size,
-        csum_start: h.csum_start,
-        csum_offset: h.csum_offset,
-    }
-}
-
 fn gso(c: &mut Criterion) {
     let fast = fast_sum();
     let mut g = c.benchmark_group("gso");
@@ -266,7 +215,7 @@ fn gso(c: &mut Criterion) {
         });
 
         let mut input = pkt.clone();
-        let th = tun_rs_header(&hdr);
+        let th = to_tun_rs(&hdr);
         let mut out = vec![vec![0u8; seg_len]; segments];
         let mut sizes = vec![0usize; segments];
         let n = tun_rs::gso_split(&mut input, th, &mut out, &mut sizes, 0, spec.v6).unwrap();
@@ -283,41 +232,6 @@ fn gso(c: &mut Criterion) {
 
 // ---------------------------------------------------------------------------------------------
 // GRO
-
-/// A train of `count` TCPv4 segments of `mss` payload bytes spread over `flows` flows (round
-/// robin), each flow's sequence numbers and IPv4 IDs consecutive: everything of a flow merges.
-fn gro_train(count: usize, mss: usize, flows: usize) -> Vec<Vec<u8>> {
-    (0..count)
-        .map(|i| {
-            let flow = i % flows;
-            let index = i / flows;
-            let mut spec = PacketSpec::tcp4(mss);
-            spec.src_port = 40000 + flow as u16;
-            spec.ip_id = 0x1000u16.wrapping_add(index as u16);
-            if let L4::Tcp { seq, .. } = &mut spec.l4 {
-                *seq = 1000 + (index * mss) as u32;
-            }
-            spec.build()
-        })
-        .collect()
-}
-
-fn gro_cases() -> Vec<(String, Vec<Vec<u8>>)> {
-    [(64, 1), (128, 1), (64, 8), (128, 8)]
-        .into_iter()
-        .map(|(count, flows)| {
-            let name = if flows == 1 {
-                "1flow".to_string()
-            } else {
-                format!("{flows}flows")
-            };
-            (
-                format!("tcp4-{count}x1448-{name}"),
-                gro_train(count, 1448, flows),
-            )
-        })
-        .collect()
-}
 
 /// tun-rs's input: each packet behind room for its virtio header. Merged-away packets keep the
 /// 0xFF header bytes (tun-rs writes a header only for what it hands over).

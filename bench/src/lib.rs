@@ -2,6 +2,9 @@
 //! etherparse).
 //!
 //! - `benches/peers.rs`: criterion benches, ids `<work>/<case>/<implementation>`.
+//! - `benches/interleaved.rs`: GSO and GRO, vnet and tun-rs timed alternately (steadier ratios on
+//!   a shared machine).
+//! - [`cases`]: the packets both measure.
 //! - [`peers`]: tun-rs as an implementation under test of the laws (the oracle on a peer,
 //!   `tests/peer_laws.rs`, `spec/PEERS.md`).
 //! - `ratios.py`: the README's ratio table, generated from criterion's estimates.
@@ -9,4 +12,5 @@
 //! Its own workspace, like `fuzz/`: the peers and criterion add about fifty crates and more than a
 //! minute of CPU to a clean build that the root `cargo test --workspace` should not pay.
 
+pub mod cases;
 pub mod peers;

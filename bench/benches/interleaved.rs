@@ -1,0 +1,175 @@
+//! GSO and GRO, vnet beside tun-rs (`gso_split`, `GROTable::apply_gro`), timed alternately in one
+//! loop: each round times one vnet call, then one tun-rs call (GRO: both inputs restored,
+//! untimed, before). On a shared machine whose load changes during a criterion run, the ratio of
+//! two quantiles taken from the same rounds is steadier than medians measured seconds apart. Same
+//! cases and inputs as `peers` ([`vnet_bench::cases`]). Each case also times its floor, the memory
+//! work any implementation does: GSO, the copies of every segment's headers and payload; GRO,
+//! verify + append (per segment: its TCP header summed, its payload copied and summed in one pass).
+//!
+//! Run: `cargo bench --bench interleaved` (`ROUNDS=n`, default 3000).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
+use vnet_bench::cases::{gro_cases, gso_cases, gso_header};
+use vnet_bench::peers::to_tun_rs;
+use vnet_core::check::{self, CheckOptions, Offload};
+use vnet_core::csum::Summer;
+use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gso::{self, GsoOptions};
+use vnet_host::fastsum::FastSum;
+
+/// Times of the rounds of one implementation, in nanoseconds.
+#[derive(Default)]
+struct Times(Vec<f64>);
+
+impl Times {
+    fn time<T>(&mut self, f: impl FnOnce() -> T) {
+        let start = Instant::now();
+        black_box(f());
+        self.0.push(start.elapsed().as_nanos() as f64);
+    }
+
+    /// Minimum, 10th percentile, median.
+    fn quantiles(mut self) -> [f64; 3] {
+        self.0.sort_by(f64::total_cmp);
+        let t = &self.0;
+        [t[0], t[t.len() / 10], t[t.len() / 2]]
+    }
+}
+
+/// One line: each implementation's quantiles in µs, and tun-rs / vnet at each quantile.
+fn report(case: &str, vnet: Times, tun_rs: Times, floor: Times) {
+    let (v, t, f) = (vnet.quantiles(), tun_rs.quantiles(), floor.quantiles());
+    let us = |q: [f64; 3]| format!("{:.2} {:.2} {:.2}", q[0] / 1e3, q[1] / 1e3, q[2] / 1e3);
+    println!(
+        "{case}: vnet {} / tun-rs {} / floor {}; ratio min {:.2} p10 {:.2} median {:.2}",
+        us(v),
+        us(t),
+        us(f),
+        t[0] / v[0],
+        t[1] / v[1],
+        t[2] / v[2],
+    );
+}
+
+fn gso_round_robin(rounds: usize, fast: FastSum) {
+    println!("gso case: vnet (check + segment) / tun-rs / floor (copies only)");
+    let (copts, gopts) = (CheckOptions::default(), GsoOptions::default());
+    for (case, spec, mss) in gso_cases() {
+        let pkt = spec.build();
+        let hdr = gso_header(&spec, mss);
+        let hdr_len = spec.hdr_len();
+        let segments = spec.payload.len().div_ceil(usize::from(mss));
+        let mut out = vec![vec![0u8; hdr_len + usize::from(mss)]; segments];
+        let mut views: Vec<&mut [u8]> = out.iter_mut().map(Vec::as_mut_slice).collect();
+        let mut lens = vec![0usize; segments];
+        let mut input = pkt.clone();
+        let th = to_tun_rs(&hdr);
+        let mut tun_out = vec![vec![0u8; hdr_len + usize::from(mss)]; segments];
+        let mut sizes = vec![0usize; segments];
+        let (mut tv, mut tt, mut tf) = (Times::default(), Times::default(), Times::default());
+        for _ in 0..rounds {
+            tv.time(|| match check::check(&hdr, black_box(&pkt), &copts) {
+                Ok(Offload::Segment(req)) => {
+                    gso::segment_into_with(&req, &pkt, &gopts, &mut views, &mut lens, fast)
+                }
+                other => panic!("not a GSO request: {other:?}"),
+            });
+            tt.time(|| tun_rs::gso_split(&mut input, th, &mut tun_out, &mut sizes, 0, spec.v6));
+            tf.time(|| {
+                let payload = black_box(&pkt[hdr_len..]);
+                for (view, chunk) in views.iter_mut().zip(payload.chunks(usize::from(mss))) {
+                    view[..hdr_len].copy_from_slice(&pkt[..hdr_len]);
+                    view[hdr_len..hdr_len + chunk.len()].copy_from_slice(chunk);
+                }
+            });
+        }
+        report(&case, tv, tt, tf);
+    }
+}
+
+fn gro_round_robin(rounds: usize, fast: FastSum) {
+    println!("gro case: vnet / tun-rs / floor (verify + append)");
+    let mut table = GROTable::new();
+    for (case, train) in gro_cases() {
+        let count = train.len();
+        let lens: Vec<usize> = train.iter().map(Vec::len).collect();
+        let mut gro = Gro::<64, FastSum>::with_summer(GroOptions::default(), fast);
+        let mut vbufs: Vec<Vec<u8>> = train
+            .iter()
+            .map(|p| {
+                let mut b = vec![0u8; 65536];
+                b[..p.len()].copy_from_slice(p);
+                b
+            })
+            .collect();
+        let mut out = vec![Output::default(); count];
+        let mut owner = vec![0usize; count];
+        let mut tbufs: Vec<Vec<u8>> = train
+            .iter()
+            .map(|_| Vec::with_capacity(65536 + VIRTIO_NET_HDR_LEN))
+            .collect();
+        let restore = |bufs: &mut [Vec<u8>]| {
+            for (buf, p) in bufs.iter_mut().zip(&train) {
+                buf[..p.len()].copy_from_slice(p);
+            }
+        };
+        let (mut tv, mut tt, mut tf) = (Times::default(), Times::default(), Times::default());
+        for _ in 0..rounds {
+            restore(&mut vbufs);
+            tv.time(|| {
+                gro.coalesce(&mut vbufs, &lens, &mut out, &mut owner)
+                    .unwrap()
+            });
+
+            for (buf, p) in tbufs.iter_mut().zip(&train) {
+                buf.clear();
+                buf.resize(VIRTIO_NET_HDR_LEN, 0xFF);
+                buf.extend_from_slice(p);
+            }
+            tt.time(|| {
+                table
+                    .apply_gro(&mut tbufs, VIRTIO_NET_HDR_LEN, true)
+                    .unwrap()
+            });
+
+            // The floor: every segment's L4 sum, its payload summed as it is appended to the first
+            // buffer (restarting when 65535 bytes would be exceeded), with no parsing or flow logic.
+            restore(&mut vbufs);
+            tf.time(|| {
+                let (head, rest) = vbufs.split_at_mut(1);
+                let (mut len, mut acc) = (lens[0], 0u32);
+                for (p, &plen) in rest.iter().zip(&lens[1..]) {
+                    let payload = plen - 40;
+                    if len + payload > 65535 {
+                        len = lens[0];
+                    }
+                    acc += u32::from(fast.sum(&p[20..40]));
+                    let dst = &mut head[0][len..len + payload];
+                    acc += u32::from(fast.copy_and_sum(dst, &p[40..plen]).unwrap());
+                    len += payload;
+                }
+                acc
+            });
+        }
+        report(&case, tv, tt, tf);
+    }
+}
+
+fn main() {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3000);
+    // `vnet` is what a Linux host runs: summing with the sum `FastSum` picks for this CPU (as
+    // tun-rs picks its AVX2 sum at run time); the floors sum the same way.
+    let fast = FastSum::detect();
+    println!(
+        "vnet sums with {}; µs as min p10 median; ratio tun-rs/vnet",
+        fast.name()
+    );
+    gso_round_robin(rounds, fast);
+    gro_round_robin(rounds, fast);
+}

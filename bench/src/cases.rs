@@ -1,0 +1,76 @@
+//! The benchmark cases, shared by `benches/peers.rs` (criterion) and `benches/interleaved.rs`
+//! (alternate timing), so that both measure the same packets.
+
+use vnet_core::hdr::{Flags, GsoType, VnetHdr};
+use vnet_spec::packet::{L4, PacketSpec};
+
+/// The GSO cases: (case id, packet spec, gso_size). Super-packets are 65200 bytes of IP packet.
+pub fn gso_cases() -> Vec<(String, PacketSpec, u16)> {
+    const TOTAL: usize = 65200;
+    let mut cases = Vec::new();
+    for mss in [1448u16, 536] {
+        for (name, make) in [
+            ("tcp4", PacketSpec::tcp4 as fn(usize) -> PacketSpec),
+            ("tcp6", PacketSpec::tcp6),
+            ("udp4", PacketSpec::udp4),
+        ] {
+            let headers = make(0).hdr_len();
+            cases.push((format!("{name}-{TOTAL}-{mss}"), make(TOTAL - headers), mss));
+        }
+    }
+    cases
+}
+
+/// The virtio header a sender would attach to `spec`'s super-packet (NEEDS_CSUM, GSO).
+pub fn gso_header(spec: &PacketSpec, mss: u16) -> VnetHdr {
+    let gso_type = match (spec.l4, spec.v6) {
+        (L4::Udp, _) => GsoType::UDP_L4,
+        (L4::Tcp { .. }, false) => GsoType::TCPV4,
+        (L4::Tcp { .. }, true) => GsoType::TCPV6,
+    };
+    VnetHdr {
+        flags: Flags::NEEDS_CSUM,
+        gso_type,
+        hdr_len: spec.hdr_len() as u16,
+        gso_size: mss,
+        csum_start: spec.l4_offset() as u16,
+        csum_offset: if spec.l4 == L4::Udp { 6 } else { 16 },
+        ..VnetHdr::default()
+    }
+}
+
+/// A train of `count` TCPv4 segments of `mss` payload bytes spread over `flows` flows (round
+/// robin), each flow's sequence numbers and IPv4 IDs consecutive: everything of a flow merges.
+pub fn gro_train(count: usize, mss: usize, flows: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| {
+            let flow = i % flows;
+            let index = i / flows;
+            let mut spec = PacketSpec::tcp4(mss);
+            spec.src_port = 40000 + flow as u16;
+            spec.ip_id = 0x1000u16.wrapping_add(index as u16);
+            if let L4::Tcp { seq, .. } = &mut spec.l4 {
+                *seq = 1000 + (index * mss) as u32;
+            }
+            spec.build()
+        })
+        .collect()
+}
+
+/// The GRO cases: (case id, train): 64 and 128 segments of 1448 bytes, one flow or eight.
+pub fn gro_cases() -> Vec<(String, Vec<Vec<u8>>)> {
+    [(64, 1), (128, 1), (64, 8), (128, 8)]
+        .into_iter()
+        .map(|(count, flows)| {
+            let name = if flows == 1 {
+                "1flow".to_string()
+            } else {
+                format!("{flows}flows")
+            };
+            (
+                format!("tcp4-{count}x1448-{name}"),
+                gro_train(count, 1448, flows),
+            )
+        })
+        .collect()
+}
