@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
-use vnet_bench::cases::{gro_cases, gso_cases, gso_header};
+use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header};
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::Summer;
@@ -97,14 +97,7 @@ fn gro_round_robin(rounds: usize, fast: FastSum) {
         let count = train.len();
         let lens: Vec<usize> = train.iter().map(Vec::len).collect();
         let mut gro = Gro::<64, FastSum>::with_summer(GroOptions::default(), fast);
-        let mut vbufs: Vec<Vec<u8>> = train
-            .iter()
-            .map(|p| {
-                let mut b = vec![0u8; 65536];
-                b[..p.len()].copy_from_slice(p);
-                b
-            })
-            .collect();
+        let mut vbufs = gro_buffers(&train);
         let mut out = vec![Output::default(); count];
         let mut owner = vec![0usize; count];
         let mut tbufs: Vec<Vec<u8>> = train

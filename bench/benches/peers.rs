@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
 use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
-use vnet_bench::cases::{gro_cases, gso_cases, gso_header};
+use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header};
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::{self, Summer};
@@ -260,14 +260,7 @@ fn gro(c: &mut Criterion) {
         let mut gro = Gro::<64, FastSum>::with_summer(GroOptions::default(), fast);
         let mut portable = Gro::<64>::new(GroOptions::default());
         let lens: Vec<usize> = train.iter().map(Vec::len).collect();
-        let mut vbufs: Vec<Vec<u8>> = train
-            .iter()
-            .map(|p| {
-                let mut b = vec![0u8; 65536];
-                b[..p.len()].copy_from_slice(p);
-                b
-            })
-            .collect();
+        let mut vbufs = gro_buffers(&train);
         let mut out = vec![Output::default(); train.len()];
         let mut owner = vec![0usize; train.len()];
         let (n, r) = allocations(|| gro.coalesce(&mut vbufs, &lens, &mut out, &mut owner));

@@ -74,3 +74,15 @@ pub fn gro_cases() -> Vec<(String, Vec<Vec<u8>>)> {
         })
         .collect()
 }
+
+/// vnet's GRO input: each packet at the front of a 64 KiB buffer, room for a whole merged packet.
+pub fn gro_buffers(train: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    train
+        .iter()
+        .map(|p| {
+            let mut b = vec![0u8; 65536];
+            b[..p.len()].copy_from_slice(p);
+            b
+        })
+        .collect()
+}
