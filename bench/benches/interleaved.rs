@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
-use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header};
+use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header, restore_gro_buffers};
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::Summer;
@@ -104,14 +104,9 @@ fn gro_round_robin(rounds: usize, fast: FastSum) {
             .iter()
             .map(|_| Vec::with_capacity(65536 + VIRTIO_NET_HDR_LEN))
             .collect();
-        let restore = |bufs: &mut [Vec<u8>]| {
-            for (buf, p) in bufs.iter_mut().zip(&train) {
-                buf[..p.len()].copy_from_slice(p);
-            }
-        };
         let (mut tv, mut tt, mut tf) = (Times::default(), Times::default(), Times::default());
         for _ in 0..rounds {
-            restore(&mut vbufs);
+            restore_gro_buffers(&mut vbufs, &train);
             tv.time(|| {
                 gro.coalesce(&mut vbufs, &lens, &mut out, &mut owner)
                     .unwrap()
@@ -130,7 +125,7 @@ fn gro_round_robin(rounds: usize, fast: FastSum) {
 
             // The floor: every segment's L4 sum, its payload summed as it is appended to the first
             // buffer (restarting when 65535 bytes would be exceeded), with no parsing or flow logic.
-            restore(&mut vbufs);
+            restore_gro_buffers(&mut vbufs, &train);
             tf.time(|| {
                 let (head, rest) = vbufs.split_at_mut(1);
                 let (mut len, mut acc) = (lens[0], 0u32);
