@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use vnet_host::fastsum::FastSum;
 use vnet_spec::laws::csum::{
-    WithSummer, combine_of_parts, copy_and_sum_is_sum, sum_matches, sweep_dst_offset,
+    WithSummer, combine_of_parts, copy_and_sum_is_sum, sum_matches, sweep,
 };
 use vnet_spec::laws::gso::{self as law, Core, CoreWith};
 use vnet_spec::model::Reference;
@@ -15,19 +15,6 @@ use vnet_spec::strategy::packet::super_packet_any;
 
 /// A jumbo frame's worth (9000) plus one, as in spec's L2 sweep.
 const SWEEP: usize = 9001;
-
-/// A fixed pseudo-random buffer (xorshift), so the sweep is the same on every run.
-fn fixed_random(len: usize) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 56) as u8
-        })
-        .collect()
-}
 
 fn fast() -> WithSummer<FastSum> {
     let f = FastSum::detect();
@@ -49,13 +36,7 @@ fn avx2_is_detected_where_the_cpu_has_it() {
 #[test]
 fn l2_fast_sum_every_length_and_alignment() {
     let f = fast();
-    for data in [fixed_random(SWEEP + 8), vec![0xFF; SWEEP + 8]] {
-        for offset in 0..8 {
-            for len in 0..=SWEEP {
-                sum_matches(&f, &Reference, &data[offset..offset + len]).unwrap();
-            }
-        }
-    }
+    sweep(0..=SWEEP, |data, _| sum_matches(&f, &Reference, data));
 }
 
 /// L2b, exhaustively: copy_and_sum copies exactly and returns the sum, every length 0..=9001 at
@@ -64,38 +45,23 @@ fn l2_fast_sum_every_length_and_alignment() {
 #[test]
 fn l2_fast_copy_and_sum_every_length() {
     let f = fast();
-    for data in [fixed_random(SWEEP + 8), vec![0xFF; SWEEP + 8]] {
-        for offset in 0..8 {
-            for len in 0..=SWEEP {
-                copy_and_sum_is_sum(
-                    &f,
-                    &data[offset..offset + len],
-                    sweep_dst_offset(len, offset),
-                )
-                .unwrap();
-                sum_matches(&f, &Reference, &data[offset..offset + len]).unwrap();
-            }
-        }
-    }
+    sweep(0..=SWEEP, |data, dst_offset| {
+        copy_and_sum_is_sum(&f, data, dst_offset)?;
+        sum_matches(&f, &Reference, data)
+    });
 }
 
 /// L2a at 64 KiB and beyond (a whole super-packet and more), all alignments.
 #[test]
 fn l2_fast_sum_large() {
     let f = fast();
-    for data in [fixed_random(200_008), vec![0xFF; 200_008]] {
-        for offset in 0..8 {
-            for len in [65535, 65536, 65537, 131_071, 200_000] {
-                sum_matches(&f, &Reference, &data[offset..offset + len]).unwrap();
-                copy_and_sum_is_sum(
-                    &f,
-                    &data[offset..offset + len],
-                    sweep_dst_offset(len, offset),
-                )
-                .unwrap();
-            }
-        }
-    }
+    sweep(
+        [65535, 65536, 65537, 131_071, 200_000],
+        |data, dst_offset| {
+            sum_matches(&f, &Reference, data)?;
+            copy_and_sum_is_sum(&f, data, dst_offset)
+        },
+    );
 }
 
 proptest! {

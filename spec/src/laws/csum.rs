@@ -152,11 +152,40 @@ pub fn copy_and_sum_is_sum<C: Checksummer>(
     Ok(())
 }
 
-/// Where a sweep over lengths and source alignments puts the destination for
-/// [`copy_and_sum_is_sum`]: every offset in a 64-byte window (a cache line, two 32-byte vector
-/// stores) as the two vary.
-pub fn sweep_dst_offset(len: usize, src_offset: usize) -> usize {
-    (len * 7 + src_offset * 13) % 64
+/// The exhaustive L2 sweep: `check(data, dst_offset)` for every length in `lens` at every source
+/// alignment 0..8, over fixed pseudo-random data and over all-0xFF data (the most carries).
+/// `dst_offset` is where [`copy_and_sum_is_sum`] should put its destination: every offset in a
+/// 64-byte window (a cache line, two 32-byte vector stores) as length and alignment vary.
+pub fn sweep(
+    lens: impl IntoIterator<Item = usize> + Clone,
+    mut check: impl FnMut(&[u8], usize) -> Result<(), TestCaseError>,
+) {
+    let size = lens.clone().into_iter().max().unwrap_or(0) + 8;
+    for data in [fixed_random(size), vec![0xFF; size]] {
+        for offset in 0..8 {
+            for len in lens.clone() {
+                let dst_offset = (len * 7 + offset * 13) % 64;
+                if let Err(e) = check(&data[offset..offset + len], dst_offset) {
+                    panic!(
+                        "length {len}, source offset {offset}, destination offset {dst_offset}: {e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A fixed pseudo-random buffer (xorshift), so that a sweep is the same on every run.
+fn fixed_random(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect()
 }
 
 /// L2c: the sums of the pieces of `data` cut at `cuts` (any offsets, odd ones included), combined
