@@ -8,7 +8,9 @@
 
 use core::fmt;
 
+use crate::dissect;
 use crate::hdr::{Flags, GsoType, Layout, VnetHdr};
+use crate::kernel::Profile;
 use crate::wire::{self, Headers, IpProtocol, IpVersion, Link, TcpPacket};
 
 /// Which rules to apply.
@@ -33,9 +35,8 @@ pub struct CheckOptions {
     pub layout: Layout,
     /// Which rules.
     pub mode: Mode,
-    /// The most USO segments one packet may carry (V4/V6b). Kernels differ: 64 in older headers,
-    /// 128 measured on this project's kernel (6.18).
-    pub udp_max_segments: u16,
+    /// Which kernel's rules, where kernels differ (USO, its segment limit, K15's dissection).
+    pub kernel: Profile,
     /// UDP-tunnel GSO was negotiated (TUN: TUNSETOFFLOAD with UDP_TUNNEL_GSO and a 24-byte header).
     pub tunnel: bool,
     /// UDP-tunnel checksum offload was negotiated too.
@@ -48,15 +49,12 @@ impl Default for CheckOptions {
             link: Link::Tun,
             layout: Layout::V1,
             mode: Mode::Linux,
-            udp_max_segments: UDP_MAX_SEGMENTS,
+            kernel: Profile::NEWEST,
             tunnel: false,
             tunnel_csum: false,
         }
     }
 }
-
-/// USO segments per packet accepted by this project's kernel (measured: 128 accepted, 129 not).
-pub const UDP_MAX_SEGMENTS: u16 = 128;
 
 /// Where a checksum is to be completed: summed from `start` to the end, stored at `start + offset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -230,6 +228,8 @@ pub enum Problem {
     },
     /// The packet is an IP fragment already.
     Fragment,
+    /// The kernel's flow dissector cannot read the packet as the GSO type's IP version (V9).
+    Undissectable,
     /// The payload after the real headers fits in one segment, yet V5's estimate made it GSO.
     SingleSegment {
         /// Payload bytes after the headers.
@@ -336,6 +336,9 @@ impl fmt::Display for Problem {
                 "csum_start {csum_start} is not the transport header's offset {transport}"
             ),
             Problem::Fragment => f.write_str("the packet is an IP fragment"),
+            Problem::Undissectable => f.write_str(
+                "the kernel's flow dissector cannot read the packet as the GSO type's IP version",
+            ),
             Problem::SingleSegment {
                 payload_len,
                 gso_size,
@@ -385,7 +388,7 @@ pub fn check(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Offload, 
         check_strict(hdr)?;
     }
     let tunnel = check_tunnel(hdr, pkt, opts)?;
-    let base = check_plain(hdr, pkt, opts.udp_max_segments)?;
+    let base = check_plain(hdr, pkt, opts.link, &opts.kernel)?;
     match base {
         Plain::NotGso => Ok(match csum_request(hdr) {
             Some(csum) => Offload::Checksum(csum),
@@ -406,6 +409,7 @@ fn check_device_write(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<
         hdr_len = hdr_len.max(csum_end);
     }
     let unparsed = match opts.layout {
+        _ if !opts.kernel.hdr_len_counts_unparsed_header => 0,
         Layout::V1HashTunnel => 0,
         other => other.size() - Layout::Legacy.size(),
     };
@@ -463,7 +467,12 @@ enum Plain {
 }
 
 /// V1-V7: `__virtio_net_hdr_to_skb` with the tunnel bits removed.
-fn check_plain(hdr: &VnetHdr, pkt: &[u8], udp_max_segments: u16) -> Result<Plain, CheckError> {
+fn check_plain(
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    link: Link,
+    kernel: &Profile,
+) -> Result<Plain, CheckError> {
     let gso_type = GsoType(hdr.gso_type.0 & !GsoType::UDP_TUNNEL.0);
     let needs_csum = hdr.flags.contains(Flags::NEEDS_CSUM);
     // V1: the base type, ECN removed, must be one Linux knows; thlen and the IP minimum follow.
@@ -474,7 +483,7 @@ fn check_plain(hdr: &VnetHdr, pkt: &[u8], udp_max_segments: u16) -> Result<Plain
             GsoType::TCPV4 => (GsoKind::Tcp, IPV4_HDR_MIN),
             GsoType::TCPV6 => (GsoKind::Tcp, IPV6_HDR),
             GsoType::UDP => (GsoKind::Ufo, IPV4_HDR_MIN),
-            GsoType::UDP_L4 => (GsoKind::Uso, IPV4_HDR_MIN),
+            GsoType::UDP_L4 if kernel.uso => (GsoKind::Uso, IPV4_HDR_MIN),
             _ => {
                 return Err(field(
                     "V1",
@@ -510,7 +519,7 @@ fn check_plain(hdr: &VnetHdr, pkt: &[u8], udp_max_segments: u16) -> Result<Plain
                 Bound::AtMost(u32::from(u16::MAX) - 1),
             ));
         }
-        if start < nh_min_len {
+        if kernel.csum_start_past_ip_header && start < nh_min_len {
             return Err(field(
                 "V3",
                 HdrField::CsumStart,
@@ -521,15 +530,24 @@ fn check_plain(hdr: &VnetHdr, pkt: &[u8], udp_max_segments: u16) -> Result<Plain
         nh_min_len = start;
         p_off = nh_min_len + thlen;
         need("V3", p_off, pkt)?;
-    } else if kind.is_some() {
-        p_off = nh_min_len + thlen;
+    } else if let Some(kind) = kind {
+        // K15: some kernels find the transport header of a TUN packet by dissecting it; older
+        // ones assume a minimal IP header before it (K18), or none.
+        let thoff = if kernel.write_dissects_gso && link == Link::Tun {
+            dissected_transport(hdr, pkt, kind)?
+        } else if kernel.gso_min_ip_header {
+            nh_min_len
+        } else {
+            0
+        };
+        p_off = thoff + thlen;
         need("V3", p_off, pkt)?;
     }
 
     let Some(kind) = kind else {
         return Ok(Plain::NotGso);
     };
-    let gso_size = usize::from(hdr.gso_size);
+    let gso_size = usize::from(effective_gso_size(hdr, kind, kernel));
     let mut nh_off = p_off;
     match kind {
         // UFO's gso_size may not include the UDP header.
@@ -547,7 +565,7 @@ fn check_plain(hdr: &VnetHdr, pkt: &[u8], udp_max_segments: u16) -> Result<Plain
                     Bound::Equal(UDP_CSUM_OFFSET.into()),
                 ));
             }
-            let max_payload = gso_size * usize::from(udp_max_segments);
+            let max_payload = gso_size * usize::from(kernel.udp_max_segments);
             if pkt.len() - p_off > max_payload {
                 return Err(CheckError::Short {
                     rule: "V4",
@@ -571,7 +589,7 @@ fn check_plain(hdr: &VnetHdr, pkt: &[u8], udp_max_segments: u16) -> Result<Plain
             }
         }
     }
-    if hdr.gso_size == u16::MAX {
+    if gso_size == usize::from(u16::MAX) {
         return Err(field(
             "V2",
             HdrField::GsoSize,
@@ -585,6 +603,63 @@ fn check_plain(hdr: &VnetHdr, pkt: &[u8], udp_max_segments: u16) -> Result<Plain
     } else {
         Ok(Plain::NotGso)
     }
+}
+
+/// The segment size the kernel works with: TCP sizes below the profile's minimum are raised to
+/// it (K19), before V5 and segmentation.
+fn effective_gso_size(hdr: &VnetHdr, kind: GsoKind, kernel: &Profile) -> u16 {
+    match kind {
+        GsoKind::Tcp => hdr.gso_size.max(kernel.tcp_min_gso_size),
+        GsoKind::Uso | GsoKind::Ufo => hdr.gso_size,
+    }
+}
+
+/// V9 (K15): the transport offset of a GSO packet without NEEDS_CSUM, as a dissecting kernel
+/// finds it (`44378d02c5aa`, "net: always dissect GSO packets in __virtio_net_hdr_to_skb()"):
+/// TUN has set the protocol from the version nibble (T14 made sure it is 4 or 6), the flow
+/// dissector walks to the transport header (UFO read as IPv4 and not dissectable is tried as
+/// IPv6), whose protocol must be the type's, and the last IP version it read must be the type's
+/// (TCPV4: 4, TCPV6: 6, UDP and UDP_L4: either).
+fn dissected_transport(hdr: &VnetHdr, pkt: &[u8], kind: GsoKind) -> Result<usize, CheckError> {
+    let refused = |problem| CheckError::Packet {
+        rule: "V9",
+        problem,
+    };
+    let v6 = pkt.first().is_some_and(|b| b >> 4 == 6);
+    let keys = dissect::dissect(pkt, v6).or_else(|| {
+        (kind == GsoKind::Ufo && !v6)
+            .then(|| dissect::dissect(pkt, true))
+            .flatten()
+    });
+    let Some(keys) = keys else {
+        return Err(refused(Problem::Undissectable));
+    };
+    let expected = match kind {
+        GsoKind::Tcp => IpProtocol::TCP,
+        GsoKind::Uso | GsoKind::Ufo => IpProtocol::UDP,
+    };
+    if keys.ip_proto != expected {
+        return Err(refused(Problem::ProtocolMismatch {
+            expected,
+            found: keys.ip_proto,
+        }));
+    }
+    let found = if keys.v6 {
+        IpVersion::V6
+    } else {
+        IpVersion::V4
+    };
+    let typed = match hdr.gso_type.base() {
+        GsoType::TCPV4 => Some(IpVersion::V4),
+        GsoType::TCPV6 => Some(IpVersion::V6),
+        _ => None,
+    };
+    if let Some(expected) = typed
+        && expected != found
+    {
+        return Err(refused(Problem::IpVersionMismatch { expected, found }));
+    }
+    Ok(keys.thoff)
 }
 
 /// V20-V22: the UDP-tunnel header (`virtio_net_hdr_tnl_to_skb`).
@@ -761,12 +836,13 @@ fn locate(
         GsoKind::Ufo => payload_len + UDP_HDR,
         GsoKind::Tcp | GsoKind::Uso => payload_len,
     };
-    if segmented <= usize::from(hdr.gso_size) {
+    let gso_size = effective_gso_size(hdr, kind, &opts.kernel);
+    if segmented <= usize::from(gso_size) {
         return Err(CheckError::Packet {
             rule: "S1",
             problem: Problem::SingleSegment {
                 payload_len,
-                gso_size: hdr.gso_size,
+                gso_size,
             },
         });
     }
@@ -781,7 +857,7 @@ fn locate(
     Ok(GsoRequest {
         kind,
         ecn: hdr.gso_type.has_ecn(),
-        gso_size: hdr.gso_size,
+        gso_size,
         csum,
         headers,
         hdr_len,
@@ -1144,5 +1220,180 @@ mod tests {
             ..hdr
         };
         assert_eq!(check(&csum, &pkt, &opts).unwrap_err().rule(), "V7");
+    }
+}
+
+/// K15-K17: the facts that differ between kernel lines, each under both values.
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+    use crate::kernel::{LINUX_6_1, LINUX_6_18, LINUX_6_18_DISSECT};
+    use crate::testpkt::Pkt;
+
+    fn under(kernel: Profile, hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload, CheckError> {
+        check(
+            hdr,
+            pkt,
+            &CheckOptions {
+                kernel,
+                ..CheckOptions::default()
+            },
+        )
+    }
+
+    /// A GSO header without NEEDS_CSUM (as a sender that leaves the checksum to the segmenter
+    /// writes it).
+    fn no_csum(gso_type: GsoType, gso_size: u16) -> VnetHdr {
+        VnetHdr {
+            gso_type,
+            gso_size,
+            ..VnetHdr::default()
+        }
+    }
+
+    /// The kernel-differential's case 28 (seed 1592640748): TCPV6 without NEEDS_CSUM over an
+    /// IPv6/UDP packet. A non-dissecting kernel accepts the write and its segmenter drops the
+    /// packet (S1); a dissecting one refuses the write (V9: UDP is not TCP).
+    #[test]
+    fn regression_k15_tcpv6_over_udp6() {
+        let pkt = Pkt::udp6(1970).build();
+        let hdr = VnetHdr {
+            hdr_len: 100,
+            csum_start: 1,
+            ..no_csum(GsoType::TCPV6, 40)
+        };
+        let late = under(LINUX_6_18, &hdr, &pkt).unwrap_err();
+        assert_eq!(late.rule(), "S1", "{late}");
+        let refused = under(LINUX_6_18_DISSECT, &hdr, &pkt).unwrap_err();
+        assert_eq!(
+            refused,
+            CheckError::Packet {
+                rule: "V9",
+                problem: Problem::ProtocolMismatch {
+                    expected: IpProtocol::TCP,
+                    found: IpProtocol::UDP
+                }
+            }
+        );
+    }
+
+    /// The kernel-differential's case 93: TCPV4 over an IPv6/TCP packet. Dissecting kernels
+    /// read the version from the packet and refuse the mismatch at write time.
+    #[test]
+    fn regression_k15_tcpv4_over_ipv6() {
+        let pkt = Pkt::tcp6(2036).build();
+        let hdr = no_csum(GsoType::TCPV4, 100);
+        assert_eq!(under(LINUX_6_18, &hdr, &pkt).unwrap_err().rule(), "S1");
+        assert_eq!(
+            under(LINUX_6_18_DISSECT, &hdr, &pkt),
+            Err(CheckError::Packet {
+                rule: "V9",
+                problem: Problem::IpVersionMismatch {
+                    expected: IpVersion::V4,
+                    found: IpVersion::V6
+                }
+            })
+        );
+    }
+
+    /// The GSO differential's case 38: IPv4 with 20 bytes of options, TSO without NEEDS_CSUM,
+    /// 16 payload bytes at gso_size 19. V5's estimate (from a 20-byte IP header) makes it GSO on
+    /// a non-dissecting kernel, whose segmenter then drops it (K2); a dissecting kernel finds the
+    /// real transport header, so the payload fits one segment: a plain packet, delivered.
+    #[test]
+    fn regression_k15_options_make_a_single_segment() {
+        let pkt = Pkt {
+            ip_options: 20,
+            ..Pkt::tcp4(16)
+        }
+        .build();
+        let hdr = VnetHdr {
+            hdr_len: 60,
+            ..no_csum(GsoType::TCPV4, 19)
+        };
+        assert_eq!(under(LINUX_6_18, &hdr, &pkt).unwrap_err().rule(), "S1");
+        assert_eq!(under(LINUX_6_18_DISSECT, &hdr, &pkt), Ok(Offload::Plain));
+    }
+
+    /// UFO names no IP version: a dissecting kernel reads the packet's, IPv6 here, and follows
+    /// its extension headers to UDP.
+    #[test]
+    fn test_k15_ufo_follows_the_packets_version() {
+        let pkt = Pkt {
+            v6_ext: 24,
+            ..Pkt::udp6(1001)
+        }
+        .build();
+        let hdr = no_csum(GsoType::UDP, 26);
+        for kernel in [LINUX_6_18, LINUX_6_18_DISSECT] {
+            let Ok(Offload::Segment(req)) = under(kernel, &hdr, &pkt) else {
+                panic!("UFO over IPv6 with options under {kernel:?}");
+            };
+            assert_eq!(req.headers.l4_offset, 64);
+        }
+    }
+
+    /// K15 concerns TUN only: TAP frames are judged as before.
+    #[test]
+    fn test_k15_not_on_tap() {
+        let pkt = Pkt {
+            ethernet: true,
+            ..Pkt::udp6(1970)
+        }
+        .build();
+        let opts = CheckOptions {
+            link: Link::Tap,
+            kernel: LINUX_6_18_DISSECT,
+            ..CheckOptions::default()
+        };
+        let err = check(&no_csum(GsoType::TCPV6, 40), &pkt, &opts).unwrap_err();
+        assert_eq!(err.rule(), "S1");
+    }
+
+    /// K16: a kernel without USO on TUN refuses UDP_L4 like an unknown type.
+    #[test]
+    fn test_k16_uso_unknown_before_6_2() {
+        let pkt = Pkt::udp4(300).build_partial();
+        let hdr = VnetHdr {
+            flags: Flags::NEEDS_CSUM,
+            gso_type: GsoType::UDP_L4,
+            gso_size: 100,
+            csum_start: 20,
+            csum_offset: 6,
+            ..VnetHdr::default()
+        };
+        assert!(matches!(
+            under(LINUX_6_18, &hdr, &pkt),
+            Ok(Offload::Segment(_))
+        ));
+        assert_eq!(
+            under(LINUX_6_1, &hdr, &pkt),
+            Err(field(
+                "V1",
+                HdrField::GsoType,
+                GsoType::UDP_L4.0,
+                Bound::KnownGsoType
+            ))
+        );
+    }
+
+    /// K17: `csum_start` inside the IP header is refused only where the kernel bounds it.
+    #[test]
+    fn test_k17_csum_start_inside_the_ip_header() {
+        let pkt = Pkt::udp4(64).build();
+        let hdr = VnetHdr {
+            flags: Flags::NEEDS_CSUM,
+            csum_start: 10,
+            csum_offset: 6,
+            ..VnetHdr::default()
+        };
+        assert_eq!(under(LINUX_6_18, &hdr, &pkt).unwrap_err().rule(), "V3");
+        assert_eq!(
+            under(LINUX_6_1, &hdr, &pkt),
+            Ok(Offload::Checksum(CsumRequest {
+                start: 10,
+                offset: 6
+            }))
+        );
     }
 }

@@ -22,8 +22,9 @@
 use core::fmt;
 use core::num::NonZeroUsize;
 
-use crate::check::{CsumRequest, GsoKind, GsoRequest, Tunnel, UDP_MAX_SEGMENTS};
+use crate::check::{CsumRequest, GsoKind, GsoRequest, Tunnel};
 use crate::csum::{self, Portable, Summer};
+use crate::kernel::Profile;
 use crate::wire::{self, Headers, IpProtocol, IpVersion, Link, TcpFlags, TcpPacket};
 
 /// How to segment.
@@ -38,8 +39,9 @@ pub struct GsoOptions {
     /// FIXEDID is TCP-only, so USO IDs increment whatever this says (S30); UFO fragments share one
     /// ID by definition.
     pub fixed_id: bool,
-    /// The most USO segments one packet may become (V4, S31); more is [`GsoError::TooManySegments`].
-    pub udp_max_segments: u16,
+    /// Which kernel's behaviour to follow where kernels differ; USO makes at most
+    /// `kernel.udp_max_segments` segments (V4, S5), more is [`GsoError::TooManySegments`].
+    pub kernel: Profile,
     /// IPv6 UFO: the identification of the fragment header inserted into every fragment (S3a).
     /// Linux draws it per datagram from a keyed hash of the addresses (`ipv6_proxy_select_ident`,
     /// measured: K8), so no outside observer can predict it; the caller chooses it.
@@ -52,7 +54,7 @@ impl Default for GsoOptions {
             link: Link::Tun,
             accecn: false,
             fixed_id: false,
-            udp_max_segments: UDP_MAX_SEGMENTS,
+            kernel: Profile::NEWEST,
             frag_id: 0,
         }
     }
@@ -655,10 +657,10 @@ impl Plan {
         // path for the optimiser to keep (DESIGN §9, no panic path).
         let mss = NonZeroUsize::new(plan.mss).unwrap_or(NonZeroUsize::MIN);
         plan.count = (plan.payload_len / mss + usize::from(plan.payload_len % mss != 0)).max(1);
-        if req.kind == GsoKind::Uso && plan.count > usize::from(opts.udp_max_segments) {
+        if req.kind == GsoKind::Uso && plan.count > usize::from(opts.kernel.udp_max_segments) {
             return Err(GsoError::TooManySegments {
                 count: plan.count,
-                max: opts.udp_max_segments,
+                max: opts.kernel.udp_max_segments,
             });
         }
         Ok(plan)
@@ -1676,7 +1678,10 @@ mod tests {
         let pkt = Pkt::udp4(1000).build_partial();
         let req = request(&hdr(GsoType::UDP_L4, 100, 20, 6), &pkt, Link::Tun);
         let o = GsoOptions {
-            udp_max_segments: 9,
+            kernel: Profile {
+                udp_max_segments: 9,
+                ..Profile::NEWEST
+            },
             ..opts(Link::Tun)
         };
         let err = Segmenter::new(&req, &pkt, &o).unwrap_err();

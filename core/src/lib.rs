@@ -15,9 +15,11 @@ extern crate std;
 mod bits;
 pub mod check;
 pub mod csum;
+mod dissect;
 pub mod gro;
 pub mod gso;
 pub mod hdr;
+pub mod kernel;
 pub mod meta;
 #[cfg(test)]
 mod testpkt;

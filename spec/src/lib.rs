@@ -5,10 +5,12 @@
 //! - [`strategy`]: the proptest strategies, in one home.
 //! - [`laws`]: the laws (L1-L7), generic over small traits, so that vnet-core, the reference
 //!   models and peers all run through the same oracle.
+//! - [`kernels`]: the kernel profiles a law or fuzz input can name by index.
 //! - `fuzzing` (feature `fuzzing`): the fuzz harnesses that `fuzz/`'s targets call.
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod kernels;
 pub mod laws;
 pub mod model;
 pub mod packet;

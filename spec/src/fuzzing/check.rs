@@ -1,7 +1,7 @@
 //! `check`: header validation never panics, and what it accepts it has located in the packet.
 
 use arbitrary::{Arbitrary, Unstructured};
-use vnet_core::check::{self, CheckOptions, GsoKind, Mode, Offload, UDP_MAX_SEGMENTS};
+use vnet_core::check::{self, CheckOptions, GsoKind, Mode, Offload};
 use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
 use vnet_core::wire::{self, IpProtocol, IpVersion, Link, TcpPacket};
 
@@ -9,7 +9,7 @@ use vnet_core::wire::{self, IpProtocol, IpVersion, Link, TcpPacket};
 ///
 /// Its byte form is fixed, so that seeds can be written and a crash file read by eye: the header as
 /// the 24-byte layout in little-endian order, one byte of option bits (`OPT_*`), the USO segment
-/// limit as a little-endian `u16`, then the packet. [`Arbitrary`] reads exactly that form.
+/// limit as a little-endian `u16` (the kernel profile's), then the packet. [`Arbitrary`] reads exactly that form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckInput {
     /// The virtio-net header.
@@ -31,6 +31,8 @@ pub const OPT_TUNNEL_CSUM: u8 = 0x08;
 /// Option bits 4-5: the device's header layout (T14 counts its unparsed bytes): 0 the 12-byte
 /// layout (the default), 1 the 10-byte, 2 the 20-byte, 3 the 24-byte.
 pub const OPT_LAYOUT_SHIFT: u8 = 4;
+/// Option bits 6-7: the kernel profile, an index into [`KERNELS`](crate::kernels::KERNELS).
+pub const OPT_KERNEL_SHIFT: u8 = 6;
 
 const LAYOUTS: [Layout; 4] = [
     Layout::V1,
@@ -58,7 +60,10 @@ impl CheckInput {
                 Mode::Linux
             },
             layout: LAYOUTS[usize::from(bits >> OPT_LAYOUT_SHIFT & 3)],
-            udp_max_segments: u16::from_le_bytes([lo, hi]),
+            kernel: crate::kernels::kernel_from_index(
+                bits >> OPT_KERNEL_SHIFT,
+                u16::from_le_bytes([lo, hi]),
+            ),
             tunnel: bits & OPT_TUNNEL != 0,
             tunnel_csum: bits & OPT_TUNNEL_CSUM != 0,
         };
@@ -85,8 +90,9 @@ impl CheckInput {
         .iter()
         .filter(|(on, _)| *on)
         .fold(0, |bits, (_, bit)| bits | bit)
-            | (LAYOUTS.iter().position(|&l| l == o.layout).unwrap_or(0) as u8) << OPT_LAYOUT_SHIFT;
-        out[25..27].copy_from_slice(&o.udp_max_segments.to_le_bytes());
+            | (LAYOUTS.iter().position(|&l| l == o.layout).unwrap_or(0) as u8) << OPT_LAYOUT_SHIFT
+            | crate::kernels::kernel_index(&o.kernel) << OPT_KERNEL_SHIFT;
+        out[25..27].copy_from_slice(&o.kernel.udp_max_segments.to_le_bytes());
         out.extend_from_slice(&self.packet);
         out
     }
@@ -95,10 +101,7 @@ impl CheckInput {
     pub fn tun(hdr: VnetHdr, packet: Vec<u8>) -> CheckInput {
         CheckInput {
             hdr,
-            opts: CheckOptions {
-                udp_max_segments: UDP_MAX_SEGMENTS,
-                ..CheckOptions::default()
-            },
+            opts: CheckOptions::default(),
             packet,
         }
     }
@@ -279,7 +282,7 @@ fn assert_segment(input: &CheckInput, req: &check::GsoRequest) {
         assert!(usize::from(hdr.hdr_len) >= req.hdr_len, "P6");
     }
     if kind == GsoKind::Uso {
-        let max = usize::from(req.gso_size) * usize::from(opts.udp_max_segments);
+        let max = usize::from(req.gso_size) * usize::from(opts.kernel.udp_max_segments);
         assert!(
             req.payload_len <= max,
             "V4: at most udp_max_segments segments"

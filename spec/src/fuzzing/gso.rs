@@ -15,7 +15,8 @@ use crate::model::gso::transmit;
 /// buffers, an optional twist of the request, and the packet.
 ///
 /// Its byte form is fixed, like [`CheckInput`](super::CheckInput)'s: the header as the 24-byte
-/// layout in little-endian order; one byte of option bits (`GSO_*`); `udp_max_segments` and
+/// layout in little-endian order; one byte of option bits (`GSO_*`, and the kernel profile's
+/// index at [`GSO_KERNEL_SHIFT`]); the profile's `udp_max_segments` and
 /// `frag_id` little-endian (2 and 4 bytes); the buffer-size delta and the buffer-count delta (one
 /// signed byte each); the twist (one byte); then the packet. [`Arbitrary`] reads exactly that form.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +42,8 @@ pub const GSO_TAP: u8 = 0x01;
 pub const GSO_ACCECN: u8 = 0x02;
 /// Option bit: fixed IPv4 IDs for TCP.
 pub const GSO_FIXED_ID: u8 = 0x04;
+/// Option bits 3-4: the kernel profile, an index into [`KERNELS`](crate::kernels::KERNELS).
+pub const GSO_KERNEL_SHIFT: u8 = 3;
 
 const FIXED: usize = 24 + 1 + 2 + 4 + 3;
 
@@ -58,7 +61,10 @@ impl GsoInput {
             },
             accecn: bits & GSO_ACCECN != 0,
             fixed_id: bits & GSO_FIXED_ID != 0,
-            udp_max_segments: u16::from_le_bytes([m0, m1]),
+            kernel: crate::kernels::kernel_from_index(
+                bits >> GSO_KERNEL_SHIFT,
+                u16::from_le_bytes([m0, m1]),
+            ),
             frag_id: u32::from_le_bytes([f0, f1, f2, f3]),
         };
         Some(GsoInput {
@@ -86,9 +92,10 @@ impl GsoInput {
             ]
             .iter()
             .filter(|(on, _)| *on)
-            .fold(0, |bits, (_, bit)| bits | bit),
+            .fold(0, |bits, (_, bit)| bits | bit)
+                | crate::kernels::kernel_index(&o.kernel) << GSO_KERNEL_SHIFT,
         );
-        out.extend_from_slice(&o.udp_max_segments.to_le_bytes());
+        out.extend_from_slice(&o.kernel.udp_max_segments.to_le_bytes());
         out.extend_from_slice(&o.frag_id.to_le_bytes());
         out.extend_from_slice(&[self.delta as u8, self.extra as u8, self.twist]);
         out.extend_from_slice(&self.packet);

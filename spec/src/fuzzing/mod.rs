@@ -28,7 +28,8 @@ pub mod seeds;
 mod wire;
 
 pub use check::{
-    CheckInput, OPT_LAYOUT_SHIFT, OPT_STRICT, OPT_TAP, OPT_TUNNEL, OPT_TUNNEL_CSUM, check,
+    CheckInput, OPT_KERNEL_SHIFT, OPT_LAYOUT_SHIFT, OPT_STRICT, OPT_TAP, OPT_TUNNEL,
+    OPT_TUNNEL_CSUM, check,
 };
 pub use csum::{csum, reference_sum};
 pub use gro::{
@@ -37,7 +38,7 @@ pub use gro::{
     GroInput, GroOp, MAX_PACKETS, TABLES, fix_checksums, gro, perturb,
 };
 pub use gro_gso::{GroGsoInput, MAX_SEGMENTS, gro_gso};
-pub use gso::{GSO_ACCECN, GSO_FIXED_ID, GSO_TAP, GsoInput, gso, twist};
+pub use gso::{GSO_ACCECN, GSO_FIXED_ID, GSO_KERNEL_SHIFT, GSO_TAP, GsoInput, gso, twist};
 pub use hdr::hdr_read;
 pub use meta::{MetaInput, meta, representable};
 pub use wire::wire;

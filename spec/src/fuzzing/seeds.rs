@@ -10,6 +10,7 @@
 use vnet_core::check::{CheckOptions, Mode, Offload};
 use vnet_core::csum;
 use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
+use vnet_core::kernel::Profile;
 use vnet_core::wire::{EtherType, IpProtocol, Link};
 
 use super::{
@@ -658,7 +659,7 @@ pub fn gso_inputs() -> Vec<(String, GsoInput)> {
             hdr: c.hdr,
             opts: GsoOptions {
                 link: c.opts.link,
-                udp_max_segments: c.opts.udp_max_segments,
+                kernel: c.opts.kernel,
                 ..GsoOptions::default()
             },
             delta: 0,
@@ -726,7 +727,10 @@ pub fn gso_inputs() -> Vec<(String, GsoInput)> {
         GsoInput {
             hdr: gso(GsoType::UDP_L4, 100, 20, 6, 28),
             opts: GsoOptions {
-                udp_max_segments: 8,
+                kernel: Profile {
+                    udp_max_segments: 8,
+                    ..Profile::NEWEST
+                },
                 ..GsoOptions::default()
             },
             delta: 0,

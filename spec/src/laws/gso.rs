@@ -32,7 +32,7 @@ pub struct Core;
 pub fn check_options(opts: &GsoOptions) -> CheckOptions {
     CheckOptions {
         link: opts.link,
-        udp_max_segments: opts.udp_max_segments,
+        kernel: opts.kernel,
         layout: vnet_core::hdr::Layout::V1HashTunnel,
         tunnel: true,
         tunnel_csum: true,

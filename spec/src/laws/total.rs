@@ -26,8 +26,8 @@ pub fn header_read(bytes: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// `check::check` under every mode, link and tunnel option, with `udp_max_segments` as given and
-/// at its extremes: a checksum request lies within the packet; a segmentation request's headers
+/// `check::check` under every mode, link, tunnel option and kernel profile, with `udp_max_segments`
+/// as given and at its extremes: a checksum request lies within the packet; a segmentation request's headers
 /// and payload are the packet.
 pub fn check_every_option(
     hdr: &VnetHdr,
@@ -37,15 +37,16 @@ pub fn check_every_option(
     for mode in [Mode::Linux, Mode::Strict] {
         for link in [Link::Tun, Link::Tap] {
             for (tunnel, tunnel_csum) in [(false, false), (true, false), (true, true)] {
-                for (segments, layout) in [udp_max_segments, 0, u16::MAX]
+                for (segments, layout, index) in [udp_max_segments, 0, u16::MAX]
                     .into_iter()
                     .flat_map(|n| Layout::ALL.map(|layout| (n, layout)))
+                    .flat_map(|(n, layout)| (0..4).map(move |i| (n, layout, i)))
                 {
                     let opts = CheckOptions {
                         link,
                         layout,
                         mode,
-                        udp_max_segments: segments,
+                        kernel: crate::kernels::kernel_from_index(index, segments),
                         tunnel,
                         tunnel_csum,
                     };

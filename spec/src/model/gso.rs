@@ -170,7 +170,7 @@ fn fix_ip(seg: &mut [u8], lay: &Layout, id: Option<u16>, frag: Option<u16>) {
 pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<u8>>, String> {
     let copts = CheckOptions {
         link: opts.link,
-        udp_max_segments: opts.udp_max_segments,
+        kernel: opts.kernel,
         layout: vnet_core::hdr::Layout::V1HashTunnel,
         tunnel: true,
         tunnel_csum: true,
@@ -297,7 +297,7 @@ fn split(
             let headers = &pkt[..lay.l4 + l4_len];
             let payload = &pkt[lay.l4 + l4_len..];
             let pieces: Vec<&[u8]> = payload.chunks(mss).collect();
-            if !tcp && pieces.len() > usize::from(opts.udp_max_segments) {
+            if !tcp && pieces.len() > usize::from(opts.kernel.udp_max_segments) {
                 return Err("S5: too many USO segments".into());
             }
             let id0 = be16(pkt, lay.l3 + 4);

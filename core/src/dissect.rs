@@ -1,0 +1,162 @@
+//! The kernel's flow dissector, reduced to what TUN's write path asks of it (K15).
+//!
+//! Kernels that dissect a GSO packet written without NEEDS_CSUM (`Profile::write_dissects_gso`)
+//! call `skb_flow_dissect_flow_keys_basic` from `__virtio_net_hdr_to_skb` and use three of its
+//! answers: the transport protocol, the transport offset and the last network protocol. This is `__skb_flow_dissect` for
+//! those two keys, byte for byte: the IP version is taken from the caller (the GSO type), never
+//! from the packet, so an IPv6 packet dissected as IPv4 is read with IPv4's layout, as the kernel
+//! reads it.
+
+use crate::wire::IpProtocol;
+
+/// What the dissector found: the last protocol it reached and where its header starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Keys {
+    /// `keys.basic.ip_proto`.
+    pub ip_proto: IpProtocol,
+    /// `keys.control.thoff`: the transport offset, at most the packet's length.
+    pub thoff: usize,
+    /// `keys.basic.n_proto` is IPv6: the last IP header read was IPv6 (IP-in-IP changes it).
+    pub v6: bool,
+}
+
+/// Headers the kernel follows before it stops (`MAX_FLOW_DISSECT_HDRS`).
+const MAX_HEADERS: usize = 15;
+
+/// The layer the dissector is reading.
+#[derive(Clone, Copy)]
+enum Layer {
+    Ipv4,
+    Ipv6,
+}
+
+/// IPv4-in-IP and IPv6-in-IP: the dissector follows both into the inner header.
+const IPIP: u8 = 4;
+const IPV6_IN_IP: u8 = 41;
+/// IPv6 extension headers the dissector steps over (only under IPv6: under IPv4 they end it).
+const HOP_BY_HOP: u8 = 0;
+const ROUTING: u8 = 43;
+const FRAGMENT: u8 = 44;
+const DEST_OPTS: u8 = 60;
+
+/// Dissects `pkt` as an IPv6 (`v6`) or IPv4 packet from offset 0. `None` where the kernel's
+/// dissector fails (a header cut short, an IPv4 IHL below 5).
+///
+/// Not followed (the kernel goes on; here the dissection ends at them, so the protocol is theirs):
+/// GRE, MPLS, and the other tunnels `__skb_flow_dissect` knows besides IP-in-IP.
+pub(crate) fn dissect(pkt: &[u8], v6: bool) -> Option<Keys> {
+    let mut layer = if v6 { Layer::Ipv6 } else { Layer::Ipv4 };
+    let mut nhoff = 0usize;
+    let mut headers = 0usize;
+    let ip_proto = 'dissect: loop {
+        // proto_again: an IP header.
+        let mut ip_proto = match layer {
+            Layer::Ipv4 => {
+                let b0 = *pkt.get(nhoff)?;
+                pkt.get(nhoff..nhoff + 20)?;
+                let ihl = usize::from(b0 & 0x0f);
+                if ihl < 5 {
+                    return None;
+                }
+                let proto = *pkt.get(nhoff + 9)?;
+                let frag = u16::from_be_bytes([*pkt.get(nhoff + 6)?, *pkt.get(nhoff + 7)?]);
+                nhoff += ihl * 4;
+                // A fragment (MF or an offset) ends the dissection with its protocol: the kernel
+                // is not asked to parse first fragments (no FLOW_DISSECTOR_F_PARSE_1ST_FRAG).
+                if frag & 0x3fff != 0 {
+                    break 'dissect proto;
+                }
+                proto
+            }
+            Layer::Ipv6 => {
+                pkt.get(nhoff..nhoff + 40)?;
+                let next = *pkt.get(nhoff + 6)?;
+                nhoff += 40;
+                next
+            }
+        };
+        // ip_proto_again: what follows the IP header.
+        loop {
+            let under_v6 = matches!(layer, Layer::Ipv6);
+            let again = match ip_proto {
+                HOP_BY_HOP | ROUTING | DEST_OPTS if under_v6 => {
+                    let next = *pkt.get(nhoff)?;
+                    let len = *pkt.get(nhoff + 1)?;
+                    nhoff += (usize::from(len) + 1) * 8;
+                    ip_proto = next;
+                    false
+                }
+                FRAGMENT if under_v6 => {
+                    pkt.get(nhoff..nhoff + 8)?;
+                    let next = *pkt.get(nhoff)?;
+                    nhoff += 8;
+                    // Any fragment, first or not, ends here (as IPv4's).
+                    break 'dissect next;
+                }
+                IPIP => {
+                    layer = Layer::Ipv4;
+                    true
+                }
+                IPV6_IN_IP => {
+                    layer = Layer::Ipv6;
+                    true
+                }
+                other => break 'dissect other,
+            };
+            headers += 1;
+            if headers > MAX_HEADERS {
+                break 'dissect ip_proto;
+            }
+            if again {
+                continue 'dissect;
+            }
+        }
+    };
+    Some(Keys {
+        ip_proto: IpProtocol(ip_proto),
+        thoff: nhoff.min(pkt.len()),
+        v6: matches!(layer, Layer::Ipv6),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testpkt::Pkt;
+
+    #[test]
+    fn test_dissect_finds_the_transport_header() {
+        let v4 = Pkt::tcp4(10).build();
+        assert_eq!(
+            dissect(&v4, false),
+            Some(Keys {
+                ip_proto: IpProtocol::TCP,
+                thoff: 20,
+                v6: false
+            })
+        );
+        let v6 = Pkt::tcp6(10).build();
+        assert_eq!(
+            dissect(&v6, true),
+            Some(Keys {
+                ip_proto: IpProtocol::TCP,
+                thoff: 40,
+                v6: true
+            })
+        );
+    }
+
+    #[test]
+    fn test_dissect_reads_the_version_it_is_told() {
+        // IPv4 read as IPv6: next header is the IPv4 TTL (64), at offset 40.
+        let v4 = Pkt::tcp4(40).build();
+        let keys = dissect(&v4, true).unwrap();
+        assert_eq!(keys.ip_proto, IpProtocol(v4[6]));
+        // IPv6 read as IPv4: IHL is the traffic class's high nibble, 0 here: refused.
+        let v6 = Pkt::tcp6(10).build();
+        assert_eq!(dissect(&v6, false), None);
+        // Too short for the header.
+        assert_eq!(dissect(&v4[..19], false), None);
+        assert_eq!(dissect(&v6[..39], true), None);
+    }
+}
