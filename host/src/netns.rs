@@ -95,6 +95,13 @@ impl NetNs {
         run_ip(&full)
     }
 
+    /// `ip netns exec NAME tc <args>`; a non-zero exit is an error carrying tc's stderr.
+    pub fn tc(&self, args: &[&str]) -> io::Result<()> {
+        let mut full = vec!["netns", "exec", &self.name, "tc"];
+        full.extend_from_slice(args);
+        run_ip(&full)
+    }
+
     /// `ip link set DEV up`.
     pub fn link_up(&self, dev: &str) -> io::Result<()> {
         self.ip(&["link", "set", dev, "up"])

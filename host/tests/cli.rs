@@ -159,7 +159,7 @@ fn pcap_through_segment_and_coalesce_round_trips() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "{\"ok\":true,\"record\":0,\"segments\":2}\n"
+        "{\"ok\":true,\"record\":0,\"segments\":2,\"kernel\":\"linux-6.18\"}\n"
     );
     let segs =
         vnet_host::oracle::pcap::read(fs::File::open(&segments).expect("file")).expect("pcap");
@@ -180,4 +180,56 @@ fn pcap_through_segment_and_coalesce_round_trips() {
     // as the captured super-packet's did.
     assert_eq!(back, [super_packet]);
     fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// `--kernel NAME` answers with that kernel line's rules and names it: a USO frame (K16) and a
+/// `csum_start` inside the IPv4 header (K17) are refused by 6.18's rules and accepted by 6.1's
+/// (USO is no GSO type there, so the frame is refused as V1 instead).
+#[test]
+fn check_follows_the_named_kernel() {
+    // USO, NEEDS_CSUM at 20/6, gso_size 100, over IPv4/UDP with 300 payload bytes.
+    let uso = "01051c006400140006000000450001480001400040110000c0000201c63364019c4012b501340000"
+        .to_owned()
+        + &"00".repeat(300);
+    // NEEDS_CSUM at 10/6, no GSO, over IPv4/UDP with 8 payload bytes.
+    let inside = "0100000000000a0006000000450000240001400040110000c0000201c6336401\
+                  9c4012b5001000000000000000000000";
+    let input = format!("{uso}\n{inside}\n");
+    let answers = |kernel: &str| {
+        let out = vnet(&["check", "--kernel", kernel], input.as_bytes());
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let newest = answers("linux-6.18");
+    let lines: Vec<&str> = newest.lines().collect();
+    assert!(lines[0].starts_with("{\"ok\":true,\"offload\":\"segment\""), "{newest}");
+    assert!(lines[1].starts_with("{\"ok\":false,\"rule\":\"V3\""), "{newest}");
+    assert!(lines.iter().all(|l| l.ends_with(",\"kernel\":\"linux-6.18\"}")), "{newest}");
+    let old = answers("linux-6.1");
+    let lines: Vec<&str> = old.lines().collect();
+    assert!(lines[0].starts_with("{\"ok\":false,\"rule\":\"V1\""), "{old}");
+    assert!(lines[1].starts_with("{\"ok\":true,\"offload\":\"checksum\""), "{old}");
+    assert!(lines.iter().all(|l| l.ends_with(",\"kernel\":\"linux-6.1\"}")), "{old}");
+    // Without --kernel: the newest profile, named.
+    assert_eq!(answers("linux-6.18"), {
+        let out = vnet(&["check"], input.as_bytes());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    let bad = vnet(&["check", "--kernel", "linux-2.6"], b"");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("linux-6.1, linux-6.12"));
+}
+
+/// The README's "Kernels" table is `vnet kernel --table`, character for character.
+#[test]
+fn readme_kernel_table_is_generated() {
+    let out = vnet(&["kernel", "--table"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let readme = fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+        .expect("README");
+    assert!(
+        readme.contains(&table),
+        "README.md's Kernels table differs from `vnet kernel --table`:\n{table}"
+    );
 }

@@ -9,8 +9,8 @@ mod common;
 use std::io;
 use std::time::Instant;
 
-use common::{Rng, gso_header, hdr_hex, hex, partial_csum_packet};
-use vnet_core::check::{self, CheckOptions, Offload};
+use common::{Rng, check_options, gso_header, hdr_hex, hex, partial_csum_packet};
+use vnet_core::check::{self, Offload};
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_host::kernel::{Coalesced, KernelCoalescer, KernelSegmenter, is_merged};
 use vnet_host::netns::require_root;
@@ -28,7 +28,7 @@ fn kernel_verdict(seg: &KernelSegmenter, hdr: &VnetHdr, pkt: &[u8]) -> Result<()
 /// request in the packet, i.e. at segmentation time: the kernel accepts such a write and drops the
 /// packet later (T15), so for the write they count as accepted.
 fn check_verdict(hdr: &VnetHdr, pkt: &[u8]) -> Result<Option<&'static str>, &'static str> {
-    match check::check(hdr, pkt, &CheckOptions::default()) {
+    match check::check(hdr, pkt, &check_options()) {
         Ok(_) => Ok(None),
         Err(e) if e.rule().starts_with('S') => Ok(Some(e.rule())),
         Err(e) => Err(e.rule()),
@@ -61,8 +61,12 @@ fn agree(seg: &KernelSegmenter, what: &str, hdr: &VnetHdr, pkt: &[u8]) -> Result
     kernel
 }
 
+/// The kernel segmenter, after the probe has reported the kernel's profile for `test`.
 fn segmenter(test: &str) -> Option<KernelSegmenter> {
-    require_root(test).then(|| KernelSegmenter::new().expect("kernel segmenter"))
+    require_root(test).then(|| {
+        common::kernel(test);
+        KernelSegmenter::new().expect("kernel segmenter")
+    })
 }
 
 #[test]
@@ -91,44 +95,55 @@ fn fact_a_accecn_gso_bit_is_refused() {
     assert_eq!(verdict, Err(libc::EINVAL));
 }
 
+/// K16 and K4: USO on a TUN, and its segment limit, at the limit the profile names: `check` and
+/// the kernel agree one below, at and one above it (and one byte over), and at the limit the
+/// kernel really delivers that many datagrams. A kernel without USO refuses all of them.
 #[test]
 fn fact_b_uso_segment_limit() {
     let Some(seg) = segmenter("fact_b_uso_segment_limit") else {
         return;
     };
+    let kernel = common::kernel("fact_b_uso_segment_limit");
     let gso_size = 100u16;
+    let limit = usize::from(kernel.udp_max_segments);
     let mut verdicts = Vec::new();
-    for segments in [127usize, 128, 129, 130] {
+    for segments in [limit - 1, limit, limit + 1] {
         let spec = PacketSpec::udp4(segments * usize::from(gso_size));
+        if spec.build().len() > 65535 {
+            continue;
+        }
         let pkt = partial_csum_packet(&spec);
         let hdr = gso_header(&spec, gso_size);
         let verdict = agree(&seg, &format!("(b) USO {segments} segments"), &hdr, &pkt);
         verdicts.push((segments, verdict.is_ok()));
-        if segments == 128 {
-            // Accepted and really segmented into 128 datagrams.
+        if segments == limit && kernel.uso {
             let out = seg.segment(&hdr, &pkt).unwrap();
             report!(
-                "fact (b): USO 128 segments -> kernel delivered {}",
+                "fact (b): USO {limit} segments -> kernel delivered {}",
                 out.len()
             );
-            assert_eq!(out.len(), 128);
+            assert_eq!(out.len(), limit);
         }
     }
-    // One byte over 128 segments is a 129th segment.
-    let spec = PacketSpec::udp4(128 * usize::from(gso_size) + 1);
-    let v = agree(
+    // One byte over the limit is one more segment.
+    let spec = PacketSpec::udp4(limit * usize::from(gso_size) + 1);
+    let over = agree(
         &seg,
-        "(b) USO 128 segments + 1 byte",
+        &format!("(b) USO {limit} segments + 1 byte"),
         &gso_header(&spec, gso_size),
         &partial_csum_packet(&spec),
     );
-    report!("fact (b): UDP_MAX_SEGMENTS verdicts {verdicts:?}, 128+1 byte: {v:?}");
-    assert_eq!(
-        verdicts,
-        [(127, true), (128, true), (129, false), (130, false)]
+    report!(
+        "fact (b): USO {} (limit {limit}): verdicts {verdicts:?}, +1 byte: {over:?}",
+        kernel.uso
     );
-    assert_eq!(v, Err(libc::EINVAL));
-    assert_eq!(check::UDP_MAX_SEGMENTS, 128);
+    let want: Vec<(usize, bool)> = [limit - 1, limit, limit + 1]
+        .into_iter()
+        .filter(|&n| PacketSpec::udp4(n * usize::from(gso_size)).build().len() <= 65535)
+        .map(|n| (n, kernel.uso && n <= limit))
+        .collect();
+    assert_eq!(verdicts, want);
+    assert_eq!(over, Err(libc::EINVAL));
 }
 
 #[test]
@@ -136,13 +151,16 @@ fn fact_c_csum_start_below_ip_header_is_refused() {
     let Some(seg) = segmenter("fact_c_csum_start_below_ip_header_is_refused") else {
         return;
     };
+    let kernel = common::kernel("fact_c_csum_start_below_ip_header_is_refused");
     let spec = PacketSpec::udp4(64);
     let pkt = spec.build();
-    for (start, expected) in [
-        (10u16, Err(libc::EINVAL)),
-        (19, Err(libc::EINVAL)),
-        (20, Ok(())),
-    ] {
+    // K17: refused where the profile says so, accepted on kernels without the bound.
+    let below = if kernel.csum_start_past_ip_header {
+        Err(libc::EINVAL)
+    } else {
+        Ok(())
+    };
+    for (start, expected) in [(10u16, below), (19, below), (20, Ok(()))] {
         let hdr = VnetHdr {
             flags: Flags::NEEDS_CSUM,
             csum_start: start,
@@ -417,7 +435,7 @@ fn check_agrees_with_the_kernel_on_random_headers() {
             (Err(_), Err(_)) => refused += 1,
             _ => divergences.push(format!(
                 "case {i}: kernel {kernel:?} check {ours:?} ({:?}): hdr {} pkt {}",
-                check::check(&hdr, &pkt, &CheckOptions::default()).map(|o| match o {
+                check::check(&hdr, &pkt, &check_options()).map(|o| match o {
                     Offload::Plain => "plain",
                     Offload::Checksum(_) => "checksum",
                     Offload::Segment(_) => "segment",

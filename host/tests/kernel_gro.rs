@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use common::{Rng, core_coalesce, hdr_hex, hex, interleave};
-use vnet_core::check::{self, CheckOptions, Offload};
+use vnet_core::check::{self, Offload};
 use vnet_core::csum;
 use vnet_core::gro::GroOptions;
 use vnet_core::gso;
@@ -123,7 +123,7 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
 /// packet it stands for: checksum completed (S4), all-zero header.
 fn complete_single(hdr: &VnetHdr, pkt: &[u8]) -> (VnetHdr, Vec<u8>) {
     let mut pkt = pkt.to_vec();
-    match check::check(hdr, &pkt, &CheckOptions::default()) {
+    match check::check(hdr, &pkt, &common::check_options()) {
         Ok(Offload::Checksum(c)) => {
             gso::complete_checksum(&mut pkt, c).expect("checksum request from check");
             (VnetHdr::default(), pkt)
@@ -228,6 +228,7 @@ fn run(test: &str, v6: bool, default_seed: u64) {
     if !require_root(test) {
         return;
     }
+    common::kernel(test);
     let co = KernelCoalescer::new().expect("kernel coalescer");
     let mut rng = Rng::from_env(default_seed);
     let seed = rng.seed();

@@ -70,6 +70,7 @@ fn run(test: &str, v6: bool, default_seed: u64) {
     if !require_root(test) {
         return;
     }
+    common::kernel(test);
     let kernel = KernelCoalescer::new().expect("kernel coalescer");
     if !kernel.udp_gro_forwarding() {
         // Loud, and not a pass in disguise: CI installs ethtool, so there this never happens.

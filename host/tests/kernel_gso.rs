@@ -31,7 +31,7 @@ mod common;
 use std::time::Instant;
 
 use common::{Rng, gso_header, hdr_hex, hex, partial_csum_packet};
-use vnet_core::check::{self, CheckOptions, Offload};
+use vnet_core::check::{self, Offload};
 use vnet_core::gso::{self, GsoOptions, Segmenter};
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_host::kernel::{KernelSegmenter, undo_forwarding};
@@ -227,9 +227,10 @@ fn wild_header(rng: &mut Rng, hdr: &mut VnetHdr, spec: &PacketSpec) {
 /// the segments; nothing when `check` or the segmenter refuses (the kernel then refuses the write
 /// or drops the packet). `frag_id` is the IPv6 UFO identification (K8).
 fn core_segments(case: &Case, frag_id: u32) -> Vec<Vec<u8>> {
-    let copts = CheckOptions::default();
+    let copts = common::check_options();
     let gopts = GsoOptions {
         frag_id,
+        kernel: copts.kernel,
         ..GsoOptions::default()
     };
     match check::check(&case.hdr, &case.pkt, &copts) {
@@ -261,6 +262,7 @@ fn core_segments(case: &Case, frag_id: u32) -> Vec<Vec<u8>> {
 fn model_segments(case: &Case, frag_id: u32) -> Vec<Vec<u8>> {
     let opts = GsoOptions {
         frag_id,
+        kernel: common::probed().profile,
         ..GsoOptions::default()
     };
     transmit(&case.hdr, &case.pkt, &opts).unwrap_or_default()
@@ -330,6 +332,7 @@ fn run(test: &str, kind: Kind, wild: bool, default_seed: u64, default_cases: usi
     if !require_root(test) {
         return;
     }
+    common::kernel(test);
     let seg = KernelSegmenter::new().expect("kernel segmenter");
     let mut rng = Rng::from_env(default_seed);
     let seed = rng.seed();
@@ -359,7 +362,7 @@ fn run(test: &str, kind: Kind, wild: bool, default_seed: u64, default_cases: usi
         dropped += usize::from(kernel.is_empty());
         segmented += usize::from(kernel.len() > 1);
         check_accepts +=
-            usize::from(check::check(&case.hdr, &case.pkt, &CheckOptions::default()).is_ok());
+            usize::from(check::check(&case.hdr, &case.pkt, &common::check_options()).is_ok());
         let frag_id = kernel_frag_id(&case, &kernel);
         let mut diverge = |against: &str, other: &[Vec<u8>]| {
             if kernel != other {

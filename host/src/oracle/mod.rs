@@ -58,6 +58,15 @@ impl Answer {
         }
     }
 
+    /// The same answer, naming the kernel profile that gave it as its last field, `"kernel"`.
+    pub fn with_kernel(mut self, label: &str) -> Answer {
+        if self.json.ends_with('}') {
+            self.json.pop();
+            self.json.push_str(&format!(",\"kernel\":\"{label}\"}}"));
+        }
+        self
+    }
+
     /// The answer to malformed input (bad hex, a truncated header).
     pub fn malformed(error: &str) -> Answer {
         Answer {
@@ -147,7 +156,7 @@ pub fn segment(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Vec<Vec
         Ok(Offload::Segment(req)) => {
             let gso_opts = GsoOptions {
                 link: opts.link,
-                udp_max_segments: opts.udp_max_segments,
+                kernel: opts.kernel,
                 ..GsoOptions::default()
             };
             let mut segmenter =

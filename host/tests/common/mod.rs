@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use vnet_core::gro::{Gro, GroOptions, Output};
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
+use vnet_core::kernel::Profile;
 use vnet_spec::packet::{L4, PacketSpec};
 
 /// SplitMix64: tiny, seedable, good enough to pick test cases. The seed is printed by every test,
@@ -112,6 +113,33 @@ macro_rules! report {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
+}
+
+/// The running kernel's profile, probed once per test binary (never taken from the version
+/// string: K15), printed with the release by every caller so that each test says what it ran on.
+pub fn kernel(test: &str) -> Profile {
+    let probed = probed();
+    report!(
+        "{test}: kernel {} (uname -r), profile {} {:?}",
+        vnet_host::kernel::release(),
+        probed.label(),
+        probed.profile
+    );
+    probed.profile
+}
+
+/// What the probe found, without a report (see [`kernel`]).
+pub fn probed() -> &'static vnet_host::kernel::Probed {
+    static PROBED: std::sync::OnceLock<vnet_host::kernel::Probed> = std::sync::OnceLock::new();
+    PROBED.get_or_init(|| vnet_host::kernel::probe().expect("kernel probe"))
+}
+
+/// `check`'s options for a TUN write on the probed kernel.
+pub fn check_options() -> vnet_core::check::CheckOptions {
+    vnet_core::check::CheckOptions {
+        kernel: probed().profile,
+        ..vnet_core::check::CheckOptions::default()
+    }
 }
 
 /// vnet-core's GRO answer for `train` with `opts` (TUN framing), in its output order, headers with

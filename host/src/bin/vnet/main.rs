@@ -3,6 +3,7 @@
 
 mod args;
 mod demo;
+mod kernel;
 mod oracle;
 mod relay;
 mod tunnel;
@@ -24,6 +25,8 @@ the oracle (hex in, one JSON object out per line; any language can diff itself a
   coalesce  what GRO makes of batches of packets
   csum      the Internet checksum of bytes
   inspect   one frame decoded for a person
+  kernel    the running kernel's profile, probed (root): which rules check/segment/coalesce
+            follow with --kernel auto
 
 `vnet <command> --help` describes a command's options.";
 
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Some("coalesce") => (oracle::coalesce(args), oracle::COALESCE_USAGE),
         Some("csum") => (oracle::csum(args), oracle::CSUM_USAGE),
         Some("inspect") => (oracle::inspect(args), oracle::INSPECT_USAGE),
+        Some("kernel") => (kernel::main(args), kernel::USAGE),
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

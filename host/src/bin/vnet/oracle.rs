@@ -9,6 +9,7 @@ use std::io::{self, BufReader, BufWriter, Write};
 use vnet_core::check::{CheckOptions, Mode};
 use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::hdr::{Endian, Layout};
+use vnet_core::kernel::{PROFILES, Profile};
 use vnet_core::wire::Link;
 use vnet_host::oracle::{self, Answer, Format, hex, pcap};
 
@@ -16,11 +17,12 @@ use crate::args::{ArgError, Args, OnOff};
 
 pub(crate) const CHECK_USAGE: &str = "\
 usage: vnet check [--hdr-len 10|12|20|24] [--endian le|be] [--tap] [--strict]
-                  [--udp-max-segments N] [--tunnel] [--tunnel-csum] < FRAMES
+                  [--udp-max-segments N] [--tunnel] [--tunnel-csum] [--kernel NAME|auto] < FRAMES
 
 Each input line is one frame in hex: a virtio-net header, then the packet (IP, or Ethernet with
 --tap). Each answer is one JSON object: {\"ok\":true,\"offload\":\"plain\"|\"checksum\"|\"segment\",...}
-or {\"ok\":false,\"rule\":\"V3\",\"error\":\"...\"}. A malformed line (bad hex, a truncated header) is
+or {\"ok\":false,\"rule\":\"V3\",\"error\":\"...\"}, ending with the kernel profile that answered,
+\"kernel\":\"linux-6.18\". A malformed line (bad hex, a truncated header) is
 answered with {\"ok\":false,\"error\":...}, reported with its line number on stderr, and makes the
 exit status 1; the other lines are still answered.
 
@@ -29,7 +31,10 @@ options:
   --endian le|be        header byte order (default le)
   --tap                 packets start with an Ethernet header
   --strict              also enforce the virtio spec's driver requirements (P4, P6, P9)
-  --udp-max-segments N  USO segment limit (default 128, this kernel's)
+  --udp-max-segments N  USO segment limit (default: the kernel profile's)
+  --kernel NAME|auto    whose rules: a profile (linux-6.1, linux-6.12, linux-6.18,
+                        linux-6.18-dissect; default the newest, linux-6.18), or auto: probe the
+                        running kernel (root; `vnet kernel` shows what it finds)
   --tunnel              UDP-tunnel GSO negotiated (with --tunnel-csum: its checksum offload too)";
 
 pub(crate) const SEGMENT_USAGE: &str = "\
@@ -56,7 +61,8 @@ batch. Each batch is answered with {\"ok\":true,\"packets\":[{\"hdr\":\"0100...\
 
 options:
   --policy linux|relaxed  what Linux 6.18 hands a TUN (default) or peers' looser merging
-  --udp-gro on|off        coalesce UDP too (default on)";
+  --udp-gro on|off        coalesce UDP too (default on)
+  --kernel NAME|auto      whose behaviour (as for `vnet check`); answers name it, \"kernel\":...";
 
 pub(crate) const CSUM_USAGE: &str = "\
 usage: vnet csum < HEX
@@ -71,18 +77,44 @@ usage: vnet inspect [check's options] HEX
 Decodes one frame (a virtio-net header, then the packet) for a person: the header's fields, the
 packet's headers, what `check` asks of it and what `gso` makes of it.";
 
-/// The options shared by check, segment and inspect.
-fn frame_options(args: &mut Args) -> Result<(Format, CheckOptions), ArgError> {
+/// `--kernel NAME|auto`: the profile and the label answers carry.
+fn kernel_option(args: &mut Args) -> Result<(Profile, &'static str), Box<dyn Error>> {
+    let Some(name) = args.value::<String>("--kernel")? else {
+        return Ok((Profile::NEWEST, Profile::NEWEST.name().unwrap_or("unknown")));
+    };
+    if name == "auto" {
+        let probed = vnet_host::kernel::probe()?;
+        return Ok((probed.profile, probed.label()));
+    }
+    match Profile::named(&name) {
+        Some(p) => Ok((p, p.name().unwrap_or("unknown"))),
+        None => {
+            let names: Vec<&str> = PROFILES.iter().map(|(n, _)| *n).collect();
+            Err(ArgError(format!(
+                "--kernel {name:?}: expected auto or one of {}",
+                names.join(", ")
+            ))
+            .into())
+        }
+    }
+}
+
+/// The options shared by check, segment and inspect, and the label of the kernel profile.
+fn frame_options(args: &mut Args) -> Result<(Format, CheckOptions, &'static str), Box<dyn Error>> {
+    let (kernel, label) = kernel_option(args)?;
     let size = args.value::<usize>("--hdr-len")?.unwrap_or(12);
     let layout = Layout::from_size(size)
         .ok_or_else(|| ArgError(format!("--hdr-len {size}: expected 10, 12, 20 or 24")))?;
     let endian = match args.value::<String>("--endian")?.as_deref() {
         None | Some("le") => Endian::Little,
         Some("be") => Endian::Big,
-        Some(other) => return Err(ArgError(format!("--endian {other:?}: expected le or be"))),
+        Some(other) => {
+            return Err(ArgError(format!("--endian {other:?}: expected le or be")).into());
+        }
     };
     let mut opts = CheckOptions {
         layout,
+        kernel,
         ..CheckOptions::default()
     };
     if args.flag("--tap") {
@@ -92,11 +124,11 @@ fn frame_options(args: &mut Args) -> Result<(Format, CheckOptions), ArgError> {
         opts.mode = Mode::Strict;
     }
     if let Some(n) = args.value("--udp-max-segments")? {
-        opts.udp_max_segments = n;
+        opts.kernel.udp_max_segments = n;
     }
     opts.tunnel = args.flag("--tunnel");
     opts.tunnel_csum = args.flag("--tunnel-csum");
-    Ok((Format { layout, endian }, opts))
+    Ok((Format { layout, endian }, opts, label))
 }
 
 fn help(args: &mut Args, usage: &str) -> bool {
@@ -119,10 +151,10 @@ pub(crate) fn check(mut args: Args) -> Result<(), Box<dyn Error>> {
     if help(&mut args, CHECK_USAGE) {
         return Ok(());
     }
-    let (format, opts) = frame_options(&mut args)?;
+    let (format, opts, label) = frame_options(&mut args)?;
     args.finish()?;
     let malformed = oracle::run_lines(io::stdin().lock(), io::stdout().lock(), |frame| {
-        oracle::check_frame(frame, &format, &opts)
+        oracle::check_frame(frame, &format, &opts).with_kernel(label)
     })?;
     finish(malformed)
 }
@@ -131,14 +163,14 @@ pub(crate) fn segment(mut args: Args) -> Result<(), Box<dyn Error>> {
     if help(&mut args, SEGMENT_USAGE) {
         return Ok(());
     }
-    let (format, opts) = frame_options(&mut args)?;
+    let (format, opts, label) = frame_options(&mut args)?;
     let pcap_in: Option<String> = args.value("--pcap-in")?;
     let pcap_out: Option<String> = args.value("--pcap-out")?;
     let gso_size: Option<u16> = args.value("--gso-size")?;
     args.finish()?;
     let Some(path) = pcap_in else {
         let malformed = oracle::run_lines(io::stdin().lock(), io::stdout().lock(), |frame| {
-            oracle::segment_frame(frame, &format, &opts)
+            oracle::segment_frame(frame, &format, &opts).with_kernel(label)
         })?;
         return finish(malformed);
     };
@@ -163,7 +195,12 @@ pub(crate) fn segment(mut args: Args) -> Result<(), Box<dyn Error>> {
                 Answer::malformed(&e).json
             }
         };
-        writeln!(out, "{answer}")?;
+        let answer = Answer {
+            json: answer,
+            malformed: false,
+        }
+        .with_kernel(label);
+        writeln!(out, "{}", answer.json)?;
     }
     if let Some(path) = pcap_out {
         pcap::write(BufWriter::new(File::create(path)?), &written)?;
@@ -175,7 +212,7 @@ pub(crate) fn coalesce(mut args: Args) -> Result<(), Box<dyn Error>> {
     if help(&mut args, COALESCE_USAGE) {
         return Ok(());
     }
-    let (format, _) = frame_options(&mut args)?;
+    let (format, _, label) = frame_options(&mut args)?;
     let policy = match args.value::<String>("--policy")?.as_deref() {
         None | Some("linux") => Policy::Linux,
         Some("relaxed") => Policy::Relaxed,
@@ -194,12 +231,17 @@ pub(crate) fn coalesce(mut args: Args) -> Result<(), Box<dyn Error>> {
     };
     let Some(path) = pcap_in else {
         let malformed = oracle::run_batches(io::stdin().lock(), io::stdout().lock(), |batch| {
-            oracle::coalesce_batch(batch, &format, &opts)
+            oracle::coalesce_batch(batch, &format, &opts).with_kernel(label)
         })?;
         return finish(malformed);
     };
     let records = pcap::read(BufReader::new(File::open(&path)?))?;
-    println!("{}", oracle::coalesce_batch(&records, &format, &opts).json);
+    println!(
+        "{}",
+        oracle::coalesce_batch(&records, &format, &opts)
+            .with_kernel(label)
+            .json
+    );
     if let Some(path) = pcap_out {
         let packets: Vec<Vec<u8>> = oracle::coalesce(&records, &opts)?
             .into_iter()
@@ -223,7 +265,7 @@ pub(crate) fn inspect(mut args: Args) -> Result<(), Box<dyn Error>> {
     if help(&mut args, INSPECT_USAGE) {
         return Ok(());
     }
-    let (format, opts) = frame_options(&mut args)?;
+    let (format, opts, _) = frame_options(&mut args)?;
     let text = args
         .positional()
         .ok_or_else(|| ArgError("inspect needs a frame in hex".into()))?;

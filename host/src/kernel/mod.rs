@@ -29,6 +29,8 @@
 //! and what is read from B is filtered by flow (destination address), so MLD reports or other
 //! kernel chatter never reach an answer.
 
+mod probe;
+
 use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -37,6 +39,8 @@ use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
 
 use crate::netns::NetNs;
 use crate::{Device, DeviceKind, Error, Offloads, Options, sys};
+
+pub use probe::{Probed, probe, profile_table, release};
 
 /// The device written into.
 pub const DEV_A: &str = "vka";
@@ -222,35 +226,43 @@ fn destination(pkt: &[u8]) -> Option<&[u8]> {
 
 /// The kernel's segmentation: a GSO super-packet written into TUN A is forwarded and segmented in
 /// software on its way out of TUN B (which has no offloads); the segments are read back from B.
+///
+/// How the answer is known to be whole, at any speed (QEMU's emulation included): A has no
+/// NAPI, so `write` forwards the packet synchronously; B's qdisc is `noqueue`, so its segments
+/// are on B's ring, in order, when `write` returns. Each answer is then closed by a marker, a
+/// small datagram written after the packet: B delivers it after everything the packet became,
+/// so reading up to the marker reads all of it (and a packet the kernel dropped reads as
+/// nothing). No timeout decides an answer; [`MARKER_DEADLINE`] only bounds a broken world.
 #[derive(Debug)]
 pub struct KernelSegmenter {
     world: World,
-    first: Duration,
-    settle: Duration,
+    markers: std::cell::Cell<u32>,
 }
+
+/// How long a segmenter waits for its marker before it reports the world broken.
+pub const MARKER_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The marker's destination (behind B) and ports: no test packet is sent there.
+const MARKER_DST: [u8; 4] = [198, 51, 100, 250];
+const MARKER_PORT: u16 = 9;
 
 impl KernelSegmenter {
     /// Builds the namespace and devices (needs root and `/dev/net/tun`; see
     /// [`crate::netns::require_root`]).
     pub fn new() -> io::Result<Self> {
+        let world = World::new(false, Offloads::NONE)?;
+        world
+            .ns
+            .tc(&["qdisc", "replace", "dev", DEV_B, "root", "noqueue"])?;
         Ok(Self {
-            world: World::new(false, Offloads::NONE)?,
-            first: Duration::from_millis(50),
-            settle: Duration::from_millis(1),
+            world,
+            markers: std::cell::Cell::new(0),
         })
     }
 
     /// The namespace the devices live in.
     pub fn netns(&self) -> &NetNs {
         &self.world.ns
-    }
-
-    /// How long [`KernelSegmenter::segment`] waits for the first segment (default 50 ms: the
-    /// kernel forwards synchronously inside `write`, so anything later means it dropped the
-    /// packet) and for B to stay quiet after the last one (default 1 ms).
-    pub fn set_timeouts(&mut self, first: Duration, settle: Duration) {
-        self.first = first;
-        self.settle = settle;
     }
 
     /// Writes one packet into A and returns the kernel's verdict on the header, without reading
@@ -283,10 +295,59 @@ impl KernelSegmenter {
         self.world.drain()?;
         let dst = destination(pkt).map(<[u8]>::to_vec);
         self.world.write(hdr, pkt)?;
-        let wanted = |p: &[u8]| dst.is_some() && destination(p) == dst.as_deref();
-        self.world
-            .collect(&wanted, Instant::now() + self.first, None, self.settle)
+        let id = self.markers.get().wrapping_add(1);
+        self.markers.set(id);
+        let marker = marker(id);
+        self.world.write(&VnetHdr::default(), &marker)?;
+        let mut out = Vec::new();
+        let deadline = Instant::now() + MARKER_DEADLINE;
+        let mut buf = vec![0u8; MAX_PACKET];
+        loop {
+            match self.world.b.recv(&mut buf) {
+                Ok((seg_hdr, len)) => {
+                    let Some(got) = buf.get(..len) else { continue };
+                    if is_marker(got, id) {
+                        return Ok(out);
+                    }
+                    if dst.is_some() && destination(got) == dst.as_deref() {
+                        out.push((seg_hdr, got.to_vec()));
+                    }
+                }
+                Err(Error::WouldBlock) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!(
+                                "kernel segmenter: marker {id} not seen in {MARKER_DEADLINE:?}"
+                            ),
+                        ));
+                    }
+                    sys::poll_readable(self.world.b.as_fd(), 100)?;
+                }
+                Err(err) => return Err(to_io(err)),
+            }
+        }
     }
+}
+
+/// Marker `id`: IPv4/UDP from behind A to [`MARKER_DST`], `id` as its payload.
+fn marker(id: u32) -> Vec<u8> {
+    let mut p = vec![0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 250];
+    p.extend_from_slice(&MARKER_DST);
+    let sum = vnet_core::csum::finish(vnet_core::csum::sum(&p));
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(&MARKER_PORT.to_be_bytes());
+    p.extend_from_slice(&MARKER_PORT.to_be_bytes());
+    p.extend_from_slice(&[0, 12, 0, 0]);
+    p.extend_from_slice(&id.to_be_bytes());
+    p
+}
+
+/// Whether B delivered marker `id` (forwarded: the TTL is one less, so compare what forwarding
+/// keeps).
+fn is_marker(pkt: &[u8], id: u32) -> bool {
+    destination(pkt) == Some(&MARKER_DST[..]) && pkt.get(28..32) == Some(&id.to_be_bytes()[..])
 }
 
 /// What the kernel's GRO made of a train, run twice.
