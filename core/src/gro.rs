@@ -46,6 +46,7 @@ use heapless::Vec as HVec;
 
 use crate::csum::{self, Portable, Summer};
 use crate::hdr::{Flags, GsoType, VnetHdr};
+use crate::kernel::Profile;
 use crate::wire::{
     self, IpProtocol, IpVersion, Ipv4Packet, Ipv6Packet, Link, TcpFlags, TcpPacket, UdpPacket,
 };
@@ -68,10 +69,12 @@ pub const LINUX_HELD_FLOWS: usize = 8;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Policy {
-    /// What Linux 6.18 delivers to a TUN device with TSO on: IPv4 IDs must increment by one per
+    /// What Linux delivers to a TUN device with TSO on: IPv4 IDs must increment by one per
     /// segment (a fixed-ID train is delivered as the single packets it was: the virtio header has
-    /// no FIXEDID bit), and a segment carrying CWR is never merged: it ends its flow's train and is
-    /// delivered alone.
+    /// no FIXEDID bit), and a segment carrying CWR is never merged into a held packet: it ends
+    /// that packet's train and is delivered alone; one that finds no held packet of its flow is
+    /// held itself, and takes the segments that follow only where the kernel does not compare
+    /// CWR ([`GroOptions::kernel`], K21).
     #[default]
     Linux,
     /// Peer-compatible (wireguard-go, tun-rs): the IPv4 IDs of DF packets are ignored (GSO
@@ -97,6 +100,8 @@ pub struct GroOptions {
     /// The most flows held at once (G7; also bounded by the table's `FLOWS`); at least 1, 0 is
     /// read as 1. Default [`LINUX_HELD_FLOWS`], what Linux holds for a single-queue TUN device.
     pub max_flows: usize,
+    /// Which kernel's GRO [`Policy::Linux`] follows where kernel lines differ (K21).
+    pub kernel: Profile,
 }
 
 impl Default for GroOptions {
@@ -106,6 +111,7 @@ impl Default for GroOptions {
             udp: false,
             udp_max_segments: UDP_MAX_SEGMENTS,
             max_flows: LINUX_HELD_FLOWS,
+            kernel: Profile::NEWEST,
         }
     }
 }
@@ -606,10 +612,16 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
             return Verdict::Flush;
         }
         if seg.tcp() {
-            // CWR (G3, measured on Linux 6.18): never merged.
+            // CWR (G3): never merged into a held packet; whether the held packet's own CWR must
+            // match is the kernel's (K21).
             let flags = seg.flags();
+            let unmatched = if relaxed || self.opts.kernel.gro_cwr_must_match {
+                LAST_ONLY
+            } else {
+                LAST_ONLY | TcpFlags::CWR.0
+            };
             if flags.contains(TcpFlags::CWR)
-                || (seg.tcp ^ p.tcp) & !(u64::from(LAST_ONLY) << 16) != 0
+                || (seg.tcp ^ p.tcp) & !(u64::from(unmatched) << 16) != 0
                 || seg.hdr_len != p.hdr_len
                 || payload == 0
                 || payload > mss
@@ -689,12 +701,14 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
     }
 
     /// Holds `seg` (input `i`, verified) as a new flow, or hands it on now if it cannot start
-    /// one (G34: no payload, URG/PSH/RST/SYN/FIN; G3: CWR under both policies).
+    /// one (G34: no payload, URG/PSH/RST/SYN/FIN; G3: CWR under Relaxed; under Linux a CWR
+    /// segment is held like any other, K21).
     fn start<B: AsRef<[u8]> + AsMut<[u8]>>(&mut self, bufs: &mut [B], i: usize, seg: Seg) {
+        let relaxed = self.opts.policy == Policy::Relaxed;
         if seg.tcp()
             && (seg.payload() == 0
                 || seg.flags().intersects(COMPLETE)
-                || seg.flags().contains(TcpFlags::CWR))
+                || (relaxed && seg.flags().contains(TcpFlags::CWR)))
         {
             self.emit(i, seg.len);
             return;

@@ -45,6 +45,12 @@ pub struct Profile {
     /// (T14). Without it, `hdr_len` may not exceed the packet. Measured: yes on 6.18, no on 6.1
     /// and 6.12 (6.18's `tun_vnet_hdr_get` checks before it skips the unparsed bytes).
     pub hdr_len_counts_unparsed_header: bool,
+    /// K21: GRO compares the CWR bit of a held segment and the next one of its flow, so a held
+    /// segment with CWR takes no others (6.18: the flags mask is `~(FIN|PSH)`); older lines mask
+    /// CWR out (`~(CWR|FIN|PSH)`), so a CWR segment that starts a flow takes the segments that
+    /// follow. Either way a CWR segment completes a held packet it meets, and goes alone.
+    /// Measured: yes on 6.18, no on 6.1 and 6.12.
+    pub gro_cwr_must_match: bool,
 }
 
 impl Profile {
@@ -96,7 +102,7 @@ pub struct Fact {
 
 impl Profile {
     /// Every fact, in field order: the one list that tables, JSON and reports are made from.
-    pub const fn facts(&self) -> [Fact; 7] {
+    pub const fn facts(&self) -> [Fact; 8] {
         [
             fact(
                 "write_dissects_gso",
@@ -129,6 +135,11 @@ impl Profile {
                 "K1",
                 Value::Flag(self.hdr_len_counts_unparsed_header),
             ),
+            fact(
+                "gro_cwr_must_match",
+                "K21",
+                Value::Flag(self.gro_cwr_must_match),
+            ),
         ]
     }
 }
@@ -153,6 +164,7 @@ pub const LINUX_6_1: Profile = Profile {
     gso_min_ip_header: false,
     tcp_min_gso_size: 8,
     hdr_len_counts_unparsed_header: false,
+    gro_cwr_must_match: false,
 };
 
 /// Linux 6.12 (Debian's `linux-image-6.12.118+deb12-amd64`), measured under QEMU.
@@ -164,6 +176,7 @@ pub const LINUX_6_12: Profile = Profile {
     gso_min_ip_header: true,
     tcp_min_gso_size: 8,
     hdr_len_counts_unparsed_header: false,
+    gro_cwr_must_match: false,
 };
 
 /// Linux 6.18 (6.18.44), as this project first measured it.
@@ -175,6 +188,7 @@ pub const LINUX_6_18: Profile = Profile {
     gso_min_ip_header: true,
     tcp_min_gso_size: 0,
     hdr_len_counts_unparsed_header: true,
+    gro_cwr_must_match: true,
 };
 
 /// A 6.18 build that dissects GSO packets written without NEEDS_CSUM (K15).

@@ -282,6 +282,7 @@ fn fact_e_cwr_segments_are_delivered_alone() {
     if !require_root("fact_e_cwr_segments_are_delivered_alone") {
         return;
     }
+    let kernel = common::kernel("fact_e_cwr_segments_are_delivered_alone");
     let co = KernelCoalescer::new().expect("kernel coalescer");
     report!(
         "coalescer: B offloads {}, UDP GRO forwarding {}",
@@ -297,8 +298,14 @@ fn fact_e_cwr_segments_are_delivered_alone() {
         report!(
             "fact (e) {name}: 100, CWR 100, CWR 100, 100, 100 -> {sizes:?} (merged {merged:?})"
         );
-        // DESIGN G3: measured on 6.18; the AccECN-era rule would give [100, 200, 200].
-        assert_eq!(sizes, [100, 100, 100, 200], "{name}");
+        // G3: a CWR segment completes the held packet and is held in its place; on 6.18 it then
+        // takes nothing (K21: CWR must match), on older lines it takes what follows.
+        let want: &[usize] = if kernel.gro_cwr_must_match {
+            &[100, 100, 100, 200]
+        } else {
+            &[100, 100, 300]
+        };
+        assert_eq!(sizes, want, "{name}");
     }
     // The control: without CWR the same train is one packet, so the split above is CWR's.
     let plain = [(100, 0); 5];
@@ -605,4 +612,49 @@ fn fact_j_urgent_pointer_without_urg_is_not_compared() {
     );
     assert_eq!(sizes, [200]);
     assert_eq!(urgent, Some(0));
+}
+
+/// K21: a CWR segment completes a held packet of its flow and is then held itself, like one that
+/// finds none (the final flush test of `tcp_gro_receive` does not look at CWR); what follows
+/// depends on whether GRO compares CWR between the held and the new segment (6.18) or masks it
+/// out (6.1, 6.12).
+#[test]
+fn fact_k_cwr_without_a_held_flow() {
+    if !require_root("fact_k_cwr_without_a_held_flow") {
+        return;
+    }
+    let kernel = common::kernel("fact_k_cwr_without_a_held_flow");
+    let co = KernelCoalescer::new().expect("kernel coalescer");
+    let cwr = tcp_flags::CWR;
+    // A CWR 100, then B PSH 100: B is not held; A's CWR segment is, so B overtakes it.
+    let a = flow(false, 1000, &[(100, cwr)]);
+    let b = flow(false, 2000, &[(100, tcp_flags::PSH)]);
+    let out = stable(&co, &[a[0].clone(), b[0].clone()], "(k) order");
+    let order = ports_and_sizes(&out);
+    report!("fact (k): A CWR 100, B PSH 100 -> {order:?}");
+    assert_eq!(order, [(2000, 100), (1000, 100)]);
+    // A 100, A CWR 100, B PSH 100: the CWR segment completes A's held packet and is held in its
+    // place (not handed on alone), so B overtakes it too.
+    let a2 = flow(false, 1000, &[(100, 0), (100, cwr)]);
+    let out = stable(
+        &co,
+        &[a2[0].clone(), a2[1].clone(), b[0].clone()],
+        "(k) order 2",
+    );
+    let order = ports_and_sizes(&out);
+    report!("fact (k): A 100, A CWR 100, B PSH 100 -> {order:?}");
+    assert_eq!(order, [(1000, 100), (2000, 100), (1000, 100)]);
+    // A CWR 100, A 100, A 100: merged into one packet (with the ECN GSO bit) where CWR is masked
+    // out of the comparison; else the CWR segment goes alone and the rest merge.
+    let train = flow(false, 1000, &[(100, cwr), (100, 0), (100, 0)]);
+    let out = stable(&co, &train, "(k) merge");
+    let sizes = payload_sizes(&out);
+    let gso: Vec<u8> = out.iter().map(|(h, _)| h.gso_type.0).collect();
+    report!("fact (k): A CWR 100, A 100, A 100 -> {sizes:?} gso types {gso:x?}");
+    if kernel.gro_cwr_must_match {
+        assert_eq!(sizes, [100, 200]);
+    } else {
+        assert_eq!(sizes, [300]);
+        assert_eq!(gso, [GsoType::TCPV4.0 | GsoType::ECN.0]);
+    }
 }

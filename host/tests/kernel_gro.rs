@@ -299,7 +299,13 @@ fn run(test: &str, v6: bool, default_seed: u64) {
                 describe(None)
             ));
         }
-        let ours = core_coalesce(&train, GroOptions::default());
+        let ours = core_coalesce(
+            &train,
+            GroOptions {
+                kernel: common::probed().profile,
+                ..GroOptions::default()
+            },
+        );
         compared += 1;
         if ours != out {
             let first = ours

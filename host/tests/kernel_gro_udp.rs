@@ -107,6 +107,7 @@ fn run(test: &str, v6: bool, default_seed: u64) {
         merged += theirs.iter().filter(|(h, _)| h.gso_size != 0).count();
         let opts = GroOptions {
             udp: true,
+            kernel: common::probed().profile,
             ..GroOptions::default()
         };
         let ours = core_coalesce(&train, opts);

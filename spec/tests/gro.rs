@@ -743,16 +743,19 @@ proptest! {
         udp in any::<bool>(),
         relax in any::<bool>(),
         max_flows in 0usize..10,
+        kernel in 0u8..4,
     ) {
         let base = if relax { relaxed() } else { linux() };
-        let opts = GroOptions { udp, max_flows, ..base };
+        let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
+        let opts = GroOptions { udp, max_flows, kernel, ..base };
         laws::agree(&Core::<64>::new(opts), &Model::new(opts), &batch);
         laws::agree(&Core::<2>::new(opts), &Model { opts, flows: 2 }, &batch);
     }
 
     #[test]
-    fn l5_gro_then_gso(batch in train_any(), relax in any::<bool>()) {
-        let opts = with_udp(if relax { relaxed() } else { linux() });
+    fn l5_gro_then_gso(batch in train_any(), relax in any::<bool>(), kernel in 0u8..4) {
+        let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
+        let opts = GroOptions { kernel, ..with_udp(if relax { relaxed() } else { linux() }) };
         laws::gro_then_gso(&Core::<64>::new(opts), &batch);
         laws::gro_then_gso(&Model::new(opts), &batch);
     }

@@ -173,6 +173,7 @@ pub fn probe() -> io::Result<Probed> {
         gso_min_ip_header,
         tcp_min_gso_size,
         hdr_len_counts_unparsed_header,
+        gro_cwr_must_match: true,
     };
     Ok(Probed {
         profile,

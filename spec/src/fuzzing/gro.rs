@@ -167,6 +167,8 @@ pub const GRO_TABLE_SHIFT: u8 = 2;
 /// Option bit: tight capacities (each buffer its packet plus the next [`GroOp::Slack`]); else
 /// every buffer has room for the whole batch, and vnet-core is compared with the model.
 pub const GRO_TIGHT: u8 = 0x10;
+/// The high bit of the `max_flows` byte: GRO as Linux 6.12 does it (K21: CWR not compared).
+pub const GRO_OLD_KERNEL: u8 = 0x80;
 
 /// The table capacities the target runs.
 pub const TABLES: [usize; 4] = [1, 2, 8, 64];
@@ -179,7 +181,8 @@ const FIXED: usize = 5 + 4 * FLOW_BYTES;
 /// One input of the `gro` target.
 ///
 /// Its byte form is fixed: option bits (`GRO_*`, the fault kind in bits 5-7), the fault's
-/// parameter, `udp_max_segments` (little-endian `u16`), `max_flows` (one byte), four
+/// parameter, `udp_max_segments` (little-endian `u16`), `max_flows` (the low 7 bits of one byte;
+/// its high bit [`GRO_OLD_KERNEL`] picks the 6.12 profile, K21), four
 /// [`FlowParams`] of 7 bytes, then [`GroOp`]s to the end (a truncated one is dropped; at most
 /// [`MAX_PACKETS`] packets). [`Arbitrary`] reads exactly that form.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -266,7 +269,12 @@ impl GroInput {
                 },
                 udp: bits & GRO_UDP != 0,
                 udp_max_segments: u16::from_le_bytes([m0, m1]),
-                max_flows: usize::from(max_flows),
+                max_flows: usize::from(max_flows & !GRO_OLD_KERNEL),
+                kernel: if max_flows & GRO_OLD_KERNEL != 0 {
+                    vnet_core::kernel::LINUX_6_12
+                } else {
+                    vnet_core::kernel::Profile::NEWEST
+                },
             },
             table: bits >> GRO_TABLE_SHIFT & 3,
             tight: bits & GRO_TIGHT != 0,
@@ -276,8 +284,8 @@ impl GroInput {
         })
     }
 
-    /// The byte form that [`from_bytes`](Self::from_bytes) decodes (`max_flows` is one byte:
-    /// larger values are written as 255).
+    /// The byte form that [`from_bytes`](Self::from_bytes) decodes (`max_flows` is 7 bits:
+    /// larger values are written as 127).
     pub fn to_bytes(&self) -> Vec<u8> {
         let o = &self.opts;
         let mut out = vec![
@@ -289,7 +297,9 @@ impl GroInput {
             self.fault.1,
         ];
         out.extend_from_slice(&o.udp_max_segments.to_le_bytes());
-        out.push(o.max_flows.min(255) as u8);
+        let old =
+            o.kernel.gro_cwr_must_match != vnet_core::kernel::Profile::NEWEST.gro_cwr_must_match;
+        out.push(o.max_flows.min(127) as u8 | u8::from(old) * GRO_OLD_KERNEL);
         for f in &self.flows {
             f.write(&mut out);
         }

@@ -34,8 +34,8 @@ pub use check::{
 pub use csum::{csum, reference_sum};
 pub use gro::{
     FAULT_LEN_EXCEEDS, FAULT_LENS_LONG, FAULT_OUT_SHORT, FAULT_OWNER_SHORT, FLOW_IDS_SHIFT,
-    FLOW_TCP_OPTIONS, FLOW_V6_EXT, FlowParams, GRO_RELAXED, GRO_TABLE_SHIFT, GRO_TIGHT, GRO_UDP,
-    GroInput, GroOp, MAX_PACKETS, TABLES, fix_checksums, gro, perturb,
+    FLOW_TCP_OPTIONS, FLOW_V6_EXT, FlowParams, GRO_OLD_KERNEL, GRO_RELAXED, GRO_TABLE_SHIFT,
+    GRO_TIGHT, GRO_UDP, GroInput, GroOp, MAX_PACKETS, TABLES, fix_checksums, gro, perturb,
 };
 pub use gro_gso::{GroGsoInput, MAX_SEGMENTS, gro_gso};
 pub use gso::{GSO_ACCECN, GSO_FIXED_ID, GSO_KERNEL_SHIFT, GSO_TAP, GsoInput, gso, twist};

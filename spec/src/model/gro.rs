@@ -295,7 +295,18 @@ impl Model {
 
     /// G34, G3: hold `p` as a new flow, or hand it on alone if it cannot start one.
     fn start(&self, outs: &mut Vec<Out>, held: &mut Vec<Held>, i: usize, p: P, batch: &[Vec<u8>]) {
-        if p.tcp && (p.payload == 0 || p.flags & (URG | PSH | RST | SYN | FIN | CWR) != 0) {
+        // A CWR segment is held like any other under Linux (K21), handed on alone under Relaxed.
+        let alone = URG
+            | PSH
+            | RST
+            | SYN
+            | FIN
+            | if self.opts.policy == Policy::Relaxed {
+                CWR
+            } else {
+                0
+            };
+        if p.tcp && (p.payload == 0 || p.flags & alone != 0) {
             outs.push(Out {
                 item: (VnetHdr::default(), batch[i].clone(), vec![i]),
             });
@@ -327,8 +338,15 @@ impl Model {
             return Decision::Flush;
         }
         if p.tcp {
+            // K21: whether the held packet's CWR must match is the kernel's.
+            let unmatched =
+                if self.opts.policy == Policy::Relaxed || self.opts.kernel.gro_cwr_must_match {
+                    FIN | PSH
+                } else {
+                    FIN | PSH | CWR
+                };
             if p.flags & CWR != 0
-                || (p.doff_word ^ f.doff_word) & !(FIN | PSH) != 0
+                || (p.doff_word ^ f.doff_word) & !unmatched != 0
                 || p.window != f.window
                 || p.ack != f.ack
                 || p.tcp_opts != f.tcp_opts
