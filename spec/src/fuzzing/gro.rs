@@ -299,7 +299,7 @@ impl GroInput {
         out.extend_from_slice(&o.udp_max_segments.to_le_bytes());
         let old =
             o.kernel.gro_cwr_must_match != vnet_core::kernel::Profile::NEWEST.gro_cwr_must_match;
-        out.push(o.max_flows.min(127) as u8 | u8::from(old) * GRO_OLD_KERNEL);
+        out.push(o.max_flows.min(127) as u8 | (u8::from(old) * GRO_OLD_KERNEL));
         for f in &self.flows {
             f.write(&mut out);
         }
