@@ -421,6 +421,53 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: c_int) -> io::Result
     }
 }
 
+// ---- scheduling: the kernel GRO oracle's one-batch writes ----
+
+/// A thread's (or, for a kthread, a task's) CPU affinity, to restore later.
+#[derive(Clone, Copy)]
+pub(crate) struct CpuSet(libc::cpu_set_t);
+
+/// The affinity of task `pid` (0: the calling thread).
+pub(crate) fn affinity(pid: libc::pid_t) -> io::Result<CpuSet> {
+    // SAFETY: cpu_set_t is plain bits; all-zero is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, exclusively borrowed cpu_set_t of the size passed.
+    cvt(unsafe { libc::sched_getaffinity(pid, size_of::<libc::cpu_set_t>(), &mut set) })?;
+    Ok(CpuSet(set))
+}
+
+/// Sets the affinity of task `pid` (0: the calling thread).
+pub(crate) fn set_affinity(pid: libc::pid_t, set: &CpuSet) -> io::Result<()> {
+    // SAFETY: `set.0` is a valid cpu_set_t of the size passed, only read by the call.
+    cvt(unsafe { libc::sched_setaffinity(pid, size_of::<libc::cpu_set_t>(), &set.0) })?;
+    Ok(())
+}
+
+/// The set holding one CPU.
+pub(crate) fn one_cpu(cpu: usize) -> CpuSet {
+    // SAFETY: cpu_set_t is plain bits; all-zero is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET indexes the set's fixed array (a CPU beyond its 1024 bits panics).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    CpuSet(set)
+}
+
+/// Makes the calling thread SCHED_FIFO at the lowest real-time priority (`true`) or SCHED_OTHER
+/// again (`false`).
+pub(crate) fn set_realtime(on: bool) -> io::Result<()> {
+    let (policy, priority) = if on {
+        (libc::SCHED_FIFO, 1)
+    } else {
+        (libc::SCHED_OTHER, 0)
+    };
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is a valid sched_param, only read by the call; pid 0 is the calling thread.
+    cvt(unsafe { libc::sched_setscheduler(0, policy, &param) })?;
+    Ok(())
+}
+
 // ---- SIGINT ----
 
 /// Set by the SIGINT handler; read by anyone.

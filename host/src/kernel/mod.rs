@@ -171,48 +171,6 @@ impl World {
         }
         Ok(())
     }
-
-    /// Reads from B what matches `wanted`: waits until `first` for a first packet, then returns
-    /// once B has been quiet for `settle` (or at `until`, when given, whichever is later).
-    fn collect(
-        &self,
-        wanted: &dyn Fn(&[u8]) -> bool,
-        first: Instant,
-        until: Option<Instant>,
-        settle: Duration,
-    ) -> io::Result<Vec<(VnetHdr, Vec<u8>)>> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; MAX_PACKET];
-        let mut quiet_since = Instant::now();
-        loop {
-            match self.b.recv(&mut buf) {
-                Ok((hdr, len)) => {
-                    quiet_since = Instant::now();
-                    if let Some(pkt) = buf.get(..len).filter(|p| wanted(p)) {
-                        out.push((hdr, pkt.to_vec()));
-                    }
-                    continue;
-                }
-                Err(Error::WouldBlock) => {}
-                Err(err) => return Err(to_io(err)),
-            }
-            let now = Instant::now();
-            let deadline = if let Some(until) = until.filter(|&u| u > now) {
-                until
-            } else if out.is_empty() && until.is_none() {
-                first
-            } else {
-                quiet_since + settle
-            };
-            if now >= deadline {
-                return Ok(out);
-            }
-            let wait = deadline.saturating_duration_since(now);
-            // poll(2) counts milliseconds; round up so that a short wait is not a busy loop.
-            let ms = wait.as_micros().div_ceil(1000).min(1000) as i32;
-            sys::poll_readable(self.b.as_fd(), ms)?;
-        }
-    }
 }
 
 /// The destination address of an IP packet (4 or 16 bytes), if it has one.
@@ -370,18 +328,31 @@ pub enum Coalesced {
 /// (CSUM, TSO4, TSO6, TSO_ECN and, where accepted, USO) let merged packets through whole with
 /// their vnet headers.
 ///
-/// How the batch is held together: every write schedules A's NAPI, whose poll feeds the packet to
-/// GRO; with `gro_flush_timeout` set, `napi_complete_done` flushes only packets at least a jiffy
-/// old and re-arms a timer, which flushes the rest after the timeout. A train written in well under
-/// a jiffy therefore meets GRO as one batch; one that straddles a jiffy boundary may be flushed in
-/// two, which [`KernelCoalescer::coalesce_checked`] detects by running the train twice.
+/// How the batch is held together, at any speed (QEMU's emulation included): A's NAPI runs in a
+/// kernel thread (`threaded`), pinned to [`BATCH_CPU`]; the train is written from that CPU by a
+/// thread that is SCHED_FIFO while it writes, so the NAPI thread cannot poll before the last
+/// write: it then finds the whole train queued and feeds it to GRO in one poll. Held packets
+/// are flushed by the `gro_flush_timeout` timer, oldest first, as at the end of any batch; the
+/// answer is read until it covers every packet of the train (a merged packet covers its
+/// segments), so no timeout decides it. [`KernelCoalescer::coalesce_checked`] still runs each
+/// train twice and reports a difference. Where threaded NAPI cannot be had, the writes race the
+/// poll as before (a train written within one jiffy is one batch) and
+/// [`KernelCoalescer::one_batch`] says so.
 #[derive(Debug)]
 pub struct KernelCoalescer {
     world: World,
     flush_timeout: Duration,
     offloads_b: Offloads,
     udp_gro_forwarding: bool,
+    one_batch: bool,
 }
+
+/// The CPU the coalescer's writer and A's NAPI thread share.
+pub const BATCH_CPU: usize = 0;
+
+/// How long a coalescer waits for the packets of a train before it returns what it has (only a
+/// kernel that drops packets meets it).
+pub const TRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
 impl KernelCoalescer {
     /// Builds the namespace with a 10 ms `gro_flush_timeout` on A.
@@ -403,13 +374,21 @@ impl KernelCoalescer {
         };
         sysfs("gro_flush_timeout", &flush_timeout.as_nanos().to_string())?;
         sysfs("napi_defer_hard_irqs", "1")?;
+        let one_batch = sysfs("threaded", "1").is_ok() && pin_napi_threads().is_ok_and(|n| n > 0);
         let udp_gro_forwarding = enable_udp_gro_forwarding(&world.ns);
         Ok(Self {
             world,
             flush_timeout,
             offloads_b,
             udp_gro_forwarding,
+            one_batch,
         })
+    }
+
+    /// Whether every train meets GRO as one batch whatever the machine's speed (threaded NAPI
+    /// pinned beside the writer); if not, a slow machine splits trains at jiffy boundaries.
+    pub fn one_batch(&self) -> bool {
+        self.one_batch
     }
 
     /// The namespace the devices live in.
@@ -439,16 +418,41 @@ impl KernelCoalescer {
             .iter()
             .filter_map(|p| destination(p).map(<[u8]>::to_vec))
             .collect();
-        for pkt in train {
-            self.world.write(&VnetHdr::default(), pkt)?;
+        if self.one_batch {
+            let writer = BatchWriter::enter()?;
+            for pkt in train {
+                self.world.write(&VnetHdr::default(), pkt)?;
+            }
+            writer.leave()?;
+        } else {
+            for pkt in train {
+                self.world.write(&VnetHdr::default(), pkt)?;
+            }
         }
         let written = Instant::now();
         let wanted = |p: &[u8]| destination(p).is_some_and(|d| dsts.iter().any(|w| w == d));
-        // The timer flushes `flush_timeout` after the last poll; allow for timer slack and the
-        // forwarding softirq, then read until B is quiet.
-        let until = written + self.flush_timeout + Duration::from_millis(4);
-        self.world
-            .collect(&wanted, until, Some(until), Duration::from_micros(500))
+        let mut out = Vec::new();
+        let mut covered = 0;
+        let deadline = written + self.flush_timeout + TRAIN_DEADLINE;
+        let mut buf = vec![0u8; MAX_PACKET];
+        while covered < train.len() {
+            match self.world.b.recv(&mut buf) {
+                Ok((hdr, len)) => {
+                    if let Some(pkt) = buf.get(..len).filter(|p| wanted(p)) {
+                        covered += segments_carried(&hdr, pkt);
+                        out.push((hdr, pkt.to_vec()));
+                    }
+                }
+                Err(Error::WouldBlock) => {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    sys::poll_readable(self.world.b.as_fd(), 50)?;
+                }
+                Err(err) => return Err(to_io(err)),
+            }
+        }
+        Ok(out)
     }
 
     /// Runs `train` twice; differing answers (ignoring `hdr_len`) mean the kernel flushed early.
@@ -466,6 +470,83 @@ impl KernelCoalescer {
             Ok(Coalesced::Unstable { first, second })
         }
     }
+}
+
+/// How many packets of a train one delivered packet carries: a merged (GSO) one its segments,
+/// `ceil(payload / gso_size)` (all but the last are full), any other one itself.
+fn segments_carried(hdr: &VnetHdr, pkt: &[u8]) -> usize {
+    if hdr.gso_type == GsoType::NONE || hdr.gso_size == 0 {
+        return 1;
+    }
+    let Ok(h) = vnet_core::wire::parse_headers(pkt, vnet_core::wire::Link::Tun) else {
+        return 1;
+    };
+    let l4 = pkt.get(h.l4_offset..).unwrap_or(&[]);
+    let l4_header = if h.protocol == vnet_core::wire::IpProtocol::TCP {
+        vnet_core::wire::TcpPacket::new_checked(l4).map_or(l4.len(), |t| t.header_len())
+    } else {
+        vnet_core::wire::UDP_HEADER_LEN
+    };
+    let payload = l4.len().saturating_sub(l4_header);
+    payload.div_ceil(usize::from(hdr.gso_size)).max(1)
+}
+
+/// The writer's side of a one-batch train: the calling thread on [`BATCH_CPU`] and SCHED_FIFO
+/// until [`BatchWriter::leave`] (or drop) puts back its affinity and SCHED_OTHER.
+struct BatchWriter {
+    affinity: sys::CpuSet,
+    left: bool,
+}
+
+impl BatchWriter {
+    fn enter() -> io::Result<Self> {
+        let affinity = sys::affinity(0)?;
+        sys::set_affinity(0, &sys::one_cpu(BATCH_CPU))?;
+        let writer = Self {
+            affinity,
+            left: false,
+        };
+        sys::set_realtime(true)?;
+        Ok(writer)
+    }
+
+    fn leave(mut self) -> io::Result<()> {
+        self.left = true;
+        sys::set_realtime(false)?;
+        sys::set_affinity(0, &self.affinity)
+    }
+}
+
+impl Drop for BatchWriter {
+    fn drop(&mut self) {
+        if !self.left {
+            let _ = sys::set_realtime(false);
+            let _ = sys::set_affinity(0, &self.affinity);
+        }
+    }
+}
+
+/// Pins every NAPI thread of a device named [`DEV_A`] (`napi/vka-N`, in any namespace: they all
+/// serve coalescers) to [`BATCH_CPU`]; returns how many it pinned.
+fn pin_napi_threads() -> io::Result<usize> {
+    let prefix = format!("napi/{DEV_A}-");
+    let mut pinned = 0;
+    for entry in std::fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.trim_end().starts_with(&prefix) {
+            sys::set_affinity(pid, &sys::one_cpu(BATCH_CPU))?;
+            pinned += 1;
+        }
+    }
+    Ok(pinned)
 }
 
 /// Tries `ethtool -K vka rx-udp-gro-forwarding on` inside the namespace. No ethtool binary, or a

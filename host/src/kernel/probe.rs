@@ -8,7 +8,7 @@ use std::io;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_core::kernel::Profile;
 
-use super::KernelSegmenter;
+use super::{Coalesced, KernelCoalescer, KernelSegmenter};
 
 /// What [`probe`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +33,8 @@ const USO_PROBE_MAX: u16 = 4096;
 /// The USO limit of kernels that refuse USO on a TUN: they never meet it through a TUN, but
 /// `gso` still needs one; 6.1.192's source says 128 (`1382e3b6a350`, backported).
 const PRE_USO_LIMIT: u16 = 128;
+/// How often the K21 probe runs its train before it gives up on an unstable kernel.
+const GRO_PROBE_TRIES: usize = 5;
 /// The largest TCP GSO-size minimum the K19 probe looks for (the kernel's is 8).
 const TCP_MIN_PROBE_MAX: u16 = 256;
 
@@ -165,6 +167,26 @@ pub fn probe() -> io::Result<Probed> {
     control(&with_hdr_len(udp4.len()), &udp4, "K1")?;
     let hdr_len_counts_unparsed_header = accepts(&with_hdr_len(udp4.len() + 1), &udp4)?;
 
+    // K21: GRO of a CWR segment and the next of its flow: merged where CWR need not match.
+    let gro_cwr_must_match = {
+        const CWR_ACK: u8 = 0x90;
+        let train = [
+            tcp_frame(false, PROTO_TCP, 100, 1, CWR_ACK, 1),
+            tcp_frame(false, PROTO_TCP, 100, 101, 0x10, 2),
+        ];
+        let co = KernelCoalescer::new()?;
+        let mut verdict = None;
+        for _ in 0..GRO_PROBE_TRIES {
+            if let Coalesced::Stable(out) = co.coalesce_checked(&train)? {
+                verdict = Some(out.len() != 1);
+                break;
+            }
+        }
+        verdict.ok_or_else(|| {
+            io::Error::other("kernel probe: K21: GRO never gave the same answer twice")
+        })?
+    };
+
     let profile = Profile {
         write_dissects_gso,
         uso: has_uso,
@@ -173,7 +195,7 @@ pub fn probe() -> io::Result<Probed> {
         gso_min_ip_header,
         tcp_min_gso_size,
         hdr_len_counts_unparsed_header,
-        gro_cwr_must_match: true,
+        gro_cwr_must_match,
     };
     Ok(Probed {
         profile,
@@ -185,34 +207,53 @@ const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
 
 /// A probe frame: an IPv4 or IPv6 header from the documentation ranges the segmenter routes,
-/// then a TCP or UDP header with consistent lengths and `payload` zero bytes. Checksums are left
-/// zero: every probe asks only whether a write is accepted, which they do not decide.
+/// then a TCP or UDP header with consistent lengths and `payload` zero bytes; every checksum is
+/// right (GRO verifies them).
 fn frame(v6: bool, proto: u8, payload: usize) -> Vec<u8> {
-    let l4 = if proto == PROTO_TCP { 20 } else { 8 } + payload;
-    let mut p = Vec::with_capacity(40 + l4);
-    if v6 {
+    tcp_frame(v6, proto, payload, 1, 0x10, 1)
+}
+
+/// [`frame`] with the TCP sequence number, flags and IPv4 ID given.
+fn tcp_frame(v6: bool, proto: u8, payload: usize, seq: u32, flags: u8, id: u16) -> Vec<u8> {
+    use vnet_core::csum;
+    const SRC4: [u8; 4] = [192, 0, 2, 1];
+    const DST4: [u8; 4] = [198, 51, 100, 1];
+    const SRC6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const DST6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    let l4_len = if proto == PROTO_TCP { 20 } else { 8 } + payload;
+    let mut p = Vec::with_capacity(40 + l4_len);
+    let pseudo = if v6 {
         p.extend_from_slice(&[0x60, 0, 0, 0]);
-        p.extend_from_slice(&(l4 as u16).to_be_bytes());
+        p.extend_from_slice(&(l4_len as u16).to_be_bytes());
         p.extend_from_slice(&[proto, 64]);
-        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        p.extend_from_slice(&SRC6);
+        p.extend_from_slice(&DST6);
+        csum::pseudo_header_v6(&SRC6, &DST6, proto, l4_len as u32)
     } else {
-        let total = (20 + l4) as u16;
         p.extend_from_slice(&[0x45, 0]);
-        p.extend_from_slice(&total.to_be_bytes());
-        p.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
-        p.extend_from_slice(&[192, 0, 2, 1, 198, 51, 100, 1]);
-        let sum = vnet_core::csum::finish(vnet_core::csum::sum(&p));
+        p.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(&[0x40, 0, 64, proto, 0, 0]);
+        p.extend_from_slice(&SRC4);
+        p.extend_from_slice(&DST4);
+        let sum = csum::finish(csum::sum(&p));
         p[10..12].copy_from_slice(&sum.to_be_bytes());
-    }
+        csum::pseudo_header_v4(SRC4, DST4, proto, l4_len as u16)
+    };
+    let l4 = p.len();
     p.extend_from_slice(&[0x9c, 0x40, 0x12, 0xb5]);
-    if proto == PROTO_TCP {
-        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+    let check_at = if proto == PROTO_TCP {
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        l4 + 16
     } else {
-        p.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
+        p.extend_from_slice(&(l4_len as u16).to_be_bytes());
         p.extend_from_slice(&[0, 0]);
-    }
+        l4 + 6
+    };
     p.resize(p.len() + payload, 0);
+    let sum = csum::finish(csum::combine(pseudo, csum::sum(&p[l4..])));
+    p[check_at..check_at + 2].copy_from_slice(&sum.to_be_bytes());
     p
 }
 
