@@ -658,7 +658,12 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
         }
         let mut fixed = flow.fixed;
         if let Some(d) = id_step {
-            if flow.count == 1 && d == 0 && self.opts.policy == Policy::Linux {
+            // K23: older kernels take a repeated ID as a fixed-ID train only with DF set.
+            if flow.count == 1
+                && d == 0
+                && self.opts.policy == Policy::Linux
+                && (p.df() || !self.opts.kernel.gro_fixed_id_needs_df)
+            {
                 fixed = true;
             }
             let want = if fixed { 0 } else { flow.count as u16 };

@@ -19,10 +19,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use common::{Rng, core_coalesce, hdr_hex, hex, interleave};
-use vnet_core::check::{self, Offload};
 use vnet_core::csum;
 use vnet_core::gro::GroOptions;
-use vnet_core::gso;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_core::wire::{self, Link};
 use vnet_host::kernel::{Coalesced, KernelCoalescer, normalize_gro_header, undo_forwarding};
@@ -116,20 +114,6 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
     }
     // Interleave the flows, keeping each flow's order.
     interleave(rng, &per_flow)
-}
-
-/// A single packet B delivered with NEEDS_CSUM and a partial checksum (K13: the segments of a
-/// fixed-ID train, which the kernel merged and then re-segmented in software before B) as the
-/// packet it stands for: checksum completed (S4), all-zero header.
-fn complete_single(hdr: &VnetHdr, pkt: &[u8]) -> (VnetHdr, Vec<u8>) {
-    let mut pkt = pkt.to_vec();
-    match check::check(hdr, &pkt, &common::check_options()) {
-        Ok(Offload::Checksum(c)) => {
-            gso::complete_checksum(&mut pkt, c).expect("checksum request from check");
-            (VnetHdr::default(), pkt)
-        }
-        other => panic!("a NEEDS_CSUM single the kernel delivered: {other:?} {hdr:?}"),
-    }
 }
 
 /// Where an IP packet's TCP header starts (after IPv4 options or IPv6 extension headers).
@@ -228,8 +212,9 @@ fn run(test: &str, v6: bool, default_seed: u64) {
     if !require_root(test) {
         return;
     }
-    common::kernel(test);
+    let kernel = common::kernel(test);
     let co = KernelCoalescer::new().expect("kernel coalescer");
+    report!("{test}: every train one GRO batch: {}", co.one_batch());
     let mut rng = Rng::from_env(default_seed);
     let seed = rng.seed();
     let trains: usize = std::env::var("VNET_GRO_TRAINS")
@@ -241,8 +226,15 @@ fn run(test: &str, v6: bool, default_seed: u64) {
     let (mut data_valid, mut compared, mut partial_singles) = (0, 0, 0);
     let mut kernel_alone = Vec::new();
     let mut divergences = Vec::new();
+    let mut k22 = 0;
     for i in 0..trains {
         let train = random_train(&mut rng, v6);
+        // K22: such a kernel drops what its GRO makes of TCP/IPv6 with destination options on
+        // the way out of B, so these trains say nothing about its GRO.
+        if kernel.tcp6_gso_drops_dest_opts && train.iter().any(|p| common::has_dest_opts(p)) {
+            k22 += 1;
+            continue;
+        }
         packets_in += train.len();
         let out = match co.coalesce_checked(&train).expect("coalesce") {
             Coalesced::Stable(out) => out,
@@ -261,7 +253,7 @@ fn run(test: &str, v6: bool, default_seed: u64) {
                 let (h, p) = (normalize_gro_header(h), undo_forwarding(p));
                 if h.gso_type == GsoType::NONE && h.flags.contains(Flags::NEEDS_CSUM) {
                     partial_singles += 1;
-                    complete_single(&h, &p)
+                    common::complete_single(&h, &p)
                 } else {
                     (h, p)
                 }
@@ -320,8 +312,8 @@ fn run(test: &str, v6: bool, default_seed: u64) {
         }
     }
     report!(
-        "{test} (seed {seed}): {trains} trains ({packets_in} packets) in {:?}: unstable (set \
-         aside) {unstable}; {compared} stable trains delivered {packets_out} packets, {merged} \
+        "{test} (seed {seed}): {trains} trains ({packets_in} packets) in {:?}: with IPv6 destination \
+         options, dropped by this kernel (K22, set aside) {k22}; unstable (set aside) {unstable}; {compared} stable trains delivered {packets_out} packets, {merged} \
          merged, {data_valid} with DATA_VALID, {partial_singles} singles with NEEDS_CSUM (K13); kernel-alone check failures {}; vnet_core::gro \
          divergences {}",
         start.elapsed(),

@@ -31,8 +31,8 @@ mod common;
 use std::time::Instant;
 
 use common::{Rng, gso_header, hdr_hex, hex, partial_csum_packet};
-use vnet_core::check::{self, Offload};
-use vnet_core::gso::{self, GsoOptions, Segmenter};
+use vnet_core::check;
+use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_host::kernel::{KernelSegmenter, undo_forwarding};
 use vnet_host::netns::require_root;
@@ -223,39 +223,9 @@ fn wild_header(rng: &mut Rng, hdr: &mut VnetHdr, spec: &PacketSpec) {
     }
 }
 
-/// What vnet-core transmits for the case: `check`, then the packet, its completed checksum, or
-/// the segments; nothing when `check` or the segmenter refuses (the kernel then refuses the write
-/// or drops the packet). `frag_id` is the IPv6 UFO identification (K8).
+/// What vnet-core transmits for the case (see [`common::core_transmit`]).
 fn core_segments(case: &Case, frag_id: u32) -> Vec<Vec<u8>> {
-    let copts = common::check_options();
-    let gopts = GsoOptions {
-        frag_id,
-        kernel: copts.kernel,
-        ..GsoOptions::default()
-    };
-    match check::check(&case.hdr, &case.pkt, &copts) {
-        Err(_) => Vec::new(),
-        Ok(Offload::Plain) => vec![case.pkt.clone()],
-        Ok(Offload::Checksum(c)) => {
-            let mut out = case.pkt.clone();
-            match gso::complete_checksum(&mut out, c) {
-                Ok(()) => vec![out],
-                Err(_) => Vec::new(),
-            }
-        }
-        Ok(Offload::Segment(req)) => {
-            let Ok(mut seg) = Segmenter::new(&req, &case.pkt, &gopts) else {
-                return Vec::new();
-            };
-            let mut buf = vec![0u8; seg.max_segment_len()];
-            let mut out = Vec::new();
-            while let Some(r) = seg.next_into(&mut buf) {
-                let len = r.expect("a buffer of max_segment_len fits every segment");
-                out.push(buf[..len].to_vec());
-            }
-            out
-        }
-    }
+    common::core_transmit(&case.hdr, &case.pkt, frag_id, common::probed().profile)
 }
 
 /// The reference model's answer for the same case (refusal = nothing sent).
@@ -334,6 +304,8 @@ fn run(test: &str, kind: Kind, wild: bool, default_seed: u64, default_cases: usi
     }
     common::kernel(test);
     let seg = KernelSegmenter::new().expect("kernel segmenter");
+    let profile = common::probed().profile;
+    let mut k22 = 0;
     let mut rng = Rng::from_env(default_seed);
     let seed = rng.seed();
     let cases: usize = std::env::var("VNET_GSO_CASES")
@@ -346,9 +318,20 @@ fn run(test: &str, kind: Kind, wild: bool, default_seed: u64, default_cases: usi
     let mut divergences = Vec::new();
     for i in 0..cases {
         let case = random_case(&mut rng, kind, wild);
+        // K22: such a kernel mostly drops TCP/IPv6 with destination options when it segments it,
+        // and vnet does not model that: these cases say nothing here.
+        if profile.tcp6_gso_drops_dest_opts
+            && case.hdr.gso_type.base() == GsoType::TCPV6
+            && common::has_dest_opts(&case.pkt)
+        {
+            k22 += 1;
+            continue;
+        }
         let kernel: Vec<Vec<u8>> = match seg.segment(&case.hdr, &case.pkt) {
             Ok(out) => out.iter().map(|s| undo_forwarding(s)).collect(),
-            Err(e) if e.raw_os_error() == Some(libc_einval()) && wild => {
+            // Wild headers may be refused; so is every USO write on a kernel without USO (K16),
+            // where check refuses it too (so the comparison below holds it to that).
+            Err(e) if e.raw_os_error() == Some(libc_einval()) && (wild || !profile.uso) => {
                 refused += 1;
                 Vec::new()
             }
@@ -379,7 +362,8 @@ fn run(test: &str, kind: Kind, wild: bool, default_seed: u64, default_cases: usi
         diverge("spec model", &model_segments(&case, frag_id));
     }
     report!(
-        "{test} (seed {seed}): {cases} super-packets ({check_accepts} accepted by check), \
+        "{test} (seed {seed}): {cases} super-packets ({k22} TCP/IPv6 with destination options set \
+         aside: K22), ({check_accepts} accepted by check), \
          {segmented} segmented by the kernel into {segments} packets, {dropped} sent nothing \
          ({refused} of them refused on write), in {:?}; divergences (vnet_core + spec model): {}",
         start.elapsed(),

@@ -352,7 +352,7 @@ pub const BATCH_CPU: usize = 0;
 
 /// How long a coalescer waits for the packets of a train before it returns what it has (only a
 /// kernel that drops packets meets it).
-pub const TRAIN_DEADLINE: Duration = Duration::from_secs(10);
+pub const TRAIN_DEADLINE: Duration = Duration::from_secs(3);
 
 impl KernelCoalescer {
     /// Builds the namespace with a 10 ms `gro_flush_timeout` on A.

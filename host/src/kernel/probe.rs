@@ -167,25 +167,59 @@ pub fn probe() -> io::Result<Probed> {
     control(&with_hdr_len(udp4.len()), &udp4, "K1")?;
     let hdr_len_counts_unparsed_header = accepts(&with_hdr_len(udp4.len() + 1), &udp4)?;
 
-    // K21: GRO of a CWR segment and the next of its flow: merged where CWR need not match.
-    let gro_cwr_must_match = {
-        const CWR_ACK: u8 = 0x90;
-        let train = [
-            tcp_frame(false, PROTO_TCP, 100, 1, CWR_ACK, 1),
-            tcp_frame(false, PROTO_TCP, 100, 101, 0x10, 2),
-        ];
-        let co = KernelCoalescer::new()?;
-        let mut verdict = None;
+    // The GRO facts: what the kernel's GRO makes of a train, from one coalescer.
+    let co = KernelCoalescer::new()?;
+    let coalesce = |train: &[Vec<u8>], fact: &str| -> io::Result<Vec<(VnetHdr, Vec<u8>)>> {
         for _ in 0..GRO_PROBE_TRIES {
-            if let Coalesced::Stable(out) = co.coalesce_checked(&train)? {
-                verdict = Some(out.len() != 1);
-                break;
+            if let Coalesced::Stable(out) = co.coalesce_checked(train)? {
+                return Ok(out);
             }
         }
-        verdict.ok_or_else(|| {
-            io::Error::other("kernel probe: K21: GRO never gave the same answer twice")
-        })?
+        Err(io::Error::other(format!(
+            "kernel probe: {fact}: GRO never gave the same answer twice"
+        )))
     };
+    const ACK: u8 = 0x10;
+    const CWR_ACK: u8 = 0x90;
+    const PSH_ACK: u8 = 0x18;
+    // K21: a CWR segment and the next of its flow: merged where CWR need not match.
+    let cwr = [
+        gro_segment(1000, 1, CWR_ACK, 1, true),
+        gro_segment(1000, 101, ACK, 2, true),
+    ];
+    let gro_cwr_must_match = coalesce(&cwr, "K21")?.len() != 1;
+    // K23: A, A (DF clear, one ID), then B PSH. Taken as a fixed-ID train, A is held until the
+    // end and B comes out first; otherwise the second A completes the first, which leaves first.
+    let fixed = [
+        gro_segment(1000, 1, ACK, 7, false),
+        gro_segment(1000, 101, ACK, 7, false),
+        gro_segment(2000, 1, PSH_ACK, 9, true),
+    ];
+    let out = coalesce(&fixed, "K23")?;
+    let first_port = out
+        .first()
+        .and_then(|(_, p)| p.get(20..22))
+        .map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let gro_fixed_id_needs_df = first_port == Some(1000);
+
+    // K22: TCPV6 GSO of a packet with an 8-byte destination-options header: segmented, or
+    // dropped. The control is the same packet without the header.
+    let tso6 = |l4: u16| VnetHdr {
+        flags: Flags::NEEDS_CSUM,
+        gso_type: GsoType::TCPV6,
+        gso_size: 100,
+        csum_start: l4,
+        csum_offset: 16,
+        ..VnetHdr::default()
+    };
+    let plain6 = frame(true, PROTO_TCP, 300);
+    if seg.segment(&tso6(40), &plain6)?.len() < 2 {
+        return Err(io::Error::other(
+            "kernel probe: the control frame for K22 was not segmented",
+        ));
+    }
+    let with_ext = with_destination_options(&plain6);
+    let tcp6_gso_drops_dest_opts = seg.segment(&tso6(48), &with_ext)?.is_empty();
 
     let profile = Profile {
         write_dissects_gso,
@@ -196,6 +230,8 @@ pub fn probe() -> io::Result<Probed> {
         tcp_min_gso_size,
         hdr_len_counts_unparsed_header,
         gro_cwr_must_match,
+        tcp6_gso_drops_dest_opts,
+        gro_fixed_id_needs_df,
     };
     Ok(Probed {
         profile,
@@ -211,6 +247,38 @@ const PROTO_UDP: u8 = 17;
 /// right (GRO verifies them).
 fn frame(v6: bool, proto: u8, payload: usize) -> Vec<u8> {
     tcp_frame(v6, proto, payload, 1, 0x10, 1)
+}
+
+/// A TCP/IPv4 segment of the GRO probes: `seq`, `flags`, IPv4 ID `id`, DF as given, source port
+/// `port`, 100 zero bytes of payload.
+fn gro_segment(port: u16, seq: u32, flags: u8, id: u16, df: bool) -> Vec<u8> {
+    let mut p = tcp_frame(false, PROTO_TCP, 100, seq, flags, id);
+    if !df {
+        p[6] = 0;
+        p[10..12].copy_from_slice(&[0, 0]);
+        let sum = vnet_core::csum::finish(vnet_core::csum::sum(&p[..20]));
+        p[10..12].copy_from_slice(&sum.to_be_bytes());
+    }
+    // The port is covered by the TCP checksum: adjust it incrementally (RFC 1624).
+    let old = u16::from_be_bytes([p[36], p[37]]);
+    let check = vnet_core::csum::update(old, u16::from_be_bytes([p[20], p[21]]), port);
+    p[20..22].copy_from_slice(&port.to_be_bytes());
+    p[36..38].copy_from_slice(&check.to_be_bytes());
+    p
+}
+
+/// An IPv6 frame with an 8-byte destination-options header (PadN) put after its fixed header.
+fn with_destination_options(v6: &[u8]) -> Vec<u8> {
+    const DEST_OPTS: u8 = 60;
+    let (fixed, rest) = v6.split_at(40);
+    let mut out = fixed.to_vec();
+    let next = out[6];
+    out[6] = DEST_OPTS;
+    let payload = u16::from_be_bytes([out[4], out[5]]) + 8;
+    out[4..6].copy_from_slice(&payload.to_be_bytes());
+    out.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
+    out.extend_from_slice(rest);
+    out
 }
 
 /// [`frame`] with the TCP sequence number, flags and IPv4 ID given.

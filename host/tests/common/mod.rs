@@ -115,6 +115,19 @@ macro_rules! report {
     }};
 }
 
+/// Whether an IPv6 packet carries a destination-options header, first or after a hop-by-hop
+/// header (the only chains the generators make): K22's packets.
+pub fn has_dest_opts(pkt: &[u8]) -> bool {
+    const HOP_BY_HOP: u8 = 0;
+    const DEST_OPTS: u8 = 60;
+    pkt.first().is_some_and(|b| b >> 4 == 6)
+        && match pkt.get(6) {
+            Some(&DEST_OPTS) => true,
+            Some(&HOP_BY_HOP) => pkt.get(40) == Some(&DEST_OPTS),
+            _ => false,
+        }
+}
+
 /// The running kernel's profile, probed once per test binary (never taken from the version
 /// string: K15), printed with the release by every caller so that each test says what it ran on.
 pub fn kernel(test: &str) -> Profile {
@@ -139,6 +152,63 @@ pub fn check_options() -> vnet_core::check::CheckOptions {
     vnet_core::check::CheckOptions {
         kernel: probed().profile,
         ..vnet_core::check::CheckOptions::default()
+    }
+}
+
+/// What vnet-core transmits for (`hdr`, `pkt`): `check`, then the packet,
+/// its completed checksum, or the segments; nothing when `check` or the segmenter refuses (the
+/// kernel then refuses the write or drops the packet). `frag_id` is the IPv6 UFO identification
+/// (K8). `kernel` is the profile to follow (the probed one, or another where a kernel segments
+/// internally, past a TUN write's rules).
+pub fn core_transmit(hdr: &VnetHdr, pkt: &[u8], frag_id: u32, kernel: Profile) -> Vec<Vec<u8>> {
+    use vnet_core::check::{self, CheckOptions, Offload};
+    use vnet_core::gso::{self, GsoOptions, Segmenter};
+    let copts = CheckOptions {
+        kernel,
+        ..CheckOptions::default()
+    };
+    let gopts = GsoOptions {
+        frag_id,
+        kernel: copts.kernel,
+        ..GsoOptions::default()
+    };
+    match check::check(hdr, pkt, &copts) {
+        Err(_) => Vec::new(),
+        Ok(Offload::Plain) => vec![pkt.to_vec()],
+        Ok(Offload::Checksum(c)) => {
+            let mut out = pkt.to_vec();
+            match gso::complete_checksum(&mut out, c) {
+                Ok(()) => vec![out],
+                Err(_) => Vec::new(),
+            }
+        }
+        Ok(Offload::Segment(req)) => {
+            let Ok(mut seg) = Segmenter::new(&req, pkt, &gopts) else {
+                return Vec::new();
+            };
+            let mut buf = vec![0u8; seg.max_segment_len()];
+            let mut out = Vec::new();
+            while let Some(r) = seg.next_into(&mut buf) {
+                let len = r.expect("a buffer of max_segment_len fits every segment");
+                out.push(buf[..len].to_vec());
+            }
+            out
+        }
+    }
+}
+
+/// A single packet B delivered with NEEDS_CSUM and a partial checksum (K13: packets the kernel
+/// merged and then segmented again in software before B) as the packet it stands for: checksum
+/// completed (S4), all-zero header.
+pub fn complete_single(hdr: &VnetHdr, pkt: &[u8]) -> (VnetHdr, Vec<u8>) {
+    use vnet_core::check::{self, Offload};
+    let mut pkt = pkt.to_vec();
+    match check::check(hdr, &pkt, &check_options()) {
+        Ok(Offload::Checksum(c)) => {
+            vnet_core::gso::complete_checksum(&mut pkt, c).expect("checksum request from check");
+            (VnetHdr::default(), pkt)
+        }
+        other => panic!("a NEEDS_CSUM single the kernel delivered: {other:?} {hdr:?}"),
     }
 }
 

@@ -377,7 +377,12 @@ impl Model {
         let mut fixed = h.fixed;
         if !p.v6 && !ids_ignored {
             let d = p.id.wrapping_sub(f.id);
-            if n == 1 && d == 0 && self.opts.policy == Policy::Linux {
+            // K23: older kernels take a repeated ID as a fixed-ID train only with DF set.
+            if n == 1
+                && d == 0
+                && self.opts.policy == Policy::Linux
+                && (f.df || !self.opts.kernel.gro_fixed_id_needs_df)
+            {
                 fixed = true;
             }
             if d != if fixed { 0 } else { n as u16 } {
