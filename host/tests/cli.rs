@@ -197,19 +197,46 @@ fn check_follows_the_named_kernel() {
     let input = format!("{uso}\n{inside}\n");
     let answers = |kernel: &str| {
         let out = vnet(&["check", "--kernel", kernel], input.as_bytes());
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let newest = answers("linux-6.18");
     let lines: Vec<&str> = newest.lines().collect();
-    assert!(lines[0].starts_with("{\"ok\":true,\"offload\":\"segment\""), "{newest}");
-    assert!(lines[1].starts_with("{\"ok\":false,\"rule\":\"V3\""), "{newest}");
-    assert!(lines.iter().all(|l| l.ends_with(",\"kernel\":\"linux-6.18\"}")), "{newest}");
+    assert!(
+        lines[0].starts_with("{\"ok\":true,\"offload\":\"segment\""),
+        "{newest}"
+    );
+    assert!(
+        lines[1].starts_with("{\"ok\":false,\"rule\":\"V3\""),
+        "{newest}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.ends_with(",\"kernel\":\"linux-6.18\"}")),
+        "{newest}"
+    );
     let old = answers("linux-6.1");
     let lines: Vec<&str> = old.lines().collect();
-    assert!(lines[0].starts_with("{\"ok\":false,\"rule\":\"V1\""), "{old}");
-    assert!(lines[1].starts_with("{\"ok\":true,\"offload\":\"checksum\""), "{old}");
-    assert!(lines.iter().all(|l| l.ends_with(",\"kernel\":\"linux-6.1\"}")), "{old}");
+    assert!(
+        lines[0].starts_with("{\"ok\":false,\"rule\":\"V1\""),
+        "{old}"
+    );
+    assert!(
+        lines[1].starts_with("{\"ok\":true,\"offload\":\"checksum\""),
+        "{old}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.ends_with(",\"kernel\":\"linux-6.1\"}")),
+        "{old}"
+    );
     // Without --kernel: the newest profile, named.
     assert_eq!(answers("linux-6.18"), {
         let out = vnet(&["check"], input.as_bytes());
