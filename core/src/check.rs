@@ -37,9 +37,12 @@ pub struct CheckOptions {
     pub mode: Mode,
     /// Which kernel's rules, where kernels differ (USO, its segment limit, K15's dissection).
     pub kernel: Profile,
-    /// UDP-tunnel GSO was negotiated (TUN: TUNSETOFFLOAD with UDP_TUNNEL_GSO and a 24-byte header).
+    /// UDP-tunnel GSO was negotiated. On a TUN write that is the 24-byte header alone, on kernels
+    /// that have it (K20: `kernel.udp_tunnel_gso`; without it the tunnel bits are an unknown GSO
+    /// type whatever this says); TUNSETOFFLOAD's tunnel bits concern only what the reader gets.
     pub tunnel: bool,
-    /// UDP-tunnel checksum offload was negotiated too.
+    /// UDP-tunnel checksum offload was negotiated too (on a TUN write: with the tunnel header,
+    /// always).
     pub tunnel_csum: bool,
 }
 
@@ -672,6 +675,16 @@ fn check_tunnel(
     if bits == GsoType::NONE {
         return Ok(None);
     }
+    // K20: a kernel without UDP-tunnel GSO parses no tunnel header; to its V1 the tunnel bits
+    // make an unknown type.
+    if !opts.kernel.udp_tunnel_gso {
+        return Err(field(
+            "V1",
+            HdrField::GsoType,
+            hdr.gso_type.0,
+            Bound::KnownGsoType,
+        ));
+    }
     let tunnel_field = |bound| field("V7", HdrField::GsoType, hdr.gso_type.0, bound);
     if !opts.tunnel {
         return Err(tunnel_field(Bound::Absent));
@@ -1227,7 +1240,7 @@ mod tests {
 #[cfg(test)]
 mod kernel_tests {
     use super::*;
-    use crate::kernel::{LINUX_6_1, LINUX_6_18, LINUX_6_18_DISSECT};
+    use crate::kernel::{LINUX_6_1, LINUX_6_12, LINUX_6_18, LINUX_6_18_DISSECT};
     use crate::testpkt::Pkt;
 
     fn under(kernel: Profile, hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload, CheckError> {
@@ -1375,6 +1388,47 @@ mod kernel_tests {
                 Bound::KnownGsoType
             ))
         );
+    }
+
+    /// K20: a kernel without UDP-tunnel GSO refuses the tunnel bits like an unknown type, even
+    /// with a 24-byte header and tunnel GSO negotiated as far as the caller knows.
+    #[test]
+    fn test_k20_tunnel_unknown_before_6_17() {
+        let inner = Pkt::tcp4(3000).build_partial();
+        let mut pkt = std::vec![0u8; 14 + 20 + 8];
+        pkt[0] = 0x45;
+        pkt.extend_from_slice(&inner);
+        let hdr = VnetHdr {
+            flags: Flags::NEEDS_CSUM,
+            gso_type: GsoType(GsoType::UDP_TUNNEL_IPV4.0 | GsoType::TCPV4.0),
+            gso_size: 1000,
+            csum_start: 62,
+            csum_offset: 16,
+            outer_th_offset: 34,
+            inner_nh_offset: 42,
+            ..VnetHdr::default()
+        };
+        let opts = |kernel| CheckOptions {
+            layout: Layout::V1HashTunnel,
+            kernel,
+            tunnel: true,
+            tunnel_csum: true,
+            ..CheckOptions::default()
+        };
+        assert!(matches!(
+            check(&hdr, &pkt, &opts(LINUX_6_18)),
+            Ok(Offload::Segment(GsoRequest {
+                tunnel: Some(_),
+                ..
+            }))
+        ));
+        for kernel in [LINUX_6_1, LINUX_6_12] {
+            assert_eq!(
+                check(&hdr, &pkt, &opts(kernel)),
+                Err(field("V1", HdrField::GsoType, 0x21u8, Bound::KnownGsoType)),
+                "{kernel:?}"
+            );
+        }
     }
 
     /// K17: `csum_start` inside the IP header is refused only where the kernel bounds it.

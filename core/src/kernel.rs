@@ -45,6 +45,12 @@ pub struct Profile {
     /// (T14). Without it, `hdr_len` may not exceed the packet. Measured: yes on 6.18, no on 6.1
     /// and 6.12 (6.18's `tun_vnet_hdr_get` checks before it skips the unparsed bytes).
     pub hdr_len_counts_unparsed_header: bool,
+    /// K20: a TUN with a 24-byte header accepts UDP-tunnel GSO writes (V7; `a2fb4bc4e2a6`,
+    /// "net: implement virtio helpers to handle UDP GSO tunneling", and `288f30435132`, "tun:
+    /// enable gso over UDP tunnel support", 6.17). The header size alone is the negotiation on
+    /// write (`tun_vnet_hdr_guest_features`), whatever TUNSETOFFLOAD says; without it the tunnel
+    /// bits are an unknown GSO type (V1). Measured: yes on 6.18.44; 6.1 and 6.12 predate it.
+    pub udp_tunnel_gso: bool,
 }
 
 impl Profile {
@@ -96,7 +102,7 @@ pub struct Fact {
 
 impl Profile {
     /// Every fact, in field order: the one list that tables, JSON and reports are made from.
-    pub const fn facts(&self) -> [Fact; 7] {
+    pub const fn facts(&self) -> [Fact; 8] {
         [
             fact(
                 "write_dissects_gso",
@@ -129,6 +135,7 @@ impl Profile {
                 "K1",
                 Value::Flag(self.hdr_len_counts_unparsed_header),
             ),
+            fact("udp_tunnel_gso", "K20", Value::Flag(self.udp_tunnel_gso)),
         ]
     }
 }
@@ -153,6 +160,7 @@ pub const LINUX_6_1: Profile = Profile {
     gso_min_ip_header: false,
     tcp_min_gso_size: 8,
     hdr_len_counts_unparsed_header: false,
+    udp_tunnel_gso: false,
 };
 
 /// Linux 6.12 (Debian's `linux-image-6.12.118+deb12-amd64`), measured under QEMU.
@@ -164,6 +172,7 @@ pub const LINUX_6_12: Profile = Profile {
     gso_min_ip_header: true,
     tcp_min_gso_size: 8,
     hdr_len_counts_unparsed_header: false,
+    udp_tunnel_gso: false,
 };
 
 /// Linux 6.18 (6.18.44), as this project first measured it.
@@ -175,6 +184,7 @@ pub const LINUX_6_18: Profile = Profile {
     gso_min_ip_header: true,
     tcp_min_gso_size: 0,
     hdr_len_counts_unparsed_header: true,
+    udp_tunnel_gso: true,
 };
 
 /// A 6.18 build that dissects GSO packets written without NEEDS_CSUM (K15).

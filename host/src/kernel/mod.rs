@@ -7,7 +7,8 @@
 //!
 //! ```text
 //!   write(hdr, pkt) ──▶ TUN A ──▶ ip_forward / ip6_forward ──▶ TUN B ──▶ read() segments / merges
-//!   (vnet header, 12 B LE)                                      (12 B LE)
+//!   (vnet header, 12 B LE;                                      (12 B LE)
+//!    24 B for UDP tunnels)
 //! ```
 //!
 //! Addresses (documentation ranges only): sources behind A are 192.0.2.0/24, 203.0.113.0/24 and
@@ -19,6 +20,8 @@
 //! - [`KernelSegmenter`]: A has no NAPI, so a written GSO packet is forwarded as one skb, and B has
 //!   no offloads, so the kernel segments it (and completes every checksum) in software on B's
 //!   transmit path: the segments read from B are what Linux's GSO makes of the super-packet.
+//!   [`KernelSegmenter::with_layout`] gives A the 24-byte tunnel header, for UDP-tunnel GSO (K20):
+//!   the outer destination routes to B like any other, and B segments the tunnel super-packet.
 //! - [`KernelCoalescer`]: A is opened with IFF_NAPI and a long `gro_flush_timeout`, so a train
 //!   written within the timeout goes through the kernel's GRO as one batch; B has TSO (and USO
 //!   where the kernel accepts it), so the merged packets come out of B whole, with their headers.
@@ -50,7 +53,8 @@ pub const DEV_B: &str = "vkb";
 /// Largest packet either device carries (the IP datagram limit).
 const MAX_PACKET: usize = 65535;
 
-/// The vnet header both devices use: virtio 1.0, 12 bytes, little-endian (T18).
+/// The vnet header B always uses, and A unless told otherwise: virtio 1.0, 12 bytes,
+/// little-endian (T18).
 const LAYOUT: Layout = Layout::V1;
 
 /// IPv4 routes (prefix, device) of the oracle's namespace.
@@ -87,8 +91,9 @@ struct World {
 
 impl World {
     /// Builds the namespace: sysctls first (so that the devices inherit them from `default`),
-    /// then the devices, then links, MTUs, queue lengths and routes.
-    fn new(napi_a: bool, offloads_b: Offloads) -> io::Result<Self> {
+    /// then the devices (A with `layout_a`, B with the 12-byte [`LAYOUT`]), then links, MTUs,
+    /// queue lengths and routes.
+    fn new(napi_a: bool, layout_a: Layout, offloads_b: Offloads) -> io::Result<Self> {
         let ns = NetNs::new()?;
         for (key, value) in [
             ("net/ipv4/ip_forward", "1"),
@@ -108,18 +113,18 @@ impl World {
             ns.sysctl(key, value)?;
         }
         let (a, b) = ns.run(|| -> io::Result<(Device, Device)> {
-            let open = |name: &str, napi: bool| {
+            let open = |name: &str, napi: bool, layout: Layout| {
                 Options::new(DeviceKind::Tun)
                     .name(name)
-                    .layout(LAYOUT)
+                    .layout(layout)
                     .little_endian(true)
                     .napi(napi)
                     .nonblocking(true)
                     .open()
                     .map_err(to_io)
             };
-            let a = open(DEV_A, napi_a)?;
-            let b = open(DEV_B, false)?;
+            let a = open(DEV_A, napi_a, layout_a)?;
+            let b = open(DEV_B, false, LAYOUT)?;
             // A's offloads only concern what A's reader gets (T11), which nobody reads; B's are
             // the point of each oracle.
             a.set_offloads(Offloads::NONE).map_err(to_io)?;
@@ -248,9 +253,18 @@ const MARKER_PORT: u16 = 9;
 
 impl KernelSegmenter {
     /// Builds the namespace and devices (needs root and `/dev/net/tun`; see
-    /// [`crate::netns::require_root`]).
+    /// [`crate::netns::require_root`]); A reads the 12-byte virtio 1.0 header.
     pub fn new() -> io::Result<Self> {
-        let world = World::new(false, Offloads::NONE)?;
+        Self::with_layout(LAYOUT)
+    }
+
+    /// [`KernelSegmenter::new`] with A reading `layout` (little-endian). With
+    /// [`Layout::V1HashTunnel`] (24 bytes) A parses the tunnel offsets, so UDP-tunnel GSO
+    /// super-packets can be written (kernels since 6.17 take the header size as the negotiation:
+    /// `tun_vnet_hdr_guest_features`, K20); B still reads 12 bytes and has no offloads, so the
+    /// kernel segments them in software.
+    pub fn with_layout(layout: Layout) -> io::Result<Self> {
+        let world = World::new(false, layout, Offloads::NONE)?;
         world
             .ns
             .tc(&["qdisc", "replace", "dev", DEV_B, "root", "noqueue"])?;
@@ -393,7 +407,7 @@ impl KernelCoalescer {
     /// `napi_defer_hard_irqs` to 1, so that the timer is re-armed on every poll).
     pub fn with_flush_timeout(flush_timeout: Duration) -> io::Result<Self> {
         let wanted = Offloads::FULL;
-        let world = World::new(true, Offloads::NONE)?;
+        let world = World::new(true, LAYOUT, Offloads::NONE)?;
         // B's offloads: the best the kernel accepts, so merged packets are not re-segmented.
         let offloads_b = world.b.negotiate_offloads(wanted).map_err(to_io)?;
         let sysfs = |file: &str, value: &str| {
