@@ -1,7 +1,7 @@
 //! Header validation: what a (header, packet) pair asks for, judged by the kernel's rules.
 //!
-//! [`check`] applies the rules of `virtio_net_hdr_to_skb` / `virtio_net_hdr_tnl_to_skb` (V1-V7,
-//! V20-V22) and of TUN's write path (T14), so that in [`Mode::Linux`] it accepts exactly what a
+//! [`check`] applies the rules of `virtio_net_hdr_to_skb` / `virtio_net_hdr_tnl_to_skb` (V1-V7)
+//! and of TUN's write path (T14), so that in [`Mode::Linux`] it accepts exactly what a
 //! Linux TUN/TAP device accepts on write. [`Mode::Strict`] adds the virtio spec's driver MUSTs
 //! (P4, P9). A GSO request is then located in the packet itself (V8: `hdr_len` is a hint, never
 //! trusted), so that segmentation has everything it needs and nothing it must take on faith.
@@ -81,13 +81,15 @@ pub enum GsoKind {
     Ufo,
 }
 
-/// The outer headers of a UDP-tunnel GSO packet (V20-V22).
+/// The outer headers of a UDP-tunnel GSO packet (V7, S3b).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Tunnel {
-    /// Outer IP version (the header's tunnel bit, as Linux reads it).
+    /// Outer IP version as the header's tunnel bit names it: V7's bound reads it, segmentation
+    /// follows the outer IP header's own version (K21).
     pub outer_ip: IpVersion,
-    /// Outer UDP header offset.
+    /// Outer UDP header offset as the header gives it: V7's bounds read it, segmentation finds
+    /// the outer UDP header by parsing the outer IP header (K21).
     pub outer_th: u16,
     /// Inner IP header offset.
     pub inner_nh: u16,
@@ -393,7 +395,15 @@ pub fn check(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Offload, 
     let tunnel = check_tunnel(hdr, pkt, opts)?;
     let base = check_plain(hdr, pkt, opts.link, &opts.kernel)?;
     match base {
-        Plain::NotGso => Ok(match csum_request(hdr) {
+        // V7 (K21): a tunnel header must ask for real segmentation; Linux refuses the write of
+        // one whose payload (V5's estimate) fits in a segment, where a plain GSO header becomes
+        // a checksum-only packet.
+        Plain::OneSegment { need } if tunnel.is_some() => Err(CheckError::Short {
+            rule: "V7",
+            need,
+            have: pkt.len(),
+        }),
+        Plain::NotGso | Plain::OneSegment { .. } => Ok(match csum_request(hdr) {
             Some(csum) => Offload::Checksum(csum),
             None => Offload::Plain,
         }),
@@ -465,7 +475,12 @@ fn check_strict(hdr: &VnetHdr) -> Result<(), CheckError> {
 }
 
 enum Plain {
+    /// No GSO type.
     NotGso,
+    /// A GSO type whose payload fits in one segment (V5): `need` bytes would make it GSO.
+    OneSegment {
+        need: usize,
+    },
     Gso(GsoKind),
 }
 
@@ -604,7 +619,9 @@ fn check_plain(
     if pkt.len() - nh_off > gso_size {
         Ok(Plain::Gso(kind))
     } else {
-        Ok(Plain::NotGso)
+        Ok(Plain::OneSegment {
+            need: nh_off + gso_size + 1,
+        })
     }
 }
 
@@ -665,7 +682,7 @@ fn dissected_transport(hdr: &VnetHdr, pkt: &[u8], kind: GsoKind) -> Result<usize
     Ok(keys.thoff)
 }
 
-/// V20-V22: the UDP-tunnel header (`virtio_net_hdr_tnl_to_skb`).
+/// V7 (and K20): the UDP-tunnel header (`virtio_net_hdr_tnl_to_skb`).
 fn check_tunnel(
     hdr: &VnetHdr,
     pkt: &[u8],
@@ -1429,6 +1446,49 @@ mod kernel_tests {
                 "{kernel:?}"
             );
         }
+    }
+
+    /// V7 (K21): a tunnel header whose payload fits in one segment is refused on write, where a
+    /// plain GSO header becomes a checksum-only packet (V5). The UDP-tunnel differential's case
+    /// 167 of seed 7: inner TCPv4 with 5 payload bytes at gso_size 12; vnet completed the inner
+    /// checksum and sent the packet, Linux (6.18.44) said EINVAL.
+    #[test]
+    fn regression_k21_tunnel_single_segment_is_refused() {
+        let (hdr, _) = VnetHdr::read(
+            &crate::testpkt::unhex("092100000c00480010000000000000000000000024003400"),
+            Layout::V1HashTunnel,
+            crate::hdr::Endian::Little,
+        )
+        .unwrap();
+        let pkt = crate::testpkt::unhex(
+            "49d900615a0e00008411dd28c0000201c6336402019e0776249ce0940000000000000000113c12b5003d\
+             ec850800000000abcd00458d002dc2d50000a5061e2e0a010004c633640212c5bcb4313ffca0ee89966b\
+             5011d863345a0000030a11181f",
+        );
+        let opts = CheckOptions {
+            layout: Layout::V1HashTunnel,
+            tunnel: true,
+            tunnel_csum: true,
+            ..CheckOptions::default()
+        };
+        // 97 bytes; the payload after csum_start 72 + 20 is 5, one segment of 12.
+        assert_eq!(
+            check(&hdr, &pkt, &opts),
+            Err(CheckError::Short {
+                rule: "V7",
+                need: 72 + 20 + 12 + 1,
+                have: 97
+            })
+        );
+        // Without the tunnel bit the same request is a checksum-only packet (V5).
+        let plain = VnetHdr {
+            gso_type: GsoType::TCPV4,
+            ..hdr
+        };
+        assert!(matches!(
+            check(&plain, &pkt, &opts),
+            Ok(Offload::Checksum(_))
+        ));
     }
 
     /// K17: `csum_start` inside the IP header is refused only where the kernel bounds it.
