@@ -395,15 +395,9 @@ pub fn check(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Offload, 
     let tunnel = check_tunnel(hdr, pkt, opts)?;
     let base = check_plain(hdr, pkt, opts.link, &opts.kernel)?;
     match base {
-        // V7 (K21): a tunnel header must ask for real segmentation; Linux refuses the write of
-        // one whose payload (V5's estimate) fits in a segment, where a plain GSO header becomes
-        // a checksum-only packet.
-        Plain::OneSegment { need } if tunnel.is_some() => Err(CheckError::Short {
-            rule: "V7",
-            need,
-            have: pkt.len(),
-        }),
-        Plain::NotGso | Plain::OneSegment { .. } => Ok(match csum_request(hdr) {
+        // A tunnel request that fits in one segment too: Linux sends the packet whole with its
+        // inner checksum completed (K21; a TUN reader without tunnel offload cannot read it).
+        Plain::NotGso => Ok(match csum_request(hdr) {
             Some(csum) => Offload::Checksum(csum),
             None => Offload::Plain,
         }),
@@ -475,12 +469,7 @@ fn check_strict(hdr: &VnetHdr) -> Result<(), CheckError> {
 }
 
 enum Plain {
-    /// No GSO type.
     NotGso,
-    /// A GSO type whose payload fits in one segment (V5): `need` bytes would make it GSO.
-    OneSegment {
-        need: usize,
-    },
     Gso(GsoKind),
 }
 
@@ -619,9 +608,7 @@ fn check_plain(
     if pkt.len() - nh_off > gso_size {
         Ok(Plain::Gso(kind))
     } else {
-        Ok(Plain::OneSegment {
-            need: nh_off + gso_size + 1,
-        })
+        Ok(Plain::NotGso)
     }
 }
 
@@ -1448,22 +1435,30 @@ mod kernel_tests {
         }
     }
 
-    /// V7 (K21): a tunnel header whose payload fits in one segment is refused on write, where a
-    /// plain GSO header becomes a checksum-only packet (V5). The UDP-tunnel differential's case
-    /// 167 of seed 7: inner TCPv4 with 5 payload bytes at gso_size 12; vnet completed the inner
-    /// checksum and sent the packet, Linux (6.18.44) said EINVAL.
+    /// K21: a tunnel request whose payload fits in one segment (V5) is a checksum-only packet,
+    /// as for plain GSO: Linux accepts the write and sends the packet whole with its inner
+    /// checksum completed. (It keeps its tunnel GSO bits, so a TUN reader without tunnel offload
+    /// fails to read it: EINVAL on read, which an earlier reading of the differential mistook
+    /// for a refused write.) The UDP-tunnel differential's case 167 of seed 7: inner TCPv4 with
+    /// 5 payload bytes at gso_size 12; `sent` is what B's packet tap saw, forwarding undone.
     #[test]
-    fn regression_k21_tunnel_single_segment_is_refused() {
+    fn regression_k21_tunnel_single_segment_is_a_checksum() {
+        use crate::testpkt::unhex;
         let (hdr, _) = VnetHdr::read(
-            &crate::testpkt::unhex("092100000c00480010000000000000000000000024003400"),
+            &unhex("092100000c00480010000000000000000000000024003400"),
             Layout::V1HashTunnel,
             crate::hdr::Endian::Little,
         )
         .unwrap();
-        let pkt = crate::testpkt::unhex(
+        let pkt = unhex(
             "49d900615a0e00008411dd28c0000201c6336402019e0776249ce0940000000000000000113c12b5003d\
              ec850800000000abcd00458d002dc2d50000a5061e2e0a010004c633640212c5bcb4313ffca0ee89966b\
              5011d863345a0000030a11181f",
+        );
+        let sent = unhex(
+            "49d900615a0e00008411dd28c0000201c6336402019e0776249ce0940000000000000000113c12b5003d\
+             ec850800000000abcd00458d002dc2d50000a5061e2e0a010004c633640212c5bcb4313ffca0ee89966b\
+             5011d863edbe0000030a11181f",
         );
         let opts = CheckOptions {
             layout: Layout::V1HashTunnel,
@@ -1471,24 +1466,19 @@ mod kernel_tests {
             tunnel_csum: true,
             ..CheckOptions::default()
         };
-        // 97 bytes; the payload after csum_start 72 + 20 is 5, one segment of 12.
-        assert_eq!(
-            check(&hdr, &pkt, &opts),
-            Err(CheckError::Short {
-                rule: "V7",
-                need: 72 + 20 + 12 + 1,
-                have: 97
-            })
-        );
-        // Without the tunnel bit the same request is a checksum-only packet (V5).
-        let plain = VnetHdr {
-            gso_type: GsoType::TCPV4,
-            ..hdr
+        let Ok(Offload::Checksum(req)) = check(&hdr, &pkt, &opts) else {
+            panic!("{:?}", check(&hdr, &pkt, &opts));
         };
-        assert!(matches!(
-            check(&plain, &pkt, &opts),
-            Ok(Offload::Checksum(_))
-        ));
+        assert_eq!(
+            req,
+            CsumRequest {
+                start: 72,
+                offset: 16
+            }
+        );
+        let mut out = pkt.clone();
+        crate::gso::complete_checksum(&mut out, req).unwrap();
+        assert_eq!(out, sent);
     }
 
     /// K17: `csum_start` inside the IP header is refused only where the kernel bounds it.

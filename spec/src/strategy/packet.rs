@@ -243,8 +243,7 @@ fn fit_v5_estimate(spec: &PacketSpec, len: usize, gso: u16, needs_csum: bool, ki
 /// outer IPv6 header at least 16 bytes of extension headers (a multiple of 8).
 pub const TUN_OUTER_EXTRA: usize = 16;
 
-/// Wraps `sp`, a TUN super-packet with NEEDS_CSUM whose payload needs more than one segment (V7
-/// refuses a tunnel request that fits in one), in a UDP tunnel: `outer` (a UDP
+/// Wraps `sp`, a TUN super-packet with NEEDS_CSUM (V7), in a UDP tunnel: `outer` (a UDP
 /// [`PacketSpec`]: its framing, IP version, options or extension headers, addresses and ports;
 /// its payload is replaced) + UDP + [`TUNNEL_HDR`](crate::packet::TUNNEL_HDR) + the inner packet.
 /// The 24-byte header's offsets point at the outer UDP and the inner IP header, the tunnel bit
@@ -298,15 +297,11 @@ pub fn tunnel_super_packet(
 /// UDP_TUNNEL_CSUM on or off.
 pub fn super_packet_tunnel() -> impl Strategy<Value = SuperPacket> {
     let inner = prop_oneof![super_packet_with(Kind::Tcp), super_packet_with(Kind::Uso)]
-        .prop_filter(
-            "TUN, NEEDS_CSUM and more than one segment (V7), small enough to wrap",
-            |sp| {
-                sp.spec.ethernet.is_none()
-                    && sp.pkt.len() <= IP_MAX - 200
-                    && sp.hdr.flags.contains(Flags::NEEDS_CSUM)
-                    && sp.spec.payload.len() > usize::from(sp.hdr.gso_size)
-            },
-        );
+        .prop_filter("TUN, NEEDS_CSUM (V7), small enough to wrap", |sp| {
+            sp.spec.ethernet.is_none()
+                && sp.pkt.len() <= IP_MAX - 200
+                && sp.hdr.flags.contains(Flags::NEEDS_CSUM)
+        });
     (
         inner,
         any::<bool>(),
