@@ -1,7 +1,7 @@
 //! Header validation: what a (header, packet) pair asks for, judged by the kernel's rules.
 //!
-//! [`check`] applies the rules of `virtio_net_hdr_to_skb` / `virtio_net_hdr_tnl_to_skb` (V1-V7,
-//! V20-V22) and of TUN's write path (T14), so that in [`Mode::Linux`] it accepts exactly what a
+//! [`check`] applies the rules of `virtio_net_hdr_to_skb` / `virtio_net_hdr_tnl_to_skb` (V1-V7)
+//! and of TUN's write path (T14), so that in [`Mode::Linux`] it accepts exactly what a
 //! Linux TUN/TAP device accepts on write. [`Mode::Strict`] adds the virtio spec's driver MUSTs
 //! (P4, P9). A GSO request is then located in the packet itself (V8: `hdr_len` is a hint, never
 //! trusted), so that segmentation has everything it needs and nothing it must take on faith.
@@ -37,9 +37,12 @@ pub struct CheckOptions {
     pub mode: Mode,
     /// Which kernel's rules, where kernels differ (USO, its segment limit, K15's dissection).
     pub kernel: Profile,
-    /// UDP-tunnel GSO was negotiated (TUN: TUNSETOFFLOAD with UDP_TUNNEL_GSO and a 24-byte header).
+    /// UDP-tunnel GSO was negotiated. On a TUN write that is the 24-byte header alone, on kernels
+    /// that have it (K20: `kernel.udp_tunnel_gso`; without it the tunnel bits are an unknown GSO
+    /// type whatever this says); TUNSETOFFLOAD's tunnel bits concern only what the reader gets.
     pub tunnel: bool,
-    /// UDP-tunnel checksum offload was negotiated too.
+    /// UDP-tunnel checksum offload was negotiated too (on a TUN write: with the tunnel header,
+    /// always).
     pub tunnel_csum: bool,
 }
 
@@ -78,13 +81,15 @@ pub enum GsoKind {
     Ufo,
 }
 
-/// The outer headers of a UDP-tunnel GSO packet (V20-V22).
+/// The outer headers of a UDP-tunnel GSO packet (V7, S3b).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Tunnel {
-    /// Outer IP version (the header's tunnel bit, as Linux reads it).
+    /// Outer IP version as the header's tunnel bit names it: V7's bound reads it, segmentation
+    /// follows the outer IP header's own version (K24).
     pub outer_ip: IpVersion,
-    /// Outer UDP header offset.
+    /// Outer UDP header offset as the header gives it: V7's bounds read it, segmentation finds
+    /// the outer UDP header by parsing the outer IP header (K24).
     pub outer_th: u16,
     /// Inner IP header offset.
     pub inner_nh: u16,
@@ -390,6 +395,8 @@ pub fn check(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Offload, 
     let tunnel = check_tunnel(hdr, pkt, opts)?;
     let base = check_plain(hdr, pkt, opts.link, &opts.kernel)?;
     match base {
+        // A tunnel request that fits in one segment too: Linux sends the packet whole with its
+        // inner checksum completed (K24; a TUN reader without tunnel offload cannot read it).
         Plain::NotGso => Ok(match csum_request(hdr) {
             Some(csum) => Offload::Checksum(csum),
             None => Offload::Plain,
@@ -662,7 +669,7 @@ fn dissected_transport(hdr: &VnetHdr, pkt: &[u8], kind: GsoKind) -> Result<usize
     Ok(keys.thoff)
 }
 
-/// V20-V22: the UDP-tunnel header (`virtio_net_hdr_tnl_to_skb`).
+/// V7 (and K20): the UDP-tunnel header (`virtio_net_hdr_tnl_to_skb`).
 fn check_tunnel(
     hdr: &VnetHdr,
     pkt: &[u8],
@@ -671,6 +678,16 @@ fn check_tunnel(
     let bits = hdr.gso_type.tunnel();
     if bits == GsoType::NONE {
         return Ok(None);
+    }
+    // K20: a kernel without UDP-tunnel GSO parses no tunnel header; to its V1 the tunnel bits
+    // make an unknown type.
+    if !opts.kernel.udp_tunnel_gso {
+        return Err(field(
+            "V1",
+            HdrField::GsoType,
+            hdr.gso_type.0,
+            Bound::KnownGsoType,
+        ));
     }
     let tunnel_field = |bound| field("V7", HdrField::GsoType, hdr.gso_type.0, bound);
     if !opts.tunnel {
@@ -1227,7 +1244,7 @@ mod tests {
 #[cfg(test)]
 mod kernel_tests {
     use super::*;
-    use crate::kernel::{LINUX_6_1, LINUX_6_18, LINUX_6_18_DISSECT};
+    use crate::kernel::{LINUX_6_1, LINUX_6_12, LINUX_6_18, LINUX_6_18_DISSECT};
     use crate::testpkt::Pkt;
 
     fn under(kernel: Profile, hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload, CheckError> {
@@ -1375,6 +1392,93 @@ mod kernel_tests {
                 Bound::KnownGsoType
             ))
         );
+    }
+
+    /// K20: a kernel without UDP-tunnel GSO refuses the tunnel bits like an unknown type, even
+    /// with a 24-byte header and tunnel GSO negotiated as far as the caller knows.
+    #[test]
+    fn test_k20_tunnel_unknown_before_6_17() {
+        let inner = Pkt::tcp4(3000).build_partial();
+        let mut pkt = std::vec![0u8; 14 + 20 + 8];
+        pkt[0] = 0x45;
+        pkt.extend_from_slice(&inner);
+        let hdr = VnetHdr {
+            flags: Flags::NEEDS_CSUM,
+            gso_type: GsoType(GsoType::UDP_TUNNEL_IPV4.0 | GsoType::TCPV4.0),
+            gso_size: 1000,
+            csum_start: 62,
+            csum_offset: 16,
+            outer_th_offset: 34,
+            inner_nh_offset: 42,
+            ..VnetHdr::default()
+        };
+        let opts = |kernel| CheckOptions {
+            layout: Layout::V1HashTunnel,
+            kernel,
+            tunnel: true,
+            tunnel_csum: true,
+            ..CheckOptions::default()
+        };
+        assert!(matches!(
+            check(&hdr, &pkt, &opts(LINUX_6_18)),
+            Ok(Offload::Segment(GsoRequest {
+                tunnel: Some(_),
+                ..
+            }))
+        ));
+        for kernel in [LINUX_6_1, LINUX_6_12] {
+            assert_eq!(
+                check(&hdr, &pkt, &opts(kernel)),
+                Err(field("V1", HdrField::GsoType, 0x21u8, Bound::KnownGsoType)),
+                "{kernel:?}"
+            );
+        }
+    }
+
+    /// K24: a tunnel request whose payload fits in one segment (V5) is a checksum-only packet,
+    /// as for plain GSO: Linux accepts the write and sends the packet whole with its inner
+    /// checksum completed. (It keeps its tunnel GSO bits, so a TUN reader without tunnel offload
+    /// fails to read it: EINVAL on read, which an earlier reading of the differential mistook
+    /// for a refused write.) The UDP-tunnel differential's case 167 of seed 7: inner TCPv4 with
+    /// 5 payload bytes at gso_size 12; `sent` is what B's packet tap saw, forwarding undone.
+    #[test]
+    fn regression_k21_tunnel_single_segment_is_a_checksum() {
+        use crate::testpkt::unhex;
+        let (hdr, _) = VnetHdr::read(
+            &unhex("092100000c00480010000000000000000000000024003400"),
+            Layout::V1HashTunnel,
+            crate::hdr::Endian::Little,
+        )
+        .unwrap();
+        let pkt = unhex(
+            "49d900615a0e00008411dd28c0000201c6336402019e0776249ce0940000000000000000113c12b5003d\
+             ec850800000000abcd00458d002dc2d50000a5061e2e0a010004c633640212c5bcb4313ffca0ee89966b\
+             5011d863345a0000030a11181f",
+        );
+        let sent = unhex(
+            "49d900615a0e00008411dd28c0000201c6336402019e0776249ce0940000000000000000113c12b5003d\
+             ec850800000000abcd00458d002dc2d50000a5061e2e0a010004c633640212c5bcb4313ffca0ee89966b\
+             5011d863edbe0000030a11181f",
+        );
+        let opts = CheckOptions {
+            layout: Layout::V1HashTunnel,
+            tunnel: true,
+            tunnel_csum: true,
+            ..CheckOptions::default()
+        };
+        let Ok(Offload::Checksum(req)) = check(&hdr, &pkt, &opts) else {
+            panic!("{:?}", check(&hdr, &pkt, &opts));
+        };
+        assert_eq!(
+            req,
+            CsumRequest {
+                start: 72,
+                offset: 16
+            }
+        );
+        let mut out = pkt.clone();
+        crate::gso::complete_checksum(&mut out, req).unwrap();
+        assert_eq!(out, sent);
     }
 
     /// K17: `csum_start` inside the IP header is refused only where the kernel bounds it.

@@ -39,7 +39,7 @@ impl Flags {
     pub const DATA_VALID: Flags = Flags(0x02);
     /// `csum_start`/`csum_offset` carry coalescing statistics (receive direction only, P15).
     pub const RSC_INFO: Flags = Flags(0x04);
-    /// The outer UDP checksum of a UDP-tunnel GSO packet is to be computed too (V22).
+    /// The outer UDP checksum of a UDP-tunnel GSO packet is to be computed too (V7, S3b).
     pub const UDP_TUNNEL_CSUM: Flags = Flags(0x08);
 
     /// Whether every bit of `other` is set in `self`.
@@ -103,7 +103,8 @@ impl GsoType {
     pub const TCPV6: GsoType = GsoType(4);
     /// UDP segmentation offload (USO): one datagram per segment, IPv4 or IPv6.
     pub const UDP_L4: GsoType = GsoType(5);
-    /// UDP-tunnel GSO, outer IPv4 (Linux reads the bit as the outer version, V22).
+    /// UDP-tunnel GSO, outer IPv4 (V7 reads the bit as the outer version for its bound;
+    /// segmentation follows the outer IP header itself, K24).
     pub const UDP_TUNNEL_IPV4: GsoType = GsoType(0x20);
     /// UDP-tunnel GSO, outer IPv6.
     pub const UDP_TUNNEL_IPV6: GsoType = GsoType(0x40);

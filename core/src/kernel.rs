@@ -63,6 +63,12 @@ pub struct Profile {
     /// the held packet. 6.18 takes it whatever DF says. Measured: DF needed on 6.1 and 6.12, not
     /// on 6.18.
     pub gro_fixed_id_needs_df: bool,
+    /// K20: a TUN with a 24-byte header accepts UDP-tunnel GSO writes (V7; `a2fb4bc4e2a6`,
+    /// "net: implement virtio helpers to handle UDP GSO tunneling", and `288f30435132`, "tun:
+    /// enable gso over UDP tunnel support", 6.17). The header size alone is the negotiation on
+    /// write (`tun_vnet_hdr_guest_features`), whatever TUNSETOFFLOAD says; without it the tunnel
+    /// bits are an unknown GSO type (V1). Measured: yes on 6.18.44; 6.1 and 6.12 predate it.
+    pub udp_tunnel_gso: bool,
 }
 
 impl Profile {
@@ -114,7 +120,7 @@ pub struct Fact {
 
 impl Profile {
     /// Every fact, in field order: the one list that tables, JSON and reports are made from.
-    pub const fn facts(&self) -> [Fact; 10] {
+    pub const fn facts(&self) -> [Fact; 11] {
         [
             fact(
                 "write_dissects_gso",
@@ -162,6 +168,7 @@ impl Profile {
                 "K23",
                 Value::Flag(self.gro_fixed_id_needs_df),
             ),
+            fact("udp_tunnel_gso", "K20", Value::Flag(self.udp_tunnel_gso)),
         ]
     }
 }
@@ -189,6 +196,7 @@ pub const LINUX_6_1: Profile = Profile {
     gro_cwr_must_match: false,
     tcp6_gso_drops_dest_opts: false,
     gro_fixed_id_needs_df: true,
+    udp_tunnel_gso: false,
 };
 
 /// Linux 6.12 (Debian's `linux-image-6.12.118+deb12-amd64`), measured under QEMU.
@@ -203,6 +211,7 @@ pub const LINUX_6_12: Profile = Profile {
     gro_cwr_must_match: false,
     tcp6_gso_drops_dest_opts: true,
     gro_fixed_id_needs_df: true,
+    udp_tunnel_gso: false,
 };
 
 /// Linux 6.18 (6.18.44), as this project first measured it.
@@ -217,6 +226,7 @@ pub const LINUX_6_18: Profile = Profile {
     gro_cwr_must_match: true,
     tcp6_gso_drops_dest_opts: false,
     gro_fixed_id_needs_df: false,
+    udp_tunnel_gso: true,
 };
 
 /// A 6.18 build that dissects GSO packets written without NEEDS_CSUM (K15).

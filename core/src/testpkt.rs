@@ -206,3 +206,10 @@ impl Pkt {
         out
     }
 }
+
+/// Bytes from hex (a regression case copied from a kernel-differential report).
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
+}

@@ -7,7 +7,7 @@
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use libc::{c_int, c_short, c_uint};
 
@@ -231,6 +231,64 @@ pub(crate) fn if_nametoindex(name: &str) -> io::Result<u32> {
     } else {
         Ok(index)
     }
+}
+
+// ---- Packet taps (AF_PACKET): what a device transmits, as the stack hands it over ----
+
+/// A non-blocking `AF_PACKET`/`SOCK_DGRAM` socket of every protocol, bound to interface
+/// `ifindex` of the calling thread's network namespace: it receives a copy of each packet the
+/// interface sends or receives, without a link-layer header (a TUN device has none anyway).
+pub(crate) fn packet_tap(ifindex: u32) -> io::Result<OwnedFd> {
+    let all = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
+    let raw = cvt(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            c_int::from(all),
+        )
+    })?;
+    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: `sockaddr_ll` is plain old data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = all;
+    addr.sll_ifindex = ifindex as c_int;
+    // SAFETY: the address is a live, initialised `sockaddr_ll` read through a pointer with its
+    // exact size as the length.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast::<libc::sockaddr>(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })?;
+    Ok(fd)
+}
+
+/// One packet from a [`packet_tap`] into `buf`: its full length (more than `buf.len()` when it was
+/// cut, `MSG_TRUNC`) and its `sll_pkttype` (`PACKET_OUTGOING` for what the interface sent).
+pub(crate) fn recv_tapped(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, u8)> {
+    // SAFETY: as above, all-zero is a valid `sockaddr_ll`.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut addr_len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `addr` and `addr_len` are live,
+    // exclusively borrowed locals whose sizes match what the kernel is told.
+    let n = unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast::<libc::c_void>(),
+            buf.len(),
+            libc::MSG_TRUNC,
+            (&mut addr as *mut libc::sockaddr_ll).cast::<libc::sockaddr>(),
+            &mut addr_len,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((n as usize, addr.sll_pkttype))
 }
 
 /// Whether the effective uid is 0.

@@ -122,6 +122,14 @@ fn invalid_offloads_are_typed_errors() {
                 Offloads::CSUM | Offloads::from_bits_retain(0x1000),
                 OffloadRule::Unknown(Offloads::from_bits_retain(0x1000)),
             ),
+            (
+                Offloads::CSUM | Offloads::UFO | Offloads::UDP_TUNNEL_GSO,
+                OffloadRule::TunnelNeedsSegmentation,
+            ),
+            (
+                Offloads::CSUM | Offloads::TSO4 | Offloads::UDP_TUNNEL_GSO_CSUM,
+                OffloadRule::TunnelCsumNeedsTunnel,
+            ),
         ];
         for (offloads, rule) in cases {
             match dev.set_offloads(offloads) {
@@ -130,7 +138,13 @@ fn invalid_offloads_are_typed_errors() {
             }
         }
         // The kernel enforces the same rules (T10) when our check is bypassed.
-        for offloads in [Offloads::TSO4, Offloads::CSUM | Offloads::USO4] {
+        // (The tunnel sets are refused by kernels without tunnel GSO too, as unknown bits.)
+        for offloads in [
+            Offloads::TSO4,
+            Offloads::CSUM | Offloads::USO4,
+            Offloads::CSUM | Offloads::UFO | Offloads::UDP_TUNNEL_GSO,
+            Offloads::CSUM | Offloads::TSO4 | Offloads::UDP_TUNNEL_GSO_CSUM,
+        ] {
             match dev.set_offloads_unchecked(offloads) {
                 Err(Error::Ioctl { op, source }) => {
                     assert_eq!(op, "TUNSETOFFLOAD");

@@ -30,7 +30,9 @@ mod common;
 
 use std::time::Instant;
 
-use common::{Rng, gso_header, hdr_hex, hex, partial_csum_packet};
+use common::{
+    Rng, gso_header, hdr_hex, hex, ipv4_options, partial_csum_packet, v6_experimental_options,
+};
 use vnet_core::check;
 use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
@@ -52,32 +54,6 @@ struct Case {
     spec: PacketSpec,
     hdr: VnetHdr,
     pkt: Vec<u8>,
-}
-
-/// IPv4 options that a router forwards untouched: NOPs, maybe one experimental option (RFC 4727
-/// type 0x9e, which Linux skips), then end-of-list bytes. Measured: the kernel rewrites every byte
-/// after an end-of-list option to zero when it forwards (ip_options_compile), so random bytes
-/// there would test forwarding, not segmentation.
-fn ipv4_options(rng: &mut Rng, len: usize) -> Vec<u8> {
-    let mut opts = vec![1u8; rng.range(0, len as u64 - 1) as usize];
-    let room = len - opts.len();
-    if room >= 3 && rng.chance(1, 2) {
-        let olen = rng.range(2, room as u64) as usize;
-        opts.extend([0x9e, olen as u8]);
-        opts.extend(rng.bytes(olen - 2));
-    }
-    opts.resize(len, 0);
-    opts
-}
-
-/// The body of an IPv6 options header of `len` bytes (after next-header and length): one
-/// experimental option (RFC 4727 type 0x1e, "skip if unknown") filling it. Measured: a single
-/// PadN longer than 7 bytes makes the kernel drop a hop-by-hop header on forwarding
-/// (ip6_parse_tlv), so padding alone cannot fill a 16-byte header.
-fn v6_experimental_options(rng: &mut Rng, len: usize) -> Vec<u8> {
-    let mut body = vec![0x1e, (len - 4) as u8];
-    body.extend(rng.bytes(len - 4));
-    body
 }
 
 fn random_case(rng: &mut Rng, kind: Kind, wild: bool) -> Case {

@@ -161,6 +161,11 @@ impl PacketSpec {
         }
     }
 
+    /// Length of a minimal IP header of this version (20 or 40).
+    pub fn l3_len_min(&self) -> usize {
+        if self.v6 { 40 } else { 20 }
+    }
+
     /// Offset of the transport header.
     pub fn l4_offset(&self) -> usize {
         self.l3_offset() + self.l3_len()

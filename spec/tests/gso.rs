@@ -95,8 +95,9 @@ proptest! {
     }
 }
 
-/// L4 and fast == reference on UDP-tunnel super-packets alone (S3b, S40): outer IPv4/IPv6, inner
-/// TCPv4/TCPv6/USO, UDP_TUNNEL_CSUM on and off; most of them must really be segmented.
+/// L4 and fast == reference on UDP-tunnel super-packets alone (S3b, S40): outer IPv4/IPv6 on TAP
+/// and TUN, inner TCPv4/TCPv6/USO, UDP_TUNNEL_CSUM on and off; most of them must really be
+/// segmented.
 #[test]
 fn tunnel_l4_and_core_equals_model() {
     use proptest::strategy::ValueTree;
@@ -104,7 +105,7 @@ fn tunnel_l4_and_core_equals_model() {
     use vnet_core::hdr::{Flags, GsoType};
     let mut runner = TestRunner::deterministic();
     let strategy = vnet_spec::strategy::packet::super_packet_tunnel();
-    let (mut segmented, mut csum, mut v6) = (0, 0, 0);
+    let (mut segmented, mut csum, mut v6, mut tun) = (0, 0, 0, 0);
     for _ in 0..300 {
         let sp = strategy.new_tree(&mut runner).unwrap().current();
         law::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
@@ -115,10 +116,11 @@ fn tunnel_l4_and_core_equals_model() {
             segmented += 1;
             csum += usize::from(sp.hdr.flags.contains(Flags::UDP_TUNNEL_CSUM));
             v6 += usize::from(sp.hdr.gso_type.tunnel() == GsoType::UDP_TUNNEL_IPV6);
+            tun += usize::from(sp.opts.link == vnet_core::wire::Link::Tun);
         }
     }
     assert!(
-        segmented > 200 && csum > 50 && v6 > 50,
-        "{segmented} {csum} {v6}"
+        segmented > 200 && csum > 50 && v6 > 50 && tun > 50,
+        "{segmented} {csum} {v6} {tun}"
     );
 }

@@ -7,7 +7,8 @@
 //!
 //! ```text
 //!   write(hdr, pkt) ──▶ TUN A ──▶ ip_forward / ip6_forward ──▶ TUN B ──▶ read() segments / merges
-//!   (vnet header, 12 B LE)                                      (12 B LE)
+//!   (vnet header, 12 B LE;                                      (12 B LE)
+//!    24 B for UDP tunnels)
 //! ```
 //!
 //! Addresses (documentation ranges only): sources behind A are 192.0.2.0/24, 203.0.113.0/24 and
@@ -19,6 +20,8 @@
 //! - [`KernelSegmenter`]: A has no NAPI, so a written GSO packet is forwarded as one skb, and B has
 //!   no offloads, so the kernel segments it (and completes every checksum) in software on B's
 //!   transmit path: the segments read from B are what Linux's GSO makes of the super-packet.
+//!   [`KernelSegmenter::with_layout`] gives A the 24-byte tunnel header, for UDP-tunnel GSO (K20):
+//!   the outer destination routes to B like any other, and B segments the tunnel super-packet.
 //! - [`KernelCoalescer`]: A is opened with IFF_NAPI and a long `gro_flush_timeout`, so a train
 //!   written within the timeout goes through the kernel's GRO as one batch; B has TSO (and USO
 //!   where the kernel accepts it), so the merged packets come out of B whole, with their headers.
@@ -32,7 +35,7 @@
 mod probe;
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
@@ -50,7 +53,8 @@ pub const DEV_B: &str = "vkb";
 /// Largest packet either device carries (the IP datagram limit).
 const MAX_PACKET: usize = 65535;
 
-/// The vnet header both devices use: virtio 1.0, 12 bytes, little-endian (T18).
+/// The vnet header B always uses, and A unless told otherwise: virtio 1.0, 12 bytes,
+/// little-endian (T18).
 const LAYOUT: Layout = Layout::V1;
 
 /// IPv4 routes (prefix, device) of the oracle's namespace.
@@ -87,8 +91,9 @@ struct World {
 
 impl World {
     /// Builds the namespace: sysctls first (so that the devices inherit them from `default`),
-    /// then the devices, then links, MTUs, queue lengths and routes.
-    fn new(napi_a: bool, offloads_b: Offloads) -> io::Result<Self> {
+    /// then the devices (A with `layout_a`, B with the 12-byte [`LAYOUT`]), then links, MTUs,
+    /// queue lengths and routes.
+    fn new(napi_a: bool, layout_a: Layout, offloads_b: Offloads) -> io::Result<Self> {
         let ns = NetNs::new()?;
         for (key, value) in [
             ("net/ipv4/ip_forward", "1"),
@@ -108,18 +113,18 @@ impl World {
             ns.sysctl(key, value)?;
         }
         let (a, b) = ns.run(|| -> io::Result<(Device, Device)> {
-            let open = |name: &str, napi: bool| {
+            let open = |name: &str, napi: bool, layout: Layout| {
                 Options::new(DeviceKind::Tun)
                     .name(name)
-                    .layout(LAYOUT)
+                    .layout(layout)
                     .little_endian(true)
                     .napi(napi)
                     .nonblocking(true)
                     .open()
                     .map_err(to_io)
             };
-            let a = open(DEV_A, napi_a)?;
-            let b = open(DEV_B, false)?;
+            let a = open(DEV_A, napi_a, layout_a)?;
+            let b = open(DEV_B, false, LAYOUT)?;
             // A's offloads only concern what A's reader gets (T11), which nobody reads; B's are
             // the point of each oracle.
             a.set_offloads(Offloads::NONE).map_err(to_io)?;
@@ -165,6 +170,8 @@ impl World {
                 match dev.recv(&mut buf) {
                     Ok(_) => {}
                     Err(Error::WouldBlock) => break,
+                    // A packet the reader cannot take (K24) is discarded by the failed read.
+                    Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {}
                     Err(err) => return Err(to_io(err)),
                 }
             }
@@ -191,10 +198,38 @@ fn destination(pkt: &[u8]) -> Option<&[u8]> {
 /// small datagram written after the packet: B delivers it after everything the packet became,
 /// so reading up to the marker reads all of it (and a packet the kernel dropped reads as
 /// nothing). No timeout decides an answer; [`MARKER_DEADLINE`] only bounds a broken world.
+///
+/// B also has a packet tap (an `AF_PACKET` socket bound to it), which sees every packet B
+/// transmits, in order, before B's reader does. Through it [`KernelSegmenter::transmit`] also
+/// answers with the packets B's reader cannot take: a UDP-tunnel packet the kernel forwards
+/// whole keeps its tunnel GSO bits, and a reader without tunnel offload gets EINVAL for it
+/// (K24).
 #[derive(Debug)]
 pub struct KernelSegmenter {
     world: World,
     markers: std::cell::Cell<u32>,
+    tap: OwnedFd,
+}
+
+/// What B sent for one written packet (see [`KernelSegmenter::transmit`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transmitted {
+    /// Every packet B transmitted to the written packet's destination, in order, as B's packet
+    /// tap saw it (forwarded: see [`undo_forwarding`]).
+    pub sent: Vec<Vec<u8>>,
+    /// How many of them B's reader could not take (its read failed with EINVAL, and the kernel
+    /// logged "unexpected GSO type"); the others it read byte for byte as the tap saw them.
+    pub unreadable: usize,
+}
+
+/// What B delivered for one written packet, through its reader and through its tap.
+struct Exchange {
+    /// What B's reader got, with the vnet headers, in order.
+    read: Vec<(VnetHdr, Vec<u8>)>,
+    /// Reads of B that failed with EINVAL before the marker.
+    unreadable: usize,
+    /// What the tap saw B send to the destination, in order.
+    sent: Vec<Vec<u8>>,
 }
 
 /// How long a segmenter waits for its marker before it reports the world broken.
@@ -204,17 +239,44 @@ pub const MARKER_DEADLINE: Duration = Duration::from_secs(30);
 const MARKER_DST: [u8; 4] = [198, 51, 100, 250];
 const MARKER_PORT: u16 = 9;
 
+/// The tap's receive buffer: the copies of one super-packet's segments (up to 64 KiB of payload,
+/// cut as small as one byte, each copy with its skb overhead) must all fit before they are read.
+const TAP_RCVBUF: i32 = 64 << 20;
+
+/// PACKET_OUTGOING: a packet the tapped interface sent.
+const PACKET_OUTGOING: u8 = 4;
+
 impl KernelSegmenter {
     /// Builds the namespace and devices (needs root and `/dev/net/tun`; see
-    /// [`crate::netns::require_root`]).
+    /// [`crate::netns::require_root`]); A reads the 12-byte virtio 1.0 header.
     pub fn new() -> io::Result<Self> {
-        let world = World::new(false, Offloads::NONE)?;
+        Self::with_layout(LAYOUT)
+    }
+
+    /// [`KernelSegmenter::new`] with A reading `layout` (little-endian). With
+    /// [`Layout::V1HashTunnel`] (24 bytes) A parses the tunnel offsets, so UDP-tunnel GSO
+    /// super-packets can be written (kernels since 6.17 take the header size as the negotiation:
+    /// `tun_vnet_hdr_guest_features`, K20); B still reads 12 bytes and has no offloads, so the
+    /// kernel segments them in software.
+    pub fn with_layout(layout: Layout) -> io::Result<Self> {
+        let world = World::new(false, layout, Offloads::NONE)?;
         world
             .ns
             .tc(&["qdisc", "replace", "dev", DEV_B, "root", "noqueue"])?;
+        let tap = world.ns.run(|| -> io::Result<OwnedFd> {
+            let tap = sys::packet_tap(sys::if_nametoindex(DEV_B)?)?;
+            sys::setsockopt_int(
+                tap.as_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                TAP_RCVBUF,
+            )?;
+            Ok(tap)
+        })??;
         Ok(Self {
             world,
             markers: std::cell::Cell::new(0),
+            tap,
         })
     }
 
@@ -234,7 +296,9 @@ impl KernelSegmenter {
     /// Writes one (GSO) packet into A and returns the packets the kernel forwarded out of B to
     /// the same destination, in order, as B delivered them (after [`undo_forwarding`] they can be
     /// compared byte for byte). The write's error (e.g. EINVAL) is returned as is; an empty
-    /// result means the kernel accepted the write and then dropped the packet (T15).
+    /// result means the kernel accepted the write and then dropped the packet (T15). A packet B
+    /// sent but its reader could not take is an error without an errno (see
+    /// [`KernelSegmenter::transmit`]).
     pub fn segment(&self, hdr: &VnetHdr, pkt: &[u8]) -> io::Result<Vec<Vec<u8>>> {
         Ok(self
             .segment_with_headers(hdr, pkt)?
@@ -250,40 +314,118 @@ impl KernelSegmenter {
         hdr: &VnetHdr,
         pkt: &[u8],
     ) -> io::Result<Vec<(VnetHdr, Vec<u8>)>> {
+        let answer = self.exchange(hdr, pkt)?;
+        if answer.unreadable > 0 {
+            return Err(io::Error::other(format!(
+                "kernel segmenter: B sent {} packets its reader could not take (EINVAL on read)",
+                answer.unreadable
+            )));
+        }
+        Ok(answer.read)
+    }
+
+    /// Writes one packet into A and returns what B transmitted to the same destination, as B's
+    /// packet tap saw it, and how much of it B's reader could not take. The write's error (e.g.
+    /// EINVAL: refused on write) is returned as is. Unlike [`KernelSegmenter::segment`], this sees
+    /// what the kernel sends even where a TUN reader without tunnel offload cannot read it (a
+    /// UDP-tunnel request that fits in one segment, K24).
+    pub fn transmit(&self, hdr: &VnetHdr, pkt: &[u8]) -> io::Result<Transmitted> {
+        let answer = self.exchange(hdr, pkt)?;
+        Ok(Transmitted {
+            sent: answer.sent,
+            unreadable: answer.unreadable,
+        })
+    }
+
+    /// Drains B, A and the tap, writes `pkt` and a marker, then reads B and the tap up to the
+    /// marker. B's readable packets must be the tap's, in order, with the unreadable ones left
+    /// out; anything else means the world is broken.
+    fn exchange(&self, hdr: &VnetHdr, pkt: &[u8]) -> io::Result<Exchange> {
         self.world.drain()?;
+        let mut buf = vec![0u8; MAX_PACKET];
+        while self.recv_tapped(&mut buf)?.is_some() {}
         let dst = destination(pkt).map(<[u8]>::to_vec);
+        let wanted = |got: &[u8]| dst.is_some() && destination(got) == dst.as_deref();
         self.world.write(hdr, pkt)?;
         let id = self.markers.get().wrapping_add(1);
         self.markers.set(id);
-        let marker = marker(id);
-        self.world.write(&VnetHdr::default(), &marker)?;
-        let mut out = Vec::new();
+        self.world.write(&VnetHdr::default(), &marker(id))?;
         let deadline = Instant::now() + MARKER_DEADLINE;
-        let mut buf = vec![0u8; MAX_PACKET];
+        let timed_out = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("kernel segmenter: marker {id} not seen in {MARKER_DEADLINE:?}"),
+            )
+        };
+        let (mut read, mut unreadable) = (Vec::new(), 0);
         loop {
             match self.world.b.recv(&mut buf) {
                 Ok((seg_hdr, len)) => {
                     let Some(got) = buf.get(..len) else { continue };
                     if is_marker(got, id) {
-                        return Ok(out);
+                        break;
                     }
-                    if dst.is_some() && destination(got) == dst.as_deref() {
-                        out.push((seg_hdr, got.to_vec()));
+                    if wanted(got) {
+                        read.push((seg_hdr, got.to_vec()));
                     }
                 }
                 Err(Error::WouldBlock) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!(
-                                "kernel segmenter: marker {id} not seen in {MARKER_DEADLINE:?}"
-                            ),
-                        ));
+                    if Instant::now() >= deadline {
+                        return Err(timed_out());
                     }
                     sys::poll_readable(self.world.b.as_fd(), 100)?;
                 }
+                // tun_put_user could not express the packet in B's header (K24): it is gone.
+                Err(err) if err.raw_os_error() == Some(libc::EINVAL) => unreadable += 1,
                 Err(err) => return Err(to_io(err)),
+            }
+        }
+        // The tap saw every packet before B's reader did, the marker included.
+        let mut sent = Vec::new();
+        loop {
+            match self.recv_tapped(&mut buf)? {
+                Some(got) if is_marker(got, id) => break,
+                Some(got) if wanted(got) => sent.push(got.to_vec()),
+                Some(_) => {}
+                None if Instant::now() >= deadline => return Err(timed_out()),
+                None => {
+                    sys::poll_readable(self.tap.as_fd(), 100)?;
+                }
+            }
+        }
+        let mut tapped = sent.iter();
+        let consistent = sent.len() == read.len() + unreadable
+            && read.iter().all(|(_, r)| tapped.any(|t| t == r));
+        if !consistent {
+            return Err(io::Error::other(format!(
+                "kernel segmenter: B's reader got {} packets and failed {} reads, its tap saw {} \
+                 that do not match",
+                read.len(),
+                unreadable,
+                sent.len()
+            )));
+        }
+        Ok(Exchange {
+            read,
+            unreadable,
+            sent,
+        })
+    }
+
+    /// One packet B sent, from its tap (`None`: nothing queued). Received copies are skipped.
+    fn recv_tapped<'b>(&self, buf: &'b mut [u8]) -> io::Result<Option<&'b [u8]>> {
+        loop {
+            match sys::recv_tapped(self.tap.as_fd(), buf) {
+                Ok((len, PACKET_OUTGOING)) if len <= buf.len() => return Ok(buf.get(..len)),
+                Ok((len, PACKET_OUTGOING)) => {
+                    return Err(io::Error::other(format!(
+                        "kernel segmenter: a {len}-byte packet does not fit the tap's buffer"
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
     }
@@ -364,7 +506,7 @@ impl KernelCoalescer {
     /// `napi_defer_hard_irqs` to 1, so that the timer is re-armed on every poll).
     pub fn with_flush_timeout(flush_timeout: Duration) -> io::Result<Self> {
         let wanted = Offloads::FULL;
-        let world = World::new(true, Offloads::NONE)?;
+        let world = World::new(true, LAYOUT, Offloads::NONE)?;
         // B's offloads: the best the kernel accepts, so merged packets are not re-segmented.
         let offloads_b = world.b.negotiate_offloads(wanted).map_err(to_io)?;
         let sysfs = |file: &str, value: &str| {

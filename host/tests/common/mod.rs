@@ -89,6 +89,32 @@ pub fn partial_csum_packet(spec: &PacketSpec) -> Vec<u8> {
     pkt
 }
 
+/// IPv4 options that a router forwards untouched: NOPs, maybe one experimental option (RFC 4727
+/// type 0x9e, which Linux skips), then end-of-list bytes. Measured: the kernel rewrites every byte
+/// after an end-of-list option to zero when it forwards (ip_options_compile), so random bytes
+/// there would test forwarding, not segmentation.
+pub fn ipv4_options(rng: &mut Rng, len: usize) -> Vec<u8> {
+    let mut opts = vec![1u8; rng.range(0, len as u64 - 1) as usize];
+    let room = len - opts.len();
+    if room >= 3 && rng.chance(1, 2) {
+        let olen = rng.range(2, room as u64) as usize;
+        opts.extend([0x9e, olen as u8]);
+        opts.extend(rng.bytes(olen - 2));
+    }
+    opts.resize(len, 0);
+    opts
+}
+
+/// The body of an IPv6 options header of `len` bytes (after next-header and length): one
+/// experimental option (RFC 4727 type 0x1e, "skip if unknown") filling it. Measured: a single
+/// PadN longer than 7 bytes makes the kernel drop a hop-by-hop header on forwarding
+/// (ip6_parse_tlv), so padding alone cannot fill a 16-byte header.
+pub fn v6_experimental_options(rng: &mut Rng, len: usize) -> Vec<u8> {
+    let mut body = vec![0x1e, (len - 4) as u8];
+    body.extend(rng.bytes(len - 4));
+    body
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -99,8 +125,13 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The 12-byte little-endian wire form of a header, as the TUN devices here use it.
 pub fn hdr_hex(hdr: &VnetHdr) -> String {
-    let mut bytes = [0u8; 12];
-    match hdr.write(&mut bytes, Layout::V1, vnet_core::hdr::Endian::Little) {
+    hdr_hex_in(hdr, Layout::V1)
+}
+
+/// The little-endian wire form of a header in `layout` (24 bytes for a UDP-tunnel header).
+pub fn hdr_hex_in(hdr: &VnetHdr, layout: Layout) -> String {
+    let mut bytes = [0u8; 24];
+    match hdr.write(&mut bytes, layout, vnet_core::hdr::Endian::Little) {
         Ok(n) => hex(&bytes[..n]),
         Err(e) => format!("<unrepresentable: {e}>"),
     }

@@ -311,10 +311,11 @@ fn valid_segments(
 }
 
 /// S3b / S40: every segment is the outer headers (bytes unchanged except the outer IP length, IPv4
-/// ID = first + index, header checksum, UDP length and checksum) followed by an inner segment; the
-/// outer IP and UDP lengths agree with the bytes, the outer IPv4 checksum verifies, the outer UDP
-/// checksum verifies with UDP_TUNNEL_CSUM and is 0 without; the inner segments, taken as a TUN
-/// super-packet from `inner_nh`, pass the plain L4 above.
+/// ID = first + index, header checksum, UDP length, and with UDP_TUNNEL_CSUM the UDP checksum)
+/// followed by an inner segment; the outer IP and UDP lengths agree with the bytes, the outer IPv4
+/// checksum verifies, the outer UDP checksum verifies with UDP_TUNNEL_CSUM (the seed is the
+/// pseudo-header sum in valid inputs, C3) and is the packet's without; the inner segments, taken
+/// as a TUN super-packet from `inner_nh`, pass the plain L4 above.
 fn valid_tunnel_segments(
     name: &str,
     req: &GsoRequest,
@@ -323,10 +324,10 @@ fn valid_tunnel_segments(
     segs: &[Vec<u8>],
 ) -> Result<(), String> {
     let t = req.tunnel.ok_or("not a tunnel")?;
-    let (th, nh) = (usize::from(t.outer_th), usize::from(t.inner_nh));
     let outer = wire::parse_headers(pkt, opts.link).map_err(|e| e.to_string())?;
+    let (th, nh) = (outer.l4_offset, usize::from(t.inner_nh));
     let l3 = outer.l3_offset;
-    let mut holes = vec![(th + 4, 4)];
+    let mut holes = vec![(th + 4, if t.outer_csum { 4 } else { 2 })];
     match outer.ip {
         IpVersion::V4 => holes.extend([(l3 + 2, 4), (l3 + 10, 2)]),
         IpVersion::V6 => holes.push((l3 + 4, 2)),
@@ -373,8 +374,8 @@ fn valid_tunnel_segments(
             );
         } else {
             ensure!(
-                be16(seg, th + 6) == 0,
-                "{name}: {i}: outer UDP checksum not 0"
+                be16(seg, th + 6) == be16(pkt, th + 6),
+                "{name}: {i}: outer UDP checksum field changed without UDP_TUNNEL_CSUM"
             );
         }
     }

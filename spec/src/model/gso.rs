@@ -213,8 +213,11 @@ pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<
 
 /// S3b / S40: a UDP-tunnel super-packet. The inner packet (from `inner_nh`, as on a TUN device) is
 /// split by S1-S3; every segment gets the outer headers with the outer IP length, IPv4 ID (the
-/// first plus the index) and header checksum, the outer UDP length, and the outer UDP checksum over
-/// the outer UDP header and everything after it (UDP_TUNNEL_CSUM, 0 → 0xFFFF) or 0.
+/// first plus the index) and header checksum, the outer UDP length, and with UDP_TUNNEL_CSUM the
+/// outer UDP checksum over the outer UDP header and everything after it, seeded with the sender's
+/// field (its outer UDP byte count swapped for the segment's, K24; 0 → 0xFFFF); without, the
+/// field as the packet has it. The outer IP version and UDP offset are the packet's (the tunnel
+/// bit and `outer_th` only bounded V7).
 fn tunnel(
     kind: GsoKind,
     mss: usize,
@@ -226,9 +229,10 @@ fn tunnel(
         return Err("S3: UFO in a UDP tunnel".into());
     }
     let outer = layout(pkt, opts.link)?;
-    let (th, nh) = (usize::from(t.outer_th), usize::from(t.inner_nh));
-    if outer.proto != 17 || outer.l4 != th || nh < th + 8 || nh > pkt.len() {
-        return Err("S3b: the outer headers are not IP + UDP at outer_th".into());
+    // The outer UDP header is where the outer IP header says (outer_th only bounded V7, K24).
+    let (th, nh) = (outer.l4, usize::from(t.inner_nh));
+    if outer.proto != 17 || nh < th + 8 || nh > pkt.len() {
+        return Err("S3b: the outer headers are not IP + UDP before inner_nh".into());
     }
     let claimed = if outer.v6 {
         usize::from(be16(pkt, outer.l3 + 4)) + 40
@@ -253,15 +257,14 @@ fn tunnel(
         fix_ip(&mut seg, &outer, Some(id0.wrapping_add(i as u16)), None);
         let udp_len = seg.len() - th;
         set16(&mut seg, th + 4, udp_len as u16);
-        let check = if t.outer_csum {
-            match l4_checksum(&mut seg, &outer, 6) {
+        if t.outer_csum {
+            let whole = (pkt.len() - th) as u32;
+            let check = match seeded_checksum(&mut seg, &outer, 6, pkt, whole) {
                 0 => 0xFFFF,
                 c => c,
-            }
-        } else {
-            0
-        };
-        set16(&mut seg, th + 6, check);
+            };
+            set16(&mut seg, th + 6, check);
+        }
         out.push(seg);
     }
     Ok(out)

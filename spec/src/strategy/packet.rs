@@ -237,11 +237,64 @@ fn fit_v5_estimate(spec: &PacketSpec, len: usize, gso: u16, needs_csum: bool, ki
     }
 }
 
+/// Bytes V7 wants before a tunnel packet's outer transport header beyond the outer IP minimum:
+/// `outer_th >= 14 + 20` (or `14 + 40`), the Ethernet header counted even on TUN (measured: K20),
+/// so a TUN frame's outer IPv4 header needs at least 16 bytes of options (a multiple of 4) and its
+/// outer IPv6 header at least 16 bytes of extension headers (a multiple of 8).
+pub const TUN_OUTER_EXTRA: usize = 16;
+
+/// Wraps `sp`, a TUN super-packet with NEEDS_CSUM (V7), in a UDP tunnel: `outer` (a UDP
+/// [`PacketSpec`]: its framing, IP version, options or extension headers, addresses and ports;
+/// its payload is replaced) + UDP + [`TUNNEL_HDR`](crate::packet::TUNNEL_HDR) + the inner packet.
+/// The 24-byte header's offsets point at the outer UDP and the inner IP header, the tunnel bit
+/// names the outer version (as V7 reads it), `csum_start` and `hdr_len` move by the outer
+/// headers, and the link is the outer's (TAP with an Ethernet header, else TUN).
+///
+/// With `outer_csum` (UDP_TUNNEL_CSUM) the outer UDP checksum field holds the pseudo-header sum
+/// over the outer UDP length, as for any checksum a device completes (C3; the kernel trusts that
+/// seed); without, it is 0.
+pub fn tunnel_super_packet(
+    mut sp: SuperPacket,
+    outer: &PacketSpec,
+    outer_csum: bool,
+) -> SuperPacket {
+    let mut outer = outer.clone();
+    outer.l4 = L4::Udp;
+    let nh = outer.hdr_len() + crate::packet::TUNNEL_HDR.len();
+    sp.pkt = outer.encapsulate(&sp.pkt);
+    let th = outer.l4_offset();
+    if outer_csum {
+        let seed = outer.pseudo_header(sp.pkt.len() - th);
+        sp.pkt[th + 6..th + 8].copy_from_slice(&seed.to_be_bytes());
+    }
+    let tunnel_bit = if outer.v6 {
+        GsoType::UDP_TUNNEL_IPV6
+    } else {
+        GsoType::UDP_TUNNEL_IPV4
+    };
+    let h = &mut sp.hdr;
+    h.gso_type = GsoType(h.gso_type.0 | tunnel_bit.0);
+    if outer_csum {
+        h.flags = Flags(h.flags.0 | Flags::UDP_TUNNEL_CSUM.0);
+    }
+    h.csum_start += nh as u16;
+    h.hdr_len += nh as u16;
+    h.outer_th_offset = th as u16;
+    h.inner_nh_offset = nh as u16;
+    sp.opts.link = if outer.ethernet.is_some() {
+        Link::Tap
+    } else {
+        Link::Tun
+    };
+    sp
+}
+
 /// A valid UDP-tunnel super-packet (V7, S3b): an inner TCPv4/TCPv6/USO super-packet from
-/// [`super_packet_with`] on TUN (IPv4 options, IPv6 extension headers, TCP options) inside an
-/// Ethernet + outer IPv4 (with options) or IPv6 (with extension headers) + UDP + 8-byte tunnel
-/// header; the 24-byte header's offsets point at the outer UDP and the inner IP header; the tunnel
-/// bit names the outer version (Linux's reading, V22); UDP_TUNNEL_CSUM on or off.
+/// [`super_packet_with`] on TUN (IPv4 options, IPv6 extension headers, TCP options) wrapped by
+/// [`tunnel_super_packet`] in an outer IPv4 (with options) or IPv6 (with extension headers), UDP
+/// and an 8-byte tunnel header, on TAP (Ethernet first) or TUN (the outer IP header first, with
+/// at least [`TUN_OUTER_EXTRA`] bytes of options or extension headers, which V7 needs there);
+/// UDP_TUNNEL_CSUM on or off.
 pub fn super_packet_tunnel() -> impl Strategy<Value = SuperPacket> {
     let inner = prop_oneof![super_packet_with(Kind::Tcp), super_packet_with(Kind::Uso)]
         .prop_filter("TUN, NEEDS_CSUM (V7), small enough to wrap", |sp| {
@@ -256,38 +309,32 @@ pub fn super_packet_tunnel() -> impl Strategy<Value = SuperPacket> {
         ipv6_extensions_any(),
         any::<bool>(),
         any::<u16>(),
+        any::<bool>(),
     )
-        .prop_map(|(mut sp, outer_v6, ip_options, v6_ext, outer_csum, id)| {
+        .prop_map(|(sp, outer_v6, ip_options, v6_ext, outer_csum, id, tap)| {
             let mut outer = if outer_v6 {
                 PacketSpec::udp6(0)
             } else {
                 PacketSpec::udp4(0)
             };
-            outer.ethernet = Some(None);
             outer.ip_id = id;
             if outer_v6 {
                 outer.v6_ext = v6_ext;
             } else {
                 outer.ip_options = ip_options;
             }
-            let nh = outer.hdr_len() + crate::packet::TUNNEL_HDR.len();
-            sp.pkt = outer.encapsulate(&sp.pkt);
-            let tunnel_bit = if outer_v6 {
-                GsoType::UDP_TUNNEL_IPV6
-            } else {
-                GsoType::UDP_TUNNEL_IPV4
-            };
-            let h = &mut sp.hdr;
-            h.gso_type = GsoType(h.gso_type.0 | tunnel_bit.0);
-            if outer_csum {
-                h.flags = Flags(h.flags.0 | Flags::UDP_TUNNEL_CSUM.0);
+            if tap {
+                outer.ethernet = Some(None);
+            } else if outer.l3_len() < outer.l3_len_min() + TUN_OUTER_EXTRA {
+                // V7 counts an Ethernet header on TUN too: make room for it.
+                if outer_v6 {
+                    outer.v6_ext.push(v6_dest_opts(TUN_OUTER_EXTRA));
+                } else {
+                    outer.ip_options = vec![1; TUN_OUTER_EXTRA];
+                    outer.ip_options.extend(vec![0; 4 * (id % 6) as usize]);
+                }
             }
-            h.csum_start += nh as u16;
-            h.hdr_len += nh as u16;
-            h.outer_th_offset = outer.l4_offset() as u16;
-            h.inner_nh_offset = nh as u16;
-            sp.opts.link = Link::Tap;
-            sp
+            tunnel_super_packet(sp, &outer, outer_csum)
         })
 }
 
