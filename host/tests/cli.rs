@@ -260,3 +260,43 @@ fn readme_kernel_table_is_generated() {
         "README.md's Kernels table differs from `vnet kernel --table`:\n{table}"
     );
 }
+
+/// `--kernel auto` probes the running kernel (root) and its answers name what `vnet kernel` finds.
+#[test]
+fn check_kernel_auto_names_the_probed_profile() {
+    if !vnet_host::netns::require_root("check_kernel_auto_names_the_probed_profile") {
+        return;
+    }
+    let probed = vnet(&["kernel"], b"");
+    assert_eq!(
+        probed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&probed.stderr)
+    );
+    let json = String::from_utf8_lossy(&probed.stdout).into_owned();
+    eprintln!("vnet kernel: {json}");
+    let label = json
+        .split("\"profile\":")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .map(|p| p.trim_matches('"').replace("null", "unknown"))
+        .expect("a profile field");
+    let out = vnet(
+        &["check", "--kernel", "auto"],
+        b"010000000000000000000000450000140000400040060000c0000201c6336401\n",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        answer
+            .trim_end()
+            .ends_with(&format!(",\"kernel\":\"{label}\"}}")),
+        "{answer} vs {label}"
+    );
+}

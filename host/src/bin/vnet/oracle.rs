@@ -32,9 +32,9 @@ options:
   --tap                 packets start with an Ethernet header
   --strict              also enforce the virtio spec's driver requirements (P4, P6, P9)
   --udp-max-segments N  USO segment limit (default: the kernel profile's)
-  --kernel NAME|auto    whose rules: a profile (linux-6.1, linux-6.12, linux-6.18,
-                        linux-6.18-dissect; default the newest, linux-6.18), or auto: probe the
-                        running kernel (root; `vnet kernel` shows what it finds)
+  --kernel NAME|auto    whose rules: a named profile (`vnet kernel --table` lists them; default
+                        the newest), or auto: probe the running kernel (root; `vnet kernel`
+                        shows what it finds)
   --tunnel              UDP-tunnel GSO negotiated (with --tunnel-csum: its checksum offload too)";
 
 pub(crate) const SEGMENT_USAGE: &str = "\
