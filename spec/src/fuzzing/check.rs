@@ -188,6 +188,7 @@ pub fn check(input: &CheckInput) {
     let needs_csum = hdr.flags.contains(Flags::NEEDS_CSUM);
     // K1: TUN counts the header bytes after the first 10 (24 with a tunnel header) as packet.
     let unparsed = match opts.layout {
+        _ if !opts.kernel.hdr_len_counts_unparsed_header => 0,
         Layout::V1HashTunnel => 0,
         other => other.size() - Layout::Legacy.size(),
     };
@@ -211,7 +212,9 @@ pub fn check(input: &CheckInput) {
                 end <= packet.len(),
                 "V3: the checksum field is in the packet"
             );
-            assert!(usize::from(c.start) >= wire::IPV4_MIN_HEADER_LEN, "V3");
+            if opts.kernel.csum_start_past_ip_header {
+                assert!(usize::from(c.start) >= wire::IPV4_MIN_HEADER_LEN, "V3 (K17)");
+            }
         }
         Offload::Segment(req) => assert_segment(input, &req),
     }
@@ -229,7 +232,12 @@ fn assert_segment(input: &CheckInput, req: &check::GsoRequest) {
     };
     assert_eq!(req.kind, kind);
     assert_eq!(req.ecn, hdr.gso_type.has_ecn());
-    assert_eq!(req.gso_size, hdr.gso_size);
+    // K19: a TCP size below the kernel's minimum is raised to it.
+    let gso_size = match kind {
+        GsoKind::Tcp => hdr.gso_size.max(opts.kernel.tcp_min_gso_size),
+        GsoKind::Uso | GsoKind::Ufo => hdr.gso_size,
+    };
+    assert_eq!(req.gso_size, gso_size);
     assert!(req.gso_size != 0 && req.gso_size != u16::MAX, "V2");
     assert!(
         packet.len() > usize::from(req.gso_size),
