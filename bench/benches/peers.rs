@@ -1,5 +1,5 @@
-//! Side-by-side benches of vnet-core and its peers (DESIGN §9), in one run so that ratios compare
-//! like with like. Every id is `<work>/<case>/<implementation>`: a comparison is two ids that differ
+//! Side-by-side benches of vnet-core and its peers (ARCHITECTURE.md, 'Performance targets'), in
+//! one run so that ratios compare like with like. Every id is `<work>/<case>/<implementation>`: a comparison is two ids that differ
 //! only in the last part. `spec/benches/ratios.py` turns criterion's estimates into the README table.
 //!
 //! Run: `cargo bench -p vnet-spec --bench peers` (quick: add `-- --warm-up-time 1 --measurement-time 2`).

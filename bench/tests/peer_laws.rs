@@ -1,5 +1,6 @@
-//! The oracle on a peer (DESIGN §7, issue 8): the laws of vnet-spec run against tun-rs (GSO, GRO,
-//! checksum, header) and the checksum sums of internet-checksum, smoltcp and etherparse.
+//! The oracle on a peer (ARCHITECTURE.md, 'Laws' and 'Peers'; issue 8): the laws of vnet-spec run
+//! against tun-rs (GSO, GRO, checksum, header) and the checksum sums of internet-checksum, smoltcp
+//! and etherparse.
 //!
 //! A peer is not ours, so a law it breaks is REPORTED, not a test failure: each law runs under
 //! proptest's `TestRunner` (fixed seed, 256 cases, no failure persistence), a failure is shrunk to
@@ -245,7 +246,7 @@ fn udp_checksum_zero() -> SuperPacket {
     gso_request(&spec, 100)
 }
 
-/// Named GSO probes (suspects from DESIGN and the GRO issue list).
+/// Named GSO probes (the suspects of ARCHITECTURE.md, 'Peers', and the GRO issue list).
 fn gso_probes() -> Vec<(&'static str, SuperPacket)> {
     let mut v4opt = PacketSpec::tcp4(3000);
     v4opt.ip_options = vec![1, 1, 1, 0, 1, 1, 1, 0];
@@ -507,8 +508,8 @@ fn set_flags(s: &mut PacketSpec, f: u8) {
     }
 }
 
-/// Named GRO probes: (name, batch, buffer capacity). The suspects from DESIGN §6 and the GRO issue
-/// list, each as the smallest batch that shows it.
+/// Named GRO probes: (name, batch, buffer capacity). The suspects of ARCHITECTURE.md, 'Peers', and
+/// the GRO issue list, each as the smallest batch that shows it.
 fn gro_probes() -> Vec<(&'static str, Vec<Vec<u8>>, usize)> {
     let cap = tun_rs::VIRTIO_NET_HDR_LEN + 65535;
     let mut p = Vec::new();

@@ -70,8 +70,8 @@ fn copy_and_sum_body(dst: &mut [u8], src: &[u8]) -> Option<u16> {
 }
 
 /// Copies fewer than 8 bytes (`dst` and `src` of one length) in fixed-size pieces: a byte loop
-/// here becomes a `memcpy` call, and `copy_from_slice` keeps a length-check panic path (DESIGN §9
-/// footprint).
+/// here becomes a `memcpy` call, and `copy_from_slice` keeps a length-check panic path
+/// (ARCHITECTURE.md, 'Footprint').
 #[inline(always)]
 fn copy_tail(dst: &mut [u8], src: &[u8]) {
     let ((quads, rest), (src_quads, src_rest)) = (dst.as_chunks_mut::<4>(), src.as_chunks::<4>());

@@ -1012,7 +1012,8 @@ fn verify_in_place<S: Summer>(summer: S, seg: &Seg, pkt: &[u8]) -> bool {
 
 /// Moves `buf[..len]` up by `by` bytes (`buf` holds at least `len + by`), from the back in pieces
 /// of at most `by` bytes, none overlapping its destination: plain copies, where `copy_within`
-/// would leave range checks (a panic path, DESIGN §9) in a bare-metal build.
+/// would leave range checks (a panic path: ARCHITECTURE.md, 'No panic path') in a bare-metal
+/// build.
 fn shift_up(buf: &mut [u8], len: usize, by: usize) {
     if by == 0 {
         return;

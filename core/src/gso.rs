@@ -655,7 +655,7 @@ impl Plan {
             }
         }
         // gso_size >= 1 was checked above; a `NonZero` divisor leaves no division-by-zero panic
-        // path for the optimiser to keep (DESIGN §9, no panic path).
+        // path for the optimiser to keep (ARCHITECTURE.md, 'No panic path').
         let mss = NonZeroUsize::new(plan.mss).unwrap_or(NonZeroUsize::MIN);
         plan.count = (plan.payload_len / mss + usize::from(plan.payload_len % mss != 0)).max(1);
         if req.kind == GsoKind::Uso && plan.count > usize::from(opts.kernel.udp_max_segments) {

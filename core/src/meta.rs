@@ -1,5 +1,5 @@
 //! Per-packet offload metadata, as a VMM's network backend carries it, and its translation to and
-//! from the virtio-net header (rules M1-M10; DESIGN §3).
+//! from the virtio-net header (rules M1-M10; ARCHITECTURE.md, 'Metadata translation').
 //!
 //! [`TxMetadata`] says what a sender asks of the device in protocol terms (TCP checksum, TCP
 //! segmentation, header lengths); [`VnetHdr`] says the same in the header's generic terms

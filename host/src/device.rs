@@ -2,7 +2,7 @@
 //!
 //! The device always has IFF_NO_PI and IFF_VNET_HDR: every packet is preceded by a vnet header of
 //! a fixed size (10, 12, 20 or 24 bytes) and nothing else. Encoding that header is vnet-core's job;
-//! this module only moves bytes and talks to the kernel (kernel-rules §3).
+//! this module only moves bytes and talks to the kernel (the T rules of `spec/RULES.md`).
 
 use std::fs::File;
 use std::io::{IoSlice, IoSliceMut};

@@ -1,4 +1,5 @@
-//! TUNSETOFFLOAD bits and the kernel's rule for accepting them (kernel-rules T3, T9, T10).
+//! TUNSETOFFLOAD bits and the kernel's rule for accepting them (T3, T9, T10 in
+//! `spec/RULES.md`).
 //!
 //! The offloads say what the kernel may hand to a *reader*: partially checksummed packets (CSUM)
 //! and TCP/UDP super-packets (TSO4/TSO6/USO4/USO6), since Linux 6.17 also UDP-tunnel super-packets
@@ -186,7 +187,7 @@ impl fmt::Display for Offloads {
     }
 }
 
-// The kernel ABI (kernel-rules T3), checked against libc's values at compile time.
+// The kernel ABI (T3), checked against libc's values at compile time.
 const _: () = {
     assert!(Offloads::CSUM.0 == 0x01);
     assert!(Offloads::TSO4.0 == 0x02);

@@ -1,7 +1,7 @@
 //! Every `unsafe` call of the crate, each in a tiny wrapper with a `// SAFETY:` comment.
 //!
 //! The wrappers return plain `io::Result`s; the safe layers above attach the ioctl's name (see
-//! [`crate::Error::Ioctl`]). Ioctl numbers and flag values come from libc (kernel-rules T1-T3), so no
+//! [`crate::Error::Ioctl`]). Ioctl numbers and flag values come from libc (T1-T3), so no
 //! number is written by hand here.
 
 use std::ffi::CString;

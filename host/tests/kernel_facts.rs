@@ -26,7 +26,7 @@ fn kernel_verdict(seg: &KernelSegmenter, hdr: &VnetHdr, pkt: &[u8]) -> Result<()
 
 /// `check`'s verdict on the same write. Errors of the S rules are found when locating a GSO
 /// request in the packet, i.e. at segmentation time: the kernel accepts such a write and drops the
-/// packet later (T15), so for the write they count as accepted.
+/// packet later (K2, S1 (check)), so for the write they count as accepted.
 fn check_verdict(hdr: &VnetHdr, pkt: &[u8]) -> Result<Option<&'static str>, &'static str> {
     match check::check(hdr, pkt, &check_options()) {
         Ok(_) => Ok(None),
@@ -355,7 +355,7 @@ fn fact_f_fixed_id_ipv4_pair_at_the_tun_boundary() {
         );
         rows.push((df, id_step, merged));
     }
-    // DESIGN G3: a fixed-ID flow is not handed over merged at a TUN boundary (no FIXEDID bit in
+    // G3 (K5): a fixed-ID flow is not handed over merged at a TUN boundary (no FIXEDID bit in
     // the virtio header); an incrementing one is.
     assert_eq!(
         rows,

@@ -1,4 +1,4 @@
-//! GRO: the acceptance table (the kernel selftest's gro.c cases, kernel-rules §4B, each as the
+//! GRO: the acceptance table (the kernel selftest's gro.c cases, rules G1-G8, each as the
 //! list of delivered payload sizes, for IPv4 and IPv6), named regressions for bugs peers shipped,
 //! and the laws on random trains (L5, L6, L7, fast == reference).
 

@@ -1,4 +1,5 @@
-//! The GSO laws (DESIGN §7: L4, fast == reference, L7) run against vnet-core and the reference model.
+//! The GSO laws (ARCHITECTURE.md, 'Laws': L4, fast == reference, L7) run against vnet-core and the
+//! reference model.
 
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -288,7 +288,7 @@ impl KernelSegmenter {
     /// Writes one packet into A and returns the kernel's verdict on the header, without reading
     /// anything back: `Err` with `raw_os_error() == Some(EINVAL)` when the kernel refuses it
     /// (V1-V7, T14). A header accepted here may still describe a packet the kernel drops later
-    /// (T15).
+    /// (K2, S1 (check)).
     pub fn write(&self, hdr: &VnetHdr, pkt: &[u8]) -> io::Result<()> {
         self.world.write(hdr, pkt)
     }
@@ -296,7 +296,7 @@ impl KernelSegmenter {
     /// Writes one (GSO) packet into A and returns the packets the kernel forwarded out of B to
     /// the same destination, in order, as B delivered them (after [`undo_forwarding`] they can be
     /// compared byte for byte). The write's error (e.g. EINVAL) is returned as is; an empty
-    /// result means the kernel accepted the write and then dropped the packet (T15). A packet B
+    /// result means the kernel accepted the write and then dropped the packet (K2). A packet B
     /// sent but its reader could not take is an error without an errno (see
     /// [`KernelSegmenter::transmit`]).
     pub fn segment(&self, hdr: &VnetHdr, pkt: &[u8]) -> io::Result<Vec<Vec<u8>>> {
@@ -545,7 +545,8 @@ impl KernelCoalescer {
     }
 
     /// Whether UDP GRO forwarding (`rx-udp-gro-forwarding`) could be switched on for A. Without
-    /// it the kernel never coalesces forwarded UDP (G4, kernel-rules §4.5).
+    /// it the kernel never coalesces forwarded UDP (G4; ARCHITECTURE.md, 'The kernel as a
+    /// reference').
     pub fn udp_gro_forwarding(&self) -> bool {
         self.udp_gro_forwarding
     }

@@ -1,5 +1,6 @@
 //! L3: metadata and header translate into each other without loss, except for what the header
-//! cannot carry, which [`representable_part`] names (M1-M8; DESIGN §3).
+//! cannot carry, which [`representable_part`] names (M1-M8; ARCHITECTURE.md,
+//! 'Metadata translation').
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;

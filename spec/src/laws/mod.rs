@@ -1,5 +1,5 @@
-//! The laws of DESIGN §7, each a function generic over the implementation under test, so that the
-//! same law runs against vnet-core, the reference models and peers.
+//! The laws (ARCHITECTURE.md, 'Laws'), each a function generic over the implementation under test,
+//! so that the same law runs against vnet-core, the reference models and peers.
 //!
 //! A law takes its implementation through a small trait ([`hdr::HeaderCodec`],
 //! [`csum::Checksummer`], [`meta::MetaTranslator`]) and returns `Err(TestCaseError)` naming what
