@@ -138,9 +138,17 @@ fn run(test: &str, v6: bool, default_seed: u64) {
                         uso: true,
                         ..profile
                     };
-                    common::core_transmit(&hdr, p, 0, internal)
-                        .into_iter()
-                        .map(|s| (VnetHdr::default(), s))
+                    common::core_transmit(
+                        &hdr,
+                        p,
+                        0,
+                        &vnet_core::check::CheckOptions {
+                            kernel: internal,
+                            ..Default::default()
+                        },
+                    )
+                    .into_iter()
+                    .map(|s| (VnetHdr::default(), s))
                 })
                 .collect();
         }

@@ -86,29 +86,7 @@ fn random_case(rng: &mut Rng, kind: Kind, wild: bool) -> Case {
         spec.ip_options = ipv4_options(rng, len);
     }
     if let L4::Tcp { .. } = spec.l4 {
-        if rng.chance(1, 3) {
-            // TCP options are opaque to segmentation (S3): random bytes.
-            let len = 4 * rng.range(1, 10) as usize;
-            spec.tcp_options = rng.bytes(len);
-        }
-        let mut flags = tcp_flags::ACK;
-        for f in [
-            tcp_flags::PSH,
-            tcp_flags::FIN,
-            tcp_flags::CWR,
-            tcp_flags::ECE,
-            tcp_flags::URG,
-        ] {
-            if rng.chance(1, 5) {
-                flags |= f;
-            }
-        }
-        spec.l4 = L4::Tcp {
-            seq: rng.next() as u32,
-            ack: rng.next() as u32,
-            flags,
-            window: rng.next() as u16,
-        };
+        common::random_tcp(rng, &mut spec);
     }
     let gso_size = match rng.range(0, 3) {
         0 => rng.range(1, 64),
@@ -201,7 +179,7 @@ fn wild_header(rng: &mut Rng, hdr: &mut VnetHdr, spec: &PacketSpec) {
 
 /// What vnet-core transmits for the case (see [`common::core_transmit`]).
 fn core_segments(case: &Case, frag_id: u32) -> Vec<Vec<u8>> {
-    common::core_transmit(&case.hdr, &case.pkt, frag_id, common::probed().profile)
+    common::core_transmit(&case.hdr, &case.pkt, frag_id, &common::check_options())
 }
 
 /// The reference model's answer for the same case (refusal = nothing sent).

@@ -42,7 +42,7 @@ use common::{
     Rng, gso_header, hdr_hex_in, hex, ipv4_options, partial_csum_packet, v6_experimental_options,
 };
 use vnet_core::check::{self, CheckOptions, Offload};
-use vnet_core::gso::{self, GsoOptions, Segmenter};
+use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
 use vnet_core::wire::Link;
 use vnet_host::kernel::{KernelSegmenter, undo_forwarding};
@@ -96,28 +96,7 @@ fn random_inner(rng: &mut Rng) -> SuperPacket {
         spec.ip_options = ipv4_options(rng, len);
     }
     if !udp {
-        if rng.chance(1, 3) {
-            let len = 4 * rng.range(1, 10) as usize;
-            spec.tcp_options = rng.bytes(len);
-        }
-        let mut flags = tcp_flags::ACK;
-        for f in [
-            tcp_flags::PSH,
-            tcp_flags::FIN,
-            tcp_flags::CWR,
-            tcp_flags::ECE,
-            tcp_flags::URG,
-        ] {
-            if rng.chance(1, 5) {
-                flags |= f;
-            }
-        }
-        spec.l4 = L4::Tcp {
-            seq: rng.next() as u32,
-            ack: rng.next() as u32,
-            flags,
-            window: rng.next() as u16,
-        };
+        common::random_tcp(rng, &mut spec);
     }
     let gso_size = match rng.range(0, 3) {
         0 => rng.range(1, 64),
@@ -311,34 +290,7 @@ fn check_options() -> CheckOptions {
 
 /// vnet-core's answer: nothing when `check` or the segmenter refuses.
 fn core_segments(case: &Case) -> Vec<Vec<u8>> {
-    let copts = check_options();
-    let gopts = GsoOptions {
-        kernel: copts.kernel,
-        ..GsoOptions::default()
-    };
-    match check::check(&case.hdr, &case.pkt, &copts) {
-        Err(_) => Vec::new(),
-        Ok(Offload::Plain) => vec![case.pkt.clone()],
-        Ok(Offload::Checksum(c)) => {
-            let mut out = case.pkt.clone();
-            match gso::complete_checksum(&mut out, c) {
-                Ok(()) => vec![out],
-                Err(_) => Vec::new(),
-            }
-        }
-        Ok(Offload::Segment(req)) => {
-            let Ok(mut seg) = Segmenter::new(&req, &case.pkt, &gopts) else {
-                return Vec::new();
-            };
-            let mut buf = vec![0u8; seg.max_segment_len()];
-            let mut out = Vec::new();
-            while let Some(r) = seg.next_into(&mut buf) {
-                let len = r.expect("a buffer of max_segment_len fits every segment");
-                out.push(buf[..len].to_vec());
-            }
-            out
-        }
-    }
+    common::core_transmit(&case.hdr, &case.pkt, 0, &check_options())
 }
 
 /// The reference model's answer (it checks with the tunnel options itself).

@@ -146,6 +146,34 @@ macro_rules! report {
     }};
 }
 
+/// Random TCP fields for a generated super-packet: options (opaque to segmentation, S3) one
+/// time in three, ACK plus each of PSH, FIN, CWR, ECE and URG one time in five, random
+/// sequence, ack and window.
+pub fn random_tcp(rng: &mut Rng, spec: &mut PacketSpec) {
+    if rng.chance(1, 3) {
+        let len = 4 * rng.range(1, 10) as usize;
+        spec.tcp_options = rng.bytes(len);
+    }
+    let mut flags = vnet_spec::packet::tcp_flags::ACK;
+    for f in [
+        vnet_spec::packet::tcp_flags::PSH,
+        vnet_spec::packet::tcp_flags::FIN,
+        vnet_spec::packet::tcp_flags::CWR,
+        vnet_spec::packet::tcp_flags::ECE,
+        vnet_spec::packet::tcp_flags::URG,
+    ] {
+        if rng.chance(1, 5) {
+            flags |= f;
+        }
+    }
+    spec.l4 = L4::Tcp {
+        seq: rng.next() as u32,
+        ack: rng.next() as u32,
+        flags,
+        window: rng.next() as u16,
+    };
+}
+
 /// Whether an IPv6 packet carries a destination-options header, first or after a hop-by-hop
 /// header (the only chains the generators make): K22's packets.
 pub fn has_dest_opts(pkt: &[u8]) -> bool {
@@ -189,21 +217,22 @@ pub fn check_options() -> vnet_core::check::CheckOptions {
 /// What vnet-core transmits for (`hdr`, `pkt`): `check`, then the packet,
 /// its completed checksum, or the segments; nothing when `check` or the segmenter refuses (the
 /// kernel then refuses the write or drops the packet). `frag_id` is the IPv6 UFO identification
-/// (K8). `kernel` is the profile to follow (the probed one, or another where a kernel segments
-/// internally, past a TUN write's rules).
-pub fn core_transmit(hdr: &VnetHdr, pkt: &[u8], frag_id: u32, kernel: Profile) -> Vec<Vec<u8>> {
-    use vnet_core::check::{self, CheckOptions, Offload};
+/// (K8). `copts` say whose rules (the probed kernel's, or another profile where a kernel
+/// segments internally, past a TUN write's rules) and which header layout and link.
+pub fn core_transmit(
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    frag_id: u32,
+    copts: &vnet_core::check::CheckOptions,
+) -> Vec<Vec<u8>> {
+    use vnet_core::check::{self, Offload};
     use vnet_core::gso::{self, GsoOptions, Segmenter};
-    let copts = CheckOptions {
-        kernel,
-        ..CheckOptions::default()
-    };
     let gopts = GsoOptions {
         frag_id,
         kernel: copts.kernel,
         ..GsoOptions::default()
     };
-    match check::check(hdr, pkt, &copts) {
+    match check::check(hdr, pkt, copts) {
         Err(_) => Vec::new(),
         Ok(Offload::Plain) => vec![pkt.to_vec()],
         Ok(Offload::Checksum(c)) => {
