@@ -213,7 +213,10 @@ pub fn check(input: &CheckInput) {
                 "V3: the checksum field is in the packet"
             );
             if opts.kernel.csum_start_past_ip_header {
-                assert!(usize::from(c.start) >= wire::IPV4_MIN_HEADER_LEN, "V3 (K17)");
+                assert!(
+                    usize::from(c.start) >= wire::IPV4_MIN_HEADER_LEN,
+                    "V3 (K17)"
+                );
             }
         }
         Offload::Segment(req) => assert_segment(input, &req),
