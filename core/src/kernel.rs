@@ -214,7 +214,9 @@ pub const LINUX_6_12: Profile = Profile {
     udp_tunnel_gso: false,
 };
 
-/// Linux 6.18 (6.18.44), as this project first measured it.
+/// Linux 6.18: the 6.18.44 build this project was first built and tested on. It differs from
+/// this project's present 6.18.44 build in K15 only ([`LINUX_6_18_DISSECT`], where K1, K4,
+/// K16-K23 were measured); 6.18.35's source agrees on K15 and K19.
 pub const LINUX_6_18: Profile = Profile {
     write_dissects_gso: false,
     uso: true,
@@ -229,7 +231,8 @@ pub const LINUX_6_18: Profile = Profile {
     udp_tunnel_gso: true,
 };
 
-/// A 6.18 build that dissects GSO packets written without NEEDS_CSUM (K15).
+/// A 6.18 build that dissects GSO packets written without NEEDS_CSUM (K15: it carries
+/// `44378d02c5aa`); this project's present kernel, 6.18.44-fc.
 pub const LINUX_6_18_DISSECT: Profile = Profile {
     write_dissects_gso: true,
     ..LINUX_6_18
