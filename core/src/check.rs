@@ -35,7 +35,7 @@ pub struct CheckOptions {
     pub layout: Layout,
     /// Which rules.
     pub mode: Mode,
-    /// Which kernel's rules, where kernels differ (USO, its segment limit, K15's dissection).
+    /// Which kernel's rules, where kernel lines differ (the K rows of `spec/RULES.md`).
     pub kernel: Profile,
     /// UDP-tunnel GSO was negotiated. On a TUN write that is the 24-byte header alone, on kernels
     /// that have it (K20: `kernel.udp_tunnel_gso`; without it the tunnel bits are an unknown GSO
