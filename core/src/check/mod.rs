@@ -1,0 +1,416 @@
+//! Header validation: what a (header, packet) pair asks for, judged by the kernel's rules.
+//!
+//! [`check`] applies the rules of `virtio_net_hdr_to_skb` / `virtio_net_hdr_tnl_to_skb` (V1-V7)
+//! and of TUN's write path (T14), so that in [`Mode::Linux`] it accepts exactly what a
+//! Linux TUN/TAP device accepts on write. [`Mode::Strict`] adds the virtio spec's driver MUSTs
+//! (P4, P9). A GSO request is then located in the packet itself (V8: `hdr_len` is a hint, never
+//! trusted), so that segmentation has everything it needs and nothing it must take on faith.
+
+use core::fmt;
+
+use crate::dissect;
+use crate::hdr::{Flags, GsoType, Layout, VnetHdr};
+use crate::kernel::Profile;
+use crate::wire::{self, Headers, IpProtocol, IpVersion, Link, TcpPacket};
+
+#[cfg(test)]
+mod kernel_tests;
+mod locate;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+use locate::locate;
+use rules::{Plain, check_device_write, check_plain, check_strict, check_tunnel, csum_request};
+
+/// Which rules to apply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Mode {
+    /// Accept exactly what Linux accepts on a TUN/TAP write.
+    #[default]
+    Linux,
+    /// Also enforce the virtio spec's driver requirements: no DATA_VALID or RSC_INFO on transmit
+    /// (P9), GSO only with NEEDS_CSUM (P4), `hdr_len` covering the headers of a GSO packet (P6).
+    Strict,
+}
+
+/// How to check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct CheckOptions {
+    /// Where the packet starts: IP (TUN) or Ethernet (TAP).
+    pub link: Link,
+    /// The header layout the device reads (T14 counts the header bytes TUN has not parsed yet).
+    pub layout: Layout,
+    /// Which rules.
+    pub mode: Mode,
+    /// Which kernel's rules, where kernel lines differ (the K rows of `spec/RULES.md`).
+    pub kernel: Profile,
+    /// UDP-tunnel GSO was negotiated. On a TUN write that is the 24-byte header alone, on kernels
+    /// that have it (K20: `kernel.udp_tunnel_gso`; without it the tunnel bits are an unknown GSO
+    /// type whatever this says); TUNSETOFFLOAD's tunnel bits concern only what the reader gets.
+    pub tunnel: bool,
+    /// UDP-tunnel checksum offload was negotiated too (on a TUN write: with the tunnel header,
+    /// always).
+    pub tunnel_csum: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions {
+            link: Link::Tun,
+            layout: Layout::V1,
+            mode: Mode::Linux,
+            kernel: Profile::NEWEST,
+            tunnel: false,
+            tunnel_csum: false,
+        }
+    }
+}
+
+/// Where a checksum is to be completed: summed from `start` to the end, stored at `start + offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct CsumRequest {
+    /// First byte covered, from the start of the packet.
+    pub start: u16,
+    /// Offset of the 16-bit checksum field from `start`.
+    pub offset: u16,
+}
+
+/// The kind of segmentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum GsoKind {
+    /// TCP segmentation (TCPV4 / TCPV6).
+    Tcp,
+    /// UDP segmentation: one datagram per segment (UDP_L4).
+    Uso,
+    /// UDP fragmentation: one datagram cut into IP fragments (UDP, deprecated).
+    Ufo,
+}
+
+/// The outer headers of a UDP-tunnel GSO packet (V7, S3b).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Tunnel {
+    /// Outer IP version as the header's tunnel bit names it: V7's bound reads it, segmentation
+    /// follows the outer IP header's own version (K24).
+    pub outer_ip: IpVersion,
+    /// Outer UDP header offset as the header gives it: V7's bounds read it, segmentation finds
+    /// the outer UDP header by parsing the outer IP header (K24).
+    pub outer_th: u16,
+    /// Inner IP header offset.
+    pub inner_nh: u16,
+    /// The outer UDP checksum is to be computed (UDP_TUNNEL_CSUM).
+    pub outer_csum: bool,
+}
+
+/// A validated segmentation request, located in the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct GsoRequest {
+    /// TCP, USO or UFO.
+    pub kind: GsoKind,
+    /// The ECN bit was set (TCP may carry CWR/ECE).
+    pub ecn: bool,
+    /// Payload bytes per segment.
+    pub gso_size: u16,
+    /// NEEDS_CSUM was set (TCP may go without, V6c; the segmenter then computes it anyway).
+    pub csum: Option<CsumRequest>,
+    /// The headers found in the packet (for a tunnel: the inner ones, offsets from packet start).
+    pub headers: Headers,
+    /// Bytes of headers up to and including the transport header: the true `hdr_len` (V8).
+    pub hdr_len: usize,
+    /// Bytes after `hdr_len`.
+    pub payload_len: usize,
+    /// The outer headers of a UDP-tunnel packet.
+    pub tunnel: Option<Tunnel>,
+}
+
+/// What a valid (header, packet) pair asks of the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Offload {
+    /// Nothing: send the packet as it is.
+    Plain,
+    /// Complete one checksum (S4). Also a GSO packet whose payload fits in one segment (V5).
+    Checksum(CsumRequest),
+    /// Segment (S1-S3).
+    Segment(GsoRequest),
+}
+
+/// A header field named by an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HdrField {
+    /// `flags`.
+    Flags,
+    /// `gso_type`.
+    GsoType,
+    /// `gso_size`.
+    GsoSize,
+    /// `hdr_len`.
+    HdrLen,
+    /// `csum_start`.
+    CsumStart,
+    /// `csum_offset`.
+    CsumOffset,
+    /// `outer_th_offset`.
+    OuterThOffset,
+    /// `inner_nh_offset`.
+    InnerNhOffset,
+}
+
+/// Why a (header, packet) pair is rejected. Each error names its rule (see `spec/RULES.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckError {
+    /// A header field is out of its bound.
+    Field {
+        /// The rule broken.
+        rule: &'static str,
+        /// The field.
+        field: HdrField,
+        /// Its value.
+        value: u32,
+        /// What was required of it.
+        bound: Bound,
+    },
+    /// The packet is shorter than the header says it must be.
+    Short {
+        /// The rule broken.
+        rule: &'static str,
+        /// Bytes required.
+        need: usize,
+        /// Bytes present.
+        have: usize,
+    },
+    /// The packet's own headers cannot carry the request (found when locating a GSO request).
+    Packet {
+        /// The rule broken.
+        rule: &'static str,
+        /// What is wrong.
+        problem: Problem,
+    },
+}
+
+/// What a field was required to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bound {
+    /// A GSO type Linux knows: NONE, or TCPV4/TCPV6/UDP/UDP_L4 with optional ECN.
+    KnownGsoType,
+    /// Not zero.
+    NonZero,
+    /// Not 0xFFFF (GSO_BY_FRAGS).
+    NotByFrags,
+    /// Exactly this value.
+    Equal(u32),
+    /// At least this value.
+    AtLeast(u32),
+    /// At most this value.
+    AtMost(u32),
+    /// Flag or bit not allowed here.
+    Absent,
+    /// Flag or bit required here.
+    Present,
+}
+
+/// A packet-level reason a GSO request cannot be carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The headers do not parse.
+    Wire(wire::Error),
+    /// The GSO type names another IP version than the packet has.
+    IpVersionMismatch {
+        /// The version the GSO type implies.
+        expected: IpVersion,
+        /// The packet's.
+        found: IpVersion,
+    },
+    /// The packet's transport protocol is not the one the GSO type implies.
+    ProtocolMismatch {
+        /// TCP or UDP.
+        expected: IpProtocol,
+        /// The packet's.
+        found: IpProtocol,
+    },
+    /// `csum_start` is not where the transport header is.
+    CsumStartNotTransport {
+        /// `csum_start`.
+        csum_start: u16,
+        /// The transport header's offset.
+        transport: usize,
+    },
+    /// The packet is an IP fragment already.
+    Fragment,
+    /// The kernel's flow dissector cannot read the packet as the GSO type's IP version (V9).
+    Undissectable,
+    /// The payload after the real headers fits in one segment, yet V5's estimate made it GSO.
+    SingleSegment {
+        /// Payload bytes after the headers.
+        payload_len: usize,
+        /// The segment size.
+        gso_size: u16,
+    },
+}
+
+impl From<wire::Error> for CheckError {
+    fn from(e: wire::Error) -> CheckError {
+        CheckError::Packet {
+            rule: "S1",
+            problem: Problem::Wire(e),
+        }
+    }
+}
+
+impl CheckError {
+    /// The rule id this error enforces.
+    pub const fn rule(&self) -> &'static str {
+        match self {
+            CheckError::Field { rule, .. }
+            | CheckError::Short { rule, .. }
+            | CheckError::Packet { rule, .. } => rule,
+        }
+    }
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckError::Field {
+                rule,
+                field,
+                value,
+                bound,
+            } => match field {
+                HdrField::Flags | HdrField::GsoType => {
+                    write!(f, "{rule}: {field} {value:#04x} must be {bound}")
+                }
+                _ => write!(f, "{rule}: {field} {value} must be {bound}"),
+            },
+            CheckError::Short { rule, need, have } => {
+                write!(f, "{rule}: packet of {have} bytes, needs {need}")
+            }
+            CheckError::Packet { rule, problem } => write!(f, "{rule}: {problem}"),
+        }
+    }
+}
+
+impl fmt::Display for HdrField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HdrField::Flags => "flags",
+            HdrField::GsoType => "gso_type",
+            HdrField::GsoSize => "gso_size",
+            HdrField::HdrLen => "hdr_len",
+            HdrField::CsumStart => "csum_start",
+            HdrField::CsumOffset => "csum_offset",
+            HdrField::OuterThOffset => "outer_th_offset",
+            HdrField::InnerNhOffset => "inner_nh_offset",
+        })
+    }
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bound::KnownGsoType => {
+                f.write_str("NONE, or TCPV4, TCPV6, UDP or UDP_L4 with optional ECN")
+            }
+            Bound::NonZero => f.write_str("non-zero"),
+            Bound::NotByFrags => f.write_str("other than 0xffff (GSO_BY_FRAGS)"),
+            Bound::Equal(n) => write!(f, "{n}"),
+            Bound::AtLeast(n) => write!(f, "at least {n}"),
+            Bound::AtMost(n) => write!(f, "at most {n}"),
+            Bound::Absent => f.write_str("without this bit here"),
+            Bound::Present => f.write_str("with the required bit set"),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Wire(e) => write!(f, "{e}"),
+            Problem::IpVersionMismatch { expected, found } => {
+                write!(
+                    f,
+                    "the GSO type needs {expected:?}, the packet is {found:?}"
+                )
+            }
+            Problem::ProtocolMismatch { expected, found } => write!(
+                f,
+                "the GSO type needs IP protocol {}, the packet carries {}",
+                expected.0, found.0
+            ),
+            Problem::CsumStartNotTransport {
+                csum_start,
+                transport,
+            } => write!(
+                f,
+                "csum_start {csum_start} is not the transport header's offset {transport}"
+            ),
+            Problem::Fragment => f.write_str("the packet is an IP fragment"),
+            Problem::Undissectable => f.write_str(
+                "the kernel's flow dissector cannot read the packet as the GSO type's IP version",
+            ),
+            Problem::SingleSegment {
+                payload_len,
+                gso_size,
+            } => write!(
+                f,
+                "the payload of {payload_len} bytes fits in one segment of {gso_size}, \
+                 which Linux's segmenter refuses"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for CheckError {}
+
+const TCP_HDR_MIN: usize = 20;
+const UDP_HDR: usize = 8;
+const IPV4_HDR_MIN: usize = 20;
+const IPV6_HDR: usize = 40;
+const ETH_HDR: usize = 14;
+const TCP_CSUM_OFFSET: u16 = 16;
+const UDP_CSUM_OFFSET: u16 = 6;
+
+fn field(rule: &'static str, field: HdrField, value: impl Into<u32>, bound: Bound) -> CheckError {
+    CheckError::Field {
+        rule,
+        field,
+        value: value.into(),
+        bound,
+    }
+}
+
+fn need(rule: &'static str, need: usize, pkt: &[u8]) -> Result<(), CheckError> {
+    if pkt.len() < need {
+        return Err(CheckError::Short {
+            rule,
+            need,
+            have: pkt.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Validates `hdr` against `pkt` (the bytes after the header) and says what the pair asks for.
+pub fn check(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Offload, CheckError> {
+    check_device_write(hdr, pkt, opts)?;
+    if opts.mode == Mode::Strict {
+        check_strict(hdr)?;
+    }
+    let tunnel = check_tunnel(hdr, pkt, opts)?;
+    let base = check_plain(hdr, pkt, opts.link, &opts.kernel)?;
+    match base {
+        // A tunnel request that fits in one segment too: Linux sends the packet whole with its
+        // inner checksum completed (K24; a TUN reader without tunnel offload cannot read it).
+        Plain::NotGso => Ok(match csum_request(hdr) {
+            Some(csum) => Offload::Checksum(csum),
+            None => Offload::Plain,
+        }),
+        Plain::Gso(kind) => locate(hdr, pkt, opts, kind, tunnel).map(Offload::Segment),
+    }
+}
