@@ -1,0 +1,311 @@
+//! Receive coalescing (GRO): a batch of IP packets, as read from a TUN device with offloads off,
+//! becomes fewer, larger packets with virtio-net headers that a TUN device with TSO/USO on accepts.
+//!
+//! The batch lives in caller buffers: `bufs[i]` holds packet `i` in its first `lens[i]` bytes, and
+//! the bytes after that are spare capacity. A merged packet grows in place in the buffer of its
+//! first segment; if that buffer has no room for the next segment, the train ends there (G5/G34:
+//! flush, never allocate). Nothing is allocated: held flows live in a fixed-capacity table
+//! (`FLOWS` entries, 64 by default); when it is full the oldest held flow is completed to make
+//! room, as the kernel does when a GRO bucket overflows (G1).
+//!
+//! What merges and what flushes follows the kernel's GRO (rules G1-G6, kernel rules G10-G46), and
+//! under [`Policy::Linux`] exactly what Linux 6.18 hands to a TUN device with TSO on. Every merge is
+//! one that segmentation undoes exactly (law L5): every segment but the last carries exactly
+//! `gso_size` bytes, FIN and PSH appear on the last segment only, CWR on the first only, IPv4 IDs
+//! increment by one per segment (under [`Policy::Relaxed`]: IDs of DF packets are ignored). The
+//! one field segmentation cannot give back is the urgent pointer of a segment without URG, which
+//! Linux does not compare either (K14): it carries no meaning without URG.
+//!
+//! Each segment's payload is appended to the merged packet and summed in the same pass (the
+//! [`Summer`]'s `copy_and_sum`; its headers are summed apart), and the sum decides whether the
+//! append counts: a segment whose checksum fails is delivered as it came and does not disturb the
+//! held flow (G30), though the head's spare capacity may hold its bytes. A segment that does not
+//! merge is verified where it lies.
+//!
+//! Outputs come in the kernel's completion order (G8): a packet that is not held is handed on when
+//! it arrives, a held flow when it completes, so a single may overtake a flow held before it. The
+//! output slot of a held flow is assigned when it completes; while it is held, `owner` marks its
+//! members with its head, resolved in one pass at the end (nothing allocated).
+//!
+//! ```
+//! use vnet_core::gro::{Gro, Output};
+//! // Two buffers with room to grow; these two packets are not IP, so they pass through as they are.
+//! let mut bufs = [[0u8; 2048]; 2];
+//! let lens = [3, 5];
+//! let mut out = [Output::default(); 2];
+//! let mut owner = [0usize; 2];
+//! let n = Gro::<64>::default().coalesce(&mut bufs, &lens, &mut out, &mut owner).unwrap();
+//! assert_eq!(n, 2);
+//! assert_eq!((out[1].index, out[1].len, out[1].segments), (1, 5, 1));
+//! assert_eq!(owner, [0, 1]); // input i is carried by output owner[i]
+//! ```
+
+use core::fmt;
+
+use heapless::Vec as HVec;
+
+use crate::csum::{self, Portable, Summer};
+use crate::hdr::{Flags, GsoType, VnetHdr};
+use crate::kernel::Profile;
+use crate::wire::{
+    self, IpProtocol, IpVersion, Ipv4Packet, Ipv6Packet, Link, TcpFlags, TcpPacket, UdpPacket,
+};
+
+mod run;
+mod seg;
+#[cfg(test)]
+mod tests;
+
+use run::*;
+use seg::*;
+
+/// The largest merged IP datagram, header included (G5, kernel G3: `GRO_LEGACY_MAX_SIZE` - 1).
+pub const MAX_DATAGRAM: usize = 65535;
+
+/// UDP segments per merged datagram by default (G4, kernel G45 `UDP_GRO_CNT_MAX`): accepted by
+/// every kernel's USO path (V4).
+pub const UDP_MAX_SEGMENTS: u16 = 64;
+
+/// The capacity of a [`Gro`]'s flow table by default.
+pub const DEFAULT_FLOWS: usize = 64;
+
+/// Held flows at most by default (G7): Linux holds at most 8 per GRO bucket (`MAX_GRO_SKBS`), and
+/// a single-queue TUN device leaves every packet's hash 0, so one bucket holds them all (K12).
+pub const LINUX_HELD_FLOWS: usize = 8;
+
+/// Whose behaviour to follow where implementations differ (G3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Policy {
+    /// What Linux delivers to a TUN device with TSO on: IPv4 IDs must increment by one per
+    /// segment (a fixed-ID train is delivered as the single packets it was: the virtio header has
+    /// no FIXEDID bit), and a segment carrying CWR is never merged into a held packet: it ends
+    /// that packet's train and is delivered alone; one that finds no held packet of its flow is
+    /// held itself, and takes the segments that follow only where the kernel does not compare
+    /// CWR ([`GroOptions::kernel`], K21).
+    #[default]
+    Linux,
+    /// Peer-compatible (wireguard-go, tun-rs): the IPv4 IDs of DF packets are ignored (GSO
+    /// renumbers them; RFC 6864 allows it), and a TCP segment that arrives after the segments it
+    /// precedes may be put in front of them (prepend: same flow, otherwise mergeable, exactly
+    /// `gso_size` bytes, no FIN/PSH, its sequence number plus its length is the held packet's
+    /// first, and, where IDs count, its ID is the first's minus one); the merged packet then
+    /// starts with its headers. Otherwise as [`Policy::Linux`].
+    Relaxed,
+}
+
+/// How to coalesce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct GroOptions {
+    /// Which behaviour to follow (G3).
+    pub policy: Policy,
+    /// Coalesce UDP too (UDP_L4). Off by default: Linux coalesces forwarded UDP only when asked
+    /// (`rx-udp-gro-forwarding`), so a TUN reader sees single datagrams.
+    pub udp: bool,
+    /// The most UDP segments in one merged datagram (G4); at least 1, 0 is read as 1.
+    pub udp_max_segments: u16,
+    /// The most flows held at once (G7; also bounded by the table's `FLOWS`); at least 1, 0 is
+    /// read as 1. Default [`LINUX_HELD_FLOWS`], what Linux holds for a single-queue TUN device.
+    pub max_flows: usize,
+    /// Which kernel's GRO [`Policy::Linux`] follows where kernel lines differ (K21).
+    pub kernel: Profile,
+}
+
+impl Default for GroOptions {
+    fn default() -> GroOptions {
+        GroOptions {
+            policy: Policy::Linux,
+            udp: false,
+            udp_max_segments: UDP_MAX_SEGMENTS,
+            max_flows: LINUX_HELD_FLOWS,
+            kernel: Profile::NEWEST,
+        }
+    }
+}
+
+/// One packet to hand on: the first `len` bytes of `bufs[index]`, with its header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Output {
+    /// The buffer that holds the packet: the index of its first segment.
+    pub index: usize,
+    /// Its length in bytes.
+    pub len: usize,
+    /// Its virtio-net header (G6): GSO for a merged packet, all zero otherwise.
+    pub hdr: VnetHdr,
+    /// How many input packets it carries (1 if it was not merged).
+    pub segments: usize,
+}
+
+/// Why a batch could not be coalesced. Nothing has been written when this is returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GroError {
+    /// `lens` must have one entry per buffer.
+    LensMismatch {
+        /// Buffers given.
+        bufs: usize,
+        /// Lengths given.
+        lens: usize,
+    },
+    /// `out` or `owner` must have room for one entry per buffer.
+    SliceTooShort {
+        /// `"out"` or `"owner"`.
+        slice: &'static str,
+        /// Entries needed: the number of buffers.
+        need: usize,
+        /// Entries given.
+        have: usize,
+    },
+    /// `lens[index]` is larger than its buffer.
+    LenExceedsBuffer {
+        /// The packet.
+        index: usize,
+        /// Its claimed length.
+        len: usize,
+        /// Its buffer's length.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for GroError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            GroError::LensMismatch { bufs, lens } => {
+                write!(
+                    f,
+                    "gro: {lens} lengths for {bufs} buffers, expected one each"
+                )
+            }
+            GroError::SliceTooShort { slice, need, have } => {
+                write!(
+                    f,
+                    "gro: `{slice}` has {have} entries, need one per buffer ({need})"
+                )
+            }
+            GroError::LenExceedsBuffer {
+                index,
+                len,
+                capacity,
+            } => write!(
+                f,
+                "gro: lens[{index}] = {len} exceeds its buffer of {capacity} bytes"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for GroError {}
+
+/// The coalescer: options and a table of at most `FLOWS` held flows (reused between batches, empty
+/// between calls), summing with `S` ([`Portable`] by default; a host may plug in a sum compiled for
+/// its CPU with [`Gro::with_summer`], monomorphised: no indirect call per segment).
+#[derive(Clone, Debug, Default)]
+pub struct Gro<const FLOWS: usize = DEFAULT_FLOWS, S: Summer = Portable> {
+    opts: GroOptions,
+    table: HVec<Flow, FLOWS>,
+    summer: S,
+}
+
+impl<const FLOWS: usize> Gro<FLOWS> {
+    /// A coalescer with these options.
+    pub const fn new(opts: GroOptions) -> Self {
+        Gro::with_summer(opts, Portable)
+    }
+}
+
+impl<const FLOWS: usize, S: Summer> Gro<FLOWS, S> {
+    /// A coalescer with these options that verifies checksums with `summer` (e.g. a host's AVX2
+    /// sum); the same outputs as [`Gro::new`]'s.
+    pub const fn with_summer(opts: GroOptions, summer: S) -> Self {
+        Gro {
+            opts,
+            table: HVec::new(),
+            summer,
+        }
+    }
+
+    /// The options.
+    pub const fn options(&self) -> &GroOptions {
+        &self.opts
+    }
+
+    /// Coalesces the batch `bufs[i][..lens[i]]`, `i` in `0..bufs.len()`, in place.
+    ///
+    /// Writes the packets to hand on into `out[..n]` and returns `n`. They are in the order the
+    /// kernel hands them on (G8): a packet that is not held (not eligible, a bad checksum, no
+    /// payload, URG/PSH/RST/SYN/FIN, CWR) when it arrives, so it may overtake held flows; a held
+    /// flow when it completes: when a segment of it ends its train or cannot be merged, when the
+    /// table is full (the oldest), and at the end of the batch (oldest first). `out[k]` lives in
+    /// `bufs[out[k].index]`. For every input `i`, `owner[i] = k` names the output that carries
+    /// it: the inputs that output `k` absorbed are the `i` with `owner[i] == k`, and their
+    /// payloads appear in it in sequence order, which is the order of `i` except under
+    /// [`Policy::Relaxed`], where a segment may have been put in front (G3, prepend). Buffers of
+    /// absorbed inputs are read, never written; a buffer that holds an output is changed within
+    /// its first `out[k].len` bytes and, if it held a flow, in its spare capacity (a merged
+    /// packet's tail, or a rejected segment's bytes).
+    pub fn coalesce<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        bufs: &mut [B],
+        lens: &[usize],
+        out: &mut [Output],
+        owner: &mut [usize],
+    ) -> Result<usize, GroError> {
+        let n = bufs.len();
+        if lens.len() != n {
+            return Err(GroError::LensMismatch {
+                bufs: n,
+                lens: lens.len(),
+            });
+        }
+        for (slice, have) in [("out", out.len()), ("owner", owner.len())] {
+            if have < n {
+                return Err(GroError::SliceTooShort {
+                    slice,
+                    need: n,
+                    have,
+                });
+            }
+        }
+        for (index, (buf, &len)) in bufs.iter().zip(lens).enumerate() {
+            let capacity = buf.as_ref().len();
+            if len > capacity {
+                return Err(GroError::LenExceedsBuffer {
+                    index,
+                    len,
+                    capacity,
+                });
+            }
+        }
+        self.table.clear();
+        let mut run = Run {
+            opts: self.opts,
+            summer: self.summer,
+            table: &mut self.table,
+            lens,
+            out,
+            owner,
+            n_out: 0,
+        };
+        for (i, &len) in lens.iter().enumerate() {
+            run.step(bufs, i, len);
+        }
+        // The end of the batch completes the held flows, oldest first (K10).
+        while !run.table.is_empty() {
+            run.complete(bufs, 0);
+        }
+        // An absorbed input was marked with its flow's head (n + head, head < i); the head's
+        // output is known now.
+        for i in 0..n {
+            let Some(&mark) = run.owner.get(i) else {
+                break;
+            };
+            if let Some(head) = mark.checked_sub(n) {
+                let k = run.owner.get(head).copied().unwrap_or(mark);
+                if let Some(o) = run.owner.get_mut(i) {
+                    *o = k;
+                }
+            }
+        }
+        Ok(run.n_out)
+    }
+}

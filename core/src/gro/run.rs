@@ -1,0 +1,443 @@
+//! One `coalesce` call: each segment judged against its flow's held packet (G2-G5), merged,
+//! prepended, counted into a fixed-ID train or started anew, and flows completed in the kernel's
+//! order (G6-G8).
+
+use super::*;
+
+/// The state of one `coalesce` call.
+pub(super) struct Run<'a, const FLOWS: usize, S: Summer> {
+    pub(super) opts: GroOptions,
+    pub(super) summer: S,
+    pub(super) table: &'a mut HVec<Flow, FLOWS>,
+    pub(super) lens: &'a [usize],
+    pub(super) out: &'a mut [Output],
+    /// While running: `k` for an input handed on as output `k`, `n + head` for an input counted
+    /// into the held flow whose head is `head` (resolved at the end), unspecified otherwise.
+    pub(super) owner: &'a mut [usize],
+    pub(super) n_out: usize,
+}
+
+impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
+    /// The batch size: marks of absorbed inputs start here.
+    pub(super) fn n(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Hands on input `i` as it is (a zero header) as the next output and returns its index.
+    pub(super) fn emit(&mut self, i: usize, len: usize) -> usize {
+        self.emit_with(
+            i,
+            Output {
+                index: i,
+                len,
+                hdr: VnetHdr::default(),
+                segments: 1,
+            },
+        )
+    }
+
+    /// Hands on `o`, held in buffer `i`, as the next output (completion order) and returns its
+    /// index.
+    pub(super) fn emit_with(&mut self, i: usize, o: Output) -> usize {
+        let k = self.n_out;
+        if let Some(slot) = self.out.get_mut(k) {
+            *slot = o;
+        }
+        if let Some(slot) = self.owner.get_mut(i) {
+            *slot = k;
+        }
+        self.n_out += 1;
+        k
+    }
+
+    pub(super) fn step<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        bufs: &mut [B],
+        i: usize,
+        len: usize,
+    ) {
+        let Some((before, rest)) = bufs.split_at_mut_checked(i) else {
+            return;
+        };
+        let Some(pkt) = rest.first().and_then(|b| b.as_ref().get(..len)) else {
+            return;
+        };
+        // G1: not eligible: handed on now, as it came; held flows are not disturbed (G30), so it
+        // overtakes them (G8).
+        let Some(seg) = &classify(pkt, &self.opts) else {
+            self.emit(i, len);
+            return;
+        };
+        let found = self
+            .table
+            .iter()
+            .position(|f| f.first.key == seg.key && same_ext(before, f, seg, pkt));
+        let Some(fi) = found else {
+            if verify_in_place(self.summer, seg, pkt) {
+                self.start(bufs, i, *seg);
+            } else {
+                self.emit(i, len);
+            }
+            return;
+        };
+        // The held flow is read in place (not copied): what the verdicts below need of it.
+        let Some(flow) = self.table.get(fi) else {
+            return;
+        };
+        let (held_len, held_head, held_l4) = (flow.len, flow.head, flow.first.l4_offset);
+        let head_buf = before.get_mut(held_head).map(AsMut::as_mut);
+        match self.judge(flow, seg, head_buf.as_deref(), pkt) {
+            Verdict::Merge => {
+                let Some(head) = head_buf else { return };
+                let payload = pkt.get(seg.hdr_len..).unwrap_or(&[]);
+                let dst = head
+                    .get_mut(held_len..)
+                    .and_then(|spare| spare.get_mut(..payload.len()));
+                let Some(dst) = dst else {
+                    self.emit(i, len);
+                    return;
+                };
+                // One pass: the payload is summed as it is copied (the TCP header is summed apart;
+                // it is a whole number of 4-byte words, so the payload starts at an even offset).
+                let header = pkt.get(seg.l4_offset..seg.hdr_len).unwrap_or(&[]);
+                let head_sum = csum::combine(seg.pseudo(len - seg.l4_offset), csum::sum(header));
+                let ok = self
+                    .summer
+                    .copy_and_sum(dst, payload)
+                    .is_some_and(|sum| csum::combine(head_sum, sum) == 0xFFFF);
+                if !ok {
+                    self.emit(i, len);
+                    return;
+                }
+                let flags = seg.flags();
+                if seg.tcp() && flags.0 & LAST_ONLY != 0 {
+                    // G33: FIN/PSH of the last segment go on the merged packet.
+                    let mut tcp =
+                        TcpPacket::new_unchecked(head.get_mut(held_l4..).unwrap_or(&mut []));
+                    let merged = TcpFlags(tcp.flags().0 | (flags.0 & LAST_ONLY));
+                    tcp.set_flags(merged);
+                }
+                if self.absorb(fi, i, seg) {
+                    self.complete(bufs, fi);
+                }
+            }
+            Verdict::Prepend => {
+                let Some(head) = head_buf else { return };
+                if !verify_in_place(self.summer, seg, pkt) {
+                    self.emit(i, len);
+                    return;
+                }
+                // G3 (Relaxed): the held payload moves up by the segment's payload, which goes in
+                // front, and the segment's headers become the merged packet's (same length).
+                let m = seg.payload();
+                let h = seg.hdr_len;
+                // The held packet's bytes after its headers, with `m` spare bytes behind them.
+                let region = head.get_mut(h..held_len + m);
+                let held = region.as_ref().and_then(|r| r.len().checked_sub(m));
+                let (Some(region), Some(held)) = (region, held) else {
+                    self.emit(i, len);
+                    return;
+                };
+                if pkt.len() != h + m {
+                    self.emit(i, len);
+                    return;
+                }
+                shift_up(region, held, m);
+                if let (Some(dst), Some(src)) = (head.get_mut(..h + m), pkt.get(..h + m)) {
+                    dst.copy_from_slice(src);
+                }
+                if let Some(f) = self.table.get_mut(fi) {
+                    f.first = *seg;
+                    f.len += m;
+                    f.count += 1;
+                    f.last = i;
+                }
+                if let Some(o) = self.owner.get_mut(i) {
+                    *o = self.lens.len() + held_head;
+                }
+            }
+            Verdict::Fixed => {
+                if !verify_in_place(self.summer, seg, pkt) {
+                    self.emit(i, len);
+                    return;
+                }
+                if let Some(f) = self.table.get_mut(fi) {
+                    f.fixed = true;
+                }
+                if self.absorb(fi, i, seg) {
+                    self.complete(bufs, fi);
+                }
+            }
+            Verdict::Flush => {
+                if !verify_in_place(self.summer, seg, pkt) {
+                    self.emit(i, len);
+                    return;
+                }
+                self.complete(bufs, fi);
+                self.start(bufs, i, *seg);
+            }
+        }
+    }
+
+    /// Whether `seg` merges into `flow` (G2-G5, kernel G12-G13, G23, G32, G44), and where.
+    pub(super) fn judge(&self, flow: &Flow, seg: &Seg, head: Option<&[u8]>, pkt: &[u8]) -> Verdict {
+        let p = &flow.first;
+        // Network level (G2, kernel G12/G23).
+        if seg.net != p.net {
+            return Verdict::Flush;
+        }
+        let payload = seg.payload();
+        let mss = p.payload();
+        let relaxed = self.opts.policy == Policy::Relaxed;
+        // IPv4 IDs (G3): how far this segment's ID is from the first's, if IDs count at all.
+        let ids_ignored = seg.key.v6 || (relaxed && p.df());
+        let id_step = (!ids_ignored).then(|| seg.id.wrapping_sub(p.id));
+        // G5: the merged datagram stays within 65535 bytes.
+        if flow.len + payload > MAX_DATAGRAM {
+            return Verdict::Flush;
+        }
+        if seg.tcp() {
+            // CWR (G3): never merged into a held packet; whether the held packet's own CWR must
+            // match is the kernel's (K21).
+            let flags = seg.flags();
+            let unmatched = if relaxed || self.opts.kernel.gro_cwr_must_match {
+                LAST_ONLY
+            } else {
+                LAST_ONLY | TcpFlags::CWR.0
+            };
+            if flags.contains(TcpFlags::CWR)
+                || (seg.tcp ^ p.tcp) & !(u64::from(unmatched) << 16) != 0
+                || seg.hdr_len != p.hdr_len
+                || payload == 0
+                || payload > mss
+            {
+                return Verdict::Flush;
+            }
+            let opts_at = p.l4_offset + wire::TCP_MIN_HEADER_LEN;
+            // Options must be byte-identical; most segments have none, and then no `memcmp`
+            // call is made.
+            let held = head.and_then(|h| h.get(opts_at..p.hdr_len));
+            if held.is_none() || (opts_at < p.hdr_len && held != pkt.get(opts_at..p.hdr_len)) {
+                return Verdict::Flush;
+            }
+            if seg.seq != flow.next_seq {
+                // G3 (Relaxed): a full-sized segment that ends where the held packet begins goes
+                // in front of it; it must not carry FIN/PSH (those belong to the last segment)
+                // and, if IDs count, its ID must be the first's minus one.
+                let prepend = relaxed
+                    && !flow.fixed
+                    && payload == mss
+                    && flags.0 & LAST_ONLY == 0
+                    && seg.seq.wrapping_add(payload as u32) == p.seq
+                    && id_step.is_none_or(|d| d == u16::MAX)
+                    && head.is_some_and(|h| flow.len + payload <= h.len());
+                return if prepend {
+                    Verdict::Prepend
+                } else {
+                    Verdict::Flush
+                };
+            }
+        } else if payload > mss || flow.count >= usize::from(self.opts.udp_max_segments.max(1)) {
+            // G44: a larger datagram ends the train; so does the segment limit (G4).
+            return Verdict::Flush;
+        }
+        let mut fixed = flow.fixed;
+        if let Some(d) = id_step {
+            // K23: older kernels take a repeated ID as a fixed-ID train only with DF set.
+            if flow.count == 1
+                && d == 0
+                && self.opts.policy == Policy::Linux
+                && (p.df() || !self.opts.kernel.gro_fixed_id_needs_df)
+            {
+                fixed = true;
+            }
+            let want = if fixed { 0 } else { flow.count as u16 };
+            if d != want {
+                return Verdict::Flush;
+            }
+        }
+        if fixed {
+            return Verdict::Fixed;
+        }
+        // The buffer of the first segment must have room: else flush, never allocate.
+        if head.is_none_or(|h| flow.len + payload > h.len()) {
+            return Verdict::Flush;
+        }
+        Verdict::Merge
+    }
+
+    /// Counts `seg` (input `i`) into flow `fi`; true if the segment ends the flow's train.
+    pub(super) fn absorb(&mut self, fi: usize, i: usize, seg: &Seg) -> bool {
+        let mark = self.n();
+        let Some(f) = self.table.get_mut(fi) else {
+            return false;
+        };
+        let payload = seg.payload();
+        f.len += payload;
+        f.count += 1;
+        f.last = i;
+        f.next_seq = seg.seq.wrapping_add(payload as u32);
+        if let Some(o) = self.owner.get_mut(i) {
+            *o = mark + f.head;
+        }
+        let mss = f.first.payload();
+        if seg.tcp() {
+            // G34: a short segment or one with URG/PSH/RST/SYN/FIN ends the train.
+            payload < mss || seg.flags().intersects(COMPLETE)
+        } else {
+            // G45: a shorter datagram ends the train, as does the segment limit.
+            payload < mss || f.count >= usize::from(self.opts.udp_max_segments.max(1))
+        }
+    }
+
+    /// Holds `seg` (input `i`, verified) as a new flow, or hands it on now if it cannot start
+    /// one (G34: no payload, URG/PSH/RST/SYN/FIN; G3: CWR under Relaxed; under Linux a CWR
+    /// segment is held like any other, K21).
+    pub(super) fn start<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        bufs: &mut [B],
+        i: usize,
+        seg: Seg,
+    ) {
+        let relaxed = self.opts.policy == Policy::Relaxed;
+        if seg.tcp()
+            && (seg.payload() == 0
+                || seg.flags().intersects(COMPLETE)
+                || (relaxed && seg.flags().contains(TcpFlags::CWR)))
+        {
+            self.emit(i, seg.len);
+            return;
+        }
+        if self.table.is_full() || self.table.len() >= self.opts.max_flows.max(1) {
+            self.complete(bufs, 0);
+        }
+        let flow = Flow {
+            first: seg,
+            head: i,
+            last: i,
+            len: seg.len,
+            count: 1,
+            next_seq: seg.seq.wrapping_add(seg.payload() as u32),
+            fixed: false,
+        };
+        // Cannot fail: a slot was just made free.
+        let _ = self.table.push(flow);
+    }
+
+    /// Completes flow `fi` and hands it on (G6, G8): a single segment or a fixed-ID train as the
+    /// packets they were, in order; a merged packet with its lengths, checksums and header.
+    pub(super) fn complete<B: AsRef<[u8]> + AsMut<[u8]>>(&mut self, bufs: &mut [B], fi: usize) {
+        let Some(f) = self.table.get(fi).copied() else {
+            return;
+        };
+        let _ = self.table.remove(fi);
+        if f.count < 2 || f.fixed {
+            self.emit(f.head, f.first.len);
+            // The train's other members are the inputs marked with its head, up to its last.
+            let mark = self.n() + f.head;
+            for j in f.head + 1..=f.last {
+                if self.owner.get(j) == Some(&mark) {
+                    let len = self.lens.get(j).copied().unwrap_or(0);
+                    self.emit(j, len);
+                }
+            }
+            return;
+        }
+        let Some(buf) = bufs.get_mut(f.head).map(AsMut::as_mut) else {
+            return;
+        };
+        let Some(pkt) = buf.get_mut(..f.len) else {
+            return;
+        };
+        let s = &f.first;
+        let l4_len = f.len - s.l4_offset;
+        let pseudo = s.pseudo(l4_len);
+        let (ip, l4) = pkt.split_at_mut(s.l4_offset.min(f.len));
+        let mut gso_type;
+        if s.key.v6 {
+            Ipv6Packet::new_unchecked(&mut *ip)
+                .set_payload_len((f.len - wire::IPV6_HEADER_LEN) as u16);
+            gso_type = GsoType::TCPV6;
+        } else {
+            let mut v4 = Ipv4Packet::new_unchecked(&mut *ip);
+            v4.set_total_len(f.len as u16);
+            v4.set_checksum(0);
+            let check = csum::finish(csum::sum(v4.header()));
+            v4.set_checksum(check);
+            gso_type = GsoType::TCPV4;
+        }
+        let csum_offset;
+        if s.tcp() {
+            let mut tcp = TcpPacket::new_unchecked(l4);
+            tcp.set_checksum(pseudo);
+            if s.flags().contains(TcpFlags::CWR) {
+                gso_type = GsoType(gso_type.0 | GsoType::ECN.0);
+            }
+            csum_offset = 16;
+        } else {
+            let mut udp = UdpPacket::new_unchecked(l4);
+            udp.set_length(l4_len as u16);
+            udp.set_checksum(pseudo);
+            gso_type = GsoType::UDP_L4;
+            csum_offset = 6;
+        }
+        let hdr = VnetHdr {
+            flags: Flags::NEEDS_CSUM,
+            gso_type,
+            hdr_len: s.hdr_len as u16,
+            gso_size: s.payload() as u16,
+            csum_start: s.l4_offset as u16,
+            csum_offset,
+            ..VnetHdr::default()
+        };
+        self.emit_with(
+            f.head,
+            Output {
+                index: f.head,
+                len: f.len,
+                hdr,
+                segments: f.count,
+            },
+        );
+    }
+}
+
+/// What to do with a segment of a held flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Append it to the held packet.
+    Merge,
+    /// Put it in front of the held packet ([`Policy::Relaxed`], G3).
+    Prepend,
+    /// Count it into a fixed-ID train, delivered as it came ([`Policy::Linux`]).
+    Fixed,
+    /// Complete the held packet; the segment starts anew.
+    Flush,
+}
+
+/// Moves `buf[..len]` up by `by` bytes (`buf` holds at least `len + by`), from the back in pieces
+/// of at most `by` bytes, none overlapping its destination: plain copies, where `copy_within`
+/// would leave range checks (a panic path: ARCHITECTURE.md, 'No panic path') in a bare-metal
+/// build.
+pub(super) fn shift_up(buf: &mut [u8], len: usize, by: usize) {
+    if by == 0 {
+        return;
+    }
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(by);
+        // `[start, end)` goes to `[start + by, end + by)`, at or after `end`.
+        let Some((lo, hi)) = buf.split_at_mut_checked(end) else {
+            return;
+        };
+        let src = lo.get(start..).unwrap_or(&[]);
+        let Some(dst) = hi
+            .get_mut(start + by - end..)
+            .and_then(|d| d.get_mut(..src.len()))
+        else {
+            return;
+        };
+        dst.copy_from_slice(src);
+        end = start;
+    }
+}
