@@ -1,0 +1,75 @@
+//! The software fix-ups a backend applies before a frame leaves (M9, M10).
+
+use super::*;
+
+/// Fills in the IPv4 header of `frame` (which starts `l2_len` bytes in) for a device that will not
+/// (M9): the total length becomes `frame.len() - l2_len` (0 if that does not fit in 16 bits, as a
+/// segmentation request's super-packet may not), then the header checksum is zeroed and
+/// recomputed over the IHL-long header (20..=60 bytes, options included). Run it whenever
+/// [`TxFlags::OFFLOAD_IP_HEADER_CHECKSUM`] is set on an IPv4 packet, segmented ones included.
+/// Returns the checksum written.
+pub fn fixup_ipv4_header_checksum(frame: &mut [u8], l2_len: usize) -> Result<u16, MetaError> {
+    let have = frame.len();
+    let ip = match frame.get_mut(l2_len..) {
+        Some(ip) if ip.len() >= IPV4_MIN_HEADER_LEN => ip,
+        _ => {
+            return Err(MetaError::Truncated {
+                need: l2_len.saturating_add(IPV4_MIN_HEADER_LEN),
+                have,
+            });
+        }
+    };
+    let total = ip.len();
+    let mut packet = Ipv4Packet::new_unchecked(ip);
+    if packet.version() != 4 {
+        return Err(MetaError::WrongIpVersion {
+            expected: 4,
+            found: packet.version(),
+        });
+    }
+    if packet.ihl() < 5 {
+        return Err(field_error(
+            "M9",
+            MetaField::Ihl,
+            packet.ihl().into(),
+            Bound::AtLeast(5),
+        ));
+    }
+    if packet.header_len() > total {
+        return Err(MetaError::Truncated {
+            need: l2_len + packet.header_len(),
+            have,
+        });
+    }
+    packet.set_total_len(u16::try_from(total).unwrap_or(0));
+    packet.set_checksum(0);
+    let check = csum::finish(csum::sum(packet.header()));
+    packet.set_checksum(check);
+    Ok(check)
+}
+
+/// Fills in the IPv6 payload length of `frame` (which starts `l2_len` bytes in) as
+/// `frame.len() - l2_len - 40`, or 0 if that does not fit in 16 bits (M10). Run it for segmented
+/// IPv6 packets whose sender left the field 0. Returns the length written.
+pub fn fixup_ipv6_payload_length(frame: &mut [u8], l2_len: usize) -> Result<u16, MetaError> {
+    let have = frame.len();
+    let ip = match frame.get_mut(l2_len..) {
+        Some(ip) if ip.len() >= IPV6_HEADER_LEN => ip,
+        _ => {
+            return Err(MetaError::Truncated {
+                need: l2_len.saturating_add(IPV6_HEADER_LEN),
+                have,
+            });
+        }
+    };
+    let payload = u16::try_from(ip.len() - IPV6_HEADER_LEN).unwrap_or(0);
+    let mut packet = Ipv6Packet::new_unchecked(ip);
+    if packet.version() != 6 {
+        return Err(MetaError::WrongIpVersion {
+            expected: 6,
+            found: packet.version(),
+        });
+    }
+    packet.set_payload_len(payload);
+    Ok(payload)
+}

@@ -1,0 +1,454 @@
+//! Per-packet offload metadata, as a VMM's network backend carries it, and its translation to and
+//! from the virtio-net header (rules M1-M10; ARCHITECTURE.md, 'Metadata translation').
+//!
+//! [`TxMetadata`] says what a sender asks of the device in protocol terms (TCP checksum, TCP
+//! segmentation, header lengths); [`VnetHdr`] says the same in the header's generic terms
+//! (`csum_start`/`csum_offset`, `gso_type`, `hdr_len`). The semantics follow OpenVMM's net_backend
+//! (its TAP endpoint and its virtio device), with one difference throughout: metadata or a header
+//! that is inconsistent is a typed [`MetaError`], never a silently dropped request or a wrong
+//! header.
+//!
+//! - [`to_header`]: metadata -> header, for writing to a TUN/TAP device (M1-M5).
+//! - [`from_header`]: a guest's header + its frame -> metadata, the virtio device's direction
+//!   (M6, M7).
+//! - [`rx_metadata`]: a received header -> [`RxMetadata`] (M8).
+//! - [`fixup_ipv4_header_checksum`], [`fixup_ipv6_payload_length`]: the software fix-ups for what
+//!   the header cannot carry (M9, M10).
+//!
+//! Law L3 (`spec/src/laws/meta.rs`) states the round trips and names exactly what the header
+//! cannot carry.
+
+use core::fmt;
+
+use crate::csum;
+use crate::hdr::{Flags, GsoType, VnetHdr};
+use crate::wire::{
+    self, IPV4_MIN_HEADER_LEN, IPV6_HEADER_LEN, IpProtocol, IpVersion, Ipv4Packet, Ipv6Packet,
+    Link, TCP_MIN_HEADER_LEN, TcpPacket, UDP_HEADER_LEN,
+};
+
+mod fixup;
+// Tests index frames whose lengths they built; a panic there is a test failure.
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests;
+mod translate;
+
+pub use fixup::{fixup_ipv4_header_checksum, fixup_ipv6_payload_length};
+pub use translate::{from_header, rx_metadata, to_header};
+
+/// Where the TCP checksum field sits in the TCP header.
+pub const TCP_CSUM_OFFSET: u16 = 16;
+/// Where the UDP checksum field sits in the UDP header.
+pub const UDP_CSUM_OFFSET: u16 = 6;
+/// The most bytes an IPv4 header (IHL 15) or a TCP header (data offset 15) can have.
+const MAX_HEADER_LEN: u16 = 60;
+
+/// The offload requests and the IP version of a packet to send: a transparent bitflag byte. The
+/// bit positions are those of OpenVMM's `TxFlags`; bit 7 is reserved and carried unchanged.
+#[repr(transparent)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct TxFlags(pub u8);
+
+impl TxFlags {
+    /// No flags.
+    pub const EMPTY: TxFlags = TxFlags(0);
+    /// Compute the IPv4 header checksum. The header has no field for it: see M9.
+    pub const OFFLOAD_IP_HEADER_CHECKSUM: TxFlags = TxFlags(1 << 0);
+    /// Complete the TCP checksum (`l2_len` and `l3_len` say where the TCP header is).
+    pub const OFFLOAD_TCP_CHECKSUM: TxFlags = TxFlags(1 << 1);
+    /// Complete the UDP checksum (`l2_len` and `l3_len` say where the UDP header is).
+    pub const OFFLOAD_UDP_CHECKSUM: TxFlags = TxFlags(1 << 2);
+    /// TCP segmentation (TSO): every length and `max_segment_size` are set.
+    pub const OFFLOAD_TCP_SEGMENTATION: TxFlags = TxFlags(1 << 3);
+    /// The packet is IPv4 (exclusive with [`TxFlags::IS_IPV6`]).
+    pub const IS_IPV4: TxFlags = TxFlags(1 << 4);
+    /// The packet is IPv6 (exclusive with [`TxFlags::IS_IPV4`]).
+    pub const IS_IPV6: TxFlags = TxFlags(1 << 5);
+    /// UDP segmentation (USO): `l2_len`, `l3_len` and `max_segment_size` are set.
+    pub const OFFLOAD_UDP_SEGMENTATION: TxFlags = TxFlags(1 << 6);
+
+    /// Whether every bit of `other` is set in `self`.
+    pub const fn contains(self, other: TxFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any bit of `other` is set in `self`.
+    pub const fn intersects(self, other: TxFlags) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// `self` with the bits of `other` added.
+    pub const fn with(self, other: TxFlags) -> TxFlags {
+        TxFlags(self.0 | other.0)
+    }
+
+    /// `self` with the bits of `other` removed.
+    pub const fn without(self, other: TxFlags) -> TxFlags {
+        TxFlags(self.0 & !other.0)
+    }
+}
+
+impl fmt::Debug for TxFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [(TxFlags, &str); 7] = [
+            (TxFlags::OFFLOAD_IP_HEADER_CHECKSUM, "IP_HEADER_CHECKSUM"),
+            (TxFlags::OFFLOAD_TCP_CHECKSUM, "TCP_CHECKSUM"),
+            (TxFlags::OFFLOAD_UDP_CHECKSUM, "UDP_CHECKSUM"),
+            (TxFlags::OFFLOAD_TCP_SEGMENTATION, "TCP_SEGMENTATION"),
+            (TxFlags::IS_IPV4, "IS_IPV4"),
+            (TxFlags::IS_IPV6, "IS_IPV6"),
+            (TxFlags::OFFLOAD_UDP_SEGMENTATION, "UDP_SEGMENTATION"),
+        ];
+        crate::bits::write_names(
+            f,
+            self.0.into(),
+            &NAMES.map(|(flag, name)| (flag.0.into(), name)),
+        )
+    }
+}
+
+/// An 802.1Q tag for the backend to insert: the tag control information (PCP 3 bits, DEI 1 bit,
+/// VID 12 bits). The virtio-net header has no place for it (L3 names it as not carried).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct VlanMetadata(pub u16);
+
+impl VlanMetadata {
+    /// A tag from its parts; `priority` is masked to 3 bits and `vlan_id` to 12.
+    pub const fn new(priority: u8, drop_eligible: bool, vlan_id: u16) -> VlanMetadata {
+        VlanMetadata(
+            ((priority as u16 & 0x7) << 13) | ((drop_eligible as u16) << 12) | (vlan_id & 0x0fff),
+        )
+    }
+
+    /// The priority code point (0..=7).
+    pub const fn priority(self) -> u8 {
+        (self.0 >> 13) as u8
+    }
+
+    /// The drop-eligible indicator.
+    pub const fn drop_eligible(self) -> bool {
+        self.0 & 0x1000 != 0
+    }
+
+    /// The VLAN identifier (0..=4095).
+    pub const fn vlan_id(self) -> u16 {
+        self.0 & 0x0fff
+    }
+}
+
+/// What a sender asks of the device for one packet. Lengths matter only when a flag needs them:
+/// `l2_len`/`l3_len` for any L4 offload, `l4_len` for TCP segmentation, `max_segment_size` for
+/// either segmentation. `Default` asks for nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct TxMetadata {
+    /// Offload requests and IP version.
+    pub flags: TxFlags,
+    /// Link header length: 0 (TUN), 14 (Ethernet) or 18 (Ethernet + 802.1Q).
+    pub l2_len: u8,
+    /// IP header length, options or extension headers included.
+    pub l3_len: u16,
+    /// TCP header length, options included (TCP segmentation only).
+    pub l4_len: u8,
+    /// Payload bytes per segment (the MSS), for TCP or UDP segmentation.
+    pub max_segment_size: u16,
+    /// A tag for the backend to insert (not part of the frame, not carried by the header).
+    pub vlan: Option<VlanMetadata>,
+}
+
+/// What an endpoint can do for a sender: each offload it advertises.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct TxOffloadSupport {
+    /// IPv4 header checksum (on TUN/TAP: computed in software, M9).
+    pub ipv4_header: bool,
+    /// TCP checksum.
+    pub tcp: bool,
+    /// UDP checksum.
+    pub udp: bool,
+    /// TCP segmentation.
+    pub tso: bool,
+    /// UDP segmentation.
+    pub uso: bool,
+}
+
+/// What a receiver learns about a checksum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum RxChecksumState {
+    /// Not evaluated.
+    #[default]
+    Unknown,
+    /// Checked and correct.
+    Good,
+    /// Checked and wrong.
+    Bad,
+    /// The payload was validated but the stored value is wrong (coalesced packets whose first
+    /// header was not rewritten).
+    ValidatedButWrong,
+}
+
+impl RxChecksumState {
+    /// Whether the data may be trusted: [`Good`](Self::Good) or
+    /// [`ValidatedButWrong`](Self::ValidatedButWrong).
+    pub const fn is_valid(self) -> bool {
+        matches!(
+            self,
+            RxChecksumState::Good | RxChecksumState::ValidatedButWrong
+        )
+    }
+}
+
+/// Which transport protocol an [`RxMetadata::l4_checksum`] refers to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum L4Protocol {
+    /// Not known.
+    #[default]
+    Unknown,
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// What a receiver learns about a received packet. `Default` knows nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct RxMetadata {
+    /// The IPv4 header checksum.
+    pub ip_checksum: RxChecksumState,
+    /// The TCP or UDP checksum.
+    pub l4_checksum: RxChecksumState,
+    /// Which transport protocol `l4_checksum` refers to.
+    pub l4_protocol: L4Protocol,
+}
+
+/// A field named by a [`MetaError`]: of [`TxMetadata`], of [`VnetHdr`], or of the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetaField {
+    /// [`TxMetadata::l3_len`].
+    L3Len,
+    /// [`TxMetadata::l4_len`].
+    L4Len,
+    /// [`TxMetadata::max_segment_size`].
+    MaxSegmentSize,
+    /// [`VnetHdr::flags`].
+    HdrFlags,
+    /// [`VnetHdr::gso_type`].
+    GsoType,
+    /// [`VnetHdr::hdr_len`].
+    HdrLen,
+    /// [`VnetHdr::gso_size`].
+    GsoSize,
+    /// [`VnetHdr::csum_start`].
+    CsumStart,
+    /// [`VnetHdr::csum_offset`].
+    CsumOffset,
+    /// The IPv4 header's IHL.
+    Ihl,
+}
+
+/// What a field was required to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bound {
+    /// Not zero.
+    NonZero,
+    /// Exactly this value.
+    Equal(u32),
+    /// At least this value.
+    AtLeast(u32),
+    /// At most this value.
+    AtMost(u32),
+    /// A multiple of this value.
+    MultipleOf(u32),
+    /// One of these values.
+    OneOf(&'static [u32]),
+    /// A flag required here.
+    Present,
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bound::NonZero => f.write_str("non-zero"),
+            Bound::Equal(v) => write!(f, "== {v}"),
+            Bound::AtLeast(v) => write!(f, ">= {v}"),
+            Bound::AtMost(v) => write!(f, "<= {v}"),
+            Bound::MultipleOf(v) => write!(f, "a multiple of {v}"),
+            Bound::OneOf(vs) => write!(f, "one of {vs:?}"),
+            Bound::Present => f.write_str("present"),
+        }
+    }
+}
+
+/// Why metadata, a header or a frame could not be translated or fixed up. Each error names its
+/// rule (M1-M10, `spec/RULES.md`), the field and the bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaError {
+    /// M1: both [`TxFlags::IS_IPV4`] and [`TxFlags::IS_IPV6`] are set.
+    BothIpVersions,
+    /// M1: an L4 offload is asked for without [`TxFlags::IS_IPV4`] or [`TxFlags::IS_IPV6`].
+    NoIpVersion,
+    /// A field is out of its bound.
+    Field {
+        /// The rule broken.
+        rule: &'static str,
+        /// The field.
+        field: MetaField,
+        /// Its value.
+        value: u32,
+        /// What was required of it.
+        bound: Bound,
+    },
+    /// M1: `l2_len + l3_len (+ l4_len)` does not fit the 16-bit header field.
+    Overflow {
+        /// `CsumStart` or `HdrLen`.
+        field: MetaField,
+        /// The sum that does not fit.
+        sum: u32,
+    },
+    /// M7: the frame's link or IP headers do not parse.
+    Frame(wire::Error),
+    /// M7: the GSO type has no metadata equivalent (UFO, tunnel bits, unknown types).
+    UnsupportedGsoType(u8),
+    /// M7: the GSO type names another IP version than the frame has.
+    IpVersionMismatch {
+        /// The version the GSO type names.
+        header: IpVersion,
+        /// The frame's.
+        frame: IpVersion,
+    },
+    /// M7: the frame's transport protocol is not the one `csum_offset` (or the GSO type) implies.
+    ProtocolMismatch {
+        /// TCP or UDP.
+        expected: IpProtocol,
+        /// The frame's.
+        found: IpProtocol,
+    },
+    /// M7: an offload is asked for on an IP fragment.
+    Fragment,
+    /// M7, M9, M10: the frame is shorter than what must be read or written.
+    Truncated {
+        /// Bytes required, from the start of the frame.
+        need: usize,
+        /// Bytes present.
+        have: usize,
+    },
+    /// M9, M10: the IP version nibble is not the one the fix-up is for.
+    WrongIpVersion {
+        /// 4 or 6.
+        expected: u8,
+        /// The nibble found.
+        found: u8,
+    },
+}
+
+impl MetaError {
+    /// The rule id this error enforces.
+    pub const fn rule(&self) -> &'static str {
+        match self {
+            MetaError::BothIpVersions | MetaError::NoIpVersion | MetaError::Overflow { .. } => "M1",
+            MetaError::Field { rule, .. } => rule,
+            MetaError::Frame(_)
+            | MetaError::UnsupportedGsoType(_)
+            | MetaError::IpVersionMismatch { .. }
+            | MetaError::ProtocolMismatch { .. }
+            | MetaError::Fragment
+            | MetaError::Truncated { .. } => "M7",
+            MetaError::WrongIpVersion { expected: 6, .. } => "M10",
+            MetaError::WrongIpVersion { .. } => "M9",
+        }
+    }
+}
+
+impl fmt::Display for MetaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetaError::BothIpVersions => f.write_str("M1: flags: IS_IPV4 and IS_IPV6 are both set"),
+            MetaError::NoIpVersion => {
+                f.write_str("M1: flags: an L4 offload needs IS_IPV4 or IS_IPV6")
+            }
+            MetaError::Field {
+                rule,
+                field,
+                value,
+                bound,
+            } => write!(f, "{rule}: {field:?} is {value}, must be {bound}"),
+            MetaError::Overflow { field, sum } => {
+                write!(f, "M1: {field:?} would be {sum}, must be <= 65535")
+            }
+            MetaError::Frame(e) => write!(f, "M7: frame: {e}"),
+            MetaError::UnsupportedGsoType(t) => write!(
+                f,
+                "M7: GsoType {t:#04x} has no metadata equivalent, must be NONE, TCPV4, TCPV6 or UDP_L4"
+            ),
+            MetaError::IpVersionMismatch { header, frame } => {
+                write!(f, "M7: GsoType names {header:?} but the frame is {frame:?}")
+            }
+            MetaError::ProtocolMismatch { expected, found } => write!(
+                f,
+                "M7: the header asks for protocol {} but the frame carries {}",
+                expected.0, found.0
+            ),
+            MetaError::Fragment => f.write_str("M7: an offload cannot apply to an IP fragment"),
+            MetaError::Truncated { need, have } => {
+                write!(f, "{}: frame needs {need} bytes, has {have}", self.rule())
+            }
+            MetaError::WrongIpVersion { expected, found } => write!(
+                f,
+                "{}: IP version is {found}, must be {expected}",
+                self.rule()
+            ),
+        }
+    }
+}
+
+impl core::error::Error for MetaError {}
+
+fn field_error(rule: &'static str, field: MetaField, value: u32, bound: Bound) -> MetaError {
+    MetaError::Field {
+        rule,
+        field,
+        value,
+        bound,
+    }
+}
+
+/// The one rule of M2-M5 that a [`TxMetadata`] selects (the first that matches wins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TxRule {
+    /// M2: TCP segmentation.
+    Tso,
+    /// M3: UDP segmentation.
+    Uso,
+    /// M4: TCP checksum only.
+    TcpChecksum,
+    /// M4: UDP checksum only.
+    UdpChecksum,
+    /// M5: nothing the header can carry.
+    None,
+}
+
+impl TxRule {
+    /// The rule `meta` selects: the first of TSO, USO, TCP checksum, UDP checksum whose flag is
+    /// set, else [`TxRule::None`].
+    pub const fn of(meta: &TxMetadata) -> TxRule {
+        let f = meta.flags;
+        if f.contains(TxFlags::OFFLOAD_TCP_SEGMENTATION) {
+            TxRule::Tso
+        } else if f.contains(TxFlags::OFFLOAD_UDP_SEGMENTATION) {
+            TxRule::Uso
+        } else if f.contains(TxFlags::OFFLOAD_TCP_CHECKSUM) {
+            TxRule::TcpChecksum
+        } else if f.contains(TxFlags::OFFLOAD_UDP_CHECKSUM) {
+            TxRule::UdpChecksum
+        } else {
+            TxRule::None
+        }
+    }
+}

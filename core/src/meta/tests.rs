@@ -1,0 +1,672 @@
+use super::*;
+use crate::testpkt::Pkt;
+use std::string::ToString;
+use std::vec::Vec;
+
+const V4: TxFlags = TxFlags::IS_IPV4;
+const V6: TxFlags = TxFlags::IS_IPV6;
+const TCP: TxFlags = TxFlags::OFFLOAD_TCP_CHECKSUM;
+const UDP: TxFlags = TxFlags::OFFLOAD_UDP_CHECKSUM;
+const TSO: TxFlags = TxFlags::OFFLOAD_TCP_SEGMENTATION;
+const USO: TxFlags = TxFlags::OFFLOAD_UDP_SEGMENTATION;
+const IP: TxFlags = TxFlags::OFFLOAD_IP_HEADER_CHECKSUM;
+
+fn meta(flags: TxFlags, l2: u8, l3: u16, l4: u8, mss: u16) -> TxMetadata {
+    TxMetadata {
+        flags,
+        l2_len: l2,
+        l3_len: l3,
+        l4_len: l4,
+        max_segment_size: mss,
+        vlan: None,
+    }
+}
+
+fn hdr(
+    flags: Flags,
+    gso_type: GsoType,
+    hdr_len: u16,
+    gso_size: u16,
+    start: u16,
+    offset: u16,
+) -> VnetHdr {
+    VnetHdr {
+        flags,
+        gso_type,
+        hdr_len,
+        gso_size,
+        csum_start: start,
+        csum_offset: offset,
+        ..VnetHdr::default()
+    }
+}
+
+fn on_ethernet(pkt: Pkt) -> Vec<u8> {
+    Pkt {
+        ethernet: true,
+        ..pkt
+    }
+    .build()
+}
+
+// ---- M2-M5: metadata -> header (OpenVMM's TAP endpoint cases) ----
+
+#[test]
+fn test_tcp_checksum_to_header() {
+    let h = to_header(&meta(TCP.with(V4), 14, 20, 0, 0)).unwrap();
+    assert_eq!(h, hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 16));
+    assert!(!h.flags.contains(Flags::DATA_VALID));
+}
+
+#[test]
+fn test_tso_to_header() {
+    let h = to_header(&meta(TSO.with(TCP).with(V4), 14, 20, 32, 1460)).unwrap();
+    assert_eq!(h, hdr(Flags::NEEDS_CSUM, GsoType::TCPV4, 66, 1460, 34, 16));
+    let h6 = to_header(&meta(TSO.with(V6), 14, 40, 20, 1440)).unwrap();
+    assert_eq!(h6, hdr(Flags::NEEDS_CSUM, GsoType::TCPV6, 74, 1440, 54, 16));
+}
+
+#[test]
+fn test_no_offload_to_header_is_all_zero() {
+    assert_eq!(to_header(&TxMetadata::default()), Ok(VnetHdr::default()));
+    // The IPv4 header checksum alone has no place in the header (M5, M9).
+    let ip_only = meta(IP.with(V4), 14, 20, 0, 0);
+    assert_eq!(to_header(&ip_only), Ok(VnetHdr::default()));
+}
+
+#[test]
+fn test_udp_checksum_to_header() {
+    let h = to_header(&meta(UDP.with(V4), 14, 20, 0, 0)).unwrap();
+    assert_eq!(h, hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 6));
+}
+
+#[test]
+fn test_uso_to_header() {
+    let h = to_header(&meta(USO.with(UDP).with(V4), 14, 20, 0, 1472)).unwrap();
+    assert_eq!(h, hdr(Flags::NEEDS_CSUM, GsoType::UDP_L4, 42, 1472, 34, 6));
+}
+
+#[test]
+fn test_first_rule_wins() {
+    let both = meta(TSO.with(USO).with(UDP).with(V4), 0, 20, 20, 100);
+    assert_eq!(to_header(&both).unwrap().gso_type, GsoType::TCPV4);
+    let csums = meta(TCP.with(UDP).with(V6), 0, 40, 0, 0);
+    assert_eq!(to_header(&csums).unwrap().csum_offset, 16);
+}
+
+#[test]
+fn test_to_header_errors() {
+    let cases = [
+        (
+            meta(TCP.with(V4).with(V6), 14, 20, 0, 0),
+            MetaError::BothIpVersions,
+        ),
+        (meta(V4.with(V6), 0, 0, 0, 0), MetaError::BothIpVersions),
+        (meta(TSO, 14, 20, 20, 1460), MetaError::NoIpVersion),
+        (meta(TCP, 14, 20, 0, 0), MetaError::NoIpVersion),
+        (
+            meta(TSO.with(V4), 14, 0, 20, 1460),
+            field_error("M1", MetaField::L3Len, 0, Bound::AtLeast(20)),
+        ),
+        (
+            meta(UDP.with(V4), 14, 0, 0, 0),
+            field_error("M1", MetaField::L3Len, 0, Bound::AtLeast(20)),
+        ),
+        (
+            meta(TCP.with(V6), 14, 20, 0, 0),
+            field_error("M1", MetaField::L3Len, 20, Bound::AtLeast(40)),
+        ),
+        (
+            meta(TCP.with(V4), 14, 64, 0, 0),
+            field_error("M1", MetaField::L3Len, 64, Bound::AtMost(60)),
+        ),
+        (
+            meta(TCP.with(V4), 14, 22, 0, 0),
+            field_error("M1", MetaField::L3Len, 22, Bound::MultipleOf(4)),
+        ),
+        (
+            meta(TCP.with(V6), 14, 44, 0, 0),
+            field_error("M1", MetaField::L3Len, 44, Bound::MultipleOf(8)),
+        ),
+        (
+            meta(TSO.with(V4), 14, 20, 20, 0),
+            field_error("M1", MetaField::MaxSegmentSize, 0, Bound::NonZero),
+        ),
+        (
+            meta(USO.with(V6), 14, 40, 0, 0),
+            field_error("M1", MetaField::MaxSegmentSize, 0, Bound::NonZero),
+        ),
+        (
+            meta(TSO.with(V4), 14, 20, 0, 1460),
+            field_error("M1", MetaField::L4Len, 0, Bound::AtLeast(20)),
+        ),
+        (
+            meta(TSO.with(V4), 14, 20, 64, 1460),
+            field_error("M1", MetaField::L4Len, 64, Bound::AtMost(60)),
+        ),
+        (
+            meta(TSO.with(V4), 14, 20, 22, 1460),
+            field_error("M1", MetaField::L4Len, 22, Bound::MultipleOf(4)),
+        ),
+        (
+            meta(TCP.with(V6), 18, 65528, 0, 0),
+            MetaError::Overflow {
+                field: MetaField::CsumStart,
+                sum: 65546,
+            },
+        ),
+        (
+            meta(TSO.with(V6), 14, 65512, 20, 1000),
+            MetaError::Overflow {
+                field: MetaField::HdrLen,
+                sum: 65546,
+            },
+        ),
+        (
+            meta(USO.with(V6), 14, 65520, 0, 1000),
+            MetaError::Overflow {
+                field: MetaField::HdrLen,
+                sum: 65542,
+            },
+        ),
+    ];
+    for (m, e) in cases {
+        assert_eq!(to_header(&m), Err(e), "{m:?}");
+        assert_eq!(e.rule(), "M1");
+    }
+}
+
+// ---- M6-M7: a guest's header + frame -> metadata (OpenVMM's virtio device cases) ----
+
+#[test]
+fn test_guest_no_offloads() {
+    let frame = on_ethernet(Pkt::tcp4(10));
+    assert_eq!(
+        from_header(&VnetHdr::default(), &frame, Link::Tap),
+        Ok(TxMetadata::default())
+    );
+    // Unknown and receive-only flags are ignored (V8).
+    let odd = hdr(Flags(0xF2), GsoType::NONE, 0, 0, 0, 0);
+    assert_eq!(
+        from_header(&odd, &frame, Link::Tap),
+        Ok(TxMetadata::default())
+    );
+}
+
+#[test]
+fn test_guest_tcp_checksum() {
+    let frame = on_ethernet(Pkt::tcp4(100));
+    let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 16);
+    let m = from_header(&h, &frame, Link::Tap).unwrap();
+    assert_eq!(m, meta(TCP.with(V4), 14, 20, 0, 0));
+    assert!(
+        !m.flags.contains(IP),
+        "virtio guests compute the IPv4 header checksum"
+    );
+}
+
+#[test]
+fn test_guest_udp_checksum() {
+    let frame = on_ethernet(Pkt::udp4(100));
+    let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 6);
+    assert_eq!(
+        from_header(&h, &frame, Link::Tap),
+        Ok(meta(UDP.with(V4), 14, 20, 0, 0))
+    );
+}
+
+#[test]
+fn test_guest_ipv6_tcp_checksum() {
+    let frame = on_ethernet(Pkt::tcp6(100));
+    let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 54, 16);
+    assert_eq!(
+        from_header(&h, &frame, Link::Tap),
+        Ok(meta(TCP.with(V6), 14, 40, 0, 0))
+    );
+}
+
+#[test]
+fn test_guest_tso4() {
+    let frame = on_ethernet(Pkt {
+        tcp_options: 12,
+        ..Pkt::tcp4(3000)
+    });
+    let h = hdr(Flags::NEEDS_CSUM, GsoType::TCPV4, 66, 1460, 34, 16);
+    let m = from_header(&h, &frame, Link::Tap).unwrap();
+    assert_eq!(m, meta(TSO.with(TCP).with(V4).with(IP), 14, 20, 32, 1460));
+    // hdr_len is a hint (V6): Linux guests send the linear length; l4 comes from the frame.
+    let linear = VnetHdr { hdr_len: 200, ..h };
+    assert_eq!(from_header(&linear, &frame, Link::Tap), Ok(m));
+    // The ECN bit is ignored.
+    let ecn = VnetHdr {
+        gso_type: GsoType(GsoType::TCPV4.0 | GsoType::ECN.0),
+        ..h
+    };
+    assert_eq!(from_header(&ecn, &frame, Link::Tap), Ok(m));
+}
+
+#[test]
+fn test_guest_tso6() {
+    let frame = on_ethernet(Pkt::tcp6(3000));
+    let h = hdr(Flags::NEEDS_CSUM, GsoType::TCPV6, 74, 1440, 54, 16);
+    let m = from_header(&h, &frame, Link::Tap).unwrap();
+    assert_eq!(m, meta(TSO.with(TCP).with(V6), 14, 40, 20, 1440));
+    assert!(!m.flags.contains(IP));
+}
+
+#[test]
+fn test_guest_uso() {
+    let frame = on_ethernet(Pkt::udp4(3000));
+    let h = hdr(Flags::NEEDS_CSUM, GsoType::UDP_L4, 42, 1472, 34, 6);
+    assert_eq!(
+        from_header(&h, &frame, Link::Tap),
+        Ok(meta(USO.with(UDP).with(V4).with(IP), 14, 20, 8, 1472))
+    );
+    let frame6 = on_ethernet(Pkt::udp6(3000));
+    let h6 = hdr(Flags::NEEDS_CSUM, GsoType::UDP_L4, 62, 1452, 54, 6);
+    assert_eq!(
+        from_header(&h6, &frame6, Link::Tap),
+        Ok(meta(USO.with(UDP).with(V6), 14, 40, 8, 1452))
+    );
+}
+
+#[test]
+fn test_guest_vlan() {
+    let tagged = |pkt| Pkt {
+        ethernet: true,
+        vlan: true,
+        ..pkt
+    };
+    let frame = tagged(Pkt::tcp4(100)).build();
+    let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 38, 16);
+    assert_eq!(
+        from_header(&h, &frame, Link::Tap),
+        Ok(meta(TCP.with(V4), 18, 20, 0, 0))
+    );
+    let frame6 = tagged(Pkt::udp6(100)).build();
+    let h6 = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 58, 6);
+    assert_eq!(
+        from_header(&h6, &frame6, Link::Tap),
+        Ok(meta(UDP.with(V6), 18, 40, 0, 0))
+    );
+}
+
+#[test]
+fn test_guest_tun_and_extension_headers() {
+    let frame = Pkt {
+        v6_ext: 16,
+        ..Pkt::tcp6(100)
+    }
+    .build();
+    let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 56, 16);
+    assert_eq!(
+        from_header(&h, &frame, Link::Tun),
+        Ok(meta(TCP.with(V6), 0, 56, 0, 0))
+    );
+}
+
+#[test]
+fn test_from_header_errors() {
+    let tcp4 = on_ethernet(Pkt::tcp4(100));
+    let udp4 = on_ethernet(Pkt::udp4(100));
+    let csum = |start, offset| hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, start, offset);
+    let tso = |gso, size, offset| hdr(Flags::NEEDS_CSUM, gso, 0, size, 34, offset);
+    let mut arp = tcp4.clone();
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    let mut frag = Pkt {
+        ethernet: true,
+        ..Pkt::udp4(100)
+    };
+    frag.ip_id = 7;
+    let mut frag = frag.build();
+    frag[14 + 6] = 0x20; // MF
+    // A UDP datagram whose IP header says the UDP header is cut short.
+    let mut short_udp = udp4[..34 + 4].to_vec();
+    short_udp[14 + 3] = 24;
+    let cases: [(VnetHdr, &[u8], MetaError); 14] = [
+        (
+            hdr(Flags::EMPTY, GsoType::TCPV4, 0, 1460, 0, 0),
+            &tcp4,
+            field_error("M7", MetaField::HdrFlags, 0, Bound::Present),
+        ),
+        (
+            tso(GsoType::UDP, 1000, 6),
+            &udp4,
+            MetaError::UnsupportedGsoType(3),
+        ),
+        (
+            tso(GsoType(0x21), 1000, 16),
+            &tcp4,
+            MetaError::UnsupportedGsoType(0x21),
+        ),
+        (
+            tso(GsoType::TCPV4, 0, 16),
+            &tcp4,
+            field_error("M7", MetaField::GsoSize, 0, Bound::NonZero),
+        ),
+        (
+            VnetHdr {
+                hdr_len: 1000,
+                ..csum(34, 16)
+            },
+            &tcp4,
+            field_error("M7", MetaField::HdrLen, 1000, Bound::AtMost(154)),
+        ),
+        (
+            csum(34, 10),
+            &tcp4,
+            field_error("M7", MetaField::CsumOffset, 10, Bound::OneOf(&[6, 16])),
+        ),
+        (
+            tso(GsoType::TCPV4, 1000, 6),
+            &tcp4,
+            field_error("M7", MetaField::CsumOffset, 6, Bound::Equal(16)),
+        ),
+        (
+            tso(GsoType::UDP_L4, 1000, 16),
+            &udp4,
+            field_error("M7", MetaField::CsumOffset, 16, Bound::Equal(6)),
+        ),
+        (
+            csum(34, 16),
+            &arp,
+            MetaError::Frame(wire::Error::UnsupportedEtherType(0x0806)),
+        ),
+        (
+            tso(GsoType::TCPV6, 1000, 16),
+            &tcp4,
+            MetaError::IpVersionMismatch {
+                header: IpVersion::V6,
+                frame: IpVersion::V4,
+            },
+        ),
+        (csum(34, 6), &frag, MetaError::Fragment),
+        (
+            csum(30, 16),
+            &tcp4,
+            field_error("M7", MetaField::CsumStart, 30, Bound::Equal(34)),
+        ),
+        (
+            csum(34, 6),
+            &tcp4,
+            MetaError::ProtocolMismatch {
+                expected: IpProtocol::UDP,
+                found: IpProtocol::TCP,
+            },
+        ),
+        (
+            csum(34, 6),
+            &short_udp,
+            MetaError::Truncated { need: 42, have: 38 },
+        ),
+    ];
+    for (h, frame, e) in cases {
+        assert_eq!(from_header(&h, frame, Link::Tap), Err(e), "{h:?}");
+        assert_eq!(e.rule(), "M7");
+    }
+    // A TCP header cut short: its data offset says 60 bytes, the datagram holds 30 after IP.
+    let mut short_tcp = on_ethernet(Pkt::tcp4(10));
+    short_tcp[34 + 12] = 0xF0;
+    assert_eq!(
+        from_header(&csum(34, 16), &short_tcp, Link::Tap),
+        Err(MetaError::Frame(wire::Error::Truncated {
+            layer: wire::Layer::Tcp,
+            need: 60,
+            have: 30
+        }))
+    );
+    // Ethernet padding after the datagram does not count as TCP header.
+    short_tcp.extend_from_slice(&[0; 40]);
+    assert!(from_header(&csum(34, 16), &short_tcp, Link::Tap).is_err());
+    // A frame cut inside the datagram.
+    assert_eq!(
+        from_header(&csum(34, 16), &tcp4[..40], Link::Tap),
+        Err(MetaError::Frame(wire::Error::Truncated {
+            layer: wire::Layer::Ipv4,
+            need: 140,
+            have: 26
+        }))
+    );
+}
+
+// ---- M8: header -> receive metadata (OpenVMM's TAP endpoint cases) ----
+
+#[test]
+fn test_rx_metadata() {
+    use L4Protocol as P;
+    use RxChecksumState::{Good, Unknown};
+    let rx = |flags, gso| rx_metadata(&hdr(flags, gso, 0, 0, 0, 0));
+    let m = |ip, l4, p| RxMetadata {
+        ip_checksum: ip,
+        l4_checksum: l4,
+        l4_protocol: p,
+    };
+    assert_eq!(rx(Flags::DATA_VALID, GsoType::TCPV4), m(Good, Good, P::Tcp));
+    assert_eq!(
+        rx(Flags::NEEDS_CSUM, GsoType::TCPV6),
+        m(Unknown, Unknown, P::Tcp)
+    );
+    assert_eq!(rx(Flags::EMPTY, GsoType::NONE), RxMetadata::default());
+    assert_eq!(
+        rx(Flags::EMPTY, GsoType::NONE),
+        m(Unknown, Unknown, P::Unknown)
+    );
+    assert_eq!(rx(Flags::DATA_VALID, GsoType::UDP), m(Good, Good, P::Udp));
+    assert_eq!(rx(Flags::EMPTY, GsoType::UDP_L4).l4_protocol, P::Udp);
+    assert_eq!(rx(Flags::EMPTY, GsoType(0x81)).l4_protocol, P::Tcp);
+    assert_eq!(rx(Flags::EMPTY, GsoType(2)).l4_protocol, P::Unknown);
+}
+
+#[test]
+fn test_checksum_state_is_valid() {
+    use RxChecksumState::*;
+    assert!(Good.is_valid() && ValidatedButWrong.is_valid());
+    assert!(!Unknown.is_valid() && !Bad.is_valid());
+}
+
+// ---- M9-M10: software fix-ups ----
+
+/// A 34-byte Ethernet + IPv4 frame: TTL 64, TCP, 10.0.0.1 -> 10.0.0.2, checksum and total
+/// length 0 (as an NDIS LSO sender leaves them).
+fn bare_ipv4_frame() -> [u8; 34] {
+    let mut f = [0u8; 34];
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14] = 0x45;
+    f[14 + 8] = 64;
+    f[14 + 9] = 6;
+    f[14 + 12..14 + 16].copy_from_slice(&[10, 0, 0, 1]);
+    f[14 + 16..14 + 20].copy_from_slice(&[10, 0, 0, 2]);
+    f
+}
+
+#[test]
+fn test_ipv4_fixup() {
+    let mut f = bare_ipv4_frame();
+    let check = fixup_ipv4_header_checksum(&mut f, 14).unwrap();
+    assert_ne!(check, 0);
+    assert_eq!(csum::sum(&f[14..34]), 0xFFFF);
+    assert_eq!(u16::from_be_bytes([f[14 + 10], f[14 + 11]]), check);
+    assert_eq!(u16::from_be_bytes([f[16], f[17]]), 20);
+}
+
+#[test]
+fn test_ipv4_fixup_options_and_lso_length() {
+    let mut f = on_ethernet(Pkt {
+        ip_options: 8,
+        ..Pkt::tcp4(3000)
+    });
+    f[14 + 2..14 + 4].copy_from_slice(&[0, 0]);
+    f[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
+    fixup_ipv4_header_checksum(&mut f, 14).unwrap();
+    assert_eq!(
+        usize::from(u16::from_be_bytes([f[16], f[17]])),
+        f.len() - 14
+    );
+    assert!(
+        csum::verify(&f[14..14 + 28]),
+        "the checksum covers the options"
+    );
+    assert!(!csum::verify(&f[14..14 + 20]));
+}
+
+#[test]
+fn test_ipv4_fixup_oversize_total_length_is_zero() {
+    let mut f = std::vec![0u8; 14 + 70_000];
+    f[..34].copy_from_slice(&bare_ipv4_frame());
+    f[16..18].copy_from_slice(&[0xAB, 0xCD]);
+    fixup_ipv4_header_checksum(&mut f, 14).unwrap();
+    assert_eq!(f[16..18], [0, 0]);
+    assert!(csum::verify(&f[14..34]));
+}
+
+#[test]
+fn test_ipv6_fixup() {
+    let mut f = on_ethernet(Pkt::tcp6(3000));
+    let want = f.len() - 14 - 40;
+    f[14 + 4..14 + 6].copy_from_slice(&[0, 0]);
+    assert_eq!(fixup_ipv6_payload_length(&mut f, 14), Ok(want as u16));
+    assert_eq!(usize::from(u16::from_be_bytes([f[18], f[19]])), want);
+    let mut big = std::vec![0u8; 40 + 70_000];
+    big[0] = 0x60;
+    big[4] = 0xFF;
+    assert_eq!(fixup_ipv6_payload_length(&mut big, 0), Ok(0));
+    assert_eq!(big[4..6], [0, 0]);
+}
+
+#[test]
+fn test_fixup_errors() {
+    let mut f = bare_ipv4_frame();
+    assert_eq!(
+        fixup_ipv4_header_checksum(&mut f[..33], 14),
+        Err(MetaError::Truncated { need: 34, have: 33 })
+    );
+    assert_eq!(
+        fixup_ipv4_header_checksum(&mut f, usize::MAX),
+        Err(MetaError::Truncated {
+            need: usize::MAX,
+            have: 34
+        })
+    );
+    f[14] = 0x44;
+    assert_eq!(
+        fixup_ipv4_header_checksum(&mut f, 14),
+        Err(field_error("M9", MetaField::Ihl, 4, Bound::AtLeast(5)))
+    );
+    f[14] = 0x46;
+    assert_eq!(
+        fixup_ipv4_header_checksum(&mut f, 14),
+        Err(MetaError::Truncated { need: 38, have: 34 })
+    );
+    f[14] = 0x65;
+    let e = fixup_ipv4_header_checksum(&mut f, 14).unwrap_err();
+    assert_eq!(
+        e,
+        MetaError::WrongIpVersion {
+            expected: 4,
+            found: 6
+        }
+    );
+    assert_eq!(e.rule(), "M9");
+
+    let mut g = [0u8; 54];
+    g[14] = 0x45;
+    let e = fixup_ipv6_payload_length(&mut g, 14).unwrap_err();
+    assert_eq!(
+        e,
+        MetaError::WrongIpVersion {
+            expected: 6,
+            found: 4
+        }
+    );
+    assert_eq!(e.rule(), "M10");
+    assert_eq!(
+        fixup_ipv6_payload_length(&mut g[..53], 14),
+        Err(MetaError::Truncated { need: 54, have: 53 })
+    );
+    assert_eq!(g[14 + 4..14 + 6], [0, 0], "nothing written on error");
+}
+
+// ---- types ----
+
+#[test]
+fn test_error_messages_name_field_and_bound() {
+    let cases = [
+        (
+            field_error("M1", MetaField::L4Len, 22, Bound::MultipleOf(4)),
+            "M1: L4Len is 22, must be a multiple of 4",
+        ),
+        (
+            field_error("M7", MetaField::CsumOffset, 10, Bound::OneOf(&[6, 16])),
+            "M7: CsumOffset is 10, must be one of [6, 16]",
+        ),
+        (
+            MetaError::Overflow {
+                field: MetaField::HdrLen,
+                sum: 65546,
+            },
+            "M1: HdrLen would be 65546, must be <= 65535",
+        ),
+        (
+            MetaError::Truncated { need: 34, have: 33 },
+            "M7: frame needs 34 bytes, has 33",
+        ),
+        (
+            MetaError::WrongIpVersion {
+                expected: 6,
+                found: 4,
+            },
+            "M10: IP version is 4, must be 6",
+        ),
+        (
+            MetaError::ProtocolMismatch {
+                expected: IpProtocol::UDP,
+                found: IpProtocol::TCP,
+            },
+            "M7: the header asks for protocol 17 but the frame carries 6",
+        ),
+    ];
+    for (e, msg) in cases {
+        assert_eq!(e.to_string(), msg);
+    }
+    for e in [
+        MetaError::BothIpVersions,
+        MetaError::NoIpVersion,
+        MetaError::Frame(wire::Error::BadIhl(3)),
+        MetaError::UnsupportedGsoType(3),
+        MetaError::IpVersionMismatch {
+            header: IpVersion::V4,
+            frame: IpVersion::V6,
+        },
+        MetaError::Fragment,
+    ] {
+        let _: &dyn core::error::Error = &e;
+        assert!(e.to_string().starts_with(e.rule()), "{e}");
+    }
+    for b in [
+        Bound::NonZero,
+        Bound::Equal(6),
+        Bound::AtLeast(1),
+        Bound::AtMost(2),
+        Bound::Present,
+    ] {
+        assert!(!b.to_string().is_empty());
+    }
+}
+
+#[test]
+fn test_flags_and_vlan() {
+    assert_eq!(
+        std::format!("{:?}", TSO.with(V4).with(TxFlags(0x80))),
+        "TCP_SEGMENTATION|IS_IPV4|0x80"
+    );
+    assert_eq!(std::format!("{:?}", TxFlags::EMPTY), "0x00");
+    assert!(TSO.with(V4).intersects(V4) && !TSO.intersects(V4));
+    assert_eq!(TSO.with(V4).without(TSO), V4);
+    let tag = VlanMetadata::new(5, true, 100);
+    assert_eq!(tag, VlanMetadata(0xB064));
+    assert_eq!(
+        (tag.priority(), tag.drop_eligible(), tag.vlan_id()),
+        (5, true, 100)
+    );
+    assert_eq!(TxRule::of(&TxMetadata::default()), TxRule::None);
+}
