@@ -228,30 +228,6 @@ fn describe(case: &Case) -> String {
     )
 }
 
-/// The first difference between two segment lists, for the report.
-fn first_difference(kernel: &[Vec<u8>], other: &[Vec<u8>]) -> String {
-    if kernel.len() != other.len() {
-        return format!("{} segments vs {}", kernel.len(), other.len());
-    }
-    for (i, (k, o)) in kernel.iter().zip(other).enumerate() {
-        if k != o {
-            let at = k
-                .iter()
-                .zip(o)
-                .position(|(a, b)| a != b)
-                .unwrap_or(k.len().min(o.len()));
-            return format!(
-                "segment {i}: lengths {} vs {}, first differing byte {at}: kernel {} vs {}",
-                k.len(),
-                o.len(),
-                hex(&k[at.saturating_sub(4)..(at + 8).min(k.len())]),
-                hex(&o[at.saturating_sub(4)..(at + 8).min(o.len())])
-            );
-        }
-    }
-    "equal".to_owned()
-}
-
 fn run(test: &str, kind: Kind, wild: bool, default_seed: u64, default_cases: usize) {
     if !require_root(test) {
         return;
@@ -305,7 +281,7 @@ fn run(test: &str, kind: Kind, wild: bool, default_seed: u64, default_cases: usi
             if kernel != other {
                 divergences.push(format!(
                     "{test} seed {seed} case {i} ({against}): {}\n  {}\n  hdr {}\n  pkt {}",
-                    first_difference(&kernel, other),
+                    common::first_difference(&kernel, other),
                     describe(&case),
                     hdr_hex(&case.hdr),
                     hex(&case.pkt)

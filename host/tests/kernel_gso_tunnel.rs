@@ -338,30 +338,6 @@ fn describe(case: &Case) -> String {
     )
 }
 
-/// The first difference between two segment lists, for the report.
-fn first_difference(kernel: &[Vec<u8>], other: &[Vec<u8>]) -> String {
-    if kernel.len() != other.len() {
-        return format!("{} segments vs {}", kernel.len(), other.len());
-    }
-    for (i, (k, o)) in kernel.iter().zip(other).enumerate() {
-        if k != o {
-            let at = k
-                .iter()
-                .zip(o)
-                .position(|(a, b)| a != b)
-                .unwrap_or(k.len().min(o.len()));
-            return format!(
-                "segment {i}: lengths {} vs {}, first differing byte {at}: kernel {} vs {}",
-                k.len(),
-                o.len(),
-                hex(&k[at.saturating_sub(4)..(at + 8).min(k.len())]),
-                hex(&o[at.saturating_sub(4)..(at + 8).min(o.len())])
-            );
-        }
-    }
-    "equal".to_owned()
-}
-
 /// Without K20 the test has nothing to compare: it says so, and checks that the kernel indeed
 /// refuses a tunnel write (as `check` does under the probed profile).
 fn without_tunnel_gso(test: &str, seg: &KernelSegmenter, rng: &mut Rng) {
@@ -453,11 +429,11 @@ fn run(test: &str, wild: bool, default_seed: u64, default_cases: usize) {
         }
         let core = core_segments(&case);
         if kernel != core {
-            diverge("vnet_core", first_difference(&kernel, &core));
+            diverge("vnet_core", common::first_difference(&kernel, &core));
         }
         let model = model_segments(&case);
         if kernel != model {
-            diverge("spec model", first_difference(&kernel, &model));
+            diverge("spec model", common::first_difference(&kernel, &model));
         }
     }
     report!(

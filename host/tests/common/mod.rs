@@ -174,6 +174,30 @@ pub fn random_tcp(rng: &mut Rng, spec: &mut PacketSpec) {
     };
 }
 
+/// The first difference between two segment lists, for the report.
+pub fn first_difference(kernel: &[Vec<u8>], other: &[Vec<u8>]) -> String {
+    if kernel.len() != other.len() {
+        return format!("{} segments vs {}", kernel.len(), other.len());
+    }
+    for (i, (k, o)) in kernel.iter().zip(other).enumerate() {
+        if k != o {
+            let at = k
+                .iter()
+                .zip(o)
+                .position(|(a, b)| a != b)
+                .unwrap_or(k.len().min(o.len()));
+            return format!(
+                "segment {i}: lengths {} vs {}, first differing byte {at}: kernel {} vs {}",
+                k.len(),
+                o.len(),
+                hex(&k[at.saturating_sub(4)..(at + 8).min(k.len())]),
+                hex(&o[at.saturating_sub(4)..(at + 8).min(o.len())])
+            );
+        }
+    }
+    "equal".to_owned()
+}
+
 /// Whether an IPv6 packet carries a destination-options header, first or after a hop-by-hop
 /// header (the only chains the generators make): K22's packets.
 pub fn has_dest_opts(pkt: &[u8]) -> bool {
