@@ -39,7 +39,7 @@ use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_host::kernel::{KernelSegmenter, undo_forwarding};
 use vnet_host::netns::require_root;
 use vnet_spec::model::gso::transmit;
-use vnet_spec::packet::{L4, PacketSpec, pattern, tcp_flags};
+use vnet_spec::packet::{L4, PacketSpec, tcp_flags};
 
 /// Which super-packets a run makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,25 +88,7 @@ fn random_case(rng: &mut Rng, kind: Kind, wild: bool) -> Case {
     if let L4::Tcp { .. } = spec.l4 {
         common::random_tcp(rng, &mut spec);
     }
-    let gso_size = match rng.range(0, 3) {
-        0 => rng.range(1, 64),
-        1 => rng.range(500, 1500),
-        _ => rng.range(1, 4000),
-    } as usize;
-    let max_payload = 60_000 - spec.hdr_len();
-    let segments = if rng.chance(1, 10) {
-        1
-    } else {
-        rng.range(2, 48) as usize
-    }
-    .min(max_payload / gso_size)
-    .max(1);
-    let last = rng.range(1, gso_size as u64) as usize;
-    spec.payload = pattern((segments - 1) * gso_size + last);
-    if rng.chance(1, 2) {
-        let len = spec.payload.len();
-        spec.payload = rng.bytes(len);
-    }
+    let gso_size = common::random_gso_payload(rng, &mut spec, 0);
     let mut hdr = gso_header(&spec, gso_size as u16);
     if kind == Kind::Ufo {
         hdr.gso_type = GsoType::UDP;

@@ -48,7 +48,7 @@ use vnet_core::wire::Link;
 use vnet_host::kernel::{KernelSegmenter, undo_forwarding};
 use vnet_host::netns::require_root;
 use vnet_spec::model::gso::transmit;
-use vnet_spec::packet::{L4, PacketSpec, pattern, tcp_flags};
+use vnet_spec::packet::{L4, PacketSpec, tcp_flags};
 use vnet_spec::strategy::packet::{SuperPacket, TUN_OUTER_EXTRA, tunnel_super_packet};
 
 const EINVAL: i32 = 22;
@@ -98,26 +98,8 @@ fn random_inner(rng: &mut Rng) -> SuperPacket {
     if !udp {
         common::random_tcp(rng, &mut spec);
     }
-    let gso_size = match rng.range(0, 3) {
-        0 => rng.range(1, 64),
-        1 => rng.range(500, 1500),
-        _ => rng.range(1, 4000),
-    } as usize;
     // Room for the outer headers (at most 40 + 40 of IP, 8 of UDP, 8 of tunnel header).
-    let max_payload = 60_000 - spec.hdr_len() - 100;
-    let segments = if rng.chance(1, 10) {
-        1
-    } else {
-        rng.range(2, 48) as usize
-    }
-    .min(max_payload / gso_size)
-    .max(1);
-    let last = rng.range(1, gso_size as u64) as usize;
-    spec.payload = pattern((segments - 1) * gso_size + last);
-    if rng.chance(1, 2) {
-        let len = spec.payload.len();
-        spec.payload = rng.bytes(len);
-    }
+    let gso_size = common::random_gso_payload(rng, &mut spec, 100);
     let mut hdr = gso_header(&spec, gso_size as u16);
     if let L4::Tcp { flags, .. } = spec.l4
         && flags & tcp_flags::CWR != 0

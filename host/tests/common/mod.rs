@@ -198,6 +198,32 @@ pub fn first_difference(kernel: &[Vec<u8>], other: &[Vec<u8>]) -> String {
     "equal".to_owned()
 }
 
+/// A random segment size (small, MTU-like or any) and a payload of 1-48 segments of it, the last
+/// one partial, patterned or random bytes, leaving `room` bytes under 60,000 for headers around
+/// the packet; returns the segment size.
+pub fn random_gso_payload(rng: &mut Rng, spec: &mut PacketSpec, room: usize) -> usize {
+    let gso_size = match rng.range(0, 3) {
+        0 => rng.range(1, 64),
+        1 => rng.range(500, 1500),
+        _ => rng.range(1, 4000),
+    } as usize;
+    let max_payload = 60_000 - spec.hdr_len() - room;
+    let segments = if rng.chance(1, 10) {
+        1
+    } else {
+        rng.range(2, 48) as usize
+    }
+    .min(max_payload / gso_size)
+    .max(1);
+    let last = rng.range(1, gso_size as u64) as usize;
+    spec.payload = vnet_spec::packet::pattern((segments - 1) * gso_size + last);
+    if rng.chance(1, 2) {
+        let len = spec.payload.len();
+        spec.payload = rng.bytes(len);
+    }
+    gso_size
+}
+
 /// Whether an IPv6 packet carries a destination-options header, first or after a hop-by-hop
 /// header (the only chains the generators make): K22's packets.
 pub fn has_dest_opts(pkt: &[u8]) -> bool {
