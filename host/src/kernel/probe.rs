@@ -33,7 +33,7 @@ const USO_PROBE_MAX: u16 = 4096;
 /// The USO limit of kernels that refuse USO on a TUN: they never meet it through a TUN, but
 /// `gso` still needs one; 6.1.192's source says 128 (`1382e3b6a350`, backported).
 const PRE_USO_LIMIT: u16 = 128;
-/// How often the K21 probe runs its train before it gives up on an unstable kernel.
+/// How often a GRO probe (K21, K23) runs its train before it gives up on an unstable kernel.
 const GRO_PROBE_TRIES: usize = 5;
 /// The largest TCP GSO-size minimum the K19 probe looks for (the kernel's is 8).
 const TCP_MIN_PROBE_MAX: u16 = 256;
@@ -46,8 +46,8 @@ pub fn probe() -> io::Result<Probed> {
     let control = |hdr: &VnetHdr, pkt: &[u8], what: &str| control_on(&seg, hdr, pkt, what);
 
     // K15: TCPV6 over an IPv4/UDP packet without NEEDS_CSUM, its payload within one segment.
-    // Without dissection it is a plain packet (V5); a dissecting kernel reads IPv4 bytes as IPv6,
-    // finds no TCP and refuses it.
+    // Without dissection it is a plain packet (V5); a dissecting kernel finds UDP where the type
+    // says TCP, over IPv4 where it says IPv6, and refuses it (V9).
     let udp4 = frame(false, PROTO_UDP, 100);
     control(&VnetHdr::default(), &udp4, "K15")?;
     let tcpv6 = VnetHdr {
