@@ -31,13 +31,8 @@ enum Layer {
 }
 
 /// IPv4-in-IP and IPv6-in-IP: the dissector follows both into the inner header.
-const IPIP: u8 = 4;
-const IPV6_IN_IP: u8 = 41;
-/// IPv6 extension headers the dissector steps over (only under IPv6: under IPv4 they end it).
-const HOP_BY_HOP: u8 = 0;
-const ROUTING: u8 = 43;
-const FRAGMENT: u8 = 44;
-const DEST_OPTS: u8 = 60;
+const IPIP: IpProtocol = IpProtocol(4);
+const IPV6_IN_IP: IpProtocol = IpProtocol(41);
 
 /// Dissects `pkt` as an IPv6 (`v6`) or IPv4 packet from offset 0. `None` where the kernel's
 /// dissector fails (a header cut short, an IPv4 IHL below 5).
@@ -58,7 +53,7 @@ pub(crate) fn dissect(pkt: &[u8], v6: bool) -> Option<Keys> {
                 if ihl < 5 {
                     return None;
                 }
-                let proto = *pkt.get(nhoff + 9)?;
+                let proto = IpProtocol(*pkt.get(nhoff + 9)?);
                 let frag = u16::from_be_bytes([*pkt.get(nhoff + 6)?, *pkt.get(nhoff + 7)?]);
                 nhoff += ihl * 4;
                 // A fragment (MF or an offset) ends the dissection with its protocol: the kernel
@@ -70,7 +65,7 @@ pub(crate) fn dissect(pkt: &[u8], v6: bool) -> Option<Keys> {
             }
             Layer::Ipv6 => {
                 pkt.get(nhoff..nhoff + 40)?;
-                let next = *pkt.get(nhoff + 6)?;
+                let next = IpProtocol(*pkt.get(nhoff + 6)?);
                 nhoff += 40;
                 next
             }
@@ -79,16 +74,19 @@ pub(crate) fn dissect(pkt: &[u8], v6: bool) -> Option<Keys> {
         loop {
             let under_v6 = matches!(layer, Layer::Ipv6);
             let again = match ip_proto {
-                HOP_BY_HOP | ROUTING | DEST_OPTS if under_v6 => {
-                    let next = *pkt.get(nhoff)?;
+                // IPv6 extension headers are stepped over only under IPv6: under IPv4 they end it.
+                IpProtocol::HOP_BY_HOP | IpProtocol::ROUTING | IpProtocol::DESTINATION_OPTIONS
+                    if under_v6 =>
+                {
+                    let next = IpProtocol(*pkt.get(nhoff)?);
                     let len = *pkt.get(nhoff + 1)?;
                     nhoff += (usize::from(len) + 1) * 8;
                     ip_proto = next;
                     false
                 }
-                FRAGMENT if under_v6 => {
+                IpProtocol::FRAGMENT if under_v6 => {
                     pkt.get(nhoff..nhoff + 8)?;
-                    let next = *pkt.get(nhoff)?;
+                    let next = IpProtocol(*pkt.get(nhoff)?);
                     nhoff += 8;
                     // Any fragment, first or not, ends here (as IPv4's).
                     break 'dissect next;
@@ -113,7 +111,7 @@ pub(crate) fn dissect(pkt: &[u8], v6: bool) -> Option<Keys> {
         }
     };
     Some(Keys {
-        ip_proto: IpProtocol(ip_proto),
+        ip_proto,
         thoff: nhoff.min(pkt.len()),
         v6: matches!(layer, Layer::Ipv6),
     })
