@@ -1,6 +1,5 @@
 //! S1: a GSO request located in the packet itself (`hdr_len` is a hint, V6).
 
-use super::rules::effective_gso_size;
 use super::*;
 
 /// V6 (and S1, S30): find the headers of a GSO packet in the packet itself.
@@ -9,6 +8,7 @@ pub(super) fn locate(
     pkt: &[u8],
     opts: &CheckOptions,
     kind: GsoKind,
+    gso_size: u16,
     tunnel: Option<Tunnel>,
 ) -> Result<GsoRequest, CheckError> {
     let headers = match tunnel {
@@ -88,7 +88,6 @@ pub(super) fn locate(
         GsoKind::Ufo => payload_len + UDP_HDR,
         GsoKind::Tcp | GsoKind::Uso => payload_len,
     };
-    let gso_size = effective_gso_size(hdr, kind, &opts.kernel);
     if segmented <= usize::from(gso_size) {
         return Err(CheckError::Packet {
             rule: "S1",

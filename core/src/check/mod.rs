@@ -411,6 +411,8 @@ pub fn check(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Offload, 
             Some(csum) => Offload::Checksum(csum),
             None => Offload::Plain,
         }),
-        Plain::Gso(kind) => locate(hdr, pkt, opts, kind, tunnel).map(Offload::Segment),
+        Plain::Gso(kind, gso_size) => {
+            locate(hdr, pkt, opts, kind, gso_size, tunnel).map(Offload::Segment)
+        }
     }
 }

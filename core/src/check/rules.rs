@@ -73,7 +73,8 @@ pub(super) fn check_strict(hdr: &VnetHdr) -> Result<(), CheckError> {
 
 pub(super) enum Plain {
     NotGso,
-    Gso(GsoKind),
+    /// A GSO request of this kind, with the segment size the kernel works with (K19).
+    Gso(GsoKind, u16),
 }
 
 /// V1-V7: `__virtio_net_hdr_to_skb` with the tunnel bits removed.
@@ -157,7 +158,8 @@ pub(super) fn check_plain(
     let Some(kind) = kind else {
         return Ok(Plain::NotGso);
     };
-    let gso_size = usize::from(effective_gso_size(hdr, kind, kernel));
+    let segment_size = effective_gso_size(hdr, kind, kernel);
+    let gso_size = usize::from(segment_size);
     let mut nh_off = p_off;
     match kind {
         // UFO's gso_size may not include the UDP header.
@@ -209,7 +211,7 @@ pub(super) fn check_plain(
     }
     // V5: a payload that fits in one segment is not really GSO.
     if pkt.len() - nh_off > gso_size {
-        Ok(Plain::Gso(kind))
+        Ok(Plain::Gso(kind, segment_size))
     } else {
         Ok(Plain::NotGso)
     }
@@ -217,7 +219,7 @@ pub(super) fn check_plain(
 
 /// The segment size the kernel works with: TCP sizes below the profile's minimum are raised to
 /// it (K19), before V5 and segmentation.
-pub(super) fn effective_gso_size(hdr: &VnetHdr, kind: GsoKind, kernel: &Profile) -> u16 {
+fn effective_gso_size(hdr: &VnetHdr, kind: GsoKind, kernel: &Profile) -> u16 {
     match kind {
         GsoKind::Tcp => hdr.gso_size.max(kernel.tcp_min_gso_size),
         GsoKind::Uso | GsoKind::Ufo => hdr.gso_size,
