@@ -30,9 +30,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{
-    Rng, gso_header, hdr_hex, hex, ipv4_options, partial_csum_packet, v6_experimental_options,
-};
+use common::{Rng, gso_header, hdr_hex, hex, partial_csum_packet};
 use vnet_core::check;
 use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
@@ -71,20 +69,7 @@ fn random_case(rng: &mut Rng, kind: Kind, wild: bool) -> Case {
     spec.ttl = rng.range(2, 255) as u8;
     spec.flow_label = rng.next() as u32 & 0xf_ffff;
     spec.src_port = rng.next() as u16;
-    if v6 {
-        // Hop-by-hop first (it must be), then destination options.
-        if rng.chance(1, 3) {
-            let len = 8 * rng.range(1, 3) as usize;
-            spec.v6_ext.push((0, v6_experimental_options(rng, len)));
-        }
-        if rng.chance(1, 3) {
-            let len = 8 * rng.range(1, 4) as usize;
-            spec.v6_ext.push((60, v6_experimental_options(rng, len)));
-        }
-    } else if rng.chance(1, 3) {
-        let len = 4 * rng.range(1, 10) as usize;
-        spec.ip_options = ipv4_options(rng, len);
-    }
+    common::random_ip_options(rng, &mut spec);
     if let L4::Tcp { .. } = spec.l4 {
         common::random_tcp(rng, &mut spec);
     }

@@ -82,19 +82,7 @@ fn random_inner(rng: &mut Rng) -> SuperPacket {
     spec.flow_label = rng.next() as u32 & 0xf_ffff;
     spec.src_port = rng.next() as u16;
     spec.dst_port = rng.next() as u16;
-    if v6 {
-        if rng.chance(1, 3) {
-            let len = 8 * rng.range(1, 3) as usize;
-            spec.v6_ext.push((0, v6_experimental_options(rng, len)));
-        }
-        if rng.chance(1, 3) {
-            let len = 8 * rng.range(1, 4) as usize;
-            spec.v6_ext.push((60, v6_experimental_options(rng, len)));
-        }
-    } else if rng.chance(1, 3) {
-        let len = 4 * rng.range(1, 10) as usize;
-        spec.ip_options = ipv4_options(rng, len);
-    }
+    common::random_ip_options(rng, &mut spec);
     if !udp {
         common::random_tcp(rng, &mut spec);
     }

@@ -146,6 +146,24 @@ macro_rules! report {
     }};
 }
 
+/// Random IP options for a generated super-packet, one time in three each: IPv6 a hop-by-hop
+/// header (first, as it must be) and a destination-options header; IPv4 options.
+pub fn random_ip_options(rng: &mut Rng, spec: &mut PacketSpec) {
+    if spec.v6 {
+        if rng.chance(1, 3) {
+            let len = 8 * rng.range(1, 3) as usize;
+            spec.v6_ext.push((0, v6_experimental_options(rng, len)));
+        }
+        if rng.chance(1, 3) {
+            let len = 8 * rng.range(1, 4) as usize;
+            spec.v6_ext.push((60, v6_experimental_options(rng, len)));
+        }
+    } else if rng.chance(1, 3) {
+        let len = 4 * rng.range(1, 10) as usize;
+        spec.ip_options = ipv4_options(rng, len);
+    }
+}
+
 /// Random TCP fields for a generated super-packet: options (opaque to segmentation, S3) one
 /// time in three, ACK plus each of PSH, FIN, CWR, ECE and URG one time in five, random
 /// sequence, ack and window.
