@@ -78,11 +78,10 @@ pub const LINUX_HELD_FLOWS: usize = 8;
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Policy {
     /// What Linux delivers to a TUN device with TSO on: IPv4 IDs must increment by one per
-    /// segment (a fixed-ID train is delivered as the single packets it was: the virtio header has
-    /// no FIXEDID bit), and a segment carrying CWR is never merged into a held packet: it ends
-    /// that packet's train and is delivered alone; one that finds no held packet of its flow is
-    /// held itself, and takes the segments that follow only where the kernel does not compare
-    /// CWR ([`GroOptions::kernel`], K21).
+    /// segment (a repeated ID starts a fixed-ID train, before 6.18 only with DF set, K23; it is
+    /// delivered as the single packets it was: the virtio header has no FIXEDID bit), and a segment carrying CWR is never merged into a held packet: it completes
+    /// it and is held in its place (so packets not held overtake it), and takes the segments that
+    /// follow only where the kernel does not compare CWR ([`GroOptions::kernel`], K21).
     #[default]
     Linux,
     /// Peer-compatible (wireguard-go, tun-rs): the IPv4 IDs of DF packets are ignored (GSO
