@@ -117,7 +117,8 @@ pub struct GsoRequest {
     pub ecn: bool,
     /// Payload bytes per segment.
     pub gso_size: u16,
-    /// NEEDS_CSUM was set (TCP may go without, V6c; the segmenter then computes it anyway).
+    /// NEEDS_CSUM was set (TCP may go without, V6c, and so may UFO, K7; the segmenter then
+    /// computes the checksum anyway).
     pub csum: Option<CsumRequest>,
     /// The headers found in the packet (for a tunnel: the inner ones, offsets from packet start).
     pub headers: Headers,
