@@ -253,48 +253,33 @@ fn run(
 /// Writes the super-packet: IPv4 (DF, ID 0x1234, checksum), TCP (ACK|PSH, the pseudo-header sum
 /// in the checksum field, as NEEDS_CSUM wants it, C3) and a recognisable payload.
 fn build_super_packet(pkt: &mut [u8; LEN]) {
-    let [s0, s1, s2, s3] = SRC;
-    let [d0, d1, d2, d3] = DST;
-    let [l0, l1] = (LEN as u16).to_be_bytes();
-    let [i0, i1] = IP_ID.to_be_bytes();
-    let ip = [
-        0x45, 0, l0, l1, i0, i1, 0x40, 0, 64, 6, 0, 0, s0, s1, s2, s3, d0, d1, d2, d3,
-    ];
-    let [q0, q1, q2, q3] = SEQ.to_be_bytes();
-    let [a0, a1, a2, a3] = ACK.to_be_bytes();
-    let [c0, c1] = csum::pseudo_header_v4(SRC, DST, 6, (LEN - 20) as u16).to_be_bytes();
-    let tcp = [
-        0xc8,
-        0x22,
-        0x01,
-        0xbb,
-        q0,
-        q1,
-        q2,
-        q3,
-        a0,
-        a1,
-        a2,
-        a3,
-        0x50,
-        TCP_ACK | TCP_PSH,
-        0xfa,
-        0xf0,
-        c0,
-        c1,
-        0,
-        0,
-    ];
-    let (h, payload) = pkt.split_at_mut(HDRS);
-    let (iph, tcph) = h.split_at_mut(20);
-    iph.copy_from_slice(&ip);
-    tcph.copy_from_slice(&tcp);
+    let (ip, rest) = pkt.split_at_mut(20);
+    let (tcp, payload) = rest.split_at_mut(20);
+    // IPv4: version 4, IHL 5, total length, ID, DF, TTL 64, protocol 6 (TCP), addresses.
+    put(ip, 0, &[0x45, 0]);
+    put(ip, 2, &(LEN as u16).to_be_bytes());
+    put(ip, 4, &IP_ID.to_be_bytes());
+    put(ip, 6, &[0x40, 0, 64, 6, 0, 0]);
+    put(ip, 12, &SRC);
+    put(ip, 16, &DST);
+    put(ip, 10, &csum::finish(csum::sum(ip)).to_be_bytes());
+    // TCP: ports 51234 -> 443, sequence and acknowledgment numbers, data offset 5, flags, window.
+    put(tcp, 0, &51234u16.to_be_bytes());
+    put(tcp, 2, &443u16.to_be_bytes());
+    put(tcp, 4, &SEQ.to_be_bytes());
+    put(tcp, 8, &ACK.to_be_bytes());
+    put(tcp, 12, &[0x50, TCP_ACK | TCP_PSH, 0xfa, 0xf0]);
+    let pseudo = csum::pseudo_header_v4(SRC, DST, 6, (LEN - 20) as u16);
+    put(tcp, 16, &pseudo.to_be_bytes());
+    put(tcp, 18, &[0, 0]);
     for (i, b) in payload.iter_mut().enumerate() {
         *b = (i.wrapping_mul(7) + 3) as u8;
     }
-    let [k0, k1] = csum::finish(csum::sum(iph)).to_be_bytes();
-    iph[10] = k0;
-    iph[11] = k1;
+}
+
+/// Writes `bytes` into `buf` at `at`.
+fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
 }
 
 /// Segment `i` as the kernel's TSO makes it: the super-packet's headers with its own lengths,
