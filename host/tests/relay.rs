@@ -671,3 +671,54 @@ fn relay_hostile_soak() {
         rig.relay.log()
     );
 }
+
+/// H2: a UDP_SEGMENT train the route cannot take (segments larger than a 1280-byte MTU: EINVAL)
+/// is sent again as single datagrams; after three refusals in a row UDP_SEGMENT is left off, and
+/// tried again a second later.
+#[test]
+fn relay_udp_segment_falls_back_and_reprobes() {
+    if !require_root("relay_udp_segment_falls_back_and_reprobes") {
+        return;
+    }
+    report!(
+        "relay_udp_segment_falls_back_and_reprobes: kernel {} (uname -r)",
+        vnet_host::kernel::release()
+    );
+    let ns = NetNs::new().unwrap();
+    ns.ip(&[
+        "link", "add", "v0", "mtu", "1280", "type", "veth", "peer", "name", "v1", "mtu", "1280",
+    ])
+    .unwrap();
+    ns.addr_add("v0", "192.0.2.1/24").unwrap();
+    ns.link_up("v0").unwrap();
+    ns.link_up("v1").unwrap();
+    let sock = ns
+        .run(|| -> std::io::Result<UdpSocket> {
+            let sock = UdpSocket::bind(SocketAddrV4::new(A, 0))?;
+            sock.connect(SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 9))?;
+            Ok(sock)
+        })
+        .unwrap()
+        .unwrap();
+    let wire = vnet_host::udp::BatchSocket::new(sock);
+    if !wire.enable_gso(true) {
+        report!("SKIPPED: relay_udp_segment_falls_back_and_reprobes: no UDP_SEGMENT");
+        return;
+    }
+    let data = vec![7u8; 10 * 1400];
+    for round in 1..=3u64 {
+        let report = wire.send_segments(&data, 1400).expect("sent as datagrams");
+        assert_eq!(report.datagrams, 10);
+        assert_eq!(wire.gso_fallbacks(), round, "round {round}");
+    }
+    assert!(
+        !wire.caps().gso,
+        "UDP_SEGMENT left off after three refusals"
+    );
+    wire.send_segments(&data, 1400).unwrap();
+    assert_eq!(wire.gso_fallbacks(), 3, "not tried while off");
+    thread::sleep(Duration::from_millis(1100));
+    wire.send_segments(&data, 1400).unwrap();
+    assert_eq!(wire.gso_fallbacks(), 4, "tried again after a second");
+    assert!(!wire.caps().gso, "refused again: off for two seconds now");
+}
