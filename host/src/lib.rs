@@ -37,7 +37,42 @@ pub use device::{Device, DeviceKind, Features, Options, probe_features};
 pub use error::{Error, Result};
 pub use offload::{OffloadRule, Offloads};
 
-/// Installs a SIGINT handler that only sets the returned flag (for Ctrl-C that cleans up).
-pub fn catch_sigint() -> std::io::Result<&'static std::sync::atomic::AtomicBool> {
-    sys::catch_sigint()
+/// Installs one handler for SIGINT, SIGTERM and SIGHUP that only sets the returned flag: Ctrl-C,
+/// `kill`/`timeout`/systemd/container runtimes and a closed terminal all stop a program the same
+/// way, so that it cleans up. SIGKILL cannot be caught; see `vnet demo` for what covers it.
+pub fn catch_stop_signals() -> std::io::Result<&'static std::sync::atomic::AtomicBool> {
+    sys::catch_stop_signals()
+}
+
+/// The name of the stop signal [`catch_stop_signals`] saw last ("SIGTERM"), if any.
+pub fn stop_signal_name() -> Option<&'static str> {
+    match sys::stop_signal() {
+        libc::SIGINT => Some("SIGINT"),
+        libc::SIGTERM => Some("SIGTERM"),
+        libc::SIGHUP => Some("SIGHUP"),
+        _ => None,
+    }
+}
+
+/// Installs a SIGUSR1 handler that only sets the returned flag ("report your counters"); the
+/// reader clears it.
+pub fn catch_sigusr1() -> std::io::Result<&'static std::sync::atomic::AtomicBool> {
+    sys::catch_sigusr1()
+}
+
+/// Network interfaces of the calling thread's namespace, by name.
+pub mod iface {
+    use std::io;
+    use std::net::IpAddr;
+
+    /// Whether an interface `name` exists (`if_nametoindex`).
+    pub fn exists(name: &str) -> bool {
+        crate::sys::if_nametoindex(name).is_ok()
+    }
+
+    /// The IPv4 and IPv6 addresses configured on `name`, each with its prefix length
+    /// (`getifaddrs`). Empty when the interface has none (or does not exist).
+    pub fn addresses(name: &str) -> io::Result<Vec<(IpAddr, u8)>> {
+        crate::sys::if_addresses(name)
+    }
 }

@@ -21,6 +21,58 @@ use crate::sys;
 /// Where `ip netns add` mounts namespaces.
 const NETNS_DIR: &str = "/var/run/netns";
 
+/// A lock file a process holds while it owns namespaces: whoever finds the file unlocked knows
+/// the owner is gone (the kernel releases the lock of a killed process, SIGKILL included), even
+/// when its PID has been reused or lives in another PID namespace. The file is removed on drop.
+#[derive(Debug)]
+pub struct OwnerLock {
+    file: File,
+    path: std::path::PathBuf,
+}
+
+impl OwnerLock {
+    /// Creates (or opens) `path`, its directory too, and takes the lock; an error if another
+    /// process holds it.
+    pub fn acquire(path: &Path) -> io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        if !sys::try_lock_exclusive(file.as_fd())? {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is locked by a live process", path.display()),
+            ));
+        }
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Whether a live process holds the lock at `path`: `None` if there is no such file.
+    pub fn is_held(path: &Path) -> io::Result<Option<bool>> {
+        let file = match std::fs::OpenOptions::new().write(true).open(path) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            other => other?,
+        };
+        // Taking the lock succeeds only if nobody holds it; it is released when `file` closes.
+        Ok(Some(!sys::try_lock_exclusive(file.as_fd())?))
+    }
+}
+
+impl Drop for OwnerLock {
+    fn drop(&mut self) {
+        // Removed while still locked, so nobody takes an unlocked file for a dead owner's.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = &self.file;
+    }
+}
+
 /// A named network namespace, deleted on drop.
 #[derive(Debug)]
 pub struct NetNs {
@@ -38,12 +90,25 @@ impl NetNs {
     pub fn with_prefix(prefix: &str) -> io::Result<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{prefix}-{}-{n}", std::process::id());
-        run_ip(&["netns", "add", &name])?;
-        let ns = Self { name };
+        Self::create(&format!("{prefix}-{}-{n}", std::process::id()))
+    }
+
+    /// Creates the namespace `name` exactly (an error if it exists), loopback up. The caller
+    /// makes the name unique.
+    pub fn create(name: &str) -> io::Result<Self> {
+        run_ip(&["netns", "add", name])?;
+        let ns = Self {
+            name: name.to_owned(),
+        };
         // Loopback is down in a fresh namespace; most tests want it.
         ns.link_up("lo")?;
         Ok(ns)
+    }
+
+    /// Deletes the namespace `name` (`ip netns delete`), e.g. a leftover of a process that died
+    /// without cleaning up; its devices go with it.
+    pub fn delete(name: &str) -> io::Result<()> {
+        run_ip(&["netns", "delete", name])
     }
 
     /// The names of the named namespaces that exist now (`/var/run/netns`), starting with
@@ -202,4 +267,12 @@ pub fn open_tun_without_vnet_hdr(name: &str) -> io::Result<OwnedFd> {
     let mut req = sys::ifreq(name, libc::IFF_TUN | libc::IFF_NO_PI);
     sys::tunsetiff(file.as_fd(), &mut req)?;
     Ok(file.into())
+}
+
+/// Sends a whole IPv4 packet (header included, as built by the caller) from a raw socket of the
+/// calling thread's network namespace to `dst`: a fixture to forge ICMP errors and datagrams
+/// with any source, as an attacker on the path would. Run it inside a namespace with
+/// [`NetNs::run`]. Needs CAP_NET_RAW.
+pub fn send_raw_ipv4(packet: &[u8], dst: std::net::Ipv4Addr) -> io::Result<()> {
+    sys::send_raw_ipv4(packet, dst)
 }

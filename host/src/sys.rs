@@ -396,6 +396,44 @@ pub(crate) struct RecvInfo {
     pub(crate) gro_size: Option<usize>,
     /// MSG_TRUNC: the message was longer than the buffer.
     pub(crate) truncated: bool,
+    /// Where the message came from (`msg_name`), when the kernel said and it is IPv4 or IPv6.
+    pub(crate) source: Option<std::net::SocketAddr>,
+}
+
+/// The socket address in a `sockaddr_storage` the kernel filled (`len` bytes), if IPv4 or IPv6.
+fn socket_addr(storage: &libc::sockaddr_storage, len: usize) -> Option<std::net::SocketAddr> {
+    use std::net::{SocketAddrV4, SocketAddrV6};
+    match c_int::from(storage.ss_family) {
+        libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and the kernel wrote at
+            // least its size; sockaddr_storage is aligned for every sockaddr type.
+            let a =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(
+                SocketAddrV4::new(
+                    a.sin_addr.s_addr.to_ne_bytes().into(),
+                    u16::from_be(a.sin_port),
+                )
+                .into(),
+            )
+        }
+        libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for sockaddr_in6.
+            let a = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            Some(
+                SocketAddrV6::new(
+                    a.sin6_addr.s6_addr.into(),
+                    u16::from_be(a.sin6_port),
+                    a.sin6_flowinfo,
+                    a.sin6_scope_id,
+                )
+                .into(),
+            )
+        }
+        _ => None,
+    }
 }
 
 /// `recvmmsg(2)` with MSG_WAITFORONE: waits for the first message (or the socket's receive
@@ -408,9 +446,13 @@ pub(crate) fn recvmmsg(
 ) -> io::Result<usize> {
     let count = bufs.len().min(infos.len()).min(MAX_MMSG);
     let mut cmsgs: [CmsgBuf; MAX_MMSG] = [[0; 4]; MAX_MMSG];
+    // SAFETY: `sockaddr_storage` is plain old data; all-zero is a valid value (AF_UNSPEC).
+    let mut names: [libc::sockaddr_storage; MAX_MMSG] = unsafe { std::mem::zeroed() };
     let mut hdrs = [zeroed_mmsghdr(); MAX_MMSG];
     for i in 0..count {
         let hdr = &mut hdrs[i].msg_hdr;
+        hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast::<libc::c_void>();
+        hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         // `IoSliceMut` is ABI-compatible with `struct iovec` on Unix.
         hdr.msg_iov = (&mut bufs[i] as *mut io::IoSliceMut<'_>).cast::<libc::iovec>();
         hdr.msg_iovlen = 1;
@@ -418,8 +460,8 @@ pub(crate) fn recvmmsg(
         hdr.msg_controllen = size_of::<CmsgBuf>() as _;
     }
     // SAFETY: `hdrs[..count]` are valid mmsghdrs, each with one iovec describing a live,
-    // exclusively borrowed buffer and a live control buffer of msg_controllen bytes; the kernel
-    // writes within those lengths. A null timeout means "use the socket's SO_RCVTIMEO".
+    // exclusively borrowed buffer, a live name buffer of msg_namelen bytes and a live control
+    // buffer of msg_controllen bytes; the kernel writes within those lengths. A null timeout means "use the socket's SO_RCVTIMEO".
     let n = unsafe {
         libc::recvmmsg(
             fd.as_raw_fd(),
@@ -430,7 +472,7 @@ pub(crate) fn recvmmsg(
         )
     };
     let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-    for (hdr, info) in hdrs.iter().zip(infos.iter_mut()).take(n) {
+    for ((hdr, info), name) in hdrs.iter().zip(infos.iter_mut()).zip(&names).take(n) {
         let mut gro_size = None;
         // SAFETY: the kernel set msg_controllen to the bytes of control data it wrote into
         // the live buffer msg_control points to; CMSG_FIRSTHDR/CMSG_NXTHDR stay within it and
@@ -449,6 +491,7 @@ pub(crate) fn recvmmsg(
             len: hdr.msg_len as usize,
             gro_size,
             truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            source: socket_addr(name, hdr.msg_hdr.msg_namelen as usize),
         };
     }
     Ok(n)
@@ -526,28 +569,183 @@ pub(crate) fn set_realtime(on: bool) -> io::Result<()> {
     Ok(())
 }
 
-// ---- SIGINT ----
+// ---- signals: stop (SIGINT, SIGTERM, SIGHUP) and report (SIGUSR1) ----
 
-/// Set by the SIGINT handler; read by anyone.
-static SIGINT_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set by the stop handler; read by anyone.
+static STOP_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The last stop signal's number (0: none yet).
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// Set by the SIGUSR1 handler; whoever reports clears it.
+static USR1_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// The SIGINT handler: only an atomic store, which is async-signal-safe.
-extern "C" fn on_sigint(_signal: c_int) {
-    SIGINT_SEEN.store(true, std::sync::atomic::Ordering::SeqCst);
+/// The stop handler: only atomic stores, which are async-signal-safe.
+extern "C" fn on_stop(signal: c_int) {
+    STOP_SIGNAL.store(signal, std::sync::atomic::Ordering::SeqCst);
+    STOP_SEEN.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Installs a SIGINT handler that only sets a flag, and returns the flag. Without SA_RESTART,
-/// a blocking call interrupted by Ctrl-C returns EINTR, so loops see the flag promptly.
-pub(crate) fn catch_sigint() -> io::Result<&'static std::sync::atomic::AtomicBool> {
+/// The SIGUSR1 handler: only an atomic store.
+extern "C" fn on_usr1(_signal: c_int) {
+    USR1_SEEN.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Installs `handler` for each of `signals`, without SA_RESTART: a blocking call interrupted by
+/// the signal returns EINTR, so loops see the flag promptly.
+fn install(signals: &[c_int], handler: extern "C" fn(c_int)) -> io::Result<()> {
     // SAFETY: `sigaction` is plain old data; all-zero is a valid value (empty mask, no flags).
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = on_sigint as extern "C" fn(c_int) as libc::sighandler_t;
+    action.sa_sigaction = handler as libc::sighandler_t;
     // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
     cvt(unsafe { libc::sigemptyset(&mut action.sa_mask) })?;
-    // SAFETY: `action` is a valid sigaction whose handler only performs an atomic store
-    // (async-signal-safe); the old action is not wanted (null).
-    cvt(unsafe { libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut()) })?;
-    Ok(&SIGINT_SEEN)
+    for &signal in signals {
+        // SAFETY: `action` is a valid sigaction whose handler only performs atomic stores
+        // (async-signal-safe); the old action is not wanted (null).
+        cvt(unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) })?;
+    }
+    Ok(())
+}
+
+/// Installs one handler for SIGINT, SIGTERM and SIGHUP that only sets a flag, and returns the
+/// flag: Ctrl-C, `kill`, `timeout`, systemd and container runtimes (SIGTERM) and a closed
+/// terminal (SIGHUP) all stop a program the same way, so it can clean up.
+pub(crate) fn catch_stop_signals() -> io::Result<&'static std::sync::atomic::AtomicBool> {
+    install(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP], on_stop)?;
+    Ok(&STOP_SEEN)
+}
+
+/// The number of the last stop signal caught (0: none).
+pub(crate) fn stop_signal() -> c_int {
+    STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Installs a SIGUSR1 handler that only sets the returned flag ("print your counters").
+pub(crate) fn catch_sigusr1() -> io::Result<&'static std::sync::atomic::AtomicBool> {
+    install(&[libc::SIGUSR1], on_usr1)?;
+    Ok(&USR1_SEEN)
+}
+
+// ---- interface addresses ----
+
+/// The number of leading one bits of a netmask (its prefix length).
+fn prefix_len(mask: &[u8]) -> u8 {
+    let mut total = 0;
+    for byte in mask {
+        total += byte.leading_ones();
+        if *byte != 0xff {
+            break;
+        }
+    }
+    total as u8
+}
+
+/// `getifaddrs(3)`: the IPv4 and IPv6 addresses configured on interface `name` in the calling
+/// thread's network namespace, each with its prefix length.
+pub(crate) fn if_addresses(name: &str) -> io::Result<Vec<(std::net::IpAddr, u8)>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a pointer to a list it allocated into the valid `head`.
+    cvt(unsafe { libc::getifaddrs(&mut head) })?;
+    let mut found = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_name.is_null() || ifa.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let ifname = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if ifname.to_bytes() != name.as_bytes() {
+            continue;
+        }
+        // SAFETY: ifa_addr points to a sockaddr of at least sa_family's size.
+        let family = c_int::from(unsafe { (*ifa.ifa_addr).sa_family });
+        let entry = match family {
+            libc::AF_INET => {
+                // SAFETY: an AF_INET address is a sockaddr_in; the netmask, when present, too.
+                let (addr, mask) = unsafe {
+                    let a = &*ifa.ifa_addr.cast::<libc::sockaddr_in>();
+                    let m = ifa.ifa_netmask.cast::<libc::sockaddr_in>().as_ref();
+                    (
+                        a.sin_addr.s_addr.to_ne_bytes(),
+                        m.map(|m| m.sin_addr.s_addr.to_ne_bytes()),
+                    )
+                };
+                let len = mask.map_or(32, |m| prefix_len(&m));
+                (std::net::IpAddr::from(addr), len)
+            }
+            libc::AF_INET6 => {
+                // SAFETY: an AF_INET6 address is a sockaddr_in6; the netmask, when present, too.
+                let (addr, mask) = unsafe {
+                    let a = &*ifa.ifa_addr.cast::<libc::sockaddr_in6>();
+                    let m = ifa.ifa_netmask.cast::<libc::sockaddr_in6>().as_ref();
+                    (a.sin6_addr.s6_addr, m.map(|m| m.sin6_addr.s6_addr))
+                };
+                let len = mask.map_or(128, |m| prefix_len(&m));
+                (std::net::IpAddr::from(addr), len)
+            }
+            _ => continue,
+        };
+        found.push(entry);
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once; no reference into it survives.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(found)
+}
+
+// ---- advisory file locks ----
+
+/// `flock(fd, LOCK_EX | LOCK_NB)`: true if this open file now holds the lock, false if another
+/// holds it. The kernel drops the lock when the last fd of the open file closes, also when its
+/// process is killed (SIGKILL included): a lock nobody holds means its owner is gone.
+pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: flock takes an fd and flags, no pointers.
+    match cvt(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+        Ok(_) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+// ---- raw IP sockets (test fixtures: forged ICMP errors and wire datagrams) ----
+
+/// Sends `packet` (a whole IPv4 packet, header included: IP_HDRINCL) from a raw socket of the
+/// calling thread's network namespace to `dst`.
+pub(crate) fn send_raw_ipv4(packet: &[u8], dst: std::net::Ipv4Addr) -> io::Result<()> {
+    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
+    let raw = cvt(unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_RAW,
+        )
+    })?;
+    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(dst.octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `packet` is valid for reads of its length; `addr` is a live sockaddr_in passed
+    // with its exact size.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            packet.as_ptr().cast::<libc::c_void>(),
+            packet.len(),
+            0,
+            (&addr as *const libc::sockaddr_in).cast::<libc::sockaddr>(),
+            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// vnet-core's AVX2 checksum ([`vnet_core::csum::avx2`]), usable only on a CPU that has AVX2.

@@ -5,20 +5,26 @@
 //! probed and degrades gracefully:
 //!
 //! - send: one `sendmmsg` whose messages carry a UDP_SEGMENT control message (the kernel cuts
-//!   each message into datagrams, "UDP GSO"); without UDP_SEGMENT, or after the kernel refused it
-//!   once (EIO: no checksum offload on the route's device; EINVAL), one `sendmmsg` message per
-//!   datagram.
+//!   each message into datagrams, "UDP GSO"); without UDP_SEGMENT one `sendmmsg` message per
+//!   datagram. When the kernel refuses a train (EIO: no checksum offload on the route's device;
+//!   EINVAL: a segment larger than the path MTU; EMSGSIZE: a path MTU learnt from an ICMP
+//!   "fragmentation needed"), what was not sent goes again as single datagrams; after
+//!   [`GSO_REFUSALS_BEFORE_OFF`] refusals in a row UDP_SEGMENT is left off and tried again after
+//!   1 s, 2 s, 4 s ... at most [`GSO_REPROBE_MAX`] (a route or MTU may change back).
 //! - receive: one `recvmmsg` (MSG_WAITFORONE) whose buffers may each hold a train of datagrams
 //!   coalesced by the kernel (UDP_GRO, reported with the segment size in a control message);
-//!   without UDP_GRO, one datagram per buffer.
+//!   without UDP_GRO, one datagram per buffer. Each message says where it came from.
 //!
 //! The socket must be connected: datagrams go to, and come from, one peer (a tunnel's wire).
+//! Connect it with [`connect_drained`], which discards what reached the socket while it was
+//! bound but not yet connected (the kernel keeps such datagrams queued after `connect`).
 
+use std::fmt;
 use std::io::{self, IoSliceMut};
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::sys;
 
@@ -29,6 +35,54 @@ pub const MAX_UDP_PAYLOAD_V4: usize = 65507;
 /// take 128).
 pub const MAX_GSO_SEGMENTS: usize = 64;
 
+/// UDP_SEGMENT refusals in a row after which a socket stops using it for a while. One refusal
+/// may be a stale error (an ICMP "fragmentation needed" reported on the next send); three in a row
+/// mean the route does not take trains.
+pub const GSO_REFUSALS_BEFORE_OFF: u32 = 3;
+
+/// The longest wait before UDP_SEGMENT is tried again after it was turned off.
+pub const GSO_REPROBE_MAX: Duration = Duration::from_secs(64);
+
+/// Connects `sock` to `peer`, then discards every datagram that is already queued: between
+/// `bind` and `connect` anyone could send to the port, and `connect` does not flush the queue.
+/// Returns how many datagrams were discarded. From then on the kernel only delivers datagrams
+/// from `peer`.
+pub fn connect_drained(sock: &UdpSocket, peer: SocketAddr) -> io::Result<usize> {
+    sock.connect(peer)?;
+    sock.set_nonblocking(true)?;
+    let mut buf = [0u8; 1];
+    let mut discarded = 0;
+    let result = loop {
+        match sock.recv(&mut buf) {
+            Ok(_) => discarded += 1,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break Ok(discarded),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            // A pending ICMP error (e.g. ECONNREFUSED) is consumed by the read; go on.
+            Err(err) if err.raw_os_error().is_some_and(is_icmp_report) => {}
+            Err(err) => break Err(err),
+        }
+    };
+    sock.set_nonblocking(false)?;
+    result
+}
+
+/// Whether `errno` is one a UDP socket reports for an ICMP error that came back for an earlier
+/// datagram (`icmp_err_convert`, `icmpv6_err_convert`): it says nothing about the current call.
+pub fn is_icmp_report(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::ECONNREFUSED
+            | libc::ENOPROTOOPT
+            | libc::EHOSTUNREACH
+            | libc::ENETUNREACH
+            | libc::EHOSTDOWN
+            | libc::ENONET
+            | libc::EACCES
+            | libc::EMSGSIZE
+            | libc::EPROTO
+            | libc::EOPNOTSUPP
+    )
+}
 /// What one received message holds: `len` bytes, cut into datagrams of `stride` bytes (the last
 /// one may be shorter). Without UDP_GRO `stride == len`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,12 +91,18 @@ pub struct RecvMeta {
     pub len: usize,
     /// Size of each datagram in the buffer (all but the last).
     pub stride: usize,
+    /// Where the datagrams came from, when the kernel said.
+    pub source: Option<SocketAddr>,
+    /// The message was longer than its buffer (MSG_TRUNC): its bytes are not whole, and
+    /// [`RecvMeta::datagrams`] yields none of them.
+    pub truncated: bool,
 }
 
 impl RecvMeta {
-    /// The datagrams of a buffer filled by [`BatchSocket::recv_batch`].
+    /// The datagrams of a buffer filled by [`BatchSocket::recv_batch`] (none if truncated).
     pub fn datagrams<'a>(&self, buf: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + use<'a> {
-        let data = buf.get(..self.len).unwrap_or(buf);
+        let len = if self.truncated { 0 } else { self.len };
+        let data = buf.get(..len).unwrap_or(buf);
         data.chunks(self.stride.max(1))
     }
 
@@ -90,6 +150,12 @@ fn push_messages<'a>(
     }
 }
 
+/// The datagrams one message stands for.
+fn message_datagrams(msg: &sys::SendMsg<'_>) -> usize {
+    msg.segment_size
+        .map_or(1, |size| msg.data.len().div_ceil(usize::from(size).max(1)))
+}
+
 /// What one send did: datagrams on the wire and system calls it took.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SendReport {
@@ -121,12 +187,61 @@ pub fn probe_caps() -> UdpCaps {
     }
 }
 
+/// Why a [`BatchSocket::send_batch`] stopped, and how far it got.
+#[derive(Debug)]
+pub struct SendError {
+    /// The kernel's error.
+    pub error: io::Error,
+    /// Datagrams the kernel took before it (the rest of the batch was not sent).
+    pub sent: usize,
+    /// Datagrams in the batch.
+    pub total: usize,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "send after {} of {} datagrams: {}",
+            self.sent, self.total, self.error
+        )
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<SendError> for io::Error {
+    fn from(err: SendError) -> Self {
+        io::Error::new(err.error.kind(), err)
+    }
+}
+
+impl SendError {
+    /// The errno, when the kernel refused.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.error.raw_os_error()
+    }
+}
+
 /// A connected UDP socket with batched send and receive.
 #[derive(Debug)]
 pub struct BatchSocket {
     sock: UdpSocket,
-    /// UDP_SEGMENT may be used; cleared for good after the kernel refuses it once.
+    /// UDP_SEGMENT was asked for and the kernel has it.
+    gso_wanted: AtomicBool,
+    /// UDP_SEGMENT is in use now (off for a while after repeated refusals).
     gso: AtomicBool,
+    /// Refusals of UDP_SEGMENT in a row.
+    gso_refusals: AtomicU32,
+    /// When to try UDP_SEGMENT again, in milliseconds since `epoch`.
+    gso_retry_at: AtomicU64,
+    /// Trains the kernel refused (sent again as single datagrams).
+    gso_fallbacks: AtomicU64,
+    epoch: Instant,
     /// UDP_GRO is on.
     gro: bool,
 }
@@ -137,7 +252,12 @@ impl BatchSocket {
     pub fn new(sock: UdpSocket) -> Self {
         Self {
             sock,
+            gso_wanted: AtomicBool::new(false),
             gso: AtomicBool::new(false),
+            gso_refusals: AtomicU32::new(0),
+            gso_retry_at: AtomicU64::new(0),
+            gso_fallbacks: AtomicU64::new(0),
+            epoch: Instant::now(),
             gro: false,
         }
     }
@@ -151,7 +271,9 @@ impl BatchSocket {
     /// it will.
     pub fn enable_gso(&self, on: bool) -> bool {
         let on = on && probe_caps().gso;
+        self.gso_wanted.store(on, Ordering::Relaxed);
         self.gso.store(on, Ordering::Relaxed);
+        self.gso_refusals.store(0, Ordering::Relaxed);
         on
     }
 
@@ -169,6 +291,47 @@ impl BatchSocket {
         UdpCaps {
             gso: self.gso.load(Ordering::Relaxed),
             gro: self.gro,
+        }
+    }
+
+    /// How many UDP_SEGMENT trains the kernel refused so far (each went again as single
+    /// datagrams).
+    pub fn gso_fallbacks(&self) -> u64 {
+        self.gso_fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Whether UDP_SEGMENT is to be used for this send: on, or off after refusals and due for
+    /// another try (then it is turned on again; a refusal turns it off with a doubled wait).
+    fn gso_now(&self) -> bool {
+        if self.gso.load(Ordering::Relaxed) {
+            return true;
+        }
+        if !self.gso_wanted.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = self.millis();
+        if now < self.gso_retry_at.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.gso.store(true, Ordering::Relaxed);
+        true
+    }
+
+    fn millis(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Notes a refused train: after [`GSO_REFUSALS_BEFORE_OFF`] in a row, UDP_SEGMENT goes off
+    /// for 1 s, then 2 s, 4 s ... up to [`GSO_REPROBE_MAX`].
+    fn gso_refused(&self) {
+        self.gso_fallbacks.fetch_add(1, Ordering::Relaxed);
+        let refusals = self.gso_refusals.fetch_add(1, Ordering::Relaxed) + 1;
+        if refusals >= GSO_REFUSALS_BEFORE_OFF {
+            let shift = (refusals - GSO_REFUSALS_BEFORE_OFF).min(6);
+            let wait = (1000u64 << shift).min(GSO_REPROBE_MAX.as_millis() as u64);
+            self.gso_retry_at
+                .store(self.millis().saturating_add(wait), Ordering::Relaxed);
+            self.gso.store(false, Ordering::Relaxed);
         }
     }
 
@@ -201,60 +364,83 @@ impl BatchSocket {
 
     /// Sends `data` as datagrams of `segment_size` bytes (the last may be shorter): one
     /// [`Transmit`] for [`BatchSocket::send_batch`].
-    pub fn send_segments(&self, data: &[u8], segment_size: usize) -> io::Result<SendReport> {
+    pub fn send_segments(&self, data: &[u8], segment_size: usize) -> Result<SendReport, SendError> {
         self.send_batch(&[Transmit { data, segment_size }])
     }
 
     /// Sends every transmit in as few system calls as the kernel allows: with UDP_SEGMENT, each
     /// transmit becomes trains of at most [`MAX_GSO_SEGMENTS`] datagrams and
     /// [`MAX_UDP_PAYLOAD_V4`] bytes, one `sendmmsg` message each; otherwise one message per
-    /// datagram. Messages go 64 per `sendmmsg`. If the kernel refuses
-    /// UDP_SEGMENT (EIO: no checksum offload on the route's device; EINVAL), it is turned off for
-    /// good and what was not sent goes as single datagrams, as quinn-udp degrades.
-    pub fn send_batch(&self, transmits: &[Transmit<'_>]) -> io::Result<SendReport> {
+    /// datagram. Messages go 64 per `sendmmsg`. If the kernel refuses a train (EIO, EINVAL,
+    /// EMSGSIZE; see the module documentation), what was not sent goes again as single
+    /// datagrams, as quinn-udp degrades, and repeated refusals turn UDP_SEGMENT off for a while.
+    /// Any other failure stops the batch; the error says how many datagrams left before it.
+    pub fn send_batch(&self, transmits: &[Transmit<'_>]) -> Result<SendReport, SendError> {
         let mut datagrams = 0;
         for t in transmits {
             if t.segment_size == 0 || t.segment_size > MAX_UDP_PAYLOAD_V4 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "segment size {} not in 1..={MAX_UDP_PAYLOAD_V4}",
-                        t.segment_size
+                return Err(SendError {
+                    error: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "segment size {} not in 1..={MAX_UDP_PAYLOAD_V4}",
+                            t.segment_size
+                        ),
                     ),
-                ));
+                    sent: 0,
+                    total: datagrams,
+                });
             }
             datagrams += t.data.len().div_ceil(t.segment_size).max(1);
         }
+        let fail = |sent, error| SendError {
+            error,
+            sent,
+            total: datagrams,
+        };
         if let [t] = transmits
             && t.data.len() <= t.segment_size
         {
-            self.send(t.data)?;
+            self.send(t.data).map_err(|err| fail(0, err))?;
             return Ok(SendReport {
                 datagrams,
                 syscalls: 1,
             });
         }
-        let gso = self.gso.load(Ordering::Relaxed);
+        let gso = self.gso_now();
         let mut msgs = Vec::with_capacity(datagrams);
         for t in transmits {
             push_messages(t.data, t.segment_size, gso, &mut msgs);
         }
         let mut syscalls = 0;
         match self.send_all(&msgs, &mut syscalls) {
-            Ok(()) => {}
+            Ok(()) => {
+                if gso && self.gso_refusals.load(Ordering::Relaxed) != 0 {
+                    self.gso_refusals.store(0, Ordering::Relaxed);
+                }
+            }
             Err((sent, err))
-                if gso && matches!(err.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
+                if gso
+                    && matches!(
+                        err.raw_os_error(),
+                        Some(libc::EIO | libc::EINVAL | libc::EMSGSIZE)
+                    ) =>
             {
-                self.gso.store(false, Ordering::Relaxed);
+                self.gso_refused();
+                let done = msgs.get(..sent).unwrap_or_default();
+                let done: usize = done.iter().map(message_datagrams).sum();
                 let mut rest = Vec::new();
                 for msg in msgs.get(sent..).unwrap_or_default() {
                     let size = msg.segment_size.map_or(msg.data.len(), usize::from);
                     push_messages(msg.data, size, false, &mut rest);
                 }
                 self.send_all(&rest, &mut syscalls)
-                    .map_err(|(_, err)| err)?;
+                    .map_err(|(more, err)| fail(done + more, err))?;
             }
-            Err((_, err)) => return Err(err),
+            Err((sent, err)) => {
+                let done = msgs.get(..sent).unwrap_or_default();
+                return Err(fail(done.iter().map(message_datagrams).sum(), err));
+            }
         }
         Ok(SendReport {
             datagrams,
@@ -281,8 +467,9 @@ impl BatchSocket {
 
     /// Receives what is queued into `bufs` in one system call: waits for the first message (up
     /// to the read timeout: then `WouldBlock`), takes the rest that is already there. Returns
-    /// how many buffers were filled; `metas[i]` describes `bufs[i]`. A single buffer uses one
-    /// plain `recv`. A message longer than its buffer is an `InvalidData` error.
+    /// how many buffers were filled; `metas[i]` describes `bufs[i]`, its source included. A
+    /// single buffer uses one plain `recvfrom`. A message longer than its buffer is marked
+    /// [`RecvMeta::truncated`].
     pub fn recv_batch(
         &self,
         bufs: &mut [IoSliceMut<'_>],
@@ -291,22 +478,23 @@ impl BatchSocket {
         if let ([buf], [meta, ..]) = (&mut *bufs, &mut *metas)
             && !self.gro
         {
-            let len = sys::retry_if_interrupted(|| self.sock.recv(buf))?;
-            *meta = RecvMeta { len, stride: len };
+            let (len, source) = sys::retry_if_interrupted(|| self.sock.recv_from(buf))?;
+            *meta = RecvMeta {
+                len: len.min(buf.len()),
+                stride: len,
+                source: Some(source),
+                truncated: false,
+            };
             return Ok(1);
         }
         let mut infos = [sys::RecvInfo::default(); sys::MAX_MMSG];
         let n = sys::retry_if_interrupted(|| sys::recvmmsg(self.sock.as_fd(), bufs, &mut infos))?;
         for (info, meta) in infos.iter().zip(metas.iter_mut()).take(n) {
-            if info.truncated {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "a received message was longer than its buffer (MSG_TRUNC)",
-                ));
-            }
             *meta = RecvMeta {
                 len: info.len,
                 stride: info.gro_size.unwrap_or(info.len),
+                source: info.source,
+                truncated: info.truncated,
             };
         }
         Ok(n)
@@ -426,7 +614,11 @@ mod tests {
 
     #[test]
     fn test_recv_meta_datagrams() {
-        let meta = RecvMeta { len: 7, stride: 3 };
+        let meta = RecvMeta {
+            len: 7,
+            stride: 3,
+            ..RecvMeta::default()
+        };
         let buf = [1, 2, 3, 4, 5, 6, 7, 0, 0];
         let parts: Vec<&[u8]> = meta.datagrams(&buf).collect();
         assert_eq!(parts, [&[1, 2, 3][..], &[4, 5, 6], &[7]]);

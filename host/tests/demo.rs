@@ -1,7 +1,11 @@
 //! `vnet demo --duration 1` as root: the summary line parses, both throughputs are positive, and
-//! no namespace of the demo's is left behind.
+//! no namespace of the demo's is left behind: not after a normal run, not after SIGTERM, and what
+//! a SIGKILLed run left behind is removed by the next run.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use vnet_host::netns::{NetNs, require_root};
 
@@ -23,11 +27,16 @@ fn test_parse_summary() {
     assert_eq!(parse_summary("summary: offload on x Gbit/s"), None);
 }
 
+/// Demo runs one at a time: a run's start-up removes dead runs' leftovers, which one test here
+/// makes on purpose and looks for.
+static ONE_DEMO: Mutex<()> = Mutex::new(());
+
 #[test]
 fn test_demo_runs_and_cleans_up() {
     if !require_root("test_demo_runs_and_cleans_up") {
         return;
     }
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(env!("CARGO_BIN_EXE_vnet"))
         .args(["demo", "--duration", "1"])
         .output()
@@ -60,4 +69,126 @@ fn out_pid(stdout: &str) -> String {
         .and_then(|rest| rest.split('-').next())
         .unwrap_or_else(|| panic!("no namespace name in {first:?}"))
         .to_owned()
+}
+
+/// Starts `vnet demo` and returns it with the names of its two namespaces (from its first line),
+/// once they exist.
+fn start_demo(args: &[&str]) -> (Child, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vnet"))
+        .arg("demo")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vnet demo");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .expect("read the demo's first line");
+    let names: Vec<String> = first
+        .split_whitespace()
+        .filter(|w| w.starts_with("vnet-demo-"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(names.len(), 2, "no namespace names in {first:?}");
+    (child, names)
+}
+
+fn existing(names: &[String]) -> Vec<String> {
+    let all = NetNs::list("vnet-demo-").expect("list namespaces");
+    names.iter().filter(|n| all.contains(n)).cloned().collect()
+}
+
+fn kernel_line(test: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: kernel {} (uname -r)",
+        vnet_host::kernel::release()
+    );
+}
+
+/// SIGTERM (what `timeout`, systemd and container runtimes send) cleans up like Ctrl-C.
+#[test]
+fn demo_sigterm_leaves_nothing_behind() {
+    if !require_root("demo_sigterm_leaves_nothing_behind") {
+        return;
+    }
+    kernel_line("demo_sigterm_leaves_nothing_behind");
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut child, names) = start_demo(&["--duration", "30"]);
+    assert_eq!(
+        existing(&names),
+        names,
+        "the namespaces exist while it runs"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("the demo did not stop within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+    assert!(!status.success(), "an interrupted demo fails");
+    assert!(
+        stderr.contains("SIGTERM"),
+        "stderr names the signal: {stderr}"
+    );
+    assert_eq!(
+        existing(&names),
+        Vec::<String>::new(),
+        "left behind after SIGTERM"
+    );
+}
+
+/// SIGKILL cannot be caught: the namespaces stay, and the next run removes them and says so.
+#[test]
+fn demo_removes_leftovers_of_a_dead_run() {
+    if !require_root("demo_removes_leftovers_of_a_dead_run") {
+        return;
+    }
+    kernel_line("demo_removes_leftovers_of_a_dead_run");
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut child, names) = start_demo(&["--duration", "30"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = existing(&names);
+    // Delete them whatever happens below (a guard that ignores errors).
+    struct Cleanup(Vec<String>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for name in &self.0 {
+                let _ = Command::new("ip").args(["netns", "delete", name]).output();
+            }
+        }
+    }
+    let _cleanup = Cleanup(left.clone());
+    assert_eq!(
+        left, names,
+        "SIGKILL left the namespaces behind, as it must"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_vnet"))
+        .args(["demo", "--duration", "0.2", "--only", "on"])
+        .output()
+        .expect("run vnet demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "second run failed: {stderr}");
+    for name in &names {
+        assert!(
+            stderr.contains(&format!("removed namespace {name}")),
+            "no message about {name}: {stderr}"
+        );
+    }
+    assert_eq!(existing(&names), Vec::<String>::new(), "still there");
 }

@@ -7,23 +7,31 @@
 //! ```
 //!
 //! Everything it creates (two namespaces; the TUN devices and the veth pair die with them) is
-//! removed on success, on error, on Ctrl-C and on a panic: the namespaces are Drop guards, and
-//! the devices' fds are closed before the namespaces are deleted.
+//! removed on success, on error, on SIGINT, SIGTERM or SIGHUP and on a panic: the namespaces are
+//! Drop guards, and the devices' fds are closed before the namespaces are deleted. SIGKILL
+//! cannot be caught: each run holds a lock file (`/run/vnet-demo/<pid>-<token>.lock`) while its
+//! namespaces `vnet-demo-<pid>-<token>-a`/`-b` exist, and every run starts by deleting the
+//! namespaces of runs whose lock nobody holds (their process is gone, whatever became of the
+//! PID). The random token keeps names apart when a PID repeats (containers start at low PIDs);
+//! device names cannot collide, since every device lives in the run's own namespaces.
 
 use std::error::Error;
+use std::hash::{BuildHasher, Hasher};
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use vnet_core::hdr::Layout;
-use vnet_host::netns::NetNs;
-use vnet_host::udp::{BatchSocket, probe_caps};
+use vnet_host::netns::{NetNs, OwnerLock};
+use vnet_host::udp::{BatchSocket, connect_drained, probe_caps};
 use vnet_host::{DeviceKind, Offloads, Options};
 
 use crate::args::{ArgError, Args, OnOff};
+use crate::policy::{self, Allowed, Cause};
 use crate::tunnel::{Half, Relay, Snapshot};
 
 pub(crate) const USAGE: &str = "\
@@ -34,8 +42,13 @@ header), joined by a veth pair (the \"wire\") and a user-space relay that carrie
 over UDP, as a VPN would. Then pushes a TCP bulk transfer from A to B, first with offloads on
 (TUN super-packets split by vnet-core's gso, UDP_SEGMENT/UDP_GRO batches on the wire, coalesced
 by vnet-core's gro), then off (one packet per syscall), and prints throughput, relay syscalls per
-MB, packets per syscall and the coalescing ratio. Removes everything it created on exit. Needs
-root.
+MB, packets per syscall and the coalescing ratio. Removes everything it created on exit (also on
+SIGINT, SIGTERM and SIGHUP; what a SIGKILLed run left behind is removed by the next run, which
+names it). Needs root.
+
+The wire is NOT encrypted and NOT authenticated (plain IP in UDP, as a VPN without its crypto).
+The relay only checks that datagrams come from the peer socket and that inner source addresses
+are in the sending side's prefixes, and drops and counts the rest.
 
 options:
   --duration SECS  measuring time per mode (default 5)
@@ -49,6 +62,8 @@ The last line is: summary: offload on X.XX Gbit/s, off Y.YY Gbit/s, speedup Z.ZZ
 
 /// The namespace name prefix; the test looks for leftovers with it.
 pub(crate) const NS_PREFIX: &str = "vnet-demo";
+/// Where each run's lock file lives while its namespaces exist.
+const LOCK_DIR: &str = "/run/vnet-demo";
 
 const TUN_A: &str = "tun-a";
 const TUN_B: &str = "tun-b";
@@ -98,8 +113,54 @@ pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
     if !(1..=64).contains(&settings.flows) {
         return Err(ArgError(format!("--flows {}: not in 1..=64", settings.flows)).into());
     }
-    let sigint = vnet_host::catch_sigint()?;
-    run(settings, sigint)
+    let stop = vnet_host::catch_stop_signals()?;
+    run(settings, stop)
+}
+
+/// This run's name: `<pid>-<random token>`. The token comes from std's per-process random
+/// hash keys (seeded by the OS), so a repeated PID gets a different name.
+fn run_id() -> String {
+    let token = std::hash::RandomState::new().build_hasher().finish() as u32;
+    format!("{}-{token:08x}", std::process::id())
+}
+
+fn lock_path(run: &str) -> PathBuf {
+    Path::new(LOCK_DIR).join(format!("{run}.lock"))
+}
+
+/// Deletes the namespaces of earlier runs that are gone (killed with SIGKILL, or a machine
+/// crash mid-run) and says which. A run is gone when nobody holds its lock file; namespaces of
+/// older versions (`vnet-demo-<pid>-<n>`, no lock file) when their PID does not exist.
+fn remove_leftovers() -> io::Result<()> {
+    let prefix = format!("{NS_PREFIX}-");
+    for name in NetNs::list(&prefix)? {
+        let rest = name.strip_prefix(&prefix).unwrap_or_default();
+        let Some((run, _)) = rest.rsplit_once('-') else {
+            continue;
+        };
+        let pid = run.split('-').next().unwrap_or_default();
+        let dead = match OwnerLock::is_held(&lock_path(run))? {
+            Some(held) => !held,
+            None => !pid.is_empty() && !Path::new("/proc").join(pid).exists(),
+        };
+        if dead {
+            NetNs::delete(&name)?;
+            eprintln!(
+                "vnet demo: removed namespace {name}, left behind by an earlier run (pid {pid}) \
+                 that is gone"
+            );
+        }
+    }
+    // Lock files whose namespaces are gone and whose owners too.
+    if let Ok(entries) = std::fs::read_dir(LOCK_DIR) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if OwnerLock::is_held(&path)? == Some(false) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One mode's result.
@@ -150,13 +211,17 @@ impl Outcome {
             r.udp_sends,
             r.udp_recvs,
             r.polls,
-            r.dropped,
+            r.dropped(),
         )
     }
 }
 
 fn run(settings: Settings, sigint: &AtomicBool) -> Result<(), Box<dyn Error>> {
-    let mut topo = Topology::create(settings.mss)?;
+    remove_leftovers()?;
+    let run = run_id();
+    // Held until this function returns, after the namespaces (declared later) are gone.
+    let _lock = OwnerLock::acquire(&lock_path(&run))?;
+    let mut topo = Topology::create(&run, settings.mss)?;
     let caps = probe_caps();
     println!(
         "vnet demo: namespaces {} (A) and {} (B); TUN MTU {}, wire MTU {}; {} flow(s); UDP_SEGMENT {}, UDP_GRO {}",
@@ -227,14 +292,16 @@ struct Topology {
     a: Half,
     b: Half,
     listener: TcpListener,
+    /// Datagrams that reached the wire sockets before they were connected (not yet counted).
+    stale: usize,
     ns_a: NetNs,
     ns_b: NetNs,
 }
 
 impl Topology {
-    fn create(mss: u16) -> io::Result<Self> {
-        let ns_a = NetNs::with_prefix(NS_PREFIX)?;
-        let ns_b = NetNs::with_prefix(NS_PREFIX)?;
+    fn create(run: &str, mss: u16) -> io::Result<Self> {
+        let ns_a = NetNs::create(&format!("{NS_PREFIX}-{run}-a"))?;
+        let ns_b = NetNs::create(&format!("{NS_PREFIX}-{run}-b"))?;
         let tun_mtu = (mss + 40).to_string();
         let wire_mtu = (mss + 40 + WIRE_OVERHEAD).to_string();
 
@@ -258,7 +325,8 @@ impl Topology {
         }
 
         // The TUN devices, each with a route to the other side's network through it.
-        let mut halves = Vec::new();
+        let mut parts = Vec::new();
+        let mut stale = 0;
         for (ns, dev, addr, peer_net, local, remote) in [
             (
                 &ns_a,
@@ -295,25 +363,32 @@ impl Topology {
             ns.addr_add(dev, &format!("{addr}/24"))?;
             ns.link_up(dev)?;
             ns.ip(&["route", "add", peer_net, "dev", dev])?;
-            // The relay's end of the wire: created inside the namespace, where it stays.
-            let sock = ns.run(|| -> io::Result<UdpSocket> {
+            // The relay's end of the wire: created inside the namespace, where it stays;
+            // whatever reached it before the connect is discarded.
+            let (sock, discarded) = ns.run(|| -> io::Result<(UdpSocket, usize)> {
                 let sock = UdpSocket::bind(SocketAddrV4::new(local, WIRE_PORT))?;
-                sock.connect(SocketAddrV4::new(remote, WIRE_PORT))?;
-                Ok(sock)
+                let discarded =
+                    connect_drained(&sock, SocketAddrV4::new(remote, WIRE_PORT).into())?;
+                Ok((sock, discarded))
             })??;
+            stale += discarded;
             let wire = BatchSocket::new(sock);
             wire.set_read_timeout(Some(TICK))?;
             wire.set_buffer_sizes(8 << 20)?;
-            halves.push(Half { tun, wire });
+            // The inner sources this side may send: the prefixes on its TUN, as `vnet relay`.
+            let prefixes = ns.run(|| policy::tun_prefixes(dev))??;
+            parts.push((tun, wire, Allowed::from_prefixes(&prefixes)));
         }
         let listener = ns_b.run(|| TcpListener::bind(SocketAddrV4::new(B_ADDR, TCP_PORT)))??;
         listener.set_nonblocking(true)?;
-        let b = halves.pop().ok_or_else(|| io::Error::other("no half B"))?;
-        let a = halves.pop().ok_or_else(|| io::Error::other("no half A"))?;
+        let (tun_b, wire_b, allowed_b) = parts.pop().ok_or_else(|| io::Error::other("no B"))?;
+        let (tun_a, wire_a, allowed_a) = parts.pop().ok_or_else(|| io::Error::other("no A"))?;
         Ok(Self {
-            a,
-            b,
+            // Each half writes what the other side sent: it accepts the other side's sources.
+            a: Half::new(tun_a, wire_a, allowed_b),
+            b: Half::new(tun_b, wire_b, allowed_a),
             listener,
+            stale,
             ns_a,
             ns_b,
         })
@@ -338,6 +413,7 @@ impl Topology {
             half.wire.enable_gro(offload);
         }
         let relay = Relay::default();
+        relay.count(Cause::Stale, std::mem::take(&mut self.stale));
         let transfer = Transfer::default();
         let (a, b, listener, ns_a) = (&self.a, &self.b, &self.listener, &self.ns_a);
         let ns_b = &self.ns_b;
@@ -419,10 +495,11 @@ impl Topology {
             join(relay_job)?;
             Ok(outcome)
         })?;
-        if outcome.relay.dropped > 0 {
+        if outcome.relay.dropped() > 0 {
             eprintln!(
-                "{label}: note: the relay dropped {} packet(s), first because {}",
-                outcome.relay.dropped,
+                "{label}: note: the relay dropped {} packet(s) ({}), first because {}",
+                outcome.relay.dropped(),
+                outcome.relay.causes_line(),
                 relay.error().unwrap_or_default()
             );
         }
@@ -440,11 +517,14 @@ impl Drop for StopGuard<'_> {
     }
 }
 
-/// Fails when the user pressed Ctrl-C, the relay stopped by itself, or a TCP thread failed.
+/// Fails when a stop signal came (Ctrl-C, SIGTERM, SIGHUP), the relay stopped by itself, or a TCP thread failed.
 fn check_running(relay: &Relay, transfer: &Transfer, sigint: &AtomicBool) -> Result<(), String> {
     if sigint.load(Ordering::Relaxed) {
         eprintln!();
-        return Err("interrupted (Ctrl-C); cleaning up".into());
+        return Err(format!(
+            "interrupted ({}); cleaning up",
+            vnet_host::stop_signal_name().unwrap_or("signal")
+        ));
     }
     if relay.stopping() {
         return Err(format!(

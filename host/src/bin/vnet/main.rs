@@ -5,6 +5,7 @@ mod args;
 mod demo;
 mod kernel;
 mod oracle;
+mod policy;
 mod relay;
 mod tunnel;
 

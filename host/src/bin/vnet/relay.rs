@@ -9,33 +9,54 @@
 
 use std::error::Error;
 use std::io;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use vnet_host::udp::BatchSocket;
+use vnet_host::udp::{BatchSocket, connect_drained};
 use vnet_host::{DeviceKind, Offloads, Options};
 
-use crate::args::{Args, OnOff};
+use crate::args::{ArgError, Args, OnOff};
+use crate::policy::{self, Allowed, Cause, PrefixList};
 use crate::tunnel::{Half, Relay, Snapshot};
 
 pub(crate) const USAGE: &str = "\
-usage: vnet relay --a NAME --b NAME [--offload on|off] [--duration SECS]
+usage: vnet relay --a NAME --b NAME [--create] [--allow-a PREFIXES] [--allow-b PREFIXES]
+                  [--offload on|off] [--duration SECS] [--stats SECS]
 
 Forwards packets between two existing TUN devices in this namespace (e.g. made with
-`ip tuntap add mode tun vnet_hdr name NAME`, configured and up) until Ctrl-C, then prints its
-counters. Each direction goes TUN -> [gso] -> UDP over loopback -> [gro] -> TUN, as in
-`vnet demo`. Needs CAP_NET_ADMIN.
+`ip tuntap add mode tun vnet_hdr name NAME`, configured and up) until Ctrl-C, SIGTERM or SIGHUP,
+then prints its counters (SIGUSR1 prints them while it runs). Each direction goes TUN -> [gso]
+-> UDP over loopback -> [gro] -> TUN, as in `vnet demo`. Needs CAP_NET_ADMIN.
+
+The wire is NOT encrypted and NOT authenticated: it is a demonstration of offloads, not a VPN.
+Its only protection is that each wire socket is connected to the other (datagrams from anyone
+else are discarded, and so are those that arrived before the connect), and that a packet coming
+from side A must have an inner source address in A's allowed prefixes (WireGuard's AllowedIPs),
+and likewise for B; anything else is dropped and counted as spoofed-inner-source.
+
+Errors never end the relay unless a device or socket is gone: ICMP errors on the wire,
+oversized packets, packets the kernel refuses and a TUN that is down lose the packets involved,
+each counted under its cause (peer-unreachable, host-unreachable, prohibited, path-mtu, icmp-other,
+no-buffers, oversized, tun-refused, tun-down, malformed, spoofed-inner-source,
+foreign-wire-source, stale-before-connect); a UDP_SEGMENT train the kernel refuses is sent again
+as single datagrams.
 
 options:
-  --a NAME           first TUN device
-  --b NAME           second TUN device
-  --offload on|off   TUNSETOFFLOAD CSUM|TSO4|TSO6 and batched UDP (on, default), or none (off)
-  --duration SECS    stop after SECS instead of waiting for Ctrl-C
-  --help             this text";
+  --a NAME              first TUN device (must exist, unless --create)
+  --b NAME              second TUN device (must exist, unless --create)
+  --create              create a TUN device that does not exist (gone when the relay exits)
+  --allow-a PREFIXES    inner source addresses packets from A may have: PREFIX[,PREFIX...]
+                        (192.0.2.0/24,2001:db8::/32) or `any`; default: the prefixes of the
+                        addresses configured on A's TUN now (v4 and v6)
+  --allow-b PREFIXES    the same for B
+  --offload on|off      TUNSETOFFLOAD CSUM|TSO4|TSO6 and batched UDP (on, default), or none (off)
+  --duration SECS       stop after SECS instead of waiting for a signal
+  --stats SECS          also print the counters every SECS
+  --help                this text";
 
-/// Parses the options and relays until Ctrl-C (or `--duration`).
+/// Parses the options and relays until a stop signal (or `--duration`).
 pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
     if args.flag("--help") || args.flag("-h") {
         println!("{USAGE}");
@@ -43,20 +64,40 @@ pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
     }
     let name_a: Option<String> = args.value("--a")?;
     let name_b: Option<String> = args.value("--b")?;
+    let create = args.flag("--create");
+    let allow_a: Option<PrefixList> = args.value("--allow-a")?;
+    let allow_b: Option<PrefixList> = args.value("--allow-b")?;
     let offload = args.value::<OnOff>("--offload")?.unwrap_or(OnOff(true)).0;
     let duration = args
         .value::<f64>("--duration")?
         .map(Duration::try_from_secs_f64)
         .transpose()?;
+    let stats = args
+        .value::<f64>("--stats")?
+        .map(Duration::try_from_secs_f64)
+        .transpose()?
+        .filter(|d| !d.is_zero());
     args.finish()?;
     let (Some(name_a), Some(name_b)) = (name_a, name_b) else {
-        return Err(crate::args::ArgError("--a and --b are required".into()).into());
+        return Err(ArgError("--a and --b are required".into()).into());
     };
-    let sigint = vnet_host::catch_sigint()?;
+    if name_a == name_b {
+        return Err(ArgError("--a and --b name the same device".into()).into());
+    }
+    for name in [&name_a, &name_b] {
+        if !create && !vnet_host::iface::exists(name) {
+            return Err(ArgError(format!(
+                "no device {name:?} in this namespace (give --create to make a new TUN)"
+            ))
+            .into());
+        }
+    }
+    let stop = vnet_host::catch_stop_signals()?;
+    let usr1 = vnet_host::catch_sigusr1()?;
 
-    let (sock_a, sock_b) = loopback_pair()?;
-    let mut halves = Vec::new();
-    for (name, sock) in [(&name_a, sock_a), (&name_b, sock_b)] {
+    let (sock_a, sock_b, stale) = loopback_pair()?;
+    let mut tuns = Vec::new();
+    for name in [&name_a, &name_b] {
         let tun = Options::new(DeviceKind::Tun)
             .name(name)
             .nonblocking(true)
@@ -67,53 +108,111 @@ pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
             tun.set_offloads(Offloads::NONE)?;
             Offloads::NONE
         };
+        tuns.push((tun, offloads));
+    }
+    // What each side may send: given, or the prefixes on its TUN now.
+    let mut allowed = Vec::new();
+    for (name, given, option) in [
+        (&name_a, allow_a, "--allow-a"),
+        (&name_b, allow_b, "--allow-b"),
+    ] {
+        let prefixes = match given {
+            Some(list) => list.0,
+            None => policy::tun_prefixes(name)?,
+        };
+        let shown: Vec<String> = prefixes.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "relay: {name}: inner sources allowed: {}",
+            if shown.is_empty() {
+                format!("none (no address on {name}: nothing from it passes; see {option})")
+            } else {
+                shown.join(", ")
+            }
+        );
+        allowed.push(Allowed::from_prefixes(&prefixes));
+    }
+    let (Some(allowed_b), Some(allowed_a)) = (allowed.pop(), allowed.pop()) else {
+        return Err(io::Error::other("two sides").into());
+    };
+    let mut halves = Vec::new();
+    // Half A writes what B sent into TUN A, so it accepts B's sources; and the other way round.
+    for (((tun, offloads), sock), accept) in tuns
+        .into_iter()
+        .zip([sock_a, sock_b])
+        .zip([allowed_b, allowed_a])
+    {
+        let local = sock.local_addr()?;
+        let peer = sock.peer_addr()?;
         let mut wire = BatchSocket::new(sock);
         wire.set_read_timeout(Some(Duration::from_millis(100)))?;
         wire.set_buffer_sizes(8 << 20)?;
         let gso = wire.enable_gso(offload);
         let gro = wire.enable_gro(offload);
         eprintln!(
-            "relay: {name}: offloads {offloads}, UDP_SEGMENT {gso}, UDP_GRO {gro}; Ctrl-C stops"
+            "relay: {}: offloads {offloads}, UDP_SEGMENT {gso}, UDP_GRO {gro}; wire {local} -> {peer}",
+            tun.name()
         );
-        halves.push(Half { tun, wire });
+        halves.push(Half::new(tun, wire, accept));
     }
     let [a, b] = <[Half; 2]>::try_from(halves).map_err(|_| io::Error::other("two halves"))?;
+    eprintln!("relay: running; Ctrl-C, SIGTERM or SIGHUP stops, SIGUSR1 prints the counters");
 
     let relay = Relay::default();
+    relay.count(Cause::Stale, stale);
     let started = Instant::now();
     let result = thread::scope(|scope| {
         let job = scope.spawn(|| relay.run(&a, &b, offload));
-        wait(&relay, sigint, duration, started);
+        wait(&relay, stop, usr1, duration, stats, started, [&a, &b]);
         relay.stop();
         job.join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     });
-    print_counters(&relay.snapshot(), started.elapsed());
+    print_counters(&relay.snapshot(), started.elapsed(), [&a, &b]);
     if let Some(err) = relay.error() {
         eprintln!("relay: first problem: {err}");
+    }
+    if let Some(signal) = vnet_host::stop_signal_name() {
+        eprintln!("relay: stopped by {signal}");
     }
     Ok(result?)
 }
 
-/// Two UDP sockets on 127.0.0.1, connected to each other: the loopback wire.
-fn loopback_pair() -> io::Result<(UdpSocket, UdpSocket)> {
+/// Two UDP sockets on 127.0.0.1, connected to each other: the loopback wire. Returns how many
+/// datagrams reached them before they were connected (discarded).
+fn loopback_pair() -> io::Result<(UdpSocket, UdpSocket, usize)> {
     let a = UdpSocket::bind("127.0.0.1:0")?;
     let b = UdpSocket::bind("127.0.0.1:0")?;
-    a.connect(b.local_addr()?)?;
-    b.connect(a.local_addr()?)?;
-    Ok((a, b))
+    let (addr_a, addr_b): (SocketAddr, SocketAddr) = (a.local_addr()?, b.local_addr()?);
+    let stale = connect_drained(&a, addr_b)? + connect_drained(&b, addr_a)?;
+    Ok((a, b, stale))
 }
 
-fn wait(relay: &Relay, sigint: &AtomicBool, duration: Option<Duration>, started: Instant) {
+fn wait(
+    relay: &Relay,
+    stop: &AtomicBool,
+    usr1: &AtomicBool,
+    duration: Option<Duration>,
+    stats: Option<Duration>,
+    started: Instant,
+    halves: [&Half; 2],
+) {
+    let mut next_stats = stats.map(|s| started + s);
     while !relay.stopping()
-        && !sigint.load(Ordering::Relaxed)
+        && !stop.load(Ordering::Relaxed)
         && duration.is_none_or(|d| started.elapsed() < d)
     {
         thread::sleep(Duration::from_millis(50));
+        let due = next_stats.is_some_and(|t| Instant::now() >= t);
+        if usr1.swap(false, Ordering::Relaxed) || due {
+            print_counters(&relay.snapshot(), started.elapsed(), halves);
+        }
+        if due {
+            next_stats = next_stats.zip(stats).map(|(t, s)| t + s);
+        }
     }
 }
 
-fn print_counters(s: &Snapshot, elapsed: Duration) {
+fn print_counters(s: &Snapshot, elapsed: Duration, halves: [&Half; 2]) {
     println!(
         "relay: {:.1} s; tun reads {}, tun writes {}, udp sends {}, udp recvs {}, polls {}; \
          {} bytes read from the TUNs; packets/syscall {:.2}; coalescing {:.2}:1 ({} -> {}); dropped {}",
@@ -128,6 +227,11 @@ fn print_counters(s: &Snapshot, elapsed: Duration) {
         s.coalescing(),
         s.gro_in,
         s.gro_out,
-        s.dropped,
+        s.dropped(),
+    );
+    let fallbacks: u64 = halves.iter().map(|h| h.wire.gso_fallbacks()).sum();
+    println!(
+        "relay: dropped by cause: {}; UDP_SEGMENT trains sent again as datagrams: {fallbacks}",
+        s.causes_line()
     );
 }

@@ -12,16 +12,23 @@
 //!   per packet.
 //!
 //! The wire carries plain IP packets, one per UDP datagram, with complete checksums: exactly
-//! what a tunnel would encrypt. Every system call of the relay is counted, failed ones included.
+//! what a tunnel would encrypt. It is neither encrypted nor authenticated: what protects the
+//! TUNs is that each wire socket is connected (the kernel delivers only the peer's datagrams),
+//! that each datagram's source is checked again, and that each inner packet's source address
+//! must be in the sending side's allowed prefixes ([`Half::accept`]). Every system call of the
+//! relay is counted, failed ones included; what a failure does is [`crate::policy`]'s decision.
 
 use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use vnet_core::hdr::VnetHdr;
-use vnet_host::udp::{BatchSocket, RecvMeta, Transmit};
+use vnet_host::udp::{BatchSocket, MAX_UDP_PAYLOAD_V4, RecvMeta, Transmit};
 use vnet_host::{Device, Error};
+
+use crate::policy::{self, Action, Allowed, Cause, Step};
 
 use vnet_core::gro::GroOptions;
 use vnet_host::batch::{self, Received};
@@ -44,6 +51,25 @@ const GRO_BATCH: usize = 128;
 pub(crate) struct Half {
     pub(crate) tun: Device,
     pub(crate) wire: BatchSocket,
+    /// The wire socket's peer: every datagram must come from it.
+    peer: Option<SocketAddr>,
+    /// The inner source addresses this half writes into its TUN: the other side's allowed
+    /// prefixes.
+    accept: Allowed,
+}
+
+impl Half {
+    /// A half whose wire socket is connected (its peer is read now) and which accepts inner
+    /// packets from `accept` only.
+    pub(crate) fn new(tun: Device, wire: BatchSocket, accept: Allowed) -> Self {
+        let peer = wire.socket().peer_addr().ok();
+        Self {
+            tun,
+            wire,
+            peer,
+            accept,
+        }
+    }
 }
 
 /// What one pipeline did. Each pipeline owns one (on its own cache line), so counting costs no
@@ -63,8 +89,9 @@ pub(crate) struct Counters {
     /// Packets into and out of the coalescing step.
     gro_in: AtomicU64,
     gro_out: AtomicU64,
-    /// Packets dropped (a step refused them); the first reason is kept in `Relay::error`.
-    dropped: AtomicU64,
+    /// Packets dropped (or errors seen), per [`Cause`]; the first reason is kept in
+    /// `Relay::error`.
+    causes: [AtomicU64; Cause::COUNT],
 }
 
 impl Counters {
@@ -84,7 +111,7 @@ impl Counters {
             bytes: get(&self.bytes),
             gro_in: get(&self.gro_in),
             gro_out: get(&self.gro_out),
-            dropped: get(&self.dropped),
+            causes: self.causes.each_ref().map(get),
         }
     }
 }
@@ -101,10 +128,31 @@ pub(crate) struct Snapshot {
     pub(crate) bytes: u64,
     pub(crate) gro_in: u64,
     pub(crate) gro_out: u64,
-    pub(crate) dropped: u64,
+    /// Per [`Cause`], in [`Cause::ALL`] order.
+    pub(crate) causes: [u64; Cause::COUNT],
 }
 
 impl Snapshot {
+    /// Packets dropped, all causes.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.causes.iter().sum()
+    }
+
+    /// `cause1 N, cause2 M` for the causes that counted anything, or `none`.
+    pub(crate) fn causes_line(&self) -> String {
+        let parts: Vec<String> = Cause::ALL
+            .iter()
+            .zip(self.causes)
+            .filter(|&(_, n)| n > 0)
+            .map(|(c, n)| format!("{} {n}", c.name()))
+            .collect();
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// Every system call the relay made.
     pub(crate) fn syscalls(&self) -> u64 {
         self.tun_reads + self.tun_writes + self.udp_sends + self.udp_recvs + self.polls
@@ -135,7 +183,7 @@ impl Snapshot {
             bytes: f(self.bytes, other.bytes),
             gro_in: f(self.gro_in, other.gro_in),
             gro_out: f(self.gro_out, other.gro_out),
-            dropped: f(self.dropped, other.dropped),
+            causes: std::array::from_fn(|i| f(self.causes[i], other.causes[i])),
         }
     }
 
@@ -164,6 +212,11 @@ impl Relay {
             .iter()
             .map(Counters::snapshot)
             .fold(Snapshot::default(), |a, b| a.combine(b, u64::wrapping_add))
+    }
+
+    /// Counts `n` losses to `cause` outside the pipelines (e.g. datagrams discarded at start).
+    pub(crate) fn count(&self, cause: Cause, n: usize) {
+        self.counters[0].causes[cause as usize].fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Asks every pipeline to return (within [`TICK`]).
@@ -221,9 +274,29 @@ impl Relay {
         result
     }
 
-    fn drop_packet(&self, counters: &Counters, why: impl FnOnce() -> String) {
-        if counters.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-            self.note(why());
+    /// Counts `n` packets lost to `cause`; the first loss of the pipeline is noted with `why`.
+    fn drop_packets(&self, c: &Counters, cause: Cause, n: usize, why: impl FnOnce() -> String) {
+        if c.causes[cause as usize].fetch_add(n as u64, Ordering::Relaxed) == 0 {
+            self.note(format!("{}: {}", cause.name(), why()));
+        }
+    }
+
+    /// Applies the policy to a failed step: `Ok` after counting `n` lost packets (drop, wait),
+    /// the error when the relay must end.
+    fn on_error(
+        &self,
+        c: &Counters,
+        step: Step,
+        errno: Option<i32>,
+        n: usize,
+        err: impl std::fmt::Display,
+    ) -> io::Result<()> {
+        match policy::classify(step, errno) {
+            Action::Drop(cause) | Action::Wait(cause) => {
+                self.drop_packets(c, cause, n, || format!("{step:?}: {err}"));
+                Ok(())
+            }
+            Action::Fallback | Action::End => Err(io::Error::other(format!("{step:?}: {err}"))),
         }
     }
 }
@@ -248,9 +321,30 @@ fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::
             let len = match tun.read_packet(&mut hdr_buf, pkt) {
                 Ok(len) => len,
                 Err(Error::WouldBlock) => break,
-                Err(err) => return Err(err.into()),
+                Err(err) => {
+                    let errno = match err {
+                        Error::Truncated { .. } => Some(libc::EMSGSIZE),
+                        _ => err.raw_os_error(),
+                    };
+                    relay.on_error(c, Step::TunRead, errno, 1, &err)?;
+                    done.push(None);
+                    if errno == Some(libc::EIO) {
+                        // A device that is down: wait a little instead of spinning on reads.
+                        thread::sleep(TICK / 10);
+                        break;
+                    }
+                    continue;
+                }
             };
             Counters::add(&c.bytes, len);
+            if !offload && len > MAX_UDP_PAYLOAD_V4 {
+                // One datagram cannot carry it (65,535 bytes from a TUN with MTU 65535).
+                relay.drop_packets(c, Cause::Oversized, 1, || {
+                    format!("a {len}-byte packet does not fit one UDP datagram")
+                });
+                done.push(None);
+                continue;
+            }
             if !offload {
                 // Offloads off: the kernel completed checksums and segmented; one datagram.
                 done.push(Some(Received::Whole { len }));
@@ -263,9 +357,21 @@ fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::
                 Err(err) => Err(format!("vnet header: {err}")),
             };
             match split {
+                Ok(Received::Segments { stride, .. }) if stride > MAX_UDP_PAYLOAD_V4 => {
+                    relay.drop_packets(c, Cause::Oversized, 1, || {
+                        format!("segments of {stride} bytes do not fit one UDP datagram")
+                    });
+                    done.push(None);
+                }
+                Ok(Received::Whole { len }) if len > MAX_UDP_PAYLOAD_V4 => {
+                    relay.drop_packets(c, Cause::Oversized, 1, || {
+                        format!("a {len}-byte packet does not fit one UDP datagram")
+                    });
+                    done.push(None);
+                }
                 Ok(split) => done.push(Some(split)),
                 Err(why) => {
-                    relay.drop_packet(c, || why);
+                    relay.drop_packets(c, Cause::Malformed, 1, || why);
                     done.push(None);
                 }
             }
@@ -298,9 +404,17 @@ fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::
         if transmits.is_empty() {
             continue;
         }
-        let report = half.wire.send_batch(&transmits)?;
-        Counters::add(&c.packets, report.datagrams);
-        Counters::add(&c.udp_sends, report.syscalls);
+        match half.wire.send_batch(&transmits) {
+            Ok(report) => {
+                Counters::add(&c.packets, report.datagrams);
+                Counters::add(&c.udp_sends, report.syscalls);
+            }
+            Err(err) => {
+                Counters::add(&c.udp_sends, 1);
+                let lost = err.total.saturating_sub(err.sent);
+                relay.on_error(c, Step::UdpSend, err.raw_os_error(), lost, &err)?;
+            }
+        }
     }
     Ok(())
 }
@@ -333,13 +447,34 @@ fn in_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::R
             {
                 continue;
             }
-            // An ICMP port unreachable from the peer's socket not being there yet.
-            Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => continue,
-            Err(err) => return Err(err),
+            // An ICMP error reported on the socket (the peer's port closed, a route gone...): it
+            // is about an earlier datagram; counted, and the next receive goes on.
+            Err(err) => {
+                relay.on_error(c, Step::UdpRecv, err.raw_os_error(), 1, &err)?;
+                continue;
+            }
         };
         drop(bufs);
         for (buf, meta) in storage.iter().zip(&metas).take(n) {
+            if meta.truncated {
+                relay.drop_packets(c, Cause::Oversized, 1, || {
+                    format!("a {}-byte message did not fit its buffer", meta.len)
+                });
+                continue;
+            }
+            if meta.source.is_some() && meta.source != half.peer {
+                relay.drop_packets(c, Cause::ForeignWire, meta.count(), || {
+                    format!("a datagram from {:?}", meta.source)
+                });
+                continue;
+            }
             for datagram in meta.datagrams(buf) {
+                if let Err(cause) = half.accept.check(datagram) {
+                    relay.drop_packets(c, cause, 1, || {
+                        format!("inner packet of {} bytes refused", datagram.len())
+                    });
+                    continue;
+                }
                 Counters::add(&c.packets, 1);
                 if !offload {
                     Counters::add(&c.packets, 1);
@@ -396,7 +531,7 @@ impl Batch {
         let merged = match result {
             Ok(merged) => merged,
             Err(err) => {
-                relay.drop_packet(c, || format!("coalesce: {err}"));
+                relay.drop_packets(c, Cause::Malformed, n, || format!("coalesce: {err}"));
                 return Ok(());
             }
         };
@@ -410,15 +545,12 @@ impl Batch {
     }
 }
 
-/// A packet the kernel refuses (EINVAL: a header it does not accept) is dropped and noted;
-/// any other failure ends the pipeline.
+/// A TUN write's failure, as the policy says: a packet the kernel refuses (EINVAL), a device
+/// that is down (EIO) and a short write lose the packet and are counted; a device that is gone
+/// ends the pipeline.
 fn write_or_drop(relay: &Relay, c: &Counters, result: Result<usize, Error>) -> io::Result<()> {
     match result {
         Ok(_) => Ok(()),
-        Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
-            relay.drop_packet(c, || format!("TUN write: {err}"));
-            Ok(())
-        }
-        Err(err) => Err(err.into()),
+        Err(err) => relay.on_error(c, Step::TunWrite, err.raw_os_error(), 1, &err),
     }
 }
