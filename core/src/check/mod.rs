@@ -11,7 +11,11 @@ use core::fmt;
 use crate::dissect;
 use crate::hdr::{Flags, GsoType, Layout, VnetHdr};
 use crate::kernel::Profile;
-use crate::wire::{self, Headers, IpProtocol, IpVersion, Link, TcpPacket};
+use crate::wire::field::{tcp, udp};
+use crate::wire::{
+    self, ETHERNET_HEADER_LEN, Headers, IPV4_MIN_HEADER_LEN, IPV6_HEADER_LEN, IpProtocol,
+    IpVersion, Link, TCP_MIN_HEADER_LEN, TcpPacket, UDP_HEADER_LEN,
+};
 
 #[cfg(test)]
 mod kernel_tests;
@@ -368,14 +372,6 @@ impl fmt::Display for Problem {
 }
 
 impl core::error::Error for CheckError {}
-
-const TCP_HDR_MIN: usize = 20;
-const UDP_HDR: usize = 8;
-const IPV4_HDR_MIN: usize = 20;
-const IPV6_HDR: usize = 40;
-const ETH_HDR: usize = 14;
-const TCP_CSUM_OFFSET: u16 = 16;
-const UDP_CSUM_OFFSET: u16 = 6;
 
 fn field(rule: &'static str, field: HdrField, value: impl Into<u32>, bound: Bound) -> CheckError {
     CheckError::Field {

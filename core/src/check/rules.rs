@@ -34,13 +34,13 @@ pub(super) fn check_device_write(
     }
     match opts.link {
         Link::Tap => {
-            need("T14", ETH_HDR, pkt)?;
-            if hdr_len != 0 && hdr_len < ETH_HDR {
+            need("T14", ETHERNET_HEADER_LEN, pkt)?;
+            if hdr_len != 0 && hdr_len < ETHERNET_HEADER_LEN {
                 return Err(field(
                     "T14",
                     HdrField::HdrLen,
                     hdr_len as u32,
-                    Bound::AtLeast(ETH_HDR as u32),
+                    Bound::AtLeast(ETHERNET_HEADER_LEN as u32),
                 ));
             }
         }
@@ -88,13 +88,13 @@ pub(super) fn check_plain(
     let needs_csum = hdr.flags.contains(Flags::NEEDS_CSUM);
     // V1: the base type, ECN removed, must be one Linux knows; thlen and the IP minimum follow.
     let (kind, thlen, mut nh_min_len) = if gso_type == GsoType::NONE {
-        (None, 0, IPV4_HDR_MIN)
+        (None, 0, IPV4_MIN_HEADER_LEN)
     } else {
         let (kind, nh_min_len) = match gso_type.base() {
-            GsoType::TCPV4 => (GsoKind::Tcp, IPV4_HDR_MIN),
-            GsoType::TCPV6 => (GsoKind::Tcp, IPV6_HDR),
-            GsoType::UDP => (GsoKind::Ufo, IPV4_HDR_MIN),
-            GsoType::UDP_L4 if kernel.uso => (GsoKind::Uso, IPV4_HDR_MIN),
+            GsoType::TCPV4 => (GsoKind::Tcp, IPV4_MIN_HEADER_LEN),
+            GsoType::TCPV6 => (GsoKind::Tcp, IPV6_HEADER_LEN),
+            GsoType::UDP => (GsoKind::Ufo, IPV4_MIN_HEADER_LEN),
+            GsoType::UDP_L4 if kernel.uso => (GsoKind::Uso, IPV4_MIN_HEADER_LEN),
             _ => {
                 return Err(field(
                     "V1",
@@ -109,9 +109,9 @@ pub(super) fn check_plain(
             return Err(field("V2", HdrField::GsoSize, 0u16, Bound::NonZero));
         }
         let thlen = if kind == GsoKind::Tcp {
-            TCP_HDR_MIN
+            TCP_MIN_HEADER_LEN
         } else {
-            UDP_HDR
+            UDP_HEADER_LEN
         };
         (Some(kind), thlen, nh_min_len)
     };
@@ -169,12 +169,12 @@ pub(super) fn check_plain(
             if !needs_csum {
                 return Err(field("V4", HdrField::Flags, hdr.flags.0, Bound::Present));
             }
-            if hdr.csum_offset != UDP_CSUM_OFFSET {
+            if usize::from(hdr.csum_offset) != udp::CHECKSUM {
                 return Err(field(
                     "V4",
                     HdrField::CsumOffset,
                     hdr.csum_offset,
-                    Bound::Equal(UDP_CSUM_OFFSET.into()),
+                    Bound::Equal(udp::CHECKSUM as u32),
                 ));
             }
             let max_payload = gso_size * usize::from(kernel.udp_max_segments);
@@ -191,12 +191,12 @@ pub(super) fn check_plain(
         }
         // V4: TCP with NEEDS_CSUM checksums at offset 16.
         GsoKind::Tcp => {
-            if needs_csum && hdr.csum_offset != TCP_CSUM_OFFSET {
+            if needs_csum && usize::from(hdr.csum_offset) != tcp::CHECKSUM {
                 return Err(field(
                     "V4",
                     HdrField::CsumOffset,
                     hdr.csum_offset,
-                    Bound::Equal(TCP_CSUM_OFFSET.into()),
+                    Bound::Equal(tcp::CHECKSUM as u32),
                 ));
             }
         }
@@ -318,10 +318,10 @@ pub(super) fn check_tunnel(
         IpVersion::V4
     };
     let l3min = |v| match v {
-        IpVersion::V4 => IPV4_HDR_MIN,
-        IpVersion::V6 => IPV6_HDR,
+        IpVersion::V4 => IPV4_MIN_HEADER_LEN,
+        IpVersion::V6 => IPV6_HEADER_LEN,
     };
-    let outer_min = ETH_HDR + l3min(outer_ip);
+    let outer_min = ETHERNET_HEADER_LEN + l3min(outer_ip);
     let outer_th = usize::from(hdr.outer_th_offset);
     let inner_nh = usize::from(hdr.inner_nh_offset);
     let inner_th = usize::from(hdr.csum_start);
@@ -333,12 +333,12 @@ pub(super) fn check_tunnel(
             Bound::AtLeast(outer_min as u32),
         ));
     }
-    if inner_nh < outer_th + UDP_HDR {
+    if inner_nh < outer_th + UDP_HEADER_LEN {
         return Err(field(
             "V7",
             HdrField::InnerNhOffset,
             hdr.inner_nh_offset,
-            Bound::AtLeast((outer_th + UDP_HDR) as u32),
+            Bound::AtLeast((outer_th + UDP_HEADER_LEN) as u32),
         ));
     }
     // The inner version: TCPV6 says so; for USO Linux reads the packet (after the plain checks,

@@ -37,12 +37,12 @@ mod translate;
 pub use fixup::{fixup_ipv4_header_checksum, fixup_ipv6_payload_length};
 pub use translate::{from_header, rx_metadata, to_header};
 
-/// Where the TCP checksum field sits in the TCP header.
-pub const TCP_CSUM_OFFSET: u16 = 16;
-/// Where the UDP checksum field sits in the UDP header.
-pub const UDP_CSUM_OFFSET: u16 = 6;
+/// Where the TCP checksum field sits in the TCP header (`wire`'s offset, as `csum_offset` says it).
+pub const TCP_CSUM_OFFSET: u16 = wire::field::tcp::CHECKSUM as u16;
+/// Where the UDP checksum field sits in the UDP header (`wire`'s offset, as `csum_offset` says it).
+pub const UDP_CSUM_OFFSET: u16 = wire::field::udp::CHECKSUM as u16;
 /// The most bytes an IPv4 header (IHL 15) or a TCP header (data offset 15) can have.
-const MAX_HEADER_LEN: u16 = 60;
+const MAX_HEADER_LEN: u16 = wire::MAX_HEADER_LEN as u16;
 
 /// The offload requests and the IP version of a packet to send: a transparent bitflag byte. The
 /// bit positions are those of OpenVMM's `TxFlags`; bit 7 is reserved and carried unchanged.
