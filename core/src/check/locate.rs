@@ -100,7 +100,7 @@ pub(super) fn locate(
     if opts.mode == Mode::Strict && usize::from(hdr.hdr_len) < hdr_len {
         return Err(field(
             "P6",
-            HdrField::HdrLen,
+            Field::HdrLen,
             hdr.hdr_len,
             Bound::AtLeast(hdr_len as u32),
         ));

@@ -27,7 +27,7 @@ pub(super) fn check_device_write(
     if hdr_len > limit {
         return Err(field(
             "T14",
-            HdrField::HdrLen,
+            Field::HdrLen,
             hdr_len as u32,
             Bound::AtMost(limit as u32),
         ));
@@ -38,7 +38,7 @@ pub(super) fn check_device_write(
             if hdr_len != 0 && hdr_len < ETHERNET_HEADER_LEN {
                 return Err(field(
                     "T14",
-                    HdrField::HdrLen,
+                    Field::HdrLen,
                     hdr_len as u32,
                     Bound::AtLeast(ETHERNET_HEADER_LEN as u32),
                 ));
@@ -62,11 +62,11 @@ pub(super) fn check_device_write(
 pub(super) fn check_strict(hdr: &VnetHdr) -> Result<(), CheckError> {
     for flag in [Flags::DATA_VALID, Flags::RSC_INFO] {
         if hdr.flags.contains(flag) {
-            return Err(field("P9", HdrField::Flags, hdr.flags.0, Bound::Absent));
+            return Err(field("P9", Field::Flags, hdr.flags.0, Bound::Absent));
         }
     }
     if hdr.gso_type != GsoType::NONE && !hdr.flags.contains(Flags::NEEDS_CSUM) {
-        return Err(field("P4", HdrField::Flags, hdr.flags.0, Bound::Present));
+        return Err(field("P4", Field::Flags, hdr.flags.0, Bound::Present));
     }
     Ok(())
 }
@@ -98,7 +98,7 @@ pub(super) fn check_plain(
             _ => {
                 return Err(field(
                     "V1",
-                    HdrField::GsoType,
+                    Field::GsoType,
                     hdr.gso_type.0,
                     Bound::KnownGsoType,
                 ));
@@ -106,7 +106,7 @@ pub(super) fn check_plain(
         };
         // V2: GSO needs a segment size.
         if hdr.gso_size == 0 {
-            return Err(field("V2", HdrField::GsoSize, 0u16, Bound::NonZero));
+            return Err(field("V2", Field::GsoSize, 0u16, Bound::NonZero));
         }
         let thlen = if kind == GsoKind::Tcp {
             TCP_MIN_HEADER_LEN
@@ -125,7 +125,7 @@ pub(super) fn check_plain(
         if hdr.csum_start == u16::MAX {
             return Err(field(
                 "V3",
-                HdrField::CsumStart,
+                Field::CsumStart,
                 hdr.csum_start,
                 Bound::AtMost(u32::from(u16::MAX) - 1),
             ));
@@ -133,7 +133,7 @@ pub(super) fn check_plain(
         if kernel.csum_start_past_ip_header && start < nh_min_len {
             return Err(field(
                 "V3",
-                HdrField::CsumStart,
+                Field::CsumStart,
                 hdr.csum_start,
                 Bound::AtLeast(nh_min_len as u32),
             ));
@@ -167,26 +167,28 @@ pub(super) fn check_plain(
         // V4: USO needs NEEDS_CSUM at offset 6, a bounded segment count and no ECN.
         GsoKind::Uso => {
             if !needs_csum {
-                return Err(field("V4", HdrField::Flags, hdr.flags.0, Bound::Present));
+                return Err(field("V4", Field::Flags, hdr.flags.0, Bound::Present));
             }
             if usize::from(hdr.csum_offset) != udp::CHECKSUM {
                 return Err(field(
                     "V4",
-                    HdrField::CsumOffset,
+                    Field::CsumOffset,
                     hdr.csum_offset,
                     Bound::Equal(udp::CHECKSUM as u32),
                 ));
             }
             let max_payload = gso_size * usize::from(kernel.udp_max_segments);
             if pkt.len() - p_off > max_payload {
-                return Err(CheckError::Short {
+                return Err(CheckError::Packet {
                     rule: "V4",
-                    need: p_off + max_payload,
-                    have: pkt.len(),
+                    problem: Problem::Truncated {
+                        need: p_off + max_payload,
+                        have: pkt.len(),
+                    },
                 });
             }
             if gso_type.has_ecn() {
-                return Err(field("V4", HdrField::GsoType, gso_type.0, Bound::Absent));
+                return Err(field("V4", Field::GsoType, gso_type.0, Bound::Absent));
             }
         }
         // V4: TCP with NEEDS_CSUM checksums at offset 16.
@@ -194,7 +196,7 @@ pub(super) fn check_plain(
             if needs_csum && usize::from(hdr.csum_offset) != tcp::CHECKSUM {
                 return Err(field(
                     "V4",
-                    HdrField::CsumOffset,
+                    Field::CsumOffset,
                     hdr.csum_offset,
                     Bound::Equal(tcp::CHECKSUM as u32),
                 ));
@@ -202,12 +204,7 @@ pub(super) fn check_plain(
         }
     }
     if gso_size == usize::from(u16::MAX) {
-        return Err(field(
-            "V2",
-            HdrField::GsoSize,
-            hdr.gso_size,
-            Bound::NotByFrags,
-        ));
+        return Err(field("V2", Field::GsoSize, hdr.gso_size, Bound::NotByFrags));
     }
     // V5: a payload that fits in one segment is not really GSO.
     if pkt.len() - nh_off > gso_size {
@@ -293,12 +290,12 @@ pub(super) fn check_tunnel(
     if !opts.kernel.udp_tunnel_gso {
         return Err(field(
             "V1",
-            HdrField::GsoType,
+            Field::GsoType,
             hdr.gso_type.0,
             Bound::KnownGsoType,
         ));
     }
-    let tunnel_field = |bound| field("V7", HdrField::GsoType, hdr.gso_type.0, bound);
+    let tunnel_field = |bound| field("V7", Field::GsoType, hdr.gso_type.0, bound);
     if !opts.tunnel {
         return Err(tunnel_field(Bound::Absent));
     }
@@ -310,7 +307,7 @@ pub(super) fn check_tunnel(
         return Err(tunnel_field(Bound::KnownGsoType));
     }
     if !hdr.flags.contains(Flags::NEEDS_CSUM) {
-        return Err(field("V7", HdrField::Flags, hdr.flags.0, Bound::Present));
+        return Err(field("V7", Field::Flags, hdr.flags.0, Bound::Present));
     }
     let outer_ip = if bits == GsoType::UDP_TUNNEL_IPV6 {
         IpVersion::V6
@@ -328,7 +325,7 @@ pub(super) fn check_tunnel(
     if outer_th < outer_min {
         return Err(field(
             "V7",
-            HdrField::OuterThOffset,
+            Field::OuterThOffset,
             hdr.outer_th_offset,
             Bound::AtLeast(outer_min as u32),
         ));
@@ -336,7 +333,7 @@ pub(super) fn check_tunnel(
     if inner_nh < outer_th + UDP_HEADER_LEN {
         return Err(field(
             "V7",
-            HdrField::InnerNhOffset,
+            Field::InnerNhOffset,
             hdr.inner_nh_offset,
             Bound::AtLeast((outer_th + UDP_HEADER_LEN) as u32),
         ));
@@ -352,13 +349,13 @@ pub(super) fn check_tunnel(
     if inner_th < inner_min {
         return Err(field(
             "V7",
-            HdrField::CsumStart,
+            Field::CsumStart,
             hdr.csum_start,
             Bound::AtLeast(inner_min as u32),
         ));
     }
     if hdr.flags.contains(Flags::UDP_TUNNEL_CSUM) && !opts.tunnel_csum {
-        return Err(field("V7", HdrField::Flags, hdr.flags.0, Bound::Absent));
+        return Err(field("V7", Field::Flags, hdr.flags.0, Bound::Absent));
     }
     Ok(Some(Tunnel {
         outer_ip,

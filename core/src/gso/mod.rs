@@ -106,6 +106,7 @@ pub enum ReqField {
 /// Why a packet cannot be segmented or its checksum completed. Each variant names its rule (see
 /// `spec/RULES.md` and [`GsoError::rule`]); nothing has been written when one is returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GsoError {
     /// S5: fewer output buffers (or length slots) than segments.
     TooFewBuffers {

@@ -126,6 +126,7 @@ impl fmt::Display for Layer {
 /// Why a buffer is not a well-formed header (or stack of headers). Each variant names the layer,
 /// the field and the bound it broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// The buffer holds `have` bytes from the start of `layer`, but `need` are required (by the fixed
     /// header, by a header-length field, or by a length field such as IPv4 `total_len`).
