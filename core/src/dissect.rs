@@ -7,7 +7,8 @@
 //! from the packet, so an IPv6 packet dissected as IPv4 is read with IPv4's layout, as the kernel
 //! reads it.
 
-use crate::wire::IpProtocol;
+use crate::wire::field::{ipv4, ipv6, ipv6_ext};
+use crate::wire::{IPV4_MIN_HEADER_LEN, IPV6_HEADER_LEN, IpProtocol, get16};
 
 /// What the dissector found: the last protocol it reached and where its header starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,26 +48,25 @@ pub(crate) fn dissect(pkt: &[u8], v6: bool) -> Option<Keys> {
         // proto_again: an IP header.
         let mut ip_proto = match layer {
             Layer::Ipv4 => {
-                let b0 = *pkt.get(nhoff)?;
-                pkt.get(nhoff..nhoff + 20)?;
-                let ihl = usize::from(b0 & 0x0f);
+                let ip = pkt.get(nhoff..nhoff + IPV4_MIN_HEADER_LEN)?;
+                let ihl = usize::from(ip.get(ipv4::VER_IHL)? & 0x0f);
                 if ihl < 5 {
                     return None;
                 }
-                let proto = IpProtocol(*pkt.get(nhoff + 9)?);
-                let frag = u16::from_be_bytes([*pkt.get(nhoff + 6)?, *pkt.get(nhoff + 7)?]);
+                let proto = IpProtocol(*ip.get(ipv4::PROTOCOL)?);
+                let frag = get16(ip, ipv4::FLAGS_FRAG);
                 nhoff += ihl * 4;
                 // A fragment (MF or an offset) ends the dissection with its protocol: the kernel
                 // is not asked to parse first fragments (no FLOW_DISSECTOR_F_PARSE_1ST_FRAG).
-                if frag & 0x3fff != 0 {
+                if frag & (ipv4::MF | ipv4::FRAG_OFFSET_MASK) != 0 {
                     break 'dissect proto;
                 }
                 proto
             }
             Layer::Ipv6 => {
-                pkt.get(nhoff..nhoff + 40)?;
-                let next = IpProtocol(*pkt.get(nhoff + 6)?);
-                nhoff += 40;
+                let ip = pkt.get(nhoff..nhoff + IPV6_HEADER_LEN)?;
+                let next = IpProtocol(*ip.get(ipv6::NEXT_HEADER)?);
+                nhoff += IPV6_HEADER_LEN;
                 next
             }
         };
@@ -78,16 +78,16 @@ pub(crate) fn dissect(pkt: &[u8], v6: bool) -> Option<Keys> {
                 IpProtocol::HOP_BY_HOP | IpProtocol::ROUTING | IpProtocol::DESTINATION_OPTIONS
                     if under_v6 =>
                 {
-                    let next = IpProtocol(*pkt.get(nhoff)?);
-                    let len = *pkt.get(nhoff + 1)?;
+                    let next = IpProtocol(*pkt.get(nhoff + ipv6_ext::NEXT_HEADER)?);
+                    let len = *pkt.get(nhoff + ipv6_ext::HDR_EXT_LEN)?;
                     nhoff += (usize::from(len) + 1) * 8;
                     ip_proto = next;
                     false
                 }
                 IpProtocol::FRAGMENT if under_v6 => {
-                    pkt.get(nhoff..nhoff + 8)?;
-                    let next = IpProtocol(*pkt.get(nhoff)?);
-                    nhoff += 8;
+                    pkt.get(nhoff..nhoff + ipv6_ext::FRAG_LEN)?;
+                    let next = IpProtocol(*pkt.get(nhoff + ipv6_ext::NEXT_HEADER)?);
+                    nhoff += ipv6_ext::FRAG_LEN;
                     // Any fragment, first or not, ends here (as IPv4's).
                     break 'dissect next;
                 }

@@ -315,6 +315,7 @@ pub enum Field {
 
 /// Why a header could not be read or written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum HdrError {
     /// The buffer is shorter than the layout.
     Truncated {
@@ -343,6 +344,17 @@ impl fmt::Display for HdrError {
                 "{field:?} is non-zero but the {}-byte layout has no room for it",
                 layout.size()
             ),
+        }
+    }
+}
+
+impl HdrError {
+    /// The `spec/RULES.md` row broken: R14 for a field the layout cannot carry; `None` for a
+    /// buffer shorter than the layout, which misuses the API rather than breaks a rule.
+    pub const fn rule(&self) -> Option<&'static str> {
+        match self {
+            HdrError::Truncated { .. } => None,
+            HdrError::Unrepresentable { .. } => Some("R14"),
         }
     }
 }

@@ -16,6 +16,7 @@ mod bits;
 pub mod check;
 pub mod csum;
 mod dissect;
+pub mod error;
 pub mod gro;
 pub mod gso;
 pub mod hdr;
@@ -24,3 +25,5 @@ pub mod meta;
 #[cfg(test)]
 mod testpkt;
 pub mod wire;
+
+pub use error::Error;

@@ -144,7 +144,7 @@ fn test_k16_uso_unknown_before_6_2() {
         under(LINUX_6_1, &hdr, &pkt),
         Err(field(
             "V1",
-            HdrField::GsoType,
+            Field::GsoType,
             GsoType::UDP_L4.0,
             Bound::KnownGsoType
         ))
@@ -186,7 +186,7 @@ fn test_k20_tunnel_unknown_before_6_17() {
     for kernel in [LINUX_6_1, LINUX_6_12] {
         assert_eq!(
             check(&hdr, &pkt, &opts(kernel)),
-            Err(field("V1", HdrField::GsoType, 0x21u8, Bound::KnownGsoType)),
+            Err(field("V1", Field::GsoType, 0x21u8, Bound::KnownGsoType)),
             "{kernel:?}"
         );
     }

@@ -75,8 +75,8 @@ pub(super) fn locate(
     let l4_len = match kind {
         GsoKind::Tcp => TcpPacket::new_checked(l4)?.header_len(),
         GsoKind::Uso | GsoKind::Ufo => {
-            need("S30", headers.l4_offset + UDP_HDR, pkt)?;
-            UDP_HDR
+            need("S30", headers.l4_offset + UDP_HEADER_LEN, pkt)?;
+            UDP_HEADER_LEN
         }
     };
     let hdr_len = headers.l4_offset + l4_len;
@@ -85,7 +85,7 @@ pub(super) fn locate(
     // segment, and then Linux's segmenter refuses the packet and drops it (measured: K2). UFO's
     // segment size counts the UDP header (V5).
     let segmented = match kind {
-        GsoKind::Ufo => payload_len + UDP_HDR,
+        GsoKind::Ufo => payload_len + UDP_HEADER_LEN,
         GsoKind::Tcp | GsoKind::Uso => payload_len,
     };
     if segmented <= usize::from(gso_size) {
@@ -100,7 +100,7 @@ pub(super) fn locate(
     if opts.mode == Mode::Strict && usize::from(hdr.hdr_len) < hdr_len {
         return Err(field(
             "P6",
-            HdrField::HdrLen,
+            Field::HdrLen,
             hdr.hdr_len,
             Bound::AtLeast(hdr_len as u32),
         ));

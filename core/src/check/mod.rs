@@ -9,9 +9,14 @@
 use core::fmt;
 
 use crate::dissect;
+pub use crate::error::{Bound, Field, Problem};
 use crate::hdr::{Flags, GsoType, Layout, VnetHdr};
 use crate::kernel::Profile;
-use crate::wire::{self, Headers, IpProtocol, IpVersion, Link, TcpPacket};
+use crate::wire::field::{tcp, udp};
+use crate::wire::{
+    self, ETHERNET_HEADER_LEN, Headers, IPV4_MIN_HEADER_LEN, IPV6_HEADER_LEN, IpProtocol,
+    IpVersion, Link, TCP_MIN_HEADER_LEN, TcpPacket, UDP_HEADER_LEN,
+};
 
 #[cfg(test)]
 mod kernel_tests;
@@ -142,116 +147,30 @@ pub enum Offload {
     Segment(GsoRequest),
 }
 
-/// A header field named by an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum HdrField {
-    /// `flags`.
-    Flags,
-    /// `gso_type`.
-    GsoType,
-    /// `gso_size`.
-    GsoSize,
-    /// `hdr_len`.
-    HdrLen,
-    /// `csum_start`.
-    CsumStart,
-    /// `csum_offset`.
-    CsumOffset,
-    /// `outer_th_offset`.
-    OuterThOffset,
-    /// `inner_nh_offset`.
-    InnerNhOffset,
-}
-
-/// Why a (header, packet) pair is rejected. Each error names its rule (see `spec/RULES.md`).
+/// Why a (header, packet) pair is rejected. Each error names its rule (see `spec/RULES.md`); the
+/// fields, bounds and packet problems are the crate's one vocabulary ([`crate::error`]), shared
+/// with `meta`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CheckError {
     /// A header field is out of its bound.
     Field {
         /// The rule broken.
         rule: &'static str,
         /// The field.
-        field: HdrField,
+        field: Field,
         /// Its value.
         value: u32,
         /// What was required of it.
         bound: Bound,
     },
-    /// The packet is shorter than the header says it must be.
-    Short {
-        /// The rule broken.
-        rule: &'static str,
-        /// Bytes required.
-        need: usize,
-        /// Bytes present.
-        have: usize,
-    },
-    /// The packet's own headers cannot carry the request (found when locating a GSO request).
+    /// The packet cannot carry the request: too short for what the header says (V3, V4, T14,
+    /// S30), or its own headers disagree with it (found when locating a GSO request).
     Packet {
         /// The rule broken.
         rule: &'static str,
         /// What is wrong.
         problem: Problem,
-    },
-}
-
-/// What a field was required to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Bound {
-    /// A GSO type Linux knows: NONE, or TCPV4/TCPV6/UDP/UDP_L4 with optional ECN.
-    KnownGsoType,
-    /// Not zero.
-    NonZero,
-    /// Not 0xFFFF (GSO_BY_FRAGS).
-    NotByFrags,
-    /// Exactly this value.
-    Equal(u32),
-    /// At least this value.
-    AtLeast(u32),
-    /// At most this value.
-    AtMost(u32),
-    /// Flag or bit not allowed here.
-    Absent,
-    /// Flag or bit required here.
-    Present,
-}
-
-/// A packet-level reason a GSO request cannot be carried out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Problem {
-    /// The headers do not parse.
-    Wire(wire::Error),
-    /// The GSO type names another IP version than the packet has.
-    IpVersionMismatch {
-        /// The version the GSO type implies.
-        expected: IpVersion,
-        /// The packet's.
-        found: IpVersion,
-    },
-    /// The packet's transport protocol is not the one the GSO type implies.
-    ProtocolMismatch {
-        /// TCP or UDP.
-        expected: IpProtocol,
-        /// The packet's.
-        found: IpProtocol,
-    },
-    /// `csum_start` is not where the transport header is.
-    CsumStartNotTransport {
-        /// `csum_start`.
-        csum_start: u16,
-        /// The transport header's offset.
-        transport: usize,
-    },
-    /// The packet is an IP fragment already.
-    Fragment,
-    /// The kernel's flow dissector cannot read the packet as the GSO type's IP version (V9).
-    Undissectable,
-    /// The payload after the real headers fits in one segment, yet V5's estimate made it GSO.
-    SingleSegment {
-        /// Payload bytes after the headers.
-        payload_len: usize,
-        /// The segment size.
-        gso_size: u16,
     },
 }
 
@@ -268,116 +187,28 @@ impl CheckError {
     /// The rule id this error enforces.
     pub const fn rule(&self) -> &'static str {
         match self {
-            CheckError::Field { rule, .. }
-            | CheckError::Short { rule, .. }
-            | CheckError::Packet { rule, .. } => rule,
+            CheckError::Field { rule, .. } | CheckError::Packet { rule, .. } => rule,
         }
     }
 }
 
 impl fmt::Display for CheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match *self {
             CheckError::Field {
                 rule,
                 field,
                 value,
                 bound,
-            } => match field {
-                HdrField::Flags | HdrField::GsoType => {
-                    write!(f, "{rule}: {field} {value:#04x} must be {bound}")
-                }
-                _ => write!(f, "{rule}: {field} {value} must be {bound}"),
-            },
-            CheckError::Short { rule, need, have } => {
-                write!(f, "{rule}: packet of {have} bytes, needs {need}")
-            }
+            } => crate::error::fmt_field(f, rule, field, value, bound),
             CheckError::Packet { rule, problem } => write!(f, "{rule}: {problem}"),
-        }
-    }
-}
-
-impl fmt::Display for HdrField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            HdrField::Flags => "flags",
-            HdrField::GsoType => "gso_type",
-            HdrField::GsoSize => "gso_size",
-            HdrField::HdrLen => "hdr_len",
-            HdrField::CsumStart => "csum_start",
-            HdrField::CsumOffset => "csum_offset",
-            HdrField::OuterThOffset => "outer_th_offset",
-            HdrField::InnerNhOffset => "inner_nh_offset",
-        })
-    }
-}
-
-impl fmt::Display for Bound {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Bound::KnownGsoType => {
-                f.write_str("NONE, or TCPV4, TCPV6, UDP or UDP_L4 with optional ECN")
-            }
-            Bound::NonZero => f.write_str("non-zero"),
-            Bound::NotByFrags => f.write_str("other than 0xffff (GSO_BY_FRAGS)"),
-            Bound::Equal(n) => write!(f, "{n}"),
-            Bound::AtLeast(n) => write!(f, "at least {n}"),
-            Bound::AtMost(n) => write!(f, "at most {n}"),
-            Bound::Absent => f.write_str("without this bit here"),
-            Bound::Present => f.write_str("with the required bit set"),
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::Wire(e) => write!(f, "{e}"),
-            Problem::IpVersionMismatch { expected, found } => {
-                write!(
-                    f,
-                    "the GSO type needs {expected:?}, the packet is {found:?}"
-                )
-            }
-            Problem::ProtocolMismatch { expected, found } => write!(
-                f,
-                "the GSO type needs IP protocol {}, the packet carries {}",
-                expected.0, found.0
-            ),
-            Problem::CsumStartNotTransport {
-                csum_start,
-                transport,
-            } => write!(
-                f,
-                "csum_start {csum_start} is not the transport header's offset {transport}"
-            ),
-            Problem::Fragment => f.write_str("the packet is an IP fragment"),
-            Problem::Undissectable => f.write_str(
-                "the kernel's flow dissector cannot read the packet as the GSO type's IP version",
-            ),
-            Problem::SingleSegment {
-                payload_len,
-                gso_size,
-            } => write!(
-                f,
-                "the payload of {payload_len} bytes fits in one segment of {gso_size}, \
-                 which Linux's segmenter refuses"
-            ),
         }
     }
 }
 
 impl core::error::Error for CheckError {}
 
-const TCP_HDR_MIN: usize = 20;
-const UDP_HDR: usize = 8;
-const IPV4_HDR_MIN: usize = 20;
-const IPV6_HDR: usize = 40;
-const ETH_HDR: usize = 14;
-const TCP_CSUM_OFFSET: u16 = 16;
-const UDP_CSUM_OFFSET: u16 = 6;
-
-fn field(rule: &'static str, field: HdrField, value: impl Into<u32>, bound: Bound) -> CheckError {
+fn field(rule: &'static str, field: Field, value: impl Into<u32>, bound: Bound) -> CheckError {
     CheckError::Field {
         rule,
         field,
@@ -388,10 +219,12 @@ fn field(rule: &'static str, field: HdrField, value: impl Into<u32>, bound: Boun
 
 fn need(rule: &'static str, need: usize, pkt: &[u8]) -> Result<(), CheckError> {
     if pkt.len() < need {
-        return Err(CheckError::Short {
+        return Err(CheckError::Packet {
             rule,
-            need,
-            have: pkt.len(),
+            problem: Problem::Truncated {
+                need,
+                have: pkt.len(),
+            },
         });
     }
     Ok(())

@@ -27,20 +27,20 @@ pub(super) fn check_device_write(
     if hdr_len > limit {
         return Err(field(
             "T14",
-            HdrField::HdrLen,
+            Field::HdrLen,
             hdr_len as u32,
             Bound::AtMost(limit as u32),
         ));
     }
     match opts.link {
         Link::Tap => {
-            need("T14", ETH_HDR, pkt)?;
-            if hdr_len != 0 && hdr_len < ETH_HDR {
+            need("T14", ETHERNET_HEADER_LEN, pkt)?;
+            if hdr_len != 0 && hdr_len < ETHERNET_HEADER_LEN {
                 return Err(field(
                     "T14",
-                    HdrField::HdrLen,
+                    Field::HdrLen,
                     hdr_len as u32,
-                    Bound::AtLeast(ETH_HDR as u32),
+                    Bound::AtLeast(ETHERNET_HEADER_LEN as u32),
                 ));
             }
         }
@@ -62,11 +62,11 @@ pub(super) fn check_device_write(
 pub(super) fn check_strict(hdr: &VnetHdr) -> Result<(), CheckError> {
     for flag in [Flags::DATA_VALID, Flags::RSC_INFO] {
         if hdr.flags.contains(flag) {
-            return Err(field("P9", HdrField::Flags, hdr.flags.0, Bound::Absent));
+            return Err(field("P9", Field::Flags, hdr.flags.0, Bound::Absent));
         }
     }
     if hdr.gso_type != GsoType::NONE && !hdr.flags.contains(Flags::NEEDS_CSUM) {
-        return Err(field("P4", HdrField::Flags, hdr.flags.0, Bound::Present));
+        return Err(field("P4", Field::Flags, hdr.flags.0, Bound::Present));
     }
     Ok(())
 }
@@ -88,17 +88,17 @@ pub(super) fn check_plain(
     let needs_csum = hdr.flags.contains(Flags::NEEDS_CSUM);
     // V1: the base type, ECN removed, must be one Linux knows; thlen and the IP minimum follow.
     let (kind, thlen, mut nh_min_len) = if gso_type == GsoType::NONE {
-        (None, 0, IPV4_HDR_MIN)
+        (None, 0, IPV4_MIN_HEADER_LEN)
     } else {
         let (kind, nh_min_len) = match gso_type.base() {
-            GsoType::TCPV4 => (GsoKind::Tcp, IPV4_HDR_MIN),
-            GsoType::TCPV6 => (GsoKind::Tcp, IPV6_HDR),
-            GsoType::UDP => (GsoKind::Ufo, IPV4_HDR_MIN),
-            GsoType::UDP_L4 if kernel.uso => (GsoKind::Uso, IPV4_HDR_MIN),
+            GsoType::TCPV4 => (GsoKind::Tcp, IPV4_MIN_HEADER_LEN),
+            GsoType::TCPV6 => (GsoKind::Tcp, IPV6_HEADER_LEN),
+            GsoType::UDP => (GsoKind::Ufo, IPV4_MIN_HEADER_LEN),
+            GsoType::UDP_L4 if kernel.uso => (GsoKind::Uso, IPV4_MIN_HEADER_LEN),
             _ => {
                 return Err(field(
                     "V1",
-                    HdrField::GsoType,
+                    Field::GsoType,
                     hdr.gso_type.0,
                     Bound::KnownGsoType,
                 ));
@@ -106,12 +106,12 @@ pub(super) fn check_plain(
         };
         // V2: GSO needs a segment size.
         if hdr.gso_size == 0 {
-            return Err(field("V2", HdrField::GsoSize, 0u16, Bound::NonZero));
+            return Err(field("V2", Field::GsoSize, 0u16, Bound::NonZero));
         }
         let thlen = if kind == GsoKind::Tcp {
-            TCP_HDR_MIN
+            TCP_MIN_HEADER_LEN
         } else {
-            UDP_HDR
+            UDP_HEADER_LEN
         };
         (Some(kind), thlen, nh_min_len)
     };
@@ -125,7 +125,7 @@ pub(super) fn check_plain(
         if hdr.csum_start == u16::MAX {
             return Err(field(
                 "V3",
-                HdrField::CsumStart,
+                Field::CsumStart,
                 hdr.csum_start,
                 Bound::AtMost(u32::from(u16::MAX) - 1),
             ));
@@ -133,7 +133,7 @@ pub(super) fn check_plain(
         if kernel.csum_start_past_ip_header && start < nh_min_len {
             return Err(field(
                 "V3",
-                HdrField::CsumStart,
+                Field::CsumStart,
                 hdr.csum_start,
                 Bound::AtLeast(nh_min_len as u32),
             ));
@@ -167,47 +167,44 @@ pub(super) fn check_plain(
         // V4: USO needs NEEDS_CSUM at offset 6, a bounded segment count and no ECN.
         GsoKind::Uso => {
             if !needs_csum {
-                return Err(field("V4", HdrField::Flags, hdr.flags.0, Bound::Present));
+                return Err(field("V4", Field::Flags, hdr.flags.0, Bound::Present));
             }
-            if hdr.csum_offset != UDP_CSUM_OFFSET {
+            if usize::from(hdr.csum_offset) != udp::CHECKSUM {
                 return Err(field(
                     "V4",
-                    HdrField::CsumOffset,
+                    Field::CsumOffset,
                     hdr.csum_offset,
-                    Bound::Equal(UDP_CSUM_OFFSET.into()),
+                    Bound::Equal(udp::CHECKSUM as u32),
                 ));
             }
             let max_payload = gso_size * usize::from(kernel.udp_max_segments);
             if pkt.len() - p_off > max_payload {
-                return Err(CheckError::Short {
+                return Err(CheckError::Packet {
                     rule: "V4",
-                    need: p_off + max_payload,
-                    have: pkt.len(),
+                    problem: Problem::Truncated {
+                        need: p_off + max_payload,
+                        have: pkt.len(),
+                    },
                 });
             }
             if gso_type.has_ecn() {
-                return Err(field("V4", HdrField::GsoType, gso_type.0, Bound::Absent));
+                return Err(field("V4", Field::GsoType, gso_type.0, Bound::Absent));
             }
         }
         // V4: TCP with NEEDS_CSUM checksums at offset 16.
         GsoKind::Tcp => {
-            if needs_csum && hdr.csum_offset != TCP_CSUM_OFFSET {
+            if needs_csum && usize::from(hdr.csum_offset) != tcp::CHECKSUM {
                 return Err(field(
                     "V4",
-                    HdrField::CsumOffset,
+                    Field::CsumOffset,
                     hdr.csum_offset,
-                    Bound::Equal(TCP_CSUM_OFFSET.into()),
+                    Bound::Equal(tcp::CHECKSUM as u32),
                 ));
             }
         }
     }
     if gso_size == usize::from(u16::MAX) {
-        return Err(field(
-            "V2",
-            HdrField::GsoSize,
-            hdr.gso_size,
-            Bound::NotByFrags,
-        ));
+        return Err(field("V2", Field::GsoSize, hdr.gso_size, Bound::NotByFrags));
     }
     // V5: a payload that fits in one segment is not really GSO.
     if pkt.len() - nh_off > gso_size {
@@ -293,12 +290,12 @@ pub(super) fn check_tunnel(
     if !opts.kernel.udp_tunnel_gso {
         return Err(field(
             "V1",
-            HdrField::GsoType,
+            Field::GsoType,
             hdr.gso_type.0,
             Bound::KnownGsoType,
         ));
     }
-    let tunnel_field = |bound| field("V7", HdrField::GsoType, hdr.gso_type.0, bound);
+    let tunnel_field = |bound| field("V7", Field::GsoType, hdr.gso_type.0, bound);
     if !opts.tunnel {
         return Err(tunnel_field(Bound::Absent));
     }
@@ -310,7 +307,7 @@ pub(super) fn check_tunnel(
         return Err(tunnel_field(Bound::KnownGsoType));
     }
     if !hdr.flags.contains(Flags::NEEDS_CSUM) {
-        return Err(field("V7", HdrField::Flags, hdr.flags.0, Bound::Present));
+        return Err(field("V7", Field::Flags, hdr.flags.0, Bound::Present));
     }
     let outer_ip = if bits == GsoType::UDP_TUNNEL_IPV6 {
         IpVersion::V6
@@ -318,27 +315,27 @@ pub(super) fn check_tunnel(
         IpVersion::V4
     };
     let l3min = |v| match v {
-        IpVersion::V4 => IPV4_HDR_MIN,
-        IpVersion::V6 => IPV6_HDR,
+        IpVersion::V4 => IPV4_MIN_HEADER_LEN,
+        IpVersion::V6 => IPV6_HEADER_LEN,
     };
-    let outer_min = ETH_HDR + l3min(outer_ip);
+    let outer_min = ETHERNET_HEADER_LEN + l3min(outer_ip);
     let outer_th = usize::from(hdr.outer_th_offset);
     let inner_nh = usize::from(hdr.inner_nh_offset);
     let inner_th = usize::from(hdr.csum_start);
     if outer_th < outer_min {
         return Err(field(
             "V7",
-            HdrField::OuterThOffset,
+            Field::OuterThOffset,
             hdr.outer_th_offset,
             Bound::AtLeast(outer_min as u32),
         ));
     }
-    if inner_nh < outer_th + UDP_HDR {
+    if inner_nh < outer_th + UDP_HEADER_LEN {
         return Err(field(
             "V7",
-            HdrField::InnerNhOffset,
+            Field::InnerNhOffset,
             hdr.inner_nh_offset,
-            Bound::AtLeast((outer_th + UDP_HDR) as u32),
+            Bound::AtLeast((outer_th + UDP_HEADER_LEN) as u32),
         ));
     }
     // The inner version: TCPV6 says so; for USO Linux reads the packet (after the plain checks,
@@ -352,13 +349,13 @@ pub(super) fn check_tunnel(
     if inner_th < inner_min {
         return Err(field(
             "V7",
-            HdrField::CsumStart,
+            Field::CsumStart,
             hdr.csum_start,
             Bound::AtLeast(inner_min as u32),
         ));
     }
     if hdr.flags.contains(Flags::UDP_TUNNEL_CSUM) && !opts.tunnel_csum {
-        return Err(field("V7", HdrField::Flags, hdr.flags.0, Bound::Absent));
+        return Err(field("V7", Field::Flags, hdr.flags.0, Bound::Absent));
     }
     Ok(Some(Tunnel {
         outer_ip,

@@ -138,6 +138,7 @@ pub struct Output {
 
 /// Why a batch could not be coalesced. Nothing has been written when this is returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum GroError {
     /// `lens` must have one entry per buffer.
     LensMismatch {

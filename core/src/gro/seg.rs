@@ -2,6 +2,7 @@
 //! state of a held flow (G2).
 
 use super::*;
+use crate::wire::field::ipv4::DF;
 
 /// What identifies a flow (G2): IP version, addresses, protocol, ports, IPv6 flow label. IPv6
 /// extension headers must also be byte-identical; they are compared against the held packet.
@@ -121,9 +122,6 @@ pub(super) const COMPLETE: TcpFlags = TcpFlags(
 
 /// TCP flags that may differ between merged segments (G33): carried by the last one.
 pub(super) const LAST_ONLY: u16 = TcpFlags::FIN.0 | TcpFlags::PSH.0;
-
-/// The IPv4 DF bit in the flags/fragment-offset word.
-pub(super) const DF: u16 = 0x4000;
 
 /// The fields of `pkt` if it is eligible for GRO (G1): IPv4 without options, not a fragment, with
 /// a valid header checksum and reserved bit clear, or IPv6 without a fragment header; lengths that

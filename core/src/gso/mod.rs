@@ -25,7 +25,11 @@ use core::num::NonZeroUsize;
 use crate::check::{CsumRequest, GsoKind, GsoRequest, Tunnel};
 use crate::csum::{self, Portable, Summer};
 use crate::kernel::Profile;
-use crate::wire::{self, Headers, IpProtocol, IpVersion, Link, TcpFlags, TcpPacket};
+use crate::wire::field::{ipv4, ipv6, ipv6_ext, tcp, udp};
+use crate::wire::{
+    self, Headers, IPV6_HEADER_LEN, IpProtocol, IpVersion, Link, MAX_HEADER_LEN, TcpFlags,
+    TcpPacket, UDP_HEADER_LEN, get16, get32, put16,
+};
 
 mod plan;
 #[cfg(test)]
@@ -102,6 +106,7 @@ pub enum ReqField {
 /// Why a packet cannot be segmented or its checksum completed. Each variant names its rule (see
 /// `spec/RULES.md` and [`GsoError::rule`]); nothing has been written when one is returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GsoError {
     /// S5: fewer output buffers (or length slots) than segments.
     TooFewBuffers {

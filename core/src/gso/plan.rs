@@ -3,23 +3,6 @@
 
 use super::*;
 
-pub(super) const TCP_CSUM: usize = 16;
-pub(super) const TCP_SEQ: usize = 4;
-pub(super) const TCP_DOFF_FLAGS: usize = 12;
-pub(super) const UDP_LEN: usize = 4;
-pub(super) const UDP_CSUM: usize = 6;
-pub(super) const V4_TOTAL_LEN: usize = 2;
-pub(super) const V4_IDENT: usize = 4;
-pub(super) const V4_FRAG: usize = 6;
-pub(super) const V4_CSUM: usize = 10;
-pub(super) const V6_PAYLOAD_LEN: usize = 4;
-pub(super) const V6_HDR: usize = 40;
-pub(super) const V6_NEXT: usize = 6;
-pub(super) const V6_FRAG_HDR: usize = 8;
-pub(super) const UDP_HDR: usize = 8;
-/// MF in the IPv4 flags/fragment word.
-pub(super) const V4_MF: u16 = 0x2000;
-
 /// C4: a computed checksum of 0 is sent as 0xFFFF.
 pub(super) const fn nonzero(check: u16) -> u16 {
     if check == 0 { 0xFFFF } else { check }
@@ -52,30 +35,30 @@ impl IpFix {
         let proto = u16::from(h.protocol.0);
         Ok(match h.ip {
             IpVersion::V4 => {
-                let mut zeroed = [0u8; 60];
+                let mut zeroed = [0u8; MAX_HEADER_LEN];
                 let copy = zeroed.get_mut(..ip.len()).ok_or(GsoError::Mismatch {
                     field: ReqField::L3Len,
                     request: h.l3_len,
-                    packet: 60,
+                    packet: MAX_HEADER_LEN,
                 })?;
                 copy.copy_from_slice(ip);
-                for at in [V4_TOTAL_LEN, V4_IDENT, V4_CSUM] {
+                for at in [ipv4::TOTAL_LEN, ipv4::IDENT, ipv4::CHECKSUM] {
                     put16(copy, at, 0);
                 }
                 if ufo {
-                    put16(copy, V4_FRAG, 0);
+                    put16(copy, ipv4::FLAGS_FRAG, 0);
                 }
-                let addrs = ip.get(12..20).map_or(0, csum::sum);
+                let addrs = ip.get(ipv4::SRC.start..ipv4::DST.end).map_or(0, csum::sum);
                 IpFix {
                     at: h.l3_offset,
                     v4: true,
                     sum: csum::sum(copy),
-                    id: get16(ip, V4_IDENT),
+                    id: get16(ip, ipv4::IDENT),
                     pseudo: csum::combine(addrs, proto),
                 }
             }
             IpVersion::V6 => {
-                let addrs = ip.get(8..40).map_or(0, csum::sum);
+                let addrs = ip.get(ipv6::SRC.start..ipv6::DST.end).map_or(0, csum::sum);
                 IpFix {
                     at: h.l3_offset,
                     v4: false,
@@ -100,16 +83,16 @@ impl IpFix {
                 return;
             };
             let total = ip_len as u16;
-            put16(ip, V4_TOTAL_LEN, total);
-            put16(ip, V4_IDENT, id);
+            put16(ip, ipv4::TOTAL_LEN, total);
+            put16(ip, ipv4::IDENT, id);
             let mut sum = csum::combine(csum::combine(self.sum, total), id);
             if let Some(word) = frag {
-                put16(ip, V4_FRAG, word);
+                put16(ip, ipv4::FLAGS_FRAG, word);
                 sum = csum::combine(sum, word);
             }
-            put16(ip, V4_CSUM, csum::finish(sum));
-        } else if let Some(ip) = ip.first_chunk_mut::<V6_HDR>() {
-            put16(ip, V6_PAYLOAD_LEN, (ip_len - V6_HDR) as u16);
+            put16(ip, ipv4::CHECKSUM, csum::finish(sum));
+        } else if let Some(ip) = ip.first_chunk_mut::<IPV6_HEADER_LEN>() {
+            put16(ip, ipv6::PAYLOAD_LEN, (ip_len - IPV6_HEADER_LEN) as u16);
         }
     }
 
@@ -155,8 +138,8 @@ pub(super) struct Frag6 {
 
 impl Frag6 {
     pub(super) fn new(pkt: &[u8], h: &Headers, id: u32) -> Frag6 {
-        let mut next_at = h.l3_offset + V6_NEXT;
-        let mut at = h.l3_offset + V6_HDR;
+        let mut next_at = h.l3_offset + ipv6::NEXT_HEADER;
+        let mut at = h.l3_offset + IPV6_HEADER_LEN;
         let mut routing = false;
         while at < h.l4_offset {
             let next = pkt.get(next_at).copied().unwrap_or(0);
@@ -166,7 +149,9 @@ impl Frag6 {
                 IpProtocol::DESTINATION_OPTIONS if !routing => {}
                 _ => break,
             }
-            let len = pkt.get(at + 1).map_or(0, |&l| (usize::from(l) + 1) * 8);
+            let len = pkt
+                .get(at + ipv6_ext::HDR_EXT_LEN)
+                .map_or(0, |&l| (usize::from(l) + 1) * 8);
             next_at = at;
             at += len;
         }
@@ -174,7 +159,7 @@ impl Frag6 {
             at,
             next_at,
             next: pkt.get(next_at).copied().unwrap_or(0),
-            ext_len: h.l4_offset - h.l3_offset - V6_HDR,
+            ext_len: h.l4_offset - h.l3_offset - IPV6_HEADER_LEN,
             id,
         }
     }
@@ -270,8 +255,8 @@ pub(super) fn ip_length_agrees(pkt: &[u8], h: &Headers) -> Result<(), GsoError> 
     let present = pkt.len().saturating_sub(h.l3_offset);
     let ip = pkt.get(h.l3_offset..).unwrap_or(&[]);
     let claimed = match h.ip {
-        IpVersion::V4 => usize::from(get16(ip, V4_TOTAL_LEN)),
-        IpVersion::V6 => usize::from(get16(ip, V6_PAYLOAD_LEN)) + V6_HDR,
+        IpVersion::V4 => usize::from(get16(ip, ipv4::TOTAL_LEN)),
+        IpVersion::V6 => usize::from(get16(ip, ipv6::PAYLOAD_LEN)) + IPV6_HEADER_LEN,
     };
     if claimed != present {
         return Err(mismatch(ReqField::IpLength, claimed, present));
@@ -302,8 +287,8 @@ impl Plan {
         }
         ip_length_agrees(pkt, &found)?;
         let (proto, csum_offset) = match req.kind {
-            GsoKind::Tcp => (IpProtocol::TCP, TCP_CSUM),
-            GsoKind::Uso | GsoKind::Ufo => (IpProtocol::UDP, UDP_CSUM),
+            GsoKind::Tcp => (IpProtocol::TCP, tcp::CHECKSUM),
+            GsoKind::Uso | GsoKind::Ufo => (IpProtocol::UDP, udp::CHECKSUM),
         };
         if found.protocol != proto {
             return Err(mismatch(
@@ -335,14 +320,14 @@ impl Plan {
         let l4_len = match req.kind {
             GsoKind::Tcp => TcpPacket::new_checked(l4_bytes)?.header_len(),
             GsoKind::Uso | GsoKind::Ufo => {
-                if l4_bytes.len() < UDP_HDR {
+                if l4_bytes.len() < UDP_HEADER_LEN {
                     return Err(GsoError::Wire(wire::Error::Truncated {
                         layer: wire::Layer::Udp,
-                        need: UDP_HDR,
+                        need: UDP_HEADER_LEN,
                         have: l4_bytes.len(),
                     }));
                 }
-                UDP_HDR
+                UDP_HEADER_LEN
             }
         };
         let hdr_len = l4 + l4_len;
@@ -365,14 +350,14 @@ impl Plan {
         }
         let ip = IpFix::new(pkt, &found, ufo)?;
         let header = l4_bytes.get(..l4_len).unwrap_or(&[]);
-        let mut zeroed = [0u8; 60];
+        let mut zeroed = [0u8; MAX_HEADER_LEN];
         if let Some(copy) = zeroed.get_mut(..l4_len) {
             copy.copy_from_slice(header);
         }
-        let (seq, doff_flags) = (get32(header, TCP_SEQ), get16(header, TCP_DOFF_FLAGS));
+        let (seq, doff_flags) = (get32(header, tcp::SEQ), get16(header, tcp::DOFF_FLAGS));
         let holes: &[usize] = match req.kind {
-            GsoKind::Tcp => &[TCP_SEQ, TCP_SEQ + 2, TCP_DOFF_FLAGS, TCP_CSUM],
-            GsoKind::Uso | GsoKind::Ufo => &[UDP_LEN, UDP_CSUM],
+            GsoKind::Tcp => &[tcp::SEQ, tcp::SEQ + 2, tcp::DOFF_FLAGS, tcp::CHECKSUM],
+            GsoKind::Uso | GsoKind::Ufo => &[udp::LENGTH, udp::CHECKSUM],
         };
         for &at in holes {
             put16(&mut zeroed, at, 0);
@@ -386,7 +371,7 @@ impl Plan {
                 // TCP swaps the L4 length Linux counts; USO the UDP length field's value.
                 let whole = match req.kind {
                     GsoKind::Tcp => (pkt.len() - l4) as u32,
-                    GsoKind::Uso | GsoKind::Ufo => u32::from(get16(header, UDP_LEN)),
+                    GsoKind::Uso | GsoKind::Ufo => u32::from(get16(header, udp::LENGTH)),
                 };
                 csum::combine(csum::combine(seed, !(whole >> 16) as u16), !whole as u16)
             }
@@ -415,7 +400,7 @@ impl Plan {
             plan.ufo(pkt);
             if found.ip == IpVersion::V6 {
                 plan.frag6 = Some(Frag6::new(pkt, &found, opts.frag_id));
-                plan.hdr_len += V6_FRAG_HDR;
+                plan.hdr_len += ipv6_ext::FRAG_LEN;
             }
         }
         // gso_size >= 1 was checked above; a `NonZero` divisor leaves no division-by-zero panic
@@ -436,19 +421,19 @@ impl Plan {
     /// `udp4/6_ufo_fragment` do), then cuts the UDP header and payload into IP fragments of
     /// exactly `gso_size` bytes (not rounded to 8: K7).
     pub(super) fn ufo(&mut self, pkt: &[u8]) {
-        let udp_len = UDP_HDR + self.payload_len;
+        let udp_len = UDP_HEADER_LEN + self.payload_len;
         let data = pkt.get(self.hdr_len..).unwrap_or(&[]);
         let header = pkt.get(self.l4..self.hdr_len).unwrap_or(&[]);
         let mut udp = [0u8; 8];
         if let Some(h) = header.first_chunk::<8>() {
             udp = *h;
         }
-        put16(&mut udp, UDP_CSUM, 0);
+        put16(&mut udp, udp::CHECKSUM, 0);
         let sum = csum::combine(
             csum::combine(self.ip.pseudo(udp_len), csum::sum(&udp)),
             csum::sum(data),
         );
-        put16(&mut udp, UDP_CSUM, nonzero(csum::finish(sum)));
+        put16(&mut udp, udp::CHECKSUM, nonzero(csum::finish(sum)));
         self.ufo_udp = udp;
         self.hdr_len = self.l4;
         self.payload_len = udp_len;
@@ -470,18 +455,18 @@ impl Plan {
             return Err(mismatch(ReqField::Fragment, 0, 1));
         }
         ip_length_agrees(pkt, &h)?;
-        if usize::from(t.inner_nh) < h.l4_offset + UDP_HDR {
+        if usize::from(t.inner_nh) < h.l4_offset + UDP_HEADER_LEN {
             return Err(mismatch(
                 ReqField::OuterTransport,
                 usize::from(t.inner_nh),
-                h.l4_offset + UDP_HDR,
+                h.l4_offset + UDP_HEADER_LEN,
             ));
         }
         // K24: like the inner NEEDS_CSUM seed (K9), Linux trusts the outer field (the
         // pseudo-header sum, if the sender followed C3) and swaps the outer UDP bytes it counts
         // (`skb->len`, not the UDP length field) for each segment's.
         let th = h.l4_offset;
-        let field = pkt.get(th..).map_or(0, |udp| get16(udp, UDP_CSUM));
+        let field = pkt.get(th..).map_or(0, |udp| get16(udp, udp::CHECKSUM));
         let whole = (pkt.len() - th) as u32;
         let seed = csum::combine(csum::combine(field, !(whole >> 16) as u16), !whole as u16);
         Ok(Outer {
@@ -542,7 +527,7 @@ impl Plan {
             // whole (not in 8-byte units, so low bits spill into the reserved bits) with M.
             let (before, rest) = head.split_at_mut(f.at.min(head.len()));
             before.copy_from_slice(pkt.get(..before.len())?);
-            let (frag, after) = rest.split_at_mut(V6_FRAG_HDR.min(rest.len()));
+            let (frag, after) = rest.split_at_mut(ipv6_ext::FRAG_LEN.min(rest.len()));
             let word = (i.wrapping_mul(self.mss + f.ext_len) as u16) | u16::from(!last);
             let id = f.id.to_be_bytes();
             let bytes = [
@@ -569,7 +554,7 @@ impl Plan {
             // IPv4: offsets in 8-byte units of the bytes before, rounded down (K7).
             let mut word = (start / 8) as u16;
             if !last {
-                word |= V4_MF;
+                word |= ipv4::MF;
             }
             self.ip
                 .patch(seg, seg_len - self.ip.at, self.ip.id, Some(word));
@@ -608,16 +593,16 @@ impl Plan {
             if i != 0 && !self.accecn {
                 flags &= !TcpFlags::CWR.0;
             }
-            put16(l4, TCP_SEQ, (seq >> 16) as u16);
-            put16(l4, TCP_SEQ + 2, seq as u16);
-            put16(l4, TCP_DOFF_FLAGS, flags);
+            put16(l4, tcp::SEQ, (seq >> 16) as u16);
+            put16(l4, tcp::SEQ + 2, seq as u16);
+            put16(l4, tcp::DOFF_FLAGS, flags);
             sum += u64::from(seq >> 16) + u64::from(seq & 0xFFFF) + u64::from(flags);
-            put16(l4, TCP_CSUM, csum::finish(csum::fold(sum)));
+            put16(l4, tcp::CHECKSUM, csum::finish(csum::fold(sum)));
         } else {
-            let l4 = l4.first_chunk_mut::<UDP_HDR>()?;
-            put16(l4, UDP_LEN, l4_len as u16);
+            let l4 = l4.first_chunk_mut::<UDP_HEADER_LEN>()?;
+            put16(l4, udp::LENGTH, l4_len as u16);
             sum += (l4_len & 0xFFFF) as u64;
-            put16(l4, UDP_CSUM, nonzero(csum::finish(csum::fold(sum))));
+            put16(l4, udp::CHECKSUM, nonzero(csum::finish(csum::fold(sum))));
         }
         if let Some(outer) = &self.outer {
             outer.patch(seg, self.hdr_len, payload_sum, index);
@@ -627,7 +612,7 @@ impl Plan {
 
     /// UFO: the payload stream is the fixed UDP header followed by the datagram's payload.
     pub(super) fn write_ufo_payload(&self, pkt: &[u8], start: usize, body: &mut [u8]) {
-        let data = pkt.get(self.l4 + UDP_HDR..).unwrap_or(&[]);
+        let data = pkt.get(self.l4 + UDP_HEADER_LEN..).unwrap_or(&[]);
         let mut filled = 0;
         if let Some(head) = self.ufo_udp.get(start..) {
             let n = head.len().min(body.len());
@@ -636,7 +621,7 @@ impl Plan {
             }
             filled = n;
         }
-        let from = (start + filled).saturating_sub(UDP_HDR);
+        let from = (start + filled).saturating_sub(UDP_HEADER_LEN);
         let rest = body.get_mut(filled..).unwrap_or(&mut []);
         if let Some(src) = data.get(from..from + rest.len()) {
             rest.copy_from_slice(src);
@@ -660,13 +645,13 @@ impl Outer {
         let Some(udp) = seg.get_mut(self.th..) else {
             return;
         };
-        put16(udp, UDP_LEN, udp_len as u16);
+        put16(udp, udp::LENGTH, udp_len as u16);
         if self.csum {
-            put16(udp, UDP_CSUM, 0);
+            put16(udp, udp::CHECKSUM, 0);
             let headers = udp.get(..hdr_len - self.th).unwrap_or(&[]);
             let sum = csum::combine(with_len(self.seed, udp_len), csum::sum(headers));
             let sum = csum::combine_at(sum, payload_sum, headers.len());
-            put16(udp, UDP_CSUM, nonzero(csum::finish(sum)));
+            put16(udp, udp::CHECKSUM, nonzero(csum::finish(sum)));
         }
     }
 }
@@ -699,24 +684,4 @@ pub(super) fn copy_headers(dst: &mut [u8], src: &[u8]) {
             *d = s;
         }
     }
-}
-
-#[inline]
-pub(super) fn put16(buf: &mut [u8], at: usize, v: u16) {
-    if let Some(b) = buf.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<2>) {
-        *b = v.to_be_bytes();
-    }
-}
-
-#[inline]
-pub(super) fn get16(buf: &[u8], at: usize) -> u16 {
-    buf.get(at..)
-        .and_then(<[u8]>::first_chunk::<2>)
-        .map_or(0, |b| u16::from_be_bytes(*b))
-}
-
-pub(super) fn get32(buf: &[u8], at: usize) -> u32 {
-    buf.get(at..)
-        .and_then(<[u8]>::first_chunk::<4>)
-        .map_or(0, |b| u32::from_be_bytes(*b))
 }

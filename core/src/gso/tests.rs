@@ -302,7 +302,7 @@ fn test_ufo_v4_fragments() {
             let word = get16(f, 6);
             assert_eq!(usize::from(word & 0x1fff) * 8, offsets[i] / 8 * 8);
             assert_eq!(usize::from(word & 0x1fff), i * usize::from(gso) / 8);
-            assert_eq!(word & V4_MF != 0, i + 1 < n);
+            assert_eq!(word & ipv4::MF != 0, i + 1 < n);
             assert_eq!(
                 word & 0x4000,
                 0,
@@ -325,7 +325,7 @@ fn test_ufo_v4_fragments() {
     assert_eq!(frags[9].len(), 21);
     assert_eq!(
         get16(&frags[3], 6),
-        V4_MF | 1,
+        ipv4::MF | 1,
         "9 bytes before: offset unit 1"
     );
 }

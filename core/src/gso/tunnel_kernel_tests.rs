@@ -35,7 +35,7 @@ fn segments(hdr: &VnetHdr, pkt: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn outer_udp_check(seg: &[u8], th: usize) -> u16 {
-    get16(seg, th + UDP_CSUM)
+    get16(seg, th + udp::CHECKSUM)
 }
 
 /// K24: with UDP_TUNNEL_CSUM Linux trusts the outer UDP checksum field as the seed (here a

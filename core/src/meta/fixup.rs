@@ -13,32 +13,41 @@ pub fn fixup_ipv4_header_checksum(frame: &mut [u8], l2_len: usize) -> Result<u16
     let ip = match frame.get_mut(l2_len..) {
         Some(ip) if ip.len() >= IPV4_MIN_HEADER_LEN => ip,
         _ => {
-            return Err(MetaError::Truncated {
-                need: l2_len.saturating_add(IPV4_MIN_HEADER_LEN),
-                have,
+            return Err(MetaError::Frame {
+                rule: "M9",
+                problem: Problem::Truncated {
+                    need: l2_len.saturating_add(IPV4_MIN_HEADER_LEN),
+                    have,
+                },
             });
         }
     };
     let total = ip.len();
     let mut packet = Ipv4Packet::new_unchecked(ip);
     if packet.version() != 4 {
-        return Err(MetaError::WrongIpVersion {
-            expected: 4,
-            found: packet.version(),
+        return Err(MetaError::Frame {
+            rule: "M9",
+            problem: Problem::WrongIpVersion {
+                expected: 4,
+                found: packet.version(),
+            },
         });
     }
     if packet.ihl() < 5 {
         return Err(field_error(
             "M9",
-            MetaField::Ihl,
+            Field::Ihl,
             packet.ihl().into(),
             Bound::AtLeast(5),
         ));
     }
     if packet.header_len() > total {
-        return Err(MetaError::Truncated {
-            need: l2_len + packet.header_len(),
-            have,
+        return Err(MetaError::Frame {
+            rule: "M9",
+            problem: Problem::Truncated {
+                need: l2_len + packet.header_len(),
+                have,
+            },
         });
     }
     packet.set_total_len(u16::try_from(total).unwrap_or(0));
@@ -56,18 +65,24 @@ pub fn fixup_ipv6_payload_length(frame: &mut [u8], l2_len: usize) -> Result<u16,
     let ip = match frame.get_mut(l2_len..) {
         Some(ip) if ip.len() >= IPV6_HEADER_LEN => ip,
         _ => {
-            return Err(MetaError::Truncated {
-                need: l2_len.saturating_add(IPV6_HEADER_LEN),
-                have,
+            return Err(MetaError::Frame {
+                rule: "M10",
+                problem: Problem::Truncated {
+                    need: l2_len.saturating_add(IPV6_HEADER_LEN),
+                    have,
+                },
             });
         }
     };
     let payload = u16::try_from(ip.len() - IPV6_HEADER_LEN).unwrap_or(0);
     let mut packet = Ipv6Packet::new_unchecked(ip);
     if packet.version() != 6 {
-        return Err(MetaError::WrongIpVersion {
-            expected: 6,
-            found: packet.version(),
+        return Err(MetaError::Frame {
+            rule: "M10",
+            problem: Problem::WrongIpVersion {
+                expected: 6,
+                found: packet.version(),
+            },
         });
     }
     packet.set_payload_len(payload);

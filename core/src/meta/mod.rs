@@ -21,6 +21,7 @@
 use core::fmt;
 
 use crate::csum;
+pub use crate::error::{Bound, Field, Problem};
 use crate::hdr::{Flags, GsoType, VnetHdr};
 use crate::wire::{
     self, IPV4_MIN_HEADER_LEN, IPV6_HEADER_LEN, IpProtocol, IpVersion, Ipv4Packet, Ipv6Packet,
@@ -37,12 +38,12 @@ mod translate;
 pub use fixup::{fixup_ipv4_header_checksum, fixup_ipv6_payload_length};
 pub use translate::{from_header, rx_metadata, to_header};
 
-/// Where the TCP checksum field sits in the TCP header.
-pub const TCP_CSUM_OFFSET: u16 = 16;
-/// Where the UDP checksum field sits in the UDP header.
-pub const UDP_CSUM_OFFSET: u16 = 6;
+/// Where the TCP checksum field sits in the TCP header (`wire`'s offset, as `csum_offset` says it).
+pub const TCP_CSUM_OFFSET: u16 = wire::field::tcp::CHECKSUM as u16;
+/// Where the UDP checksum field sits in the UDP header (`wire`'s offset, as `csum_offset` says it).
+pub const UDP_CSUM_OFFSET: u16 = wire::field::udp::CHECKSUM as u16;
 /// The most bytes an IPv4 header (IHL 15) or a TCP header (data offset 15) can have.
-const MAX_HEADER_LEN: u16 = 60;
+const MAX_HEADER_LEN: u16 = wire::MAX_HEADER_LEN as u16;
 
 /// The offload requests and the IP version of a packet to send: a transparent bitflag byte. The
 /// bit positions are those of OpenVMM's `TxFlags`; bit 7 is reserved and carried unchanged.
@@ -228,67 +229,11 @@ pub struct RxMetadata {
     pub l4_protocol: L4Protocol,
 }
 
-/// A field named by a [`MetaError`]: of [`TxMetadata`], of [`VnetHdr`], or of the frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MetaField {
-    /// [`TxMetadata::l3_len`].
-    L3Len,
-    /// [`TxMetadata::l4_len`].
-    L4Len,
-    /// [`TxMetadata::max_segment_size`].
-    MaxSegmentSize,
-    /// [`VnetHdr::flags`].
-    HdrFlags,
-    /// [`VnetHdr::gso_type`].
-    GsoType,
-    /// [`VnetHdr::hdr_len`].
-    HdrLen,
-    /// [`VnetHdr::gso_size`].
-    GsoSize,
-    /// [`VnetHdr::csum_start`].
-    CsumStart,
-    /// [`VnetHdr::csum_offset`].
-    CsumOffset,
-    /// The IPv4 header's IHL.
-    Ihl,
-}
-
-/// What a field was required to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Bound {
-    /// Not zero.
-    NonZero,
-    /// Exactly this value.
-    Equal(u32),
-    /// At least this value.
-    AtLeast(u32),
-    /// At most this value.
-    AtMost(u32),
-    /// A multiple of this value.
-    MultipleOf(u32),
-    /// One of these values.
-    OneOf(&'static [u32]),
-    /// A flag required here.
-    Present,
-}
-
-impl fmt::Display for Bound {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Bound::NonZero => f.write_str("non-zero"),
-            Bound::Equal(v) => write!(f, "== {v}"),
-            Bound::AtLeast(v) => write!(f, ">= {v}"),
-            Bound::AtMost(v) => write!(f, "<= {v}"),
-            Bound::MultipleOf(v) => write!(f, "a multiple of {v}"),
-            Bound::OneOf(vs) => write!(f, "one of {vs:?}"),
-            Bound::Present => f.write_str("present"),
-        }
-    }
-}
-
 /// Why metadata, a header or a frame could not be translated or fixed up. Each error names its
-/// rule (M1-M10, `spec/RULES.md`), the field and the bound.
+/// rule (M1-M10, `spec/RULES.md`); fields, bounds and frame problems are the crate's one
+/// vocabulary ([`crate::error`]), shared with `check`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MetaError {
     /// M1: both [`TxFlags::IS_IPV4`] and [`TxFlags::IS_IPV6`] are set.
     BothIpVersions,
@@ -299,7 +244,7 @@ pub enum MetaError {
         /// The rule broken.
         rule: &'static str,
         /// The field.
-        field: MetaField,
+        field: Field,
         /// Its value.
         value: u32,
         /// What was required of it.
@@ -308,43 +253,19 @@ pub enum MetaError {
     /// M1: `l2_len + l3_len (+ l4_len)` does not fit the 16-bit header field.
     Overflow {
         /// `CsumStart` or `HdrLen`.
-        field: MetaField,
+        field: Field,
         /// The sum that does not fit.
         sum: u32,
     },
-    /// M7: the frame's link or IP headers do not parse.
-    Frame(wire::Error),
     /// M7: the GSO type has no metadata equivalent (UFO, tunnel bits, unknown types).
     UnsupportedGsoType(u8),
-    /// M7: the GSO type names another IP version than the frame has.
-    IpVersionMismatch {
-        /// The version the GSO type names.
-        header: IpVersion,
-        /// The frame's.
-        frame: IpVersion,
-    },
-    /// M7: the frame's transport protocol is not the one `csum_offset` (or the GSO type) implies.
-    ProtocolMismatch {
-        /// TCP or UDP.
-        expected: IpProtocol,
-        /// The frame's.
-        found: IpProtocol,
-    },
-    /// M7: an offload is asked for on an IP fragment.
-    Fragment,
-    /// M7, M9, M10: the frame is shorter than what must be read or written.
-    Truncated {
-        /// Bytes required, from the start of the frame.
-        need: usize,
-        /// Bytes present.
-        have: usize,
-    },
-    /// M9, M10: the IP version nibble is not the one the fix-up is for.
-    WrongIpVersion {
-        /// 4 or 6.
-        expected: u8,
-        /// The nibble found.
-        found: u8,
+    /// M7, M9, M10: the frame cannot carry what is asked: its headers do not parse, it is too
+    /// short, a fragment, or of another IP version or protocol than the header or fix-up says.
+    Frame {
+        /// The rule broken.
+        rule: &'static str,
+        /// What is wrong.
+        problem: Problem,
     },
 }
 
@@ -353,22 +274,15 @@ impl MetaError {
     pub const fn rule(&self) -> &'static str {
         match self {
             MetaError::BothIpVersions | MetaError::NoIpVersion | MetaError::Overflow { .. } => "M1",
-            MetaError::Field { rule, .. } => rule,
-            MetaError::Frame(_)
-            | MetaError::UnsupportedGsoType(_)
-            | MetaError::IpVersionMismatch { .. }
-            | MetaError::ProtocolMismatch { .. }
-            | MetaError::Fragment
-            | MetaError::Truncated { .. } => "M7",
-            MetaError::WrongIpVersion { expected: 6, .. } => "M10",
-            MetaError::WrongIpVersion { .. } => "M9",
+            MetaError::Field { rule, .. } | MetaError::Frame { rule, .. } => rule,
+            MetaError::UnsupportedGsoType(_) => "M7",
         }
     }
 }
 
 impl fmt::Display for MetaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match *self {
             MetaError::BothIpVersions => f.write_str("M1: flags: IS_IPV4 and IS_IPV6 are both set"),
             MetaError::NoIpVersion => {
                 f.write_str("M1: flags: an L4 offload needs IS_IPV4 or IS_IPV6")
@@ -378,39 +292,30 @@ impl fmt::Display for MetaError {
                 field,
                 value,
                 bound,
-            } => write!(f, "{rule}: {field:?} is {value}, must be {bound}"),
+            } => crate::error::fmt_field(f, rule, field, value, bound),
             MetaError::Overflow { field, sum } => {
-                write!(f, "M1: {field:?} would be {sum}, must be <= 65535")
+                write!(f, "M1: {field} would be {sum}, must be at most 65535")
             }
-            MetaError::Frame(e) => write!(f, "M7: frame: {e}"),
             MetaError::UnsupportedGsoType(t) => write!(
                 f,
-                "M7: GsoType {t:#04x} has no metadata equivalent, must be NONE, TCPV4, TCPV6 or UDP_L4"
+                "M7: gso_type {t:#04x} has no metadata equivalent, must be NONE, TCPV4, TCPV6 or UDP_L4"
             ),
-            MetaError::IpVersionMismatch { header, frame } => {
-                write!(f, "M7: GsoType names {header:?} but the frame is {frame:?}")
-            }
-            MetaError::ProtocolMismatch { expected, found } => write!(
-                f,
-                "M7: the header asks for protocol {} but the frame carries {}",
-                expected.0, found.0
-            ),
-            MetaError::Fragment => f.write_str("M7: an offload cannot apply to an IP fragment"),
-            MetaError::Truncated { need, have } => {
-                write!(f, "{}: frame needs {need} bytes, has {have}", self.rule())
-            }
-            MetaError::WrongIpVersion { expected, found } => write!(
-                f,
-                "{}: IP version is {found}, must be {expected}",
-                self.rule()
-            ),
+            MetaError::Frame { rule, problem } => write!(f, "{rule}: {problem}"),
         }
     }
 }
 
 impl core::error::Error for MetaError {}
 
-fn field_error(rule: &'static str, field: MetaField, value: u32, bound: Bound) -> MetaError {
+/// M7: the frame cannot carry what the header asks.
+const fn m7_frame(problem: Problem) -> MetaError {
+    MetaError::Frame {
+        rule: "M7",
+        problem,
+    }
+}
+
+fn field_error(rule: &'static str, field: Field, value: u32, bound: Bound) -> MetaError {
     MetaError::Field {
         rule,
         field,

@@ -106,66 +106,66 @@ fn test_to_header_errors() {
         (meta(TCP, 14, 20, 0, 0), MetaError::NoIpVersion),
         (
             meta(TSO.with(V4), 14, 0, 20, 1460),
-            field_error("M1", MetaField::L3Len, 0, Bound::AtLeast(20)),
+            field_error("M1", Field::L3Len, 0, Bound::AtLeast(20)),
         ),
         (
             meta(UDP.with(V4), 14, 0, 0, 0),
-            field_error("M1", MetaField::L3Len, 0, Bound::AtLeast(20)),
+            field_error("M1", Field::L3Len, 0, Bound::AtLeast(20)),
         ),
         (
             meta(TCP.with(V6), 14, 20, 0, 0),
-            field_error("M1", MetaField::L3Len, 20, Bound::AtLeast(40)),
+            field_error("M1", Field::L3Len, 20, Bound::AtLeast(40)),
         ),
         (
             meta(TCP.with(V4), 14, 64, 0, 0),
-            field_error("M1", MetaField::L3Len, 64, Bound::AtMost(60)),
+            field_error("M1", Field::L3Len, 64, Bound::AtMost(60)),
         ),
         (
             meta(TCP.with(V4), 14, 22, 0, 0),
-            field_error("M1", MetaField::L3Len, 22, Bound::MultipleOf(4)),
+            field_error("M1", Field::L3Len, 22, Bound::MultipleOf(4)),
         ),
         (
             meta(TCP.with(V6), 14, 44, 0, 0),
-            field_error("M1", MetaField::L3Len, 44, Bound::MultipleOf(8)),
+            field_error("M1", Field::L3Len, 44, Bound::MultipleOf(8)),
         ),
         (
             meta(TSO.with(V4), 14, 20, 20, 0),
-            field_error("M1", MetaField::MaxSegmentSize, 0, Bound::NonZero),
+            field_error("M1", Field::MaxSegmentSize, 0, Bound::NonZero),
         ),
         (
             meta(USO.with(V6), 14, 40, 0, 0),
-            field_error("M1", MetaField::MaxSegmentSize, 0, Bound::NonZero),
+            field_error("M1", Field::MaxSegmentSize, 0, Bound::NonZero),
         ),
         (
             meta(TSO.with(V4), 14, 20, 0, 1460),
-            field_error("M1", MetaField::L4Len, 0, Bound::AtLeast(20)),
+            field_error("M1", Field::L4Len, 0, Bound::AtLeast(20)),
         ),
         (
             meta(TSO.with(V4), 14, 20, 64, 1460),
-            field_error("M1", MetaField::L4Len, 64, Bound::AtMost(60)),
+            field_error("M1", Field::L4Len, 64, Bound::AtMost(60)),
         ),
         (
             meta(TSO.with(V4), 14, 20, 22, 1460),
-            field_error("M1", MetaField::L4Len, 22, Bound::MultipleOf(4)),
+            field_error("M1", Field::L4Len, 22, Bound::MultipleOf(4)),
         ),
         (
             meta(TCP.with(V6), 18, 65528, 0, 0),
             MetaError::Overflow {
-                field: MetaField::CsumStart,
+                field: Field::CsumStart,
                 sum: 65546,
             },
         ),
         (
             meta(TSO.with(V6), 14, 65512, 20, 1000),
             MetaError::Overflow {
-                field: MetaField::HdrLen,
+                field: Field::HdrLen,
                 sum: 65546,
             },
         ),
         (
             meta(USO.with(V6), 14, 65520, 0, 1000),
             MetaError::Overflow {
-                field: MetaField::HdrLen,
+                field: Field::HdrLen,
                 sum: 65542,
             },
         ),
@@ -327,7 +327,7 @@ fn test_from_header_errors() {
         (
             hdr(Flags::EMPTY, GsoType::TCPV4, 0, 1460, 0, 0),
             &tcp4,
-            field_error("M7", MetaField::HdrFlags, 0, Bound::Present),
+            field_error("M7", Field::Flags, 0, Bound::Present),
         ),
         (
             tso(GsoType::UDP, 1000, 6),
@@ -342,7 +342,7 @@ fn test_from_header_errors() {
         (
             tso(GsoType::TCPV4, 0, 16),
             &tcp4,
-            field_error("M7", MetaField::GsoSize, 0, Bound::NonZero),
+            field_error("M7", Field::GsoSize, 0, Bound::NonZero),
         ),
         (
             VnetHdr {
@@ -350,54 +350,57 @@ fn test_from_header_errors() {
                 ..csum(34, 16)
             },
             &tcp4,
-            field_error("M7", MetaField::HdrLen, 1000, Bound::AtMost(154)),
+            field_error("M7", Field::HdrLen, 1000, Bound::AtMost(154)),
         ),
         (
             csum(34, 10),
             &tcp4,
-            field_error("M7", MetaField::CsumOffset, 10, Bound::OneOf(&[6, 16])),
+            field_error("M7", Field::CsumOffset, 10, Bound::OneOf(&[6, 16])),
         ),
         (
             tso(GsoType::TCPV4, 1000, 6),
             &tcp4,
-            field_error("M7", MetaField::CsumOffset, 6, Bound::Equal(16)),
+            field_error("M7", Field::CsumOffset, 6, Bound::Equal(16)),
         ),
         (
             tso(GsoType::UDP_L4, 1000, 16),
             &udp4,
-            field_error("M7", MetaField::CsumOffset, 16, Bound::Equal(6)),
+            field_error("M7", Field::CsumOffset, 16, Bound::Equal(6)),
         ),
         (
             csum(34, 16),
             &arp,
-            MetaError::Frame(wire::Error::UnsupportedEtherType(0x0806)),
+            m7_frame(Problem::Wire(wire::Error::UnsupportedEtherType(0x0806))),
         ),
         (
             tso(GsoType::TCPV6, 1000, 16),
             &tcp4,
-            MetaError::IpVersionMismatch {
-                header: IpVersion::V6,
-                frame: IpVersion::V4,
-            },
+            m7_frame(Problem::IpVersionMismatch {
+                expected: IpVersion::V6,
+                found: IpVersion::V4,
+            }),
         ),
-        (csum(34, 6), &frag, MetaError::Fragment),
+        (csum(34, 6), &frag, m7_frame(Problem::Fragment)),
         (
             csum(30, 16),
             &tcp4,
-            field_error("M7", MetaField::CsumStart, 30, Bound::Equal(34)),
+            field_error("M7", Field::CsumStart, 30, Bound::Equal(34)),
         ),
         (
             csum(34, 6),
             &tcp4,
-            MetaError::ProtocolMismatch {
+            m7_frame(Problem::ProtocolMismatch {
                 expected: IpProtocol::UDP,
                 found: IpProtocol::TCP,
-            },
+            }),
         ),
         (
             csum(34, 6),
             &short_udp,
-            MetaError::Truncated { need: 42, have: 38 },
+            MetaError::Frame {
+                rule: "M7",
+                problem: Problem::Truncated { need: 42, have: 38 },
+            },
         ),
     ];
     for (h, frame, e) in cases {
@@ -409,11 +412,11 @@ fn test_from_header_errors() {
     short_tcp[34 + 12] = 0xF0;
     assert_eq!(
         from_header(&csum(34, 16), &short_tcp, Link::Tap),
-        Err(MetaError::Frame(wire::Error::Truncated {
+        Err(m7_frame(Problem::Wire(wire::Error::Truncated {
             layer: wire::Layer::Tcp,
             need: 60,
             have: 30
-        }))
+        })))
     );
     // Ethernet padding after the datagram does not count as TCP header.
     short_tcp.extend_from_slice(&[0; 40]);
@@ -421,11 +424,11 @@ fn test_from_header_errors() {
     // A frame cut inside the datagram.
     assert_eq!(
         from_header(&csum(34, 16), &tcp4[..40], Link::Tap),
-        Err(MetaError::Frame(wire::Error::Truncated {
+        Err(m7_frame(Problem::Wire(wire::Error::Truncated {
             layer: wire::Layer::Ipv4,
             need: 140,
             have: 26
-        }))
+        })))
     );
 }
 
@@ -538,32 +541,44 @@ fn test_fixup_errors() {
     let mut f = bare_ipv4_frame();
     assert_eq!(
         fixup_ipv4_header_checksum(&mut f[..33], 14),
-        Err(MetaError::Truncated { need: 34, have: 33 })
+        Err(MetaError::Frame {
+            rule: "M9",
+            problem: Problem::Truncated { need: 34, have: 33 }
+        })
     );
     assert_eq!(
         fixup_ipv4_header_checksum(&mut f, usize::MAX),
-        Err(MetaError::Truncated {
-            need: usize::MAX,
-            have: 34
+        Err(MetaError::Frame {
+            rule: "M9",
+            problem: Problem::Truncated {
+                need: usize::MAX,
+                have: 34
+            }
         })
     );
     f[14] = 0x44;
     assert_eq!(
         fixup_ipv4_header_checksum(&mut f, 14),
-        Err(field_error("M9", MetaField::Ihl, 4, Bound::AtLeast(5)))
+        Err(field_error("M9", Field::Ihl, 4, Bound::AtLeast(5)))
     );
     f[14] = 0x46;
     assert_eq!(
         fixup_ipv4_header_checksum(&mut f, 14),
-        Err(MetaError::Truncated { need: 38, have: 34 })
+        Err(MetaError::Frame {
+            rule: "M9",
+            problem: Problem::Truncated { need: 38, have: 34 }
+        })
     );
     f[14] = 0x65;
     let e = fixup_ipv4_header_checksum(&mut f, 14).unwrap_err();
     assert_eq!(
         e,
-        MetaError::WrongIpVersion {
-            expected: 4,
-            found: 6
+        MetaError::Frame {
+            rule: "M9",
+            problem: Problem::WrongIpVersion {
+                expected: 4,
+                found: 6
+            }
         }
     );
     assert_eq!(e.rule(), "M9");
@@ -573,15 +588,21 @@ fn test_fixup_errors() {
     let e = fixup_ipv6_payload_length(&mut g, 14).unwrap_err();
     assert_eq!(
         e,
-        MetaError::WrongIpVersion {
-            expected: 6,
-            found: 4
+        MetaError::Frame {
+            rule: "M10",
+            problem: Problem::WrongIpVersion {
+                expected: 6,
+                found: 4
+            }
         }
     );
     assert_eq!(e.rule(), "M10");
     assert_eq!(
         fixup_ipv6_payload_length(&mut g[..53], 14),
-        Err(MetaError::Truncated { need: 54, have: 53 })
+        Err(MetaError::Frame {
+            rule: "M10",
+            problem: Problem::Truncated { need: 54, have: 53 }
+        })
     );
     assert_eq!(g[14 + 4..14 + 6], [0, 0], "nothing written on error");
 }
@@ -592,37 +613,43 @@ fn test_fixup_errors() {
 fn test_error_messages_name_field_and_bound() {
     let cases = [
         (
-            field_error("M1", MetaField::L4Len, 22, Bound::MultipleOf(4)),
-            "M1: L4Len is 22, must be a multiple of 4",
+            field_error("M1", Field::L4Len, 22, Bound::MultipleOf(4)),
+            "M1: l4_len 22 must be a multiple of 4",
         ),
         (
-            field_error("M7", MetaField::CsumOffset, 10, Bound::OneOf(&[6, 16])),
-            "M7: CsumOffset is 10, must be one of [6, 16]",
+            field_error("M7", Field::CsumOffset, 10, Bound::OneOf(&[6, 16])),
+            "M7: csum_offset 10 must be one of [6, 16]",
         ),
         (
             MetaError::Overflow {
-                field: MetaField::HdrLen,
+                field: Field::HdrLen,
                 sum: 65546,
             },
-            "M1: HdrLen would be 65546, must be <= 65535",
+            "M1: hdr_len would be 65546, must be at most 65535",
         ),
         (
-            MetaError::Truncated { need: 34, have: 33 },
-            "M7: frame needs 34 bytes, has 33",
+            MetaError::Frame {
+                rule: "M7",
+                problem: Problem::Truncated { need: 34, have: 33 },
+            },
+            "M7: packet of 33 bytes, needs 34",
         ),
         (
-            MetaError::WrongIpVersion {
-                expected: 6,
-                found: 4,
+            MetaError::Frame {
+                rule: "M10",
+                problem: Problem::WrongIpVersion {
+                    expected: 6,
+                    found: 4,
+                },
             },
             "M10: IP version is 4, must be 6",
         ),
         (
-            MetaError::ProtocolMismatch {
+            m7_frame(Problem::ProtocolMismatch {
                 expected: IpProtocol::UDP,
                 found: IpProtocol::TCP,
-            },
-            "M7: the header asks for protocol 17 but the frame carries 6",
+            }),
+            "M7: the header asks for IP protocol 17, the packet carries 6",
         ),
     ];
     for (e, msg) in cases {
@@ -631,13 +658,13 @@ fn test_error_messages_name_field_and_bound() {
     for e in [
         MetaError::BothIpVersions,
         MetaError::NoIpVersion,
-        MetaError::Frame(wire::Error::BadIhl(3)),
+        m7_frame(Problem::Wire(wire::Error::BadIhl(3))),
         MetaError::UnsupportedGsoType(3),
-        MetaError::IpVersionMismatch {
-            header: IpVersion::V4,
-            frame: IpVersion::V6,
-        },
-        MetaError::Fragment,
+        m7_frame(Problem::IpVersionMismatch {
+            expected: IpVersion::V4,
+            found: IpVersion::V6,
+        }),
+        m7_frame(Problem::Fragment),
     ] {
         let _: &dyn core::error::Error = &e;
         assert!(e.to_string().starts_with(e.rule()), "{e}");

@@ -20,7 +20,7 @@ fn check_l3_len(version: IpVersion, l3: u32) -> Result<(), MetaError> {
     } else {
         return Ok(());
     };
-    Err(field_error("M1", MetaField::L3Len, l3, bound))
+    Err(field_error("M1", Field::L3Len, l3, bound))
 }
 
 /// Translates metadata into the header to write before the frame (M1-M5). The first matching
@@ -58,12 +58,7 @@ pub fn to_header(meta: &TxMetadata) -> Result<VnetHdr, MetaError> {
     check_l3_len(version, l3)?;
     let segmenting = matches!(rule, TxRule::Tso | TxRule::Uso);
     if segmenting && meta.max_segment_size == 0 {
-        return Err(field_error(
-            "M1",
-            MetaField::MaxSegmentSize,
-            0,
-            Bound::NonZero,
-        ));
+        return Err(field_error("M1", Field::MaxSegmentSize, 0, Bound::NonZero));
     }
     let l4 = match rule {
         TxRule::Tso => {
@@ -78,7 +73,7 @@ pub fn to_header(meta: &TxMetadata) -> Result<VnetHdr, MetaError> {
                 None
             };
             if let Some(bound) = bound {
-                return Err(field_error("M1", MetaField::L4Len, l4.into(), bound));
+                return Err(field_error("M1", Field::L4Len, l4.into(), bound));
             }
             l4
         }
@@ -87,7 +82,7 @@ pub fn to_header(meta: &TxMetadata) -> Result<VnetHdr, MetaError> {
     };
     let start = u32::from(meta.l2_len) + l3;
     let csum_start = u16::try_from(start).map_err(|_| MetaError::Overflow {
-        field: MetaField::CsumStart,
+        field: Field::CsumStart,
         sum: start,
     })?;
     let csum_offset = match rule {
@@ -97,7 +92,7 @@ pub fn to_header(meta: &TxMetadata) -> Result<VnetHdr, MetaError> {
     let (gso_type, hdr_len) = if segmenting {
         let end = start + u32::from(l4);
         let hdr_len = u16::try_from(end).map_err(|_| MetaError::Overflow {
-            field: MetaField::HdrLen,
+            field: Field::HdrLen,
             sum: end,
         })?;
         let gso_type = match (rule, version) {
@@ -146,7 +141,7 @@ pub fn from_header(hdr: &VnetHdr, frame: &[u8], link: Link) -> Result<TxMetadata
         if gso != GsoType::NONE {
             return Err(field_error(
                 "M7",
-                MetaField::HdrFlags,
+                Field::Flags,
                 hdr.flags.0.into(),
                 Bound::Present,
             ));
@@ -161,12 +156,12 @@ pub fn from_header(hdr: &VnetHdr, frame: &[u8], link: Link) -> Result<TxMetadata
         GsoType(other) => return Err(MetaError::UnsupportedGsoType(other)),
     };
     if segmentation.is_some() && hdr.gso_size == 0 {
-        return Err(field_error("M7", MetaField::GsoSize, 0, Bound::NonZero));
+        return Err(field_error("M7", Field::GsoSize, 0, Bound::NonZero));
     }
     if usize::from(hdr.hdr_len) > frame.len() {
         return Err(field_error(
             "M7",
-            MetaField::HdrLen,
+            Field::HdrLen,
             hdr.hdr_len.into(),
             Bound::AtMost(frame.len() as u32),
         ));
@@ -181,7 +176,7 @@ pub fn from_header(hdr: &VnetHdr, frame: &[u8], link: Link) -> Result<TxMetadata
         (offset, Some(TxFlags::OFFLOAD_TCP_SEGMENTATION)) => {
             return Err(field_error(
                 "M7",
-                MetaField::CsumOffset,
+                Field::CsumOffset,
                 offset.into(),
                 Bound::Equal(TCP_CSUM_OFFSET.into()),
             ));
@@ -189,7 +184,7 @@ pub fn from_header(hdr: &VnetHdr, frame: &[u8], link: Link) -> Result<TxMetadata
         (offset, Some(_)) => {
             return Err(field_error(
                 "M7",
-                MetaField::CsumOffset,
+                Field::CsumOffset,
                 offset.into(),
                 Bound::Equal(UDP_CSUM_OFFSET.into()),
             ));
@@ -197,38 +192,38 @@ pub fn from_header(hdr: &VnetHdr, frame: &[u8], link: Link) -> Result<TxMetadata
         (offset, None) => {
             return Err(field_error(
                 "M7",
-                MetaField::CsumOffset,
+                Field::CsumOffset,
                 offset.into(),
                 Bound::OneOf(&[UDP_CSUM_OFFSET as u32, TCP_CSUM_OFFSET as u32]),
             ));
         }
     };
 
-    let headers = wire::parse_headers(frame, link).map_err(MetaError::Frame)?;
+    let headers = wire::parse_headers(frame, link).map_err(|e| m7_frame(Problem::Wire(e)))?;
     if let Some(expected) = expected
         && expected != headers.ip
     {
-        return Err(MetaError::IpVersionMismatch {
-            header: expected,
-            frame: headers.ip,
-        });
+        return Err(m7_frame(Problem::IpVersionMismatch {
+            expected,
+            found: headers.ip,
+        }));
     }
     if headers.fragment {
-        return Err(MetaError::Fragment);
+        return Err(m7_frame(Problem::Fragment));
     }
     if usize::from(hdr.csum_start) != headers.l4_offset {
         return Err(field_error(
             "M7",
-            MetaField::CsumStart,
+            Field::CsumStart,
             hdr.csum_start.into(),
             Bound::Equal(headers.l4_offset as u32),
         ));
     }
     if headers.protocol != protocol {
-        return Err(MetaError::ProtocolMismatch {
+        return Err(m7_frame(Problem::ProtocolMismatch {
             expected: protocol,
             found: headers.protocol,
-        });
+        }));
     }
     // The transport header lies within the IP datagram (the frame may carry Ethernet padding).
     let ip = frame.get(headers.l3_offset..).unwrap_or(&[]);
@@ -239,13 +234,13 @@ pub fn from_header(hdr: &VnetHdr, frame: &[u8], link: Link) -> Result<TxMetadata
     let transport = ip.get(headers.l3_len..ip_len).unwrap_or(&[]);
     let l4_len = if protocol == IpProtocol::TCP {
         TcpPacket::new_checked(transport)
-            .map_err(MetaError::Frame)?
+            .map_err(|e| m7_frame(Problem::Wire(e)))?
             .header_len()
     } else if transport.len() < UDP_HEADER_LEN {
-        return Err(MetaError::Truncated {
+        return Err(m7_frame(Problem::Truncated {
             need: headers.l4_offset + UDP_HEADER_LEN,
             have: frame.len(),
-        });
+        }));
     } else {
         UDP_HEADER_LEN
     };

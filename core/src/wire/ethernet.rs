@@ -1,6 +1,6 @@
 //! Ethernet II, with at most one 802.1Q tag: what a TAP device carries in front of the IP header.
 
-use super::{Error, Layer, ensure_len, read_array, read_u16, write_bytes};
+use super::{Error, Layer, ensure_len, get_array, get16, put_bytes};
 
 /// An Ethernet type. Every value is representable, so an unknown type is carried, not rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,14 +19,14 @@ impl EtherType {
 /// Field offsets: Ethernet II, then the optional 802.1Q tag.
 mod field {
     use core::ops::Range;
-    pub(super) const DST: Range<usize> = 0..6;
-    pub(super) const SRC: Range<usize> = 6..12;
+    pub(crate) const DST: Range<usize> = 0..6;
+    pub(crate) const SRC: Range<usize> = 6..12;
     /// The outer type: the payload's, or [`super::EtherType::VLAN`].
-    pub(super) const ETHERTYPE: usize = 12;
+    pub(crate) const ETHERTYPE: usize = 12;
     /// With a tag: tag control information (PCP 3 bits, DEI 1, VID 12).
-    pub(super) const TCI: usize = 14;
+    pub(crate) const TCI: usize = 14;
     /// With a tag: the payload's type.
-    pub(super) const INNER_ETHERTYPE: usize = 16;
+    pub(crate) const INNER_ETHERTYPE: usize = 16;
 }
 
 /// Length of an untagged Ethernet II header.
@@ -77,17 +77,17 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 
     /// Destination MAC address.
     pub fn dst_addr(&self) -> [u8; 6] {
-        read_array(self.buffer.as_ref(), field::DST.start)
+        get_array(self.buffer.as_ref(), field::DST.start)
     }
 
     /// Source MAC address.
     pub fn src_addr(&self) -> [u8; 6] {
-        read_array(self.buffer.as_ref(), field::SRC.start)
+        get_array(self.buffer.as_ref(), field::SRC.start)
     }
 
     /// The type right after the addresses: the payload's, or `VLAN` if tagged.
     pub fn outer_ethertype(&self) -> EtherType {
-        EtherType(read_u16(self.buffer.as_ref(), field::ETHERTYPE))
+        EtherType(get16(self.buffer.as_ref(), field::ETHERTYPE))
     }
 
     /// True if the frame carries an 802.1Q tag.
@@ -98,7 +98,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// The tag control information (PCP, DEI, VID) if tagged.
     pub fn vlan_tci(&self) -> Option<u16> {
         self.is_tagged()
-            .then(|| read_u16(self.buffer.as_ref(), field::TCI))
+            .then(|| get16(self.buffer.as_ref(), field::TCI))
     }
 
     /// The 12-bit VLAN identifier if tagged.
@@ -109,7 +109,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// The payload's type, after the tag if there is one.
     pub fn ethertype(&self) -> EtherType {
         if self.is_tagged() {
-            EtherType(read_u16(self.buffer.as_ref(), field::INNER_ETHERTYPE))
+            EtherType(get16(self.buffer.as_ref(), field::INNER_ETHERTYPE))
         } else {
             self.outer_ethertype()
         }
@@ -133,12 +133,12 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     /// Sets the destination MAC address.
     pub fn set_dst_addr(&mut self, addr: [u8; 6]) {
-        write_bytes(self.buffer.as_mut(), field::DST.start, &addr);
+        put_bytes(self.buffer.as_mut(), field::DST.start, &addr);
     }
 
     /// Sets the source MAC address.
     pub fn set_src_addr(&mut self, addr: [u8; 6]) {
-        write_bytes(self.buffer.as_mut(), field::SRC.start, &addr);
+        put_bytes(self.buffer.as_mut(), field::SRC.start, &addr);
     }
 
     /// The payload, mutably.

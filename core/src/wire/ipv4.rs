@@ -1,32 +1,32 @@
 //! IPv4 header with options (RFC 791): the fields GSO rewrites per segment (total length, ID,
 //! fragment word, checksum) and the ones GRO compares.
 
-use super::{Error, IpProtocol, Layer, ensure_len, read_array, read_u8, read_u16, write_bytes};
+use super::{Error, IpProtocol, Layer, ensure_len, get_array, get8, get16, put_bytes};
 
 /// Field offsets in the fixed 20-byte header; options follow up to IHL * 4.
-mod field {
+pub(crate) mod field {
     use core::ops::Range;
     /// Version (high nibble) and IHL (low nibble, in 32-bit words).
-    pub(super) const VER_IHL: usize = 0;
+    pub(crate) const VER_IHL: usize = 0;
     /// DSCP (6 bits) and ECN (2 bits).
-    pub(super) const TOS: usize = 1;
-    pub(super) const TOTAL_LEN: usize = 2;
-    pub(super) const IDENT: usize = 4;
+    pub(crate) const TOS: usize = 1;
+    pub(crate) const TOTAL_LEN: usize = 2;
+    pub(crate) const IDENT: usize = 4;
     /// Reserved, DF, MF bits, then the 13-bit fragment offset.
-    pub(super) const FLAGS_FRAG: usize = 6;
-    pub(super) const TTL: usize = 8;
-    pub(super) const PROTOCOL: usize = 9;
-    pub(super) const CHECKSUM: usize = 10;
-    pub(super) const SRC: Range<usize> = 12..16;
-    pub(super) const DST: Range<usize> = 16..20;
+    pub(crate) const FLAGS_FRAG: usize = 6;
+    pub(crate) const TTL: usize = 8;
+    pub(crate) const PROTOCOL: usize = 9;
+    pub(crate) const CHECKSUM: usize = 10;
+    pub(crate) const SRC: Range<usize> = 12..16;
+    pub(crate) const DST: Range<usize> = 16..20;
+    /// Bits of the [`FLAGS_FRAG`] word: don't fragment, more fragments, the offset (8-byte units).
+    pub(crate) const DF: u16 = 0x4000;
+    pub(crate) const MF: u16 = 0x2000;
+    pub(crate) const FRAG_OFFSET_MASK: u16 = 0x1fff;
 }
 
 /// Length of an IPv4 header without options (IHL 5).
 pub const IPV4_MIN_HEADER_LEN: usize = 20;
-
-const DF: u16 = 0x4000;
-const MF: u16 = 0x2000;
-const FRAG_OFFSET_MASK: u16 = 0x1fff;
 
 /// A view over an IPv4 packet (header, options and payload).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,12 +81,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// The version nibble (4 for a real IPv4 packet).
     pub fn version(&self) -> u8 {
-        read_u8(self.buffer.as_ref(), field::VER_IHL) >> 4
+        get8(self.buffer.as_ref(), field::VER_IHL) >> 4
     }
 
     /// The IHL field: header length in 32-bit words (5..=15 after `check_len`).
     pub fn ihl(&self) -> u8 {
-        read_u8(self.buffer.as_ref(), field::VER_IHL) & 0x0f
+        get8(self.buffer.as_ref(), field::VER_IHL) & 0x0f
     }
 
     /// Header length in bytes, options included: IHL * 4 (20..=60 after `check_len`).
@@ -96,7 +96,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// The TOS byte: DSCP (high 6 bits) and ECN (low 2 bits).
     pub fn tos(&self) -> u8 {
-        read_u8(self.buffer.as_ref(), field::TOS)
+        get8(self.buffer.as_ref(), field::TOS)
     }
 
     /// The ECN codepoint (low 2 bits of TOS).
@@ -106,32 +106,32 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// Total length of the datagram, header included.
     pub fn total_len(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::TOTAL_LEN)
+        get16(self.buffer.as_ref(), field::TOTAL_LEN)
     }
 
     /// Identification.
     pub fn ident(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::IDENT)
+        get16(self.buffer.as_ref(), field::IDENT)
     }
 
     /// The raw flags and fragment-offset word (reserved bit, DF, MF, 13-bit offset).
     pub fn flags_frag_word(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::FLAGS_FRAG)
+        get16(self.buffer.as_ref(), field::FLAGS_FRAG)
     }
 
     /// Don't Fragment.
     pub fn dont_frag(&self) -> bool {
-        self.flags_frag_word() & DF != 0
+        self.flags_frag_word() & field::DF != 0
     }
 
     /// More Fragments.
     pub fn more_frags(&self) -> bool {
-        self.flags_frag_word() & MF != 0
+        self.flags_frag_word() & field::MF != 0
     }
 
     /// Fragment offset in units of 8 bytes (multiply by 8 for bytes).
     pub fn frag_offset(&self) -> u16 {
-        self.flags_frag_word() & FRAG_OFFSET_MASK
+        self.flags_frag_word() & field::FRAG_OFFSET_MASK
     }
 
     /// True if this is a fragment: MF set or a non-zero offset. Such packets are not offloaded.
@@ -141,27 +141,27 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// Time to live.
     pub fn ttl(&self) -> u8 {
-        read_u8(self.buffer.as_ref(), field::TTL)
+        get8(self.buffer.as_ref(), field::TTL)
     }
 
     /// The upper-layer protocol.
     pub fn protocol(&self) -> IpProtocol {
-        IpProtocol(read_u8(self.buffer.as_ref(), field::PROTOCOL))
+        IpProtocol(get8(self.buffer.as_ref(), field::PROTOCOL))
     }
 
     /// The header checksum field, as stored.
     pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
+        get16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Source address.
     pub fn src_addr(&self) -> [u8; 4] {
-        read_array(self.buffer.as_ref(), field::SRC.start)
+        get_array(self.buffer.as_ref(), field::SRC.start)
     }
 
     /// Destination address.
     pub fn dst_addr(&self) -> [u8; 4] {
-        read_array(self.buffer.as_ref(), field::DST.start)
+        get_array(self.buffer.as_ref(), field::DST.start)
     }
 
     /// The whole header, options included: what the header checksum covers.
@@ -189,31 +189,31 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Sets the total length (GSO: per segment; GRO: of the merged datagram).
     pub fn set_total_len(&mut self, len: u16) {
-        write_bytes(self.buffer.as_mut(), field::TOTAL_LEN, &len.to_be_bytes());
+        put_bytes(self.buffer.as_mut(), field::TOTAL_LEN, &len.to_be_bytes());
     }
 
     /// Sets the identification (GSO: the first segment's ID plus the segment index).
     pub fn set_ident(&mut self, id: u16) {
-        write_bytes(self.buffer.as_mut(), field::IDENT, &id.to_be_bytes());
+        put_bytes(self.buffer.as_mut(), field::IDENT, &id.to_be_bytes());
     }
 
     /// Sets DF, MF and the fragment offset (in 8-byte units, masked to 13 bits); the reserved bit
     /// is cleared.
     pub fn set_flags_frag(&mut self, dont_frag: bool, more_frags: bool, offset: u16) {
-        let mut word = offset & FRAG_OFFSET_MASK;
+        let mut word = offset & field::FRAG_OFFSET_MASK;
         if dont_frag {
-            word |= DF;
+            word |= field::DF;
         }
         if more_frags {
-            word |= MF;
+            word |= field::MF;
         }
-        write_bytes(self.buffer.as_mut(), field::FLAGS_FRAG, &word.to_be_bytes());
+        put_bytes(self.buffer.as_mut(), field::FLAGS_FRAG, &word.to_be_bytes());
     }
 
     /// Sets the header checksum field (compute it with `csum` over [`header`](Self::header) with
     /// this field zeroed).
     pub fn set_checksum(&mut self, checksum: u16) {
-        write_bytes(
+        put_bytes(
             self.buffer.as_mut(),
             field::CHECKSUM,
             &checksum.to_be_bytes(),

@@ -1,35 +1,33 @@
 //! IPv6 fixed header (RFC 8200) and a bounded walk of its extension-header chain: GSO copies the
 //! extension headers into every segment, GRO compares them and refuses fragments.
 
-use super::{
-    Error, IpProtocol, Layer, ensure_len, read_array, read_u8, read_u16, read_u32, write_bytes,
-};
+use super::{Error, IpProtocol, Layer, ensure_len, get_array, get8, get16, get32, put_bytes};
 
 /// Field offsets in the fixed 40-byte header.
-mod field {
+pub(crate) mod field {
     use core::ops::Range;
     /// Version (4 bits), traffic class (8), flow label (20).
-    pub(super) const VER_TC_FLOW: usize = 0;
+    pub(crate) const VER_TC_FLOW: usize = 0;
     /// Length of everything after the fixed header, extension headers included.
-    pub(super) const PAYLOAD_LEN: usize = 4;
-    pub(super) const NEXT_HEADER: usize = 6;
-    pub(super) const HOP_LIMIT: usize = 7;
-    pub(super) const SRC: Range<usize> = 8..24;
-    pub(super) const DST: Range<usize> = 24..40;
+    pub(crate) const PAYLOAD_LEN: usize = 4;
+    pub(crate) const NEXT_HEADER: usize = 6;
+    pub(crate) const HOP_LIMIT: usize = 7;
+    pub(crate) const SRC: Range<usize> = 8..24;
+    pub(crate) const DST: Range<usize> = 24..40;
 }
 
 /// Field offsets inside an extension header, from its first byte.
-mod ext_field {
+pub(crate) mod ext_field {
     /// Every extension header starts with the next header's protocol number.
-    pub(super) const NEXT_HEADER: usize = 0;
+    pub(crate) const NEXT_HEADER: usize = 0;
     /// Hop-by-hop, routing, destination options: length in 8-byte units, not counting the first 8.
-    pub(super) const HDR_EXT_LEN: usize = 1;
+    pub(crate) const HDR_EXT_LEN: usize = 1;
     /// Fragment header: 13-bit offset (8-byte units), two reserved bits, M bit.
-    pub(super) const FRAG_WORD: usize = 2;
+    pub(crate) const FRAG_WORD: usize = 2;
     /// Fragment header: identification.
-    pub(super) const FRAG_IDENT: usize = 4;
+    pub(crate) const FRAG_IDENT: usize = 4;
     /// The fragment header's fixed length.
-    pub(super) const FRAG_LEN: usize = 8;
+    pub(crate) const FRAG_LEN: usize = 8;
 }
 
 /// Length of the IPv6 fixed header.
@@ -107,7 +105,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     fn first_word(&self) -> u32 {
-        read_u32(self.buffer.as_ref(), field::VER_TC_FLOW)
+        get32(self.buffer.as_ref(), field::VER_TC_FLOW)
     }
 
     /// The version nibble (6 for a real IPv6 packet).
@@ -127,7 +125,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 
     /// Payload length: everything after the fixed header, extension headers included.
     pub fn payload_len(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::PAYLOAD_LEN)
+        get16(self.buffer.as_ref(), field::PAYLOAD_LEN)
     }
 
     /// Fixed header plus `payload_len`: the datagram's length.
@@ -137,22 +135,22 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 
     /// The fixed header's next header: the first extension header or the upper-layer protocol.
     pub fn next_header(&self) -> IpProtocol {
-        IpProtocol(read_u8(self.buffer.as_ref(), field::NEXT_HEADER))
+        IpProtocol(get8(self.buffer.as_ref(), field::NEXT_HEADER))
     }
 
     /// Hop limit.
     pub fn hop_limit(&self) -> u8 {
-        read_u8(self.buffer.as_ref(), field::HOP_LIMIT)
+        get8(self.buffer.as_ref(), field::HOP_LIMIT)
     }
 
     /// Source address.
     pub fn src_addr(&self) -> [u8; 16] {
-        read_array(self.buffer.as_ref(), field::SRC.start)
+        get_array(self.buffer.as_ref(), field::SRC.start)
     }
 
     /// Destination address.
     pub fn dst_addr(&self) -> [u8; 16] {
-        read_array(self.buffer.as_ref(), field::DST.start)
+        get_array(self.buffer.as_ref(), field::DST.start)
     }
 
     /// Everything after the fixed header up to `payload_len`: extension headers, then the
@@ -192,26 +190,26 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
                     if ext.len() < 2 {
                         return Err(truncated(offset + 2));
                     }
-                    let len = (usize::from(read_u8(ext, ext_field::HDR_EXT_LEN)) + 1) * 8;
+                    let len = (usize::from(get8(ext, ext_field::HDR_EXT_LEN)) + 1) * 8;
                     if ext.len() < len {
                         return Err(truncated(offset + len));
                     }
-                    walk.protocol = IpProtocol(read_u8(ext, ext_field::NEXT_HEADER));
+                    walk.protocol = IpProtocol(get8(ext, ext_field::NEXT_HEADER));
                     walk.header_len += len;
                 }
                 IpProtocol::FRAGMENT => {
                     if ext.len() < ext_field::FRAG_LEN {
                         return Err(truncated(offset + ext_field::FRAG_LEN));
                     }
-                    let word = read_u16(ext, ext_field::FRAG_WORD);
+                    let word = get16(ext, ext_field::FRAG_WORD);
                     let info = Ipv6FragmentInfo {
                         header_offset: offset,
                         frag_offset: word >> 3,
                         more_frags: word & 1 != 0,
-                        ident: read_u32(ext, ext_field::FRAG_IDENT),
+                        ident: get32(ext, ext_field::FRAG_IDENT),
                     };
                     walk.fragment = Some(info);
-                    walk.protocol = IpProtocol(read_u8(ext, ext_field::NEXT_HEADER));
+                    walk.protocol = IpProtocol(get8(ext, ext_field::NEXT_HEADER));
                     walk.header_len += ext_field::FRAG_LEN;
                     if info.frag_offset != 0 {
                         return Ok(walk);
@@ -241,7 +239,7 @@ fn is_extension(p: IpProtocol) -> bool {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     /// Sets the payload length (GSO: segment length - 40; GRO: of the merged datagram).
     pub fn set_payload_len(&mut self, len: u16) {
-        write_bytes(self.buffer.as_mut(), field::PAYLOAD_LEN, &len.to_be_bytes());
+        put_bytes(self.buffer.as_mut(), field::PAYLOAD_LEN, &len.to_be_bytes());
     }
 
     /// The payload, mutably (same bounds as [`payload`](Self::payload)).

@@ -20,6 +20,19 @@ mod ipv6;
 mod tcp;
 mod udp;
 
+/// Field offsets (and the IPv4 flag bits) of every header, for code that reads or patches a
+/// header in place without a view (`gso`'s per-segment patching, `dissect`): one home each.
+pub(crate) mod field {
+    pub(crate) use super::ipv4::field as ipv4;
+    pub(crate) use super::ipv6::ext_field as ipv6_ext;
+    pub(crate) use super::ipv6::field as ipv6;
+    pub(crate) use super::tcp::field as tcp;
+    pub(crate) use super::udp::field as udp;
+}
+
+/// The most bytes an IPv4 header (IHL 15) or a TCP header (data offset 15) can have.
+pub(crate) const MAX_HEADER_LEN: usize = 60;
+
 #[cfg(feature = "arbitrary")]
 mod arbitrary_impls;
 #[cfg(test)]
@@ -113,6 +126,7 @@ impl fmt::Display for Layer {
 /// Why a buffer is not a well-formed header (or stack of headers). Each variant names the layer,
 /// the field and the bound it broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// The buffer holds `have` bytes from the start of `layer`, but `need` are required (by the fixed
     /// header, by a header-length field, or by a length field such as IPv4 `total_len`).
@@ -283,26 +297,38 @@ fn ensure_len(layer: Layer, need: usize, have: usize) -> Result<(), Error> {
 }
 
 /// Big-endian u16 at `at`, or 0 if the buffer is too short (only possible without `check_len`).
-fn read_u16(buf: &[u8], at: usize) -> u16 {
+/// The one byte accessor of core: the views here, and `gso`, which patches headers in place.
+/// Inline: `gso`'s per-segment loop calls it (and [`put16`]) and must stay branch-light.
+#[inline]
+pub(crate) fn get16(buf: &[u8], at: usize) -> u16 {
     buf.get(at..)
         .and_then(<[u8]>::first_chunk::<2>)
         .map_or(0, |b| u16::from_be_bytes(*b))
 }
 
 /// Big-endian u32 at `at`, or 0 if the buffer is too short (only possible without `check_len`).
-fn read_u32(buf: &[u8], at: usize) -> u32 {
+#[inline]
+pub(crate) fn get32(buf: &[u8], at: usize) -> u32 {
     buf.get(at..)
         .and_then(<[u8]>::first_chunk::<4>)
         .map_or(0, |b| u32::from_be_bytes(*b))
 }
 
+/// Writes `v` big-endian at `at`; does nothing if the buffer is too short, so no panic path.
+#[inline]
+pub(crate) fn put16(buf: &mut [u8], at: usize, v: u16) {
+    if let Some(b) = buf.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<2>) {
+        *b = v.to_be_bytes();
+    }
+}
+
 /// Byte at `at`, or 0 if the buffer is too short (only possible without `check_len`).
-fn read_u8(buf: &[u8], at: usize) -> u8 {
+fn get8(buf: &[u8], at: usize) -> u8 {
     buf.get(at).copied().unwrap_or(0)
 }
 
 /// `N` bytes at `at`, or zeros if the buffer is too short (only possible without `check_len`).
-fn read_array<const N: usize>(buf: &[u8], at: usize) -> [u8; N] {
+fn get_array<const N: usize>(buf: &[u8], at: usize) -> [u8; N] {
     buf.get(at..)
         .and_then(<[u8]>::first_chunk::<N>)
         .copied()
@@ -311,7 +337,7 @@ fn read_array<const N: usize>(buf: &[u8], at: usize) -> [u8; N] {
 
 /// Write `bytes` at `at`; does nothing if the buffer is too short (only possible without
 /// `check_len`), so setters cannot panic either.
-fn write_bytes(buf: &mut [u8], at: usize, bytes: &[u8]) {
+fn put_bytes(buf: &mut [u8], at: usize, bytes: &[u8]) {
     if let Some(dst) = buf.get_mut(at..).and_then(|b| b.get_mut(..bytes.len())) {
         dst.copy_from_slice(bytes);
     }
@@ -543,17 +569,21 @@ mod tests {
 
     #[test]
     fn test_read_helpers_short_buffers() {
-        assert_eq!(read_u16(&[1], 0), 0);
-        assert_eq!(read_u16(&[1, 2], 0), 0x0102);
-        assert_eq!(read_u32(&[1, 2, 3], 0), 0);
-        assert_eq!(read_u8(&[], 5), 0);
-        assert_eq!(read_array::<2>(&[9], 0), [0, 0]);
+        assert_eq!(get16(&[1], 0), 0);
+        assert_eq!(get16(&[1, 2], 0), 0x0102);
+        assert_eq!(get32(&[1, 2, 3], 0), 0);
+        assert_eq!(get8(&[], 5), 0);
+        assert_eq!(get_array::<2>(&[9], 0), [0, 0]);
         let mut b = [0u8; 3];
-        write_bytes(&mut b, 2, &[7, 7]);
+        put_bytes(&mut b, 2, &[7, 7]);
         assert_eq!(b, [0, 0, 0]);
-        write_bytes(&mut b, 1, &[7, 7]);
+        put_bytes(&mut b, 1, &[7, 7]);
         assert_eq!(b, [0, 7, 7]);
-        write_bytes(&mut b, usize::MAX, &[7]);
+        put_bytes(&mut b, usize::MAX, &[7]);
         assert_eq!(b, [0, 7, 7]);
+        put16(&mut b, 2, 0xffff);
+        assert_eq!(b, [0, 7, 7]);
+        put16(&mut b, 0, 0x0102);
+        assert_eq!(b, [1, 2, 7]);
     }
 }

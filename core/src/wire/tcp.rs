@@ -3,19 +3,19 @@
 
 use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
 
-use super::{Error, Layer, ensure_len, read_u8, read_u16, read_u32, write_bytes};
+use super::{Error, Layer, ensure_len, get8, get16, get32, put_bytes};
 
 /// Field offsets in the fixed 20-byte header; options follow up to data offset * 4.
-mod field {
-    pub(super) const SRC_PORT: usize = 0;
-    pub(super) const DST_PORT: usize = 2;
-    pub(super) const SEQ: usize = 4;
-    pub(super) const ACK: usize = 8;
+pub(crate) mod field {
+    pub(crate) const SRC_PORT: usize = 0;
+    pub(crate) const DST_PORT: usize = 2;
+    pub(crate) const SEQ: usize = 4;
+    pub(crate) const ACK: usize = 8;
     /// Data offset (4 bits), reserved (3), AE (1), then CWR ECE URG ACK PSH RST SYN FIN.
-    pub(super) const DOFF_FLAGS: usize = 12;
-    pub(super) const WINDOW: usize = 14;
-    pub(super) const CHECKSUM: usize = 16;
-    pub(super) const URGENT: usize = 18;
+    pub(crate) const DOFF_FLAGS: usize = 12;
+    pub(crate) const WINDOW: usize = 14;
+    pub(crate) const CHECKSUM: usize = 16;
+    pub(crate) const URGENT: usize = 18;
 }
 
 /// Length of a TCP header without options (data offset 5).
@@ -149,27 +149,27 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
     /// Source port.
     pub fn src_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SRC_PORT)
+        get16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     /// Destination port.
     pub fn dst_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::DST_PORT)
+        get16(self.buffer.as_ref(), field::DST_PORT)
     }
 
     /// Sequence number.
     pub fn seq_number(&self) -> u32 {
-        read_u32(self.buffer.as_ref(), field::SEQ)
+        get32(self.buffer.as_ref(), field::SEQ)
     }
 
     /// Acknowledgment number.
     pub fn ack_number(&self) -> u32 {
-        read_u32(self.buffer.as_ref(), field::ACK)
+        get32(self.buffer.as_ref(), field::ACK)
     }
 
     /// Data offset: header length in 32-bit words (5..=15 after `check_len`).
     pub fn data_offset(&self) -> u8 {
-        read_u8(self.buffer.as_ref(), field::DOFF_FLAGS) >> 4
+        get8(self.buffer.as_ref(), field::DOFF_FLAGS) >> 4
     }
 
     /// Header length in bytes, options included: data offset * 4.
@@ -179,7 +179,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
     /// The raw data-offset/reserved/flags word, as GRO compares it.
     pub fn doff_flags_word(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::DOFF_FLAGS)
+        get16(self.buffer.as_ref(), field::DOFF_FLAGS)
     }
 
     /// The flags (AE and the eight classic bits; reserved bits excluded).
@@ -189,17 +189,17 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
     /// Window.
     pub fn window(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::WINDOW)
+        get16(self.buffer.as_ref(), field::WINDOW)
     }
 
     /// The checksum field, as stored.
     pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
+        get16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Urgent pointer.
     pub fn urgent_pointer(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::URGENT)
+        get16(self.buffer.as_ref(), field::URGENT)
     }
 
     /// The option bytes (empty for data offset 5).
@@ -219,19 +219,19 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Sets the sequence number (GSO: first segment's plus the bytes before this one).
     pub fn set_seq_number(&mut self, seq: u32) {
-        write_bytes(self.buffer.as_mut(), field::SEQ, &seq.to_be_bytes());
+        put_bytes(self.buffer.as_mut(), field::SEQ, &seq.to_be_bytes());
     }
 
     /// Sets the flag bits, keeping the data offset and reserved bits (GSO: FIN/PSH only on the
     /// last segment, CWR only on the first).
     pub fn set_flags(&mut self, flags: TcpFlags) {
         let word = (self.doff_flags_word() & !TcpFlags::ALL.0) | (flags.0 & TcpFlags::ALL.0);
-        write_bytes(self.buffer.as_mut(), field::DOFF_FLAGS, &word.to_be_bytes());
+        put_bytes(self.buffer.as_mut(), field::DOFF_FLAGS, &word.to_be_bytes());
     }
 
     /// Sets the checksum field.
     pub fn set_checksum(&mut self, checksum: u16) {
-        write_bytes(
+        put_bytes(
             self.buffer.as_mut(),
             field::CHECKSUM,
             &checksum.to_be_bytes(),

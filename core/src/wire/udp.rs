@@ -1,14 +1,14 @@
 //! UDP header (RFC 768): USO rewrites the length and checksum of every segment.
 
-use super::{Error, Layer, ensure_len, read_u16, write_bytes};
+use super::{Error, Layer, ensure_len, get16, put_bytes};
 
 /// Field offsets in the 8-byte header.
-mod field {
-    pub(super) const SRC_PORT: usize = 0;
-    pub(super) const DST_PORT: usize = 2;
+pub(crate) mod field {
+    pub(crate) const SRC_PORT: usize = 0;
+    pub(crate) const DST_PORT: usize = 2;
     /// Header plus payload.
-    pub(super) const LENGTH: usize = 4;
-    pub(super) const CHECKSUM: usize = 6;
+    pub(crate) const LENGTH: usize = 4;
+    pub(crate) const CHECKSUM: usize = 6;
 }
 
 /// Length of the UDP header.
@@ -56,22 +56,22 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 
     /// Source port.
     pub fn src_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SRC_PORT)
+        get16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     /// Destination port.
     pub fn dst_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::DST_PORT)
+        get16(self.buffer.as_ref(), field::DST_PORT)
     }
 
     /// Length of header plus payload.
     pub fn length(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::LENGTH)
+        get16(self.buffer.as_ref(), field::LENGTH)
     }
 
     /// The checksum field, as stored (0 means "none" over IPv4).
     pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
+        get16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Header length: always 8 (for symmetry with the other views).
@@ -91,12 +91,12 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     /// Sets the length (USO: per segment).
     pub fn set_length(&mut self, length: u16) {
-        write_bytes(self.buffer.as_mut(), field::LENGTH, &length.to_be_bytes());
+        put_bytes(self.buffer.as_mut(), field::LENGTH, &length.to_be_bytes());
     }
 
     /// Sets the checksum field (a computed 0 must be written as 0xFFFF; that is the caller's job).
     pub fn set_checksum(&mut self, checksum: u16) {
-        write_bytes(
+        put_bytes(
             self.buffer.as_mut(),
             field::CHECKSUM,
             &checksum.to_be_bytes(),
