@@ -18,7 +18,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use panic_semihosting as _;
 
-use vnet_core::check::{self, Bound, CheckError, CheckOptions, GsoKind, HdrField, Offload};
+use vnet_core::check::{self, Bound, CheckError, CheckOptions, Field, GsoKind, Offload};
 use vnet_core::csum;
 use vnet_core::gro::{self, Gro, GroOptions, Output, Policy};
 use vnet_core::gso::{self, GsoError, GsoOptions};
@@ -138,7 +138,7 @@ fn run(
     match refused {
         Err(
             e @ CheckError::Field {
-                field: HdrField::GsoSize,
+                field: Field::GsoSize,
                 bound: Bound::NonZero,
                 ..
             },
