@@ -12,10 +12,10 @@
 #[cfg(any(test, feature = "arbitrary"))]
 extern crate std;
 
-mod bits;
 pub mod check;
 pub mod csum;
 mod dissect;
+mod flag_names;
 pub mod gro;
 pub mod gso;
 pub mod hdr;
