@@ -1,4 +1,4 @@
-//! The oracle on a peer (ARCHITECTURE.md, 'Laws' and 'Peers'; issue 8): the laws of vnet-spec run
+//! The laws on a peer (ARCHITECTURE.md, 'Laws' and 'Peers'; issue 8): the laws of vnet-spec run
 //! against tun-rs (GSO, GRO, checksum, header) and the checksum sums of internet-checksum, smoltcp
 //! and etherparse.
 //!

@@ -25,7 +25,7 @@ proptest! {
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 
-    /// L4 holds for the model too (the oracle is checked against the laws, not only trusted).
+    /// L4 holds for the model too (the reference is checked against the laws, not only trusted).
     #[test]
     fn l4_model_segments_are_valid(sp in super_packet_any()) {
         let r = law::valid_output(&Model, &sp.hdr, &sp.pkt, &sp.opts);

@@ -1,5 +1,5 @@
 //! The GRO laws (L5, L6, L7 and "fast == reference"; ARCHITECTURE.md, 'Laws'), generic over
-//! [`Coalesce`], so that vnet-core, the reference model and peers run through the same oracle.
+//! [`Coalesce`], so that vnet-core, the reference model and peers are held to the same laws.
 //!
 //! Segmentation in L5/L6 is vnet-core's: [`check::check`] then a [`vnet_core::gso::Segmenter`] ([`split`]).
 //! L5 also cross-checks it against the reference segmenter [`crate::model::gro::split`] on every merged

@@ -1,5 +1,5 @@
 //! The GSO laws (L4, fast == reference, L7), generic over [`Segment`], so that vnet-core, the
-//! reference model and peers (tun-rs, …) all run through the same oracle.
+//! reference model and peers (tun-rs, …) are all held to the same laws.
 //!
 //! Each law returns `Err(message)` on a violation, so a proptest can `prop_assert!` on it and a peer
 //! comparison can report it instead of panicking.
