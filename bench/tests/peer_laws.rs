@@ -677,7 +677,10 @@ fn probe_verdicts(v: &mut Vec<Verdict>) {
         };
         let r = catch(|| gro_laws::gro_then_gso(&peer, &batch));
         catch(|| {
-            gro_laws::gro_then_gso(&gro_laws::CoreGro::<64>::new(model_for_tun_rs().opts), &batch)
+            gro_laws::gro_then_gso(
+                &gro_laws::CoreGro::<64>::new(model_for_tun_rs().opts),
+                &batch,
+            )
         })
         .unwrap_or_else(|e| panic!("probe {name} fails vnet-core: {e}"));
         v.push(Verdict {
