@@ -1,8 +1,10 @@
 //! Side-by-side benches of vnet-core and its peers (ARCHITECTURE.md, 'Performance targets'), in
-//! one run so that ratios compare like with like. Every id is `<work>/<case>/<implementation>`: a comparison is two ids that differ
-//! only in the last part. `spec/benches/ratios.py` turns criterion's estimates into the README table.
+//! one run so that ratios compare like with like. Every id is `<work>/<case>/<implementation>`: a
+//! comparison is two ids that differ only in the last part. `bench/ratios.py` turns criterion's
+//! estimates into the README table.
 //!
-//! Run: `cargo bench -p vnet-spec --bench peers` (quick: add `-- --warm-up-time 1 --measurement-time 2`).
+//! Run: `cd bench && cargo bench --bench peers` (quick: add
+//! `-- --warm-up-time 1 --measurement-time 2`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;

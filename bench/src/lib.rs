@@ -5,7 +5,7 @@
 //! - `benches/interleaved.rs`: GSO and GRO, vnet and tun-rs timed alternately (steadier ratios on
 //!   a shared machine).
 //! - [`cases`]: the packets both measure.
-//! - [`peers`]: tun-rs as an implementation under test of the laws (the oracle on a peer,
+//! - [`peers`]: tun-rs as an implementation under test of the laws (the laws on a peer,
 //!   `tests/peer_laws.rs`, `spec/PEERS.md`).
 //! - `ratios.py`: the README's ratio table, generated from criterion's estimates.
 //!

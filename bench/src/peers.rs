@@ -1,7 +1,7 @@
 //! tun-rs as an implementation under test: the laws' traits ([`Segment`], [`Coalesce`],
 //! [`Sum`], [`Complete`], [`HeaderCodec`]) implemented by calling tun-rs's public functions the way its
 //! own device code calls them (`DeviceImpl::handle_virtio_read` → `gso_split`,
-//! `DeviceImpl::send_multiple` → `handle_gro`), so that `tests/peer_laws.rs` can run the oracle on
+//! `DeviceImpl::send_multiple` → `handle_gro`), so that `tests/peer_laws.rs` can run the laws on
 //! it. Nothing of tun-rs is copied: only the mapping between its types and vnet's is written here.
 //!
 //! What tun-rs's API cannot express is refused with an `Err` (or, where the trait has no error

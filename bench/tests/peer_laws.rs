@@ -1,4 +1,4 @@
-//! The oracle on a peer (ARCHITECTURE.md, 'Laws' and 'Peers'; issue 8): the laws of vnet-spec run
+//! The laws on a peer (ARCHITECTURE.md, 'Laws' and 'Peers'; issue 8): the laws of vnet-spec run
 //! against tun-rs (GSO, GRO, checksum, header) and the checksum sums of internet-checksum, smoltcp
 //! and etherparse.
 //!
@@ -23,14 +23,13 @@ use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
 use vnet_core::wire::Link;
-use vnet_spec::laws::VnetCore;
+use vnet_spec::laws::Core;
 use vnet_spec::laws::csum::{Sum, finished_verifies, sum_matches};
 use vnet_spec::laws::gro::{self as gro_laws, Coalesce};
 use vnet_spec::laws::gso::{self as gso_laws, Segment};
 use vnet_spec::laws::hdr::{codecs_agree, read_of_write, write_of_read};
 use vnet_spec::model::Reference;
-use vnet_spec::model::gro::Model;
-use vnet_spec::model::gso::Model as GsoModel;
+use vnet_spec::model::gro::ReferenceGro;
 use vnet_spec::packet::{L4, PacketSpec, build_with_incrementing_ids, tcp_flags, v6_dest_opts};
 use vnet_spec::strategy::packet::{Kind, SuperPacket, super_packet_with};
 use vnet_spec::strategy::{hdr as hdr_strategy, train};
@@ -142,7 +141,7 @@ fn gso_input() -> impl Strategy<Value = SuperPacket> {
 
 fn show_gso(sp: &SuperPacket) -> String {
     let peer = TunRs.segment(&sp.hdr, &sp.pkt, &sp.opts);
-    let model = GsoModel.segment(&sp.hdr, &sp.pkt, &sp.opts);
+    let model = Reference.segment(&sp.hdr, &sp.pkt, &sp.opts);
     let out = |r: &Result<Vec<Vec<u8>>, String>| match r {
         Ok(v) => format!(
             "{} packets, lengths {}{}",
@@ -182,7 +181,7 @@ fn gso_verdicts(v: &mut Vec<Verdict>) {
         scope,
         gso_input(),
         show_gso,
-        |sp| gso_laws::agree(&TunRs, &GsoModel, &sp.hdr, &sp.pkt, &sp.opts),
+        |sp| gso_laws::agree(&TunRs, &Reference, &sp.hdr, &sp.pkt, &sp.opts),
     ));
     // Control: the same laws on vnet-core over the same inputs must hold.
     v.push(run(
@@ -191,7 +190,7 @@ fn gso_verdicts(v: &mut Vec<Verdict>) {
         scope,
         gso_input(),
         show_gso,
-        |sp| gso_laws::valid_output(&gso_laws::Core, &sp.hdr, &sp.pkt, &sp.opts),
+        |sp| gso_laws::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts),
     ));
 }
 
@@ -286,8 +285,8 @@ fn tun_rs_gro() -> TunRsGro {
 
 /// The reference with tun-rs's options: Relaxed, UDP on, no held-flow bound (tun-rs holds every
 /// flow of a batch).
-fn model_for_tun_rs() -> Model {
-    Model {
+fn model_for_tun_rs() -> ReferenceGro {
+    ReferenceGro {
         opts: GroOptions {
             policy: Policy::Relaxed,
             udp: true,
@@ -479,7 +478,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
         |b| agree_unordered(&peer, &model_for_tun_rs(), b),
     ));
     // Control: vnet-core under Relaxed over the same trains.
-    let core = gro_laws::Core::<64>::new(model_for_tun_rs().opts);
+    let core = gro_laws::CoreGro::<64>::new(model_for_tun_rs().opts);
     v.push(run(
         "vnet-core (control)",
         "L5 GRO then GSO",
@@ -662,7 +661,7 @@ fn probe_verdicts(v: &mut Vec<Verdict>) {
     for (name, sp) in gso_probes() {
         let r = gso_laws::valid_output(&TunRs, &sp.hdr, &sp.pkt, &sp.opts);
         // The probe is a valid input: vnet-core must pass it.
-        gso_laws::valid_output(&gso_laws::Core, &sp.hdr, &sp.pkt, &sp.opts)
+        gso_laws::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts)
             .unwrap_or_else(|e| panic!("probe {name} is not valid for vnet-core: {e}"));
         v.push(Verdict {
             peer: "tun-rs",
@@ -678,7 +677,10 @@ fn probe_verdicts(v: &mut Vec<Verdict>) {
         };
         let r = catch(|| gro_laws::gro_then_gso(&peer, &batch));
         catch(|| {
-            gro_laws::gro_then_gso(&gro_laws::Core::<64>::new(model_for_tun_rs().opts), &batch)
+            gro_laws::gro_then_gso(
+                &gro_laws::CoreGro::<64>::new(model_for_tun_rs().opts),
+                &batch,
+            )
         })
         .unwrap_or_else(|e| panic!("probe {name} fails vnet-core: {e}"));
         v.push(Verdict {
@@ -687,7 +689,7 @@ fn probe_verdicts(v: &mut Vec<Verdict>) {
             scope: name,
             failure: r.err().map(|e| (e, show_batch_with(&peer, &batch))),
         });
-        let model = Model {
+        let model = ReferenceGro {
             opts: GroOptions {
                 // The probe's buffers bound tun-rs; the model merges up to G5 regardless.
                 ..model_for_tun_rs().opts
@@ -824,7 +826,7 @@ fn csum_verdicts(v: &mut Vec<Verdict>) {
         ),
         |(b, h)| format!("bytes `{}`, header {h:?}", hex(b)),
         |(b, h)| {
-            codecs_agree(&TunRs, &VnetCore, b, h, Layout::Legacy, native).map_err(|e| e.to_string())
+            codecs_agree(&TunRs, &Core, b, h, Layout::Legacy, native).map_err(|e| e.to_string())
         },
     ));
 }

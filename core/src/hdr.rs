@@ -66,7 +66,7 @@ impl fmt::Debug for Flags {
             (Flags::RSC_INFO, "RSC_INFO"),
             (Flags::UDP_TUNNEL_CSUM, "UDP_TUNNEL_CSUM"),
         ];
-        crate::bits::write_names(
+        crate::flag_names::write(
             f,
             self.0.into(),
             &NAMES.map(|(flag, name)| (flag.0.into(), name)),

@@ -12,11 +12,11 @@
 #[cfg(any(test, feature = "arbitrary"))]
 extern crate std;
 
-mod bits;
 pub mod check;
 pub mod csum;
 mod dissect;
 pub mod error;
+mod flag_names;
 pub mod gro;
 pub mod gso;
 pub mod hdr;

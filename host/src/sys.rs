@@ -522,7 +522,7 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: c_int) -> io::Result
     }
 }
 
-// ---- scheduling: the kernel GRO oracle's one-batch writes ----
+// ---- scheduling: `kernel::KernelCoalescer`'s one-batch writes ----
 
 /// A thread's (or, for a kthread, a task's) CPU affinity, to restore later.
 #[derive(Clone, Copy)]

@@ -5,10 +5,9 @@
 
 use proptest::prelude::*;
 use vnet_host::fastsum::FastSum;
-use vnet_spec::laws::csum::{
-    WithSummer, combine_of_parts, copy_and_sum_is_sum, sum_matches, sweep,
-};
-use vnet_spec::laws::gso::{self as law, Core, CoreWith};
+use vnet_spec::laws::csum::{combine_of_parts, copy_and_sum_is_sum, sum_matches, sweep};
+use vnet_spec::laws::gso as law;
+use vnet_spec::laws::{Core, CoreWith};
 use vnet_spec::model::Reference;
 use vnet_spec::strategy::hdr::bytes_any;
 use vnet_spec::strategy::packet::super_packet_any;
@@ -16,10 +15,10 @@ use vnet_spec::strategy::packet::super_packet_any;
 /// A jumbo frame's worth (9000) plus one, as in spec's L2 sweep.
 const SWEEP: usize = 9001;
 
-fn fast() -> WithSummer<FastSum> {
+fn fast() -> CoreWith<FastSum> {
     let f = FastSum::detect();
     eprintln!("testing the {} sum", f.name());
-    WithSummer(f)
+    CoreWith(f)
 }
 
 /// On this CI machine (x86-64 with AVX2) the AVX2 build is what is under test.

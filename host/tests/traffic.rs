@@ -126,7 +126,7 @@ fn udp_datagram_with_id(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8], id
     udp.extend_from_slice(&udp_len.to_be_bytes());
     udp.extend_from_slice(&[0, 0]);
     udp.extend_from_slice(payload);
-    // The kernel verifies both checksums on the way in: it is the oracle for vnet-core's csum.
+    // The kernel verifies both checksums on the way in: it is the reference for vnet-core's csum.
     let pseudo = csum::pseudo_header_v4(src.ip().octets(), dst.ip().octets(), 17, udp_len);
     let udp_csum = match csum::finish(csum::combine(pseudo, csum::sum(&udp))) {
         0 => 0xffff, // 0 means "no checksum" in UDP over IPv4

@@ -4,7 +4,7 @@
 //! - [`model`]: reference models written straight from the rules: slow, short and obvious.
 //! - [`strategy`]: the proptest strategies, in one home.
 //! - [`laws`]: the laws (L1-L7), generic over small traits, so that vnet-core, the reference
-//!   models and peers all run through the same oracle.
+//!   models and peers are all held to the same laws.
 //! - [`kernels`]: the kernel profiles a law or fuzz input can name by index.
 //! - `fuzzing` (feature `fuzzing`): the fuzz harnesses that `fuzz/`'s targets call.
 

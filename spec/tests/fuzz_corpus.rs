@@ -17,7 +17,7 @@ use vnet_spec::fuzzing::{
     self, CheckInput, GroGsoInput, GroInput, GsoInput, MetaInput, TARGETS, seeds,
 };
 use vnet_spec::laws::gso::check_options;
-use vnet_spec::model::gro::Model;
+use vnet_spec::model::gro::ReferenceGro;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -166,7 +166,7 @@ fn test_gro_seeds_merge_and_fail() {
             continue;
         }
         let flows = fuzzing::TABLES[usize::from(input.table)];
-        let outs = Model {
+        let outs = ReferenceGro {
             opts: input.opts,
             flows,
         }
@@ -197,7 +197,7 @@ fn test_gro_gso_and_meta_seeds() {
             max_flows: usize::from(input.max_flows),
             ..Default::default()
         };
-        for (hdr, _, members) in (Model { opts, flows: 64 }).coalesce(&batch) {
+        for (hdr, _, members) in (ReferenceGro { opts, flows: 64 }).coalesce(&batch) {
             if members.len() > 1 {
                 merged.push(hdr.gso_type.base());
             }

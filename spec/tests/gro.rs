@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpProtocol, Link};
-use vnet_spec::laws::gro::{self as laws, Coalesce, Core};
-use vnet_spec::model::gro::{Coalesced, Model};
+use vnet_spec::laws::gro::{self as laws, Coalesce, CoreGro};
+use vnet_spec::model::gro::{Coalesced, ReferenceGro};
 use vnet_spec::packet::{L4, PacketSpec, build_with_incrementing_ids, tcp_flags};
 use vnet_spec::strategy::train::{super_packet_any, train_any};
 
@@ -41,8 +41,8 @@ fn payload_len(p: &[u8]) -> usize {
 /// Runs the batch through vnet-core and the model (which must agree), checks the invariants and
 /// L5 on it, and returns the delivered payload sizes.
 fn sizes_with(opts: GroOptions, batch: &[Vec<u8>]) -> Vec<usize> {
-    let core = Core::<64>::new(opts);
-    let model = Model::new(opts);
+    let core = CoreGro::<64>::new(opts);
+    let model = ReferenceGro::new(opts);
     laws::agree(&core, &model, batch);
     laws::gro_then_gso(&core, batch);
     core.coalesce(batch)
@@ -467,7 +467,7 @@ fn udp_trains() {
 #[test]
 fn regression_udp_segment_cap() {
     let batch: Vec<Vec<u8>> = (0..70).map(|i| udp(false, 10, i).build()).collect();
-    let core = Core::<64>::new(with_udp(linux()));
+    let core = CoreGro::<64>::new(with_udp(linux()));
     let outs = core.coalesce(&batch);
     let counts: Vec<usize> = outs.iter().map(|(_, _, m)| m.len()).collect();
     assert_eq!(counts, vec![64, 6]);
@@ -572,7 +572,7 @@ fn regression_v6_flow_labels_differ() {
 fn regression_datagram_over_65535() {
     for v6 in [false, true] {
         let batch = large(v6, 1);
-        for (_, b, _) in Core::<64>::new(linux()).coalesce(&batch) {
+        for (_, b, _) in CoreGro::<64>::new(linux()).coalesce(&batch) {
             assert!(b.len() <= 65535);
         }
         assert_eq!(sizes(&batch)[0], 64576);
@@ -591,7 +591,7 @@ fn regression_bad_checksum_no_stale_header() {
         batch.push(batch[1].clone());
         let at = if v6 { 40 } else { 20 } + 16;
         batch[1][at] ^= 0x5a;
-        let outs = Core::<64>::new(linux()).coalesce(&batch);
+        let outs = CoreGro::<64>::new(linux()).coalesce(&batch);
         // The corrupted one is handed on at once, ahead of the held flow (G8).
         let want: Vec<Coalesced> = vec![
             (VnetHdr::default(), batch[1].clone(), vec![1]),
@@ -635,7 +635,7 @@ fn buffer_capacity_ends_train() {
         PacketSpec::gro_selftest(false, 100, 100),
         PacketSpec::gro_selftest(false, 100, 200),
     ]);
-    let core = Core::<64> {
+    let core = CoreGro::<64> {
         opts: linux(),
         capacity: batch[0].len() + 100,
     };
@@ -660,8 +660,8 @@ fn full_table_flushes_oldest() {
             b.push(s.build());
         }
     }
-    let core = Core::<2>::new(linux());
-    let model = Model {
+    let core = CoreGro::<2>::new(linux());
+    let model = ReferenceGro {
         opts: linux(),
         flows: 2,
     };
@@ -673,7 +673,7 @@ fn full_table_flushes_oldest() {
         .collect();
     // Flow 2 evicts flow 0; flow 0's second segment evicts flow 1, and so on: nothing merges.
     assert_eq!(got, vec![100; 6]);
-    let wide: Vec<usize> = Core::<3>::new(linux())
+    let wide: Vec<usize> = CoreGro::<3>::new(linux())
         .coalesce(&b)
         .iter()
         .map(|(_, p, _)| payload_len(p))
@@ -687,7 +687,7 @@ fn trains_merge_often() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
-    let core = Core::<64>::new(with_udp(linux()));
+    let core = CoreGro::<64>::new(with_udp(linux()));
     let (mut merged, mut tcp6, mut udp, mut singles) = (0, 0, 0, 0);
     for _ in 0..200 {
         let batch = train_any().new_tree(&mut runner).unwrap().current();
@@ -713,7 +713,7 @@ fn merged_header_g6() {
         PacketSpec::gro_selftest(false, 100, 0),
         PacketSpec::gro_selftest(false, 60, 100),
     ]);
-    let outs = Core::<64>::new(linux()).coalesce(&batch);
+    let outs = CoreGro::<64>::new(linux()).coalesce(&batch);
     let (h, b, _) = &outs[0];
     assert_eq!(h.flags, vnet_core::hdr::Flags::NEEDS_CSUM);
     assert_eq!(h.gso_type, vnet_core::hdr::GsoType::TCPV4);
@@ -748,23 +748,23 @@ proptest! {
         let base = if relax { relaxed() } else { linux() };
         let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
         let opts = GroOptions { udp, max_flows, kernel, ..base };
-        laws::agree(&Core::<64>::new(opts), &Model::new(opts), &batch);
-        laws::agree(&Core::<2>::new(opts), &Model { opts, flows: 2 }, &batch);
+        laws::agree(&CoreGro::<64>::new(opts), &ReferenceGro::new(opts), &batch);
+        laws::agree(&CoreGro::<2>::new(opts), &ReferenceGro { opts, flows: 2 }, &batch);
     }
 
     #[test]
     fn l5_gro_then_gso(batch in train_any(), relax in any::<bool>(), kernel in 0u8..4) {
         let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
         let opts = GroOptions { kernel, ..with_udp(if relax { relaxed() } else { linux() }) };
-        laws::gro_then_gso(&Core::<64>::new(opts), &batch);
-        laws::gro_then_gso(&Model::new(opts), &batch);
+        laws::gro_then_gso(&CoreGro::<64>::new(opts), &batch);
+        laws::gro_then_gso(&ReferenceGro::new(opts), &batch);
     }
 
     #[test]
     fn l6_gso_then_gro((hdr, pkt) in super_packet_any(), relax in any::<bool>()) {
         let opts = with_udp(if relax { relaxed() } else { linux() });
-        laws::gso_then_gro(&Core::<64>::new(opts), &hdr, &pkt);
-        laws::gso_then_gro(&Model::new(opts), &hdr, &pkt);
+        laws::gso_then_gro(&CoreGro::<64>::new(opts), &hdr, &pkt);
+        laws::gso_then_gro(&ReferenceGro::new(opts), &hdr, &pkt);
     }
 
     #[test]
@@ -798,7 +798,7 @@ proptest! {
 /// (source port, payload size) of each output, in order.
 fn ports_sizes(opts: GroOptions, batch: &[Vec<u8>]) -> Vec<(u16, usize)> {
     sizes_with(opts, batch);
-    Core::<64>::new(opts)
+    CoreGro::<64>::new(opts)
         .coalesce(batch)
         .iter()
         .map(|(_, b, _)| {
@@ -909,8 +909,8 @@ fn relaxed_prepend() {
             let batch: Vec<Vec<u8>> = shuffled.iter().map(PacketSpec::build).collect();
             let sorted: Vec<Vec<u8>> = in_order.iter().map(PacketSpec::build).collect();
             assert_eq!(sizes_with(relaxed(), &batch), vec![300], "v6 {v6} df {df}");
-            let got = Core::<64>::new(relaxed()).coalesce(&batch);
-            let want = Core::<64>::new(relaxed()).coalesce(&sorted);
+            let got = CoreGro::<64>::new(relaxed()).coalesce(&batch);
+            let want = CoreGro::<64>::new(relaxed()).coalesce(&sorted);
             assert_eq!((&got[0].0, &got[0].1), (&want[0].0, &want[0].1));
             assert_eq!(got[0].2, vec![1, 0, 2], "members in payload order");
             assert_eq!(sizes(&batch), vec![100, 100, 100], "Linux: no prepend");
@@ -919,7 +919,7 @@ fn relaxed_prepend() {
             let batch: Vec<Vec<u8>> = desc.iter().map(PacketSpec::build).collect();
             assert_eq!(sizes_with(relaxed(), &batch), vec![300]);
             assert_eq!(
-                Core::<64>::new(relaxed()).coalesce(&batch)[0].2,
+                CoreGro::<64>::new(relaxed()).coalesce(&batch)[0].2,
                 vec![2, 1, 0]
             );
         }

@@ -4,8 +4,9 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use vnet_core::check::{self, Offload};
-use vnet_spec::laws::gso::{self as law, Core, check_options};
-use vnet_spec::model::gso::Model;
+use vnet_spec::laws::Core;
+use vnet_spec::laws::gso::{self as law, check_options};
+use vnet_spec::model::Reference;
 use vnet_spec::strategy::packet::{SuperPacket, super_packet_any, vnet_hdr_any};
 
 fn request(sp: &SuperPacket) -> Option<check::GsoRequest> {
@@ -25,17 +26,17 @@ proptest! {
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 
-    /// L4 holds for the model too (the oracle is checked against the laws, not only trusted).
+    /// L4 holds for the model too (the reference is checked against the laws, not only trusted).
     #[test]
     fn l4_model_segments_are_valid(sp in super_packet_any()) {
-        let r = law::valid_output(&Model, &sp.hdr, &sp.pkt, &sp.opts);
+        let r = law::valid_output(&Reference, &sp.hdr, &sp.pkt, &sp.opts);
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 
     /// Fast == reference on valid super-packets, byte for byte.
     #[test]
     fn core_equals_model(sp in super_packet_any()) {
-        let r = law::agree(&Core, &Model, &sp.hdr, &sp.pkt, &sp.opts);
+        let r = law::agree(&Core, &Reference, &sp.hdr, &sp.pkt, &sp.opts);
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 
@@ -56,7 +57,7 @@ proptest! {
         }
         let h = if use_hdr { hdr } else { sp.hdr };
         prop_assert!(law::total(&Core, &h, &pkt, &sp.opts).is_ok());
-        let r = law::agree(&Core, &Model, &h, &pkt, &sp.opts);
+        let r = law::agree(&Core, &Reference, &h, &pkt, &sp.opts);
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 
@@ -110,8 +111,8 @@ fn tunnel_l4_and_core_equals_model() {
     for _ in 0..300 {
         let sp = strategy.new_tree(&mut runner).unwrap().current();
         law::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
-        law::valid_output(&Model, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
-        law::agree(&Core, &Model, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
+        law::valid_output(&Reference, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
+        law::agree(&Core, &Reference, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
         if let Some(req) = request(&sp) {
             assert!(req.tunnel.is_some());
             segmented += 1;

@@ -2,7 +2,7 @@
 //! reference model, and the two agree.
 
 use proptest::prelude::*;
-use vnet_spec::laws::VnetCore;
+use vnet_spec::laws::Core;
 use vnet_spec::laws::hdr::{codecs_agree, read_of_write, write_of_read};
 use vnet_spec::model::Reference;
 use vnet_spec::strategy::hdr::{
@@ -15,7 +15,7 @@ proptest! {
     /// L1a: read(write(h)) == h for every header that fits, every layout and byte order.
     #[test]
     fn l1_read_of_write((layout, endian, hdr) in layout_endian_hdr()) {
-        read_of_write(&VnetCore, &hdr, layout, endian)?;
+        read_of_write(&Core, &hdr, layout, endian)?;
         read_of_write(&Reference, &hdr, layout, endian)?;
     }
 }
@@ -26,7 +26,7 @@ proptest! {
     /// L1b: write(read(b)) == b for every byte string that reads (short ones are Truncated).
     #[test]
     fn l1_write_of_read(bytes in bytes_any(32), layout in layout_any(), endian in endian_any()) {
-        write_of_read(&VnetCore, &bytes, layout, endian)?;
+        write_of_read(&Core, &bytes, layout, endian)?;
         write_of_read(&Reference, &bytes, layout, endian)?;
     }
 }
@@ -42,6 +42,6 @@ proptest! {
         layout in layout_any(),
         endian in endian_any(),
     ) {
-        codecs_agree(&VnetCore, &Reference, &bytes, &hdr, layout, endian)?;
+        codecs_agree(&Core, &Reference, &bytes, &hdr, layout, endian)?;
     }
 }

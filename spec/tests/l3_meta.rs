@@ -2,7 +2,7 @@
 //! loss, except for what `laws::meta::representable_part` names.
 
 use proptest::prelude::*;
-use vnet_spec::laws::VnetCore;
+use vnet_spec::laws::Core;
 use vnet_spec::laws::meta::{header_round_trip, header_shape, metadata_round_trip, rx_rule};
 use vnet_spec::strategy::hdr::{vnet_hdr_any, vnet_hdr_plausible};
 use vnet_spec::strategy::meta::{tx_case_representable, tx_metadata_any};
@@ -14,7 +14,7 @@ proptest! {
     /// metadata and a frame that matches it.
     #[test]
     fn l3_metadata_round_trip((m, frame, link) in tx_case_representable()) {
-        metadata_round_trip(&VnetCore, &m, &frame, link)?;
+        metadata_round_trip(&Core, &m, &frame, link)?;
     }
 }
 
@@ -24,7 +24,7 @@ proptest! {
     /// L3b (M1-M7): header -> metadata -> header is the identity for headers from metadata.
     #[test]
     fn l3_header_round_trip((m, frame, link) in tx_case_representable()) {
-        header_round_trip(&VnetCore, &m, &frame, link)?;
+        header_round_trip(&Core, &m, &frame, link)?;
     }
 }
 
@@ -34,7 +34,7 @@ proptest! {
     /// L3c (M2-M5): any metadata that translates gives one of the four header shapes or zero.
     #[test]
     fn l3_header_shape(m in tx_metadata_any()) {
-        header_shape(&VnetCore, &m)?;
+        header_shape(&Core, &m)?;
     }
 }
 
@@ -44,6 +44,6 @@ proptest! {
     /// L3d (M8): DATA_VALID -> Good/Good, else Unknown/Unknown; protocol from the GSO type.
     #[test]
     fn l3_rx_metadata(hdr in prop_oneof![vnet_hdr_any(), vnet_hdr_plausible()]) {
-        rx_rule(&VnetCore, &hdr)?;
+        rx_rule(&Core, &hdr)?;
     }
 }

@@ -102,7 +102,7 @@ impl fmt::Debug for TxFlags {
             (TxFlags::IS_IPV6, "IS_IPV6"),
             (TxFlags::OFFLOAD_UDP_SEGMENTATION, "UDP_SEGMENTATION"),
         ];
-        crate::bits::write_names(
+        crate::flag_names::write(
             f,
             self.0.into(),
             &NAMES.map(|(flag, name)| (flag.0.into(), name)),

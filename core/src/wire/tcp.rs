@@ -39,7 +39,7 @@ impl core::fmt::Debug for TcpFlags {
             (TcpFlags::CWR, "CWR"),
             (TcpFlags::AE, "AE"),
         ];
-        crate::bits::write_names(f, self.0, &NAMES.map(|(flag, name)| (flag.0, name)))
+        crate::flag_names::write(f, self.0, &NAMES.map(|(flag, name)| (flag.0, name)))
     }
 }
 

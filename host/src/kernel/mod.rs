@@ -1,9 +1,10 @@
-//! The Linux kernel as an oracle: its segmentation and its GRO, driven deterministically inside a
+//! The Linux kernel as a reference: its segmentation and its GRO, driven deterministically inside a
 //! throw-away network namespace (law L8).
 //!
-//! Both oracles build the same small world in a fresh [`NetNs`]: two TUN devices, A (`vka`) and B
-//! (`vkb`), IPv4 and IPv6 forwarding on, and routes so that what is written into A towards a
-//! destination behind B is forwarded by the kernel out of B, where it is read back:
+//! [`KernelSegmenter`] and [`KernelCoalescer`] build the same small world in a fresh [`NetNs`]:
+//! two TUN devices, A (`vka`) and B (`vkb`), IPv4 and IPv6 forwarding on, and routes so that what
+//! is written into A towards a destination behind B is forwarded by the kernel out of B, where it
+//! is read back:
 //!
 //! ```text
 //!   write(hdr, pkt) ──▶ TUN A ──▶ ip_forward / ip6_forward ──▶ TUN B ──▶ read() segments / merges
@@ -14,8 +15,8 @@
 //! Addresses (documentation ranges only): sources behind A are 192.0.2.0/24, 203.0.113.0/24 and
 //! 2001:db8::/64 (except `2001:db8::2`); destinations behind B are 198.51.100.0/24 and
 //! `2001:db8::2` and 2001:db8:b::/48. These are the defaults of `vnet_spec::packet::PacketSpec`.
-//! Nothing leaves the namespace, and the namespace with both devices is deleted when the oracle
-//! drops, even during a panic.
+//! Nothing leaves the namespace, and the namespace with both devices is deleted when the segmenter
+//! or coalescer drops, even during a panic.
 //!
 //! - [`KernelSegmenter`]: A has no NAPI, so a written GSO packet is forwarded as one skb, and B has
 //!   no offloads, so the kernel segments it (and completes every checksum) in software on B's
@@ -57,7 +58,7 @@ const MAX_PACKET: usize = 65535;
 /// little-endian (T18).
 const LAYOUT: Layout = Layout::V1;
 
-/// IPv4 routes (prefix, device) of the oracle's namespace.
+/// IPv4 routes (prefix, device) of the namespace.
 const ROUTES_V4: [(&str, &str); 3] = [
     ("192.0.2.0/24", DEV_A),
     ("203.0.113.0/24", DEV_A),
@@ -80,7 +81,7 @@ fn to_io(err: Error) -> io::Error {
     }
 }
 
-/// The namespace and the two devices shared by both oracles.
+/// The namespace and the two devices that [`KernelSegmenter`] and [`KernelCoalescer`] share.
 #[derive(Debug)]
 struct World {
     // Field order is drop order: the devices close before the namespace is deleted.
@@ -125,8 +126,8 @@ impl World {
             };
             let a = open(DEV_A, napi_a, layout_a)?;
             let b = open(DEV_B, false, LAYOUT)?;
-            // A's offloads only concern what A's reader gets (T11), which nobody reads; B's are
-            // the point of each oracle.
+            // A's offloads only concern what A's reader gets (T11), which nobody reads; B's decide
+            // whether the kernel segments or coalesces.
             a.set_offloads(Offloads::NONE).map_err(to_io)?;
             b.set_offloads_unchecked(offloads_b).map_err(to_io)?;
             Ok((a, b))

@@ -1,5 +1,5 @@
-//! Shared by the kernel-oracle tests: a seeded PRNG, GSO inputs in the virtio convention, hex for
-//! reproducible cases, and timing.
+//! Shared by the kernel suites (law L8): a seeded PRNG, GSO inputs in the virtio convention, hex
+//! for reproducible cases, and timing.
 
 #![allow(dead_code, unreachable_pub, clippy::indexing_slicing)]
 

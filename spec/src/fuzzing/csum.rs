@@ -3,7 +3,7 @@
 use vnet_core::csum::{self, Checksum};
 
 /// RFC 1071's loop, one big-endian 16-bit word at a time, folding as it goes: obvious, slow, and
-/// the oracle here. An odd last byte is the high half of a word whose low half is zero.
+/// the reference here. An odd last byte is the high half of a word whose low half is zero.
 pub fn reference_sum(data: &[u8]) -> u16 {
     let mut acc = 0u32;
     for pair in data.chunks(2) {

@@ -10,8 +10,8 @@ use vnet_core::gro::{Gro, GroError, GroOptions, MAX_DATAGRAM, Output, Policy};
 use vnet_core::hdr::{GsoType, VnetHdr};
 use vnet_core::wire::{self, IpProtocol, IpVersion, Link};
 
-use crate::laws::gro::{self as laws, Core};
-use crate::model::gro::Model;
+use crate::laws::gro::{self as laws, CoreGro};
+use crate::model::gro::ReferenceGro;
 use crate::packet::tcp_flags;
 use crate::strategy::train::{FlowSpec, IdPattern, Perturb, flow_packets};
 
@@ -471,7 +471,7 @@ pub(super) fn gro_bytes(data: &[u8]) {
 ///   with a zero header; a merged output is a segmentation request of its own `gso_size` and
 ///   `hdr_len` for `check`, at most [`MAX_DATAGRAM`] bytes; the buffers of absorbed inputs are not
 ///   written;
-/// - with room in every buffer for the whole batch: fast == reference ([`Model`] with the same
+/// - with room in every buffer for the whole batch: fast == reference ([`ReferenceGro`] with the same
 ///   table size), and L5 ([`laws::gro_then_gso`]: the merged outputs split back into the inputs).
 pub fn gro(input: &GroInput) {
     match TABLES[usize::from(input.table & 3)] {
@@ -566,11 +566,11 @@ fn run<const FLOWS: usize>(input: &GroInput) {
     invariants(&batch, &bufs, &work, &out, &owner, count);
 
     if !input.tight {
-        let core = Core::<FLOWS> {
+        let core = CoreGro::<FLOWS> {
             opts: input.opts,
             capacity: ample,
         };
-        let model = Model {
+        let model = ReferenceGro {
             opts: input.opts,
             flows: FLOWS,
         };

@@ -6,8 +6,8 @@ use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::hdr::GsoType;
 
 use super::gro::FlowParams;
-use crate::laws::gro::{self as laws, Coalesce, Core};
-use crate::model::gro::Model;
+use crate::laws::gro::{self as laws, Coalesce, CoreGro};
+use crate::model::gro::ReferenceGro;
 use crate::strategy::train::flow_packets;
 
 /// The most segments per flow.
@@ -138,7 +138,7 @@ pub(super) fn gro_gso_bytes(data: &[u8]) {
 /// - L5 ([`laws::gro_then_gso`]): every output is accounted for and every input carried exactly
 ///   once; each merged output, through `check` and vnet-core's GSO, gives back exactly the inputs
 ///   it carries, byte for byte, in sequence order (the reference segmenter agrees);
-/// - fast == reference: the [`Model`] coalesces the same way;
+/// - fast == reference: the [`ReferenceGro`] coalesces the same way;
 /// - L6 on every merged output ([`laws::gso_then_gro`]): splitting it and coalescing the segments
 ///   gives back the merged packet and its header;
 /// - the members of a merged output are one flow's, with consecutive sequence numbers.
@@ -150,12 +150,12 @@ pub fn gro_gso(input: &GroGsoInput) {
         max_flows: usize::from(input.max_flows),
         ..GroOptions::default()
     };
-    let core = Core::<64> {
+    let core = CoreGro::<64> {
         opts,
         capacity: batch.iter().map(Vec::len).sum::<usize>().max(1),
     };
     laws::gro_then_gso(&core, &batch);
-    laws::agree(&core, &Model { opts, flows: 64 }, &batch);
+    laws::agree(&core, &ReferenceGro { opts, flows: 64 }, &batch);
     for (hdr, bytes, members) in core.coalesce(&batch) {
         if members.len() < 2 {
             continue;
@@ -176,7 +176,7 @@ pub fn gro_gso(input: &GroGsoInput) {
                 next = next.wrapping_add((p.len() - usize::from(hdr.hdr_len)) as u32);
             }
         }
-        let single = Core::<64> {
+        let single = CoreGro::<64> {
             opts,
             capacity: bytes.len(),
         };

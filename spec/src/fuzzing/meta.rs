@@ -7,7 +7,7 @@ use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
 use vnet_core::meta::{self, TxFlags, TxMetadata, TxRule, VlanMetadata};
 use vnet_core::wire::{IPV6_HEADER_LEN, Ipv4Packet, Link};
 
-use crate::laws::VnetCore;
+use crate::laws::Core;
 use crate::laws::meta as laws;
 use crate::strategy::meta::frame_for;
 
@@ -157,18 +157,18 @@ pub fn representable(m: &TxMetadata) -> TxMetadata {
 pub fn meta(input: &MetaInput) {
     let fail = |e: proptest::test_runner::TestCaseError| panic!("{e}");
     let m = &input.meta;
-    laws::header_shape(&VnetCore, m).unwrap_or_else(fail);
+    laws::header_shape(&Core, m).unwrap_or_else(fail);
 
     let rep = representable(m);
     let (frame, link) = frame_for(&rep, usize::from(input.payload));
-    laws::metadata_round_trip(&VnetCore, &rep, &frame, link).unwrap_or_else(fail);
-    laws::header_round_trip(&VnetCore, &rep, &frame, link).unwrap_or_else(fail);
+    laws::metadata_round_trip(&Core, &rep, &frame, link).unwrap_or_else(fail);
+    laws::header_round_trip(&Core, &rep, &frame, link).unwrap_or_else(fail);
 
     let hdr = &input.hdr;
     for link in [Link::Tun, Link::Tap] {
         from_header(hdr, &input.frame, link);
     }
-    laws::rx_rule(&VnetCore, hdr).unwrap_or_else(fail);
+    laws::rx_rule(&Core, hdr).unwrap_or_else(fail);
 
     for l2 in [0, 14, 18, usize::from(input.l2_len)] {
         fixup_ipv4(&input.frame, l2);

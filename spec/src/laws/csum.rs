@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use vnet_core::csum;
 
-use super::VnetCore;
+use super::{Core, CoreWith};
 
 /// The bulk sum: what every checksum implementation has, and all L2a asks of a peer. Sums are
 /// folded and not complemented, as in `vnet_core::csum`.
@@ -35,13 +35,13 @@ pub trait Checksummer: Complete {
     fn pseudo_header_v6(&self, src: &[u8; 16], dst: &[u8; 16], protocol: u8, l4_len: u32) -> u16;
 }
 
-impl Sum for VnetCore {
+impl Sum for Core {
     fn sum(&self, data: &[u8]) -> u16 {
         csum::sum(data)
     }
 }
 
-impl Complete for VnetCore {
+impl Complete for Core {
     fn combine_at(&self, a: u16, b: u16, offset: usize) -> u16 {
         csum::combine_at(a, b, offset)
     }
@@ -51,7 +51,7 @@ impl Complete for VnetCore {
     }
 }
 
-impl Checksummer for VnetCore {
+impl Checksummer for Core {
     fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
         csum::copy_and_sum(dst, src)
     }
@@ -69,18 +69,13 @@ impl Checksummer for VnetCore {
     }
 }
 
-/// vnet-core's arithmetic with its bulk sums taken by a [`csum::Summer`] (e.g. a host's AVX2
-/// build, `vnet_host::fastsum`), as an implementation under test.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct WithSummer<S>(pub S);
-
-impl<S: csum::Summer> Sum for WithSummer<S> {
+impl<S: csum::Summer> Sum for CoreWith<S> {
     fn sum(&self, data: &[u8]) -> u16 {
         self.0.sum(data)
     }
 }
 
-impl<S: csum::Summer> Complete for WithSummer<S> {
+impl<S: csum::Summer> Complete for CoreWith<S> {
     fn combine_at(&self, a: u16, b: u16, offset: usize) -> u16 {
         csum::combine_at(a, b, offset)
     }
@@ -90,7 +85,7 @@ impl<S: csum::Summer> Complete for WithSummer<S> {
     }
 }
 
-impl<S: csum::Summer> Checksummer for WithSummer<S> {
+impl<S: csum::Summer> Checksummer for CoreWith<S> {
     fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
         self.0.copy_and_sum(dst, src)
     }

@@ -1,5 +1,5 @@
 //! The GRO laws (L5, L6, L7 and "fast == reference"; ARCHITECTURE.md, 'Laws'), generic over
-//! [`Coalesce`], so that vnet-core, the reference model and peers run through the same oracle.
+//! [`Coalesce`], so that vnet-core, the reference model and peers are held to the same laws.
 //!
 //! Segmentation in L5/L6 is vnet-core's: [`check::check`] then a [`vnet_core::gso::Segmenter`] ([`split`]).
 //! L5 also cross-checks it against the reference segmenter [`crate::model::gro::split`] on every merged
@@ -12,7 +12,7 @@ use vnet_core::gso::{GsoOptions, Segmenter};
 use vnet_core::hdr::{GsoType, VnetHdr};
 use vnet_core::wire::{self, Link};
 
-use crate::model::gro::{self as model, Coalesced, Model};
+use crate::model::gro::{self as model, Coalesced, ReferenceGro};
 
 /// A coalescer under test: a batch of TUN packets in, outputs (header, bytes, the inputs each
 /// carries in payload order) out, in completion order (G8).
@@ -28,24 +28,24 @@ pub trait Coalesce {
 /// vnet-core's [`Gro`] with a `FLOWS`-entry table; every buffer gets `capacity` bytes (at least
 /// the packet's length).
 #[derive(Clone, Copy, Debug)]
-pub struct Core<const FLOWS: usize> {
+pub struct CoreGro<const FLOWS: usize> {
     /// Options.
     pub opts: GroOptions,
     /// Bytes per buffer.
     pub capacity: usize,
 }
 
-impl<const FLOWS: usize> Core<FLOWS> {
+impl<const FLOWS: usize> CoreGro<FLOWS> {
     /// With room for the largest datagram in every buffer.
     pub fn new(opts: GroOptions) -> Self {
-        Core {
+        CoreGro {
             opts,
             capacity: vnet_core::gro::MAX_DATAGRAM,
         }
     }
 }
 
-impl<const FLOWS: usize> Coalesce for Core<FLOWS> {
+impl<const FLOWS: usize> Coalesce for CoreGro<FLOWS> {
     fn name(&self) -> String {
         format!("vnet-core gro ({FLOWS} flows, {:?})", self.opts)
     }
@@ -117,7 +117,7 @@ pub fn split(hdr: &VnetHdr, pkt: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-impl Coalesce for Model {
+impl Coalesce for ReferenceGro {
     fn name(&self) -> String {
         format!("reference model ({} flows, {:?})", self.flows, self.opts)
     }
@@ -127,7 +127,7 @@ impl Coalesce for Model {
     }
 
     fn coalesce(&self, batch: &[Vec<u8>]) -> Vec<Coalesced> {
-        Model::coalesce(self, batch)
+        ReferenceGro::coalesce(self, batch)
     }
 }
 

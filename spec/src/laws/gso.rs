@@ -1,5 +1,5 @@
 //! The GSO laws (L4, fast == reference, L7), generic over [`Segment`], so that vnet-core, the
-//! reference model and peers (tun-rs, …) all run through the same oracle.
+//! reference model and peers (tun-rs, …) are all held to the same laws.
 //!
 //! Each law returns `Err(message)` on a violation, so a proptest can `prop_assert!` on it and a peer
 //! comparison can report it instead of panicking.
@@ -10,6 +10,7 @@ use vnet_core::gso::{self, GsoOptions, Segmenter};
 use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpProtocol, IpVersion};
 
+use super::{Core, CoreWith};
 use crate::model::gso::ones_sum;
 
 /// An implementation of "what goes on the wire for this (header, packet)": the packet itself, the
@@ -21,10 +22,6 @@ pub trait Segment {
     fn segment(&self, hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions)
     -> Result<Vec<Vec<u8>>, String>;
 }
-
-/// vnet-core: `check`, then `complete_checksum` or a [`Segmenter`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Core;
 
 /// The `check` options that match `opts`: the 24-byte layout with UDP-tunnel GSO and its checksum
 /// negotiated, so that tunnel headers are judged too (a header without tunnel bits is judged as
@@ -40,6 +37,7 @@ pub fn check_options(opts: &GsoOptions) -> CheckOptions {
     }
 }
 
+/// vnet-core: `check`, then `complete_checksum` or a [`Segmenter`].
 impl Segment for Core {
     fn name(&self) -> &'static str {
         "vnet-core"
@@ -55,11 +53,8 @@ impl Segment for Core {
     }
 }
 
-/// vnet-core with its payloads copied and summed by a [`Summer`] (e.g. a host's AVX2 build):
-/// `check`, then `complete_checksum_with` or `Segmenter::with_summer`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CoreWith<S>(pub S);
-
+/// vnet-core with a [`Summer`]: `check`, then `complete_checksum_with` or
+/// `Segmenter::with_summer`.
 impl<S: Summer> Segment for CoreWith<S> {
     fn name(&self) -> &'static str {
         "vnet-core (summer)"

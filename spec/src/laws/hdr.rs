@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use vnet_core::hdr::{Endian, HdrError, Layout, VnetHdr};
 
-use super::VnetCore;
+use super::Core;
 
 /// Reads and writes virtio-net headers.
 pub trait HeaderCodec {
@@ -26,7 +26,7 @@ pub trait HeaderCodec {
     ) -> Result<usize, HdrError>;
 }
 
-impl HeaderCodec for VnetCore {
+impl HeaderCodec for Core {
     fn read<'a>(
         &self,
         bytes: &'a [u8],

@@ -10,7 +10,7 @@ use vnet_core::meta::{
 };
 use vnet_core::wire::Link;
 
-use super::VnetCore;
+use super::Core;
 
 /// Translates between offload metadata and the virtio-net header.
 pub trait MetaTranslator {
@@ -23,7 +23,7 @@ pub trait MetaTranslator {
     fn rx_metadata(&self, hdr: &VnetHdr) -> RxMetadata;
 }
 
-impl MetaTranslator for VnetCore {
+impl MetaTranslator for Core {
     fn to_header(&self, m: &TxMetadata) -> Result<VnetHdr, MetaError> {
         meta::to_header(m)
     }

@@ -12,7 +12,7 @@ pub type Coalesced = (VnetHdr, Vec<u8>, Vec<usize>);
 
 /// The reference coalescer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Model {
+pub struct ReferenceGro {
     /// The options, as vnet-core reads them.
     pub opts: GroOptions,
     /// The table's capacity (vnet-core's `FLOWS`); held flows are at most this and
@@ -208,10 +208,10 @@ struct Out {
     item: Coalesced,
 }
 
-impl Model {
+impl ReferenceGro {
     /// The reference coalescer with `opts` and a table of 64 flows.
-    pub fn new(opts: GroOptions) -> Model {
-        Model { opts, flows: 64 }
+    pub fn new(opts: GroOptions) -> ReferenceGro {
+        ReferenceGro { opts, flows: 64 }
     }
 
     /// Coalesces a batch (G1-G6); outputs in completion order (G8): a packet that is not held as

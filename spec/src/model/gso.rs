@@ -417,10 +417,7 @@ fn split(
 }
 
 /// The model as a [`crate::laws::gso::Segment`] implementation.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Model;
-
-impl crate::laws::gso::Segment for Model {
+impl crate::laws::gso::Segment for super::Reference {
     fn name(&self) -> &'static str {
         "model"
     }

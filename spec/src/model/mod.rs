@@ -1,8 +1,9 @@
 //! Reference models: each written straight from the rules in `RULES.md`, for clarity over speed.
 //! The laws compare vnet-core (and peers) against these.
 //!
-//! [`Reference`] is the model as an implementation under test: it implements the laws' traits
-//! ([`HeaderCodec`](crate::laws::hdr::HeaderCodec), [`Checksummer`](crate::laws::csum::Checksummer)).
+//! [`Reference`] is the models as an implementation under test: it implements the laws' traits
+//! ([`HeaderCodec`](crate::laws::hdr::HeaderCodec), [`Checksummer`](crate::laws::csum::Checksummer),
+//! [`Segment`](crate::laws::gso::Segment)); [`gro::ReferenceGro`] is the reference coalescer.
 
 pub mod csum;
 pub mod gro;

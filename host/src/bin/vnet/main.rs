@@ -1,10 +1,11 @@
-//! `vnet`: the vnet-host command line. One module per subcommand; the relay's machinery is in
-//! `tunnel` (pipelines, counters); its packet steps are vnet-host's `batch` (core's gso and gro).
+//! `vnet`: the vnet-host command line. One module per subcommand (the oracle's five share
+//! `oracle_cmd`); the relay's machinery is in `tunnel` (pipelines, counters); its packet steps are
+//! vnet-host's `batch` (core's gso and gro).
 
 mod args;
 mod demo;
 mod kernel;
-mod oracle;
+mod oracle_cmd;
 mod policy;
 mod relay;
 mod tunnel;
@@ -38,11 +39,11 @@ fn main() -> ExitCode {
     let (result, usage) = match command.as_deref() {
         Some("demo") => (demo::main(args), demo::USAGE),
         Some("relay") => (relay::main(args), relay::USAGE),
-        Some("check") => (oracle::check(args), oracle::CHECK_USAGE),
-        Some("segment") => (oracle::segment(args), oracle::SEGMENT_USAGE),
-        Some("coalesce") => (oracle::coalesce(args), oracle::COALESCE_USAGE),
-        Some("csum") => (oracle::csum(args), oracle::CSUM_USAGE),
-        Some("inspect") => (oracle::inspect(args), oracle::INSPECT_USAGE),
+        Some("check") => (oracle_cmd::check(args), oracle_cmd::CHECK_USAGE),
+        Some("segment") => (oracle_cmd::segment(args), oracle_cmd::SEGMENT_USAGE),
+        Some("coalesce") => (oracle_cmd::coalesce(args), oracle_cmd::COALESCE_USAGE),
+        Some("csum") => (oracle_cmd::csum(args), oracle_cmd::CSUM_USAGE),
+        Some("inspect") => (oracle_cmd::inspect(args), oracle_cmd::INSPECT_USAGE),
         Some("kernel") => (kernel::main(args), kernel::USAGE),
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");

@@ -1,6 +1,6 @@
-//! `vnet check | segment | coalesce | csum | inspect`: the oracle, hex in and one JSON object out
-//! per line (or batch), so that any implementation can diff itself against vnet. The answers come
-//! from `vnet_host::oracle`; this module only reads options and files.
+//! `vnet check | segment | coalesce | csum | inspect`: the oracle's command line (hex in and one
+//! JSON object out per line or batch, so that any implementation can diff itself against vnet).
+//! The answers come from `vnet_host::oracle`; this module only reads options and files.
 
 use std::error::Error;
 use std::fs::File;

@@ -1,14 +1,11 @@
-//! Debug output for bit sets: the names of the set bits joined by `|`, then any unnamed rest in
-//! hex (`NEEDS_CSUM|0x30`); no bit at all prints as `0x00`.
+//! The `Debug` output of core's flag sets (`hdr::Flags`, `meta::TxFlags`, `wire::TcpFlags`): the
+//! names of the set bits joined by `|`, then any unnamed rest in hex (`NEEDS_CSUM|0x30`, the form
+//! the golden files hold); no bit at all prints as `0x00`.
 
 use core::fmt;
 
 /// Writes the names of the bits of `bits` found in `names`, then the unnamed rest.
-pub(crate) fn write_names(
-    f: &mut fmt::Formatter<'_>,
-    bits: u16,
-    names: &[(u16, &str)],
-) -> fmt::Result {
+pub(crate) fn write(f: &mut fmt::Formatter<'_>, bits: u16, names: &[(u16, &str)]) -> fmt::Result {
     let mut rest = bits;
     let mut first = true;
     for &(bit, name) in names {
