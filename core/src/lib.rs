@@ -21,6 +21,4 @@ pub mod gso;
 pub mod hdr;
 pub mod kernel;
 pub mod meta;
-#[cfg(test)]
-mod testpkt;
 pub mod wire;
