@@ -5,11 +5,14 @@
 //! - [`strategy`]: the proptest strategies, in one home.
 //! - [`laws`]: the laws (L1-L7), generic over small traits, so that vnet-core, the reference
 //!   models and peers all run through the same oracle.
+//! - [`gro_selftest`]: the kernel GRO selftest's cases as one table (name, train, what Linux
+//!   delivers), for the GRO tests and the fuzz seeds.
 //! - [`kernels`]: the kernel profiles a law or fuzz input can name by index.
 //! - `fuzzing` (feature `fuzzing`): the fuzz harnesses that `fuzz/`'s targets call.
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod gro_selftest;
 pub mod kernels;
 pub mod laws;
 pub mod model;
