@@ -441,6 +441,24 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// A few specs that between them use every field a parser must walk (IPv4 options, two IPv6
+/// extension headers, TCP options, Ethernet with an 802.1Q tag, empty and odd payloads): for
+/// tests that hold the builder against a parser.
+pub fn samples() -> Vec<PacketSpec> {
+    let mut with_everything = PacketSpec::tcp6(300);
+    with_everything.v6_ext = vec![v6_dest_opts(16), (0, vec![1, 4, 0, 0, 0, 0])];
+    with_everything.tcp_options = vec![1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0];
+    with_everything.ethernet = Some(Some(100));
+    let mut v4_opts = PacketSpec::udp4(77);
+    v4_opts.ip_options = vec![1; 8];
+    vec![
+        PacketSpec::tcp4(0),
+        PacketSpec::udp6(1),
+        v4_opts,
+        with_everything,
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,18 +467,7 @@ mod tests {
     /// TCP data offset) and verifies every checksum with [`checksum`].
     #[test]
     fn built_packets_parse_and_verify() {
-        let mut with_everything = PacketSpec::tcp6(300);
-        with_everything.v6_ext = vec![v6_dest_opts(16), (0, vec![1, 4, 0, 0, 0, 0])];
-        with_everything.tcp_options = vec![1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0];
-        with_everything.ethernet = Some(Some(100));
-        let mut v4_opts = PacketSpec::udp4(77);
-        v4_opts.ip_options = vec![1; 8];
-        for spec in [
-            PacketSpec::tcp4(0),
-            PacketSpec::udp6(1),
-            v4_opts,
-            with_everything,
-        ] {
+        for spec in samples() {
             let pkt = spec.build();
             let mut l3 = 0;
             if spec.ethernet.is_some() {

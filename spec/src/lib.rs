@@ -47,25 +47,13 @@ pub fn config(name: &str) -> Config {
 
 #[cfg(test)]
 mod tests {
-    use crate::packet::{PacketSpec, v6_dest_opts};
     use vnet_core::csum;
     use vnet_core::wire::{self, Link};
 
     /// vnet-packet's builder and vnet-core's parser and checksum agree on every offset and sum.
     #[test]
     fn built_packets_parse_and_verify() {
-        let mut with_everything = PacketSpec::tcp6(300);
-        with_everything.v6_ext = vec![v6_dest_opts(16), (0, vec![1, 4, 0, 0, 0, 0])];
-        with_everything.tcp_options = vec![1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0];
-        with_everything.ethernet = Some(Some(100));
-        let mut v4_opts = PacketSpec::udp4(77);
-        v4_opts.ip_options = vec![1; 8];
-        for spec in [
-            PacketSpec::tcp4(0),
-            PacketSpec::udp6(1),
-            v4_opts,
-            with_everything,
-        ] {
+        for spec in crate::packet::samples() {
             let pkt = spec.build();
             let link = if spec.ethernet.is_some() {
                 Link::Tap
