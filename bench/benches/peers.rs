@@ -22,7 +22,7 @@ use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::VnetHdr;
 use vnet_core::meta::{self, TxFlags, TxMetadata};
 use vnet_host::fastsum::FastSum;
-use vnet_spec::packet::PacketSpec;
+use vnet_packet::PacketSpec;
 
 /// Counts heap allocations, so that the benches can state how many each implementation makes.
 struct Counting;

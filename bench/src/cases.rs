@@ -2,7 +2,7 @@
 //! (alternate timing), so that both measure the same packets.
 
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
-use vnet_spec::packet::{L4, PacketSpec};
+use vnet_packet::{L4, PacketSpec};
 
 /// The GSO cases: (case id, packet spec, gso_size). Super-packets are 65200 bytes of IP packet.
 pub fn gso_cases() -> Vec<(String, PacketSpec, u16)> {
@@ -34,7 +34,7 @@ pub fn gso_header(spec: &PacketSpec, mss: u16) -> VnetHdr {
         hdr_len: spec.hdr_len() as u16,
         gso_size: mss,
         csum_start: spec.l4_offset() as u16,
-        csum_offset: if spec.l4 == L4::Udp { 6 } else { 16 },
+        csum_offset: spec.csum_offset() as u16,
         ..VnetHdr::default()
     }
 }

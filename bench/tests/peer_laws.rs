@@ -23,6 +23,7 @@ use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
 use vnet_core::wire::Link;
+use vnet_packet::{L4, PacketSpec, build_with_incrementing_ids, tcp_flags, v6_dest_opts};
 use vnet_spec::laws::Core;
 use vnet_spec::laws::csum::{Sum, finished_verifies, sum_matches};
 use vnet_spec::laws::gro::{self as gro_laws, Coalesce};
@@ -30,7 +31,6 @@ use vnet_spec::laws::gso::{self as gso_laws, Segment};
 use vnet_spec::laws::hdr::{codecs_agree, read_of_write, write_of_read};
 use vnet_spec::model::Reference;
 use vnet_spec::model::gro::ReferenceGro;
-use vnet_spec::packet::{L4, PacketSpec, build_with_incrementing_ids, tcp_flags, v6_dest_opts};
 use vnet_spec::strategy::packet::{Kind, SuperPacket, super_packet_with};
 use vnet_spec::strategy::{hdr as hdr_strategy, train};
 
@@ -196,12 +196,9 @@ fn gso_verdicts(v: &mut Vec<Verdict>) {
 
 /// The header a sender attaches to `spec`'s super-packet, the pseudo-header sum in place (C3).
 fn gso_request(spec: &PacketSpec, gso: u16) -> SuperPacket {
-    let mut pkt = spec.build();
-    let l4 = spec.l4_offset();
+    let pkt = spec.build_partial();
     let udp = spec.l4 == L4::Udp;
-    let off = if udp { 6 } else { 16 };
-    let ph = spec.pseudo_header(pkt.len() - l4);
-    pkt[l4 + off..l4 + off + 2].copy_from_slice(&ph.to_be_bytes());
+    let off = spec.csum_offset();
     let hdr = VnetHdr {
         flags: Flags::NEEDS_CSUM,
         gso_type: match (udp, spec.v6) {
@@ -211,7 +208,7 @@ fn gso_request(spec: &PacketSpec, gso: u16) -> SuperPacket {
         },
         hdr_len: spec.hdr_len() as u16,
         gso_size: gso,
-        csum_start: l4 as u16,
+        csum_start: spec.l4_offset() as u16,
         csum_offset: off as u16,
         ..VnetHdr::default()
     };
@@ -493,7 +490,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
 fn seg(v6: bool, len: usize, off: u32) -> PacketSpec {
     // Distinct payload bytes, so that each merged chunk can be traced back to its input.
     let mut s = PacketSpec::gro_selftest(v6, len, off);
-    s.payload = vnet_spec::packet::pattern(len);
+    s.payload = vnet_packet::pattern(len);
     s
 }
 

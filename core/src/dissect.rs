@@ -120,11 +120,12 @@ pub(crate) fn dissect(pkt: &[u8], v6: bool) -> Option<Keys> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testpkt::Pkt;
+    use std::vec;
+    use vnet_packet::{PacketSpec, v6_dest_opts};
 
     #[test]
     fn test_dissect_finds_the_transport_header() {
-        let v4 = Pkt::tcp4(10).build();
+        let v4 = PacketSpec::tcp4(10).build();
         assert_eq!(
             dissect(&v4, false),
             Some(Keys {
@@ -133,7 +134,7 @@ mod tests {
                 v6: false
             })
         );
-        let v6 = Pkt::tcp6(10).build();
+        let v6 = PacketSpec::tcp6(10).build();
         assert_eq!(
             dissect(&v6, true),
             Some(Keys {
@@ -155,14 +156,18 @@ mod tests {
             for udp in [false, true] {
                 for extra in (0..=40).step_by(8) {
                     for payload in [0, 1, 100] {
-                        let pkt = Pkt {
-                            v6,
-                            udp,
-                            ip_options: if v6 { 0 } else { extra },
-                            v6_ext: if v6 { extra } else { 0 },
-                            ..Pkt::tcp4(payload)
+                        let mut spec = match (v6, udp) {
+                            (false, false) => PacketSpec::tcp4(payload),
+                            (false, true) => PacketSpec::udp4(payload),
+                            (true, false) => PacketSpec::tcp6(payload),
+                            (true, true) => PacketSpec::udp6(payload),
+                        };
+                        if v6 && extra > 0 {
+                            spec.v6_ext = vec![v6_dest_opts(extra)];
+                        } else if !v6 {
+                            spec.ip_options = vec![1; extra];
                         }
-                        .build();
+                        let pkt = spec.build();
                         let h = crate::wire::parse_headers(&pkt, crate::wire::Link::Tun).unwrap();
                         let keys = dissect(&pkt, v6).unwrap();
                         assert_eq!(
@@ -193,11 +198,11 @@ mod tests {
     #[test]
     fn test_dissect_reads_the_version_it_is_told() {
         // IPv4 read as IPv6: next header is the IPv4 TTL (64), at offset 40.
-        let v4 = Pkt::tcp4(40).build();
+        let v4 = PacketSpec::tcp4(40).build();
         let keys = dissect(&v4, true).unwrap();
         assert_eq!(keys.ip_proto, IpProtocol(v4[6]));
         // IPv6 read as IPv4: IHL is the traffic class's high nibble, 0 here: refused.
-        let v6 = Pkt::tcp6(10).build();
+        let v6 = PacketSpec::tcp6(10).build();
         assert_eq!(dissect(&v6, false), None);
         // Too short for the header.
         assert_eq!(dissect(&v4[..19], false), None);

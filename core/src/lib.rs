@@ -22,8 +22,6 @@ pub mod gso;
 pub mod hdr;
 pub mod kernel;
 pub mod meta;
-#[cfg(test)]
-mod testpkt;
 pub mod wire;
 
 pub use error::Error;

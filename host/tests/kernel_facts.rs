@@ -9,7 +9,7 @@ mod common;
 use std::io;
 use std::time::Instant;
 
-use common::{Rng, check_options, gso_header, hdr_hex, hex, partial_csum_packet};
+use common::{Rng, check_options, gso_header, hdr_hex, hex};
 use vnet_core::check::{self, Offload};
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_host::kernel::{Coalesced, KernelCoalescer, KernelSegmenter, is_merged};
@@ -75,7 +75,7 @@ fn fact_a_accecn_gso_bit_is_refused() {
         return;
     };
     let spec = PacketSpec::tcp4(3000);
-    let pkt = partial_csum_packet(&spec);
+    let pkt = spec.build_partial();
     let base = gso_header(&spec, 1000);
     // The control: the same packet as plain TCPV4 is accepted, so any refusal is the bit's.
     assert_eq!(
@@ -112,7 +112,7 @@ fn fact_b_uso_segment_limit() {
         if spec.build().len() > 65535 {
             continue;
         }
-        let pkt = partial_csum_packet(&spec);
+        let pkt = spec.build_partial();
         let hdr = gso_header(&spec, gso_size);
         let verdict = agree(&seg, &format!("(b) USO {segments} segments"), &hdr, &pkt);
         verdicts.push((segments, verdict.is_ok()));
@@ -131,7 +131,7 @@ fn fact_b_uso_segment_limit() {
         &seg,
         &format!("(b) USO {limit} segments + 1 byte"),
         &gso_header(&spec, gso_size),
-        &partial_csum_packet(&spec),
+        &spec.build_partial(),
     );
     report!(
         "fact (b): USO {} (limit {limit}): verdicts {verdicts:?}, +1 byte: {over:?}",
@@ -380,7 +380,7 @@ fn random_case(rng: &mut Rng) -> (VnetHdr, Vec<u8>) {
         spec.tcp_options = vec![1; 4 * rng.range(1, 3) as usize];
     }
     let pkt = if rng.chance(1, 2) {
-        partial_csum_packet(&spec)
+        spec.build_partial()
     } else {
         spec.build()
     };

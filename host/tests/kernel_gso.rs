@@ -30,7 +30,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{Rng, gso_header, hdr_hex, hex, partial_csum_packet};
+use common::{Rng, gso_header, hdr_hex, hex};
 use vnet_core::check;
 use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
@@ -98,7 +98,7 @@ fn random_case(rng: &mut Rng, kind: Kind, wild: bool) -> Case {
         hdr.csum_offset = 0;
         spec.build()
     } else {
-        partial_csum_packet(&spec)
+        spec.build_partial()
     };
     let mut pkt = pkt;
     if wild {

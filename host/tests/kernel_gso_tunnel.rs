@@ -38,9 +38,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{
-    Rng, gso_header, hdr_hex_in, hex, ipv4_options, partial_csum_packet, v6_experimental_options,
-};
+use common::{Rng, gso_header, hdr_hex_in, hex, ipv4_options, v6_experimental_options};
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
@@ -95,7 +93,7 @@ fn random_inner(rng: &mut Rng) -> SuperPacket {
     {
         hdr.gso_type = GsoType(hdr.gso_type.0 | GsoType::ECN.0);
     }
-    let pkt = partial_csum_packet(&spec);
+    let pkt = spec.build_partial();
     SuperPacket {
         spec,
         pkt,

@@ -23,10 +23,8 @@ fn be16(b: &[u8], at: usize) -> u16 {
 /// Writes `spec` as a UFO super-packet (NEEDS_CSUM, pseudo-header sum in the field) and returns
 /// the kernel's fragments, forwarding undone.
 fn ufo(seg: &KernelSegmenter, spec: &PacketSpec, gso_size: u16) -> Vec<Vec<u8>> {
-    let mut pkt = spec.build();
+    let pkt = spec.build_partial();
     let l4 = spec.l4_offset();
-    let ph = spec.pseudo_header(pkt.len() - l4);
-    pkt[l4 + 6..l4 + 8].copy_from_slice(&ph.to_be_bytes());
     let hdr = VnetHdr {
         flags: Flags::NEEDS_CSUM,
         gso_type: GsoType::UDP,

@@ -18,6 +18,7 @@ use vnet_host::batch::{Coalescer, Received};
 use vnet_host::netns::{NetNs, require_root};
 use vnet_host::udp::BatchSocket;
 use vnet_host::{Device, DeviceKind, Error, Offloads, Options};
+use vnet_packet::PacketSpec;
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -107,34 +108,15 @@ fn udp_datagram(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8>
     udp_datagram_with_id(src, dst, payload, 1)
 }
 
-/// [`udp_datagram`] with the given IPv4 identification.
+/// [`udp_datagram`] with the given IPv4 identification. The kernel verifies both checksums on
+/// the way in: it is the oracle for vnet-packet's reference checksum here.
 fn udp_datagram_with_id(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8], id: u16) -> Vec<u8> {
-    let udp_len = (8 + payload.len()) as u16;
-    let total = 20 + udp_len;
-    let mut pkt = Vec::with_capacity(usize::from(total));
-    pkt.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0]);
-    pkt[4..6].copy_from_slice(&id.to_be_bytes());
-    pkt[2..4].copy_from_slice(&total.to_be_bytes());
-    pkt.extend_from_slice(&src.ip().octets());
-    pkt.extend_from_slice(&dst.ip().octets());
-    let ip_csum = csum::finish(csum::sum(&pkt));
-    pkt[10..12].copy_from_slice(&ip_csum.to_be_bytes());
-
-    let mut udp = Vec::new();
-    udp.extend_from_slice(&src.port().to_be_bytes());
-    udp.extend_from_slice(&dst.port().to_be_bytes());
-    udp.extend_from_slice(&udp_len.to_be_bytes());
-    udp.extend_from_slice(&[0, 0]);
-    udp.extend_from_slice(payload);
-    // The kernel verifies both checksums on the way in: it is the reference for vnet-core's csum.
-    let pseudo = csum::pseudo_header_v4(src.ip().octets(), dst.ip().octets(), 17, udp_len);
-    let udp_csum = match csum::finish(csum::combine(pseudo, csum::sum(&udp))) {
-        0 => 0xffff, // 0 means "no checksum" in UDP over IPv4
-        c => c,
-    };
-    udp[6..8].copy_from_slice(&udp_csum.to_be_bytes());
-    pkt.extend_from_slice(&udp);
-    pkt
+    let mut spec = PacketSpec::udp4(0);
+    spec.src[..4].copy_from_slice(&src.ip().octets());
+    spec.dst[..4].copy_from_slice(&dst.ip().octets());
+    (spec.src_port, spec.dst_port, spec.ip_id) = (src.port(), dst.port(), id);
+    spec.payload = payload.to_vec();
+    spec.build()
 }
 
 #[test]

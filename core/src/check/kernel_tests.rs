@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::kernel::{LINUX_6_1, LINUX_6_12, LINUX_6_18, LINUX_6_18_DISSECT};
-use crate::testpkt::Pkt;
+use std::vec;
+use vnet_packet::{PacketSpec, v6_dest_opts};
 
 fn under(kernel: Profile, hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload, CheckError> {
     check(
@@ -30,7 +31,7 @@ fn no_csum(gso_type: GsoType, gso_size: u16) -> VnetHdr {
 /// packet (S1); a dissecting one refuses the write (V9: UDP is not TCP).
 #[test]
 fn regression_k15_tcpv6_over_udp6() {
-    let pkt = Pkt::udp6(1970).build();
+    let pkt = PacketSpec::udp6(1970).build();
     let hdr = VnetHdr {
         hdr_len: 100,
         csum_start: 1,
@@ -55,7 +56,7 @@ fn regression_k15_tcpv6_over_udp6() {
 /// read the version from the packet and refuse the mismatch at write time.
 #[test]
 fn regression_k15_tcpv4_over_ipv6() {
-    let pkt = Pkt::tcp6(2036).build();
+    let pkt = PacketSpec::tcp6(2036).build();
     let hdr = no_csum(GsoType::TCPV4, 100);
     assert_eq!(under(LINUX_6_18, &hdr, &pkt).unwrap_err().rule(), "S1");
     assert_eq!(
@@ -76,9 +77,9 @@ fn regression_k15_tcpv4_over_ipv6() {
 /// real transport header, so the payload fits one segment: a plain packet, delivered.
 #[test]
 fn regression_k15_options_make_a_single_segment() {
-    let pkt = Pkt {
-        ip_options: 20,
-        ..Pkt::tcp4(16)
+    let pkt = PacketSpec {
+        ip_options: vec![1; 20],
+        ..PacketSpec::tcp4(16)
     }
     .build();
     let hdr = VnetHdr {
@@ -93,9 +94,9 @@ fn regression_k15_options_make_a_single_segment() {
 /// its extension headers to UDP.
 #[test]
 fn test_k15_ufo_follows_the_packets_version() {
-    let pkt = Pkt {
-        v6_ext: 24,
-        ..Pkt::udp6(1001)
+    let pkt = PacketSpec {
+        v6_ext: vec![v6_dest_opts(24)],
+        ..PacketSpec::udp6(1001)
     }
     .build();
     let hdr = no_csum(GsoType::UDP, 26);
@@ -110,9 +111,9 @@ fn test_k15_ufo_follows_the_packets_version() {
 /// K15 concerns TUN only: TAP frames are judged as before.
 #[test]
 fn test_k15_not_on_tap() {
-    let pkt = Pkt {
-        ethernet: true,
-        ..Pkt::udp6(1970)
+    let pkt = PacketSpec {
+        ethernet: Some(None),
+        ..PacketSpec::udp6(1970)
     }
     .build();
     let opts = CheckOptions {
@@ -127,7 +128,7 @@ fn test_k15_not_on_tap() {
 /// K16: a kernel without USO on TUN refuses UDP_L4 like an unknown type.
 #[test]
 fn test_k16_uso_unknown_before_6_2() {
-    let pkt = Pkt::udp4(300).build_partial();
+    let pkt = PacketSpec::udp4(300).build_partial();
     let hdr = VnetHdr {
         flags: Flags::NEEDS_CSUM,
         gso_type: GsoType::UDP_L4,
@@ -155,7 +156,7 @@ fn test_k16_uso_unknown_before_6_2() {
 /// with a 24-byte header and tunnel GSO negotiated as far as the caller knows.
 #[test]
 fn test_k20_tunnel_unknown_before_6_17() {
-    let inner = Pkt::tcp4(3000).build_partial();
+    let inner = PacketSpec::tcp4(3000).build_partial();
     let mut pkt = std::vec![0u8; 14 + 20 + 8];
     pkt[0] = 0x45;
     pkt.extend_from_slice(&inner);
@@ -200,7 +201,7 @@ fn test_k20_tunnel_unknown_before_6_17() {
 /// 5 payload bytes at gso_size 12; `sent` is what B's packet tap saw, forwarding undone.
 #[test]
 fn regression_k21_tunnel_single_segment_is_a_checksum() {
-    use crate::testpkt::unhex;
+    use vnet_packet::unhex;
     let (hdr, _) = VnetHdr::read(
         &unhex("092100000c00480010000000000000000000000024003400"),
         Layout::V1HashTunnel,
@@ -241,7 +242,7 @@ fn regression_k21_tunnel_single_segment_is_a_checksum() {
 /// K17: `csum_start` inside the IP header is refused only where the kernel bounds it.
 #[test]
 fn test_k17_csum_start_inside_the_ip_header() {
-    let pkt = Pkt::udp4(64).build();
+    let pkt = PacketSpec::udp4(64).build();
     let hdr = VnetHdr {
         flags: Flags::NEEDS_CSUM,
         csum_start: 10,

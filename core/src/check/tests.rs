@@ -1,5 +1,6 @@
 use super::*;
-use crate::testpkt::Pkt;
+use std::vec;
+use vnet_packet::PacketSpec;
 
 fn gso_hdr(gso_type: GsoType, gso_size: u16, csum_start: u16, csum_offset: u16) -> VnetHdr {
     VnetHdr {
@@ -27,10 +28,10 @@ fn segment(hdr: &VnetHdr, pkt: &[u8]) -> GsoRequest {
 #[test]
 fn test_tun_read_cases() {
     let cases = [
-        (Pkt::tcp4(200), GsoType::TCPV4, 40, 20, 16),
-        (Pkt::tcp6(200), GsoType::TCPV6, 60, 40, 16),
-        (Pkt::udp4(200), GsoType::UDP_L4, 28, 20, 6),
-        (Pkt::udp6(200), GsoType::UDP_L4, 48, 40, 6),
+        (PacketSpec::tcp4(200), GsoType::TCPV4, 40, 20, 16),
+        (PacketSpec::tcp6(200), GsoType::TCPV6, 60, 40, 16),
+        (PacketSpec::udp4(200), GsoType::UDP_L4, 28, 20, 6),
+        (PacketSpec::udp6(200), GsoType::UDP_L4, 48, 40, 6),
     ];
     for (pkt, gso_type, hdr_len, start, offset) in cases {
         let hdr = VnetHdr {
@@ -46,10 +47,10 @@ fn test_tun_read_cases() {
 
 #[test]
 fn test_hdr_len_is_recomputed_v6() {
-    let pkt = Pkt {
-        tcp_options: 12,
-        ip_options: 8,
-        ..Pkt::tcp4(3000)
+    let pkt = PacketSpec {
+        tcp_options: vec![1; 12],
+        ip_options: vec![1; 8],
+        ..PacketSpec::tcp4(3000)
     };
     let hdr = VnetHdr {
         hdr_len: 0,
@@ -67,7 +68,7 @@ fn test_hdr_len_is_recomputed_v6() {
 
 #[test]
 fn test_v1_unknown_types_rejected() {
-    let pkt = Pkt::tcp4(200).build();
+    let pkt = PacketSpec::tcp4(200).build();
     for t in [2u8, 6, 7, 0x80, 0x10, 0x11, 0x81 | 0x10] {
         let err = run(&gso_hdr(GsoType(t), 100, 20, 16), &pkt).unwrap_err();
         assert_eq!(err.rule(), "V1", "gso_type {t:#x}");
@@ -78,7 +79,7 @@ fn test_v1_unknown_types_rejected() {
 
 #[test]
 fn test_v2_gso_size() {
-    let pkt = Pkt::tcp4(200).build();
+    let pkt = PacketSpec::tcp4(200).build();
     for size in [0, 0xffff] {
         let err = run(&gso_hdr(GsoType::TCPV4, size, 20, 16), &pkt).unwrap_err();
         assert_eq!(err.rule(), "V2");
@@ -87,7 +88,7 @@ fn test_v2_gso_size() {
 
 #[test]
 fn test_v3_csum_bounds() {
-    let pkt = Pkt::tcp4(200).build();
+    let pkt = PacketSpec::tcp4(200).build();
     let plain_csum = |start, offset| VnetHdr {
         flags: Flags::NEEDS_CSUM,
         csum_start: start,
@@ -97,7 +98,7 @@ fn test_v3_csum_bounds() {
     // csum_start inside the IPv4 header: rejected even without GSO.
     assert_eq!(run(&plain_csum(10, 16), &pkt).unwrap_err().rule(), "V3");
     // csum_start inside a 40-byte minimum for TCPV6.
-    let v6 = Pkt::tcp6(200).build();
+    let v6 = PacketSpec::tcp6(200).build();
     let err = run(&gso_hdr(GsoType::TCPV6, 100, 20, 16), &v6).unwrap_err();
     assert_eq!(err.rule(), "V3");
     // The checksum field past the end (T14 sees the raised hdr_len first).
@@ -114,7 +115,7 @@ fn test_v3_csum_bounds() {
 
 #[test]
 fn test_v4_uso_rules() {
-    let pkt = Pkt::udp4(1000).build();
+    let pkt = PacketSpec::udp4(1000).build();
     let ok = gso_hdr(GsoType::UDP_L4, 100, 20, 6);
     assert!(matches!(run(&ok, &pkt), Ok(Offload::Segment(_))));
     let no_csum = VnetHdr {
@@ -127,16 +128,16 @@ fn test_v4_uso_rules() {
     let ecn = gso_hdr(GsoType(0x85), 100, 20, 6);
     assert_eq!(run(&ecn, &pkt).unwrap_err().rule(), "V4");
     // 129 segments of 8 bytes rejected, 128 accepted (this kernel's UDP_MAX_SEGMENTS).
-    let max = Pkt::udp4(128 * 8).build();
+    let max = PacketSpec::udp4(128 * 8).build();
     assert!(run(&gso_hdr(GsoType::UDP_L4, 8, 20, 6), &max).is_ok());
-    let over = Pkt::udp4(128 * 8 + 1).build();
+    let over = PacketSpec::udp4(128 * 8 + 1).build();
     let err = run(&gso_hdr(GsoType::UDP_L4, 8, 20, 6), &over).unwrap_err();
     assert_eq!(err.rule(), "V4");
 }
 
 #[test]
 fn test_v4_tcp_offset_and_v5_small_is_plain() {
-    let pkt = Pkt::tcp4(200).build();
+    let pkt = PacketSpec::tcp4(200).build();
     let err = run(&gso_hdr(GsoType::TCPV4, 100, 20, 6), &pkt).unwrap_err();
     assert_eq!(err.rule(), "V4");
     // TSO without NEEDS_CSUM is accepted by Linux (V6c) but not in strict mode (P4).
@@ -164,7 +165,7 @@ fn test_v4_tcp_offset_and_v5_small_is_plain() {
 
 #[test]
 fn test_s1_packet_must_match_type() {
-    let v6 = Pkt::tcp6(200).build();
+    let v6 = PacketSpec::tcp6(200).build();
     let err = run(&gso_hdr(GsoType::TCPV4, 100, 40, 16), &v6).unwrap_err();
     assert!(matches!(
         err,
@@ -173,12 +174,12 @@ fn test_s1_packet_must_match_type() {
             ..
         }
     ));
-    let udp = Pkt::udp4(200).build();
+    let udp = PacketSpec::udp4(200).build();
     let err = run(&gso_hdr(GsoType::TCPV4, 100, 20, 16), &udp).unwrap_err();
     assert_eq!(err.rule(), "S1");
-    let opts = Pkt {
-        ip_options: 8,
-        ..Pkt::tcp4(200)
+    let opts = PacketSpec {
+        ip_options: vec![1; 8],
+        ..PacketSpec::tcp4(200)
     };
     let err = run(&gso_hdr(GsoType::TCPV4, 100, 20, 16), &opts.build()).unwrap_err();
     assert!(matches!(
@@ -192,7 +193,7 @@ fn test_s1_packet_must_match_type() {
 
 #[test]
 fn test_t14_device_write() {
-    let pkt = Pkt::tcp4(10).build();
+    let pkt = PacketSpec::tcp4(10).build();
     let hdr = VnetHdr {
         hdr_len: pkt.len() as u16 + 3,
         ..VnetHdr::default()
@@ -219,7 +220,7 @@ fn test_t14_device_write() {
 /// K1: TUN checks hdr_len against what follows the 10 header bytes it parsed.
 #[test]
 fn test_t14_bound_counts_unparsed_header_bytes() {
-    let pkt = Pkt::tcp4(10).build();
+    let pkt = PacketSpec::tcp4(10).build();
     for (layout, slack) in [
         (Layout::Legacy, 0),
         (Layout::V1, 2),
@@ -243,9 +244,9 @@ fn test_t14_bound_counts_unparsed_header_bytes() {
 /// K2: options push the real payload under gso_size although V5's estimate said GSO.
 #[test]
 fn test_single_segment_after_options_is_refused() {
-    let pkt = Pkt {
-        tcp_options: 12,
-        ..Pkt::tcp4(100)
+    let pkt = PacketSpec {
+        tcp_options: vec![1; 12],
+        ..PacketSpec::tcp4(100)
     };
     let err = run(&gso_hdr(GsoType::TCPV4, 100, 20, 16), &pkt.build()).unwrap_err();
     assert!(matches!(
@@ -259,10 +260,9 @@ fn test_single_segment_after_options_is_refused() {
 
 #[test]
 fn test_tap_with_vlan() {
-    let pkt = Pkt {
-        ethernet: true,
-        vlan: true,
-        ..Pkt::tcp6(3000)
+    let pkt = PacketSpec {
+        ethernet: Some(Some(100)),
+        ..PacketSpec::tcp6(3000)
     };
     let tap = CheckOptions {
         link: Link::Tap,
@@ -280,7 +280,7 @@ fn test_tap_with_vlan() {
 
 #[test]
 fn test_messages_name_rule_field_and_bound() {
-    let pkt = Pkt::tcp4(200).build();
+    let pkt = PacketSpec::tcp4(200).build();
     let hdr = VnetHdr {
         flags: Flags::NEEDS_CSUM,
         csum_start: 10,
@@ -297,7 +297,7 @@ fn test_strict_flags() {
         mode: Mode::Strict,
         ..CheckOptions::default()
     };
-    let pkt = Pkt::tcp4(10).build();
+    let pkt = PacketSpec::tcp4(10).build();
     for flags in [Flags::DATA_VALID, Flags::RSC_INFO] {
         let hdr = VnetHdr {
             flags,
@@ -311,7 +311,7 @@ fn test_strict_flags() {
 #[test]
 fn test_v7_tunnel() {
     // Ethernet + outer IPv4 + UDP + inner IPv4/TCP, as the spec's example offsets.
-    let inner = Pkt::tcp4(3000).build();
+    let inner = PacketSpec::tcp4(3000).build();
     let mut pkt = std::vec![0u8; 14 + 20 + 8];
     pkt[0] = 0x45;
     pkt.extend_from_slice(&inner);

@@ -1,6 +1,7 @@
 use super::*;
-use crate::testpkt::Pkt;
+use std::vec;
 use std::vec::Vec;
+use vnet_packet::PacketSpec;
 
 /// Rewrites the IPv4 header checksum of `p` (IHL from its first byte), if it has one.
 fn fix_ip_checksum(p: &mut [u8]) {
@@ -20,17 +21,13 @@ fn fix_ip_checksum(p: &mut [u8]) {
 fn test_classify_tcp4_agrees_with_the_general_path() {
     let mut bases = Vec::new();
     for (ip_options, tcp_options) in [(0, 0), (0, 12), (4, 0)] {
-        let mut p = Pkt::tcp4(100);
-        p.ip_options = ip_options;
-        p.tcp_options = tcp_options;
+        let mut p = PacketSpec::tcp4(100);
+        p.ip_options = vec![1; ip_options];
+        p.tcp_options = vec![1; tcp_options];
         bases.push(p.build());
     }
-    let mut udp = Pkt::tcp4(60);
-    udp.udp = true;
-    bases.push(udp.build());
-    let mut v6 = Pkt::tcp4(60);
-    v6.v6 = true;
-    bases.push(v6.build());
+    bases.push(PacketSpec::udp4(60).build());
+    bases.push(PacketSpec::tcp6(60).build());
     let mut cases = Vec::new();
     for base in &bases {
         for len in 0..=base.len().min(80) {

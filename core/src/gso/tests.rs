@@ -4,7 +4,7 @@ use std::vec::Vec;
 use super::*;
 use crate::check::{CheckOptions, Offload, check};
 use crate::hdr::{Flags, GsoType, VnetHdr};
-use crate::testpkt::Pkt;
+use vnet_packet::{L4, PacketSpec, v6_dest_opts};
 
 fn hdr(gso_type: GsoType, gso_size: u16, start: u16, offset: u16) -> VnetHdr {
     VnetHdr {
@@ -104,10 +104,10 @@ fn verify(seg: &[u8], link: Link) -> Headers {
 #[test]
 fn test_tun_read_cases() {
     let cases = [
-        (Pkt::tcp4(200), GsoType::TCPV4, 40, 20, 16, 140),
-        (Pkt::tcp6(200), GsoType::TCPV6, 60, 40, 16, 160),
-        (Pkt::udp4(200), GsoType::UDP_L4, 28, 20, 6, 128),
-        (Pkt::udp6(200), GsoType::UDP_L4, 48, 40, 6, 148),
+        (PacketSpec::tcp4(200), GsoType::TCPV4, 40, 20, 16, 140),
+        (PacketSpec::tcp6(200), GsoType::TCPV6, 60, 40, 16, 160),
+        (PacketSpec::udp4(200), GsoType::UDP_L4, 28, 20, 6, 128),
+        (PacketSpec::udp6(200), GsoType::UDP_L4, 48, 40, 6, 148),
     ];
     for (spec, t, hdr_len, start, offset, seg_len) in cases {
         let pkt = spec.build_partial();
@@ -134,11 +134,15 @@ fn test_tun_read_cases() {
 
 #[test]
 fn test_tcp4_fields_s1_s2() {
-    let spec = Pkt {
-        tcp_flags: 0x10 | 0x80 | 0x08 | 0x01 | 0x40, // ACK CWR PSH FIN ECE
-        seq: 0xFFFF_FFA0,
+    let spec = PacketSpec {
+        l4: L4::Tcp {
+            seq: 0xFFFF_FFA0,
+            ack: 0x0102_0304,
+            flags: 0x10 | 0x80 | 0x08 | 0x01 | 0x40, // ACK CWR PSH FIN ECE
+            window: 0xfaf0,
+        },
         ip_id: 0xFFFE,
-        ..Pkt::tcp4(250)
+        ..PacketSpec::tcp4(250)
     };
     let pkt = spec.build_partial();
     let req = request(&hdr(GsoType(0x81), 100, 20, 16), &pkt, Link::Tun);
@@ -178,10 +182,10 @@ fn test_tcp4_fields_s1_s2() {
 
 #[test]
 fn test_options_and_extension_headers_copied() {
-    let v4 = Pkt {
-        ip_options: 8,
-        tcp_options: 12,
-        ..Pkt::tcp4(3000)
+    let v4 = PacketSpec {
+        ip_options: vec![1; 8],
+        tcp_options: vec![1; 12],
+        ..PacketSpec::tcp4(3000)
     };
     let pkt = v4.build_partial();
     let req = request(&hdr(GsoType::TCPV4, 1000, 28, 16), &pkt, Link::Tun);
@@ -192,9 +196,9 @@ fn test_options_and_extension_headers_copied() {
         assert_eq!(&s[48..60], &pkt[48..60], "TCP options");
         assert_eq!(s[40] >> 4, 8, "data offset");
     }
-    let v6 = Pkt {
-        v6_ext: 16,
-        ..Pkt::udp6(1000)
+    let v6 = PacketSpec {
+        v6_ext: vec![v6_dest_opts(16)],
+        ..PacketSpec::udp6(1000)
     };
     let pkt = v6.build_partial();
     let req = request(&hdr(GsoType::UDP_L4, 300, 56, 6), &pkt, Link::Tun);
@@ -211,11 +215,10 @@ fn test_options_and_extension_headers_copied() {
 #[test]
 fn test_tap_vlan_frames() {
     for (v6, t, start) in [(false, GsoType::TCPV4, 38), (true, GsoType::TCPV6, 58)] {
-        let spec = Pkt {
-            ethernet: true,
-            vlan: true,
+        let spec = PacketSpec {
+            ethernet: Some(Some(100)),
             v6,
-            ..Pkt::tcp4(4000)
+            ..PacketSpec::tcp4(4000)
         };
         let pkt = spec.build_partial();
         let req = request(&hdr(t, 1448, start, 16), &pkt, Link::Tap);
@@ -230,7 +233,7 @@ fn test_tap_vlan_frames() {
 
 #[test]
 fn test_uso_ids_increment_and_zero_is_ffff() {
-    let pkt = Pkt::udp4(1000).build_partial();
+    let pkt = PacketSpec::udp4(1000).build_partial();
     let req = request(&hdr(GsoType::UDP_L4, 300, 20, 6), &pkt, Link::Tun);
     let o = GsoOptions {
         fixed_id: true,
@@ -244,7 +247,7 @@ fn test_uso_ids_increment_and_zero_is_ffff() {
         "fixed-ID is TCP-only"
     );
     // A payload chosen so that the last segment's checksum computes to 0.
-    let mut spec = Pkt::udp4(20);
+    let mut spec = PacketSpec::udp4(20);
     let probe = spec.build_partial();
     let req = request(&hdr(GsoType::UDP_L4, 10, 20, 6), &probe, Link::Tun);
     let first = segments(&req, &probe, &opts(Link::Tun)).remove(1);
@@ -262,7 +265,7 @@ fn test_uso_ids_increment_and_zero_is_ffff() {
 
 #[test]
 fn test_tso_without_needs_csum() {
-    let pkt = Pkt::tcp4(300).build_partial();
+    let pkt = PacketSpec::tcp4(300).build_partial();
     let h = VnetHdr {
         flags: Flags::EMPTY,
         ..hdr(GsoType::TCPV4, 100, 0, 0)
@@ -276,9 +279,9 @@ fn test_tso_without_needs_csum() {
 
 #[test]
 fn test_ufo_v4_fragments() {
-    let spec = Pkt {
+    let spec = PacketSpec {
         ip_id: 77,
-        ..Pkt::udp4(3000)
+        ..PacketSpec::udp4(3000)
     };
     let pkt = spec.build_partial();
     // K7: fragments of exactly gso_size bytes, offsets rounded down to 8-byte units.
@@ -318,7 +321,7 @@ fn test_ufo_v4_fragments() {
         assert_eq!(csum::combine(pseudo, csum::sum(&stream)), 0xFFFF);
     }
     // gso_size below 8 is what the kernel does too: 3-byte fragments (K7).
-    let small = Pkt::udp4(20).build_partial();
+    let small = PacketSpec::udp4(20).build_partial();
     let req = request(&hdr(GsoType::UDP, 3, 20, 6), &small, Link::Tun);
     let frags = segments(&req, &small, &opts(Link::Tun));
     assert_eq!(frags.len(), 10);
@@ -334,8 +337,8 @@ fn test_ufo_v4_fragments() {
 fn test_ufo_v6_fragment_header() {
     // K8, measured: fragment header after the hop-by-hop / destination options, one ID (the
     // caller's), offset = running byte count including the extension headers, written whole.
-    let mut spec = Pkt::udp6(300);
-    spec.v6_ext = 8;
+    let mut spec = PacketSpec::udp6(300);
+    spec.v6_ext = vec![v6_dest_opts(8)];
     let pkt = spec.build_partial();
     let l4 = pkt.len() - 308;
     let req = request(&hdr(GsoType::UDP, 104, l4 as u16, 6), &pkt, Link::Tun);
@@ -376,11 +379,11 @@ fn test_ufo_v6_fragment_header() {
 
 /// Ethernet + outer IPv4 + UDP + an 8-byte tunnel header + inner IPv4/TCP.
 fn tunnel_packet(outer_csum: bool) -> (Vec<u8>, VnetHdr) {
-    let inner = Pkt::tcp4(3000).build_partial();
-    let outer = Pkt {
-        ethernet: true,
+    let inner = PacketSpec::tcp4(3000).build_partial();
+    let outer = PacketSpec {
+        ethernet: Some(None),
         payload: [&[0x08, 0, 0, 0, 0, 0, 0x2a, 0][..], &inner].concat(),
-        ..Pkt::udp4(0)
+        ..PacketSpec::udp4(0)
     };
     let mut pkt = outer.build_partial();
     let mut flags = Flags::NEEDS_CSUM;
@@ -449,7 +452,7 @@ fn test_udp_tunnel_tcp() {
 
 #[test]
 fn test_s5_buffers_checked_before_writing() {
-    let pkt = Pkt::tcp4(250).build_partial();
+    let pkt = PacketSpec::tcp4(250).build_partial();
     let req = request(&hdr(GsoType::TCPV4, 100, 20, 16), &pkt, Link::Tun);
     let o = opts(Link::Tun);
     let mut storage = [[0xAAu8; 140]; 3];
@@ -509,7 +512,7 @@ fn test_s5_buffers_checked_before_writing() {
 
 #[test]
 fn test_too_many_uso_segments() {
-    let pkt = Pkt::udp4(1000).build_partial();
+    let pkt = PacketSpec::udp4(1000).build_partial();
     let req = request(&hdr(GsoType::UDP_L4, 100, 20, 6), &pkt, Link::Tun);
     let o = GsoOptions {
         kernel: Profile {
@@ -525,21 +528,21 @@ fn test_too_many_uso_segments() {
 
 #[test]
 fn test_request_from_another_packet() {
-    let pkt = Pkt::tcp4(300).build_partial();
+    let pkt = PacketSpec::tcp4(300).build_partial();
     let req = request(&hdr(GsoType::TCPV4, 100, 20, 16), &pkt, Link::Tun);
     let o = opts(Link::Tun);
     let others = [
-        Pkt::tcp4(301).build_partial(),
-        Pkt::tcp6(300).build_partial(),
-        Pkt::udp4(300).build_partial(),
-        Pkt {
-            ip_options: 4,
-            ..Pkt::tcp4(300)
+        PacketSpec::tcp4(301).build_partial(),
+        PacketSpec::tcp6(300).build_partial(),
+        PacketSpec::udp4(300).build_partial(),
+        PacketSpec {
+            ip_options: vec![1; 4],
+            ..PacketSpec::tcp4(300)
         }
         .build_partial(),
-        Pkt {
-            tcp_options: 4,
-            ..Pkt::tcp4(296)
+        PacketSpec {
+            tcp_options: vec![1; 4],
+            ..PacketSpec::tcp4(296)
         }
         .build_partial(),
         pkt[..100].to_vec(),
@@ -574,9 +577,9 @@ fn test_request_from_another_packet() {
 
 #[test]
 fn test_complete_checksum_s4() {
-    for spec in [Pkt::tcp4(99), Pkt::udp6(64)] {
+    for spec in [PacketSpec::tcp4(99), PacketSpec::udp6(64)] {
         let good = spec.build();
-        let offset = if spec.udp { 6 } else { 16 };
+        let offset = if spec.l4 == L4::Udp { 6 } else { 16 };
         // The field holds the pseudo-header sum (C3).
         let mut pkt = spec.build_partial();
         let req = CsumRequest {

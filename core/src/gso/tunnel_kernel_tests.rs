@@ -7,7 +7,7 @@ use std::vec::Vec;
 use super::*;
 use crate::check::{CheckOptions, Offload, check};
 use crate::hdr::{Endian, GsoType, Layout, VnetHdr};
-use crate::testpkt::unhex;
+use vnet_packet::unhex;
 
 fn case(hdr: &str, pkt: &str) -> (VnetHdr, Vec<u8>) {
     let (hdr, _) = VnetHdr::read(&unhex(hdr), Layout::V1HashTunnel, Endian::Little).unwrap();

@@ -1,7 +1,8 @@
 use super::*;
-use crate::testpkt::Pkt;
 use std::string::ToString;
+use std::vec;
 use std::vec::Vec;
+use vnet_packet::{PacketSpec, v6_dest_opts};
 
 const V4: TxFlags = TxFlags::IS_IPV4;
 const V6: TxFlags = TxFlags::IS_IPV6;
@@ -41,9 +42,9 @@ fn hdr(
     }
 }
 
-fn on_ethernet(pkt: Pkt) -> Vec<u8> {
-    Pkt {
-        ethernet: true,
+fn on_ethernet(pkt: PacketSpec) -> Vec<u8> {
+    PacketSpec {
+        ethernet: Some(None),
         ..pkt
     }
     .build()
@@ -180,7 +181,7 @@ fn test_to_header_errors() {
 
 #[test]
 fn test_guest_no_offloads() {
-    let frame = on_ethernet(Pkt::tcp4(10));
+    let frame = on_ethernet(PacketSpec::tcp4(10));
     assert_eq!(
         from_header(&VnetHdr::default(), &frame, Link::Tap),
         Ok(TxMetadata::default())
@@ -195,7 +196,7 @@ fn test_guest_no_offloads() {
 
 #[test]
 fn test_guest_tcp_checksum() {
-    let frame = on_ethernet(Pkt::tcp4(100));
+    let frame = on_ethernet(PacketSpec::tcp4(100));
     let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 16);
     let m = from_header(&h, &frame, Link::Tap).unwrap();
     assert_eq!(m, meta(TCP.with(V4), 14, 20, 0, 0));
@@ -207,7 +208,7 @@ fn test_guest_tcp_checksum() {
 
 #[test]
 fn test_guest_udp_checksum() {
-    let frame = on_ethernet(Pkt::udp4(100));
+    let frame = on_ethernet(PacketSpec::udp4(100));
     let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 6);
     assert_eq!(
         from_header(&h, &frame, Link::Tap),
@@ -217,7 +218,7 @@ fn test_guest_udp_checksum() {
 
 #[test]
 fn test_guest_ipv6_tcp_checksum() {
-    let frame = on_ethernet(Pkt::tcp6(100));
+    let frame = on_ethernet(PacketSpec::tcp6(100));
     let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 54, 16);
     assert_eq!(
         from_header(&h, &frame, Link::Tap),
@@ -227,9 +228,9 @@ fn test_guest_ipv6_tcp_checksum() {
 
 #[test]
 fn test_guest_tso4() {
-    let frame = on_ethernet(Pkt {
-        tcp_options: 12,
-        ..Pkt::tcp4(3000)
+    let frame = on_ethernet(PacketSpec {
+        tcp_options: vec![1; 12],
+        ..PacketSpec::tcp4(3000)
     });
     let h = hdr(Flags::NEEDS_CSUM, GsoType::TCPV4, 66, 1460, 34, 16);
     let m = from_header(&h, &frame, Link::Tap).unwrap();
@@ -247,7 +248,7 @@ fn test_guest_tso4() {
 
 #[test]
 fn test_guest_tso6() {
-    let frame = on_ethernet(Pkt::tcp6(3000));
+    let frame = on_ethernet(PacketSpec::tcp6(3000));
     let h = hdr(Flags::NEEDS_CSUM, GsoType::TCPV6, 74, 1440, 54, 16);
     let m = from_header(&h, &frame, Link::Tap).unwrap();
     assert_eq!(m, meta(TSO.with(TCP).with(V6), 14, 40, 20, 1440));
@@ -256,13 +257,13 @@ fn test_guest_tso6() {
 
 #[test]
 fn test_guest_uso() {
-    let frame = on_ethernet(Pkt::udp4(3000));
+    let frame = on_ethernet(PacketSpec::udp4(3000));
     let h = hdr(Flags::NEEDS_CSUM, GsoType::UDP_L4, 42, 1472, 34, 6);
     assert_eq!(
         from_header(&h, &frame, Link::Tap),
         Ok(meta(USO.with(UDP).with(V4).with(IP), 14, 20, 8, 1472))
     );
-    let frame6 = on_ethernet(Pkt::udp6(3000));
+    let frame6 = on_ethernet(PacketSpec::udp6(3000));
     let h6 = hdr(Flags::NEEDS_CSUM, GsoType::UDP_L4, 62, 1452, 54, 6);
     assert_eq!(
         from_header(&h6, &frame6, Link::Tap),
@@ -272,18 +273,17 @@ fn test_guest_uso() {
 
 #[test]
 fn test_guest_vlan() {
-    let tagged = |pkt| Pkt {
-        ethernet: true,
-        vlan: true,
+    let tagged = |pkt| PacketSpec {
+        ethernet: Some(Some(100)),
         ..pkt
     };
-    let frame = tagged(Pkt::tcp4(100)).build();
+    let frame = tagged(PacketSpec::tcp4(100)).build();
     let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 38, 16);
     assert_eq!(
         from_header(&h, &frame, Link::Tap),
         Ok(meta(TCP.with(V4), 18, 20, 0, 0))
     );
-    let frame6 = tagged(Pkt::udp6(100)).build();
+    let frame6 = tagged(PacketSpec::udp6(100)).build();
     let h6 = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 58, 6);
     assert_eq!(
         from_header(&h6, &frame6, Link::Tap),
@@ -293,9 +293,9 @@ fn test_guest_vlan() {
 
 #[test]
 fn test_guest_tun_and_extension_headers() {
-    let frame = Pkt {
-        v6_ext: 16,
-        ..Pkt::tcp6(100)
+    let frame = PacketSpec {
+        v6_ext: vec![v6_dest_opts(16)],
+        ..PacketSpec::tcp6(100)
     }
     .build();
     let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 56, 16);
@@ -307,15 +307,15 @@ fn test_guest_tun_and_extension_headers() {
 
 #[test]
 fn test_from_header_errors() {
-    let tcp4 = on_ethernet(Pkt::tcp4(100));
-    let udp4 = on_ethernet(Pkt::udp4(100));
+    let tcp4 = on_ethernet(PacketSpec::tcp4(100));
+    let udp4 = on_ethernet(PacketSpec::udp4(100));
     let csum = |start, offset| hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, start, offset);
     let tso = |gso, size, offset| hdr(Flags::NEEDS_CSUM, gso, 0, size, 34, offset);
     let mut arp = tcp4.clone();
     arp[12..14].copy_from_slice(&[0x08, 0x06]);
-    let mut frag = Pkt {
-        ethernet: true,
-        ..Pkt::udp4(100)
+    let mut frag = PacketSpec {
+        ethernet: Some(None),
+        ..PacketSpec::udp4(100)
     };
     frag.ip_id = 7;
     let mut frag = frag.build();
@@ -408,7 +408,7 @@ fn test_from_header_errors() {
         assert_eq!(e.rule(), "M7");
     }
     // A TCP header cut short: its data offset says 60 bytes, the datagram holds 30 after IP.
-    let mut short_tcp = on_ethernet(Pkt::tcp4(10));
+    let mut short_tcp = on_ethernet(PacketSpec::tcp4(10));
     short_tcp[34 + 12] = 0xF0;
     assert_eq!(
         from_header(&csum(34, 16), &short_tcp, Link::Tap),
@@ -494,9 +494,9 @@ fn test_ipv4_fixup() {
 
 #[test]
 fn test_ipv4_fixup_options_and_lso_length() {
-    let mut f = on_ethernet(Pkt {
-        ip_options: 8,
-        ..Pkt::tcp4(3000)
+    let mut f = on_ethernet(PacketSpec {
+        ip_options: vec![1; 8],
+        ..PacketSpec::tcp4(3000)
     });
     f[14 + 2..14 + 4].copy_from_slice(&[0, 0]);
     f[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
@@ -524,7 +524,7 @@ fn test_ipv4_fixup_oversize_total_length_is_zero() {
 
 #[test]
 fn test_ipv6_fixup() {
-    let mut f = on_ethernet(Pkt::tcp6(3000));
+    let mut f = on_ethernet(PacketSpec::tcp6(3000));
     let want = f.len() - 14 - 40;
     f[14 + 4..14 + 6].copy_from_slice(&[0, 0]);
     assert_eq!(fixup_ipv6_payload_length(&mut f, 14), Ok(want as u16));

@@ -432,17 +432,14 @@ impl KernelSegmenter {
     }
 }
 
-/// Marker `id`: IPv4/UDP from behind A to [`MARKER_DST`], `id` as its payload.
+/// Marker `id`: IPv4/UDP from behind A (192.0.2.250) to [`MARKER_DST`], `id` as its payload.
 fn marker(id: u32) -> Vec<u8> {
-    let mut p = vec![0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 250];
-    p.extend_from_slice(&MARKER_DST);
-    let sum = vnet_core::csum::finish(vnet_core::csum::sum(&p));
-    p[10..12].copy_from_slice(&sum.to_be_bytes());
-    p.extend_from_slice(&MARKER_PORT.to_be_bytes());
-    p.extend_from_slice(&MARKER_PORT.to_be_bytes());
-    p.extend_from_slice(&[0, 12, 0, 0]);
-    p.extend_from_slice(&id.to_be_bytes());
-    p
+    let mut s = vnet_packet::PacketSpec::udp4(0);
+    s.src[..4].copy_from_slice(&[192, 0, 2, 250]);
+    s.dst[..4].copy_from_slice(&MARKER_DST);
+    (s.src_port, s.dst_port, s.ip_id) = (MARKER_PORT, MARKER_PORT, 0);
+    s.payload = id.to_be_bytes().to_vec();
+    s.build()
 }
 
 /// Whether B delivered marker `id` (forwarded: the TTL is one less, so compare what forwarding

@@ -7,6 +7,7 @@ use std::io;
 
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
 use vnet_core::kernel::Profile;
+use vnet_packet::{L4, PacketSpec, tcp_flags, v6_dest_opts};
 
 use super::{Coalesced, KernelCoalescer, KernelSegmenter};
 
@@ -204,7 +205,7 @@ pub fn probe() -> io::Result<Probed> {
             "kernel probe: the control frame for K22 was not segmented",
         ));
     }
-    let with_ext = with_destination_options(&plain6);
+    let with_ext = with_destination_options(300);
     let tcp6_gso_drops_dest_opts = seg.segment(&tso6(48), &with_ext)?.is_empty();
 
     // K20: a UDP-tunnel TSO frame through a TUN with the 24-byte header (a second world: the
@@ -269,121 +270,82 @@ const PROTO_UDP: u8 = 17;
 const TUNNEL_OUTER_OPTIONS: usize = 16;
 
 /// The K20 frame and its header: outer IPv4 (with [`TUNNEL_OUTER_OPTIONS`]) to the segmenter's
-/// destination, UDP to port 4789, an 8-byte VXLAN-shaped header, then an inner IPv4/TCP probe
-/// frame of three 100-byte segments; UDP_TUNNEL_IPV4 | TCPV4 with NEEDS_CSUM at the inner TCP
-/// header. Checksums are left zero, as in [`frame`].
+/// destination, UDP to port 4789, vnet-packet's 8-byte VXLAN-shaped tunnel header, then an inner
+/// IPv4/TCP probe frame of three 100-byte segments; UDP_TUNNEL_IPV4 | TCPV4 with NEEDS_CSUM at the
+/// inner TCP header. The outer UDP checksum is zero.
 fn tunnel_frame() -> (VnetHdr, Vec<u8>) {
     let inner = frame(false, PROTO_TCP, 300);
-    let ihl = 20 + TUNNEL_OUTER_OPTIONS;
-    let udp_len = 8 + 8 + inner.len();
-    let total = (ihl + udp_len) as u16;
-    let mut p = vec![0x40 | (ihl / 4) as u8, 0];
-    p.extend_from_slice(&total.to_be_bytes());
-    p.extend_from_slice(&[0, 1, 0x40, 0, 64, PROTO_UDP, 0, 0]);
-    p.extend_from_slice(&[192, 0, 2, 1, 198, 51, 100, 1]);
-    p.extend_from_slice(&[1; TUNNEL_OUTER_OPTIONS - 1]);
-    p.push(0);
-    let sum = vnet_core::csum::finish(vnet_core::csum::sum(&p));
-    p[10..12].copy_from_slice(&sum.to_be_bytes());
-    p.extend_from_slice(&[0x9c, 0x40, 0x12, 0xb5]);
-    p.extend_from_slice(&(udp_len as u16).to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0x08, 0, 0, 0, 0, 0xab, 0xcd, 0]);
-    let inner_nh = p.len();
-    p.extend_from_slice(&inner);
+    let mut outer = probe_spec(false, PROTO_UDP, 0);
+    outer.ip_options = vec![1; TUNNEL_OUTER_OPTIONS];
+    outer.ip_options[TUNNEL_OUTER_OPTIONS - 1] = 0;
+    let inner_nh = outer.l4_offset() + 8 + vnet_packet::TUNNEL_HDR.len();
     let hdr = VnetHdr {
         flags: Flags::NEEDS_CSUM,
         gso_type: GsoType(GsoType::UDP_TUNNEL_IPV4.0 | GsoType::TCPV4.0),
         gso_size: 100,
         csum_start: (inner_nh + 20) as u16,
         csum_offset: 16,
-        outer_th_offset: ihl as u16,
+        outer_th_offset: outer.l4_offset() as u16,
         inner_nh_offset: inner_nh as u16,
         ..VnetHdr::default()
     };
-    (hdr, p)
+    (hdr, outer.encapsulate(&inner))
 }
 
-/// A probe frame: an IPv4 or IPv6 header from the documentation ranges the segmenter routes,
-/// then a TCP or UDP header with consistent lengths and `payload` zero bytes; every checksum is
-/// right (GRO verifies them).
+/// The probe packets' IPv4 destination: behind the segmenter's B side.
+const PROBE_DST4: [u8; 4] = [198, 51, 100, 1];
+
+/// A probe packet: an IPv4 or IPv6 header from the documentation ranges the segmenter routes,
+/// then TCP (seq 1, ack 1, ACK, window 65535) or UDP, 40000 -> 4789, IPv4 ID 1, and `payload`
+/// zero bytes; every checksum is right (GRO verifies them).
+fn probe_spec(v6: bool, proto: u8, payload: usize) -> PacketSpec {
+    let mut s = match (v6, proto == PROTO_TCP) {
+        (false, true) => PacketSpec::tcp4(payload),
+        (false, false) => PacketSpec::udp4(payload),
+        (true, true) => PacketSpec::tcp6(payload),
+        (true, false) => PacketSpec::udp6(payload),
+    };
+    if !v6 {
+        s.dst[..4].copy_from_slice(&PROBE_DST4);
+    }
+    (s.src_port, s.dst_port, s.ip_id) = (40000, 4789, 1);
+    s.payload = vec![0; payload];
+    if let L4::Tcp { .. } = s.l4 {
+        s.l4 = L4::Tcp {
+            seq: 1,
+            ack: 1,
+            flags: tcp_flags::ACK,
+            window: 0xffff,
+        };
+    }
+    s
+}
+
+/// [`probe_spec`], built.
 fn frame(v6: bool, proto: u8, payload: usize) -> Vec<u8> {
-    tcp_frame(v6, proto, payload, 1, 0x10, 1)
+    probe_spec(v6, proto, payload).build()
 }
 
 /// A TCP/IPv4 segment of the GRO probes: `seq`, `flags`, IPv4 ID `id`, DF as given, source port
 /// `port`, 100 zero bytes of payload.
 fn gro_segment(port: u16, seq: u32, flags: u8, id: u16, df: bool) -> Vec<u8> {
-    let mut p = tcp_frame(false, PROTO_TCP, 100, seq, flags, id);
-    if !df {
-        p[6] = 0;
-        p[10..12].copy_from_slice(&[0, 0]);
-        let sum = vnet_core::csum::finish(vnet_core::csum::sum(&p[..20]));
-        p[10..12].copy_from_slice(&sum.to_be_bytes());
-    }
-    // The port is covered by the TCP checksum: adjust it incrementally (RFC 1624).
-    let old = u16::from_be_bytes([p[36], p[37]]);
-    let check = vnet_core::csum::update(old, u16::from_be_bytes([p[20], p[21]]), port);
-    p[20..22].copy_from_slice(&port.to_be_bytes());
-    p[36..38].copy_from_slice(&check.to_be_bytes());
-    p
+    let mut s = probe_spec(false, PROTO_TCP, 100);
+    s.l4 = L4::Tcp {
+        seq,
+        ack: 1,
+        flags,
+        window: 0xffff,
+    };
+    (s.src_port, s.ip_id, s.df) = (port, id, df);
+    s.build()
 }
 
-/// An IPv6 frame with an 8-byte destination-options header (PadN) put after its fixed header.
-fn with_destination_options(v6: &[u8]) -> Vec<u8> {
-    const DEST_OPTS: u8 = 60;
-    let (fixed, rest) = v6.split_at(40);
-    let mut out = fixed.to_vec();
-    let next = out[6];
-    out[6] = DEST_OPTS;
-    let payload = u16::from_be_bytes([out[4], out[5]]) + 8;
-    out[4..6].copy_from_slice(&payload.to_be_bytes());
-    out.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
-    out.extend_from_slice(rest);
-    out
-}
-
-/// [`frame`] with the TCP sequence number, flags and IPv4 ID given.
-fn tcp_frame(v6: bool, proto: u8, payload: usize, seq: u32, flags: u8, id: u16) -> Vec<u8> {
-    use vnet_core::csum;
-    const SRC4: [u8; 4] = [192, 0, 2, 1];
-    const DST4: [u8; 4] = [198, 51, 100, 1];
-    const SRC6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-    const DST6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
-    let l4_len = if proto == PROTO_TCP { 20 } else { 8 } + payload;
-    let mut p = Vec::with_capacity(40 + l4_len);
-    let pseudo = if v6 {
-        p.extend_from_slice(&[0x60, 0, 0, 0]);
-        p.extend_from_slice(&(l4_len as u16).to_be_bytes());
-        p.extend_from_slice(&[proto, 64]);
-        p.extend_from_slice(&SRC6);
-        p.extend_from_slice(&DST6);
-        csum::pseudo_header_v6(&SRC6, &DST6, proto, l4_len as u32)
-    } else {
-        p.extend_from_slice(&[0x45, 0]);
-        p.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
-        p.extend_from_slice(&id.to_be_bytes());
-        p.extend_from_slice(&[0x40, 0, 64, proto, 0, 0]);
-        p.extend_from_slice(&SRC4);
-        p.extend_from_slice(&DST4);
-        let sum = csum::finish(csum::sum(&p));
-        p[10..12].copy_from_slice(&sum.to_be_bytes());
-        csum::pseudo_header_v4(SRC4, DST4, proto, l4_len as u16)
-    };
-    let l4 = p.len();
-    p.extend_from_slice(&[0x9c, 0x40, 0x12, 0xb5]);
-    let check_at = if proto == PROTO_TCP {
-        p.extend_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        l4 + 16
-    } else {
-        p.extend_from_slice(&(l4_len as u16).to_be_bytes());
-        p.extend_from_slice(&[0, 0]);
-        l4 + 6
-    };
-    p.resize(p.len() + payload, 0);
-    let sum = csum::finish(csum::combine(pseudo, csum::sum(&p[l4..])));
-    p[check_at..check_at + 2].copy_from_slice(&sum.to_be_bytes());
-    p
+/// The IPv6/TCP probe frame of `payload` bytes with an 8-byte destination-options header (PadN)
+/// after its fixed header.
+fn with_destination_options(payload: usize) -> Vec<u8> {
+    let mut s = probe_spec(true, PROTO_TCP, payload);
+    s.v6_ext = vec![v6_dest_opts(8)];
+    s.build()
 }
 
 /// The running kernel's release (`uname -r`), or `unknown` where it cannot be read.

@@ -395,31 +395,26 @@ mod tests {
         frame
     }
 
-    /// A valid IPv4/TCP packet with 200 bytes of payload, built by hand (host does not depend on
-    /// vnet-spec): checksums are computed with vnet-core's csum.
-    /// With `seeded`, the TCP checksum field holds the pseudo-header sum, as NEEDS_CSUM asks (C3).
+    /// A valid IPv4/TCP packet with 200 bytes of payload (seq, ack and window 0), from
+    /// vnet-packet. With `seeded`, the TCP checksum field holds the pseudo-header sum, as
+    /// NEEDS_CSUM asks (C3).
     fn ipv4_tcp_200(seeded: bool) -> Vec<u8> {
-        let payload = vec![0x61u8; 200];
-        let mut tcp = vec![0u8; 20];
-        tcp[..4].copy_from_slice(&[0xc8, 0x22, 0x01, 0xbb]);
-        tcp[12] = 0x50;
-        tcp[13] = 0x10;
-        tcp.extend_from_slice(&payload);
-        let pseudo = csum::pseudo_header_v4([192, 0, 2, 1], [198, 51, 100, 2], 6, tcp.len() as u16);
-        let c = if seeded {
-            pseudo
-        } else {
-            csum::finish(csum::combine(pseudo, csum::sum(&tcp)))
+        let spec = vnet_packet::PacketSpec {
+            l4: vnet_packet::L4::Tcp {
+                seq: 0,
+                ack: 0,
+                flags: vnet_packet::tcp_flags::ACK,
+                window: 0,
+            },
+            payload: vec![0x61; 200],
+            ip_id: 1,
+            ..vnet_packet::PacketSpec::tcp4(200)
         };
-        tcp[16..18].copy_from_slice(&c.to_be_bytes());
-        let mut ip = vec![
-            0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2,
-        ];
-        ip[2..4].copy_from_slice(&((20 + tcp.len()) as u16).to_be_bytes());
-        let c = csum::finish(csum::sum(&ip));
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        ip.extend_from_slice(&tcp);
-        ip
+        if seeded {
+            spec.build_partial()
+        } else {
+            spec.build()
+        }
     }
 
     #[test]

@@ -58,10 +58,10 @@ impl Rng {
 /// The header of a GSO request for `spec` in the virtio convention (P3, P4, P6): NEEDS_CSUM at
 /// the transport header, the GSO type of the packet, exact hdr_len.
 pub fn gso_header(spec: &PacketSpec, gso_size: u16) -> VnetHdr {
-    let (gso_type, csum_offset) = match (spec.l4, spec.v6) {
-        (L4::Udp, _) => (GsoType::UDP_L4, 6),
-        (L4::Tcp { .. }, false) => (GsoType::TCPV4, 16),
-        (L4::Tcp { .. }, true) => (GsoType::TCPV6, 16),
+    let gso_type = match (spec.l4, spec.v6) {
+        (L4::Udp, _) => GsoType::UDP_L4,
+        (L4::Tcp { .. }, false) => GsoType::TCPV4,
+        (L4::Tcp { .. }, true) => GsoType::TCPV6,
     };
     VnetHdr {
         flags: Flags::NEEDS_CSUM,
@@ -69,24 +69,9 @@ pub fn gso_header(spec: &PacketSpec, gso_size: u16) -> VnetHdr {
         hdr_len: spec.hdr_len() as u16,
         gso_size,
         csum_start: spec.l4_offset() as u16,
-        csum_offset,
+        csum_offset: spec.csum_offset() as u16,
         ..VnetHdr::default()
     }
-}
-
-/// The packet for a NEEDS_CSUM header: the transport checksum field holds the folded pseudo-header
-/// sum of the whole transport segment (C3), as the kernel's segmentation expects.
-pub fn partial_csum_packet(spec: &PacketSpec) -> Vec<u8> {
-    let mut pkt = spec.build();
-    let l4 = spec.l4_offset();
-    let at = l4
-        + match spec.l4 {
-            L4::Udp => 6,
-            L4::Tcp { .. } => 16,
-        };
-    let pseudo = spec.pseudo_header(pkt.len() - l4);
-    pkt[at..at + 2].copy_from_slice(&pseudo.to_be_bytes());
-    pkt
 }
 
 /// IPv4 options that a router forwards untouched: NOPs, maybe one experimental option (RFC 4727

@@ -5,6 +5,7 @@ use proptest::sample::select;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_core::meta::{self, TxFlags, TxMetadata, TxRule, VlanMetadata};
 use vnet_core::wire::Link;
+use vnet_packet::{L4, PacketSpec, tcp_flags, v6_dest_opts};
 
 use super::hdr::bytes_any;
 
@@ -111,8 +112,8 @@ pub fn tx_metadata_representable() -> impl Strategy<Value = TxMetadata> {
 /// A frame that matches representable metadata `m`, with `payload_len` bytes of payload: the link
 /// header `l2_len` says (none on TUN, Ethernet with a tag at 18), an IP header of `l3_len` bytes
 /// (IPv4 options as NOPs; IPv6 with one destination-options header), and the transport header
-/// of the selected rule (TCP of `l4_len` bytes for segmentation, else 20; UDP 8). Lengths are
-/// consistent; checksums are not computed (the translations do not read them).
+/// of the selected rule (TCP of `l4_len` bytes for segmentation, else 20; UDP 8). Built with
+/// vnet-packet: lengths and checksums are right (the translations read neither checksum).
 pub fn frame_for(m: &TxMetadata, payload_len: usize) -> (Vec<u8>, Link) {
     let v6 = m.flags.contains(TxFlags::IS_IPV6);
     let rule = TxRule::of(m);
@@ -128,56 +129,35 @@ pub fn frame_for(m: &TxMetadata, payload_len: usize) -> (Vec<u8>, Link) {
         _ if udp => 8,
         _ => 20,
     };
-    let protocol = if udp { 17 } else { 6 };
-
-    let mut transport = vec![0u8; l4 + payload_len];
-    transport[..4].copy_from_slice(&[0xc0, 0x01, 0x01, 0xbb]);
-    if udp {
-        let len = (8 + payload_len) as u16;
-        transport[4..6].copy_from_slice(&len.to_be_bytes());
-    } else {
-        transport[4..8].copy_from_slice(&7u32.to_be_bytes());
-        transport[12] = ((l4 / 4) as u8) << 4;
-        transport[13] = 0x10;
-        transport[20..l4].fill(1);
+    let mut spec = match (v6, udp) {
+        (false, false) => PacketSpec::tcp4(0),
+        (false, true) => PacketSpec::udp4(0),
+        (true, false) => PacketSpec::tcp6(0),
+        (true, true) => PacketSpec::udp6(0),
+    };
+    (spec.src_port, spec.dst_port) = (0xc001, 443);
+    spec.payload = (0..payload_len).map(|i| (i * 31 + 7) as u8).collect();
+    if !udp {
+        spec.l4 = L4::Tcp {
+            seq: 7,
+            ack: 0,
+            flags: tcp_flags::ACK,
+            window: 0,
+        };
+        spec.tcp_options = vec![1; l4 - 20];
     }
-    for (i, b) in transport[l4..].iter_mut().enumerate() {
-        *b = (i * 31 + 7) as u8;
+    if v6 && l3 > 40 {
+        spec.v6_ext = vec![v6_dest_opts(l3 - 40)];
+    } else if !v6 {
+        spec.ip_options = vec![1; l3 - 20];
     }
-
-    let mut frame = Vec::new();
     let link = if m.l2_len == 0 { Link::Tun } else { Link::Tap };
-    if link == Link::Tap {
-        frame.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
-        if m.l2_len == 18 {
-            frame.extend_from_slice(&[0x81, 0x00, 0x20, 0x0a]);
-        }
-        frame.extend_from_slice(if v6 { &[0x86, 0xdd] } else { &[0x08, 0x00] });
-    }
-    if v6 {
-        let ext = l3 - 40;
-        frame.extend_from_slice(&[0x60, 0, 0, 0]);
-        frame.extend_from_slice(&((ext + transport.len()) as u16).to_be_bytes());
-        frame.push(if ext > 0 { 60 } else { protocol });
-        frame.push(64);
-        frame.extend((0..32).map(|i| if i % 16 == 15 { 1 + i / 16 } else { 0x20 }));
-        if ext > 0 {
-            // Destination options: next header, length in 8-byte units after the first 8, then
-            // one PadN option filling the rest.
-            frame.extend_from_slice(&[protocol, (ext / 8 - 1) as u8, 1, (ext - 4) as u8]);
-            frame.extend(std::iter::repeat_n(0, ext - 4));
-        }
-    } else {
-        let total = (l3 + transport.len()) as u16;
-        frame.push(0x40 | (l3 / 4) as u8);
-        frame.push(0);
-        frame.extend_from_slice(&total.to_be_bytes());
-        frame.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, protocol, 0, 0]);
-        frame.extend_from_slice(&[192, 0, 2, 1, 198, 51, 100, 2]);
-        frame.extend(std::iter::repeat_n(1, l3 - 20));
-    }
-    frame.extend_from_slice(&transport);
-    (frame, link)
+    spec.ethernet = match m.l2_len {
+        0 => None,
+        18 => Some(Some(0x200a)),
+        _ => Some(None),
+    };
+    (spec.build(), link)
 }
 
 /// Representable metadata with a frame that matches it and the frame's link.
