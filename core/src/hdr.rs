@@ -37,7 +37,7 @@ impl Flags {
     pub const NEEDS_CSUM: Flags = Flags(0x01);
     /// The device validated the checksum (receive direction only; P9 forbids it on transmit).
     pub const DATA_VALID: Flags = Flags(0x02);
-    /// `csum_start`/`csum_offset` carry coalescing statistics (receive direction only, P15).
+    /// `csum_start`/`csum_offset` carry coalescing statistics (receive direction only, R7).
     pub const RSC_INFO: Flags = Flags(0x04);
     /// The outer UDP checksum of a UDP-tunnel GSO packet is to be computed too (V7, S3b).
     pub const UDP_TUNNEL_CSUM: Flags = Flags(0x08);
@@ -163,7 +163,7 @@ pub struct HdrLegacy<O: ByteOrder> {
     pub flags: Flags,
     /// [`GsoType`].
     pub gso_type: GsoType,
-    /// Length of the headers to keep linear: a hint, never trusted (V8).
+    /// Length of the headers to keep linear: a hint, never trusted (V6).
     pub hdr_len: U16<O>,
     /// Payload bytes per segment (the MSS).
     pub gso_size: U16<O>,
@@ -234,7 +234,7 @@ const _: () = {
     assert!(offset_of!(HdrV1HashTunnel<L>, inner_nh_offset) == 22);
 };
 
-/// Which of the four header layouts is on the wire (P1).
+/// Which of the four header layouts is on the wire (R2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Layout {
@@ -372,7 +372,7 @@ pub struct VnetHdr {
     pub flags: Flags,
     /// [`GsoType`].
     pub gso_type: GsoType,
-    /// Header-length hint (V8).
+    /// Header-length hint (V6).
     pub hdr_len: u16,
     /// Segment payload size (the MSS).
     pub gso_size: u16,

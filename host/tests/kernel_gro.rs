@@ -104,7 +104,7 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
             seq = seq.wrapping_add(len as u32);
             let mut pkt = s.build();
             if rng.chance(1, 15) {
-                // A bad TCP checksum (G30): delivered alone.
+                // A bad TCP checksum (G1): delivered alone.
                 let at = s.l4_offset() + 16;
                 pkt[at] ^= 0x5a;
             }

@@ -1,6 +1,6 @@
 //! Law L8 for UDP GRO: what the kernel coalesces when UDP GRO forwarding is on
 //! (`rx-udp-gro-forwarding` on A, set with `ethtool`), we coalesce identically with
-//! `GroOptions { udp: true }` (G4, G40-G46).
+//! `GroOptions { udp: true }` (G1, G4, G6).
 //!
 //! Random UDPv4/UDPv6 trains (interleaved flows; equal datagrams with a shorter one ending a
 //! train, a larger one starting a new one, TTL changes, bad and zero checksums) go through
@@ -54,9 +54,9 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
             let mut pkt = s.build();
             let at = s.l4_offset() + 6;
             match rng.range(0, 19) {
-                // A bad checksum (G40): delivered alone.
+                // A bad checksum (G1): delivered alone.
                 0 => pkt[at] ^= 0x5a,
-                // No checksum (IPv4 only; G40: never coalesced).
+                // No checksum (IPv4 only; G1: never coalesced).
                 1 if !v6 => pkt[at..at + 2].copy_from_slice(&[0, 0]),
                 _ => {}
             }

@@ -84,13 +84,13 @@ fn random_case(rng: &mut Rng, kind: Kind, wild: bool) -> Case {
     {
         hdr.gso_type = GsoType(hdr.gso_type.0 | GsoType::ECN.0);
     }
-    // hdr_len is a hint (V8): sometimes zero or short.
+    // hdr_len is a hint (V6): sometimes zero or short.
     match rng.range(0, 3) {
         0 => hdr.hdr_len = 0,
         1 => hdr.hdr_len = rng.range(0, spec.hdr_len() as u64) as u16,
         _ => {}
     }
-    // TSO (and UFO) without NEEDS_CSUM is accepted by Linux (V6c): the packet is then fully
+    // TSO (and UFO) without NEEDS_CSUM is accepted by Linux (V10): the packet is then fully
     // checksummed.
     let pkt = if kind != Kind::Uso && rng.chance(1, 8) {
         hdr.flags = Flags::EMPTY;

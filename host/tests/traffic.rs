@@ -133,7 +133,7 @@ fn udp_from_a_socket_comes_out_of_the_tun_with_a_zero_header() {
     let (mut hdr, mut buf) = ([0xaau8; HDR_LEN], [0u8; 1500]);
     let len = read_udp_to_peer(&dev, &mut hdr, &mut buf).unwrap();
     // No offloads were set, so the kernel checksummed the packet: flags are 0 or DATA_VALID
-    // (V14), no GSO, and no other field is used (V10, T18: num_buffers is zero).
+    // (T20), no GSO, and no other field is used (T18: num_buffers is zero).
     assert!(hdr[0] == 0 || hdr[0] == 0x02, "flags {:#x}", hdr[0]);
     assert_eq!(hdr[1..], [0; HDR_LEN - 1], "header {hdr:02x?}");
 

@@ -344,7 +344,7 @@ impl PacketSpec {
     /// A UDP-tunnel packet: `self` is the outer packet (its transport must be UDP; its payload is
     /// replaced), carrying [`TUNNEL_HDR`] and then `inner` (an IP packet, as on a TUN device).
     /// Outer lengths are computed; the outer UDP checksum is 0 (valid for IPv4 and, for tunnels,
-    /// what V7/P10 allow when UDP_TUNNEL_CSUM is not asked for).
+    /// what V7 and S3b allow when UDP_TUNNEL_CSUM is not asked for).
     pub fn encapsulate(&self, inner: &[u8]) -> Vec<u8> {
         let mut outer = self.clone();
         outer.l4 = L4::Udp;

@@ -287,7 +287,7 @@ pub fn cases() -> Vec<Case> {
             },
             v4(&[100, 100]),
         ),
-        // G3/G13 under Linux: IDs must increment; a fixed-ID train is delivered as it came.
+        // G3 under Linux: IDs must increment; a fixed-ID train is delivered as it came.
         case("ip_id_df1_inc", |_| ids(true, &[8, 9]), v4(&[200])),
         case("ip_id_df1_fixed", |_| ids(true, &[8, 8]), v4(&[100, 100])),
         case("ip_id_df0_inc", |_| ids(false, &[8, 9]), v4(&[200])),

@@ -93,7 +93,7 @@ fn cwr_first_merges_with_ecn_bit() {
     assert_eq!(sizes(&batch), vec![100, 100]);
 }
 
-/// G3/G13 under Linux, beyond the selftest's ip_id cases (in the table): after a fixed-ID train.
+/// G3 under Linux, beyond the selftest's ip_id cases (in the table): after a fixed-ID train.
 #[test]
 fn ip_id_linux() {
     // The fixed-ID train decides what flushes: 9 ends it and starts anew, 10 joins 9.
@@ -116,7 +116,7 @@ fn ip_id_relaxed() {
     assert_eq!(r(&ids(false, &[8, 9])), vec![200]);
 }
 
-// ---- UDP (G4, G40-G46) ----
+// ---- UDP (G1, G4, G6) ----
 
 fn udp(v6: bool, len: usize, i: u16) -> PacketSpec {
     let mut s = if v6 {
@@ -139,7 +139,7 @@ fn udp_trains() {
         };
         let u = |lens: &[usize]| sizes_with(with_udp(linux()), &b(lens));
         assert_eq!(u(&[100, 100]), vec![200]);
-        // A shorter datagram is merged and ends the train; a larger one starts anew (G44/G45).
+        // A shorter datagram is merged and ends the train; a larger one starts anew (G4).
         assert_eq!(u(&[100, 50, 100]), vec![150, 100]);
         assert_eq!(u(&[50, 100, 100]), vec![50, 200]);
         // UDP GRO is off by default.
@@ -163,7 +163,7 @@ fn regression_udp_segment_cap() {
     assert_eq!(sizes_with(wide, &batch), vec![700]);
 }
 
-/// Regression: UDP with a zero checksum (IPv4 "none") is never coalesced (G40).
+/// Regression: UDP with a zero checksum (IPv4 "none") is never coalesced (G1).
 #[test]
 fn regression_udp_zero_checksum() {
     let mut batch: Vec<Vec<u8>> = (0..2).map(|i| udp(false, 100, i).build()).collect();
@@ -297,7 +297,7 @@ fn regression_pure_acks_not_merged() {
     });
 }
 
-/// A pure ACK of a held flow completes it (kernel G32f/G34) and goes alone.
+/// A pure ACK of a held flow completes it (G4) and goes alone.
 #[test]
 fn pure_ack_completes_flow() {
     let mut b = [

@@ -97,7 +97,7 @@ proptest! {
     }
 }
 
-/// L4 and fast == reference on UDP-tunnel super-packets alone (S3b, S40): outer IPv4/IPv6 on TAP
+/// L4 and fast == reference on UDP-tunnel super-packets alone (S3b): outer IPv4/IPv6 on TAP
 /// and TUN, inner TCPv4/TCPv6/USO, UDP_TUNNEL_CSUM on and off; most of them must really be
 /// segmented.
 #[test]

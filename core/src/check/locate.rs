@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// V6 (and S1, S30): find the headers of a GSO packet in the packet itself.
+/// V6 (and S1): find the headers of a GSO packet in the packet itself.
 pub(super) fn locate(
     hdr: &VnetHdr,
     pkt: &[u8],
@@ -75,7 +75,7 @@ pub(super) fn locate(
     let l4_len = match kind {
         GsoKind::Tcp => TcpPacket::new_checked(l4)?.header_len(),
         GsoKind::Uso | GsoKind::Ufo => {
-            need("S30", headers.l4_offset + UDP_HEADER_LEN, pkt)?;
+            need("S1", headers.l4_offset + UDP_HEADER_LEN, pkt)?;
             UDP_HEADER_LEN
         }
     };

@@ -3,7 +3,7 @@
 //! [`check`] applies the rules of `virtio_net_hdr_to_skb` / `virtio_net_hdr_tnl_to_skb` (V1-V7)
 //! and of TUN's write path (T14), so that in [`Mode::Linux`] it accepts exactly what a
 //! Linux TUN/TAP device accepts on write. [`Mode::Strict`] adds the virtio spec's driver MUSTs
-//! (P4, P9). A GSO request is then located in the packet itself (V8: `hdr_len` is a hint, never
+//! (P4, P9). A GSO request is then located in the packet itself (V6: `hdr_len` is a hint, never
 //! trusted), so that segmentation has everything it needs and nothing it must take on faith.
 
 use core::fmt;
@@ -122,12 +122,12 @@ pub struct GsoRequest {
     pub ecn: bool,
     /// Payload bytes per segment.
     pub gso_size: u16,
-    /// NEEDS_CSUM was set (TCP may go without, V6c, and so may UFO, K7; the segmenter then
+    /// NEEDS_CSUM was set (TCP may go without, V10, and so may UFO, K7; the segmenter then
     /// computes the checksum anyway).
     pub csum: Option<CsumRequest>,
     /// The headers found in the packet (for a tunnel: the inner ones, offsets from packet start).
     pub headers: Headers,
-    /// Bytes of headers up to and including the transport header: the true `hdr_len` (V8).
+    /// Bytes of headers up to and including the transport header: the true `hdr_len` (V6).
     pub hdr_len: usize,
     /// Bytes after `hdr_len`.
     pub payload_len: usize,
@@ -165,7 +165,7 @@ pub enum CheckError {
         bound: Bound,
     },
     /// The packet cannot carry the request: too short for what the header says (V3, V4, T14,
-    /// S30), or its own headers disagree with it (found when locating a GSO request).
+    /// S1), or its own headers disagree with it (found when locating a GSO request).
     Packet {
         /// The rule broken.
         rule: &'static str,

@@ -140,7 +140,7 @@ fn test_v4_tcp_offset_and_v5_small_is_plain() {
     let pkt = PacketSpec::tcp4(200).build();
     let err = run(&gso_hdr(GsoType::TCPV4, 100, 20, 6), &pkt).unwrap_err();
     assert_eq!(err.rule(), "V4");
-    // TSO without NEEDS_CSUM is accepted by Linux (V6c) but not in strict mode (P4).
+    // TSO without NEEDS_CSUM is accepted by Linux (V10) but not in strict mode (P4).
     let no_csum = VnetHdr {
         flags: Flags::EMPTY,
         ..gso_hdr(GsoType::TCPV4, 100, 0, 0)

@@ -3,12 +3,12 @@
 //!
 //! The batch lives in caller buffers: `bufs[i]` holds packet `i` in its first `lens[i]` bytes, and
 //! the bytes after that are spare capacity. A merged packet grows in place in the buffer of its
-//! first segment; if that buffer has no room for the next segment, the train ends there (G5/G34:
+//! first segment; if that buffer has no room for the next segment, the train ends there (G5:
 //! flush, never allocate). Nothing is allocated: held flows live in a fixed-capacity table
 //! (`FLOWS` entries, 64 by default); when it is full the oldest held flow is completed to make
 //! room, as the kernel does when a GRO bucket overflows (G1).
 //!
-//! What merges and what flushes follows the kernel's GRO (rules G1-G6, kernel rules G10-G46), and
+//! What merges and what flushes follows the kernel's GRO (rules G1-G8), and
 //! under [`Policy::Linux`] exactly what Linux 6.18 hands to a TUN device with TSO on. Every merge is
 //! one that segmentation undoes exactly (law L5): every segment but the last carries exactly
 //! `gso_size` bytes, FIN and PSH appear on the last segment only, CWR on the first only, IPv4 IDs
@@ -19,7 +19,7 @@
 //! Each segment's payload is appended to the merged packet and summed in the same pass (the
 //! [`Summer`]'s `copy_and_sum`; its headers are summed apart), and the sum decides whether the
 //! append counts: a segment whose checksum fails is delivered as it came and does not disturb the
-//! held flow (G30), though the head's spare capacity may hold its bytes. A segment that does not
+//! held flow (G1), though the head's spare capacity may hold its bytes. A segment that does not
 //! merge is verified where it lies.
 //!
 //! Outputs come in the kernel's completion order (G8): a packet that is not held is handed on when
@@ -62,7 +62,7 @@ use seg::*;
 /// The largest merged IP datagram, header included (G5, kernel G3: `GRO_LEGACY_MAX_SIZE` - 1).
 pub const MAX_DATAGRAM: usize = 65535;
 
-/// UDP segments per merged datagram by default (G4, kernel G45 `UDP_GRO_CNT_MAX`): accepted by
+/// UDP segments per merged datagram by default (G4, `UDP_GRO_CNT_MAX`): accepted by
 /// every kernel's USO path (V4).
 pub const UDP_MAX_SEGMENTS: u16 = 64;
 

@@ -62,7 +62,7 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
         let Some(pkt) = rest.first().and_then(|b| b.as_ref().get(..len)) else {
             return;
         };
-        // G1: not eligible: handed on now, as it came; held flows are not disturbed (G30), so it
+        // G1: not eligible: handed on now, as it came; held flows are not disturbed, so it
         // overtakes them (G8).
         let Some(seg) = &classify(pkt, &self.opts) else {
             self.emit(i, len);
@@ -111,7 +111,7 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
                 }
                 let flags = seg.flags();
                 if seg.tcp() && flags.0 & LAST_ONLY != 0 {
-                    // G33: FIN/PSH of the last segment go on the merged packet.
+                    // G4: FIN/PSH of the last segment go on the merged packet.
                     let mut tcp =
                         TcpPacket::new_unchecked(head.get_mut(held_l4..).unwrap_or(&mut []));
                     let merged = TcpFlags(tcp.flags().0 | (flags.0 & LAST_ONLY));
@@ -179,10 +179,10 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
         }
     }
 
-    /// Whether `seg` merges into `flow` (G2-G5, kernel G12-G13, G23, G32, G44), and where.
+    /// Whether `seg` merges into `flow` (G2-G5), and where.
     pub(super) fn judge(&self, flow: &Flow, seg: &Seg, head: Option<&[u8]>, pkt: &[u8]) -> Verdict {
         let p = &flow.first;
-        // Network level (G2, kernel G12/G23).
+        // Network level (G2).
         if seg.net != p.net {
             return Verdict::Flush;
         }
@@ -238,7 +238,7 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
                 };
             }
         } else if payload > mss || flow.count >= usize::from(self.opts.udp_max_segments.max(1)) {
-            // G44: a larger datagram ends the train; so does the segment limit (G4).
+            // G4: a larger datagram ends the train; so does the segment limit.
             return Verdict::Flush;
         }
         let mut fixed = flow.fixed;
@@ -282,16 +282,16 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
         }
         let mss = f.first.payload();
         if seg.tcp() {
-            // G34: a short segment or one with URG/PSH/RST/SYN/FIN ends the train.
+            // G4: a short segment or one with URG/PSH/RST/SYN/FIN ends the train.
             payload < mss || seg.flags().intersects(COMPLETE)
         } else {
-            // G45: a shorter datagram ends the train, as does the segment limit.
+            // G4: a shorter datagram ends the train, as does the segment limit.
             payload < mss || f.count >= usize::from(self.opts.udp_max_segments.max(1))
         }
     }
 
     /// Holds `seg` (input `i`, verified) as a new flow, or hands it on now if it cannot start
-    /// one (G34: no payload, URG/PSH/RST/SYN/FIN; G3: CWR under Relaxed; under Linux a CWR
+    /// one (G4: no payload, URG/PSH/RST/SYN/FIN; G3: CWR under Relaxed; under Linux a CWR
     /// segment is held like any other, K21).
     pub(super) fn start<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,

@@ -43,7 +43,7 @@ pub(super) struct Seg {
     /// IPv4 ID (IPv6: 0).
     pub(super) id: u16,
     /// TCP fields (zero for UDP): the sequence number, and the fields that must be equal but for
-    /// FIN/PSH (G33) as one word, see [`tcp_word`].
+    /// FIN/PSH (G4) as one word, see [`tcp_word`].
     pub(super) seq: u32,
     pub(super) tcp: u64,
 }
@@ -115,18 +115,18 @@ pub(super) struct Flow {
     pub(super) fixed: bool,
 }
 
-/// TCP flags that complete a flow after merging, or keep a segment from being held (G4, G34).
+/// TCP flags that complete a flow after merging, or keep a segment from being held (G4).
 pub(super) const COMPLETE: TcpFlags = TcpFlags(
     TcpFlags::URG.0 | TcpFlags::PSH.0 | TcpFlags::RST.0 | TcpFlags::SYN.0 | TcpFlags::FIN.0,
 );
 
-/// TCP flags that may differ between merged segments (G33): carried by the last one.
+/// TCP flags that may differ between merged segments (G4): carried by the last one.
 pub(super) const LAST_ONLY: u16 = TcpFlags::FIN.0 | TcpFlags::PSH.0;
 
 /// The fields of `pkt` if it is eligible for GRO (G1): IPv4 without options, not a fragment, with
 /// a valid header checksum and reserved bit clear, or IPv6 without a fragment header; lengths that
 /// agree with the buffer; TCP, or UDP when enabled, with a UDP length above 8 that agrees and a
-/// non-zero UDP checksum (G40/G41). The L4 checksum is verified later, by the caller.
+/// non-zero UDP checksum (G1). The L4 checksum is verified later, by the caller.
 #[inline(always)]
 pub(super) fn classify(pkt: &[u8], opts: &GroOptions) -> Option<Seg> {
     classify_tcp4(pkt).or_else(|| classify_any(pkt, opts))
@@ -289,7 +289,7 @@ pub(super) fn classify_tcp4(pkt: &[u8]) -> Option<Seg> {
 }
 
 /// Whether `seg`'s IPv6 extension headers are byte-identical to those of `flow`'s held packet,
-/// which lives in `before` (G2, kernel G22). IPv4 packets have none (options are not eligible).
+/// which lives in `before` (G2). IPv4 packets have none (options are not eligible).
 pub(super) fn same_ext<B: AsRef<[u8]>>(before: &[B], flow: &Flow, seg: &Seg, pkt: &[u8]) -> bool {
     if !seg.key.v6 {
         return true;
@@ -302,7 +302,7 @@ pub(super) fn same_ext<B: AsRef<[u8]>>(before: &[B], flow: &Flow, seg: &Seg, pkt
             .is_some_and(|held| pkt.get(range).is_some_and(|mine| mine == held))
 }
 
-/// Whether `seg`'s L4 checksum verifies (G30, G40), summing the packet where it lies.
+/// Whether `seg`'s L4 checksum verifies (G1), summing the packet where it lies.
 pub(super) fn verify_in_place<S: Summer>(summer: S, seg: &Seg, pkt: &[u8]) -> bool {
     let l4 = pkt.get(seg.l4_offset..).unwrap_or(&[]);
     csum::combine(seg.pseudo(l4.len()), summer.sum(l4)) == 0xFFFF

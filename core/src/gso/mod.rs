@@ -45,10 +45,10 @@ pub struct GsoOptions {
     /// Where the packet starts: IP (TUN) or Ethernet (TAP). Must be what `check` was given; the
     /// segmenter re-parses the packet with it and refuses a request that does not match.
     pub link: Link,
-    /// AccECN mode: CWR stays on every TCP segment instead of the first only (S6).
+    /// AccECN mode: CWR stays on every TCP segment instead of the first only (S1b).
     pub accecn: bool,
-    /// Fixed-ID mode: every TCP segment keeps the super-packet's IPv4 ID (S11). The kernel's
-    /// FIXEDID is TCP-only, so USO IDs increment whatever this says (S30); UFO fragments share one
+    /// Fixed-ID mode: every TCP segment keeps the super-packet's IPv4 ID (S2). The kernel's
+    /// FIXEDID is TCP-only, so USO IDs increment whatever this says (S3); UFO fragments share one
     /// ID by definition.
     pub fixed_id: bool,
     /// Which kernel's behaviour to follow where kernels differ; USO makes at most

@@ -184,7 +184,7 @@ pub(super) struct Plan {
     /// TCP: header sum with seq, data offset/flags word and checksum zero; UDP: ports only.
     pub(super) l4_sum: u16,
     /// TCP and USO: the checksum seed without its length, what a segment's length is added to
-    /// (S7): with NEEDS_CSUM the sender's seed from the checksum field less the super-packet's L4
+    /// (S1c): with NEEDS_CSUM the sender's seed from the checksum field less the super-packet's L4
     /// length, as Linux adjusts it (K9); without, the pseudo-header's addresses and protocol.
     pub(super) l4_seed: u16,
     /// TCP: first sequence number.

@@ -451,7 +451,7 @@ fn is_marker(pkt: &[u8], id: u32) -> bool {
 /// What the kernel's GRO made of a train, run twice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Coalesced {
-    /// Both runs gave the same packets (compared with `hdr_len` ignored, V11: a hint).
+    /// Both runs gave the same packets (compared with `hdr_len` ignored, T19: a hint).
     Stable(Vec<(VnetHdr, Vec<u8>)>),
     /// The runs differ: the kernel flushed early at least once (a jiffy boundary during the
     /// train, or a timer), so this train says nothing about the GRO rules. Set it aside and count.
@@ -734,8 +734,8 @@ pub fn undo_forwarding(pkt: &[u8]) -> Vec<u8> {
 }
 
 /// The header the kernel's GRO gives a merged packet, as far as it is a rule (G6): NEEDS_CSUM,
-/// the GSO type, gso_size, csum_start and csum_offset; `hdr_len` zeroed (a hint, V11) and
-/// DATA_VALID dropped (V14: the kernel adds it to packets whose checksum it verified; it says
+/// the GSO type, gso_size, csum_start and csum_offset; `hdr_len` zeroed (a hint, T19) and
+/// DATA_VALID dropped (T20: the kernel adds it to packets whose checksum it verified; it says
 /// nothing about coalescing).
 pub fn normalize_gro_header(hdr: &VnetHdr) -> VnetHdr {
     VnetHdr {

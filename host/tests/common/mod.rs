@@ -326,7 +326,7 @@ pub fn complete_single(hdr: &VnetHdr, pkt: &[u8]) -> (VnetHdr, Vec<u8>) {
 }
 
 /// vnet-core's GRO answer for `train` with `opts` (TUN framing), in its output order, headers with
-/// `hdr_len` zeroed (the kernel's is a hint, V11). Every buffer has room for the largest datagram.
+/// `hdr_len` zeroed (the kernel's is a hint, T19). Every buffer has room for the largest datagram.
 pub fn core_coalesce(train: &[Vec<u8>], opts: GroOptions) -> Vec<(VnetHdr, Vec<u8>)> {
     let mut bufs: Vec<Vec<u8>> = train
         .iter()

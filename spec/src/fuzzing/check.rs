@@ -145,7 +145,7 @@ pub(super) fn check_bytes(data: &[u8]) {
 /// - `Segment`: the kind is the header's type and the size usable (V2, V5); the headers are where
 ///   `parse_headers` finds them, of the IP version and protocol the type names, not a fragment
 ///   (S1); `hdr_len` ends after the whole transport header and `hdr_len + payload_len` is the
-///   packet (V8); the checksum request is at the transport header with its field inside the packet
+///   packet (V6); the checksum request is at the transport header with its field inside the packet
 ///   (V3, V4); USO stays within the segment limit (V4); a tunnel was negotiated and its offsets are
 ///   ordered (V7).
 pub fn check(input: &CheckInput) {
@@ -286,7 +286,7 @@ fn assert_segment(input: &CheckInput, req: &check::GsoRequest) {
                 GsoKind::Ufo => {}
             }
         }
-        // V4: USO needs NEEDS_CSUM; TCP (V6c) and UFO (K7: checksummed whole) may go without.
+        // V4: USO needs NEEDS_CSUM; TCP (V10) and UFO (K7: checksummed whole) may go without.
         (false, None) => assert_ne!(kind, GsoKind::Uso, "V4: USO needs NEEDS_CSUM"),
         (flag, csum) => panic!("NEEDS_CSUM {flag} but csum request {csum:?}"),
     }

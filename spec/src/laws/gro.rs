@@ -292,7 +292,7 @@ pub fn total<const FLOWS: usize>(opts: GroOptions, bufs: &[Vec<u8>], lens: &[usi
         assert_eq!(members, o.segments);
         if o.segments == 1 {
             assert_eq!(o.hdr, VnetHdr::default());
-            // Its spare capacity may hold a rejected segment's bytes (G30); the packet is intact.
+            // Its spare capacity may hold a rejected segment's bytes (G1); the packet is intact.
             assert_eq!(o.len, lens[o.index]);
             assert_eq!(
                 work[o.index][..o.len],

@@ -305,7 +305,7 @@ fn valid_segments(
     Ok(())
 }
 
-/// S3b / S40: every segment is the outer headers (bytes unchanged except the outer IP length, IPv4
+/// S3b: every segment is the outer headers (bytes unchanged except the outer IP length, IPv4
 /// ID = first + index, header checksum, UDP length, and with UDP_TUNNEL_CSUM the UDP checksum)
 /// followed by an inner segment; the outer IP and UDP lengths agree with the bytes, the outer IPv4
 /// checksum verifies, the outer UDP checksum verifies with UDP_TUNNEL_CSUM (the seed is the
@@ -334,7 +334,7 @@ fn valid_tunnel_segments(
         );
         ensure!(
             same_except(&seg[..nh], &pkt[..nh], &holes),
-            "{name}: {i}: an outer header byte S40 does not rewrite changed"
+            "{name}: {i}: an outer header byte S3b does not rewrite changed"
         );
         let h = wire::parse_headers(seg, opts.link).map_err(|e| format!("{name}: {i}: {e}"))?;
         ensure!(h == outer, "{name}: {i}: outer headers moved");

@@ -183,7 +183,7 @@ fn pseudo(p: &P, l4_len: usize) -> u16 {
     }
 }
 
-/// G30/G40: the L4 checksum verifies.
+/// G1: the L4 checksum verifies.
 fn l4_ok(p: &P, b: &[u8]) -> bool {
     csum::combine(pseudo(p, b.len() - p.l4), csum::sum(&b[p.l4..])) == 0xffff
 }
@@ -226,7 +226,7 @@ impl ReferenceGro {
             })
         };
         for (i, b) in batch.iter().enumerate() {
-            // G1, G30, G40: not eligible or a bad checksum: alone, flows untouched.
+            // G1: not eligible or a bad checksum: alone, flows untouched.
             let Some(p) = parse(b, self.opts.udp).filter(|p| l4_ok(p, b)) else {
                 alone(&mut outs, i);
                 continue;
@@ -248,7 +248,7 @@ impl ReferenceGro {
                         h.members.push(i);
                         h.next_seq = p.seq.wrapping_add(p.payload as u32);
                         if p.tcp {
-                            // G33: FIN/PSH of the last segment.
+                            // G4: FIN/PSH of the last segment.
                             let at_flags = h.first.l4 + 13;
                             h.bytes[at_flags] |= (p.flags & (FIN | PSH)) as u8;
                         }
@@ -293,7 +293,7 @@ impl ReferenceGro {
         outs.into_iter().map(|o| o.item).collect()
     }
 
-    /// G34, G3: hold `p` as a new flow, or hand it on alone if it cannot start one.
+    /// G4, G3: hold `p` as a new flow, or hand it on alone if it cannot start one.
     fn start(&self, outs: &mut Vec<Out>, held: &mut Vec<Held>, i: usize, p: P, batch: &[Vec<u8>]) {
         // A CWR segment is held like any other under Linux (K21), handed on alone under Relaxed.
         let alone = URG
@@ -396,7 +396,7 @@ impl ReferenceGro {
         }
     }
 
-    /// G34/G45: `p`, just merged into `h`, ends its train.
+    /// G4: `p`, just merged into `h`, ends its train.
     fn ends(&self, h: &Held, p: &P) -> bool {
         p.payload < h.first.payload
             || if p.tcp {

@@ -124,7 +124,7 @@ fn l4_checksum(seg: &mut [u8], lay: &Layout, field: usize) -> u16 {
     !ones_sum(&all)
 }
 
-/// S7 with NEEDS_CSUM: the checksum of a segment as Linux completes it (K9). The sender's seed in
+/// S1c with NEEDS_CSUM: the checksum of a segment as Linux completes it (K9). The sender's seed in
 /// the super-packet's field (the pseudo-header sum, if it followed C3) has its length `old_len`
 /// swapped for the segment's, in ones' complement; that goes in the field, and the checksum is
 /// the complement of the sum from the transport header to the end, field included.
@@ -211,7 +211,7 @@ pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<
     )
 }
 
-/// S3b / S40: a UDP-tunnel super-packet. The inner packet (from `inner_nh`, as on a TUN device) is
+/// S3b: a UDP-tunnel super-packet. The inner packet (from `inner_nh`, as on a TUN device) is
 /// split by S1-S3; every segment gets the outer headers with the outer IP length, IPv4 ID (the
 /// first plus the index) and header checksum, the outer UDP length, and with UDP_TUNNEL_CSUM the
 /// outer UDP checksum over the outer UDP header and everything after it, seeded with the sender's

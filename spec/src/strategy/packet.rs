@@ -100,7 +100,7 @@ pub fn gso_size_any() -> impl Strategy<Value = u16> {
 /// extension headers, TCP options, TUN or TAP (with or without a VLAN tag), any `gso_size` and any
 /// payload that fits in an IP packet (and in at most 160 segments, 128 for USO). The header asks for
 /// exactly this packet; NEEDS_CSUM (with the pseudo-header sum in the field, C3) or, for TCP and
-/// UFO, not (V6c); ECN sometimes for TCP; AccECN and fixed-ID options free.
+/// UFO, not (V10); ECN sometimes for TCP; AccECN and fixed-ID options free.
 pub fn super_packet_with(kind: Kind) -> impl Strategy<Value = SuperPacket> {
     let v6 = any::<bool>();
     (
