@@ -50,6 +50,8 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
         k
     }
 
+    /// One coalesce step for input `i`, as the sequence of its decisions: eligible (G1), which
+    /// held flow (G2), the verdict against its held packet (G2-G5), and what follows from it.
     pub(super) fn step<B: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         bufs: &mut [B],
@@ -68,118 +70,125 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
             self.emit(i, len);
             return;
         };
-        let found = self
-            .table
-            .iter()
-            .position(|f| f.first.key == seg.key && same_ext(before, f, seg, pkt));
-        let Some(fi) = found else {
-            if verify_in_place(self.summer, seg, pkt) {
+        let Some(fi) = self.find(before, seg, pkt) else {
+            if self.verified(i, seg, pkt) {
                 self.start(bufs, i, *seg);
-            } else {
-                self.emit(i, len);
             }
             return;
         };
-        // The held flow is read in place (not copied): what the verdicts below need of it.
+        // The held flow is read in place (not copied): what the verdict needs of it.
         let Some(flow) = self.table.get(fi) else {
             return;
         };
-        let (held_len, held_head, held_l4) = (flow.len, flow.head, flow.first.l4_offset);
-        let head_buf = before.get_mut(held_head).map(AsMut::as_mut);
-        match self.judge(flow, seg, head_buf.as_deref(), pkt) {
+        let head = before.get_mut(flow.head).map(AsMut::as_mut);
+        match self.judge(flow, seg, head.as_deref(), pkt) {
             Verdict::Merge => {
-                let Some(head) = head_buf else { return };
-                let payload = pkt.get(seg.hdr_len..).unwrap_or(&[]);
-                let dst = head
-                    .get_mut(held_len..)
-                    .and_then(|spare| spare.get_mut(..payload.len()));
-                let Some(dst) = dst else {
-                    self.emit(i, len);
-                    return;
-                };
-                // One pass: the payload is summed as it is copied (the TCP header is summed apart;
-                // it is a whole number of 4-byte words, so the payload starts at an even offset).
-                let header = pkt.get(seg.l4_offset..seg.hdr_len).unwrap_or(&[]);
-                let head_sum = csum::combine(seg.pseudo(len - seg.l4_offset), csum::sum(header));
-                let ok = self
-                    .summer
-                    .copy_and_sum(dst, payload)
-                    .is_some_and(|sum| csum::combine(head_sum, sum) == 0xFFFF);
-                if !ok {
-                    self.emit(i, len);
-                    return;
-                }
-                let flags = seg.flags();
-                if seg.tcp() && flags.0 & LAST_ONLY != 0 {
-                    // G4: FIN/PSH of the last segment go on the merged packet.
-                    let mut tcp =
-                        TcpPacket::new_unchecked(head.get_mut(held_l4..).unwrap_or(&mut []));
-                    let merged = TcpFlags(tcp.flags().0 | (flags.0 & LAST_ONLY));
-                    tcp.set_flags(merged);
-                }
-                if self.absorb(fi, i, seg) {
+                if self.merge(head, fi, i, seg, pkt) {
                     self.complete(bufs, fi);
                 }
             }
-            Verdict::Prepend => {
-                let Some(head) = head_buf else { return };
-                if !verify_in_place(self.summer, seg, pkt) {
-                    self.emit(i, len);
-                    return;
-                }
-                // G3 (Relaxed): the held payload moves up by the segment's payload, which goes in
-                // front, and the segment's headers become the merged packet's (same length).
-                let m = seg.payload();
-                let h = seg.hdr_len;
-                // The held packet's bytes after its headers, with `m` spare bytes behind them.
-                let region = head.get_mut(h..held_len + m);
-                let held = region.as_ref().and_then(|r| r.len().checked_sub(m));
-                let (Some(region), Some(held)) = (region, held) else {
-                    self.emit(i, len);
-                    return;
-                };
-                if pkt.len() != h + m {
-                    self.emit(i, len);
-                    return;
-                }
-                shift_up(region, held, m);
-                if let (Some(dst), Some(src)) = (head.get_mut(..h + m), pkt.get(..h + m)) {
-                    dst.copy_from_slice(src);
-                }
-                if let Some(f) = self.table.get_mut(fi) {
-                    f.first = *seg;
-                    f.len += m;
-                    f.count += 1;
-                    f.last = i;
-                }
-                if let Some(o) = self.owner.get_mut(i) {
-                    *o = self.lens.len() + held_head;
-                }
-            }
+            Verdict::Prepend => self.prepend(head, fi, i, seg, pkt),
             Verdict::Fixed => {
-                if !verify_in_place(self.summer, seg, pkt) {
-                    self.emit(i, len);
-                    return;
-                }
-                if let Some(f) = self.table.get_mut(fi) {
-                    f.fixed = true;
-                }
-                if self.absorb(fi, i, seg) {
+                if self.verified(i, seg, pkt) && self.count_fixed(fi, i, seg) {
                     self.complete(bufs, fi);
                 }
             }
             Verdict::Flush => {
-                if !verify_in_place(self.summer, seg, pkt) {
-                    self.emit(i, len);
-                    return;
+                // G8: the held packet is handed on before the segment, which starts anew.
+                if self.verified(i, seg, pkt) {
+                    self.complete(bufs, fi);
+                    self.start(bufs, i, *seg);
                 }
-                self.complete(bufs, fi);
-                self.start(bufs, i, *seg);
             }
         }
     }
 
-    /// Whether `seg` merges into `flow` (G2-G5), and where.
+    /// The held flow `seg` belongs to, if any (G2: same key, same IPv6 extension headers).
+    #[inline]
+    fn find<B: AsRef<[u8]>>(&self, before: &[B], seg: &Seg, pkt: &[u8]) -> Option<usize> {
+        self.table
+            .iter()
+            .position(|f| f.first.key == seg.key && same_ext(before, f, seg, pkt))
+    }
+
+    /// Whether `seg`'s L4 checksum verifies where it lies; if not, input `i` is handed on as it
+    /// came and held flows are not disturbed (G1, G30).
+    #[inline]
+    fn verified(&mut self, i: usize, seg: &Seg, pkt: &[u8]) -> bool {
+        let ok = verify_in_place(self.summer, seg, pkt);
+        if !ok {
+            self.emit(i, pkt.len());
+        }
+        ok
+    }
+
+    /// [`Verdict::Merge`]: appends `seg` (input `i`) to flow `fi`'s held packet in `head` if its
+    /// checksum verifies (else hands it on, G30); true if it ends the train (G4).
+    /// Inlined into `step` (the hot path), as it was before `step` was split.
+    #[inline(always)]
+    fn merge(
+        &mut self,
+        head: Option<&mut [u8]>,
+        fi: usize,
+        i: usize,
+        seg: &Seg,
+        pkt: &[u8],
+    ) -> bool {
+        let (Some(head), Some(flow)) = (head, self.table.get(fi)) else {
+            return false;
+        };
+        let (held_len, held_l4) = (flow.len, flow.first.l4_offset);
+        if !append(self.summer, head, held_len, seg, pkt) {
+            self.emit(i, pkt.len());
+            return false;
+        }
+        carry_last_flags(head, held_l4, seg);
+        self.absorb(fi, i, seg)
+    }
+
+    /// [`Verdict::Prepend`] (G3, Relaxed): puts `seg` (input `i`, verified) in front of flow
+    /// `fi`'s held packet in `head`, whose first segment it becomes; else hands it on.
+    #[inline]
+    fn prepend(&mut self, head: Option<&mut [u8]>, fi: usize, i: usize, seg: &Seg, pkt: &[u8]) {
+        let Some(head) = head else { return };
+        if !self.verified(i, seg, pkt) {
+            return;
+        }
+        let Some(&Flow {
+            len: held_len,
+            head: held_head,
+            ..
+        }) = self.table.get(fi)
+        else {
+            return;
+        };
+        if !put_in_front(head, held_len, seg, pkt) {
+            self.emit(i, pkt.len());
+            return;
+        }
+        let m = seg.payload();
+        if let Some(f) = self.table.get_mut(fi) {
+            f.first = *seg;
+            f.len += m;
+            f.count += 1;
+            f.last = i;
+        }
+        if let Some(o) = self.owner.get_mut(i) {
+            *o = self.lens.len() + held_head;
+        }
+    }
+
+    /// [`Verdict::Fixed`] (G3, Linux): counts `seg` (input `i`, verified) into flow `fi` as a
+    /// fixed-ID train; true if it ends the train (G4).
+    #[inline]
+    fn count_fixed(&mut self, fi: usize, i: usize, seg: &Seg) -> bool {
+        if let Some(f) = self.table.get_mut(fi) {
+            f.fixed = true;
+        }
+        self.absorb(fi, i, seg)
+    }
+
+    /// Whether `seg` merges into `flow` (G2-G5, kernel G12-G13, G23, G32, G44), and where.
     pub(super) fn judge(&self, flow: &Flow, seg: &Seg, head: Option<&[u8]>, pkt: &[u8]) -> Verdict {
         let p = &flow.first;
         // Network level (G2).
@@ -413,6 +422,61 @@ pub(super) enum Verdict {
     Fixed,
     /// Complete the held packet; the segment starts anew.
     Flush,
+}
+
+/// Copies `seg`'s payload behind the held packet's `held_len` bytes in `head` and verifies
+/// `seg`'s checksum in the same pass (G30); false if it does not fit or does not verify.
+/// Inlined into `merge`: the hot path.
+#[inline(always)]
+fn append<S: Summer>(summer: S, head: &mut [u8], held_len: usize, seg: &Seg, pkt: &[u8]) -> bool {
+    let payload = pkt.get(seg.hdr_len..).unwrap_or(&[]);
+    let dst = head
+        .get_mut(held_len..)
+        .and_then(|spare| spare.get_mut(..payload.len()));
+    let Some(dst) = dst else {
+        return false;
+    };
+    // One pass: the payload is summed as it is copied (the TCP header is summed apart; it is a
+    // whole number of 4-byte words, so the payload starts at an even offset).
+    let header = pkt.get(seg.l4_offset..seg.hdr_len).unwrap_or(&[]);
+    let head_sum = csum::combine(seg.pseudo(pkt.len() - seg.l4_offset), csum::sum(header));
+    summer
+        .copy_and_sum(dst, payload)
+        .is_some_and(|sum| csum::combine(head_sum, sum) == 0xFFFF)
+}
+
+/// G33: FIN/PSH of the last merged TCP segment go on the merged packet in `head`, whose TCP
+/// header starts at `l4`. Inlined into `merge`: the hot path.
+#[inline(always)]
+fn carry_last_flags(head: &mut [u8], l4: usize, seg: &Seg) {
+    let flags = seg.flags();
+    if seg.tcp() && flags.0 & LAST_ONLY != 0 {
+        let mut tcp = TcpPacket::new_unchecked(head.get_mut(l4..).unwrap_or(&mut []));
+        let merged = TcpFlags(tcp.flags().0 | (flags.0 & LAST_ONLY));
+        tcp.set_flags(merged);
+    }
+}
+
+/// G3 (Relaxed, prepend): moves the held payload in `head` up by `seg`'s payload, which goes in
+/// front, and `seg`'s headers become the merged packet's (same length); false, `head` untouched,
+/// if the buffer has no room or `pkt` is not `seg`.
+fn put_in_front(head: &mut [u8], held_len: usize, seg: &Seg, pkt: &[u8]) -> bool {
+    let m = seg.payload();
+    let h = seg.hdr_len;
+    // The held packet's bytes after its headers, with `m` spare bytes behind them.
+    let region = head.get_mut(h..held_len + m);
+    let held = region.as_ref().and_then(|r| r.len().checked_sub(m));
+    let (Some(region), Some(held)) = (region, held) else {
+        return false;
+    };
+    if pkt.len() != h + m {
+        return false;
+    }
+    shift_up(region, held, m);
+    if let (Some(dst), Some(src)) = (head.get_mut(..h + m), pkt.get(..h + m)) {
+        dst.copy_from_slice(src);
+    }
+    true
 }
 
 /// Moves `buf[..len]` up by `by` bytes (`buf` holds at least `len + by`), from the back in pieces
