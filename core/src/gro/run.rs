@@ -196,83 +196,109 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
             return Verdict::Flush;
         }
         let payload = seg.payload();
-        let mss = p.payload();
-        let relaxed = self.opts.policy == Policy::Relaxed;
-        // IPv4 IDs (G3): how far this segment's ID is from the first's, if IDs count at all.
-        let ids_ignored = seg.key.v6 || (relaxed && p.df());
-        let id_step = (!ids_ignored).then(|| seg.id.wrapping_sub(p.id));
+        let id_step = self.id_step(p, seg);
         // G5: the merged datagram stays within 65535 bytes.
         if flow.len + payload > MAX_DATAGRAM {
             return Verdict::Flush;
         }
         if seg.tcp() {
-            // CWR (G3): never merged into a held packet; whether the held packet's own CWR must
-            // match is the kernel's (K21).
-            let flags = seg.flags();
-            let unmatched = if relaxed || self.opts.kernel.gro_cwr_must_match {
-                LAST_ONLY
-            } else {
-                LAST_ONLY | TcpFlags::CWR.0
-            };
-            if flags.contains(TcpFlags::CWR)
-                || (seg.tcp ^ p.tcp) & !(u64::from(unmatched) << 16) != 0
-                || seg.hdr_len != p.hdr_len
-                || payload == 0
-                || payload > mss
-            {
-                return Verdict::Flush;
-            }
-            let opts_at = p.l4_offset + wire::TCP_MIN_HEADER_LEN;
-            // Options must be byte-identical; most segments have none, and then no `memcmp`
-            // call is made.
-            let held = head.and_then(|h| h.get(opts_at..p.hdr_len));
-            if held.is_none() || (opts_at < p.hdr_len && held != pkt.get(opts_at..p.hdr_len)) {
+            if self.tcp_differs(p, seg, head, pkt) {
                 return Verdict::Flush;
             }
             if seg.seq != flow.next_seq {
-                // G3 (Relaxed): a full-sized segment that ends where the held packet begins goes
-                // in front of it; it must not carry FIN/PSH (those belong to the last segment)
-                // and, if IDs count, its ID must be the first's minus one.
-                let prepend = relaxed
-                    && !flow.fixed
-                    && payload == mss
-                    && flags.0 & LAST_ONLY == 0
-                    && seg.seq.wrapping_add(payload as u32) == p.seq
-                    && id_step.is_none_or(|d| d == u16::MAX)
-                    && head.is_some_and(|h| flow.len + payload <= h.len());
-                return if prepend {
+                return if self.prepends(flow, seg, head, id_step) {
                     Verdict::Prepend
                 } else {
                     Verdict::Flush
                 };
             }
-        } else if payload > mss || flow.count >= usize::from(self.opts.udp_max_segments.max(1)) {
-            // G4: a larger datagram ends the train; so does the segment limit.
+        } else if payload > p.payload()
+            || flow.count >= usize::from(self.opts.udp_max_segments.max(1))
+        {
+            // G44: a larger datagram ends the train; so does the segment limit (G4).
             return Verdict::Flush;
         }
+        match self.ids_follow(flow, id_step) {
+            None => Verdict::Flush,
+            Some(true) => Verdict::Fixed,
+            // The buffer of the first segment must have room: else flush, never allocate (G5).
+            Some(false) if head.is_none_or(|h| flow.len + payload > h.len()) => Verdict::Flush,
+            Some(false) => Verdict::Merge,
+        }
+    }
+
+    /// IPv4 IDs (G3): how far `seg`'s ID is from the first segment's `p`, if IDs count at all
+    /// (not IPv6; under Relaxed not with DF).
+    #[inline(always)]
+    fn id_step(&self, p: &Seg, seg: &Seg) -> Option<u16> {
+        let ids_ignored = seg.key.v6 || (self.opts.policy == Policy::Relaxed && p.df());
+        (!ids_ignored).then(|| seg.id.wrapping_sub(p.id))
+    }
+
+    /// Whether TCP segment `seg` cannot join the held packet whose first segment is `p`
+    /// whatever its sequence number (G2, G4): CWR (G3), other header fields but FIN/PSH, header
+    /// length, option bytes, no payload or more than `mss`.
+    #[inline(always)]
+    fn tcp_differs(&self, p: &Seg, seg: &Seg, head: Option<&[u8]>, pkt: &[u8]) -> bool {
+        let payload = seg.payload();
+        // CWR (G3): never merged into a held packet; whether the held packet's own CWR must
+        // match is the kernel's (K21).
+        let unmatched =
+            if self.opts.policy == Policy::Relaxed || self.opts.kernel.gro_cwr_must_match {
+                LAST_ONLY
+            } else {
+                LAST_ONLY | TcpFlags::CWR.0
+            };
+        if seg.flags().contains(TcpFlags::CWR)
+            || (seg.tcp ^ p.tcp) & !(u64::from(unmatched) << 16) != 0
+            || seg.hdr_len != p.hdr_len
+            || payload == 0
+            || payload > p.payload()
+        {
+            return true;
+        }
+        let opts_at = p.l4_offset + wire::TCP_MIN_HEADER_LEN;
+        // Options must be byte-identical; most segments have none, and then no `memcmp` call is
+        // made.
+        let held = head.and_then(|h| h.get(opts_at..p.hdr_len));
+        held.is_none() || (opts_at < p.hdr_len && held != pkt.get(opts_at..p.hdr_len))
+    }
+
+    /// G3 (Relaxed): whether TCP segment `seg`, out of sequence, goes in front of `flow`'s held
+    /// packet: full-sized, ending where the held packet begins, without FIN/PSH (those belong to
+    /// the last segment), if IDs count with the first's ID minus one, and with room in `head`.
+    #[inline(always)]
+    fn prepends(&self, flow: &Flow, seg: &Seg, head: Option<&[u8]>, id_step: Option<u16>) -> bool {
+        let payload = seg.payload();
+        self.opts.policy == Policy::Relaxed
+            && !flow.fixed
+            && payload == flow.first.payload()
+            && seg.flags().0 & LAST_ONLY == 0
+            && seg.seq.wrapping_add(payload as u32) == flow.first.seq
+            && id_step.is_none_or(|d| d == u16::MAX)
+            && head.is_some_and(|h| flow.len + payload <= h.len())
+    }
+
+    /// G3: whether the IPv4 ID (`id_step` from the first's, `None` if IDs do not count) continues
+    /// `flow`'s train: `Some(true)` as a fixed-ID train, `Some(false)` incrementing, `None` not.
+    #[inline(always)]
+    fn ids_follow(&self, flow: &Flow, id_step: Option<u16>) -> Option<bool> {
         let mut fixed = flow.fixed;
         if let Some(d) = id_step {
             // K23: older kernels take a repeated ID as a fixed-ID train only with DF set.
             if flow.count == 1
                 && d == 0
                 && self.opts.policy == Policy::Linux
-                && (p.df() || !self.opts.kernel.gro_fixed_id_needs_df)
+                && (flow.first.df() || !self.opts.kernel.gro_fixed_id_needs_df)
             {
                 fixed = true;
             }
             let want = if fixed { 0 } else { flow.count as u16 };
             if d != want {
-                return Verdict::Flush;
+                return None;
             }
         }
-        if fixed {
-            return Verdict::Fixed;
-        }
-        // The buffer of the first segment must have room: else flush, never allocate.
-        if head.is_none_or(|h| flow.len + payload > h.len()) {
-            return Verdict::Flush;
-        }
-        Verdict::Merge
+        Some(fixed)
     }
 
     /// Counts `seg` (input `i`) into flow `fi`; true if the segment ends the flow's train.
@@ -341,64 +367,16 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
         };
         let _ = self.table.remove(fi);
         if f.count < 2 || f.fixed {
-            self.emit(f.head, f.first.len);
-            // The train's other members are the inputs marked with its head, up to its last.
-            let mark = self.n() + f.head;
-            for j in f.head + 1..=f.last {
-                if self.owner.get(j) == Some(&mark) {
-                    let len = self.lens.get(j).copied().unwrap_or(0);
-                    self.emit(j, len);
-                }
-            }
+            self.emit_train(&f);
             return;
         }
-        let Some(buf) = bufs.get_mut(f.head).map(AsMut::as_mut) else {
+        let Some(pkt) = bufs
+            .get_mut(f.head)
+            .and_then(|b| b.as_mut().get_mut(..f.len))
+        else {
             return;
         };
-        let Some(pkt) = buf.get_mut(..f.len) else {
-            return;
-        };
-        let s = &f.first;
-        let l4_len = f.len - s.l4_offset;
-        let pseudo = s.pseudo(l4_len);
-        let (ip, l4) = pkt.split_at_mut(s.l4_offset.min(f.len));
-        let mut gso_type;
-        if s.key.v6 {
-            Ipv6Packet::new_unchecked(&mut *ip)
-                .set_payload_len((f.len - wire::IPV6_HEADER_LEN) as u16);
-            gso_type = GsoType::TCPV6;
-        } else {
-            let mut v4 = Ipv4Packet::new_unchecked(&mut *ip);
-            v4.set_total_len(f.len as u16);
-            v4.set_checksum(0);
-            let check = csum::finish(csum::sum(v4.header()));
-            v4.set_checksum(check);
-            gso_type = GsoType::TCPV4;
-        }
-        let csum_offset;
-        if s.tcp() {
-            let mut tcp = TcpPacket::new_unchecked(l4);
-            tcp.set_checksum(pseudo);
-            if s.flags().contains(TcpFlags::CWR) {
-                gso_type = GsoType(gso_type.0 | GsoType::ECN.0);
-            }
-            csum_offset = 16;
-        } else {
-            let mut udp = UdpPacket::new_unchecked(l4);
-            udp.set_length(l4_len as u16);
-            udp.set_checksum(pseudo);
-            gso_type = GsoType::UDP_L4;
-            csum_offset = 6;
-        }
-        let hdr = VnetHdr {
-            flags: Flags::NEEDS_CSUM,
-            gso_type,
-            hdr_len: s.hdr_len as u16,
-            gso_size: s.payload() as u16,
-            csum_start: s.l4_offset as u16,
-            csum_offset,
-            ..VnetHdr::default()
-        };
+        let hdr = finish_merged(pkt, &f.first);
         self.emit_with(
             f.head,
             Output {
@@ -408,6 +386,64 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
                 segments: f.count,
             },
         );
+    }
+
+    /// Hands on a single segment or a fixed-ID train (G3) as the packets it was, in input order
+    /// (G8): its head, then the inputs marked with its head, up to its last.
+    fn emit_train(&mut self, f: &Flow) {
+        self.emit(f.head, f.first.len);
+        let mark = self.n() + f.head;
+        for j in f.head + 1..=f.last {
+            if self.owner.get(j) == Some(&mark) {
+                let len = self.lens.get(j).copied().unwrap_or(0);
+                self.emit(j, len);
+            }
+        }
+    }
+}
+
+/// G6: rewrites the merged packet `pkt` (first segment `s`) in place, its IP length and IPv4
+/// header checksum, its UDP length and its L4 pseudo-header sum, and returns its virtio-net header.
+fn finish_merged(pkt: &mut [u8], s: &Seg) -> VnetHdr {
+    let len = pkt.len();
+    let l4_len = len - s.l4_offset;
+    let pseudo = s.pseudo(l4_len);
+    let (ip, l4) = pkt.split_at_mut(s.l4_offset.min(len));
+    let mut gso_type;
+    if s.key.v6 {
+        Ipv6Packet::new_unchecked(&mut *ip).set_payload_len((len - wire::IPV6_HEADER_LEN) as u16);
+        gso_type = GsoType::TCPV6;
+    } else {
+        let mut v4 = Ipv4Packet::new_unchecked(&mut *ip);
+        v4.set_total_len(len as u16);
+        v4.set_checksum(0);
+        let check = csum::finish(csum::sum(v4.header()));
+        v4.set_checksum(check);
+        gso_type = GsoType::TCPV4;
+    }
+    let csum_offset;
+    if s.tcp() {
+        let mut tcp = TcpPacket::new_unchecked(l4);
+        tcp.set_checksum(pseudo);
+        if s.flags().contains(TcpFlags::CWR) {
+            gso_type = GsoType(gso_type.0 | GsoType::ECN.0);
+        }
+        csum_offset = 16;
+    } else {
+        let mut udp = UdpPacket::new_unchecked(l4);
+        udp.set_length(l4_len as u16);
+        udp.set_checksum(pseudo);
+        gso_type = GsoType::UDP_L4;
+        csum_offset = 6;
+    }
+    VnetHdr {
+        flags: Flags::NEEDS_CSUM,
+        gso_type,
+        hdr_len: s.hdr_len as u16,
+        gso_size: s.payload() as u16,
+        csum_start: s.l4_offset as u16,
+        csum_offset,
+        ..VnetHdr::default()
     }
 }
 
