@@ -112,7 +112,7 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
     }
 
     /// Whether `seg`'s L4 checksum verifies where it lies; if not, input `i` is handed on as it
-    /// came and held flows are not disturbed (G1, G30).
+    /// came and held flows are not disturbed (G1).
     #[inline]
     fn verified(&mut self, i: usize, seg: &Seg, pkt: &[u8]) -> bool {
         let ok = verify_in_place(self.summer, seg, pkt);
@@ -123,7 +123,7 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
     }
 
     /// [`Verdict::Merge`]: appends `seg` (input `i`) to flow `fi`'s held packet in `head` if its
-    /// checksum verifies (else hands it on, G30); true if it ends the train (G4).
+    /// checksum verifies (else hands it on, G1); true if it ends the train (G4).
     /// Inlined into `step` (the hot path), as it was before `step` was split.
     #[inline(always)]
     fn merge(
@@ -188,7 +188,7 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
         self.absorb(fi, i, seg)
     }
 
-    /// Whether `seg` merges into `flow` (G2-G5, kernel G12-G13, G23, G32, G44), and where.
+    /// Whether `seg` merges into `flow` (G2-G5), and where.
     pub(super) fn judge(&self, flow: &Flow, seg: &Seg, head: Option<&[u8]>, pkt: &[u8]) -> Verdict {
         let p = &flow.first;
         // Network level (G2).
@@ -215,7 +215,7 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
         } else if payload > p.payload()
             || flow.count >= usize::from(self.opts.udp_max_segments.max(1))
         {
-            // G44: a larger datagram ends the train; so does the segment limit (G4).
+            // G4: a larger datagram ends the train; so does the segment limit.
             return Verdict::Flush;
         }
         match self.ids_follow(flow, id_step) {
@@ -461,7 +461,7 @@ pub(super) enum Verdict {
 }
 
 /// Copies `seg`'s payload behind the held packet's `held_len` bytes in `head` and verifies
-/// `seg`'s checksum in the same pass (G30); false if it does not fit or does not verify.
+/// `seg`'s checksum in the same pass (G1); false if it does not fit or does not verify.
 /// Inlined into `merge`: the hot path.
 #[inline(always)]
 fn append<S: Summer>(summer: S, head: &mut [u8], held_len: usize, seg: &Seg, pkt: &[u8]) -> bool {
@@ -481,7 +481,7 @@ fn append<S: Summer>(summer: S, head: &mut [u8], held_len: usize, seg: &Seg, pkt
         .is_some_and(|sum| csum::combine(head_sum, sum) == 0xFFFF)
 }
 
-/// G33: FIN/PSH of the last merged TCP segment go on the merged packet in `head`, whose TCP
+/// G4: FIN/PSH of the last merged TCP segment go on the merged packet in `head`, whose TCP
 /// header starts at `l4`. Inlined into `merge`: the hot path.
 #[inline(always)]
 fn carry_last_flags(head: &mut [u8], l4: usize, seg: &Seg) {
