@@ -72,7 +72,7 @@ fn limited(args: &[&str], stdin: Vec<u8>) -> (Output, Duration, Option<u64>) {
             .find("\tCommand being timed")
             .or_else(|| stderr.find("Command exited"))
             .unwrap_or(stderr.len());
-        out.stderr = stderr[..cut].as_bytes().to_vec();
+        out.stderr = stderr.as_bytes()[..cut].to_vec();
         let code = stderr
             .lines()
             .find_map(|l| l.trim().strip_prefix("Exit status: "))
