@@ -142,11 +142,12 @@ impl NetNs {
     {
         let ns_file = File::open(Path::new(NETNS_DIR).join(&self.name))?;
         thread::scope(|scope| {
-            let handle = scope.spawn(move || {
+            // A thread that cannot start is an error, not a panic.
+            let handle = thread::Builder::new().spawn_scoped(scope, move || {
                 sys::setns_net(ns_file.as_fd())?;
                 drop(ns_file);
                 Ok(f())
-            });
+            })?;
             handle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -211,7 +212,9 @@ impl NetNs {
 impl Drop for NetNs {
     fn drop(&mut self) {
         if let Err(err) = run_ip(&["netns", "delete", &self.name]) {
-            eprintln!(
+            // Written with writeln!, not eprintln!, which panics when stderr is closed.
+            let _ = writeln!(
+                io::stderr(),
                 "warning: could not delete network namespace {}: {err}",
                 self.name
             );

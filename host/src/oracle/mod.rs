@@ -3,18 +3,21 @@
 //! `check`, `segment`, `coalesce`, `csum` and `inspect` subcommands are thin wrappers around these
 //! functions; their output format is stable and documented in the README.
 
+mod coalesce;
 pub mod hex;
 mod inspect;
 pub mod json;
+pub mod limits;
+mod lines;
 pub mod pcap;
 
+pub use coalesce::{Coalesced, Coalescing, coalesce};
 pub use inspect::inspect;
-
-use std::io::{self, BufRead, Write};
+pub use lines::{Line, Lines, run_batches, run_lines};
 
 use vnet_core::check::{self, CheckError, CheckOptions, GsoKind, Offload};
 use vnet_core::csum;
-use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gro::GroOptions;
 use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::{Endian, Layout, VnetHdr};
 use vnet_core::meta::{self, TxFlags, TxMetadata};
@@ -180,111 +183,41 @@ fn gso_rejection(e: &gso::GsoError) -> String {
         .finish()
 }
 
-/// One packet GRO hands on: its header, its bytes, and the inputs it carries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Coalesced {
-    /// The virtio-net header (G6): GSO for a merged packet, all zero otherwise.
-    pub hdr: VnetHdr,
-    /// The packet.
-    pub pkt: Vec<u8>,
-    /// Indices of the batch's packets it carries, ascending.
-    pub from: Vec<usize>,
-}
-
-/// What core's GRO makes of one batch, in the order the packets are written.
-pub fn coalesce(packets: &[Vec<u8>], opts: &GroOptions) -> Result<Vec<Coalesced>, String> {
-    let mut bufs: Vec<Vec<u8>> = packets
-        .iter()
-        .map(|p| {
-            let mut buf = p.clone();
-            buf.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
-            buf
-        })
-        .collect();
-    let lens: Vec<usize> = packets.iter().map(Vec::len).collect();
-    let mut out = vec![Output::default(); packets.len()];
-    let mut owner = vec![0usize; packets.len()];
-    let mut gro: Box<Gro> = Box::new(Gro::new(*opts));
-    let n = gro
-        .coalesce(&mut bufs, &lens, &mut out, &mut owner)
-        .map_err(|e| e.to_string())?;
-    Ok(out[..n]
-        .iter()
-        .enumerate()
-        .map(|(k, o)| Coalesced {
-            hdr: o.hdr,
-            pkt: bufs[o.index][..o.len].to_vec(),
-            from: (0..packets.len()).filter(|&i| owner[i] == k).collect(),
-        })
-        .collect())
-}
-
 /// `vnet coalesce`: [`coalesce`] as one JSON object, each header in `format`.
 pub fn coalesce_batch(packets: &[Vec<u8>], format: &Format, opts: &GroOptions) -> Answer {
-    let coalesced = match coalesce(packets, opts) {
-        Ok(c) => c,
-        Err(e) => return Answer::malformed(&e),
-    };
-    let mut items = Vec::with_capacity(coalesced.len());
-    for c in &coalesced {
-        let mut hdr = [0u8; 24];
-        let hdr_len = match c.hdr.write(&mut hdr, format.layout, format.endian) {
-            Ok(len) => len,
-            Err(e) => return Answer::malformed(&e.to_string()),
-        };
-        items.push(
-            Object::new()
-                .str("hdr", &hex::encode(&hdr[..hdr_len]))
-                .str("pkt", &hex::encode(&c.pkt))
-                .raw("from", &json::array(c.from.iter().map(usize::to_string)))
-                .finish(),
-        );
+    match Coalescing::run(packets, opts) {
+        Ok(coalesced) => coalesce_answer(&coalesced, format),
+        Err(e) => Answer::malformed(&e),
     }
+}
+
+/// The JSON answer for a coalesced batch, each header in `format`; built item by item, so that
+/// only the answer itself is held.
+pub fn coalesce_answer(coalesced: &Coalescing, format: &Format) -> Answer {
+    let mut hdrs = Vec::with_capacity(coalesced.len());
+    for (hdr, _, _) in coalesced.packets() {
+        let mut bytes = [0u8; 24];
+        match hdr.write(&mut bytes, format.layout, format.endian) {
+            Ok(len) => hdrs.push((bytes, len)),
+            Err(e) => return Answer::malformed(&e.to_string()),
+        }
+    }
+    let items = coalesced
+        .packets()
+        .zip(&hdrs)
+        .map(|((_, pkt, from), (bytes, len))| {
+            Object::new()
+                .str("hdr", &hex::encode(bytes.get(..*len).unwrap_or_default()))
+                .str("pkt", &hex::encode(pkt))
+                .raw("from", &json::array(from.iter().map(usize::to_string)))
+                .finish()
+        });
     Answer::ok(
         Object::new()
             .bool("ok", true)
             .raw("packets", &json::array(items))
             .finish(),
     )
-}
-
-/// Reads batches of hex packets separated by blank lines (or the end of input) and answers each
-/// batch with `answer`. A line that is not hex is answered with a numbered error and left out of
-/// its batch. Returns how many lines or batches were malformed.
-pub fn run_batches(
-    input: impl BufRead,
-    mut out: impl Write,
-    mut answer: impl FnMut(&[Vec<u8>]) -> Answer,
-) -> io::Result<usize> {
-    let mut malformed = 0;
-    let mut batch = Vec::new();
-    let mut flush = |batch: &mut Vec<Vec<u8>>, out: &mut dyn Write, malformed: &mut usize| {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let reply = answer(batch);
-        batch.clear();
-        if reply.malformed {
-            *malformed += 1;
-        }
-        writeln!(out, "{}", reply.json)
-    };
-    for (index, line) in input.lines().enumerate() {
-        let line = line?;
-        let text = line.trim();
-        if text.is_empty() {
-            flush(&mut batch, &mut out, &mut malformed)?;
-            continue;
-        }
-        match hex::decode(text) {
-            Ok(bytes) => batch.push(bytes),
-            Err(e) => {
-                malformed += 1;
-                eprintln!("line {}: {e}", index + 1);
-            }
-        }
-    }
-    flush(&mut batch, &mut out, &mut malformed).map(|()| malformed)
 }
 
 /// The header a sender would write for a captured IP packet to be segmented at `gso_size`: TCP or
@@ -355,33 +288,6 @@ pub fn csum_line(data: &[u8]) -> Answer {
             .bool("verifies", csum::verify(data))
             .finish(),
     )
-}
-
-/// Answers every line of `input` with `answer` (blank lines are skipped); a line that is not hex
-/// is answered with an error naming its line number. Returns how many lines were malformed.
-pub fn run_lines(
-    input: impl BufRead,
-    mut out: impl Write,
-    mut answer: impl FnMut(&[u8]) -> Answer,
-) -> io::Result<usize> {
-    let mut malformed = 0;
-    for (index, line) in input.lines().enumerate() {
-        let line = line?;
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let reply = match hex::decode(text) {
-            Ok(bytes) => answer(&bytes),
-            Err(e) => Answer::malformed(&e.to_string()),
-        };
-        if reply.malformed {
-            malformed += 1;
-            eprintln!("line {}: {}", index + 1, reply.json);
-        }
-        writeln!(out, "{}", reply.json)?;
-    }
-    Ok(malformed)
 }
 
 #[cfg(test)]
@@ -486,34 +392,5 @@ mod tests {
                 .unwrap_err()
                 .contains("neither TCP nor UDP")
         );
-    }
-
-    #[test]
-    fn batches_are_split_by_blank_lines() {
-        let input = "4500\n4501\n\nzz\n4502\n";
-        let mut out = Vec::new();
-        let malformed = run_batches(input.as_bytes(), &mut out, |batch| {
-            Answer::ok(format!("{}", batch.len()))
-        })
-        .unwrap();
-        assert_eq!(malformed, 1);
-        assert_eq!(String::from_utf8(out).unwrap(), "2\n1\n");
-    }
-
-    #[test]
-    fn lines_with_errors_are_numbered_and_the_rest_answered() {
-        let input = "45000014\n\nzz\n450\n";
-        let mut out = Vec::new();
-        let malformed = run_lines(input.as_bytes(), &mut out, csum_line).unwrap();
-        assert_eq!(malformed, 2);
-        let text = String::from_utf8(out).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
-        assert_eq!(
-            lines[0],
-            r#"{"ok":true,"sum":"4514","checksum":"baeb","verifies":false}"#
-        );
-        assert!(lines[1].contains("not a hex digit"));
-        assert!(lines[2].contains("odd number"));
     }
 }

@@ -1,5 +1,6 @@
 //! A tiny argument parser: `--name VALUE`, `--name=VALUE` and bare `--flag`s, nothing else.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::str::FromStr;
 
@@ -14,6 +15,23 @@ impl fmt::Display for ArgError {
 }
 
 impl std::error::Error for ArgError {}
+
+/// The command line as text: an argument that is not UTF-8 is refused (never a panic), named by
+/// its position (1 = the subcommand) and shown with the bad bytes replaced.
+pub(crate) fn from_os(args: impl IntoIterator<Item = OsString>) -> Result<Vec<String>, ArgError> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            arg.into_string().map_err(|bad| {
+                ArgError(format!(
+                    "argument {} ({:?}) is not valid UTF-8",
+                    i + 1,
+                    bad.to_string_lossy()
+                ))
+            })
+        })
+        .collect()
+}
 
 /// The arguments after the subcommand. Options are taken out one by one; [`Args::finish`]
 /// refuses whatever nobody took.
@@ -110,6 +128,23 @@ mod tests {
         assert!(b.flag("--tap"));
         assert_eq!(b.positional().as_deref(), Some("4500"));
         assert_eq!(b.finish(), Ok(()));
+    }
+
+    #[test]
+    fn test_non_utf8_arguments_are_refused() {
+        use std::os::unix::ffi::OsStringExt;
+        let good = ["check", "--tap"].map(OsString::from);
+        assert_eq!(from_os(good), Ok(vec!["check".into(), "--tap".into()]));
+        let bad = [
+            OsString::from("check"),
+            OsString::from_vec(vec![b'x', 0xff]),
+        ];
+        assert_eq!(
+            from_os(bad),
+            Err(ArgError(
+                "argument 2 (\"x\u{fffd}\") is not valid UTF-8".into()
+            ))
+        );
     }
 
     #[test]

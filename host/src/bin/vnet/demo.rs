@@ -31,6 +31,7 @@ use vnet_host::udp::{BatchSocket, connect_drained, probe_caps};
 use vnet_host::{DeviceKind, Offloads, Options};
 
 use crate::args::{ArgError, Args, OnOff};
+use crate::out;
 use crate::policy::{self, Allowed, Cause};
 use crate::tunnel::{Half, Relay, Snapshot};
 
@@ -94,7 +95,7 @@ struct Settings {
 /// Parses the options and runs the demo.
 pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
     if args.flag("--help") || args.flag("-h") {
-        println!("{USAGE}");
+        out::line(USAGE)?;
         return Ok(());
     }
     let secs: f64 = args.value("--duration")?.unwrap_or(5.0);
@@ -145,7 +146,7 @@ fn remove_leftovers() -> io::Result<()> {
         };
         if dead {
             NetNs::delete(&name)?;
-            eprintln!(
+            errln!(
                 "vnet demo: removed namespace {name}, left behind by an earlier run (pid {pid}) \
                  that is gone"
             );
@@ -223,7 +224,7 @@ fn run(settings: Settings, sigint: &AtomicBool) -> Result<(), Box<dyn Error>> {
     let _lock = OwnerLock::acquire(&lock_path(&run))?;
     let mut topo = Topology::create(&run, settings.mss)?;
     let caps = probe_caps();
-    println!(
+    outln!(
         "vnet demo: namespaces {} (A) and {} (B); TUN MTU {}, wire MTU {}; {} flow(s); UDP_SEGMENT {}, UDP_GRO {}",
         topo.ns_a.name(),
         topo.ns_b.name(),
@@ -232,8 +233,7 @@ fn run(settings: Settings, sigint: &AtomicBool) -> Result<(), Box<dyn Error>> {
         settings.flows,
         yes_no(caps.gso),
         yes_no(caps.gro),
-    );
-    io::stdout().flush()?;
+    )?;
     let mut outcomes = Vec::new();
     for offload in [true, false] {
         if settings.only.is_some_and(|only| only != offload) {
@@ -245,21 +245,21 @@ fn run(settings: Settings, sigint: &AtomicBool) -> Result<(), Box<dyn Error>> {
             "offload off"
         };
         let outcome = topo.measure(offload, &settings, sigint, label)?;
-        println!("{}", outcome.line(label));
+        outln!("{}", outcome.line(label))?;
         outcomes.push(outcome);
     }
     let [on, off] = outcomes[..] else {
         return Ok(());
     };
-    println!(
+    outln!(
         "CPU per GB: on {:.2} s, off {:.2} s ({:.2}x less with offloads)",
         on.cpu_per_gb(),
         off.cpu_per_gb(),
         off.cpu_per_gb() / on.cpu_per_gb().max(1e-9)
-    );
+    )?;
     let (on, off) = (on.gbits(), off.gbits());
     let speedup = if off > 0.0 { on / off } else { 0.0 };
-    println!("summary: offload on {on:.2} Gbit/s, off {off:.2} Gbit/s, speedup {speedup:.2}x");
+    outln!("summary: offload on {on:.2} Gbit/s, off {off:.2} Gbit/s, speedup {speedup:.2}x")?;
     Ok(())
 }
 
@@ -421,11 +421,13 @@ impl Topology {
             // Whatever happens below (an error, a panic), every thread is told to stop before
             // the scope waits for them.
             let _stop = StopGuard(&relay, &transfer);
-            let relay_job = scope.spawn(|| relay.run(a, b, offload));
-            let server_job = scope.spawn(|| ns_b.run(|| transfer.serve(listener, settings.flows)));
-            let clients: Vec<_> = (0..settings.flows)
-                .map(|_| scope.spawn(|| ns_a.run(|| transfer.send())))
-                .collect();
+            let relay_job = spawn(scope, "vnet-relay", || relay.run(a, b, offload))?;
+            let server_job = spawn(scope, "vnet-server", || {
+                ns_b.run(|| transfer.serve(listener, settings.flows))
+            })?;
+            let clients = (0..settings.flows)
+                .map(|_| spawn(scope, "vnet-client", || ns_a.run(|| transfer.send())))
+                .collect::<io::Result<Vec<_>>>()?;
 
             // Wait for every connection, then measure.
             let started = Instant::now();
@@ -467,10 +469,10 @@ impl Topology {
                     );
                     // A terminal gets one line rewritten in place, a log one line a second.
                     if tty {
-                        eprint!("\r{line} ");
+                        err!("\r{line} ");
                         next_progress += Duration::from_millis(500);
                     } else {
-                        eprintln!("{line}");
+                        errln!("{line}");
                         next_progress += Duration::from_secs(1);
                     }
                 }
@@ -483,7 +485,7 @@ impl Topology {
                 cpu: process_cpu_time().saturating_sub(cpu0),
             };
             if tty {
-                eprint!("\r{:70}\r", "");
+                err!("\r{:70}\r", "");
             }
 
             transfer.stop.store(true, Ordering::Relaxed);
@@ -496,7 +498,7 @@ impl Topology {
             Ok(outcome)
         })?;
         if outcome.relay.dropped() > 0 {
-            eprintln!(
+            errln!(
                 "{label}: note: the relay dropped {} packet(s) ({}), first because {}",
                 outcome.relay.dropped(),
                 outcome.relay.causes_line(),
@@ -520,7 +522,7 @@ impl Drop for StopGuard<'_> {
 /// Fails when a stop signal came (Ctrl-C, SIGTERM, SIGHUP), the relay stopped by itself, or a TCP thread failed.
 fn check_running(relay: &Relay, transfer: &Transfer, sigint: &AtomicBool) -> Result<(), String> {
     if sigint.load(Ordering::Relaxed) {
-        eprintln!();
+        errln!();
         return Err(format!(
             "interrupted ({}); cleaning up",
             vnet_host::stop_signal_name().unwrap_or("signal")
@@ -539,6 +541,18 @@ fn check_running(relay: &Relay, transfer: &Transfer, sigint: &AtomicBool) -> Res
 }
 
 /// Joins a scoped thread, passing a panic on.
+/// Starts a named thread in `scope`; a thread that cannot start is an error, not a panic (the
+/// scope still joins the threads started before it).
+fn spawn<'scope, 'env, T: Send + 'scope>(
+    scope: &'scope thread::Scope<'scope, 'env>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> io::Result<thread::ScopedJoinHandle<'scope, T>> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn_scoped(scope, f)
+}
+
 fn join<T>(job: thread::ScopedJoinHandle<'_, T>) -> T {
     job.join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -591,7 +605,13 @@ impl Transfer {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         self.connected.fetch_add(1, Ordering::Relaxed);
-                        readers.push(scope.spawn(move || self.drain(stream)));
+                        match spawn(scope, "vnet-reader", move || self.drain(stream)) {
+                            Ok(reader) => readers.push(reader),
+                            Err(err) => {
+                                self.fail(format_args!("starting a reader: {err}"));
+                                return Err(err);
+                            }
+                        }
                     }
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                         thread::sleep(Duration::from_millis(2));

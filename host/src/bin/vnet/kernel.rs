@@ -3,6 +3,7 @@
 use std::error::Error;
 
 use crate::args::Args;
+use crate::out;
 
 pub(crate) const USAGE: &str = "\
 usage: vnet kernel [--table]
@@ -16,15 +17,15 @@ named profile with exactly the facts measured, or null for a combination vnet ha
 
 pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
     if args.flag("--help") || args.flag("-h") {
-        println!("{USAGE}");
+        out::line(USAGE)?;
         return Ok(());
     }
     let table = args.flag("--table");
     args.finish()?;
     if table {
-        print!("{}", vnet_host::kernel::profile_table());
+        out::text(&vnet_host::kernel::profile_table())?;
         return Ok(());
     }
-    println!("{}", vnet_host::kernel::probe()?.to_json());
+    out::line(&vnet_host::kernel::probe()?.to_json())?;
     Ok(())
 }

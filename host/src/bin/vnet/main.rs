@@ -2,10 +2,34 @@
 //! `oracle_cmd`); the relay's machinery is in `tunnel` (pipelines, counters); its packet steps are
 //! vnet-host's `batch` (core's gso and gro).
 
+/// `eprintln!` that never panics: stderr that cannot be written is no reason to stop.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that never panics (see `errln!`).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` into `out::line`: a `Result` whose error ends the program (see `out`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::out::line(&format!($($arg)*))
+    };
+}
+
 mod args;
 mod demo;
 mod kernel;
 mod oracle_cmd;
+mod out;
 mod policy;
 mod relay;
 mod tunnel;
@@ -33,7 +57,14 @@ the oracle (hex in, one JSON object out per line; any language can diff itself a
 `vnet <command> --help` describes a command's options.";
 
 fn main() -> ExitCode {
-    let mut argv = std::env::args().skip(1);
+    let argv = match args::from_os(std::env::args_os().skip(1)) {
+        Ok(argv) => argv,
+        Err(err) => {
+            errln!("vnet: {err}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut argv = argv.into_iter();
     let command = argv.next();
     let args = Args::new(argv);
     let (result, usage) = match command.as_deref() {
@@ -45,28 +76,32 @@ fn main() -> ExitCode {
         Some("csum") => (oracle_cmd::csum(args), oracle_cmd::CSUM_USAGE),
         Some("inspect") => (oracle_cmd::inspect(args), oracle_cmd::INSPECT_USAGE),
         Some("kernel") => (kernel::main(args), kernel::USAGE),
-        Some("--help" | "-h" | "help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
+        Some("--help" | "-h" | "help") => (out::line(USAGE).map_err(Into::into), USAGE),
         Some(other) => {
-            eprintln!("vnet: unknown command {other:?}\n\n{USAGE}");
+            errln!("vnet: unknown command {other:?}\n\n{USAGE}");
             return ExitCode::from(2);
         }
         None => {
-            eprintln!("{USAGE}");
+            errln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<args::ArgError>() => {
-            eprintln!("vnet: {err}\n\n{usage}");
+            errln!("vnet: {err}\n\n{usage}");
             ExitCode::from(2)
         }
-        Err(err) => {
-            eprintln!("vnet: {err}");
-            ExitCode::FAILURE
-        }
+        Err(err) => match out::stdout_error(&*err) {
+            Some(closed) if closed.closed() => ExitCode::from(out::CLOSED_PIPE_STATUS),
+            Some(other) => {
+                errln!("vnet: {other}");
+                ExitCode::FAILURE
+            }
+            None => {
+                errln!("vnet: {err}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -5,15 +5,18 @@
 use std::error::Error;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
+use std::path::Path;
 
 use vnet_core::check::{CheckOptions, Mode};
 use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::hdr::{Endian, Layout};
 use vnet_core::kernel::{PROFILES, Profile};
 use vnet_core::wire::Link;
-use vnet_host::oracle::{self, Answer, Format, hex, pcap};
+use vnet_host::oracle::limits::Batch;
+use vnet_host::oracle::{self, Answer, Coalescing, Format, hex, pcap};
 
 use crate::args::{ArgError, Args, OnOff};
+use crate::out::{self, Stdout};
 
 pub(crate) const CHECK_USAGE: &str = "\
 usage: vnet check [--hdr-len 10|12|20|24] [--endian le|be] [--tap] [--strict]
@@ -24,7 +27,9 @@ Each input line is one frame in hex: a virtio-net header, then the packet (IP, o
 or {\"ok\":false,\"rule\":\"V3\",\"error\":\"...\"}, ending with the kernel profile that answered,
 \"kernel\":\"linux-6.18\". A malformed line (bad hex, a truncated header) is
 answered with {\"ok\":false,\"error\":...}, reported with its line number on stderr, and makes the
-exit status 1; the other lines are still answered.
+exit status 1; the other lines are still answered. So is a line that is not UTF-8 (rule O2) or
+longer than 262144 bytes (O1: {\"ok\":false,\"rule\":\"O1\",...}; the rest of it is skipped unread
+into memory). If stdout is closed, vnet stops quietly with status 141.
 
 options:
   --hdr-len N           header layout: 10, 12 (default), 20 or 24 bytes
@@ -44,9 +49,12 @@ usage: vnet segment [check's options] < FRAMES
 Each input line is one frame in hex (as for `vnet check`); each answer is
 {\"ok\":true,\"segments\":[\"4500...\",...]}: the packets the device puts on the wire (the packet,
 the packet with its checksum completed, or its segments), or a rejection as for `vnet check`.
+Lines are limited as for `vnet check` (O1, O2).
 With --pcap-in, each record of a raw-IP capture is a super-packet to segment at --gso-size
 (the header a sender would write is made for it); the segments go to --pcap-out if given, and one
-JSON answer per record to stdout.";
+JSON answer per record to stdout, both as each record is read (records of any number; one of more
+than 1048576 bytes, beyond the file's snaplen or its own original length, or cut short is an
+error naming the record and its byte offset, O4).";
 
 pub(crate) const COALESCE_USAGE: &str = "\
 usage: vnet coalesce [--policy linux|relaxed] [--udp-gro on|off] [--hdr-len N] [--endian le|be]
@@ -58,6 +66,12 @@ batch. Each batch is answered with {\"ok\":true,\"packets\":[{\"hdr\":\"0100...\
 \"from\":[0,1,2]},...]}: the packets GRO writes, in order, each with its virtio-net header (layout
 --hdr-len, default 12, little-endian) and the indices of the batch's packets it carries. With
 --pcap-in the whole capture is one batch; the coalesced packets go to --pcap-out if given.
+
+Limits: a line of at most 262144 bytes (O1; a longer line, or one that is not UTF-8, O2, is
+reported with its line number and left out of its batch); a batch of at most 1000000 packets and
+67108864 bytes (O3: a larger batch, or capture, is refused whole with one
+{\"ok\":false,\"rule\":\"O3\",...} answer and nothing of it written, not even --pcap-out). Memory
+stays within a small multiple of the batch's bytes.
 
 options:
   --policy linux|relaxed  what Linux 6.18 hands a TUN (default) or peers' looser merging
@@ -131,12 +145,13 @@ fn frame_options(args: &mut Args) -> Result<(Format, CheckOptions, &'static str)
     Ok((Format { layout, endian }, opts, label))
 }
 
-fn help(args: &mut Args, usage: &str) -> bool {
+/// Whether `--help` was asked for; prints `usage` if so.
+fn help(args: &mut Args, usage: &str) -> Result<bool, out::StdoutError> {
     let asked = args.flag("--help") || args.flag("-h");
     if asked {
-        println!("{usage}");
+        out::line(usage)?;
     }
-    asked
+    Ok(asked)
 }
 
 /// Exit status 1 when some input was malformed (it was still reported and the rest answered).
@@ -148,19 +163,19 @@ fn finish(malformed: usize) -> Result<(), Box<dyn Error>> {
 }
 
 pub(crate) fn check(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if help(&mut args, CHECK_USAGE) {
+    if help(&mut args, CHECK_USAGE)? {
         return Ok(());
     }
     let (format, opts, label) = frame_options(&mut args)?;
     args.finish()?;
-    let malformed = oracle::run_lines(io::stdin().lock(), io::stdout().lock(), |frame| {
+    let malformed = oracle::run_lines(io::stdin().lock(), Stdout::lock(), |frame| {
         oracle::check_frame(frame, &format, &opts).with_kernel(label)
     })?;
     finish(malformed)
 }
 
 pub(crate) fn segment(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if help(&mut args, SEGMENT_USAGE) {
+    if help(&mut args, SEGMENT_USAGE)? {
         return Ok(());
     }
     let (format, opts, label) = frame_options(&mut args)?;
@@ -169,29 +184,32 @@ pub(crate) fn segment(mut args: Args) -> Result<(), Box<dyn Error>> {
     let gso_size: Option<u16> = args.value("--gso-size")?;
     args.finish()?;
     let Some(path) = pcap_in else {
-        let malformed = oracle::run_lines(io::stdin().lock(), io::stdout().lock(), |frame| {
+        let malformed = oracle::run_lines(io::stdin().lock(), Stdout::lock(), |frame| {
             oracle::segment_frame(frame, &format, &opts).with_kernel(label)
         })?;
         return finish(malformed);
     };
     let gso_size = gso_size.ok_or_else(|| ArgError("--pcap-in needs --gso-size".into()))?;
-    let records = pcap::read(BufReader::new(File::open(&path)?))?;
-    let mut out = io::stdout().lock();
-    let mut written = Vec::new();
+    let records = pcap::Reader::new(BufReader::new(File::open(&path)?))?;
+    let mut written = pcap_out.map(create_pcap).transpose()?;
+    let mut out = Stdout::lock();
     let mut malformed = 0;
-    for (i, mut pkt) in records.into_iter().enumerate() {
+    for (i, record) in records.enumerate() {
+        let mut pkt = record?;
         let answer = match oracle::header_for_capture(&mut pkt, gso_size) {
             Ok(hdr) => match oracle::segment(&hdr, &pkt, &opts) {
                 Ok(segments) => {
+                    if let Some(writer) = &mut written {
+                        segments.iter().try_for_each(|s| writer.write(s))?;
+                    }
                     let n = segments.len();
-                    written.extend(segments);
                     format!("{{\"ok\":true,\"record\":{i},\"segments\":{n}}}")
                 }
                 Err(json) => json,
             },
             Err(e) => {
                 malformed += 1;
-                eprintln!("record {i}: {e}");
+                errln!("record {i}: {e}");
                 Answer::malformed(&e).json
             }
         };
@@ -202,14 +220,31 @@ pub(crate) fn segment(mut args: Args) -> Result<(), Box<dyn Error>> {
         .with_kernel(label);
         writeln!(out, "{}", answer.json)?;
     }
-    if let Some(path) = pcap_out {
-        pcap::write(BufWriter::new(File::create(path)?), &written)?;
+    if let Some(writer) = written {
+        writer.finish()?;
     }
     finish(malformed)
 }
 
+/// A pcap file to write, record by record.
+fn create_pcap(path: String) -> io::Result<pcap::Writer<BufWriter<File>>> {
+    Ok(pcap::Writer::new(BufWriter::new(File::create(path)?)))
+}
+
+/// A batch of packets, or the O3 answer that refuses it.
+type Kept = Result<Vec<Vec<u8>>, Answer>;
+
+/// A capture read whole as one batch, kept to the batch limits (O3).
+fn read_batch(path: &Path) -> Result<Kept, Box<dyn Error>> {
+    let mut batch = Batch::new();
+    for record in pcap::Reader::new(BufReader::new(File::open(path)?))? {
+        batch.push(record?);
+    }
+    Ok(batch.take())
+}
+
 pub(crate) fn coalesce(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if help(&mut args, COALESCE_USAGE) {
+    if help(&mut args, COALESCE_USAGE)? {
         return Ok(());
     }
     let (format, _, label) = frame_options(&mut args)?;
@@ -230,39 +265,46 @@ pub(crate) fn coalesce(mut args: Args) -> Result<(), Box<dyn Error>> {
         ..GroOptions::default()
     };
     let Some(path) = pcap_in else {
-        let malformed = oracle::run_batches(io::stdin().lock(), io::stdout().lock(), |batch| {
+        let malformed = oracle::run_batches(io::stdin().lock(), Stdout::lock(), |batch| {
             oracle::coalesce_batch(batch, &format, &opts).with_kernel(label)
         })?;
         return finish(malformed);
     };
-    let records = pcap::read(BufReader::new(File::open(&path)?))?;
-    println!(
-        "{}",
-        oracle::coalesce_batch(&records, &format, &opts)
-            .with_kernel(label)
-            .json
-    );
+    let records = match read_batch(Path::new(&path))? {
+        Ok(records) => records,
+        Err(refusal) => {
+            out::line(&refusal.with_kernel(label).json)?;
+            return finish(1);
+        }
+    };
+    let coalesced = Coalescing::run(&records, &opts)?;
+    drop(records);
+    let answer = oracle::coalesce_answer(&coalesced, &format).with_kernel(label);
+    out::line(&answer.json)?;
+    if answer.malformed {
+        return finish(1);
+    }
     if let Some(path) = pcap_out {
-        let packets: Vec<Vec<u8>> = oracle::coalesce(&records, &opts)?
-            .into_iter()
-            .map(|c| c.pkt)
-            .collect();
-        pcap::write(BufWriter::new(File::create(path)?), &packets)?;
+        let mut writer = create_pcap(path)?;
+        for (_, pkt, _) in coalesced.packets() {
+            writer.write(pkt)?;
+        }
+        writer.finish()?;
     }
     Ok(())
 }
 
 pub(crate) fn csum(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if help(&mut args, CSUM_USAGE) {
+    if help(&mut args, CSUM_USAGE)? {
         return Ok(());
     }
     args.finish()?;
-    let malformed = oracle::run_lines(io::stdin().lock(), io::stdout().lock(), oracle::csum_line)?;
+    let malformed = oracle::run_lines(io::stdin().lock(), Stdout::lock(), oracle::csum_line)?;
     finish(malformed)
 }
 
 pub(crate) fn inspect(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if help(&mut args, INSPECT_USAGE) {
+    if help(&mut args, INSPECT_USAGE)? {
         return Ok(());
     }
     let (format, opts, _) = frame_options(&mut args)?;
@@ -271,6 +313,6 @@ pub(crate) fn inspect(mut args: Args) -> Result<(), Box<dyn Error>> {
         .ok_or_else(|| ArgError("inspect needs a frame in hex".into()))?;
     args.finish()?;
     let frame = hex::decode(&text)?;
-    print!("{}", oracle::inspect(&frame, &format, &opts));
+    out::text(&oracle::inspect(&frame, &format, &opts))?;
     Ok(())
 }

@@ -18,6 +18,7 @@ use vnet_host::udp::{BatchSocket, connect_drained};
 use vnet_host::{DeviceKind, Offloads, Options};
 
 use crate::args::{ArgError, Args, OnOff};
+use crate::out;
 use crate::policy::{self, Allowed, Cause, PrefixList};
 use crate::tunnel::{Half, Relay, Snapshot};
 
@@ -59,7 +60,7 @@ options:
 /// Parses the options and relays until a stop signal (or `--duration`).
 pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
     if args.flag("--help") || args.flag("-h") {
-        println!("{USAGE}");
+        out::line(USAGE)?;
         return Ok(());
     }
     let name_a: Option<String> = args.value("--a")?;
@@ -121,7 +122,7 @@ pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
             None => policy::tun_prefixes(name)?,
         };
         let shown: Vec<String> = prefixes.iter().map(ToString::to_string).collect();
-        eprintln!(
+        errln!(
             "relay: {name}: inner sources allowed: {}",
             if shown.is_empty() {
                 format!("none (no address on {name}: nothing from it passes; see {option})")
@@ -148,33 +149,40 @@ pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
         wire.set_buffer_sizes(8 << 20)?;
         let gso = wire.enable_gso(offload);
         let gro = wire.enable_gro(offload);
-        eprintln!(
+        errln!(
             "relay: {}: offloads {offloads}, UDP_SEGMENT {gso}, UDP_GRO {gro}; wire {local} -> {peer}",
             tun.name()
         );
         halves.push(Half::new(tun, wire, accept));
     }
     let [a, b] = <[Half; 2]>::try_from(halves).map_err(|_| io::Error::other("two halves"))?;
-    eprintln!("relay: running; Ctrl-C, SIGTERM or SIGHUP stops, SIGUSR1 prints the counters");
+    errln!("relay: running; Ctrl-C, SIGTERM or SIGHUP stops, SIGUSR1 prints the counters");
 
     let relay = Relay::default();
     relay.count(Cause::Stale, stale);
     let started = Instant::now();
-    let result = thread::scope(|scope| {
-        let job = scope.spawn(|| relay.run(&a, &b, offload));
-        wait(&relay, stop, usr1, duration, stats, started, [&a, &b]);
+    let (result, waited) = thread::scope(|scope| {
+        let job = thread::Builder::new()
+            .name("vnet-relay".into())
+            .spawn_scoped(scope, || relay.run(&a, &b, offload))?;
+        // A closed stdout (counters that cannot be printed) stops the relay like a signal.
+        let waited = wait(&relay, stop, usr1, duration, stats, started, [&a, &b]);
         relay.stop();
-        job.join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    });
-    print_counters(&relay.snapshot(), started.elapsed(), [&a, &b]);
+        let result = job
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        io::Result::Ok((result, waited))
+    })?;
+    let printed =
+        waited.and_then(|()| print_counters(&relay.snapshot(), started.elapsed(), [&a, &b]));
     if let Some(err) = relay.error() {
-        eprintln!("relay: first problem: {err}");
+        errln!("relay: first problem: {err}");
     }
     if let Some(signal) = vnet_host::stop_signal_name() {
-        eprintln!("relay: stopped by {signal}");
+        errln!("relay: stopped by {signal}");
     }
-    Ok(result?)
+    result?;
+    Ok(printed?)
 }
 
 /// Two UDP sockets on 127.0.0.1, connected to each other: the loopback wire. Returns how many
@@ -195,7 +203,7 @@ fn wait(
     stats: Option<Duration>,
     started: Instant,
     halves: [&Half; 2],
-) {
+) -> Result<(), out::StdoutError> {
     let mut next_stats = stats.map(|s| started + s);
     while !relay.stopping()
         && !stop.load(Ordering::Relaxed)
@@ -204,16 +212,21 @@ fn wait(
         thread::sleep(Duration::from_millis(50));
         let due = next_stats.is_some_and(|t| Instant::now() >= t);
         if usr1.swap(false, Ordering::Relaxed) || due {
-            print_counters(&relay.snapshot(), started.elapsed(), halves);
+            print_counters(&relay.snapshot(), started.elapsed(), halves)?;
         }
         if due {
             next_stats = next_stats.zip(stats).map(|(t, s)| t + s);
         }
     }
+    Ok(())
 }
 
-fn print_counters(s: &Snapshot, elapsed: Duration, halves: [&Half; 2]) {
-    println!(
+fn print_counters(
+    s: &Snapshot,
+    elapsed: Duration,
+    halves: [&Half; 2],
+) -> Result<(), out::StdoutError> {
+    outln!(
         "relay: {:.1} s; tun reads {}, tun writes {}, udp sends {}, udp recvs {}, polls {}; \
          {} bytes read from the TUNs; packets/syscall {:.2}; coalescing {:.2}:1 ({} -> {}); dropped {}",
         elapsed.as_secs_f64(),
@@ -228,10 +241,10 @@ fn print_counters(s: &Snapshot, elapsed: Duration, halves: [&Half; 2]) {
         s.gro_in,
         s.gro_out,
         s.dropped(),
-    );
+    )?;
     let fallbacks: u64 = halves.iter().map(|h| h.wire.gso_fallbacks()).sum();
-    println!(
+    outln!(
         "relay: dropped by cause: {}; UDP_SEGMENT trains sent again as datagrams: {fallbacks}",
         s.causes_line()
-    );
+    )
 }

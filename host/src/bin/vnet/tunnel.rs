@@ -245,14 +245,37 @@ impl Relay {
     /// all of them and is returned). Offloads must already be set on both TUN devices.
     pub(crate) fn run(&self, a: &Half, b: &Half, offload: bool) -> io::Result<()> {
         let [c0, c1, c2, c3] = &self.counters;
+        let pipelines = [
+            ("vnet-a-out", a, true, c0),
+            ("vnet-a-in", a, false, c1),
+            ("vnet-b-out", b, true, c2),
+            ("vnet-b-in", b, false, c3),
+        ];
         thread::scope(|scope| {
-            let jobs = [
-                scope.spawn(move || self.guard(out_pipeline(self, a, offload, c0))),
-                scope.spawn(move || self.guard(in_pipeline(self, a, offload, c1))),
-                scope.spawn(move || self.guard(out_pipeline(self, b, offload, c2))),
-                scope.spawn(move || self.guard(in_pipeline(self, b, offload, c3))),
-            ];
+            let mut jobs = Vec::with_capacity(pipelines.len());
             let mut result = Ok(());
+            for (name, half, outbound, c) in pipelines {
+                let pipeline = move || {
+                    self.guard(if outbound {
+                        out_pipeline(self, half, offload, c)
+                    } else {
+                        in_pipeline(self, half, offload, c)
+                    })
+                };
+                match thread::Builder::new()
+                    .name(name.into())
+                    .spawn_scoped(scope, pipeline)
+                {
+                    Ok(job) => jobs.push(job),
+                    // A thread that cannot start stops the ones that did, and is the error.
+                    Err(err) => {
+                        self.note(format!("starting thread {name}: {err}"));
+                        self.stop();
+                        result = Err(err);
+                        break;
+                    }
+                }
+            }
             for job in jobs {
                 let outcome = job
                     .join()

@@ -1,0 +1,129 @@
+//! The oracle's bounds (rules O1-O4 in `spec/RULES.md`): how long a line and how large a batch
+//! may be, so that memory stays bounded whatever the input, and the numbered answers that refuse
+//! what goes beyond them.
+
+use super::Answer;
+use super::json::Object;
+
+/// O1: the longest input line, in bytes, its newline not counted. A 65,535-byte packet behind a
+/// 24-byte header and a 14-byte Ethernet header is 131,146 hex digits, or 196,719 characters
+/// written `45 00 …` or `45:00:…`; 256 KiB leaves room for that.
+pub const MAX_LINE_BYTES: usize = 256 * 1024;
+
+/// O3: the most packets in one `coalesce` batch (a pcap capture is one batch).
+pub const MAX_BATCH_PACKETS: usize = 1_000_000;
+
+/// O3: the most packet bytes in one `coalesce` batch.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// A refusal under rule `rule` (`O1`…): `{"ok":false,"rule":"O1","error":"O1: ..."}`, counted
+/// as malformed input.
+pub fn refusal(rule: &str, error: &str) -> Answer {
+    Answer {
+        json: Object::new()
+            .bool("ok", false)
+            .str("rule", rule)
+            .str("error", &format!("{rule}: {error}"))
+            .finish(),
+        malformed: true,
+    }
+}
+
+/// O1: the answer to a line longer than [`MAX_LINE_BYTES`].
+pub fn line_too_long(len: usize) -> Answer {
+    refusal(
+        "O1",
+        &format!("line of {len} bytes is longer than the limit of {MAX_LINE_BYTES}"),
+    )
+}
+
+/// O2: the answer to a line that is not UTF-8 text.
+pub fn not_utf8(error: &std::str::Utf8Error) -> Answer {
+    refusal(
+        "O2",
+        &format!(
+            "line is not UTF-8 text (invalid byte at column {})",
+            error.valid_up_to()
+        ),
+    )
+}
+
+/// O3: the answer to a batch over [`MAX_BATCH_PACKETS`] or [`MAX_BATCH_BYTES`].
+pub fn batch_too_large(packets: usize, bytes: usize) -> Answer {
+    refusal(
+        "O3",
+        &format!(
+            "batch of {packets} packets and {bytes} bytes (so far) exceeds the limit of \
+             {MAX_BATCH_PACKETS} packets or {MAX_BATCH_BYTES} bytes; refused whole"
+        ),
+    )
+}
+
+/// A batch that keeps to the limits, or the refusal it has earned: packets are pushed one by
+/// one, and once a limit is passed the packets are dropped (memory is freed) and only counted.
+#[derive(Debug, Default)]
+pub struct Batch {
+    packets: Vec<Vec<u8>>,
+    count: usize,
+    bytes: usize,
+    over: bool,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Adds a packet (or only counts it, once the batch is over its limits).
+    pub fn push(&mut self, packet: Vec<u8>) {
+        self.count += 1;
+        self.bytes = self.bytes.saturating_add(packet.len());
+        if self.over || self.count > MAX_BATCH_PACKETS || self.bytes > MAX_BATCH_BYTES {
+            if !self.over {
+                self.over = true;
+                self.packets = Vec::new();
+            }
+            return;
+        }
+        self.packets.push(packet);
+    }
+
+    /// Whether nothing was pushed since the batch was made or taken.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The packets, or the O3 refusal; the batch is empty again.
+    pub fn take(&mut self) -> Result<Vec<Vec<u8>>, Answer> {
+        let batch = std::mem::take(self);
+        if batch.over {
+            return Err(batch_too_large(batch.count, batch.bytes));
+        }
+        Ok(batch.packets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_o3_a_batch_over_its_limit_is_refused_whole() {
+        let mut batch = Batch::new();
+        assert!(batch.is_empty());
+        batch.push(vec![0x45; 10]);
+        assert_eq!(batch.take(), Ok(vec![vec![0x45; 10]]));
+        assert!(batch.is_empty());
+        batch.push(vec![0; MAX_BATCH_BYTES]);
+        batch.push(vec![1]);
+        let refused = batch.take().unwrap_err();
+        assert!(refused.malformed);
+        assert!(
+            refused
+                .json
+                .starts_with(r#"{"ok":false,"rule":"O3","error":"O3: batch of 2 packets"#)
+        );
+        assert!(batch.is_empty());
+    }
+}
