@@ -403,7 +403,7 @@ mod tests {
     ];
 
     #[test]
-    fn test_known_header() {
+    fn known_header() {
         assert!(verify(&IPV4));
         let mut zeroed = IPV4;
         zeroed[10] = 0;
@@ -415,7 +415,7 @@ mod tests {
     // the fuzz target `csum` cover the same paths.
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn test_fast_equals_reference_all_lengths_and_offsets() {
+    fn fast_equals_reference_all_lengths_and_offsets() {
         let data: std::vec::Vec<u8> = (0..600u32).map(|i| (i * 7919 % 251) as u8 ^ 0xA5).collect();
         for start in 0..8 {
             for end in start..data.len() {
@@ -429,7 +429,7 @@ mod tests {
     }
 
     #[test]
-    fn test_all_ones_and_carries() {
+    fn all_ones_and_carries() {
         let ff = [0xFFu8; 4099];
         assert_eq!(sum(&ff), reference(&ff));
         assert_eq!(sum(&[]), 0);
@@ -437,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn test_pieces_at_odd_offsets() {
+    fn pieces_at_odd_offsets() {
         let data: std::vec::Vec<u8> = (0..97u8).collect();
         for cut in 0..data.len() {
             let (a, b) = data.split_at(cut);
@@ -450,7 +450,7 @@ mod tests {
     }
 
     #[test]
-    fn test_pseudo_headers() {
+    fn pseudo_headers() {
         let v4 = pseudo_header_v4([192, 0, 2, 1], [198, 51, 100, 2], 6, 40);
         assert_eq!(v4, reference(&[192, 0, 2, 1, 198, 51, 100, 2, 0, 6, 0, 40]));
         let src = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
@@ -464,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn test_incremental_update() {
+    fn incremental_update() {
         let mut header = IPV4;
         let old_len = u16::from_be_bytes([header[2], header[3]]);
         let new_len: u16 = 1500;
@@ -478,7 +478,7 @@ mod tests {
     }
 
     #[test]
-    fn test_copy_and_sum_length_mismatch() {
+    fn copy_and_sum_length_mismatch() {
         assert_eq!(copy_and_sum(&mut [0u8; 3], &[1, 2]), None);
     }
 }

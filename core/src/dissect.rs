@@ -124,7 +124,7 @@ mod tests {
     use vnet_packet::{PacketSpec, v6_dest_opts};
 
     #[test]
-    fn test_dissect_finds_the_transport_header() {
+    fn dissect_finds_the_transport_header() {
         let v4 = PacketSpec::tcp4(10).build();
         assert_eq!(
             dissect(&v4, false),
@@ -150,7 +150,7 @@ mod tests {
     /// payload), and on every cut of one: where the kernel finds a transport header, it is the
     /// one vnet parses; a cut IP header fails both.
     #[test]
-    fn test_dissect_agrees_with_parse_headers() {
+    fn dissect_agrees_with_parse_headers() {
         let mut checked = 0;
         for v6 in [false, true] {
             for udp in [false, true] {
@@ -196,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn test_dissect_reads_the_version_it_is_told() {
+    fn dissect_reads_the_version_it_is_told() {
         // IPv4 read as IPv6: next header is the IPv4 TTL (64), at offset 40.
         let v4 = PacketSpec::tcp4(40).build();
         let keys = dissect(&v4, true).unwrap();

@@ -295,7 +295,7 @@ mod tests {
 
     /// Validate, segment and coalesce in one function with `?`: every error converts.
     #[test]
-    fn test_question_mark_across_modules() {
+    fn question_mark_across_modules() {
         fn run() -> Result<(), Error> {
             crate::hdr::VnetHdr::read(
                 &[0u8; 3],
@@ -323,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn test_bounds_and_fields_have_one_wording() {
+    fn bounds_and_fields_have_one_wording() {
         for (b, s) in [
             (Bound::AtLeast(20), "at least 20"),
             (Bound::AtMost(60), "at most 60"),

@@ -553,7 +553,7 @@ mod tests {
     }
 
     #[test]
-    fn test_parse_v1_le() {
+    fn parse_v1_le() {
         let mut bytes = TSO_V1_LE.to_vec();
         bytes.extend_from_slice(&[0x45, 0]);
         let (hdr, rest) = VnetHdr::read(&bytes, Layout::V1, Endian::Little).unwrap();
@@ -562,7 +562,7 @@ mod tests {
     }
 
     #[test]
-    fn test_emit_every_layout_and_order() {
+    fn emit_every_layout_and_order() {
         let mut buf = [0xAAu8; 24];
         assert_eq!(tso().write(&mut buf, Layout::V1, Endian::Little), Ok(12));
         assert_eq!(buf[..12], TSO_V1_LE);
@@ -590,7 +590,7 @@ mod tests {
     }
 
     #[test]
-    fn test_read_write_round_trip_all_layouts() {
+    fn read_write_round_trip_all_layouts() {
         for layout in Layout::ALL {
             for endian in [Endian::Little, Endian::Big, Endian::Native] {
                 let bytes: [u8; 24] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5a);
@@ -604,7 +604,7 @@ mod tests {
     }
 
     #[test]
-    fn test_errors() {
+    fn errors() {
         assert_eq!(
             VnetHdr::read(&[0; 11], Layout::V1, Endian::Little),
             Err(HdrError::Truncated { need: 12, have: 11 })
@@ -628,7 +628,7 @@ mod tests {
     }
 
     #[test]
-    fn test_type_helpers_and_debug() {
+    fn type_helpers_and_debug() {
         let t = GsoType(0x80 | 0x20 | 0x01);
         assert_eq!(t.base(), GsoType::TCPV4);
         assert!(t.has_ecn());

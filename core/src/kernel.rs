@@ -251,7 +251,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_profiles_are_distinct_and_named() {
+    fn profiles_are_distinct_and_named() {
         for (i, (name, profile)) in PROFILES.iter().enumerate() {
             assert_eq!(profile.name(), Some(*name));
             assert_eq!(Profile::named(name), Some(*profile));

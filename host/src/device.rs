@@ -458,7 +458,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_name_rules() {
+    fn name_rules() {
         assert!(check_name("vnet0").is_ok());
         assert!(check_name("a23456789012345").is_ok());
         for bad in ["a234567890123456", "a\0b", "a/b", "a b", "a:b", ".", ".."] {

@@ -258,7 +258,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_validate_accepts_kernel_sets() {
+    fn validate_accepts_kernel_sets() {
         for ok in [
             Offloads::NONE,
             Offloads::CSUM,
@@ -280,7 +280,7 @@ mod tests {
     /// 0x87, 0xe1, 0x183, 0x1e1, 0x1ff accepted; 0x80, 0x81, 0x89, 0x91, 0x101, 0x103, 0x180,
     /// 0x181 EINVAL. `validate` refuses exactly the refused ones.
     #[test]
-    fn test_validate_tunnel_bits_as_measured() {
+    fn validate_tunnel_bits_as_measured() {
         for bits in [0x83, 0x85, 0x87, 0xe1, 0x183, 0x1e1, 0x1ff] {
             let set = Offloads::from_bits_retain(bits);
             assert_eq!(set.validate(), Ok(()), "{set}");
@@ -301,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn test_validate_names_the_rule() {
+    fn validate_names_the_rule() {
         assert_eq!(
             (Offloads::TSO4 | Offloads::USO).validate(),
             Err(OffloadRule::NeedsCsum(Offloads::TSO4 | Offloads::USO))
@@ -322,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn test_fallbacks_are_valid_and_distinct() {
+    fn fallbacks_are_valid_and_distinct() {
         let steps = fallbacks(Offloads::FULL);
         assert_eq!(
             steps,
@@ -351,7 +351,7 @@ mod tests {
     }
 
     #[test]
-    fn test_debug_names() {
+    fn debug_names() {
         assert_eq!(format!("{:?}", Offloads::NONE), "NONE");
         assert_eq!(
             format!("{:?}", Offloads::CSUM | Offloads::from_bits_retain(0x400)),

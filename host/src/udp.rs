@@ -552,24 +552,24 @@ mod tests {
     }
 
     #[test]
-    fn test_send_segments_plain() {
+    fn send_segments_plain() {
         round_trip(false, false);
     }
 
     #[test]
-    fn test_send_segments_gso_gro() {
+    fn send_segments_gso_gro() {
         round_trip(true, true);
     }
 
     #[test]
-    fn test_send_segments_gso_without_gro() {
+    fn send_segments_gso_without_gro() {
         round_trip(true, false);
     }
 
     /// Three transmits (a train, a single datagram, another train) in one batch arrive as their
     /// datagrams, in order, with or without GSO.
     #[test]
-    fn test_send_batch_mixed() {
+    fn send_batch_mixed() {
         for gso in [false, true] {
             let (tx, mut rx) = pair();
             tx.enable_gso(gso);
@@ -613,7 +613,7 @@ mod tests {
     }
 
     #[test]
-    fn test_recv_meta_datagrams() {
+    fn recv_meta_datagrams() {
         let meta = RecvMeta {
             len: 7,
             stride: 3,
@@ -626,7 +626,7 @@ mod tests {
     }
 
     #[test]
-    fn test_segment_size_bounds() {
+    fn segment_size_bounds() {
         let (tx, _rx) = pair();
         assert!(tx.send_segments(b"x", 0).is_err());
         assert!(tx.send_segments(b"x", 70000).is_err());

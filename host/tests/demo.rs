@@ -19,7 +19,7 @@ fn parse_summary(line: &str) -> Option<(f64, f64, f64)> {
 }
 
 #[test]
-fn test_parse_summary() {
+fn summary_line_parses() {
     assert_eq!(
         parse_summary("summary: offload on 12.50 Gbit/s, off 2.50 Gbit/s, speedup 5.00x"),
         Some((12.5, 2.5, 5.0))
@@ -32,8 +32,8 @@ fn test_parse_summary() {
 static ONE_DEMO: Mutex<()> = Mutex::new(());
 
 #[test]
-fn test_demo_runs_and_cleans_up() {
-    if !require_root("test_demo_runs_and_cleans_up") {
+fn demo_runs_and_cleans_up() {
+    if !require_root("demo_runs_and_cleans_up") {
         return;
     }
     let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());

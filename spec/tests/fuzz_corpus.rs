@@ -53,7 +53,7 @@ fn write_seeds_if_asked() {
 
 /// The committed seed files are what `seeds::all()` builds, and every target has seeds.
 #[test]
-fn test_write_and_check_seeds() {
+fn write_and_check_seeds() {
     write_seeds_if_asked();
     let seeds = seeds::all();
     let mut per_target: BTreeMap<&str, usize> = BTreeMap::new();
@@ -78,7 +78,7 @@ fn test_write_and_check_seeds() {
 /// The check seeds are what they claim: each GSO kind and both tunnel versions reach a segmentation
 /// request, and a round trip through the byte form gives the same input.
 #[test]
-fn test_check_seeds_reach_every_request() {
+fn check_seeds_reach_every_request() {
     let mut kinds = Vec::new();
     let mut tunnels = 0;
     for (name, input) in seeds::check_inputs() {
@@ -112,7 +112,7 @@ fn test_check_seeds_reach_every_request() {
 /// The gso seeds round-trip through their byte form, and reach segmentation (every GSO kind and
 /// tunnels), checksum completion and a refusal.
 #[test]
-fn test_gso_seeds_reach_every_request() {
+fn gso_seeds_reach_every_request() {
     let mut kinds = Vec::new();
     let (mut tunnels, mut checksums, mut refused) = (0, 0, 0);
     for (name, input) in seeds::gso_inputs() {
@@ -151,7 +151,7 @@ fn test_gso_seeds_reach_every_request() {
 /// The gro seeds round-trip through their byte form and build the trains they name; the selftest
 /// trains merge where the kernel merges (some output carries several inputs) and the faults fail.
 #[test]
-fn test_gro_seeds_merge_and_fail() {
+fn gro_seeds_merge_and_fail() {
     let (mut merged, mut faults) = (0, 0);
     for (name, input) in seeds::gro_inputs() {
         assert_eq!(
@@ -183,7 +183,7 @@ fn test_gro_seeds_merge_and_fail() {
 /// The gro_gso and meta seeds round-trip through their byte forms; the gro_gso trains merge TCP
 /// and UDP.
 #[test]
-fn test_gro_gso_and_meta_seeds() {
+fn gro_gso_and_meta_seeds() {
     let mut merged = Vec::new();
     for (name, input) in seeds::gro_gso_inputs() {
         assert_eq!(
@@ -217,7 +217,7 @@ fn test_gro_gso_and_meta_seeds() {
 
 /// Every file under `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` through its harness.
 #[test]
-fn test_replay_corpus_and_regressions() {
+fn replay_corpus_and_regressions() {
     write_seeds_if_asked();
     let mut replayed = 0;
     for (target, harness) in TARGETS {
@@ -242,7 +242,7 @@ fn test_replay_corpus_and_regressions() {
 
 /// The harnesses hold on the empty input and on one of each byte, the smallest cases.
 #[test]
-fn test_harnesses_on_tiny_inputs() {
+fn harnesses_on_tiny_inputs() {
     for (_, harness) in TARGETS {
         harness(&[]);
         for b in 0..=255u8 {

@@ -93,7 +93,7 @@ fn regression_k15_options_make_a_single_segment() {
 /// UFO names no IP version: a dissecting kernel reads the packet's, IPv6 here, and follows
 /// its extension headers to UDP.
 #[test]
-fn test_k15_ufo_follows_the_packets_version() {
+fn k15_ufo_follows_the_packets_version() {
     let pkt = PacketSpec {
         v6_ext: vec![v6_dest_opts(24)],
         ..PacketSpec::udp6(1001)
@@ -110,7 +110,7 @@ fn test_k15_ufo_follows_the_packets_version() {
 
 /// K15 concerns TUN only: TAP frames are judged as before.
 #[test]
-fn test_k15_not_on_tap() {
+fn k15_not_on_tap() {
     let pkt = PacketSpec {
         ethernet: Some(None),
         ..PacketSpec::udp6(1970)
@@ -127,7 +127,7 @@ fn test_k15_not_on_tap() {
 
 /// K16: a kernel without USO on TUN refuses UDP_L4 like an unknown type.
 #[test]
-fn test_k16_uso_unknown_before_6_2() {
+fn k16_uso_unknown_before_6_2() {
     let pkt = PacketSpec::udp4(300).build_partial();
     let hdr = VnetHdr {
         flags: Flags::NEEDS_CSUM,
@@ -155,7 +155,7 @@ fn test_k16_uso_unknown_before_6_2() {
 /// K20: a kernel without UDP-tunnel GSO refuses the tunnel bits like an unknown type, even
 /// with a 24-byte header and tunnel GSO negotiated as far as the caller knows.
 #[test]
-fn test_k20_tunnel_unknown_before_6_17() {
+fn k20_tunnel_unknown_before_6_17() {
     let inner = PacketSpec::tcp4(3000).build_partial();
     let mut pkt = std::vec![0u8; 14 + 20 + 8];
     pkt[0] = 0x45;
@@ -241,7 +241,7 @@ fn regression_k21_tunnel_single_segment_is_a_checksum() {
 
 /// K17: `csum_start` inside the IP header is refused only where the kernel bounds it.
 #[test]
-fn test_k17_csum_start_inside_the_ip_header() {
+fn k17_csum_start_inside_the_ip_header() {
     let pkt = PacketSpec::udp4(64).build();
     let hdr = VnetHdr {
         flags: Flags::NEEDS_CSUM,

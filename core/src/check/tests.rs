@@ -26,7 +26,7 @@ fn segment(hdr: &VnetHdr, pkt: &[u8]) -> GsoRequest {
 
 /// The read cases every TUN implementation must agree on (payload 200, gso_size 100).
 #[test]
-fn test_tun_read_cases() {
+fn tun_read_cases() {
     let cases = [
         (PacketSpec::tcp4(200), GsoType::TCPV4, 40, 20, 16),
         (PacketSpec::tcp6(200), GsoType::TCPV6, 60, 40, 16),
@@ -46,7 +46,7 @@ fn test_tun_read_cases() {
 }
 
 #[test]
-fn test_hdr_len_is_recomputed_v6() {
+fn hdr_len_is_recomputed_v6() {
     let pkt = PacketSpec {
         tcp_options: vec![1; 12],
         ip_options: vec![1; 8],
@@ -67,7 +67,7 @@ fn test_hdr_len_is_recomputed_v6() {
 }
 
 #[test]
-fn test_v1_unknown_types_rejected() {
+fn v1_unknown_types_rejected() {
     let pkt = PacketSpec::tcp4(200).build();
     for t in [2u8, 6, 7, 0x80, 0x10, 0x11, 0x81 | 0x10] {
         let err = run(&gso_hdr(GsoType(t), 100, 20, 16), &pkt).unwrap_err();
@@ -78,7 +78,7 @@ fn test_v1_unknown_types_rejected() {
 }
 
 #[test]
-fn test_v2_gso_size() {
+fn v2_gso_size() {
     let pkt = PacketSpec::tcp4(200).build();
     for size in [0, 0xffff] {
         let err = run(&gso_hdr(GsoType::TCPV4, size, 20, 16), &pkt).unwrap_err();
@@ -87,7 +87,7 @@ fn test_v2_gso_size() {
 }
 
 #[test]
-fn test_v3_csum_bounds() {
+fn v3_csum_bounds() {
     let pkt = PacketSpec::tcp4(200).build();
     let plain_csum = |start, offset| VnetHdr {
         flags: Flags::NEEDS_CSUM,
@@ -114,7 +114,7 @@ fn test_v3_csum_bounds() {
 }
 
 #[test]
-fn test_v4_uso_rules() {
+fn v4_uso_rules() {
     let pkt = PacketSpec::udp4(1000).build();
     let ok = gso_hdr(GsoType::UDP_L4, 100, 20, 6);
     assert!(matches!(run(&ok, &pkt), Ok(Offload::Segment(_))));
@@ -136,7 +136,7 @@ fn test_v4_uso_rules() {
 }
 
 #[test]
-fn test_v4_tcp_offset_and_v5_small_is_plain() {
+fn v4_tcp_offset_and_v5_small_is_plain() {
     let pkt = PacketSpec::tcp4(200).build();
     let err = run(&gso_hdr(GsoType::TCPV4, 100, 20, 6), &pkt).unwrap_err();
     assert_eq!(err.rule(), "V4");
@@ -164,7 +164,7 @@ fn test_v4_tcp_offset_and_v5_small_is_plain() {
 }
 
 #[test]
-fn test_s1_packet_must_match_type() {
+fn s1_packet_must_match_type() {
     let v6 = PacketSpec::tcp6(200).build();
     let err = run(&gso_hdr(GsoType::TCPV4, 100, 40, 16), &v6).unwrap_err();
     assert!(matches!(
@@ -192,7 +192,7 @@ fn test_s1_packet_must_match_type() {
 }
 
 #[test]
-fn test_t14_device_write() {
+fn t14_device_write() {
     let pkt = PacketSpec::tcp4(10).build();
     let hdr = VnetHdr {
         hdr_len: pkt.len() as u16 + 3,
@@ -219,7 +219,7 @@ fn test_t14_device_write() {
 
 /// K1: TUN checks hdr_len against what follows the 10 header bytes it parsed.
 #[test]
-fn test_t14_bound_counts_unparsed_header_bytes() {
+fn t14_bound_counts_unparsed_header_bytes() {
     let pkt = PacketSpec::tcp4(10).build();
     for (layout, slack) in [
         (Layout::Legacy, 0),
@@ -243,7 +243,7 @@ fn test_t14_bound_counts_unparsed_header_bytes() {
 
 /// K2: options push the real payload under gso_size although V5's estimate said GSO.
 #[test]
-fn test_single_segment_after_options_is_refused() {
+fn single_segment_after_options_is_refused() {
     let pkt = PacketSpec {
         tcp_options: vec![1; 12],
         ..PacketSpec::tcp4(100)
@@ -259,7 +259,7 @@ fn test_single_segment_after_options_is_refused() {
 }
 
 #[test]
-fn test_tap_with_vlan() {
+fn tap_with_vlan() {
     let pkt = PacketSpec {
         ethernet: Some(Some(100)),
         ..PacketSpec::tcp6(3000)
@@ -279,7 +279,7 @@ fn test_tap_with_vlan() {
 }
 
 #[test]
-fn test_messages_name_rule_field_and_bound() {
+fn messages_name_rule_field_and_bound() {
     let pkt = PacketSpec::tcp4(200).build();
     let hdr = VnetHdr {
         flags: Flags::NEEDS_CSUM,
@@ -292,7 +292,7 @@ fn test_messages_name_rule_field_and_bound() {
 }
 
 #[test]
-fn test_strict_flags() {
+fn strict_flags() {
     let strict = CheckOptions {
         mode: Mode::Strict,
         ..CheckOptions::default()
@@ -309,7 +309,7 @@ fn test_strict_flags() {
 }
 
 #[test]
-fn test_v7_tunnel() {
+fn v7_tunnel() {
     // Ethernet + outer IPv4 + UDP + inner IPv4/TCP, as the spec's example offsets.
     let inner = PacketSpec::tcp4(3000).build();
     let mut pkt = std::vec![0u8; 14 + 20 + 8];

@@ -18,7 +18,7 @@ fn fix_ip_checksum(p: &mut [u8]) {
 /// accepts every IPv4/TCP packet without options that the general path accepts: single-byte
 /// changes to every header byte (with and without a fixed-up IP checksum) and truncations.
 #[test]
-fn test_classify_tcp4_agrees_with_the_general_path() {
+fn classify_tcp4_agrees_with_the_general_path() {
     let mut bases = Vec::new();
     for (ip_options, tcp_options) in [(0, 0), (0, 12), (4, 0)] {
         let mut p = PacketSpec::tcp4(100);

@@ -102,7 +102,7 @@ fn verify(seg: &[u8], link: Link) -> Headers {
 
 /// The read cases every TUN implementation must agree on: payload 200, gso_size 100.
 #[test]
-fn test_tun_read_cases() {
+fn tun_read_cases() {
     let cases = [
         (PacketSpec::tcp4(200), GsoType::TCPV4, 40, 20, 16, 140),
         (PacketSpec::tcp6(200), GsoType::TCPV6, 60, 40, 16, 160),
@@ -133,7 +133,7 @@ fn test_tun_read_cases() {
 }
 
 #[test]
-fn test_tcp4_fields_s1_s2() {
+fn tcp4_fields_s1_s2() {
     let spec = PacketSpec {
         l4: L4::Tcp {
             seq: 0xFFFF_FFA0,
@@ -181,7 +181,7 @@ fn test_tcp4_fields_s1_s2() {
 }
 
 #[test]
-fn test_options_and_extension_headers_copied() {
+fn options_and_extension_headers_copied() {
     let v4 = PacketSpec {
         ip_options: vec![1; 8],
         tcp_options: vec![1; 12],
@@ -213,7 +213,7 @@ fn test_options_and_extension_headers_copied() {
 }
 
 #[test]
-fn test_tap_vlan_frames() {
+fn tap_vlan_frames() {
     for (v6, t, start) in [(false, GsoType::TCPV4, 38), (true, GsoType::TCPV6, 58)] {
         let spec = PacketSpec {
             ethernet: Some(Some(100)),
@@ -232,7 +232,7 @@ fn test_tap_vlan_frames() {
 }
 
 #[test]
-fn test_uso_ids_increment_and_zero_is_ffff() {
+fn uso_ids_increment_and_zero_is_ffff() {
     let pkt = PacketSpec::udp4(1000).build_partial();
     let req = request(&hdr(GsoType::UDP_L4, 300, 20, 6), &pkt, Link::Tun);
     let o = GsoOptions {
@@ -264,7 +264,7 @@ fn test_uso_ids_increment_and_zero_is_ffff() {
 }
 
 #[test]
-fn test_tso_without_needs_csum() {
+fn tso_without_needs_csum() {
     let pkt = PacketSpec::tcp4(300).build_partial();
     let h = VnetHdr {
         flags: Flags::EMPTY,
@@ -278,7 +278,7 @@ fn test_tso_without_needs_csum() {
 }
 
 #[test]
-fn test_ufo_v4_fragments() {
+fn ufo_v4_fragments() {
     let spec = PacketSpec {
         ip_id: 77,
         ..PacketSpec::udp4(3000)
@@ -334,7 +334,7 @@ fn test_ufo_v4_fragments() {
 }
 
 #[test]
-fn test_ufo_v6_fragment_header() {
+fn ufo_v6_fragment_header() {
     // K8, measured: fragment header after the hop-by-hop / destination options, one ID (the
     // caller's), offset = running byte count including the extension headers, written whole.
     let mut spec = PacketSpec::udp6(300);
@@ -409,7 +409,7 @@ fn tunnel_packet(outer_csum: bool) -> (Vec<u8>, VnetHdr) {
 }
 
 #[test]
-fn test_udp_tunnel_tcp() {
+fn udp_tunnel_tcp() {
     for outer_csum in [false, true] {
         let (pkt, h) = tunnel_packet(outer_csum);
         let copts = CheckOptions {
@@ -451,7 +451,7 @@ fn test_udp_tunnel_tcp() {
 }
 
 #[test]
-fn test_s5_buffers_checked_before_writing() {
+fn s5_buffers_checked_before_writing() {
     let pkt = PacketSpec::tcp4(250).build_partial();
     let req = request(&hdr(GsoType::TCPV4, 100, 20, 16), &pkt, Link::Tun);
     let o = opts(Link::Tun);
@@ -511,7 +511,7 @@ fn test_s5_buffers_checked_before_writing() {
 }
 
 #[test]
-fn test_too_many_uso_segments() {
+fn too_many_uso_segments() {
     let pkt = PacketSpec::udp4(1000).build_partial();
     let req = request(&hdr(GsoType::UDP_L4, 100, 20, 6), &pkt, Link::Tun);
     let o = GsoOptions {
@@ -527,7 +527,7 @@ fn test_too_many_uso_segments() {
 }
 
 #[test]
-fn test_request_from_another_packet() {
+fn request_from_another_packet() {
     let pkt = PacketSpec::tcp4(300).build_partial();
     let req = request(&hdr(GsoType::TCPV4, 100, 20, 16), &pkt, Link::Tun);
     let o = opts(Link::Tun);
@@ -576,7 +576,7 @@ fn test_request_from_another_packet() {
 }
 
 #[test]
-fn test_complete_checksum_s4() {
+fn complete_checksum_s4() {
     for spec in [PacketSpec::tcp4(99), PacketSpec::udp6(64)] {
         let good = spec.build();
         let offset = if spec.l4 == L4::Udp { 6 } else { 16 };
@@ -630,7 +630,7 @@ fn test_complete_checksum_s4() {
 }
 
 #[test]
-fn test_error_messages() {
+fn error_messages() {
     use std::string::ToString;
     let errors = [
         GsoError::TooFewBuffers { need: 3, have: 2 },

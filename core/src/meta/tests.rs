@@ -53,14 +53,14 @@ fn on_ethernet(pkt: PacketSpec) -> Vec<u8> {
 // ---- M2-M5: metadata -> header (OpenVMM's TAP endpoint cases) ----
 
 #[test]
-fn test_tcp_checksum_to_header() {
+fn tcp_checksum_to_header() {
     let h = to_header(&meta(TCP.with(V4), 14, 20, 0, 0)).unwrap();
     assert_eq!(h, hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 16));
     assert!(!h.flags.contains(Flags::DATA_VALID));
 }
 
 #[test]
-fn test_tso_to_header() {
+fn tso_to_header() {
     let h = to_header(&meta(TSO.with(TCP).with(V4), 14, 20, 32, 1460)).unwrap();
     assert_eq!(h, hdr(Flags::NEEDS_CSUM, GsoType::TCPV4, 66, 1460, 34, 16));
     let h6 = to_header(&meta(TSO.with(V6), 14, 40, 20, 1440)).unwrap();
@@ -68,7 +68,7 @@ fn test_tso_to_header() {
 }
 
 #[test]
-fn test_no_offload_to_header_is_all_zero() {
+fn no_offload_to_header_is_all_zero() {
     assert_eq!(to_header(&TxMetadata::default()), Ok(VnetHdr::default()));
     // The IPv4 header checksum alone has no place in the header (M5, M9).
     let ip_only = meta(IP.with(V4), 14, 20, 0, 0);
@@ -76,19 +76,19 @@ fn test_no_offload_to_header_is_all_zero() {
 }
 
 #[test]
-fn test_udp_checksum_to_header() {
+fn udp_checksum_to_header() {
     let h = to_header(&meta(UDP.with(V4), 14, 20, 0, 0)).unwrap();
     assert_eq!(h, hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 6));
 }
 
 #[test]
-fn test_uso_to_header() {
+fn uso_to_header() {
     let h = to_header(&meta(USO.with(UDP).with(V4), 14, 20, 0, 1472)).unwrap();
     assert_eq!(h, hdr(Flags::NEEDS_CSUM, GsoType::UDP_L4, 42, 1472, 34, 6));
 }
 
 #[test]
-fn test_first_rule_wins() {
+fn first_rule_wins() {
     let both = meta(TSO.with(USO).with(UDP).with(V4), 0, 20, 20, 100);
     assert_eq!(to_header(&both).unwrap().gso_type, GsoType::TCPV4);
     let csums = meta(TCP.with(UDP).with(V6), 0, 40, 0, 0);
@@ -96,7 +96,7 @@ fn test_first_rule_wins() {
 }
 
 #[test]
-fn test_to_header_errors() {
+fn to_header_errors() {
     let cases = [
         (
             meta(TCP.with(V4).with(V6), 14, 20, 0, 0),
@@ -180,7 +180,7 @@ fn test_to_header_errors() {
 // ---- M6-M7: a guest's header + frame -> metadata (OpenVMM's virtio device cases) ----
 
 #[test]
-fn test_guest_no_offloads() {
+fn guest_no_offloads() {
     let frame = on_ethernet(PacketSpec::tcp4(10));
     assert_eq!(
         from_header(&VnetHdr::default(), &frame, Link::Tap),
@@ -195,7 +195,7 @@ fn test_guest_no_offloads() {
 }
 
 #[test]
-fn test_guest_tcp_checksum() {
+fn guest_tcp_checksum() {
     let frame = on_ethernet(PacketSpec::tcp4(100));
     let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 16);
     let m = from_header(&h, &frame, Link::Tap).unwrap();
@@ -207,7 +207,7 @@ fn test_guest_tcp_checksum() {
 }
 
 #[test]
-fn test_guest_udp_checksum() {
+fn guest_udp_checksum() {
     let frame = on_ethernet(PacketSpec::udp4(100));
     let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 6);
     assert_eq!(
@@ -217,7 +217,7 @@ fn test_guest_udp_checksum() {
 }
 
 #[test]
-fn test_guest_ipv6_tcp_checksum() {
+fn guest_ipv6_tcp_checksum() {
     let frame = on_ethernet(PacketSpec::tcp6(100));
     let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 54, 16);
     assert_eq!(
@@ -227,7 +227,7 @@ fn test_guest_ipv6_tcp_checksum() {
 }
 
 #[test]
-fn test_guest_tso4() {
+fn guest_tso4() {
     let frame = on_ethernet(PacketSpec {
         tcp_options: vec![1; 12],
         ..PacketSpec::tcp4(3000)
@@ -247,7 +247,7 @@ fn test_guest_tso4() {
 }
 
 #[test]
-fn test_guest_tso6() {
+fn guest_tso6() {
     let frame = on_ethernet(PacketSpec::tcp6(3000));
     let h = hdr(Flags::NEEDS_CSUM, GsoType::TCPV6, 74, 1440, 54, 16);
     let m = from_header(&h, &frame, Link::Tap).unwrap();
@@ -256,7 +256,7 @@ fn test_guest_tso6() {
 }
 
 #[test]
-fn test_guest_uso() {
+fn guest_uso() {
     let frame = on_ethernet(PacketSpec::udp4(3000));
     let h = hdr(Flags::NEEDS_CSUM, GsoType::UDP_L4, 42, 1472, 34, 6);
     assert_eq!(
@@ -272,7 +272,7 @@ fn test_guest_uso() {
 }
 
 #[test]
-fn test_guest_vlan() {
+fn guest_vlan() {
     let tagged = |pkt| PacketSpec {
         ethernet: Some(Some(100)),
         ..pkt
@@ -292,7 +292,7 @@ fn test_guest_vlan() {
 }
 
 #[test]
-fn test_guest_tun_and_extension_headers() {
+fn guest_tun_and_extension_headers() {
     let frame = PacketSpec {
         v6_ext: vec![v6_dest_opts(16)],
         ..PacketSpec::tcp6(100)
@@ -306,7 +306,7 @@ fn test_guest_tun_and_extension_headers() {
 }
 
 #[test]
-fn test_from_header_errors() {
+fn from_header_errors() {
     let tcp4 = on_ethernet(PacketSpec::tcp4(100));
     let udp4 = on_ethernet(PacketSpec::udp4(100));
     let csum = |start, offset| hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, start, offset);
@@ -435,7 +435,7 @@ fn test_from_header_errors() {
 // ---- M8: header -> receive metadata (OpenVMM's TAP endpoint cases) ----
 
 #[test]
-fn test_rx_metadata() {
+fn rx_metadata_follows_m8() {
     use L4Protocol as P;
     use RxChecksumState::{Good, Unknown};
     let rx = |flags, gso| rx_metadata(&hdr(flags, gso, 0, 0, 0, 0));
@@ -461,7 +461,7 @@ fn test_rx_metadata() {
 }
 
 #[test]
-fn test_checksum_state_is_valid() {
+fn checksum_state_is_valid() {
     use RxChecksumState::*;
     assert!(Good.is_valid() && ValidatedButWrong.is_valid());
     assert!(!Unknown.is_valid() && !Bad.is_valid());
@@ -483,7 +483,7 @@ fn bare_ipv4_frame() -> [u8; 34] {
 }
 
 #[test]
-fn test_ipv4_fixup() {
+fn ipv4_fixup() {
     let mut f = bare_ipv4_frame();
     let check = fixup_ipv4_header_checksum(&mut f, 14).unwrap();
     assert_ne!(check, 0);
@@ -493,7 +493,7 @@ fn test_ipv4_fixup() {
 }
 
 #[test]
-fn test_ipv4_fixup_options_and_lso_length() {
+fn ipv4_fixup_options_and_lso_length() {
     let mut f = on_ethernet(PacketSpec {
         ip_options: vec![1; 8],
         ..PacketSpec::tcp4(3000)
@@ -513,7 +513,7 @@ fn test_ipv4_fixup_options_and_lso_length() {
 }
 
 #[test]
-fn test_ipv4_fixup_oversize_total_length_is_zero() {
+fn ipv4_fixup_oversize_total_length_is_zero() {
     let mut f = std::vec![0u8; 14 + 70_000];
     f[..34].copy_from_slice(&bare_ipv4_frame());
     f[16..18].copy_from_slice(&[0xAB, 0xCD]);
@@ -523,7 +523,7 @@ fn test_ipv4_fixup_oversize_total_length_is_zero() {
 }
 
 #[test]
-fn test_ipv6_fixup() {
+fn ipv6_fixup() {
     let mut f = on_ethernet(PacketSpec::tcp6(3000));
     let want = f.len() - 14 - 40;
     f[14 + 4..14 + 6].copy_from_slice(&[0, 0]);
@@ -537,7 +537,7 @@ fn test_ipv6_fixup() {
 }
 
 #[test]
-fn test_fixup_errors() {
+fn fixup_errors() {
     let mut f = bare_ipv4_frame();
     assert_eq!(
         fixup_ipv4_header_checksum(&mut f[..33], 14),
@@ -610,7 +610,7 @@ fn test_fixup_errors() {
 // ---- types ----
 
 #[test]
-fn test_error_messages_name_field_and_bound() {
+fn error_messages_name_field_and_bound() {
     let cases = [
         (
             field_error("M1", Field::L4Len, 22, Bound::MultipleOf(4)),
@@ -681,7 +681,7 @@ fn test_error_messages_name_field_and_bound() {
 }
 
 #[test]
-fn test_flags_and_vlan() {
+fn flags_and_vlan() {
     assert_eq!(
         std::format!("{:?}", TSO.with(V4).with(TxFlags(0x80))),
         "TCP_SEGMENTATION|IS_IPV4|0x80"

@@ -90,7 +90,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_every_error_variant_reachable() {
+    fn every_error_variant_reachable() {
         let mut seen = [false; 8];
         for first in 0..=255u8 {
             let data = [
@@ -115,7 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn test_headers_from_bytes() {
+    fn headers_from_bytes() {
         let data = [0x5a_u8; 64];
         let h = Headers::arbitrary(&mut Unstructured::new(&data)).unwrap();
         assert_eq!(h.protocol, IpProtocol(0x5a));

@@ -156,7 +156,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_parse_vlan_frame() {
+    fn parse_vlan_frame() {
         let f = EthernetFrame::new_checked(&ETH_VLAN_IPV6_TCP[..]).unwrap();
         assert_eq!(f.dst_addr(), [2, 0, 0, 0, 0, 2]);
         assert_eq!(f.src_addr(), [2, 0, 0, 0, 0, 1]);
@@ -171,7 +171,7 @@ mod tests {
     }
 
     #[test]
-    fn test_parse_untagged() {
+    fn parse_untagged() {
         let mut b = [0u8; 20];
         b[12..14].copy_from_slice(&[0x08, 0x00]);
         b[14] = 0x45;
@@ -188,7 +188,7 @@ mod tests {
     }
 
     #[test]
-    fn test_set_addrs() {
+    fn set_addrs() {
         let mut b = ETH_VLAN_IPV6_TCP;
         let mut f = EthernetFrame::new_checked(&mut b[..]).unwrap();
         f.set_dst_addr([0xaa; 6]);
@@ -208,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn test_truncated() {
+    fn truncated() {
         assert_eq!(
             EthernetFrame::new_checked(&ETH_VLAN_IPV6_TCP[..13]),
             Err(Error::Truncated {
@@ -231,7 +231,7 @@ mod tests {
     }
 
     #[test]
-    fn test_unchecked_never_panics() {
+    fn unchecked_never_panics() {
         for n in 0..=ETH_VLAN_IPV6_TCP.len() {
             let f = EthernetFrame::new_unchecked(&ETH_VLAN_IPV6_TCP[..n]);
             let _ = (f.dst_addr(), f.src_addr(), f.vlan_tci(), f.ethertype());

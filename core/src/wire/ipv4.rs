@@ -255,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn test_parse_tcp_syn() {
+    fn parse_tcp_syn() {
         let p = Ipv4Packet::new_checked(&IPV4_TCP_SYN[..]).unwrap();
         assert_eq!(p.version(), 4);
         assert_eq!(p.ihl(), 5);
@@ -278,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn test_parse_options() {
+    fn parse_options() {
         let p = Ipv4Packet::new_checked(&IPV4_OPTS_UDP[..]).unwrap();
         assert_eq!(p.ihl(), 6);
         assert_eq!(p.header_len(), 24);
@@ -292,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn test_padding_excluded_from_payload() {
+    fn padding_excluded_from_payload() {
         let mut b = [0u8; 64];
         b[..36].copy_from_slice(&IPV4_OPTS_UDP);
         let p = Ipv4Packet::new_checked(&b[..]).unwrap();
@@ -300,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn test_setters() {
+    fn setters() {
         let mut b = IPV4_TCP_SYN;
         let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
         p.set_total_len(40);
@@ -324,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn test_fragment_offset_alone_is_a_fragment() {
+    fn fragment_offset_alone_is_a_fragment() {
         let mut b = IPV4_OPTS_UDP;
         Ipv4Packet::new_unchecked(&mut b[..]).set_flags_frag(false, false, 3);
         let p = Ipv4Packet::new_checked(&b[..]).unwrap();
@@ -333,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn test_errors() {
+    fn errors() {
         let t = |need, have| Error::Truncated {
             layer: Layer::Ipv4,
             need,
@@ -374,7 +374,7 @@ mod tests {
     // Every truncation of every golden variant: 20-50 s under Miri; the `wire` fuzz target covers it.
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn test_never_panics() {
+    fn never_panics() {
         let mut ok = 0;
         for_each_variant(|b, _| {
             let unchecked = Ipv4Packet::new_unchecked(b);

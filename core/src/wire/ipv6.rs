@@ -287,7 +287,7 @@ mod tests {
     }
 
     #[test]
-    fn test_parse_fixed_header() {
+    fn parse_fixed_header() {
         let p = Ipv6Packet::new_checked(&IPV6_EXT_FRAG_UDP[..]).unwrap();
         assert_eq!(p.version(), 6);
         assert_eq!(p.traffic_class(), 0x2e);
@@ -302,7 +302,7 @@ mod tests {
     }
 
     #[test]
-    fn test_walk_hbh_destopts_fragment() {
+    fn walk_hbh_destopts_fragment() {
         let p = Ipv6Packet::new_checked(&IPV6_EXT_FRAG_UDP[..]).unwrap();
         let w = p.walk_extensions().unwrap();
         assert_eq!(
@@ -324,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn test_walk_no_extensions() {
+    fn walk_no_extensions() {
         let p = Ipv6Packet::new_checked(&ETH_VLAN_IPV6_TCP[18..]).unwrap();
         assert_eq!(
             p.walk_extensions().unwrap(),
@@ -339,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn test_walk_routing_header() {
+    fn walk_routing_header() {
         // Routing header with hdr_ext_len 2: 24 bytes, then TCP's number.
         let mut b = [0u8; 64];
         b[..40].copy_from_slice(&IPV6_EXT_FRAG_UDP[..40]);
@@ -358,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn test_walk_stops_after_non_first_fragment() {
+    fn walk_stops_after_non_first_fragment() {
         // Offset 5, then "destination options" that is really the middle of a datagram.
         let mut b = IPV6_EXT_FRAG_UDP;
         b[64] = 60; // the fragment header's next header
@@ -374,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn test_walk_unknown_next_header_is_upper_layer() {
+    fn walk_unknown_next_header_is_upper_layer() {
         for proto in [
             IpProtocol::NO_NEXT_HEADER,
             IpProtocol(50),
@@ -392,7 +392,7 @@ mod tests {
     }
 
     #[test]
-    fn test_walk_chain_bound() {
+    fn walk_chain_bound() {
         let mut buf = [0u8; 256];
         for n in 0..=MAX_EXTENSION_HEADERS {
             let w = Ipv6Packet::new_checked(chain(n, &mut buf))
@@ -406,7 +406,7 @@ mod tests {
     }
 
     #[test]
-    fn test_walk_truncated_by_payload_len() {
+    fn walk_truncated_by_payload_len() {
         let t = |need, have| {
             Err(Error::Truncated {
                 layer: Layer::Ipv6Ext,
@@ -444,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn test_errors() {
+    fn errors() {
         let t = |need, have| {
             Err(Error::Truncated {
                 layer: Layer::Ipv6,
@@ -458,7 +458,7 @@ mod tests {
     }
 
     #[test]
-    fn test_set_payload_len() {
+    fn set_payload_len_rewrites_the_field() {
         let mut b = IPV6_EXT_FRAG_UDP;
         let mut p = Ipv6Packet::new_checked(&mut b[..]).unwrap();
         p.set_payload_len(40);
@@ -470,7 +470,7 @@ mod tests {
     // Every truncation of every golden variant: 20-50 s under Miri; the `wire` fuzz target covers it.
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn test_never_panics() {
+    fn never_panics() {
         let mut walked = 0;
         for_each_variant(|b, _| {
             let u = Ipv6Packet::new_unchecked(b);

@@ -354,7 +354,7 @@ mod tests {
     use std::string::ToString;
 
     #[test]
-    fn test_tun_ipv4_tcp() {
+    fn tun_ipv4_tcp() {
         let h = parse_headers(&IPV4_TCP_SYN, Link::Tun).unwrap();
         assert_eq!(
             h,
@@ -373,7 +373,7 @@ mod tests {
     }
 
     #[test]
-    fn test_tun_ipv4_options_udp() {
+    fn tun_ipv4_options_udp() {
         let h = parse_headers(&IPV4_OPTS_UDP, Link::Tun).unwrap();
         assert_eq!((h.ip, h.l3_len, h.l4_offset), (IpVersion::V4, 24, 24));
         assert_eq!(
@@ -383,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn test_tun_ipv4_fragments() {
+    fn tun_ipv4_fragments() {
         for (df, mf, off, frag) in [
             (true, false, 0, false),
             (false, true, 0, true),
@@ -396,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn test_tun_ipv6_extensions() {
+    fn tun_ipv6_extensions() {
         let h = parse_headers(&IPV6_EXT_FRAG_UDP, Link::Tun).unwrap();
         assert_eq!(
             h,
@@ -413,7 +413,7 @@ mod tests {
     }
 
     #[test]
-    fn test_tap_vlan_ipv6_tcp() {
+    fn tap_vlan_ipv6_tcp() {
         let h = parse_headers(&ETH_VLAN_IPV6_TCP, Link::Tap).unwrap();
         assert_eq!(
             h,
@@ -430,7 +430,7 @@ mod tests {
     }
 
     #[test]
-    fn test_tap_untagged_ipv4() {
+    fn tap_untagged_ipv4() {
         let mut b = [0u8; 14 + 60];
         b[12..14].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
         b[14..].copy_from_slice(&IPV4_TCP_SYN);
@@ -439,7 +439,7 @@ mod tests {
     }
 
     #[test]
-    fn test_errors() {
+    fn errors() {
         assert_eq!(
             parse_headers(&[], Link::Tun),
             Err(Error::Truncated {
@@ -498,7 +498,7 @@ mod tests {
     }
 
     #[test]
-    fn test_error_messages_name_layer_field_and_bound() {
+    fn error_messages_name_layer_field_and_bound() {
         let cases = [
             (
                 Error::Truncated {
@@ -551,7 +551,7 @@ mod tests {
     // Every truncation of every golden variant: 20-50 s under Miri; the `wire` fuzz target covers it.
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn test_never_panics_and_offsets_in_bounds() {
+    fn never_panics_and_offsets_in_bounds() {
         let mut ok = 0;
         for_each_variant(|b, link| {
             for l in [link, Link::Tun, Link::Tap] {
@@ -568,7 +568,7 @@ mod tests {
     }
 
     #[test]
-    fn test_read_helpers_short_buffers() {
+    fn read_helpers_short_buffers() {
         assert_eq!(get16(&[1], 0), 0);
         assert_eq!(get16(&[1, 2], 0), 0x0102);
         assert_eq!(get32(&[1, 2, 3], 0), 0);

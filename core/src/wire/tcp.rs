@@ -255,7 +255,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_parse_syn_with_options() {
+    fn parse_syn_with_options() {
         let seg = &IPV4_TCP_SYN[20..];
         let p = TcpPacket::new_checked(seg).unwrap();
         assert_eq!(p.src_port(), 51234);
@@ -281,7 +281,7 @@ mod tests {
     }
 
     #[test]
-    fn test_parse_psh_ack_with_payload() {
+    fn parse_psh_ack_with_payload() {
         let seg = &ETH_VLAN_IPV6_TCP[58..];
         let p = TcpPacket::new_checked(seg).unwrap();
         assert_eq!((p.src_port(), p.dst_port()), (443, 51234));
@@ -297,7 +297,7 @@ mod tests {
     }
 
     #[test]
-    fn test_flags_constants_and_ops() {
+    fn flags_constants_and_ops() {
         let all = [
             TcpFlags::FIN,
             TcpFlags::SYN,
@@ -324,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn test_setters_keep_data_offset_and_reserved() {
+    fn setters_keep_data_offset_and_reserved() {
         let mut b = IPV4_TCP_SYN;
         b[32] |= 0x0e; // reserved bits set: must survive set_flags
         let mut p = TcpPacket::new_checked(&mut b[20..]).unwrap();
@@ -342,7 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn test_errors() {
+    fn errors() {
         let seg = &IPV4_TCP_SYN[20..];
         assert_eq!(
             TcpPacket::new_checked(&seg[..19]),
@@ -383,7 +383,7 @@ mod tests {
     // Every truncation of every golden variant: 20-50 s under Miri; the `wire` fuzz target covers it.
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn test_never_panics() {
+    fn never_panics() {
         let mut ok = 0;
         for_each_variant(|b, _| {
             for start in [0, 20, 58] {

@@ -123,7 +123,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_parse_v4() {
+    fn parse_v4() {
         let d = &IPV4_OPTS_UDP[24..];
         let p = UdpPacket::new_checked(d).unwrap();
         assert_eq!((p.src_port(), p.dst_port()), (5353, 5353));
@@ -136,7 +136,7 @@ mod tests {
     }
 
     #[test]
-    fn test_parse_v6_after_extensions() {
+    fn parse_v6_after_extensions() {
         let p = UdpPacket::new_checked(&IPV6_EXT_FRAG_UDP[72..]).unwrap();
         assert_eq!((p.src_port(), p.dst_port()), (40000, 53));
         assert_eq!(p.length(), 24);
@@ -144,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn test_trailing_bytes_excluded() {
+    fn trailing_bytes_excluded() {
         let mut b = [0xeeu8; 20];
         b[..12].copy_from_slice(&IPV4_OPTS_UDP[24..]);
         let p = UdpPacket::new_checked(&b[..]).unwrap();
@@ -152,7 +152,7 @@ mod tests {
     }
 
     #[test]
-    fn test_setters() {
+    fn setters() {
         let mut b = IPV4_OPTS_UDP;
         let mut p = UdpPacket::new_checked(&mut b[24..]).unwrap();
         p.set_length(10);
@@ -164,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn test_errors() {
+    fn errors() {
         let d = &IPV4_OPTS_UDP[24..];
         assert_eq!(
             UdpPacket::new_checked(&d[..7]),
@@ -195,7 +195,7 @@ mod tests {
     // Every truncation of every golden variant: 20-50 s under Miri; the `wire` fuzz target covers it.
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn test_never_panics() {
+    fn never_panics() {
         let mut ok = 0;
         for_each_variant(|b, _| {
             for start in [0, 24, 72] {

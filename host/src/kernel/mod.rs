@@ -763,7 +763,7 @@ mod tests {
     }
 
     #[test]
-    fn test_undo_forwarding_inverts_ip_decrease_ttl() {
+    fn undo_forwarding_inverts_ip_decrease_ttl() {
         let mut pkt = [0u8; 20];
         pkt[0] = 0x45;
         pkt[8] = 64;
@@ -777,7 +777,7 @@ mod tests {
     }
 
     #[test]
-    fn test_undo_forwarding_ipv6_and_others() {
+    fn undo_forwarding_ipv6_and_others() {
         let mut v6 = [0u8; 40];
         v6[0] = 0x60;
         v6[7] = 63;
@@ -787,7 +787,7 @@ mod tests {
     }
 
     #[test]
-    fn test_destination() {
+    fn destination_reads_v4_and_refuses_short_or_other() {
         let mut v4 = [0u8; 20];
         v4[0] = 0x45;
         v4[16..20].copy_from_slice(&[198, 51, 100, 2]);

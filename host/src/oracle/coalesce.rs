@@ -254,7 +254,7 @@ mod tests {
     /// Batches that merge a lot (small and large segments, two interleaved flows, swapped
     /// neighbours under Relaxed, a lost segment) give exactly the 64 KiB answers.
     #[test]
-    fn test_o5_buffers_sized_to_need_give_the_64k_answers() {
+    fn o5_buffers_sized_to_need_give_the_64k_answers() {
         let flow = |f: u16, mss: usize, n: usize| -> Vec<Vec<u8>> {
             (0..n)
                 .map(|k| segment(f, k as u16, (k * mss) as u32, mss))

@@ -109,7 +109,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_o3_a_batch_over_its_limit_is_refused_whole() {
+    fn o3_a_batch_over_its_limit_is_refused_whole() {
         let mut batch = Batch::new();
         assert!(batch.is_empty());
         batch.push(vec![0x45; 10]);

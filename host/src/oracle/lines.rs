@@ -211,7 +211,7 @@ mod tests {
     }
 
     #[test]
-    fn test_o1_o2_a_long_or_non_utf8_line_is_one_refusal() {
+    fn o1_o2_a_long_or_non_utf8_line_is_one_refusal() {
         let mut input = b"45\xff00\n".to_vec();
         input.extend(std::iter::repeat_n(b'0', MAX_LINE_BYTES + 2));
         input.extend_from_slice(b"\r\n4500\r\n\n4500");

@@ -255,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn test_o4_strict_records_name_their_number_and_offset() {
+    fn o4_strict_records_name_their_number_and_offset() {
         let mut file = Vec::new();
         write(&mut file, &[vec![0x45; 4], vec![0x45; 4]]).unwrap();
         // A record header cut short is not the end of the file.

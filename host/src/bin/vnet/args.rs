@@ -117,7 +117,7 @@ mod tests {
     }
 
     #[test]
-    fn test_values_and_flags() {
+    fn values_and_flags() {
         let mut a = args(&["--duration", "2", "--help", "--mss=1200"]);
         assert!(a.flag("--help"));
         assert_eq!(a.value::<u64>("--duration"), Ok(Some(2)));
@@ -131,7 +131,7 @@ mod tests {
     }
 
     #[test]
-    fn test_non_utf8_arguments_are_refused() {
+    fn non_utf8_arguments_are_refused() {
         use std::os::unix::ffi::OsStringExt;
         let good = ["check", "--tap"].map(OsString::from);
         assert_eq!(from_os(good), Ok(vec!["check".into(), "--tap".into()]));
@@ -148,7 +148,7 @@ mod tests {
     }
 
     #[test]
-    fn test_errors() {
+    fn errors() {
         assert!(args(&["--mss"]).value::<u16>("--mss").is_err());
         assert!(args(&["--mss", "x"]).value::<u16>("--mss").is_err());
         assert!(args(&["--bogus"]).finish().is_err());

@@ -88,7 +88,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_stdout_errors_are_found_where_they_travel() {
+    fn stdout_errors_are_found_where_they_travel() {
         let pipe = || io::Error::from(io::ErrorKind::BrokenPipe);
         let boxed: Box<dyn Error> = Box::new(StdoutError(pipe()));
         assert!(stdout_error(&*boxed).is_some_and(StdoutError::closed));

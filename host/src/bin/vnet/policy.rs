@@ -336,7 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn test_allowed_prefixes() {
+    fn allowed_prefixes() {
         let list: PrefixList = "192.0.2.0/24,2001:db8::/32".parse().unwrap();
         let allowed = Allowed::from_prefixes(&list.0);
         assert_eq!(allowed.check(&v4([192, 0, 2, 7])), Ok(()));
@@ -366,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn test_policy_classes() {
+    fn policy_classes() {
         use Action::*;
         assert_eq!(
             classify(Step::UdpRecv, Some(libc::ECONNREFUSED)),
