@@ -365,7 +365,7 @@ impl core::error::Error for HdrError {}
 ///
 /// Fields that a smaller layout lacks read as zero; writing a non-zero field that the chosen layout
 /// cannot hold is an error rather than a silent loss (law L1: `read(write(h)) == h`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct VnetHdr {
     /// [`Flags`].
@@ -394,7 +394,31 @@ pub struct VnetHdr {
     pub inner_nh_offset: u16,
 }
 
+impl Default for VnetHdr {
+    fn default() -> VnetHdr {
+        VnetHdr::EMPTY
+    }
+}
+
 impl VnetHdr {
+    /// The all-zero header: no flags, no GSO (what a plain packet carries, G6). Build a `const`
+    /// header from it with struct update syntax (`VnetHdr { gso_size: 1400, ..VnetHdr::EMPTY }`);
+    /// [`Default`] returns it.
+    pub const EMPTY: VnetHdr = VnetHdr {
+        flags: Flags::EMPTY,
+        gso_type: GsoType::NONE,
+        hdr_len: 0,
+        gso_size: 0,
+        csum_start: 0,
+        csum_offset: 0,
+        num_buffers: 0,
+        hash_value: 0,
+        hash_report: 0,
+        hash_padding: 0,
+        outer_th_offset: 0,
+        inner_nh_offset: 0,
+    };
+
     /// Reads a header of `layout` from the front of `bytes`; returns it and the packet after it.
     pub fn read(
         bytes: &[u8],
