@@ -16,7 +16,7 @@ use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header, restore_g
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::Summer;
-use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gro::{Gro, GroOptions, LINUX_HELD_FLOWS, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_host::fastsum::FastSum;
 
@@ -96,7 +96,7 @@ fn gro_round_robin(rounds: usize, fast: FastSum) {
     for (case, train) in gro_cases() {
         let count = train.len();
         let lens: Vec<usize> = train.iter().map(Vec::len).collect();
-        let mut gro = Gro::<64, FastSum>::with_summer(GroOptions::default(), fast);
+        let mut gro = Gro::<LINUX_HELD_FLOWS, FastSum>::with_summer(GroOptions::default(), fast);
         let mut vbufs = gro_buffers(&train);
         let mut out = vec![Output::default(); count];
         let mut owner = vec![0usize; count];

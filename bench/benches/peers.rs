@@ -17,7 +17,7 @@ use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header, restore_g
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::{self, Summer};
-use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gro::{Gro, GroOptions, LINUX_HELD_FLOWS, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::VnetHdr;
 use vnet_core::meta::{self, TxFlags, TxMetadata};
@@ -277,8 +277,8 @@ fn gro(c: &mut Criterion) {
 
         // vnet: every buffer has room for a whole merged packet; inputs are restored (untimed)
         // before each call, since coalescing rewrites the buffers that hold outputs.
-        let mut gro = Gro::<64, FastSum>::with_summer(GroOptions::default(), fast);
-        let mut portable = Gro::<64>::new(GroOptions::default());
+        let mut gro = Gro::<LINUX_HELD_FLOWS, FastSum>::with_summer(GroOptions::default(), fast);
+        let mut portable = Gro::<LINUX_HELD_FLOWS>::new(GroOptions::default());
         let lens: Vec<usize> = train.iter().map(Vec::len).collect();
         let mut vbufs = gro_buffers(&train);
         let mut out = vec![Output::default(); train.len()];

@@ -287,7 +287,6 @@ fn model_for_tun_rs() -> ReferenceGro {
         opts: GroOptions {
             policy: Policy::Relaxed,
             udp: true,
-            max_flows: 64,
             ..GroOptions::default()
         },
         flows: 64,

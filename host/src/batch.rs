@@ -4,7 +4,7 @@
 //! moves bytes, in the quinn-udp style of "one syscall, many packets".
 
 use vnet_core::check::{self, CheckOptions, Offload};
-use vnet_core::gro::{DEFAULT_FLOWS, Gro, GroOptions, Output};
+use vnet_core::gro::{Gro, GroOptions, LINUX_HELD_FLOWS, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::VnetHdr;
 
@@ -72,7 +72,7 @@ impl Device {
 /// output slots allocated once and the fastest sum this CPU has ([`FastSum`]).
 #[derive(Debug)]
 pub struct Coalescer {
-    gro: Gro<DEFAULT_FLOWS, FastSum>,
+    gro: Gro<LINUX_HELD_FLOWS, FastSum>,
     out: Vec<Output>,
     owner: Vec<usize>,
 }

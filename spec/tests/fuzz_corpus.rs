@@ -194,10 +194,10 @@ fn gro_gso_and_meta_seeds() {
         let batch = input.batch();
         let opts = vnet_core::gro::GroOptions {
             udp: input.udp,
-            max_flows: usize::from(input.max_flows),
             ..Default::default()
         };
-        for (hdr, _, members) in (ReferenceGro { opts, flows: 64 }).coalesce(&batch) {
+        let flows = usize::from(input.max_flows);
+        for (hdr, _, members) in (ReferenceGro { opts, flows }).coalesce(&batch) {
             if members.len() > 1 {
                 merged.push(hdr.gso_type.base());
             }

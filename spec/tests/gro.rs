@@ -4,11 +4,11 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use vnet_core::gro::{GroOptions, Policy};
+use vnet_core::gro::{GroOptions, LINUX_HELD_FLOWS, Policy};
 use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpProtocol, Link};
 use vnet_spec::gro_selftest::{self, fragment, ids, large};
-use vnet_spec::laws::gro::{self as laws, Coalesce, CoreGro};
+use vnet_spec::laws::gro::{self as laws, Coalesce, CoreGro, CoreGroTable};
 use vnet_spec::model::gro::{Coalesced, ReferenceGro};
 use vnet_spec::packet::{PacketSpec, build_with_incrementing_ids, tcp_flags};
 use vnet_spec::strategy::train::{super_packet_any, train_any};
@@ -42,8 +42,13 @@ fn payload_len(p: &[u8]) -> usize {
 /// Runs the batch through vnet-core and the model (which must agree), checks the invariants and
 /// L5 on it, and returns the delivered payload sizes.
 fn sizes_with(opts: GroOptions, batch: &[Vec<u8>]) -> Vec<usize> {
-    let core = CoreGro::<64>::new(opts);
-    let model = ReferenceGro::new(opts);
+    sizes_on(LINUX_HELD_FLOWS, opts, batch)
+}
+
+/// [`sizes_with`] with a table of `flows` (G7).
+fn sizes_on(flows: usize, opts: GroOptions, batch: &[Vec<u8>]) -> Vec<usize> {
+    let core = CoreGroTable::new(flows, opts);
+    let model = ReferenceGro { opts, flows };
     laws::agree(&core, &model, batch);
     laws::gro_then_gso(&core, batch);
     core.coalesce(batch)
@@ -151,13 +156,13 @@ fn udp_trains() {
 #[test]
 fn regression_udp_segment_cap() {
     let batch: Vec<Vec<u8>> = (0..70).map(|i| udp(false, 10, i).build()).collect();
-    let core = CoreGro::<64>::new(with_udp(linux()));
+    let core = CoreGro::<LINUX_HELD_FLOWS>::new(with_udp(linux()));
     let outs = core.coalesce(&batch);
     let counts: Vec<usize> = outs.iter().map(|(_, _, m)| m.len()).collect();
     assert_eq!(counts, vec![64, 6]);
     laws::gro_then_gso(&core, &batch);
     let wide = GroOptions {
-        udp_max_segments: 128,
+        udp_gro_max_segments: 128,
         ..with_udp(linux())
     };
     assert_eq!(sizes_with(wide, &batch), vec![700]);
@@ -256,7 +261,7 @@ fn regression_v6_flow_labels_differ() {
 fn regression_datagram_over_65535() {
     for v6 in [false, true] {
         let batch = large(v6, 1);
-        for (_, b, _) in CoreGro::<64>::new(linux()).coalesce(&batch) {
+        for (_, b, _) in CoreGro::<LINUX_HELD_FLOWS>::new(linux()).coalesce(&batch) {
             assert!(b.len() <= 65535);
         }
         assert_eq!(sizes(&batch)[0], 64576);
@@ -275,7 +280,7 @@ fn regression_bad_checksum_no_stale_header() {
         batch.push(batch[1].clone());
         let at = if v6 { 40 } else { 20 } + 16;
         batch[1][at] ^= 0x5a;
-        let outs = CoreGro::<64>::new(linux()).coalesce(&batch);
+        let outs = CoreGro::<LINUX_HELD_FLOWS>::new(linux()).coalesce(&batch);
         // The corrupted one is handed on at once, ahead of the held flow (G8).
         let want: Vec<Coalesced> = vec![
             (VnetHdr::default(), batch[1].clone(), vec![1]),
@@ -319,7 +324,7 @@ fn buffer_capacity_ends_train() {
         PacketSpec::gro_selftest(false, 100, 100),
         PacketSpec::gro_selftest(false, 100, 200),
     ]);
-    let core = CoreGro::<64> {
+    let core = CoreGro::<LINUX_HELD_FLOWS> {
         opts: linux(),
         capacity: batch[0].len() + 100,
     };
@@ -371,7 +376,7 @@ fn trains_merge_often() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
-    let core = CoreGro::<64>::new(with_udp(linux()));
+    let core = CoreGro::<LINUX_HELD_FLOWS>::new(with_udp(linux()));
     let (mut merged, mut tcp6, mut udp, mut singles) = (0, 0, 0, 0);
     for _ in 0..200 {
         let batch = train_any().new_tree(&mut runner).unwrap().current();
@@ -397,7 +402,7 @@ fn merged_header_g6() {
         PacketSpec::gro_selftest(false, 100, 0),
         PacketSpec::gro_selftest(false, 60, 100),
     ]);
-    let outs = CoreGro::<64>::new(linux()).coalesce(&batch);
+    let outs = CoreGro::<LINUX_HELD_FLOWS>::new(linux()).coalesce(&batch);
     let (h, b, _) = &outs[0];
     assert_eq!(h.flags, vnet_core::hdr::Flags::NEEDS_CSUM);
     assert_eq!(h.gso_type, vnet_core::hdr::GsoType::TCPV4);
@@ -426,28 +431,28 @@ proptest! {
         batch in train_any(),
         udp in any::<bool>(),
         relax in any::<bool>(),
-        max_flows in 0usize..10,
+        flows in prop::sample::select(laws::TABLE_SIZES.to_vec()),
         kernel in 0u8..4,
     ) {
         let base = if relax { relaxed() } else { linux() };
         let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
-        let opts = GroOptions { udp, max_flows, kernel, ..base };
-        laws::agree(&CoreGro::<64>::new(opts), &ReferenceGro::new(opts), &batch);
-        laws::agree(&CoreGro::<2>::new(opts), &ReferenceGro { opts, flows: 2 }, &batch);
+        let opts = GroOptions { udp, kernel, ..base };
+        laws::agree(&CoreGroTable::new(flows, opts), &ReferenceGro { opts, flows }, &batch);
+        laws::agree(&CoreGro::<64>::new(opts), &ReferenceGro { opts, flows: 64 }, &batch);
     }
 
     #[test]
     fn l5_gro_then_gso(batch in train_any(), relax in any::<bool>(), kernel in 0u8..4) {
         let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
         let opts = GroOptions { kernel, ..with_udp(if relax { relaxed() } else { linux() }) };
-        laws::gro_then_gso(&CoreGro::<64>::new(opts), &batch);
+        laws::gro_then_gso(&CoreGro::<LINUX_HELD_FLOWS>::new(opts), &batch);
         laws::gro_then_gso(&ReferenceGro::new(opts), &batch);
     }
 
     #[test]
     fn l6_gso_then_gro((hdr, pkt) in super_packet_any(), relax in any::<bool>()) {
         let opts = with_udp(if relax { relaxed() } else { linux() });
-        laws::gso_then_gro(&CoreGro::<64>::new(opts), &hdr, &pkt);
+        laws::gso_then_gro(&CoreGro::<LINUX_HELD_FLOWS>::new(opts), &hdr, &pkt);
         laws::gso_then_gro(&ReferenceGro::new(opts), &hdr, &pkt);
     }
 
@@ -481,8 +486,13 @@ proptest! {
 
 /// (source port, payload size) of each output, in order.
 fn ports_sizes(opts: GroOptions, batch: &[Vec<u8>]) -> Vec<(u16, usize)> {
-    sizes_with(opts, batch);
-    CoreGro::<64>::new(opts)
+    ports_sizes_on(LINUX_HELD_FLOWS, opts, batch)
+}
+
+/// [`ports_sizes`] with a table of `flows` (G7).
+fn ports_sizes_on(flows: usize, opts: GroOptions, batch: &[Vec<u8>]) -> Vec<(u16, usize)> {
+    sizes_on(flows, opts, batch);
+    CoreGroTable::new(flows, opts)
         .coalesce(batch)
         .iter()
         .map(|(_, b, _)| {
@@ -593,8 +603,8 @@ fn relaxed_prepend() {
             let batch: Vec<Vec<u8>> = shuffled.iter().map(PacketSpec::build).collect();
             let sorted: Vec<Vec<u8>> = in_order.iter().map(PacketSpec::build).collect();
             assert_eq!(sizes_with(relaxed(), &batch), vec![300], "v6 {v6} df {df}");
-            let got = CoreGro::<64>::new(relaxed()).coalesce(&batch);
-            let want = CoreGro::<64>::new(relaxed()).coalesce(&sorted);
+            let got = CoreGro::<LINUX_HELD_FLOWS>::new(relaxed()).coalesce(&batch);
+            let want = CoreGro::<LINUX_HELD_FLOWS>::new(relaxed()).coalesce(&sorted);
             assert_eq!((&got[0].0, &got[0].1), (&want[0].0, &want[0].1));
             assert_eq!(got[0].2, vec![1, 0, 2], "members in payload order");
             assert_eq!(sizes(&batch), vec![100, 100, 100], "Linux: no prepend");
@@ -603,7 +613,7 @@ fn relaxed_prepend() {
             let batch: Vec<Vec<u8>> = desc.iter().map(PacketSpec::build).collect();
             assert_eq!(sizes_with(relaxed(), &batch), vec![300]);
             assert_eq!(
-                CoreGro::<64>::new(relaxed()).coalesce(&batch)[0].2,
+                CoreGro::<LINUX_HELD_FLOWS>::new(relaxed()).coalesce(&batch)[0].2,
                 vec![2, 1, 0]
             );
         }
@@ -661,7 +671,7 @@ fn relaxed_prepend_refusals() {
 /// Measured (K12): Linux holds at most 8 flows at a single-queue TUN. 8 interleaved flows of two
 /// segments merge; a 9th completes the oldest, whose second segment then completes the next
 /// oldest, and so on: nothing merges, and the singles come out in that order. A wider
-/// `max_flows` holds them all.
+/// table (`Gro<64>`) holds them all.
 #[test]
 fn linux_holds_eight_flows() {
     for v6 in [false, true] {
@@ -681,13 +691,9 @@ fn linux_holds_eight_flows() {
                     .collect()
             };
             assert_eq!(ports_sizes(linux(), &batch), want, "v6 {v6}, {n} flows");
-            let wide = GroOptions {
-                max_flows: 64,
-                ..linux()
-            };
             let all: Vec<(u16, usize)> = (0..n).map(|f| (1000 + f, 200)).collect();
             assert_eq!(
-                ports_sizes(wide, &batch),
+                ports_sizes_on(64, linux(), &batch),
                 all,
                 "v6 {v6}, {n} flows, 64 held"
             );

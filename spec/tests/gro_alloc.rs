@@ -6,7 +6,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gro::{Gro, GroOptions, LINUX_HELD_FLOWS, Output};
 use vnet_spec::packet::{L4, PacketSpec, tcp_flags};
 
 struct Counting;
@@ -86,7 +86,7 @@ fn coalesce_allocates_nothing() {
         let lens = vec![1448 + 40; bufs.len()];
         let mut out = vec![Output::default(); bufs.len()];
         let mut owner = vec![0usize; bufs.len()];
-        let mut gro = Gro::<64>::new(GroOptions::default());
+        let mut gro = Gro::<LINUX_HELD_FLOWS>::new(GroOptions::default());
         ALLOCATIONS.store(0, Ordering::Relaxed);
         COUNTING.with(|c| c.set(true));
         let n = gro.coalesce(&mut bufs, &lens, &mut out, &mut owner);

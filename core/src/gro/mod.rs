@@ -4,9 +4,10 @@
 //! The batch lives in caller buffers: `bufs[i]` holds packet `i` in its first `lens[i]` bytes, and
 //! the bytes after that are spare capacity. A merged packet grows in place in the buffer of its
 //! first segment; if that buffer has no room for the next segment, the train ends there (G5:
-//! flush, never allocate). Nothing is allocated: held flows live in a fixed-capacity table
-//! (`FLOWS` entries, 64 by default); when it is full the oldest held flow is completed to make
-//! room, as the kernel does when a GRO bucket overflows (G1).
+//! flush, never allocate). Nothing is allocated: held flows live in a fixed-capacity table of
+//! `FLOWS` entries, the one flow knob (G7: by default [`LINUX_HELD_FLOWS`], the 8 Linux holds at a
+//! single-queue TUN device); when it is full the oldest held flow is completed to make room, as
+//! the kernel does when a GRO bucket overflows.
 //!
 //! What merges and what flushes follows the kernel's GRO (rules G1-G8), and
 //! under [`Policy::Linux`] exactly what Linux 6.18 hands to a TUN device with TSO on. Every merge is
@@ -62,15 +63,15 @@ use seg::*;
 /// The largest merged IP datagram, header included (G5, kernel G3: `GRO_LEGACY_MAX_SIZE` - 1).
 pub const MAX_DATAGRAM: usize = 65535;
 
-/// UDP segments per merged datagram by default (G4, `UDP_GRO_CNT_MAX`): accepted by
-/// every kernel's USO path (V4).
-pub const UDP_MAX_SEGMENTS: u16 = 64;
+/// UDP segments per merged datagram by default (G4): the kernel's GRO limit `UDP_GRO_CNT_MAX`,
+/// which every kernel's USO path accepts (V4). Not the USO limit a TUN write is checked against,
+/// the kernel's `UDP_MAX_SEGMENTS` (128 on current kernels), which is
+/// [`Profile::udp_max_segments`].
+pub const UDP_GRO_MAX_SEGMENTS: u16 = 64;
 
-/// The capacity of a [`Gro`]'s flow table by default.
-pub const DEFAULT_FLOWS: usize = 64;
-
-/// Held flows at most by default (G7): Linux holds at most 8 per GRO bucket (`MAX_GRO_SKBS`), and
-/// a single-queue TUN device leaves every packet's hash 0, so one bucket holds them all (K12).
+/// The flow table's capacity by default, the most flows held at once (G7): Linux holds at most 8
+/// per GRO bucket (`MAX_GRO_SKBS`), and a single-queue TUN device leaves every packet's hash 0, so
+/// one bucket holds them all (K12).
 pub const LINUX_HELD_FLOWS: usize = 8;
 
 /// Whose behaviour to follow where implementations differ (G3).
@@ -102,24 +103,59 @@ pub struct GroOptions {
     /// Coalesce UDP too (UDP_L4). Off by default: Linux coalesces forwarded UDP only when asked
     /// (`rx-udp-gro-forwarding`), so a TUN reader sees single datagrams.
     pub udp: bool,
-    /// The most UDP segments in one merged datagram (G4); at least 1, 0 is read as 1.
-    pub udp_max_segments: u16,
-    /// The most flows held at once (G7; also bounded by the table's `FLOWS`); at least 1, 0 is
-    /// read as 1. Default [`LINUX_HELD_FLOWS`], what Linux holds for a single-queue TUN device.
-    pub max_flows: usize,
+    /// The most UDP segments in one merged datagram (G4); at least 1, 0 is read as 1. Default
+    /// [`UDP_GRO_MAX_SEGMENTS`] (not `kernel.udp_max_segments`, the USO limit of a TUN write).
+    pub udp_gro_max_segments: u16,
     /// Which kernel's GRO [`Policy::Linux`] follows where kernel lines differ (K21).
     pub kernel: Profile,
 }
 
+impl GroOptions {
+    /// The defaults: [`Policy::Linux`], no UDP, [`UDP_GRO_MAX_SEGMENTS`], [`Profile::NEWEST`].
+    /// Usable in a `static` or `const`; [`Default`] returns it.
+    pub const DEFAULT: GroOptions = GroOptions {
+        policy: Policy::Linux,
+        udp: false,
+        udp_gro_max_segments: UDP_GRO_MAX_SEGMENTS,
+        kernel: Profile::NEWEST,
+    };
+
+    /// [`GroOptions::DEFAULT`].
+    pub const fn new() -> GroOptions {
+        GroOptions::DEFAULT
+    }
+
+    /// With `policy`.
+    #[must_use]
+    pub const fn with_policy(self, policy: Policy) -> GroOptions {
+        GroOptions { policy, ..self }
+    }
+
+    /// With UDP coalescing on or off.
+    #[must_use]
+    pub const fn with_udp(self, udp: bool) -> GroOptions {
+        GroOptions { udp, ..self }
+    }
+
+    /// With at most `n` UDP segments per merged datagram.
+    #[must_use]
+    pub const fn with_udp_gro_max_segments(self, n: u16) -> GroOptions {
+        GroOptions {
+            udp_gro_max_segments: n,
+            ..self
+        }
+    }
+
+    /// Following `kernel` where kernel lines differ.
+    #[must_use]
+    pub const fn with_kernel(self, kernel: Profile) -> GroOptions {
+        GroOptions { kernel, ..self }
+    }
+}
+
 impl Default for GroOptions {
     fn default() -> GroOptions {
-        GroOptions {
-            policy: Policy::Linux,
-            udp: false,
-            udp_max_segments: UDP_MAX_SEGMENTS,
-            max_flows: LINUX_HELD_FLOWS,
-            kernel: Profile::NEWEST,
-        }
+        GroOptions::DEFAULT
     }
 }
 
@@ -199,17 +235,28 @@ impl core::error::Error for GroError {}
 /// The coalescer: options and a table of at most `FLOWS` held flows (reused between batches, empty
 /// between calls), summing with `S` ([`Portable`] by default; a host may plug in a sum compiled for
 /// its CPU with [`Gro::with_summer`], monomorphised: no indirect call per segment).
-#[derive(Clone, Debug, Default)]
-pub struct Gro<const FLOWS: usize = DEFAULT_FLOWS, S: Summer = Portable> {
+///
+/// `FLOWS` is the one flow knob (G7): the most flows held at once, and the room reserved for them
+/// (about 100 bytes a flow on a 32-bit target). The default, [`LINUX_HELD_FLOWS`], holds what Linux holds at a
+/// single-queue TUN device; more holds more interleaved flows than Linux does. It must be at
+/// least 1 (a `Gro<0>` does not compile).
+#[derive(Clone, Debug)]
+pub struct Gro<const FLOWS: usize = LINUX_HELD_FLOWS, S: Summer = Portable> {
     opts: GroOptions,
     table: HVec<Flow, FLOWS>,
     summer: S,
 }
 
 impl<const FLOWS: usize> Gro<FLOWS> {
-    /// A coalescer with these options.
+    /// A coalescer with these options; `const`, so it can initialise a `static`.
     pub const fn new(opts: GroOptions) -> Self {
         Gro::with_summer(opts, Portable)
+    }
+}
+
+impl<const FLOWS: usize, S: Summer + Default> Default for Gro<FLOWS, S> {
+    fn default() -> Self {
+        Gro::with_summer(GroOptions::DEFAULT, S::default())
     }
 }
 
@@ -217,6 +264,7 @@ impl<const FLOWS: usize, S: Summer> Gro<FLOWS, S> {
     /// A coalescer with these options that verifies checksums with `summer` (e.g. a host's AVX2
     /// sum); the same outputs as [`Gro::new`]'s.
     pub const fn with_summer(opts: GroOptions, summer: S) -> Self {
+        const { assert!(FLOWS > 0, "Gro<FLOWS>: FLOWS must be at least 1 (G7)") };
         Gro {
             opts,
             table: HVec::new(),

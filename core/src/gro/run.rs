@@ -213,7 +213,7 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
                 };
             }
         } else if payload > p.payload()
-            || flow.count >= usize::from(self.opts.udp_max_segments.max(1))
+            || flow.count >= usize::from(self.opts.udp_gro_max_segments.max(1))
         {
             // G4: a larger datagram ends the train; so does the segment limit.
             return Verdict::Flush;
@@ -321,7 +321,7 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
             payload < mss || seg.flags().intersects(COMPLETE)
         } else {
             // G4: a shorter datagram ends the train, as does the segment limit.
-            payload < mss || f.count >= usize::from(self.opts.udp_max_segments.max(1))
+            payload < mss || f.count >= usize::from(self.opts.udp_gro_max_segments.max(1))
         }
     }
 
@@ -343,7 +343,7 @@ impl<const FLOWS: usize, S: Summer> Run<'_, FLOWS, S> {
             self.emit(i, seg.len);
             return;
         }
-        if self.table.is_full() || self.table.len() >= self.opts.max_flows.max(1) {
+        if self.table.is_full() {
             self.complete(bufs, 0);
         }
         let flow = Flow {

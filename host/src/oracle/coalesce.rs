@@ -237,7 +237,7 @@ mod tests {
         let lens: Vec<usize> = packets.iter().map(Vec::len).collect();
         let mut out = vec![Output::default(); packets.len()];
         let mut owner = vec![0usize; packets.len()];
-        let n = Gro::<64>::new(*opts)
+        let n = Gro::<{ vnet_core::gro::LINUX_HELD_FLOWS }>::new(*opts)
             .coalesce(&mut bufs, &lens, &mut out, &mut owner)
             .unwrap();
         out[..n]

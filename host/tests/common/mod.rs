@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use vnet_core::gro::{Gro, GroOptions, Output};
+use vnet_core::gro::{Gro, GroOptions, LINUX_HELD_FLOWS, Output};
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
 use vnet_core::kernel::Profile;
 use vnet_spec::packet::{L4, PacketSpec};
@@ -339,7 +339,7 @@ pub fn core_coalesce(train: &[Vec<u8>], opts: GroOptions) -> Vec<(VnetHdr, Vec<u
     let lens: Vec<usize> = train.iter().map(Vec::len).collect();
     let mut out = vec![Output::default(); train.len()];
     let mut owner = vec![0; train.len()];
-    let n = Gro::<64>::new(opts)
+    let n = Gro::<LINUX_HELD_FLOWS>::new(opts)
         .coalesce(&mut bufs, &lens, &mut out, &mut owner)
         .expect("slices sized by the train");
     out[..n]

@@ -167,7 +167,9 @@ pub const GRO_TABLE_SHIFT: u8 = 2;
 /// Option bit: tight capacities (each buffer its packet plus the next [`GroOp::Slack`]); else
 /// every buffer has room for the whole batch, and vnet-core is compared with the model.
 pub const GRO_TIGHT: u8 = 0x10;
-/// The high bit of the `max_flows` byte: GRO as Linux 6.12 does it (K21: CWR not compared).
+/// The high bit of the kernel byte: GRO as Linux 6.12 does it (K21: CWR not compared). Its low 7
+/// bits were a held-flow bound before the table's size became the one flow knob (G7); they are
+/// ignored and written as 0.
 pub const GRO_OLD_KERNEL: u8 = 0x80;
 
 /// The table capacities the target runs.
@@ -181,8 +183,8 @@ const FIXED: usize = 5 + 4 * FLOW_BYTES;
 /// One input of the `gro` target.
 ///
 /// Its byte form is fixed: option bits (`GRO_*`, the fault kind in bits 5-7), the fault's
-/// parameter, `udp_max_segments` (little-endian `u16`), `max_flows` (the low 7 bits of one byte;
-/// its high bit [`GRO_OLD_KERNEL`] picks the 6.12 profile, K21), four
+/// parameter, `udp_gro_max_segments` (little-endian `u16`), the kernel byte (its high bit
+/// [`GRO_OLD_KERNEL`] picks the 6.12 profile, K21; the low 7 bits are ignored), four
 /// [`FlowParams`] of 7 bytes, then [`GroOp`]s to the end (a truncated one is dropped; at most
 /// [`MAX_PACKETS`] packets). [`Arbitrary`] reads exactly that form.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,7 +207,7 @@ impl GroInput {
     /// Decodes the byte form; `None` if it is shorter than the fixed part.
     pub fn from_bytes(data: &[u8]) -> Option<GroInput> {
         let (head, mut rest) = data.split_first_chunk::<FIXED>()?;
-        let [bits, param, m0, m1, max_flows] = *head.first_chunk::<5>()?;
+        let [bits, param, m0, m1, kernel] = *head.first_chunk::<5>()?;
         let mut flows = [FlowParams::default(); 4];
         for (f, chunk) in flows.iter_mut().zip(head[5..].chunks_exact(FLOW_BYTES)) {
             *f = FlowParams::read(chunk.try_into().ok()?);
@@ -268,9 +270,8 @@ impl GroInput {
                     Policy::Linux
                 },
                 udp: bits & GRO_UDP != 0,
-                udp_max_segments: u16::from_le_bytes([m0, m1]),
-                max_flows: usize::from(max_flows & !GRO_OLD_KERNEL),
-                kernel: if max_flows & GRO_OLD_KERNEL != 0 {
+                udp_gro_max_segments: u16::from_le_bytes([m0, m1]),
+                kernel: if kernel & GRO_OLD_KERNEL != 0 {
                     vnet_core::kernel::LINUX_6_12
                 } else {
                     vnet_core::kernel::Profile::NEWEST
@@ -284,8 +285,7 @@ impl GroInput {
         })
     }
 
-    /// The byte form that [`from_bytes`](Self::from_bytes) decodes (`max_flows` is 7 bits:
-    /// larger values are written as 127).
+    /// The byte form that [`from_bytes`](Self::from_bytes) decodes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let o = &self.opts;
         let mut out = vec![
@@ -296,10 +296,10 @@ impl GroInput {
                 | ((self.fault.0 & 7) << FAULT_SHIFT),
             self.fault.1,
         ];
-        out.extend_from_slice(&o.udp_max_segments.to_le_bytes());
+        out.extend_from_slice(&o.udp_gro_max_segments.to_le_bytes());
         let old =
             o.kernel.gro_cwr_must_match != vnet_core::kernel::Profile::NEWEST.gro_cwr_must_match;
-        out.push(o.max_flows.min(127) as u8 | (u8::from(old) * GRO_OLD_KERNEL));
+        out.push(u8::from(old) * GRO_OLD_KERNEL);
         for f in &self.flows {
             f.write(&mut out);
         }

@@ -6,7 +6,7 @@ use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::hdr::GsoType;
 
 use super::gro::FlowParams;
-use crate::laws::gro::{self as laws, Coalesce, CoreGro};
+use crate::laws::gro::{self as laws, Coalesce, CoreGro, CoreGroTable};
 use crate::model::gro::ReferenceGro;
 use crate::strategy::train::flow_packets;
 
@@ -16,7 +16,7 @@ pub const MAX_SEGMENTS: usize = 24;
 /// One input of the `gro_gso` target: one to four flows, each with its segments' perturbation
 /// codes, and the order in which the flows' segments arrive.
 ///
-/// Its byte form is fixed: option bits (bit 0: coalesce UDP; bits 1-3: `max_flows` - 1; bits
+/// Its byte form is fixed: option bits (bit 0: coalesce UDP; bits 1-3: the flow table's size - 1; bits
 /// 4-5: the number of flows - 1), then per flow its [`FlowParams`] (7 bytes) and its segment
 /// count (one byte, modulo [`MAX_SEGMENTS`] + 1), then the perturbation codes of every flow's
 /// segments in turn (one byte each, read as in [`super::gro::perturb`]; missing ones are 0), then
@@ -27,7 +27,7 @@ pub const MAX_SEGMENTS: usize = 24;
 pub struct GroGsoInput {
     /// Coalesce UDP too.
     pub udp: bool,
-    /// Held flows at most (1..=8).
+    /// The flow table's size, the most flows held at once (1..=8; `Gro<FLOWS>`, G7).
     pub max_flows: u8,
     /// Each flow's parameters and perturbation codes (one per segment).
     pub flows: Vec<(FlowParams, Vec<u8>)>,
@@ -132,8 +132,8 @@ pub(super) fn gro_gso_bytes(data: &[u8]) {
     }
 }
 
-/// Builds the train, coalesces it with vnet-core under [`Policy::Linux`] (UDP as asked, a 64-flow
-/// table holding at most `max_flows`, buffers with room for the whole batch), and asserts:
+/// Builds the train, coalesces it with vnet-core under [`Policy::Linux`] (UDP as asked, a table of
+/// `max_flows` flows, buffers with room for the whole batch), and asserts:
 ///
 /// - L5 ([`laws::gro_then_gso`]): every output is accounted for and every input carried exactly
 ///   once; each merged output, through `check` and vnet-core's GSO, gives back exactly the inputs
@@ -147,15 +147,16 @@ pub fn gro_gso(input: &GroGsoInput) {
     let opts = GroOptions {
         policy: Policy::Linux,
         udp: input.udp,
-        max_flows: usize::from(input.max_flows),
         ..GroOptions::default()
     };
-    let core = CoreGro::<64> {
+    let flows = usize::from(input.max_flows.clamp(1, 8));
+    let core = CoreGroTable {
+        flows,
         opts,
         capacity: batch.iter().map(Vec::len).sum::<usize>().max(1),
     };
     laws::gro_then_gso(&core, &batch);
-    laws::agree(&core, &ReferenceGro { opts, flows: 64 }, &batch);
+    laws::agree(&core, &ReferenceGro { opts, flows }, &batch);
     for (hdr, bytes, members) in core.coalesce(&batch) {
         if members.len() < 2 {
             continue;

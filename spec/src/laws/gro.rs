@@ -89,6 +89,56 @@ impl<const FLOWS: usize> Coalesce for CoreGro<FLOWS> {
     }
 }
 
+/// The table sizes [`CoreGroTable`] runs: every held-flow bound from 1 to 9 (Linux holds 8, K12),
+/// 16 and 64.
+pub const TABLE_SIZES: [usize; 11] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 64];
+
+/// vnet-core's [`Gro`] with a table of `flows` entries picked at run time (one of
+/// [`TABLE_SIZES`]; `FLOWS` is a const generic), so that a law can draw the flow bound (G7).
+#[derive(Clone, Copy, Debug)]
+pub struct CoreGroTable {
+    /// The table's size, one of [`TABLE_SIZES`].
+    pub flows: usize,
+    /// Options.
+    pub opts: GroOptions,
+    /// Bytes per buffer.
+    pub capacity: usize,
+}
+
+impl CoreGroTable {
+    /// A table of `flows` with room for the largest datagram in every buffer.
+    pub fn new(flows: usize, opts: GroOptions) -> Self {
+        CoreGroTable {
+            flows,
+            opts,
+            capacity: vnet_core::gro::MAX_DATAGRAM,
+        }
+    }
+}
+
+impl Coalesce for CoreGroTable {
+    fn name(&self) -> String {
+        format!("vnet-core gro ({} flows, {:?})", self.flows, self.opts)
+    }
+
+    fn options(&self) -> GroOptions {
+        self.opts
+    }
+
+    fn coalesce(&self, batch: &[Vec<u8>]) -> Vec<Coalesced> {
+        let (opts, capacity) = (self.opts, self.capacity);
+        macro_rules! sized {
+            ($($n:literal)*) => {
+                match self.flows {
+                    $($n => CoreGro::<$n> { opts, capacity }.coalesce(batch),)*
+                    n => panic!("CoreGroTable: {n} flows is not one of {TABLE_SIZES:?}"),
+                }
+            };
+        }
+        sized!(1 2 3 4 5 6 7 8 9 16 64)
+    }
+}
+
 /// The TCP sequence number of a packet whose TCP header starts at `l4`.
 fn tcp_seq(pkt: &[u8], l4: usize) -> u32 {
     u32::from_be_bytes(pkt[l4 + 4..l4 + 8].try_into().unwrap())

@@ -15,8 +15,8 @@ pub type Coalesced = (VnetHdr, Vec<u8>, Vec<usize>);
 pub struct ReferenceGro {
     /// The options, as vnet-core reads them.
     pub opts: GroOptions,
-    /// The table's capacity (vnet-core's `FLOWS`); held flows are at most this and
-    /// `opts.max_flows`; when full the oldest is completed.
+    /// The table's capacity (vnet-core's `FLOWS`): the most flows held at once, at least 1 (G7);
+    /// when full the oldest is completed.
     pub flows: usize,
 }
 
@@ -209,9 +209,13 @@ struct Out {
 }
 
 impl ReferenceGro {
-    /// The reference coalescer with `opts` and a table of 64 flows.
+    /// The reference coalescer with `opts` and a table of the default size,
+    /// [`LINUX_HELD_FLOWS`](vnet_core::gro::LINUX_HELD_FLOWS) (G7).
     pub fn new(opts: GroOptions) -> ReferenceGro {
-        ReferenceGro { opts, flows: 64 }
+        ReferenceGro {
+            opts,
+            flows: vnet_core::gro::LINUX_HELD_FLOWS,
+        }
     }
 
     /// Coalesces a batch (G1-G6); outputs in completion order (G8): a packet that is not held as
@@ -312,7 +316,7 @@ impl ReferenceGro {
             });
             return;
         }
-        if held.len() >= self.flows.min(self.opts.max_flows).max(1) {
+        if held.len() >= self.flows.max(1) {
             let oldest = held.remove(0);
             complete(outs, oldest, batch);
         }
@@ -371,7 +375,7 @@ impl ReferenceGro {
                     Decision::Flush
                 };
             }
-        } else if p.payload > f.payload || n >= usize::from(self.opts.udp_max_segments.max(1)) {
+        } else if p.payload > f.payload || n >= usize::from(self.opts.udp_gro_max_segments.max(1)) {
             return Decision::Flush;
         }
         let mut fixed = h.fixed;
@@ -402,7 +406,7 @@ impl ReferenceGro {
             || if p.tcp {
                 p.flags & (URG | PSH | RST | SYN | FIN) != 0
             } else {
-                h.count() >= usize::from(self.opts.udp_max_segments.max(1))
+                h.count() >= usize::from(self.opts.udp_gro_max_segments.max(1))
             }
     }
 }
