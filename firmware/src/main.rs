@@ -20,10 +20,9 @@ use panic_semihosting as _;
 
 use vnet_core::check::{self, Bound, CheckError, CheckOptions, Field, GsoKind, Offload};
 use vnet_core::csum;
-use vnet_core::gro::{self, Gro, GroOptions, Output, Policy};
+use vnet_core::gro::{Gro, GroOptions, Output};
 use vnet_core::gso::{self, GsoError, GsoOptions};
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
-use vnet_core::kernel::Profile;
 
 mod stack;
 
@@ -49,9 +48,6 @@ const ACK: u32 = 0x0102_0304;
 const TCP_ACK: u8 = 0x10;
 const TCP_PSH: u8 = 0x08;
 
-/// Flows GRO may hold: Linux's 8 (`gro::LINUX_HELD_FLOWS`), not the default table of 64.
-const FLOWS: usize = gro::LINUX_HELD_FLOWS;
-
 /// What the super-packet asks for, and what GRO must give back (law L6).
 const HDR: VnetHdr = VnetHdr {
     flags: Flags::NEEDS_CSUM,
@@ -60,13 +56,12 @@ const HDR: VnetHdr = VnetHdr {
     gso_size: MSS as u16,
     csum_start: 20,
     csum_offset: 16,
-    num_buffers: 0,
-    hash_value: 0,
-    hash_report: 0,
-    hash_padding: 0,
-    outer_th_offset: 0,
-    inner_nh_offset: 0,
+    ..VnetHdr::EMPTY
 };
+
+/// The options of every step: the defaults, as `const`s.
+const CHECK: CheckOptions = CheckOptions::DEFAULT;
+const GSO: GsoOptions = GsoOptions::DEFAULT;
 
 /// A step that did not give what it must: its name and what differed.
 struct Mismatch(&'static str, &'static str);
@@ -87,14 +82,8 @@ fn main() -> ! {
     // Segment 0 goes here and the merged packet grows here in place, so it holds all of it.
     static mut HEAD: [u8; LEN] = [0; LEN];
     static mut TAIL: [[u8; SEG_LEN]; SEGS - 1] = [[0; SEG_LEN]; SEGS - 1];
-    // `GroOptions::default()` is not `const`, so a static coalescer spells out every field.
-    static mut GRO: Gro<FLOWS> = Gro::new(GroOptions {
-        policy: Policy::Linux,
-        udp: false,
-        udp_max_segments: gro::UDP_MAX_SEGMENTS,
-        max_flows: FLOWS,
-        kernel: Profile::NEWEST,
-    });
+    // The default table holds what Linux holds (8 flows, G7).
+    static mut GRO: Gro = Gro::new(GroOptions::DEFAULT);
 
     let mut probe = stack::Probe::paint();
     let status = match run(&mut probe, PKT, HEAD, TAIL, GRO) {
@@ -122,7 +111,7 @@ fn run(
     pkt: &mut [u8; LEN],
     head: &mut [u8; LEN],
     tail: &mut [[u8; SEG_LEN]; SEGS - 1],
-    gro: &mut Gro<FLOWS>,
+    gro: &mut Gro,
 ) -> Result<(), Mismatch> {
     build_super_packet(pkt);
     let pkt: &[u8; LEN] = pkt;
@@ -134,7 +123,7 @@ fn run(
 
     // A bad header gets its typed error: GSO with no segment size (V2).
     let bad = VnetHdr { gso_size: 0, ..HDR };
-    let (refused, depth) = probe.step(|| check::check(&bad, pkt, &CheckOptions::default()));
+    let (refused, depth) = probe.step(|| check::check(&bad, pkt, &CHECK));
     match refused {
         Err(
             e @ CheckError::Field {
@@ -146,7 +135,7 @@ fn run(
         _ => return Err(Mismatch("refuse", "gso_size 0 not refused as V2")),
     }
 
-    let (checked, depth) = probe.step(|| check::check(&HDR, pkt, &CheckOptions::default()));
+    let (checked, depth) = probe.step(|| check::check(&HDR, pkt, &CHECK));
     let Ok(Offload::Segment(req)) = checked else {
         return Err(Mismatch("check", "not a segmentation request"));
     };
@@ -172,15 +161,8 @@ fn run(
 
     // S5: one buffer short is refused before anything is written.
     let short = SEGS - 1;
-    let (refused, depth) = probe.step(|| {
-        gso::segment_into(
-            &req,
-            pkt,
-            &GsoOptions::default(),
-            &mut bufs[..short],
-            &mut lens[..short],
-        )
-    });
+    let (refused, depth) =
+        probe.step(|| gso::segment_into(&req, pkt, &GSO, &mut bufs[..short], &mut lens[..short]));
     ensure(
         refused
             == Err(GsoError::TooFewBuffers {
@@ -201,8 +183,7 @@ fn run(
         depth
     );
 
-    let (n, depth) =
-        probe.step(|| gso::segment_into(&req, pkt, &GsoOptions::default(), &mut bufs, &mut lens));
+    let (n, depth) = probe.step(|| gso::segment_into(&req, pkt, &GSO, &mut bufs, &mut lens));
     ensure(n == Ok(SEGS), "gso", "segment count")?;
     for (i, (seg, &len)) in bufs.iter().zip(&lens).enumerate() {
         check_segment(pkt, i, seg.get(..len).unwrap_or_default())?;
