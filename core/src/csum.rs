@@ -8,6 +8,21 @@
 //! The bulk sum reads 4-byte native-endian words into a 64-bit accumulator: a ones'-complement sum
 //! is independent of byte order up to one final byte swap (RFC 1071 §2(B)), and the plain widening
 //! loop is what the compiler vectorises.
+//!
+//! ```
+//! use vnet_core::csum;
+//! // An IPv4 header with its checksum field zeroed: the complemented sum goes there (C1) ...
+//! let mut ip = [0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+//! let sum = csum::finish(csum::sum(&ip));
+//! ip[10..12].copy_from_slice(&sum.to_be_bytes());
+//! // ... and then the whole header sums to 0xffff.
+//! assert!(csum::verify(&ip));
+//! // Changing one 16-bit word updates the checksum incrementally (C5): TTL 64 -> 63.
+//! let updated = csum::update(sum, 0x4011, 0x3f11);
+//! ip[8] = 63;
+//! ip[10..12].copy_from_slice(&updated.to_be_bytes());
+//! assert!(csum::verify(&ip));
+//! ```
 
 /// The ones'-complement sum of `data` as big-endian 16-bit words, an odd last byte padded with zero
 /// (C1). Folded, not complemented.

@@ -4,6 +4,29 @@
 //! offset casts). [`VnetHdr`] is the logical value every other module works with; it reads from and
 //! writes to any [`Layout`] in any [`Endian`]. Every byte value of `flags` and `gso_type` survives a
 //! read and a write unchanged (rule R5/R6: unknown bits are carried, not dropped).
+//!
+//! ```
+//! use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
+//! let hdr = VnetHdr {
+//!     flags: Flags::NEEDS_CSUM,
+//!     gso_type: GsoType::TCPV4,
+//!     hdr_len: 40,
+//!     gso_size: 1448,
+//!     csum_start: 20,
+//!     csum_offset: 16,
+//!     ..VnetHdr::EMPTY
+//! };
+//! let mut buf = [0u8; 24];
+//! let n = hdr.write(&mut buf, Layout::V1, Endian::Little)?;
+//! assert_eq!(n, Layout::V1.size());
+//! let (back, rest) = VnetHdr::read(&buf[..n], Layout::V1, Endian::Little)?;
+//! assert_eq!((back, rest.len()), (hdr, 0));
+//! // A field the layout has no room for is an error, never a silent loss (law L1).
+//! let hashed = VnetHdr { hash_value: 7, ..hdr };
+//! assert!(hashed.write(&mut buf, Layout::V1, Endian::Little).is_err());
+//! assert!(hashed.write(&mut buf, Layout::V1Hash, Endian::Little).is_ok());
+//! # Ok::<(), vnet_core::hdr::HdrError>(())
+//! ```
 
 use core::fmt;
 use core::mem::{offset_of, size_of};

@@ -9,6 +9,18 @@
 //! The named profiles are what the kernel lines measured so far do ([`PROFILES`]); `vnet_host`
 //! probes the running kernel for its own ([`Profile`] values that match none are reported as an
 //! unknown combination, and still used as they are).
+//!
+//! ```
+//! use vnet_core::check::CheckOptions;
+//! use vnet_core::kernel::{LINUX_6_1, Profile};
+//! assert_eq!(Profile::named("linux-6.1"), Some(LINUX_6_1));
+//! assert!(!LINUX_6_1.uso); // no USO on TUN before 6.2 (K16)
+//! // A kernel that matches no named profile: USO capped at 64 segments, as before 6.9 (K4).
+//! let older = Profile { udp_max_segments: 64, ..Profile::NEWEST };
+//! assert_eq!(older.name(), None);
+//! const OPTS: CheckOptions = CheckOptions::DEFAULT.with_kernel(LINUX_6_1);
+//! assert_eq!(OPTS.kernel.name(), Some("linux-6.1"));
+//! ```
 
 /// What one kernel does where kernels differ. Build one with a named constant and struct update
 /// syntax (`Profile { uso: false, ..Profile::NEWEST }`).

@@ -5,6 +5,25 @@
 //! Linux TUN/TAP device accepts on write. [`Mode::Strict`] adds the virtio spec's driver MUSTs
 //! (P4, P9). A GSO request is then located in the packet itself (V6: `hdr_len` is a hint, never
 //! trusted), so that segmentation has everything it needs and nothing it must take on faith.
+//!
+//! ```
+//! use vnet_core::check::{check, CheckOptions, Mode, Offload};
+//! use vnet_core::hdr::{Flags, GsoType, VnetHdr};
+//! // IPv4 + TCP (no payload), as a TUN reader gets it.
+//! let mut pkt = [0u8; 40];
+//! pkt[..20].copy_from_slice(&[0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+//! pkt[32] = 0x50; // TCP data offset 5
+//! // The all-zero header asks for nothing.
+//! assert_eq!(check(&VnetHdr::EMPTY, &pkt, &CheckOptions::DEFAULT)?, Offload::Plain);
+//! // NEEDS_CSUM at the TCP checksum field asks for one checksum (S4).
+//! let csum = VnetHdr { flags: Flags::NEEDS_CSUM, csum_start: 20, csum_offset: 16, ..VnetHdr::EMPTY };
+//! assert!(matches!(check(&csum, &pkt, &CheckOptions::DEFAULT)?, Offload::Checksum(_)));
+//! // GSO without NEEDS_CSUM passes a Linux write, but not the virtio spec's driver rules (P4).
+//! let gso = VnetHdr { gso_type: GsoType::TCPV4, gso_size: 1000, hdr_len: 40, ..VnetHdr::EMPTY };
+//! let strict = CheckOptions::DEFAULT.with_mode(Mode::Strict);
+//! assert_eq!(check(&gso, &pkt, &strict).unwrap_err().rule(), "P4");
+//! # Ok::<(), vnet_core::check::CheckError>(())
+//! ```
 
 use core::fmt;
 

@@ -29,16 +29,36 @@
 //! members with its head, resolved in one pass at the end (nothing allocated).
 //!
 //! ```
+//! use vnet_core::csum;
 //! use vnet_core::gro::{Gro, Output};
-//! // Two buffers with room to grow; these two packets are not IP, so they pass through as they are.
-//! let mut bufs = [[0u8; 2048]; 2];
-//! let lens = [3, 5];
-//! let mut out = [Output::default(); 2];
-//! let mut owner = [0usize; 2];
-//! let n = Gro::<64>::default().coalesce(&mut bufs, &lens, &mut out, &mut owner).unwrap();
+//! use vnet_core::hdr::GsoType;
+//! // A TCP/IPv4 segment of 100 payload bytes with IPv4 ID `id` and sequence number `seq`,
+//! // checksums complete, in a 2048-byte buffer: room for a merged packet to grow.
+//! fn segment(id: u8, seq: u8) -> [u8; 2048] {
+//!     let mut p = [0u8; 2048];
+//!     p[..20].copy_from_slice(&[0x45, 0, 0, 140, 0, id, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+//!     let ip = csum::finish(csum::sum(&p[..20]));
+//!     p[10..12].copy_from_slice(&ip.to_be_bytes());
+//!     p[20..40].copy_from_slice(&[0x30, 0x39, 1, 0xbb, 0, 0, 0, seq, 0, 0, 0, 1, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+//!     let pseudo = csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, 120);
+//!     let tcp = csum::finish(csum::combine(pseudo, csum::sum(&p[20..140])));
+//!     p[36..38].copy_from_slice(&tcp.to_be_bytes());
+//!     p
+//! }
+//! // Two in-order segments of one flow (IDs 1, 2; sequence 0, 100) and a non-IP packet.
+//! let mut bufs = [segment(1, 0), segment(2, 100), [0u8; 2048]];
+//! let lens = [140, 140, 3];
+//! let mut out = [Output::default(); 3];
+//! let mut owner = [0usize; 3];
+//! let mut gro: Gro = Gro::default(); // holds up to 8 flows, as Linux does (G7)
+//! let n = gro.coalesce(&mut bufs, &lens, &mut out, &mut owner).unwrap();
+//! // The non-IP packet is handed on at once (G8); the flow when the batch ends, merged in the
+//! // buffer of its first segment, with the GSO header that splits it back (G6).
 //! assert_eq!(n, 2);
-//! assert_eq!((out[1].index, out[1].len, out[1].segments), (1, 5, 1));
-//! assert_eq!(owner, [0, 1]); // input i is carried by output owner[i]
+//! assert_eq!((out[0].index, out[0].len, out[0].segments), (2, 3, 1));
+//! assert_eq!((out[1].index, out[1].len, out[1].segments), (0, 240, 2));
+//! assert_eq!((out[1].hdr.gso_type, out[1].hdr.gso_size), (GsoType::TCPV4, 100));
+//! assert_eq!(owner, [1, 1, 0]); // input i is carried by output owner[i]
 //! ```
 
 use core::fmt;

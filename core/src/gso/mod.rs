@@ -18,6 +18,45 @@
 //! Checksums are sums of sums: the IPv4 header and TCP/UDP header sums are taken once with their
 //! per-segment fields zeroed, and each segment adds its own lengths, ID, sequence number and flags
 //! as words. Only additions, so the result is bit-identical to a recomputation from scratch.
+//!
+//! ```
+//! use vnet_core::check::{check, CheckOptions, Offload};
+//! use vnet_core::csum;
+//! use vnet_core::gso::{GsoOptions, Segmenter};
+//! use vnet_core::hdr::{Flags, GsoType, VnetHdr};
+//! // A UDP/IPv4 datagram of 300 payload bytes, to go out as three of 100 (USO). With NEEDS_CSUM
+//! // the UDP checksum field holds the pseudo-header sum (C3).
+//! let (src, dst) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+//! let mut pkt = vec![0u8; 328];
+//! pkt[..20].copy_from_slice(&[0x45, 0, 0x01, 0x48, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+//! pkt[20..26].copy_from_slice(&[0x30, 0x39, 0x11, 0x5c, 0x01, 0x34]); // ports, length 308
+//! let pseudo = csum::pseudo_header_v4(src, dst, 17, 308);
+//! pkt[26..28].copy_from_slice(&pseudo.to_be_bytes());
+//! let hdr = VnetHdr {
+//!     flags: Flags::NEEDS_CSUM,
+//!     gso_type: GsoType::UDP_L4,
+//!     hdr_len: 28,
+//!     gso_size: 100,
+//!     csum_start: 20,
+//!     csum_offset: 6,
+//!     ..VnetHdr::EMPTY
+//! };
+//! let Offload::Segment(req) = check(&hdr, &pkt, &CheckOptions::DEFAULT)? else {
+//!     unreachable!("UDP_L4 asks for segmentation");
+//! };
+//! // One buffer, one segment at a time: what firmware with a single MTU-sized buffer does.
+//! let mut seg = Segmenter::new(&req, &pkt, &GsoOptions::DEFAULT)?;
+//! let mut buf = [0u8; 1500];
+//! let mut sent = 0;
+//! while let Some(len) = seg.next_into(&mut buf) {
+//!     let wire = &buf[..len?];
+//!     assert_eq!(wire.len(), 128);
+//!     assert!(csum::verify(&wire[..20])); // the IPv4 header checksum is complete
+//!     sent += 1;
+//! }
+//! assert_eq!(sent, 3);
+//! # Ok::<(), vnet_core::Error>(())
+//! ```
 
 use core::fmt;
 use core::num::NonZeroUsize;

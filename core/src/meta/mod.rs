@@ -17,6 +17,24 @@
 //!
 //! Law L3 (`spec/src/laws/meta.rs`) states the round trips and names exactly what the header
 //! cannot carry.
+//!
+//! ```
+//! use vnet_core::hdr::{Flags, GsoType};
+//! use vnet_core::meta::{self, TxFlags, TxMetadata};
+//! // TCP segmentation of an IPv4 packet with 20-byte IP and TCP headers, MSS 1448.
+//! let flags = TxFlags::IS_IPV4.0 | TxFlags::OFFLOAD_TCP_CHECKSUM.0 | TxFlags::OFFLOAD_TCP_SEGMENTATION.0;
+//! let tx = TxMetadata {
+//!     flags: TxFlags(flags),
+//!     l3_len: 20,
+//!     l4_len: 20,
+//!     max_segment_size: 1448,
+//!     ..TxMetadata::default()
+//! };
+//! let hdr = meta::to_header(&tx)?;
+//! assert_eq!((hdr.flags, hdr.gso_type), (Flags::NEEDS_CSUM, GsoType::TCPV4));
+//! assert_eq!((hdr.csum_start, hdr.csum_offset, hdr.hdr_len, hdr.gso_size), (20, 16, 40, 1448));
+//! # Ok::<(), vnet_core::meta::MetaError>(())
+//! ```
 
 use core::fmt;
 

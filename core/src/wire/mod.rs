@@ -13,6 +13,20 @@
 //!
 //! [`parse_headers`] is the one layered parser that `check`, `gso` and `gro` share, so that no one
 //! locates headers by hand.
+//!
+//! ```
+//! use vnet_core::wire::{self, IpProtocol, IpVersion, Link, UdpPacket};
+//! // IPv4 (20 bytes) + UDP (8 bytes, port 53) + 4 payload bytes, as a TUN device carries it.
+//! let mut pkt = [0u8; 32];
+//! pkt[..20].copy_from_slice(&[0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+//! pkt[20..28].copy_from_slice(&[0x30, 0x39, 0, 53, 0, 12, 0, 0]);
+//! let h = wire::parse_headers(&pkt, Link::Tun)?;
+//! assert_eq!((h.ip, h.protocol, h.l4_offset), (IpVersion::V4, IpProtocol::UDP, 20));
+//! assert_eq!(UdpPacket::new_checked(&pkt[h.l4_offset..])?.dst_port(), 53);
+//! // A packet cut inside its IPv4 header is a typed error.
+//! assert!(wire::parse_headers(&pkt[..12], Link::Tun).is_err());
+//! # Ok::<(), vnet_core::wire::Error>(())
+//! ```
 
 mod ethernet;
 mod ipv4;
