@@ -101,8 +101,9 @@ impl Profile {
     }
 }
 
-/// The value of one fact, for tables and JSON.
+/// The value of one fact, for tables and JSON. A new kind of fact may add a kind of value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Value {
     /// A behaviour the kernel has or lacks.
     Flag(bool),

@@ -149,7 +149,9 @@ pub struct CsumRequest {
     pub offset: u16,
 }
 
-/// The kind of segmentation.
+/// The kind of segmentation. Deliberately exhaustive (like [`Offload`]): a new kind changes what
+/// segmentation produces, so code that dispatches on kinds should stop compiling, not fall into a
+/// `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum GsoKind {

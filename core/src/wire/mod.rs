@@ -100,9 +100,11 @@ impl From<IpProtocol> for u8 {
     }
 }
 
-/// The protocol layer an [`Error`] refers to.
+/// The protocol layer an [`Error`] refers to; part of the error vocabulary, so it grows with
+/// the headers parsed (a new tunnel or extension header), like the error enums.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub enum Layer {
     /// Ethernet II header (14 bytes).
     Ethernet,
