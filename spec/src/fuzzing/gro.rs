@@ -169,11 +169,11 @@ pub const GRO_TABLE_SHIFT: u8 = 2;
 pub const GRO_TIGHT: u8 = 0x10;
 /// The high bit of the kernel byte: GRO as Linux 6.12 does it (K21: CWR not compared). Its low 7
 /// bits were a held-flow bound before the table's size became the one flow knob (G7); they are
-/// ignored, and written as [`GRO_KERNEL_BYTE_FILLER`].
+/// ignored, and written as 8, the former default bound, so that the committed seeds stay byte for
+/// byte what they were.
 pub const GRO_OLD_KERNEL: u8 = 0x80;
-/// What [`GroInput::to_bytes`] writes in the ignored low bits of the kernel byte: 8, the former
-/// default bound, so that the committed seeds stay byte for byte what they were.
-pub const GRO_KERNEL_BYTE_FILLER: u8 = 8;
+/// What [`GroInput::to_bytes`] writes in the ignored low bits of the kernel byte.
+const GRO_KERNEL_BYTE_FILLER: u8 = 8;
 
 /// The table capacities the target runs.
 pub const TABLES: [usize; 4] = [1, 2, 8, 64];
