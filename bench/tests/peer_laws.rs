@@ -923,13 +923,21 @@ fn peer_laws() {
         }
     }
 
+    // spec/PEERS.md's tables are this run's verdicts: written with VNET_WRITE_PEERS=1, otherwise
+    // compared, so that the page cannot drift from what the laws find (the seed is fixed).
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/PEERS.md");
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let (head, tail) = match (old.find(BEGIN), old.find(END)) {
+        (Some(a), Some(b)) if a < b => (old[..a].to_string(), old[b + END.len()..].to_string()),
+        _ => ("# Peers\n\n".to_string(), "\n".to_string()),
+    };
+    let new = format!("{head}{BEGIN}\n{text}{END}{tail}");
     if std::env::var_os("VNET_WRITE_PEERS").is_some() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/PEERS.md");
-        let old = std::fs::read_to_string(path).unwrap_or_default();
-        let (head, tail) = match (old.find(BEGIN), old.find(END)) {
-            (Some(a), Some(b)) if a < b => (old[..a].to_string(), old[b + END.len()..].to_string()),
-            _ => ("# Peers\n\n".to_string(), "\n".to_string()),
-        };
-        std::fs::write(path, format!("{head}{BEGIN}\n{text}{END}{tail}")).unwrap();
+        std::fs::write(path, new).unwrap();
+    } else {
+        assert!(
+            old == new,
+            "spec/PEERS.md is stale: regenerate with `cd bench && VNET_WRITE_PEERS=1 cargo test --test peer_laws`"
+        );
     }
 }
