@@ -558,6 +558,26 @@ pub fn total<S: Segment>(
     Ok(())
 }
 
+/// The [`Segmenter`]'s segments of `pkt`, or its refusal; a failure after it accepted is a
+/// violation (the outer `Err`).
+fn cursor_segments(
+    req: &GsoRequest,
+    pkt: &[u8],
+    opts: &GsoOptions,
+) -> Result<Result<Vec<Vec<u8>>, gso::GsoError>, String> {
+    let mut seg = match Segmenter::new(req, pkt, opts) {
+        Ok(seg) => seg,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut buf = vec![0u8; seg.max_segment_len()];
+    let mut v = Vec::new();
+    while let Some(r) = seg.next_into(&mut buf) {
+        let len = r.map_err(|e| format!("cursor failed mid-way: {e}"))?;
+        v.push(buf[..len].to_vec());
+    }
+    Ok(Ok(v))
+}
+
 /// L7 for vnet-core's buffer shapes: any request (perhaps not this packet's) and any buffer sizes
 /// (`deltas` added to the true segment lengths, `extra` buffers more or fewer than segments).
 /// Buffers sit in an arena with canary gaps between them. Then: no byte outside a buffer changes;
@@ -574,18 +594,7 @@ pub fn canary(
     const GAP: usize = 7;
     const CANARY: u8 = 0xA5;
     // The truth, from the cursor (if the request is refused, every shape must refuse).
-    let expected = match Segmenter::new(req, pkt, opts) {
-        Ok(mut seg) => {
-            let mut buf = vec![0u8; seg.max_segment_len()];
-            let mut v = Vec::new();
-            while let Some(r) = seg.next_into(&mut buf) {
-                let len = r.map_err(|e| format!("cursor failed mid-way: {e}"))?;
-                v.push(buf[..len].to_vec());
-            }
-            Some(v)
-        }
-        Err(_) => None,
-    };
+    let expected = cursor_segments(req, pkt, opts)?.ok();
     let lens: Vec<usize> = expected
         .as_ref()
         .map_or_else(|| vec![64; 2], |v| v.iter().map(Vec::len).collect());
@@ -776,18 +785,10 @@ pub fn iovec_equals_contiguous(
     gap: usize,
 ) -> Result<(), String> {
     const CANARY: u8 = 0x5A;
-    let expected = match Segmenter::new(req, pkt, opts) {
-        Ok(mut seg) => {
-            let mut buf = vec![0u8; seg.max_segment_len()];
-            let mut v = Vec::new();
-            while let Some(r) = seg.next_into(&mut buf) {
-                let len = r.map_err(|e| format!("cursor failed mid-way: {e}"))?;
-                v.push(buf[..len].to_vec());
-            }
-            Ok((v, seg.total_len()))
-        }
-        Err(e) => Err(e),
-    };
+    let expected = cursor_segments(req, pkt, opts)?.map(|v| {
+        let total = v.iter().map(Vec::len).sum::<usize>();
+        (v, total)
+    });
     let head = iovec_head_len(pieces);
     let short_head = head < pkt.len();
     let ufo = req.kind == GsoKind::Ufo;
