@@ -252,3 +252,23 @@ fn harnesses_on_tiny_inputs() {
     }
     assert_eq!(fuzzing::reference_sum(&[0x01]), 0x0100);
 }
+
+/// L9 on the whole `gso` corpus (its byte form is `gso_iovec`'s), regressions included: the
+/// fuzzer's finds for the contiguous form, cut into pieces, segment alike in the iovec form.
+#[test]
+fn l9_gso_corpus_through_gso_iovec() {
+    let dirs = [
+        fuzz_dir().join("corpus").join("gso"),
+        fuzz_dir().join("regressions").join("gso"),
+    ];
+    let mut replayed = 0;
+    for path in dirs.iter().flat_map(|d| files(d)) {
+        let data = fs::read(&path).unwrap();
+        if let Some(input) = GsoInput::from_bytes(&data) {
+            let outcome = std::panic::catch_unwind(|| fuzzing::gso_iovec(&input));
+            assert!(outcome.is_ok(), "{} fails gso_iovec", path.display());
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 60, "{replayed}");
+}

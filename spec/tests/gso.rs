@@ -82,6 +82,46 @@ proptest! {
         }
     }
 
+    /// L9: the iovec form (S6) of a super-packet cut anywhere into 1..=6 slices equals the
+    /// contiguous form, refusals included; S5 for its header buffer and stride.
+    #[test]
+    fn l9_iovec_equals_contiguous(
+        sp in super_packet_any(),
+        cuts in vec(any::<usize>(), 0..6),
+        gap in prop_oneof![Just(0usize), 1usize..40],
+    ) {
+        if let Some(req) = request(&sp) {
+            let pieces = law::cut(&sp.pkt, &cuts);
+            let r = law::iovec_equals_contiguous(&req, &sp.pkt, &pieces, &sp.opts, gap);
+            prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        }
+    }
+
+    /// L9 on refusals: the request of one packet applied to the same packet with one byte
+    /// changed, or to another packet, cut anywhere: the iovec form refuses exactly when, and
+    /// with what, the contiguous form does.
+    #[test]
+    fn l9_iovec_refusals_equal_contiguous(
+        a in super_packet_any(),
+        b in super_packet_any(),
+        other in any::<bool>(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        cuts in vec(any::<usize>(), 0..6),
+    ) {
+        if let Some(req) = request(&a) {
+            let mut pkt = if other { b.pkt.clone() } else { a.pkt.clone() };
+            if !pkt.is_empty() {
+                let i = at.index(pkt.len());
+                pkt[i] = byte;
+            }
+            let opts = if other { b.opts } else { a.opts };
+            let pieces = law::cut(&pkt, &cuts);
+            let r = law::iovec_equals_contiguous(&req, &pkt, &pieces, &opts, 3);
+            prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        }
+    }
+
     /// L7: a request from another packet (the caller may mix them up) is refused or honoured,
     /// never a panic or a write outside the buffers.
     #[test]
@@ -97,7 +137,7 @@ proptest! {
     }
 }
 
-/// L4 and fast == reference on UDP-tunnel super-packets alone (S3b): outer IPv4/IPv6 on TAP
+/// L4, fast == reference and L9 (the iovec form, whole and cut) on UDP-tunnel super-packets alone (S3b): outer IPv4/IPv6 on TAP
 /// and TUN, inner TCPv4/TCPv6/USO, UDP_TUNNEL_CSUM on and off; most of them must really be
 /// segmented.
 #[test]
@@ -114,6 +154,10 @@ fn tunnel_l4_and_core_equals_model() {
         law::valid_output(&Reference, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
         law::agree(&Core, &Reference, &sp.hdr, &sp.pkt, &sp.opts).unwrap();
         if let Some(req) = request(&sp) {
+            for cuts in [&[][..], &[1, 77, 140][..], &[sp.pkt.len() / 2, 13][..]] {
+                let pieces = law::cut(&sp.pkt, cuts);
+                law::iovec_equals_contiguous(&req, &sp.pkt, &pieces, &sp.opts, 5).unwrap();
+            }
             assert!(req.tunnel.is_some());
             segmented += 1;
             csum += usize::from(sp.hdr.flags.contains(Flags::UDP_TUNNEL_CSUM));

@@ -8,6 +8,8 @@
 //! - [`segment_into`] (a slice of buffers and a slice of lengths) and [`segment_packed`] (one big
 //!   buffer, segments back to back at a fixed stride: quinn's `Transmit { size, segment_size }`,
 //!   ready for `sendmsg` with `UDP_SEGMENT` or a loop of `split_at`).
+//! - [`IovecPlan`]: no payload copied (S6): only each segment's headers are written, the payload
+//!   is slices of the input, which may itself come in slices (TCP and USO; not UFO).
 //!
 //! S5: [`Segmenter::new`] re-reads the packet and checks it against the request (the request may
 //! come from another packet: never trusted), so that everything that can go wrong goes wrong before
@@ -70,12 +72,14 @@ use crate::wire::{
     TcpPacket, UDP_HEADER_LEN, get16, get32, put16,
 };
 
+mod iovec;
 mod plan;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tunnel_kernel_tests;
 
+pub use iovec::{HEAD_MAX, IovecPlan, Payload, Payloads};
 use plan::*;
 
 /// How to segment.

@@ -8,6 +8,10 @@ pub(super) const fn nonzero(check: u16) -> u16 {
     if check == 0 { 0xFFFF } else { check }
 }
 
+/// The refusal of UFO where the packet comes in pieces (`Unsupported`): UFO's whole-datagram
+/// checksum and its fragments' payload (the rewritten UDP header, then data) are a copy's work.
+pub(super) const UFO_IN_PIECES: &str = "UFO from scatter-gather input (the iovec form)";
+
 /// One IP header to patch in every segment.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct IpFix {
@@ -251,8 +255,8 @@ pub(super) fn same_headers(req: &Headers, found: &Headers) -> Result<(), GsoErro
 /// The IP header's own length field must reach exactly to the end of the packet: a segment's
 /// lengths are derived from the bytes present, and trailing bytes the IP header disowns would be
 /// trimmed by the kernel's receive path, not segmented.
-pub(super) fn ip_length_agrees(pkt: &[u8], h: &Headers) -> Result<(), GsoError> {
-    let present = pkt.len().saturating_sub(h.l3_offset);
+pub(super) fn ip_length_agrees(pkt: &[u8], len: usize, h: &Headers) -> Result<(), GsoError> {
+    let present = len.saturating_sub(h.l3_offset);
     let ip = pkt.get(h.l3_offset..).unwrap_or(&[]);
     let claimed = match h.ip {
         IpVersion::V4 => usize::from(get16(ip, ipv4::TOTAL_LEN)),
@@ -266,26 +270,44 @@ pub(super) fn ip_length_agrees(pkt: &[u8], h: &Headers) -> Result<(), GsoError> 
 
 impl Plan {
     pub(super) fn new(req: &GsoRequest, pkt: &[u8], opts: &GsoOptions) -> Result<Plan, GsoError> {
+        Plan::new_within(req, pkt, pkt.len(), opts)
+    }
+
+    /// [`Plan::new`] from `pkt`, the first bytes of a packet of `len` bytes (its headers gathered
+    /// from scatter-gather pieces): the same checks in the same order, every header read from
+    /// `pkt`, every length judged against `len`. A [`wire::Error::Truncated`] then may be about
+    /// `pkt` rather than the packet (the caller tells them apart). UFO sums its whole payload
+    /// here, so it needs the whole packet: [`GsoError::Unsupported`] otherwise.
+    pub(super) fn new_within(
+        req: &GsoRequest,
+        pkt: &[u8],
+        len: usize,
+        opts: &GsoOptions,
+    ) -> Result<Plan, GsoError> {
         let outer = match req.tunnel {
-            Some(t) => Some(Self::outer(&t, pkt, opts)?),
+            Some(t) => Some(Self::outer(&t, pkt, len, opts)?),
             None => None,
         };
         // The (inner) headers, found again in the packet.
         let found = match req.tunnel {
             Some(t) => {
                 let at = usize::from(t.inner_nh);
-                let mut h = wire::parse_headers(pkt.get(at..).unwrap_or(&[]), Link::Tun)?;
+                let mut h = wire::parse_headers_within(
+                    pkt.get(at..).unwrap_or(&[]),
+                    len.saturating_sub(at),
+                    Link::Tun,
+                )?;
                 h.l3_offset += at;
                 h.l4_offset += at;
                 h
             }
-            None => wire::parse_headers(pkt, opts.link)?,
+            None => wire::parse_headers_within(pkt, len, opts.link)?,
         };
         same_headers(&req.headers, &found)?;
         if found.fragment {
             return Err(mismatch(ReqField::Fragment, 0, 1));
         }
-        ip_length_agrees(pkt, &found)?;
+        ip_length_agrees(pkt, len, &found)?;
         let (proto, csum_offset) = match req.kind {
             GsoKind::Tcp => (IpProtocol::TCP, tcp::CHECKSUM),
             GsoKind::Uso | GsoKind::Ufo => (IpProtocol::UDP, udp::CHECKSUM),
@@ -334,13 +356,16 @@ impl Plan {
         if req.hdr_len != hdr_len {
             return Err(mismatch(ReqField::HdrLen, req.hdr_len, hdr_len));
         }
-        let payload_len = pkt.len() - hdr_len;
+        let payload_len = len.saturating_sub(hdr_len);
         if req.payload_len != payload_len {
             return Err(mismatch(ReqField::PayloadLen, req.payload_len, payload_len));
         }
         let ufo = req.kind == GsoKind::Ufo;
         if ufo && outer.is_some() {
             return Err(GsoError::Unsupported("UFO in a UDP tunnel"));
+        }
+        if ufo && pkt.len() != len {
+            return Err(GsoError::Unsupported(UFO_IN_PIECES));
         }
         if req.gso_size < 1 {
             return Err(GsoError::GsoSize {
@@ -370,7 +395,7 @@ impl Plan {
                 let seed = get16(header, csum_offset);
                 // TCP swaps the L4 length Linux counts; USO the UDP length field's value.
                 let whole = match req.kind {
-                    GsoKind::Tcp => (pkt.len() - l4) as u32,
+                    GsoKind::Tcp => (len - l4) as u32,
                     GsoKind::Uso | GsoKind::Ufo => u32::from(get16(header, udp::LENGTH)),
                 };
                 csum::combine(csum::combine(seed, !(whole >> 16) as u16), !whole as u16)
@@ -442,8 +467,13 @@ impl Plan {
     /// The outer headers of a tunnel packet: parsed, and checked against the request. The outer
     /// IP version and transport offset are the packet's: the tunnel bit and `outer_th` only
     /// bounded V7 (measured, K24: forwarding re-parses the outer IP header, and so does GSO).
-    pub(super) fn outer(t: &Tunnel, pkt: &[u8], opts: &GsoOptions) -> Result<Outer, GsoError> {
-        let h = wire::parse_headers(pkt, opts.link)?;
+    pub(super) fn outer(
+        t: &Tunnel,
+        pkt: &[u8],
+        len: usize,
+        opts: &GsoOptions,
+    ) -> Result<Outer, GsoError> {
+        let h = wire::parse_headers_within(pkt, len, opts.link)?;
         if h.protocol != IpProtocol::UDP {
             return Err(mismatch(
                 ReqField::OuterProtocol,
@@ -454,7 +484,7 @@ impl Plan {
         if h.fragment {
             return Err(mismatch(ReqField::Fragment, 0, 1));
         }
-        ip_length_agrees(pkt, &h)?;
+        ip_length_agrees(pkt, len, &h)?;
         if usize::from(t.inner_nh) < h.l4_offset + UDP_HEADER_LEN {
             return Err(mismatch(
                 ReqField::OuterTransport,
@@ -467,7 +497,7 @@ impl Plan {
         // (`skb->len`, not the UDP length field) for each segment's.
         let th = h.l4_offset;
         let field = pkt.get(th..).map_or(0, |udp| get16(udp, udp::CHECKSUM));
-        let whole = (pkt.len() - th) as u32;
+        let whole = len.saturating_sub(th) as u32;
         let seed = csum::combine(csum::combine(field, !(whole >> 16) as u16), !whole as u16);
         Ok(Outer {
             ip: IpFix::new(pkt, &h, false)?,
@@ -520,6 +550,12 @@ impl Plan {
         let seg_len = self.hdr_len + len;
         let seg = out.get_mut(..seg_len)?;
         let (head, body) = seg.split_at_mut_checked(self.hdr_len)?;
+        if self.kind != GsoKind::Ufo {
+            let src = pkt.get(self.payload_at + start..self.payload_at + start + len)?;
+            let payload_sum = summer.copy_and_sum(body, src)?;
+            self.write_head(pkt, i, head, seg_len, payload_sum)?;
+            return Some(seg_len);
+        }
         let last = i + 1 == self.count;
         if let Some(f) = &self.frag6 {
             // IPv6 UFO: the headers with a fragment header inserted at `f.at` (S3a, K8): its
@@ -548,27 +584,41 @@ impl Plan {
         } else {
             copy_headers(head, pkt.get(..self.hdr_len)?);
         }
-        let index = i as u16;
-        if self.kind == GsoKind::Ufo {
-            self.write_ufo_payload(pkt, start, body);
-            // IPv4: offsets in 8-byte units of the bytes before, rounded down (K7).
-            let mut word = (start / 8) as u16;
-            if !last {
-                word |= ipv4::MF;
-            }
-            self.ip
-                .patch(seg, seg_len - self.ip.at, self.ip.id, Some(word));
-            return Some(seg_len);
+        self.write_ufo_payload(pkt, start, body);
+        // IPv4: offsets in 8-byte units of the bytes before, rounded down (K7).
+        let mut word = (start / 8) as u16;
+        if !last {
+            word |= ipv4::MF;
         }
-        let src = pkt.get(self.payload_at + start..self.payload_at + start + len)?;
-        let payload_sum = summer.copy_and_sum(body, src)?;
+        self.ip
+            .patch(seg, seg_len - self.ip.at, self.ip.id, Some(word));
+        Some(seg_len)
+    }
+
+    /// The headers of TCP or USO segment `i` (not UFO), `seg_len` bytes long with a payload whose
+    /// sum is `payload_sum`: copied from the super-packet's headers `pkt` into `head` (exactly
+    /// `hdr_len` bytes) and patched (S1a-S1c, S2, S3, S3b). Where the payload goes is the caller's:
+    /// after `head` (the copying forms) or anywhere (the iovec form).
+    #[inline(always)]
+    pub(super) fn write_head(
+        &self,
+        pkt: &[u8],
+        i: usize,
+        head: &mut [u8],
+        seg_len: usize,
+        payload_sum: u16,
+    ) -> Option<()> {
+        copy_headers(head, pkt.get(..self.hdr_len)?);
+        let start = i * self.mss;
+        let last = i + 1 == self.count;
+        let index = i as u16;
         let id_step = if self.kind == GsoKind::Tcp && self.fixed_id {
             0
         } else {
             index
         };
         self.ip.patch(
-            seg,
+            head,
             seg_len - self.ip.at,
             self.ip.id.wrapping_add(id_step),
             None,
@@ -582,7 +632,7 @@ impl Plan {
             + u64::from(payload_sum);
         // The transport header as a fixed-size array: the field writes below need no bounds
         // checks (a whole TCP or UDP header is there: Plan::new parsed it).
-        let l4 = seg.get_mut(self.l4..)?;
+        let l4 = head.get_mut(self.l4..)?;
         if self.kind == GsoKind::Tcp {
             let l4 = l4.first_chunk_mut::<{ wire::TCP_MIN_HEADER_LEN }>()?;
             let seq = self.seq.wrapping_add(start as u32);
@@ -605,9 +655,9 @@ impl Plan {
             put16(l4, udp::CHECKSUM, nonzero(csum::finish(csum::fold(sum))));
         }
         if let Some(outer) = &self.outer {
-            outer.patch(seg, self.hdr_len, payload_sum, index);
+            outer.patch(head, seg_len, payload_sum, index);
         }
-        Some(seg_len)
+        Some(())
     }
 
     /// UFO: the payload stream is the fixed UDP header followed by the datagram's payload.
@@ -633,16 +683,16 @@ impl Outer {
     /// S3b: outer IP lengths, ID and checksum; outer UDP length; with UDP_TUNNEL_CSUM the outer
     /// UDP checksum from the sender's seed (K24) over the outer UDP header, everything after it
     /// and the payload (whose sum is known); without, the field as the super-packet has it.
-    pub(super) fn patch(&self, seg: &mut [u8], hdr_len: usize, payload_sum: u16, index: u16) {
-        let seg_len = seg.len();
+    pub(super) fn patch(&self, head: &mut [u8], seg_len: usize, payload_sum: u16, index: u16) {
+        let hdr_len = head.len();
         self.ip.patch(
-            seg,
+            head,
             seg_len - self.ip.at,
             self.ip.id.wrapping_add(index),
             None,
         );
         let udp_len = seg_len - self.th;
-        let Some(udp) = seg.get_mut(self.th..) else {
+        let Some(udp) = head.get_mut(self.th..) else {
             return;
         };
         put16(udp, udp::LENGTH, udp_len as u16);

@@ -55,6 +55,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// The buffer may be longer than `total_len` (Ethernet padding); [`payload`](Self::payload)
     /// stops at `total_len`. The version nibble is not checked here (see `parse_headers`).
     pub fn check_len(&self) -> Result<(), Error> {
+        self.check_len_within(self.buffer.as_ref().len())
+    }
+
+    /// [`check_len`](Self::check_len) for a buffer that holds the first bytes of a packet of
+    /// `len` bytes (from this header on): the header must lie within the buffer, `total_len`
+    /// within `len`. With `len` the buffer's length, the same check.
+    pub(crate) fn check_len_within(&self, len: usize) -> Result<(), Error> {
         let have = self.buffer.as_ref().len();
         ensure_len(Layer::Ipv4, IPV4_MIN_HEADER_LEN, have)?;
         let ihl = self.ihl();
@@ -70,7 +77,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
                 header_len,
             });
         }
-        ensure_len(Layer::Ipv4, usize::from(total_len), have)?;
+        ensure_len(Layer::Ipv4, usize::from(total_len), len)?;
         Ok(())
     }
 

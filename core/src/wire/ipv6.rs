@@ -92,10 +92,17 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// option) are not supported: their payload reads as empty. The version nibble is not checked
     /// here (see `parse_headers`).
     pub fn check_len(&self) -> Result<(), Error> {
+        self.check_len_within(self.buffer.as_ref().len())
+    }
+
+    /// [`check_len`](Self::check_len) for a buffer that holds the first bytes of a packet of
+    /// `len` bytes (from this header on): the fixed header must lie within the buffer, the
+    /// `payload_len` bytes after it within `len`. With `len` the buffer's length, the same check.
+    pub(crate) fn check_len_within(&self, len: usize) -> Result<(), Error> {
         let have = self.buffer.as_ref().len();
         ensure_len(Layer::Ipv6, IPV6_HEADER_LEN, have)?;
         let need = self.total_len();
-        ensure_len(Layer::Ipv6, need, have)?;
+        ensure_len(Layer::Ipv6, need, len)?;
         Ok(())
     }
 

@@ -255,6 +255,14 @@ pub struct Headers {
 /// chain (bounded by [`MAX_EXTENSION_HEADERS`]). It does not look at the upper-layer header: build a
 /// [`TcpPacket`] or [`UdpPacket`] over `pkt[l4_offset..]` for that.
 pub fn parse_headers(pkt: &[u8], link: Link) -> Result<Headers, Error> {
+    parse_headers_within(pkt, pkt.len(), link)
+}
+
+/// [`parse_headers`] over `head`, the first bytes of a packet of `len` bytes (e.g. its headers
+/// gathered from scatter-gather pieces): every header must lie within `head`, the IP length
+/// fields are judged against `len`. With `head` the whole packet, the same parse. Every
+/// [`Error::Truncated`] it returns is about `head` when `head` is shorter than `len`.
+pub(crate) fn parse_headers_within(pkt: &[u8], len: usize, link: Link) -> Result<Headers, Error> {
     let (l3_offset, expected, vlan) = match link {
         Link::Tun => (0, None, None),
         Link::Tap => {
@@ -268,6 +276,7 @@ pub fn parse_headers(pkt: &[u8], link: Link) -> Result<Headers, Error> {
         }
     };
     let ip = pkt.get(l3_offset..).unwrap_or(&[]);
+    let ip_len = len.saturating_sub(l3_offset);
     let nibble = match ip.first() {
         Some(b) => b >> 4,
         None => {
@@ -285,11 +294,14 @@ pub fn parse_headers(pkt: &[u8], link: Link) -> Result<Headers, Error> {
     };
     let (l3_len, protocol, fragment) = match version {
         IpVersion::V4 => {
-            let p = Ipv4Packet::new_checked(ip)?;
+            let p = Ipv4Packet::new_unchecked(ip);
+            p.check_len_within(ip_len)?;
             (p.header_len(), p.protocol(), p.is_fragment())
         }
         IpVersion::V6 => {
-            let walk = Ipv6Packet::new_checked(ip)?.walk_extensions()?;
+            let p = Ipv6Packet::new_unchecked(ip);
+            p.check_len_within(ip_len)?;
+            let walk = p.walk_extensions()?;
             (walk.header_len, walk.protocol, walk.fragment.is_some())
         }
     };

@@ -13,6 +13,7 @@
 //! | `wire`    | [`wire`]      | every view and `parse_headers`: checked lengths hold, offsets in bounds, setters read back |
 //! | `csum`    | [`csum`]      | the fast sums equal the RFC 1071 loop, at any split             |
 //! | `gso`     | [`gso()`]     | check + segmentation: fast == reference in all three shapes, segments are packets, canaries intact |
+//! | `gso_iovec` | [`gso_iovec()`] | L9: the iovec form, whole and in pieces, equals the contiguous form, refusals included |
 //! | `gro`     | [`gro()`]     | any batch, capacities, options, faults: every input once, merged outputs are GSO requests, fast == reference |
 //! | `meta`    | [`meta()`]    | L3 round trips, header + frame -> metadata, fix-ups verify      |
 //! | `gro_gso` | [`gro_gso()`] | L5 (and L6) on trains from arbitrary flow parameters, Linux policy |
@@ -22,6 +23,7 @@ mod csum;
 mod gro;
 mod gro_gso;
 mod gso;
+mod gso_iovec;
 mod hdr;
 mod meta;
 pub mod seeds;
@@ -39,6 +41,7 @@ pub use gro::{
 };
 pub use gro_gso::{GroGsoInput, MAX_SEGMENTS, gro_gso};
 pub use gso::{GSO_ACCECN, GSO_FIXED_ID, GSO_KERNEL_SHIFT, GSO_TAP, GsoInput, gso, twist};
+pub use gso_iovec::{cuts, gso_iovec};
 pub use hdr::hdr_read;
 pub use meta::{MetaInput, meta, representable};
 pub use wire::wire;
@@ -49,12 +52,13 @@ pub type Harness = fn(&[u8]);
 /// The fuzz targets, by directory name under `fuzz/corpus/` and `fuzz/regressions/`, with the
 /// harness each one's raw bytes go to (the structured targets decode their bytes with the input
 /// type's `from_bytes`: [`CheckInput`], [`GsoInput`], [`GroInput`], [`MetaInput`], [`GroGsoInput`]).
-pub const TARGETS: [(&str, Harness); 8] = [
+pub const TARGETS: [(&str, Harness); 9] = [
     ("hdr_read", hdr_read),
     ("check", check::check_bytes),
     ("wire", wire),
     ("csum", csum),
     ("gso", gso::gso_bytes),
+    ("gso_iovec", gso_iovec::gso_iovec_bytes),
     ("gro", gro::gro_bytes),
     ("meta", meta::meta_bytes),
     ("gro_gso", gro_gso::gro_gso_bytes),

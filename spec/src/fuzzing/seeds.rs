@@ -506,7 +506,9 @@ pub fn all() -> Vec<Seed> {
     push("csum", "all-ones-4099".into(), ones);
     push("csum", "empty".into(), vec![0, 0]);
     for (name, input) in gso_inputs() {
-        push("gso", name, input.to_bytes());
+        push("gso", name.clone(), input.to_bytes());
+        // The same byte form: `delta` and `extra` become cut points (see `gso_iovec::cuts`).
+        push("gso_iovec", name, input.to_bytes());
     }
     for (name, input) in gro_inputs() {
         push("gro", name, input.to_bytes());

@@ -558,6 +558,26 @@ pub fn total<S: Segment>(
     Ok(())
 }
 
+/// The [`Segmenter`]'s segments of `pkt`, or its refusal; a failure after it accepted is a
+/// violation (the outer `Err`).
+fn cursor_segments(
+    req: &GsoRequest,
+    pkt: &[u8],
+    opts: &GsoOptions,
+) -> Result<Result<Vec<Vec<u8>>, gso::GsoError>, String> {
+    let mut seg = match Segmenter::new(req, pkt, opts) {
+        Ok(seg) => seg,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut buf = vec![0u8; seg.max_segment_len()];
+    let mut v = Vec::new();
+    while let Some(r) = seg.next_into(&mut buf) {
+        let len = r.map_err(|e| format!("cursor failed mid-way: {e}"))?;
+        v.push(buf[..len].to_vec());
+    }
+    Ok(Ok(v))
+}
+
 /// L7 for vnet-core's buffer shapes: any request (perhaps not this packet's) and any buffer sizes
 /// (`deltas` added to the true segment lengths, `extra` buffers more or fewer than segments).
 /// Buffers sit in an arena with canary gaps between them. Then: no byte outside a buffer changes;
@@ -574,18 +594,7 @@ pub fn canary(
     const GAP: usize = 7;
     const CANARY: u8 = 0xA5;
     // The truth, from the cursor (if the request is refused, every shape must refuse).
-    let expected = match Segmenter::new(req, pkt, opts) {
-        Ok(mut seg) => {
-            let mut buf = vec![0u8; seg.max_segment_len()];
-            let mut v = Vec::new();
-            while let Some(r) = seg.next_into(&mut buf) {
-                let len = r.map_err(|e| format!("cursor failed mid-way: {e}"))?;
-                v.push(buf[..len].to_vec());
-            }
-            Some(v)
-        }
-        Err(_) => None,
-    };
+    let expected = cursor_segments(req, pkt, opts)?.ok();
     let lens: Vec<usize> = expected
         .as_ref()
         .map_or_else(|| vec![64; 2], |v| v.iter().map(Vec::len).collect());
@@ -731,5 +740,161 @@ pub fn canary(
             }
         }
     }
+    Ok(())
+}
+
+/// `pkt` cut at `cuts` (positions taken modulo `len + 1`, sorted; repeats make empty pieces).
+pub fn cut<'a>(pkt: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut at: Vec<usize> = cuts.iter().map(|&c| c % (pkt.len() + 1)).collect();
+    at.sort_unstable();
+    let mut pieces = Vec::with_capacity(at.len() + 1);
+    let mut from = 0;
+    for c in at {
+        pieces.push(&pkt[from..c]);
+        from = c;
+    }
+    pieces.push(&pkt[from..]);
+    pieces
+}
+
+/// The bytes the iovec form reads the headers from (see `gso::HEAD_MAX`).
+fn iovec_head_len(pieces: &[&[u8]]) -> usize {
+    let total: usize = pieces.iter().map(|p| p.len()).sum();
+    let first = pieces.first().map_or(0, |p| p.len());
+    if first >= total.min(gso::HEAD_MAX) {
+        first
+    } else {
+        total.min(gso::HEAD_MAX)
+    }
+}
+
+/// L9: the iovec form (S6) of `pkt` cut into `pieces` equals the contiguous form, refusals
+/// included. With [`Segmenter`] as the truth: where it segments, every iovec segment (its header
+/// as `write_headers` wrote it, then its payload slices) is the cursor's segment byte for byte,
+/// every payload slice lies inside `pkt` (nothing copied) and none is empty; where it refuses,
+/// the iovec form refuses with the same error. The exceptions, each a typed refusal: UFO
+/// (`Unsupported`), and headers that reach past the bytes the iovec form reads them from (a
+/// `Truncated` wire error). S5: a header buffer one byte short, or a stride one byte short, is
+/// an error with nothing written; the bytes between headers (stride `hdr_len + gap`) and after
+/// the last are never written.
+pub fn iovec_equals_contiguous(
+    req: &GsoRequest,
+    pkt: &[u8],
+    pieces: &[&[u8]],
+    opts: &GsoOptions,
+    gap: usize,
+) -> Result<(), String> {
+    const CANARY: u8 = 0x5A;
+    let expected = cursor_segments(req, pkt, opts)?.map(|v| {
+        let total = v.iter().map(Vec::len).sum::<usize>();
+        (v, total)
+    });
+    let head = iovec_head_len(pieces);
+    let short_head = head < pkt.len();
+    let ufo = req.kind == GsoKind::Ufo;
+    let is_truncated =
+        |e: &gso::GsoError| matches!(e, gso::GsoError::Wire(wire::Error::Truncated { .. }));
+    let plan = match (gso::IovecPlan::new(req, pieces, opts), &expected) {
+        (Err(e), _) if ufo && matches!(e, gso::GsoError::Unsupported(_)) => return Ok(()),
+        (Err(e), Err(want)) => {
+            ensure!(
+                e == *want || (short_head && is_truncated(&e)),
+                "iovec refused with {e:?}, contiguous with {want:?}"
+            );
+            return Ok(());
+        }
+        (Err(e), Ok(_)) => {
+            ensure!(
+                short_head && is_truncated(&e) && req.hdr_len > head,
+                "iovec refused with {e:?} what the contiguous form segments (head {head})"
+            );
+            return Ok(());
+        }
+        (Ok(p), Err(want)) => {
+            return Err(format!(
+                "iovec accepted ({} segments) what the contiguous form refuses: {want:?}",
+                p.segment_count()
+            ));
+        }
+        (Ok(p), Ok(_)) => p,
+    };
+    ensure!(!ufo, "iovec accepted UFO");
+    let (want, total) = expected.map_err(|e| e.to_string())?;
+    ensure!(
+        plan.segment_count() == want.len() && plan.total_len() == total,
+        "count {} total {} vs {} {}",
+        plan.segment_count(),
+        plan.total_len(),
+        want.len(),
+        total
+    );
+    let hdr_len = plan.header_len();
+    let stride = hdr_len + gap;
+    let need = plan.headers_len(stride);
+    // S5: one byte short of buffer, or of stride: refused, nothing written.
+    let mut small = vec![CANARY; need - 1];
+    ensure!(
+        plan.write_headers(&mut small, stride).is_err(),
+        "a header buffer one byte short was accepted"
+    );
+    ensure!(
+        small.iter().all(|&b| b == CANARY),
+        "a refused header buffer was written"
+    );
+    let mut tight = vec![CANARY; need + 8];
+    ensure!(
+        plan.write_headers(&mut tight, hdr_len - 1).is_err(),
+        "a stride one byte short was accepted"
+    );
+    ensure!(
+        tight.iter().all(|&b| b == CANARY),
+        "a refused stride was written"
+    );
+    let mut headers = vec![CANARY; need + 8];
+    plan.write_headers(&mut headers, stride)
+        .map_err(|e| format!("write_headers: {e}"))?;
+    for i in 0..want.len() {
+        let between = &headers[i * stride + hdr_len..((i + 1) * stride).min(need + 8)];
+        ensure!(
+            between.iter().all(|&b| b == CANARY),
+            "bytes after header {i} written"
+        );
+    }
+    ensure!(
+        headers[need..].iter().all(|&b| b == CANARY),
+        "bytes after the last header written"
+    );
+    let range = pkt.as_ptr_range();
+    let mut n = 0;
+    for (i, (header, payload)) in plan.segments(&headers, stride).enumerate() {
+        let mut seg = header.to_vec();
+        let mut len = 0;
+        for piece in payload {
+            ensure!(!piece.is_empty(), "segment {i}: an empty payload slice");
+            let r = piece.as_ptr_range();
+            ensure!(
+                range.start <= r.start && r.end <= range.end,
+                "segment {i}: a payload slice outside the input"
+            );
+            len += piece.len();
+            seg.extend_from_slice(piece);
+        }
+        ensure!(len == payload.len(), "segment {i}: payload length");
+        ensure!(
+            Some(seg.len()) == plan.segment_len(i),
+            "segment {i}: segment_len"
+        );
+        let w = want.get(i).ok_or("more iovec segments than the cursor's")?;
+        if seg != *w {
+            let at = seg.iter().zip(w).position(|(a, b)| a != b);
+            return Err(format!(
+                "segment {i}: iovec bytes differ from the cursor's (lengths {} {}, first at {at:?})",
+                seg.len(),
+                w.len()
+            ));
+        }
+        n += 1;
+    }
+    ensure!(n == want.len(), "{n} iovec segments of {}", want.len());
     Ok(())
 }
