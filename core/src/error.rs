@@ -11,6 +11,7 @@ use crate::gro::GroError;
 use crate::gso::GsoError;
 use crate::hdr::HdrError;
 use crate::meta::MetaError;
+use crate::virtio::FeatureError;
 use crate::wire::{self, IpProtocol, IpVersion};
 
 /// A field named by an error: of the virtio-net header, of `meta::TxMetadata`, or of the frame.
@@ -33,6 +34,10 @@ pub enum Field {
     OuterThOffset,
     /// `inner_nh_offset`.
     InnerNhOffset,
+    /// `num_buffers`.
+    NumBuffers,
+    /// `TxMetadata::l2_len`.
+    L2Len,
     /// `TxMetadata::l3_len`.
     L3Len,
     /// `TxMetadata::l4_len`.
@@ -54,6 +59,8 @@ impl fmt::Display for Field {
             Field::CsumOffset => "csum_offset",
             Field::OuterThOffset => "outer_th_offset",
             Field::InnerNhOffset => "inner_nh_offset",
+            Field::NumBuffers => "num_buffers",
+            Field::L2Len => "l2_len",
             Field::L3Len => "l3_len",
             Field::L4Len => "l4_len",
             Field::MaxSegmentSize => "max_segment_size",
@@ -238,6 +245,8 @@ pub enum Error {
     Gro(GroError),
     /// Metadata or a frame `meta` cannot translate.
     Meta(MetaError),
+    /// A virtio feature negotiation, or a header the agreed features do not allow.
+    Feature(FeatureError),
 }
 
 impl Error {
@@ -250,6 +259,7 @@ impl Error {
             Error::Check(e) => Some(e.rule()),
             Error::Gso(e) => Some(e.rule()),
             Error::Meta(e) => Some(e.rule()),
+            Error::Feature(e) => Some(e.rule()),
         }
     }
 }
@@ -263,6 +273,7 @@ impl fmt::Display for Error {
             Error::Gso(e) => e.fmt(f),
             Error::Gro(e) => e.fmt(f),
             Error::Meta(e) => e.fmt(f),
+            Error::Feature(e) => e.fmt(f),
         }
     }
 }
@@ -285,7 +296,8 @@ from!(
     Check(CheckError),
     Gso(GsoError),
     Gro(GroError),
-    Meta(MetaError)
+    Meta(MetaError),
+    Feature(FeatureError)
 );
 
 #[cfg(test)]

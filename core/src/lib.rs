@@ -100,6 +100,7 @@ pub mod gso;
 pub mod hdr;
 pub mod kernel;
 pub mod meta;
+pub mod virtio;
 pub mod wire;
 
 pub use error::Error;

@@ -1,4 +1,5 @@
-//! check + gso (copying and iovec) + gro linked for thumbv7em-none-eabihf at opt-level "s", to measure `.text`.
+//! check + gso (copying and iovec) + gro, and the virtio feature negotiation with its receive header,
+//! linked for thumbv7em-none-eabihf at opt-level "s", to measure `.text`.
 //!
 //! `cargo build --release --target thumbv7em-none-eabihf`; with `--features no-panic-handler` the
 //! panic handler calls an undefined symbol, so the link succeeds only if no panic path is left.
@@ -10,6 +11,8 @@ use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::gro::{Gro, GroOptions, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::VnetHdr;
+use vnet_core::meta::RxMetadata;
+use vnet_core::virtio::{self, Features};
 
 /// The entry point: runs the three on buffers the optimiser cannot see through.
 #[unsafe(no_mangle)]
@@ -49,6 +52,14 @@ pub extern "C" fn _start() -> ! {
     let mut out = [Output::default(); 2];
     let mut owner = [0usize; 2];
     let _ = black_box(gro.coalesce(&mut batch, &blens, &mut out, &mut owner));
+    let offer = black_box(Features(0x1_0000_1801));
+    let accept = black_box(Features(0x1801));
+    if let Ok(agreed) = virtio::negotiate(offer, accept) {
+        let rx = agreed.rx_header(&black_box(RxMetadata::default()), core::num::NonZeroU16::MIN);
+        let _ = black_box(agreed.read_rx_header(&rx));
+        let _ = black_box(agreed.admit(&hdr));
+        let _ = black_box(agreed.tap_offloads());
+    }
     loop {}
 }
 

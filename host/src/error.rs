@@ -7,6 +7,8 @@ use vnet_core::check::CheckError;
 use vnet_core::gro::GroError;
 use vnet_core::gso::GsoError;
 use vnet_core::hdr::HdrError;
+use vnet_core::meta::MetaError;
+use vnet_core::virtio::FeatureError;
 
 use crate::offload::OffloadRule;
 
@@ -96,6 +98,10 @@ pub enum Error {
     Gso(GsoError),
     /// vnet-core's `gro` refused a batch (batched send).
     Gro(GroError),
+    /// vnet-core's `meta` refused metadata or a frame (an endpoint's send or forward).
+    Meta(MetaError),
+    /// vnet-core's `virtio` refused a feature set (an endpoint built from virtio features).
+    Feature(FeatureError),
 }
 
 impl Error {
@@ -172,6 +178,8 @@ impl fmt::Display for Error {
             Self::Check(err) => write!(f, "check: {err}"),
             Self::Gso(err) => write!(f, "gso: {err}"),
             Self::Gro(err) => write!(f, "gro: {err}"),
+            Self::Meta(err) => write!(f, "meta: {err}"),
+            Self::Feature(err) => write!(f, "features: {err}"),
         }
     }
 }
@@ -184,6 +192,8 @@ impl std::error::Error for Error {
             Self::Check(err) => Some(err),
             Self::Gso(err) => Some(err),
             Self::Gro(err) => Some(err),
+            Self::Meta(err) => Some(err),
+            Self::Feature(err) => Some(err),
             _ => None,
         }
     }
@@ -203,7 +213,9 @@ impl From<Error> for io::Error {
             | Error::HeaderBufferSize { .. }
             | Error::Check(_)
             | Error::Gso(_)
-            | Error::Gro(_) => io::ErrorKind::InvalidInput,
+            | Error::Gro(_)
+            | Error::Meta(_)
+            | Error::Feature(_) => io::ErrorKind::InvalidInput,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)

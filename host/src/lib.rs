@@ -23,6 +23,7 @@
 
 pub mod batch;
 mod device;
+pub mod endpoint;
 mod error;
 pub mod fastsum;
 pub mod kernel;
@@ -34,6 +35,7 @@ mod sys;
 pub mod udp;
 
 pub use device::{Device, DeviceKind, Features, Options, probe_features};
+pub use endpoint::{Endpoint, Received};
 pub use error::{Error, Result};
 pub use offload::{OffloadRule, Offloads};
 

@@ -235,7 +235,8 @@ pub enum L4Protocol {
     Udp,
 }
 
-/// What a receiver learns about a received packet. `Default` knows nothing.
+/// What a receiver learns about a received packet, as OpenVMM's `RxMetadata` has it. `Default`
+/// knows nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RxMetadata {
@@ -245,6 +246,13 @@ pub struct RxMetadata {
     pub l4_checksum: RxChecksumState,
     /// Which transport protocol `l4_checksum` refers to.
     pub l4_protocol: L4Protocol,
+    /// Where the frame starts in the receive buffer (OpenVMM's `offset`). The header does not
+    /// carry it: [`rx_metadata`] leaves it 0, a receive path sets it.
+    pub offset: usize,
+    /// The frame's length in bytes (OpenVMM's `len`). Not carried by the header either.
+    pub len: usize,
+    /// An 802.1Q tag a backend took off the frame (OpenVMM's `vlan`): no header field carries it.
+    pub vlan: Option<VlanMetadata>,
 }
 
 /// Why metadata, a header or a frame could not be translated or fixed up. Each error names its

@@ -130,6 +130,14 @@ fn to_header_errors() {
             field_error("M1", Field::L3Len, 44, Bound::MultipleOf(8)),
         ),
         (
+            meta(TCP.with(V4), 7, 20, 0, 0),
+            field_error("M1", Field::L2Len, 7, Bound::OneOf(&[0, 14, 18])),
+        ),
+        (
+            meta(TSO.with(V6), 255, 40, 20, 1460),
+            field_error("M1", Field::L2Len, 255, Bound::OneOf(&[0, 14, 18])),
+        ),
+        (
             meta(TSO.with(V4), 14, 20, 20, 0),
             field_error("M1", Field::MaxSegmentSize, 0, Bound::NonZero),
         ),
@@ -443,6 +451,7 @@ fn rx_metadata_follows_m8() {
         ip_checksum: ip,
         l4_checksum: l4,
         l4_protocol: p,
+        ..RxMetadata::default()
     };
     assert_eq!(rx(Flags::DATA_VALID, GsoType::TCPV4), m(Good, Good, P::Tcp));
     assert_eq!(

@@ -34,8 +34,8 @@ fn check_l3_len(version: IpVersion, l3: u32) -> Result<(), MetaError> {
 /// - M5 anything else: the all-zero header. `num_buffers` is 0 and DATA_VALID is never set; the
 ///   IPv4 header checksum has no field (the caller runs [`fixup_ipv4_header_checksum`], M9).
 ///
-/// M1, checked first: the flags name at most one IP version; an L4 offload names one and has an
-/// `l3_len` within the version's bounds; segmentation has a non-zero MSS; TCP segmentation has an
+/// M1, checked first: the flags name at most one IP version; an L4 offload names one, has an
+/// `l2_len` of 0 (TUN), 14 (Ethernet) or 18 (Ethernet + 802.1Q) and an `l3_len` within the version's bounds; segmentation has a non-zero MSS; TCP segmentation has an
 /// `l4_len` of 20..=60 in steps of 4; `csum_start` and `hdr_len` fit in 16 bits. Lengths that the
 /// selected rule does not use are not looked at.
 pub fn to_header(meta: &TxMetadata) -> Result<VnetHdr, MetaError> {
@@ -54,6 +54,14 @@ pub fn to_header(meta: &TxMetadata) -> Result<VnetHdr, MetaError> {
         (_, true) => IpVersion::V6,
         _ => return Err(MetaError::NoIpVersion),
     };
+    if !matches!(meta.l2_len, 0 | 14 | 18) {
+        return Err(field_error(
+            "M1",
+            Field::L2Len,
+            meta.l2_len.into(),
+            Bound::OneOf(&[0, 14, 18]),
+        ));
+    }
     let l3 = u32::from(meta.l3_len);
     check_l3_len(version, l3)?;
     let segmenting = matches!(rule, TxRule::Tso | TxRule::Uso);
@@ -290,5 +298,6 @@ pub fn rx_metadata(hdr: &VnetHdr) -> RxMetadata {
         ip_checksum: checksum,
         l4_checksum: checksum,
         l4_protocol,
+        ..RxMetadata::default()
     }
 }

@@ -172,6 +172,7 @@ pub fn rx_rule<T: MetaTranslator>(t: &T, hdr: &VnetHdr) -> Result<(), TestCaseEr
             ip_checksum: state,
             l4_checksum: state,
             l4_protocol: protocol,
+            ..RxMetadata::default()
         }
     );
     Ok(())

@@ -19,6 +19,7 @@ pub mod gso;
 pub mod hdr;
 pub mod meta;
 pub mod total;
+pub mod virtio;
 
 /// vnet-core, as an implementation under test (every law trait but [`gro::Coalesce`], which
 /// [`gro::CoreGro`] implements).
