@@ -1,7 +1,6 @@
 //! The benchmark cases, shared by `benches/peers.rs` (criterion) and `benches/interleaved.rs`
 //! (alternate timing), so that both measure the same packets.
 
-use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_packet::{L4, PacketSpec};
 
 /// The GSO cases: (case id, packet spec, gso_size). Super-packets are 65200 bytes of IP packet.
