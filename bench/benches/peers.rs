@@ -127,6 +127,31 @@ fn checksum(c: &mut Criterion) {
 // ---------------------------------------------------------------------------------------------
 // GSO
 
+/// vnet's side of a GSO case: a header and the options it is checked and segmented under.
+struct Split<'a> {
+    hdr: &'a VnetHdr,
+    copts: CheckOptions,
+    gopts: GsoOptions,
+}
+
+impl Split<'_> {
+    /// `check`, then `segment_into_with` into `views` with `summer`: the segment count.
+    fn run<S: Summer>(
+        &self,
+        pkt: &[u8],
+        views: &mut [&mut [u8]],
+        lens: &mut [usize],
+        summer: S,
+    ) -> usize {
+        match check::check(self.hdr, pkt, &self.copts) {
+            Ok(Offload::Segment(req)) => {
+                gso::segment_into_with(&req, pkt, &self.gopts, views, lens, summer).unwrap()
+            }
+            other => panic!("not a GSO request: {other:?}"),
+        }
+    }
+}
+
 fn gso(c: &mut Criterion) {
     let fast = fast_sum();
     let mut g = c.benchmark_group("gso");
@@ -138,67 +163,23 @@ fn gso(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(pkt.len() as u64));
 
         // vnet: validation (check) and segmentation, as tun-rs's gso_split validates too.
-        let copts = CheckOptions::default();
-        let gopts = GsoOptions::default();
+        let split = Split {
+            hdr: &hdr,
+            copts: CheckOptions::default(),
+            gopts: GsoOptions::default(),
+        };
         let mut vout = vec![vec![0u8; seg_len]; segments];
         let mut views: Vec<&mut [u8]> = vout.iter_mut().map(Vec::as_mut_slice).collect();
         let mut lens = vec![0usize; segments];
-        fn split<S: Summer>(
-            hdr: &VnetHdr,
-            pkt: &[u8],
-            copts: &CheckOptions,
-            gopts: &GsoOptions,
-            views: &mut [&mut [u8]],
-            lens: &mut [usize],
-            summer: S,
-        ) -> usize {
-            match check::check(hdr, pkt, copts) {
-                Ok(Offload::Segment(req)) => {
-                    gso::segment_into_with(&req, pkt, gopts, views, lens, summer).unwrap()
-                }
-                other => panic!("not a GSO request: {other:?}"),
-            }
-        }
-        assert_eq!(
-            split(&hdr, &pkt, &copts, &gopts, &mut views, &mut lens, fast),
-            segments
-        );
+        assert_eq!(split.run(&pkt, &mut views, &mut lens, fast), segments);
         let portable: Vec<Vec<u8>> = views.iter().map(|v| v.to_vec()).collect();
-        split(
-            &hdr,
-            &pkt,
-            &copts,
-            &gopts,
-            &mut views,
-            &mut lens,
-            csum::Portable,
-        );
+        split.run(&pkt, &mut views, &mut lens, csum::Portable);
         assert!(portable.iter().zip(&views).all(|(a, b)| a[..] == b[..]));
         g.bench_function(format!("{case}/vnet"), |b| {
-            b.iter(|| {
-                split(
-                    &hdr,
-                    black_box(&pkt),
-                    &copts,
-                    &gopts,
-                    &mut views,
-                    &mut lens,
-                    fast,
-                )
-            })
+            b.iter(|| split.run(black_box(&pkt), &mut views, &mut lens, fast))
         });
         g.bench_function(format!("{case}/vnet-portable"), |b| {
-            b.iter(|| {
-                split(
-                    &hdr,
-                    black_box(&pkt),
-                    &copts,
-                    &gopts,
-                    &mut views,
-                    &mut lens,
-                    csum::Portable,
-                )
-            })
+            b.iter(|| split.run(black_box(&pkt), &mut views, &mut lens, csum::Portable))
         });
 
         // vnet-iovec: the same validation, then the iovec form (S6): only each segment's headers

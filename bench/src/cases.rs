@@ -1,7 +1,6 @@
 //! The benchmark cases, shared by `benches/peers.rs` (criterion) and `benches/interleaved.rs`
 //! (alternate timing), so that both measure the same packets.
 
-use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_packet::{L4, PacketSpec};
 
 /// The GSO cases: (case id, packet spec, gso_size). Super-packets are 65200 bytes of IP packet.
@@ -21,23 +20,8 @@ pub fn gso_cases() -> Vec<(String, PacketSpec, u16)> {
     cases
 }
 
-/// The virtio header a sender would attach to `spec`'s super-packet (NEEDS_CSUM, GSO).
-pub fn gso_header(spec: &PacketSpec, mss: u16) -> VnetHdr {
-    let gso_type = match (spec.l4, spec.v6) {
-        (L4::Udp, _) => GsoType::UDP_L4,
-        (L4::Tcp { .. }, false) => GsoType::TCPV4,
-        (L4::Tcp { .. }, true) => GsoType::TCPV6,
-    };
-    VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        gso_type,
-        hdr_len: spec.hdr_len() as u16,
-        gso_size: mss,
-        csum_start: spec.l4_offset() as u16,
-        csum_offset: spec.csum_offset() as u16,
-        ..VnetHdr::default()
-    }
-}
+/// The virtio header a sender would attach to a super-packet (NEEDS_CSUM, GSO), in its one home.
+pub use vnet_spec::strategy::packet::gso_header;
 
 /// A train of `count` TCPv4 segments of `mss` payload bytes spread over `flows` flows (round
 /// robin), each flow's sequence numbers and IPv4 IDs consecutive: everything of a flow merges.

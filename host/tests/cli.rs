@@ -4,9 +4,10 @@
 //! (review the diff before committing it).
 
 use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+mod common;
 
 fn golden(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -15,20 +16,9 @@ fn golden(name: &str) -> PathBuf {
 }
 
 fn vnet(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vnet"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vnet runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("input written");
-    child.wait_with_output().expect("vnet finishes")
+    let (out, written) = common::run_with_stdin(env!("CARGO_BIN_EXE_vnet"), args, stdin.to_vec());
+    written.expect("input written");
+    out
 }
 
 fn compare(name: &str, out: &Output) {

@@ -23,7 +23,7 @@ use vnet_core::csum;
 use vnet_core::gro::GroOptions;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_core::wire::{self, Link};
-use vnet_host::kernel::{Coalesced, KernelCoalescer, normalize_gro_header, undo_forwarding};
+use vnet_host::kernel::{Coalesced, KernelCoalescer};
 use vnet_host::netns::require_root;
 use vnet_spec::packet::{L4, PacketSpec, tcp_flags, v6_dest_opts};
 
@@ -32,11 +32,7 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
     let flows = rng.range(1, 3) as usize;
     let mut per_flow: Vec<Vec<Vec<u8>>> = Vec::new();
     for f in 0..flows {
-        let mut spec = if v6 {
-            PacketSpec::tcp6(0)
-        } else {
-            PacketSpec::tcp4(0)
-        };
+        let mut spec = PacketSpec::of(v6, false, 0);
         spec.src_port = 40000 + f as u16;
         spec.ttl = rng.range(3, 255) as u8;
         spec.ip_id = rng.next() as u16;
@@ -217,10 +213,7 @@ fn run(test: &str, v6: bool, default_seed: u64) {
     report!("{test}: every train one GRO batch: {}", co.one_batch());
     let mut rng = Rng::from_env(default_seed);
     let seed = rng.seed();
-    let trains: usize = std::env::var("VNET_GRO_TRAINS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let trains = common::env_count("VNET_GRO_TRAINS", 300);
     let start = Instant::now();
     let (mut unstable, mut packets_in, mut packets_out, mut merged) = (0, 0, 0, 0);
     let (mut data_valid, mut compared, mut partial_singles) = (0, 0, 0);
@@ -250,13 +243,9 @@ fn run(test: &str, v6: bool, default_seed: u64) {
         let out: Vec<(VnetHdr, Vec<u8>)> = out
             .iter()
             .map(|(h, p)| {
-                let (h, p) = (normalize_gro_header(h), undo_forwarding(p));
-                if h.gso_type == GsoType::NONE && h.flags.contains(Flags::NEEDS_CSUM) {
-                    partial_singles += 1;
-                    common::complete_single(&h, &p)
-                } else {
-                    (h, p)
-                }
+                let (h, p, completed) = common::comparable_delivery(h, p);
+                partial_singles += usize::from(completed);
+                (h, p)
             })
             .collect();
         packets_out += out.len();

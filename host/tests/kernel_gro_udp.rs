@@ -17,9 +17,9 @@ use std::time::Instant;
 
 use common::{Rng, core_coalesce, hex, interleave};
 use vnet_core::gro::GroOptions;
-use vnet_core::hdr::{Flags, GsoType, VnetHdr};
+use vnet_core::hdr::VnetHdr;
 use vnet_core::kernel::Profile;
-use vnet_host::kernel::{Coalesced, KernelCoalescer, normalize_gro_header, undo_forwarding};
+use vnet_host::kernel::{Coalesced, KernelCoalescer};
 use vnet_host::netns::require_root;
 use vnet_spec::packet::PacketSpec;
 
@@ -28,11 +28,7 @@ fn random_train(rng: &mut Rng, v6: bool) -> Vec<Vec<u8>> {
     let flows = rng.range(1, 3) as usize;
     let mut per_flow = Vec::new();
     for f in 0..flows {
-        let mut spec = if v6 {
-            PacketSpec::udp6(0)
-        } else {
-            PacketSpec::udp4(0)
-        };
+        let mut spec = PacketSpec::of(v6, true, 0);
         spec.src_port = 41000 + f as u16;
         spec.ttl = rng.range(3, 255) as u8;
         spec.ip_id = rng.next() as u16;
@@ -93,10 +89,7 @@ fn run(test: &str, v6: bool, default_seed: u64) {
     }
     let mut rng = Rng::from_env(default_seed);
     let seed = rng.seed();
-    let trains: usize = std::env::var("VNET_GRO_TRAINS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(150);
+    let trains = common::env_count("VNET_GRO_TRAINS", 150);
     let start = Instant::now();
     let (mut unstable, mut merged, mut delivered) = (0, 0, 0);
     let mut divergences = Vec::new();
@@ -112,12 +105,8 @@ fn run(test: &str, v6: bool, default_seed: u64) {
         let theirs: Vec<(VnetHdr, Vec<u8>)> = answer
             .iter()
             .map(|(h, p)| {
-                let (h, p) = (normalize_gro_header(h), undo_forwarding(p));
-                if h.gso_type == GsoType::NONE && h.flags.contains(Flags::NEEDS_CSUM) {
-                    common::complete_single(&h, &p)
-                } else {
-                    (h, p)
-                }
+                let (h, p, _) = common::comparable_delivery(h, p);
+                (h, p)
             })
             .collect();
         delivered += theirs.len();

@@ -30,7 +30,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{Rng, gso_header, hdr_hex, hex};
+use common::{Rng, hdr_hex, hex};
 use vnet_core::check;
 use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
@@ -38,6 +38,7 @@ use vnet_host::kernel::{KernelSegmenter, undo_forwarding};
 use vnet_host::netns::require_root;
 use vnet_spec::model::gso::transmit;
 use vnet_spec::packet::{L4, PacketSpec, tcp_flags};
+use vnet_spec::strategy::packet::gso_header;
 
 /// Which super-packets a run makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,12 +58,7 @@ struct Case {
 fn random_case(rng: &mut Rng, kind: Kind, wild: bool) -> Case {
     let udp = kind != Kind::Tcp;
     let v6 = rng.chance(1, 2);
-    let mut spec = match (udp, v6) {
-        (false, false) => PacketSpec::tcp4(0),
-        (false, true) => PacketSpec::tcp6(0),
-        (true, false) => PacketSpec::udp4(0),
-        (true, true) => PacketSpec::udp6(0),
-    };
+    let mut spec = PacketSpec::of(v6, udp, 0);
     spec.ip_id = rng.next() as u16;
     spec.df = rng.chance(3, 4);
     spec.tos = rng.next() as u8;
@@ -205,10 +201,7 @@ fn run(test: &str, kind: Kind, wild: bool, default_seed: u64, default_cases: usi
     let mut k22 = 0;
     let mut rng = Rng::from_env(default_seed);
     let seed = rng.seed();
-    let cases: usize = std::env::var("VNET_GSO_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default_cases);
+    let cases = common::env_count("VNET_GSO_CASES", default_cases);
     let start = Instant::now();
     let (mut segments, mut refused, mut dropped, mut segmented) = (0usize, 0usize, 0usize, 0usize);
     let mut check_accepts = 0usize;
@@ -266,10 +259,7 @@ fn run(test: &str, kind: Kind, wild: bool, default_seed: u64, default_cases: usi
         start.elapsed(),
         divergences.len(),
     );
-    for d in divergences.iter().take(20) {
-        report!("DIVERGENCE {d}");
-    }
-    assert!(divergences.is_empty(), "{} divergences", divergences.len());
+    common::assert_no_divergences(&divergences);
 }
 
 fn libc_einval() -> i32 {

@@ -38,7 +38,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{Rng, gso_header, hdr_hex_in, hex, ipv4_options, v6_experimental_options};
+use common::{Rng, hdr_hex_in, hex, ipv4_options, v6_experimental_options};
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
@@ -47,6 +47,7 @@ use vnet_host::kernel::{KernelSegmenter, undo_forwarding};
 use vnet_host::netns::require_root;
 use vnet_spec::model::gso::transmit;
 use vnet_spec::packet::{L4, PacketSpec, tcp_flags};
+use vnet_spec::strategy::packet::gso_header;
 use vnet_spec::strategy::packet::{SuperPacket, TUN_OUTER_EXTRA, tunnel_super_packet};
 
 const EINVAL: i32 = 22;
@@ -65,12 +66,7 @@ struct Case {
 fn random_inner(rng: &mut Rng) -> SuperPacket {
     let udp = rng.chance(1, 2);
     let v6 = rng.chance(1, 2);
-    let mut spec = match (udp, v6) {
-        (false, false) => PacketSpec::tcp4(0),
-        (false, true) => PacketSpec::tcp6(0),
-        (true, false) => PacketSpec::udp4(0),
-        (true, true) => PacketSpec::udp6(0),
-    };
+    let mut spec = PacketSpec::of(v6, udp, 0);
     // The inner addresses are not routed (only the outer is): any will do.
     spec.src[..4].copy_from_slice(&[10, 1, 0, rng.next() as u8]);
     spec.ip_id = rng.next() as u16;
@@ -174,6 +170,16 @@ fn random_case(rng: &mut Rng, wild: bool) -> Case {
     }
 }
 
+/// `v` moved by 1 to `max` either way (not below 0).
+fn moved(rng: &mut Rng, v: u16, max: u64) -> u16 {
+    let delta = rng.range(1, max) as u16;
+    if rng.chance(1, 2) {
+        v.saturating_sub(delta)
+    } else {
+        v + delta
+    }
+}
+
 /// The wild run's changes to a valid case (see the module doc); each is named in `changed`.
 fn wild_header(rng: &mut Rng, hdr: &mut VnetHdr, pkt: &mut [u8], changed: &mut Vec<&'static str>) {
     let mut change = |rng: &mut Rng, num: u64, den: u64, name: &'static str| {
@@ -213,28 +219,13 @@ fn wild_header(rng: &mut Rng, hdr: &mut VnetHdr, pkt: &mut [u8], changed: &mut V
         hdr.gso_type = GsoType(hdr.gso_type.0 | GsoType::ECN.0);
     }
     if change(rng, 1, 12, "outer_th moved") {
-        let delta = rng.range(1, 12) as u16;
-        hdr.outer_th_offset = if rng.chance(1, 2) {
-            hdr.outer_th_offset.saturating_sub(delta)
-        } else {
-            hdr.outer_th_offset + delta
-        };
+        hdr.outer_th_offset = moved(rng, hdr.outer_th_offset, 12);
     }
     if change(rng, 1, 12, "inner_nh moved") {
-        let delta = rng.range(1, 12) as u16;
-        hdr.inner_nh_offset = if rng.chance(1, 2) {
-            hdr.inner_nh_offset.saturating_sub(delta)
-        } else {
-            hdr.inner_nh_offset + delta
-        };
+        hdr.inner_nh_offset = moved(rng, hdr.inner_nh_offset, 12);
     }
     if change(rng, 1, 16, "csum_start moved") {
-        let delta = rng.range(1, 24) as u16;
-        hdr.csum_start = if rng.chance(1, 2) {
-            hdr.csum_start.saturating_sub(delta)
-        } else {
-            hdr.csum_start + delta
-        };
+        hdr.csum_start = moved(rng, hdr.csum_start, 24);
     }
     if change(rng, 1, 10, "gso_size past the payload") {
         hdr.gso_size = rng.range(u64::from(hdr.gso_size), 65534) as u16;
@@ -341,10 +332,7 @@ fn run(test: &str, wild: bool, default_seed: u64, default_cases: usize) {
         without_tunnel_gso(test, &seg, &mut rng);
         return;
     }
-    let cases: usize = std::env::var("VNET_GSO_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default_cases);
+    let cases = common::env_count("VNET_GSO_CASES", default_cases);
     let start = Instant::now();
     let (mut segments, mut refused, mut dropped, mut segmented) = (0usize, 0usize, 0usize, 0usize);
     let (mut check_segments, mut outer_v6, mut outer_csum) = (0usize, 0usize, 0usize);
@@ -413,10 +401,7 @@ fn run(test: &str, wild: bool, default_seed: u64, default_cases: usize) {
         start.elapsed(),
         divergences.len(),
     );
-    for d in divergences.iter().take(20) {
-        report!("DIVERGENCE {d}");
-    }
-    assert!(divergences.is_empty(), "{} divergences", divergences.len());
+    common::assert_no_divergences(&divergences);
     // The wild run refuses about half its writes by design.
     let min_segmented = if wild { cases / 4 } else { cases / 2 };
     assert!(

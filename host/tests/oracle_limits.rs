@@ -14,27 +14,16 @@ use std::time::{Duration, Instant};
 
 use vnet_host::oracle::{limits, pcap};
 
+mod common;
+
 const VNET: &str = env!("CARGO_BIN_EXE_vnet");
 /// The address-space limit the large inputs run under.
 const AS_LIMIT: &str = "2000000000";
 const TIME: &str = "/usr/bin/time";
 
-/// `vnet ARGS < stdin` (stdin written from a thread, so a large one cannot block on stdout).
+/// `program ARGS < stdin`; whether the program read all of stdin does not matter here.
 fn run(program: &str, args: &[OsString], stdin: Vec<u8>) -> Output {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vnet runs");
-    let mut input = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let out = child.wait_with_output().expect("vnet finishes");
-    writer.join().expect("stdin writer");
-    out
+    common::run_with_stdin(program, args, stdin).0
 }
 
 fn os(args: &[&str]) -> Vec<OsString> {

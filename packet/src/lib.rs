@@ -155,6 +155,17 @@ impl PacketSpec {
         }
     }
 
+    /// IPv4 or IPv6 (`v6`), TCP or UDP (`udp`): [`tcp4`](Self::tcp4), [`tcp6`](Self::tcp6),
+    /// [`udp4`](Self::udp4) or [`udp6`](Self::udp6).
+    pub fn of(v6: bool, udp: bool, payload_len: usize) -> PacketSpec {
+        match (v6, udp) {
+            (false, false) => PacketSpec::tcp4(payload_len),
+            (true, false) => PacketSpec::tcp6(payload_len),
+            (false, true) => PacketSpec::udp4(payload_len),
+            (true, true) => PacketSpec::udp6(payload_len),
+        }
+    }
+
     /// Offset of the IP header.
     pub fn l3_offset(&self) -> usize {
         match self.ethernet {

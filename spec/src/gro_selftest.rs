@@ -30,6 +30,21 @@ impl Case {
     }
 }
 
+/// K12, beyond the selftest: what Linux delivers for `n` flows of two 100-byte segments each, on
+/// ports 1000, 1001, ..., interleaved (every flow's first segment, then every flow's second), as
+/// (port, payload) in order. It holds at most 8 flows at a single-queue TUN: up to 8 flows each
+/// merge into one packet; a 9th completes the oldest, whose second segment then completes the next
+/// oldest, and so on: nothing merges.
+pub fn held_flows_delivery(n: u16) -> Vec<(u16, usize)> {
+    if n <= 8 {
+        (0..n).map(|f| (1000 + f, 200)).collect()
+    } else {
+        (0..2)
+            .flat_map(|_| (0..n).map(|f| (1000 + f, 100)))
+            .collect()
+    }
+}
+
 /// The selftest's segment: `len` bytes at sequence offset `off`.
 fn s(v6: bool, len: usize, off: u32) -> PacketSpec {
     PacketSpec::gro_selftest(v6, len, off)

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use vnet_core::gro::{GroOptions, LINUX_HELD_FLOWS, Policy};
 use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpProtocol, Link};
-use vnet_spec::gro_selftest::{self, fragment, ids, large};
+use vnet_spec::gro_selftest::{self, fragment, held_flows_delivery, ids, large};
 use vnet_spec::laws::gro::{self as laws, Coalesce, CoreGro, CoreGroTable};
 use vnet_spec::model::gro::{Coalesced, ReferenceGro};
 use vnet_spec::packet::{PacketSpec, build_with_incrementing_ids, tcp_flags};
@@ -683,14 +683,11 @@ fn linux_holds_eight_flows() {
                 })
                 .collect();
             let batch = build_flows(&mut b);
-            let want: Vec<(u16, usize)> = if n <= 8 {
-                (0..n).map(|f| (1000 + f, 200)).collect()
-            } else {
-                (0..2)
-                    .flat_map(|_| (0..n).map(|f| (1000 + f, 100)))
-                    .collect()
-            };
-            assert_eq!(ports_sizes(linux(), &batch), want, "v6 {v6}, {n} flows");
+            assert_eq!(
+                ports_sizes(linux(), &batch),
+                held_flows_delivery(n),
+                "v6 {v6}, {n} flows"
+            );
             let all: Vec<(u16, usize)> = (0..n).map(|f| (1000 + f, 200)).collect();
             assert_eq!(
                 ports_sizes_on(64, linux(), &batch),

@@ -321,23 +321,20 @@ pub(super) fn check_tunnel(
     let outer_min = ETHERNET_HEADER_LEN + l3min(outer_ip);
     let outer_th = usize::from(hdr.outer_th_offset);
     let inner_nh = usize::from(hdr.inner_nh_offset);
-    let inner_th = usize::from(hdr.csum_start);
-    if outer_th < outer_min {
-        return Err(field(
-            "V7",
-            Field::OuterThOffset,
-            hdr.outer_th_offset,
-            Bound::AtLeast(outer_min as u32),
-        ));
-    }
-    if inner_nh < outer_th + UDP_HEADER_LEN {
-        return Err(field(
-            "V7",
-            Field::InnerNhOffset,
-            hdr.inner_nh_offset,
-            Bound::AtLeast((outer_th + UDP_HEADER_LEN) as u32),
-        ));
-    }
+    // Each offset at least where the headers before it end.
+    let at_least = |f: Field, value: u16, min: usize| {
+        if usize::from(value) < min {
+            Err(field("V7", f, value, Bound::AtLeast(min as u32)))
+        } else {
+            Ok(())
+        }
+    };
+    at_least(Field::OuterThOffset, hdr.outer_th_offset, outer_min)?;
+    at_least(
+        Field::InnerNhOffset,
+        hdr.inner_nh_offset,
+        outer_th + UDP_HEADER_LEN,
+    )?;
     // The inner version: TCPV6 says so; for USO Linux reads the packet (after the plain checks,
     // which have made sure the bytes are there; here we bound the read ourselves).
     let inner_ip = match inner.base() {
@@ -345,15 +342,7 @@ pub(super) fn check_tunnel(
         GsoType::UDP_L4 if pkt.get(inner_nh).is_some_and(|b| b >> 4 == 6) => IpVersion::V6,
         _ => IpVersion::V4,
     };
-    let inner_min = inner_nh + l3min(inner_ip);
-    if inner_th < inner_min {
-        return Err(field(
-            "V7",
-            Field::CsumStart,
-            hdr.csum_start,
-            Bound::AtLeast(inner_min as u32),
-        ));
-    }
+    at_least(Field::CsumStart, hdr.csum_start, inner_nh + l3min(inner_ip))?;
     if hdr.flags.contains(Flags::UDP_TUNNEL_CSUM) && !opts.tunnel_csum {
         return Err(field("V7", Field::Flags, hdr.flags.0, Bound::Absent));
     }

@@ -1,9 +1,12 @@
 //! Shared by the kernel suites (law L8): a seeded PRNG, GSO inputs in the virtio convention, hex
-//! for reproducible cases, and timing.
+//! for reproducible cases, and timing; and by the program's tests: running it on a given stdin.
 
 #![allow(dead_code, unreachable_pub, clippy::indexing_slicing)]
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
 
 use vnet_core::gro::{Gro, GroOptions, LINUX_HELD_FLOWS, Output};
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
@@ -52,25 +55,6 @@ impl Rng {
 
     pub fn bytes(&mut self, len: usize) -> Vec<u8> {
         (0..len).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// The header of a GSO request for `spec` in the virtio convention (P3, P4, P6): NEEDS_CSUM at
-/// the transport header, the GSO type of the packet, exact hdr_len.
-pub fn gso_header(spec: &PacketSpec, gso_size: u16) -> VnetHdr {
-    let gso_type = match (spec.l4, spec.v6) {
-        (L4::Udp, _) => GsoType::UDP_L4,
-        (L4::Tcp { .. }, false) => GsoType::TCPV4,
-        (L4::Tcp { .. }, true) => GsoType::TCPV6,
-    };
-    VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        gso_type,
-        hdr_len: spec.hdr_len() as u16,
-        gso_size,
-        csum_start: spec.l4_offset() as u16,
-        csum_offset: spec.csum_offset() as u16,
-        ..VnetHdr::default()
     }
 }
 
@@ -368,4 +352,61 @@ pub fn interleave(rng: &mut Rng, per_flow: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
         }
     }
     train
+}
+
+/// Runs `program ARGS < stdin`, stdin written from a thread (so a large one cannot block on
+/// stdout); returns the program's output and whether all of stdin was written (a program may
+/// exit, or close its stdin, first).
+pub fn run_with_stdin<I, S>(
+    program: &str,
+    args: I,
+    stdin: Vec<u8>,
+) -> (std::process::Output, std::io::Result<()>)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("program runs");
+    let mut input = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
+    let out = child.wait_with_output().expect("program finishes");
+    let written = writer.join().expect("stdin writer");
+    (out, written)
+}
+
+/// The number of cases to run: the environment variable `var` (e.g. `VNET_GSO_CASES`) if set to
+/// a number, else `default`.
+pub fn env_count(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What B delivered, made comparable with vnet-core's answer: the header normalized
+/// (`normalize_gro_header`), forwarding undone (`undo_forwarding`), and a NEEDS_CSUM single
+/// completed (`complete_single`, K13); the `bool` says whether it was such a single.
+pub fn comparable_delivery(hdr: &VnetHdr, pkt: &[u8]) -> (VnetHdr, Vec<u8>, bool) {
+    use vnet_host::kernel::{normalize_gro_header, undo_forwarding};
+    let (h, p) = (normalize_gro_header(hdr), undo_forwarding(pkt));
+    if h.gso_type == GsoType::NONE && h.flags.contains(Flags::NEEDS_CSUM) {
+        let (h, p) = complete_single(&h, &p);
+        (h, p, true)
+    } else {
+        (h, p, false)
+    }
+}
+
+/// Prints the first 20 divergences and fails if there is any.
+pub fn assert_no_divergences(divergences: &[String]) {
+    for d in divergences.iter().take(20) {
+        report!("DIVERGENCE {d}");
+    }
+    assert!(divergences.is_empty(), "{} divergences", divergences.len());
 }

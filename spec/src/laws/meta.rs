@@ -90,6 +90,12 @@ pub fn representable_part(m: &TxMetadata) -> TxMetadata {
     }
 }
 
+/// `t.to_header(m)` for representable metadata `m`, which must not be refused (L3a, L3b).
+fn header_of<T: MetaTranslator>(t: &T, m: &TxMetadata) -> Result<VnetHdr, TestCaseError> {
+    t.to_header(m)
+        .map_err(|e| TestCaseError::fail(format!("representable metadata rejected: {e}")))
+}
+
 /// L3a: for representable metadata `m` and a frame that matches it, `from_header(to_header(m))`
 /// is `representable_part(m)`.
 pub fn metadata_round_trip<T: MetaTranslator>(
@@ -98,9 +104,7 @@ pub fn metadata_round_trip<T: MetaTranslator>(
     frame: &[u8],
     link: Link,
 ) -> Result<(), TestCaseError> {
-    let hdr = t
-        .to_header(m)
-        .map_err(|e| TestCaseError::fail(format!("representable metadata rejected: {e}")))?;
+    let hdr = header_of(t, m)?;
     let back = t
         .tx_metadata(&hdr, frame, link)
         .map_err(|e| TestCaseError::fail(format!("{hdr:?} on its own frame rejected: {e}")))?;
@@ -115,9 +119,7 @@ pub fn header_round_trip<T: MetaTranslator>(
     frame: &[u8],
     link: Link,
 ) -> Result<(), TestCaseError> {
-    let hdr = t
-        .to_header(m)
-        .map_err(|e| TestCaseError::fail(format!("representable metadata rejected: {e}")))?;
+    let hdr = header_of(t, m)?;
     let back = t
         .tx_metadata(&hdr, frame, link)
         .and_then(|m2| t.to_header(&m2))

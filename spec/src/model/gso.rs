@@ -9,7 +9,7 @@
 //! What a device transmits for a (header, packet) pair: the packet itself (no offload), the packet
 //! with its checksum completed (S4), or the segments (S1-S3).
 
-use vnet_core::check::{self, CheckOptions, GsoKind, Offload};
+use vnet_core::check::{self, GsoKind, Offload};
 use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::Link;
@@ -168,14 +168,7 @@ fn fix_ip(seg: &mut [u8], lay: &Layout, id: Option<u16>, frag: Option<u16>) {
 /// What a device puts on the wire for `hdr` + `pkt`, by the rules (UDP tunnels included: `check`
 /// runs with tunnel GSO and its checksum negotiated).
 pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<u8>>, String> {
-    let copts = CheckOptions {
-        link: opts.link,
-        kernel: opts.kernel,
-        layout: vnet_core::hdr::Layout::V1HashTunnel,
-        tunnel: true,
-        tunnel_csum: true,
-        ..CheckOptions::default()
-    };
+    let copts = crate::laws::gso::check_options(opts);
     let req = match check::check(hdr, pkt, &copts).map_err(|e| e.to_string())? {
         Offload::Plain => return Ok(vec![pkt.to_vec()]),
         Offload::Checksum(c) => {

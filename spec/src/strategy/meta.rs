@@ -129,12 +129,7 @@ pub fn frame_for(m: &TxMetadata, payload_len: usize) -> (Vec<u8>, Link) {
         _ if udp => 8,
         _ => 20,
     };
-    let mut spec = match (v6, udp) {
-        (false, false) => PacketSpec::tcp4(0),
-        (false, true) => PacketSpec::udp4(0),
-        (true, false) => PacketSpec::tcp6(0),
-        (true, true) => PacketSpec::udp6(0),
-    };
+    let mut spec = PacketSpec::of(v6, udp, 0);
     (spec.src_port, spec.dst_port) = (0xc001, 443);
     spec.payload = (0..payload_len).map(|i| (i * 31 + 7) as u8).collect();
     if !udp {

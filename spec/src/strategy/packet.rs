@@ -338,6 +338,27 @@ pub fn super_packet_tunnel() -> impl Strategy<Value = SuperPacket> {
         })
 }
 
+/// The header of a GSO request for `spec`'s super-packet in the virtio convention (P3, P4, P6):
+/// NEEDS_CSUM at the transport header, the GSO type of the packet (TCPV4, TCPV6 or UDP_L4),
+/// exact `hdr_len`. Not a strategy: the kernel suites and the benches attach it to the packets
+/// they build.
+pub fn gso_header(spec: &PacketSpec, gso_size: u16) -> VnetHdr {
+    let gso_type = match (spec.l4, spec.v6) {
+        (L4::Udp, _) => GsoType::UDP_L4,
+        (L4::Tcp { .. }, false) => GsoType::TCPV4,
+        (L4::Tcp { .. }, true) => GsoType::TCPV6,
+    };
+    VnetHdr {
+        flags: Flags::NEEDS_CSUM,
+        gso_type,
+        hdr_len: spec.hdr_len() as u16,
+        gso_size,
+        csum_start: spec.l4_offset() as u16,
+        csum_offset: spec.csum_offset() as u16,
+        ..VnetHdr::default()
+    }
+}
+
 /// A valid super-packet of any kind: TCP, USO or UFO.
 pub fn super_packet_any() -> impl Strategy<Value = SuperPacket> {
     prop_oneof![
