@@ -216,18 +216,31 @@ fn gso(c: &mut Criterion) {
         let whole = [&pkt[..]];
         let sg: Vec<&[u8]> = pkt.chunks(4096).collect();
         assert_eq!(
-            iovec(&hdr, &pkt, &whole, &copts, &gopts, &mut headers, fast),
+            iovec(
+                &hdr,
+                &pkt,
+                &whole,
+                &split.copts,
+                &split.gopts,
+                &mut headers,
+                fast
+            ),
             2 * segments
         );
         for (i, (h, p)) in {
-            let req = match check::check(&hdr, &pkt, &copts) {
+            let req = match check::check(&hdr, &pkt, &split.copts) {
                 Ok(Offload::Segment(req)) => req,
                 other => panic!("not a GSO request: {other:?}"),
             };
-            let plan = gso::IovecPlan::new(&req, &sg, &gopts).unwrap();
+            let plan = gso::IovecPlan::new(&req, &sg, &split.gopts).unwrap();
             plan.write_headers(&mut headers, plan.header_len()).unwrap();
             plan.segments(&headers, plan.header_len())
-                .map(|(h, p)| (h.to_vec(), p.flat_map(|s| s.iter().copied()).collect::<Vec<u8>>()))
+                .map(|(h, p)| {
+                    (
+                        h.to_vec(),
+                        p.flat_map(|s| s.iter().copied()).collect::<Vec<u8>>(),
+                    )
+                })
                 .collect::<Vec<_>>()
         }
         .into_iter()
@@ -244,8 +257,8 @@ fn gso(c: &mut Criterion) {
                     &hdr,
                     black_box(&pkt),
                     &whole,
-                    &copts,
-                    &gopts,
+                    &split.copts,
+                    &split.gopts,
                     &mut headers,
                     fast,
                 )
@@ -257,8 +270,8 @@ fn gso(c: &mut Criterion) {
                     &hdr,
                     black_box(&pkt),
                     &sg,
-                    &copts,
-                    &gopts,
+                    &split.copts,
+                    &split.gopts,
                     &mut headers,
                     fast,
                 )
