@@ -1,0 +1,342 @@
+//! The feature bits as a typed set (F1) and the spec's feature-bit requirements (F2).
+
+use core::fmt;
+
+use crate::meta::TxOffloadSupport;
+
+/// A set of virtio feature bits: bit `n` of the `u128` is feature `n` (F1). Every bit is carried,
+/// known or not; only the bits with a constant here take part in the rules.
+#[repr(transparent)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Features(pub u128);
+
+const fn bit(n: u32) -> Features {
+    Features(1 << n)
+}
+
+impl Features {
+    /// No features.
+    pub const EMPTY: Features = Features(0);
+    /// 0: the device handles packets with a partial checksum (NEEDS_CSUM on transmit).
+    pub const CSUM: Features = bit(0);
+    /// 1: the driver handles packets with a partial checksum (on receive).
+    pub const GUEST_CSUM: Features = bit(1);
+    /// 7: the driver can receive TSOv4.
+    pub const GUEST_TSO4: Features = bit(7);
+    /// 8: the driver can receive TSOv6.
+    pub const GUEST_TSO6: Features = bit(8);
+    /// 9: the driver can receive TSO with ECN.
+    pub const GUEST_ECN: Features = bit(9);
+    /// 10: the driver can receive UFO.
+    pub const GUEST_UFO: Features = bit(10);
+    /// 11: the device can receive TSOv4.
+    pub const HOST_TSO4: Features = bit(11);
+    /// 12: the device can receive TSOv6.
+    pub const HOST_TSO6: Features = bit(12);
+    /// 13: the device can receive TSO with ECN.
+    pub const HOST_ECN: Features = bit(13);
+    /// 14: the device can receive UFO.
+    pub const HOST_UFO: Features = bit(14);
+    /// 15: the driver can merge receive buffers (`num_buffers`, a 12-byte header).
+    pub const MRG_RXBUF: Features = bit(15);
+    /// 32: the virtio 1.0 interface (a device-independent bit): little-endian, 12-byte header.
+    pub const VERSION_1: Features = bit(32);
+    /// 54: the driver can receive USOv4.
+    pub const GUEST_USO4: Features = bit(54);
+    /// 55: the driver can receive USOv6.
+    pub const GUEST_USO6: Features = bit(55);
+    /// 56: the device can receive USO.
+    pub const HOST_USO: Features = bit(56);
+    /// 57: the device reports a hash per received packet (a 20-byte header).
+    pub const HASH_REPORT: Features = bit(57);
+    /// 59: the driver provides the exact `hdr_len`.
+    pub const GUEST_HDRLEN: Features = bit(59);
+    /// 65: the driver can receive GSO packets carried by a UDP tunnel.
+    pub const GUEST_UDP_TUNNEL_GSO: Features = bit(65);
+    /// 66: ... with a partial checksum in the outer UDP header.
+    pub const GUEST_UDP_TUNNEL_GSO_CSUM: Features = bit(66);
+    /// 67: the device can receive GSO packets carried by a UDP tunnel.
+    pub const HOST_UDP_TUNNEL_GSO: Features = bit(67);
+    /// 68: ... with a partial checksum in the outer UDP header.
+    pub const HOST_UDP_TUNNEL_GSO_CSUM: Features = bit(68);
+
+    /// Every feature named above.
+    pub const KNOWN: Features = Features(
+        Self::CSUM.0
+            | Self::GUEST_CSUM.0
+            | Self::GUEST_TSO4.0
+            | Self::GUEST_TSO6.0
+            | Self::GUEST_ECN.0
+            | Self::GUEST_UFO.0
+            | Self::HOST_TSO4.0
+            | Self::HOST_TSO6.0
+            | Self::HOST_ECN.0
+            | Self::HOST_UFO.0
+            | Self::MRG_RXBUF.0
+            | Self::VERSION_1.0
+            | Self::GUEST_USO4.0
+            | Self::GUEST_USO6.0
+            | Self::HOST_USO.0
+            | Self::HASH_REPORT.0
+            | Self::GUEST_HDRLEN.0
+            | Self::GUEST_UDP_TUNNEL_GSO.0
+            | Self::GUEST_UDP_TUNNEL_GSO_CSUM.0
+            | Self::HOST_UDP_TUNNEL_GSO.0
+            | Self::HOST_UDP_TUNNEL_GSO_CSUM.0,
+    );
+
+    /// The features that appear in [`RULES`] (F2): the table's 17 bits.
+    pub const DEPENDENT: Features = Features(
+        Self::CSUM.0
+            | Self::GUEST_CSUM.0
+            | Self::GUEST_TSO4.0
+            | Self::GUEST_TSO6.0
+            | Self::GUEST_ECN.0
+            | Self::GUEST_UFO.0
+            | Self::GUEST_USO4.0
+            | Self::GUEST_USO6.0
+            | Self::GUEST_UDP_TUNNEL_GSO.0
+            | Self::GUEST_UDP_TUNNEL_GSO_CSUM.0
+            | Self::HOST_TSO4.0
+            | Self::HOST_TSO6.0
+            | Self::HOST_ECN.0
+            | Self::HOST_UFO.0
+            | Self::HOST_USO.0
+            | Self::HOST_UDP_TUNNEL_GSO.0
+            | Self::HOST_UDP_TUNNEL_GSO_CSUM.0,
+    );
+
+    /// A set from the two 64-bit words a transport carries (bits 0-63, 64-127).
+    pub const fn from_words(low: u64, high: u64) -> Features {
+        Features(((high as u128) << 64) | low as u128)
+    }
+
+    /// The set as two 64-bit words (bits 0-63, 64-127).
+    pub const fn words(self) -> (u64, u64) {
+        (self.0 as u64, (self.0 >> 64) as u64)
+    }
+
+    /// Whether every bit of `other` is set in `self`.
+    pub const fn contains(self, other: Features) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any bit of `other` is set in `self`.
+    pub const fn intersects(self, other: Features) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// `self` with the bits of `other` added.
+    pub const fn with(self, other: Features) -> Features {
+        Features(self.0 | other.0)
+    }
+
+    /// `self` with the bits of `other` removed.
+    pub const fn without(self, other: Features) -> Features {
+        Features(self.0 & !other.0)
+    }
+
+    /// The bits in both.
+    pub const fn and(self, other: Features) -> Features {
+        Features(self.0 & other.0)
+    }
+
+    /// The first rule of [`RULES`] (in table order) that `self` breaks, if any (F2).
+    pub fn broken_rule(self) -> Option<&'static Requirement> {
+        RULES.iter().find(|r| !r.holds(self))
+    }
+
+    /// The largest subset of `self` that keeps every rule of [`RULES`]: features whose
+    /// requirement is missing are dropped until nothing changes (a driver's way to accept "as
+    /// much as it can" of an offer).
+    pub fn closure(self) -> Features {
+        let mut set = self;
+        // Each pass drops at least one feature or ends; 17 features bound the passes.
+        for _ in 0..=RULES.len() {
+            let Some(rule) = set.broken_rule() else {
+                break;
+            };
+            set = set.without(rule.feature);
+        }
+        set
+    }
+
+    /// The offer a device backed by an endpoint with `support` may make (F5): CSUM when the
+    /// endpoint completes TCP and UDP checksums; HOST_TSO6 with TSO; HOST_TSO4 with TSO and the
+    /// IPv4 header checksum (M6 asks for it on IPv4 segments); HOST_USO with USO and the IPv4
+    /// header checksum (USO covers both versions). Every segmentation bit also needs CSUM (F2).
+    pub const fn device_offer(support: &TxOffloadSupport) -> Features {
+        if !(support.tcp && support.udp) {
+            return Features::EMPTY;
+        }
+        let mut f = Features::CSUM;
+        if support.tso {
+            f = f.with(Features::HOST_TSO6);
+            if support.ipv4_header {
+                f = f.with(Features::HOST_TSO4);
+            }
+        }
+        if support.uso && support.ipv4_header {
+            f = f.with(Features::HOST_USO);
+        }
+        f
+    }
+}
+
+impl fmt::Debug for Features {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        let mut rest = self.0;
+        for (feature, name) in NAMES {
+            if self.contains(feature) {
+                if !first {
+                    f.write_str("|")?;
+                }
+                f.write_str(name)?;
+                first = false;
+                rest &= !feature.0;
+            }
+        }
+        if rest != 0 {
+            if !first {
+                f.write_str("|")?;
+            }
+            write!(f, "{rest:#x}")?;
+        } else if first {
+            f.write_str("(empty)")?;
+        }
+        Ok(())
+    }
+}
+
+const NAMES: [(Features, &str); 21] = [
+    (Features::CSUM, "CSUM"),
+    (Features::GUEST_CSUM, "GUEST_CSUM"),
+    (Features::GUEST_TSO4, "GUEST_TSO4"),
+    (Features::GUEST_TSO6, "GUEST_TSO6"),
+    (Features::GUEST_ECN, "GUEST_ECN"),
+    (Features::GUEST_UFO, "GUEST_UFO"),
+    (Features::HOST_TSO4, "HOST_TSO4"),
+    (Features::HOST_TSO6, "HOST_TSO6"),
+    (Features::HOST_ECN, "HOST_ECN"),
+    (Features::HOST_UFO, "HOST_UFO"),
+    (Features::MRG_RXBUF, "MRG_RXBUF"),
+    (Features::VERSION_1, "VERSION_1"),
+    (Features::GUEST_USO4, "GUEST_USO4"),
+    (Features::GUEST_USO6, "GUEST_USO6"),
+    (Features::HOST_USO, "HOST_USO"),
+    (Features::HASH_REPORT, "HASH_REPORT"),
+    (Features::GUEST_HDRLEN, "GUEST_HDRLEN"),
+    (Features::GUEST_UDP_TUNNEL_GSO, "GUEST_UDP_TUNNEL_GSO"),
+    (
+        Features::GUEST_UDP_TUNNEL_GSO_CSUM,
+        "GUEST_UDP_TUNNEL_GSO_CSUM",
+    ),
+    (Features::HOST_UDP_TUNNEL_GSO, "HOST_UDP_TUNNEL_GSO"),
+    (
+        Features::HOST_UDP_TUNNEL_GSO_CSUM,
+        "HOST_UDP_TUNNEL_GSO_CSUM",
+    ),
+];
+
+/// The name of a single feature bit, `None` for a set or a bit vnet does not name.
+pub fn feature_name(feature: Features) -> Option<&'static str> {
+    NAMES
+        .iter()
+        .find(|(f, _)| *f == feature)
+        .map(|(_, name)| *name)
+}
+
+/// How a [`Requirement`] combines its required features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Needs {
+    /// Every one of them.
+    All,
+    /// At least one of them.
+    Any,
+}
+
+/// One row of the spec's "Feature bit requirements": `feature` requires `requires` (all or any).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Requirement {
+    /// The feature with the requirement.
+    pub feature: Features,
+    /// What it requires.
+    pub requires: Features,
+    /// All of `requires`, or any one.
+    pub needs: Needs,
+}
+
+impl Requirement {
+    /// Whether `set` keeps this rule: without `feature`, always.
+    pub const fn holds(&self, set: Features) -> bool {
+        if !set.contains(self.feature) {
+            return true;
+        }
+        match self.needs {
+            Needs::All => set.contains(self.requires),
+            Needs::Any => set.intersects(self.requires),
+        }
+    }
+}
+
+const fn all(feature: Features, requires: Features) -> Requirement {
+    Requirement {
+        feature,
+        requires,
+        needs: Needs::All,
+    }
+}
+
+const fn any(feature: Features, requires: Features) -> Requirement {
+    Requirement {
+        feature,
+        requires,
+        needs: Needs::Any,
+    }
+}
+
+/// F2: the spec's feature-bit requirements for the offload bits ("Feature bits / Feature bit
+/// requirements", 5.1.3.1), in the spec's order. The control-queue rows (CTRL_RX ... RSS) and
+/// RSC_EXT are not modelled: vnet names none of those bits.
+pub const RULES: [Requirement; 15] = [
+    all(Features::GUEST_TSO4, Features::GUEST_CSUM),
+    all(Features::GUEST_TSO6, Features::GUEST_CSUM),
+    any(
+        Features::GUEST_ECN,
+        Features(Features::GUEST_TSO4.0 | Features::GUEST_TSO6.0),
+    ),
+    all(Features::GUEST_UFO, Features::GUEST_CSUM),
+    all(Features::GUEST_USO4, Features::GUEST_CSUM),
+    all(Features::GUEST_USO6, Features::GUEST_CSUM),
+    all(
+        Features::GUEST_UDP_TUNNEL_GSO,
+        Features(
+            Features::GUEST_TSO4.0
+                | Features::GUEST_TSO6.0
+                | Features::GUEST_USO4.0
+                | Features::GUEST_USO6.0,
+        ),
+    ),
+    all(
+        Features::GUEST_UDP_TUNNEL_GSO_CSUM,
+        Features::GUEST_UDP_TUNNEL_GSO,
+    ),
+    all(Features::HOST_TSO4, Features::CSUM),
+    all(Features::HOST_TSO6, Features::CSUM),
+    any(
+        Features::HOST_ECN,
+        Features(Features::HOST_TSO4.0 | Features::HOST_TSO6.0),
+    ),
+    all(Features::HOST_UFO, Features::CSUM),
+    all(Features::HOST_USO, Features::CSUM),
+    all(
+        Features::HOST_UDP_TUNNEL_GSO,
+        Features(Features::HOST_TSO4.0 | Features::HOST_TSO6.0 | Features::HOST_USO.0),
+    ),
+    all(
+        Features::HOST_UDP_TUNNEL_GSO_CSUM,
+        Features::HOST_UDP_TUNNEL_GSO,
+    ),
+];
