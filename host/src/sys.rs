@@ -331,12 +331,14 @@ type CmsgBuf = [u64; 4];
 // One cmsghdr plus an `int` of data, each rounded up to the header's alignment, fits a CmsgBuf.
 const _: () = assert!(size_of::<libc::cmsghdr>() + size_of::<u64>() <= size_of::<CmsgBuf>());
 
-/// One datagram (or, with `segment_size`, one GSO train of datagrams) for [`sendmmsg`].
+/// One datagram (or, with `segment_size`, one GSO train of datagrams) for [`sendmmsg`], gathered
+/// from `iov` in order (the kernel copies the pieces into one message; a train's datagrams are cut
+/// from the gathered bytes, so they may span pieces).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SendMsg<'a> {
-    /// The bytes; with `segment_size`, cut by the kernel into datagrams of that size (the last
-    /// one may be shorter).
-    pub(crate) data: &'a [u8],
+    /// The bytes, as the pieces of an iovec list; with `segment_size`, cut by the kernel into
+    /// datagrams of that size (the last one may be shorter).
+    pub(crate) iov: &'a [io::IoSlice<'a>],
     /// UDP_SEGMENT control message: the size of each datagram.
     pub(crate) segment_size: Option<u16>,
 }
@@ -352,19 +354,14 @@ fn zeroed_mmsghdr() -> libc::mmsghdr {
 /// returns how many the kernel took (the caller sends the rest again).
 pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, msgs: &[SendMsg<'_>]) -> io::Result<usize> {
     let count = msgs.len().min(MAX_MMSG);
-    let mut iovs = [libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }; MAX_MMSG];
     let mut cmsgs: [CmsgBuf; MAX_MMSG] = [[0; 4]; MAX_MMSG];
     let mut hdrs = [zeroed_mmsghdr(); MAX_MMSG];
     for (i, msg) in msgs.iter().take(count).enumerate() {
-        // The kernel only reads through a send iovec; the `*mut` is the C type's spelling.
-        iovs[i].iov_base = msg.data.as_ptr() as *mut libc::c_void;
-        iovs[i].iov_len = msg.data.len();
         let hdr = &mut hdrs[i].msg_hdr;
-        hdr.msg_iov = &mut iovs[i];
-        hdr.msg_iovlen = 1;
+        // `IoSlice` is ABI-compatible with `struct iovec` on Unix; the kernel only reads through
+        // a send iovec list, the `*mut` is the C type's spelling.
+        hdr.msg_iov = msg.iov.as_ptr().cast::<libc::iovec>().cast_mut();
+        hdr.msg_iovlen = msg.iov.len() as _;
         if let Some(size) = msg.segment_size {
             hdr.msg_control = cmsgs[i].as_mut_ptr().cast::<libc::c_void>();
             // SAFETY: CMSG_SPACE is a pure computation on a constant size.
@@ -381,8 +378,10 @@ pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, msgs: &[SendMsg<'_>]) -> io::Result<u
             }
         }
     }
-    // SAFETY: `hdrs[..count]` are valid mmsghdrs whose iovecs point to live buffers the kernel
-    // only reads and whose control buffers are live; all outlive the call.
+    // SAFETY: `hdrs[..count]` are valid mmsghdrs whose iovec lists (borrowed `IoSlice`s, each
+    // describing a live buffer) the kernel only reads and whose control buffers are live; all
+    // outlive the call. An iovec list longer than UIO_MAXIOV is refused by the kernel (EMSGSIZE),
+    // not read past.
     let n = unsafe { libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr(), count as c_uint, 0) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }

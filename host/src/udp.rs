@@ -20,7 +20,7 @@
 //! bound but not yet connected (the kernel keeps such datagrams queued after `connect`).
 
 use std::fmt;
-use std::io::{self, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -122,38 +122,103 @@ pub struct Transmit<'a> {
     pub segment_size: usize,
 }
 
-/// The messages for one transmit: GSO trains, or one per datagram.
-fn push_messages<'a>(
-    data: &'a [u8],
-    segment_size: usize,
-    gso: bool,
-    msgs: &mut Vec<sys::SendMsg<'a>>,
-) {
-    let size = u16::try_from(segment_size).ok();
-    if gso && data.len() > segment_size && size.is_some() {
-        let per_train = (MAX_UDP_PAYLOAD_V4 / segment_size).clamp(1, MAX_GSO_SEGMENTS);
-        msgs.extend(
-            data.chunks(per_train * segment_size)
-                .map(|train| sys::SendMsg {
-                    data: train,
-                    segment_size: (train.len() > segment_size).then_some(size).flatten(),
-                }),
-        );
-    } else {
-        msgs.extend(
-            data.chunks(segment_size.max(1))
-                .map(|datagram| sys::SendMsg {
-                    data: datagram,
-                    segment_size: None,
-                }),
-        );
+/// Datagrams to send from an iovec list: the bytes of `pieces` in order, cut into `segment_size`
+/// datagrams (the last one possibly shorter), as [`Transmit`] but gathered by the kernel from
+/// where the bytes lie, so nothing is copied into one buffer first. A datagram may span pieces
+/// (e.g. a segment's headers, then its payload: `gso::IovecPlan`'s shape). One message (a train
+/// or a datagram) may gather at most 1024 pieces (`UIO_MAXIOV`; more is the kernel's EMSGSIZE).
+#[derive(Clone, Copy, Debug)]
+pub struct TransmitIov<'a> {
+    /// The bytes of the datagrams, in order.
+    pub pieces: &'a [&'a [u8]],
+    /// Bytes per datagram.
+    pub segment_size: usize,
+}
+
+impl TransmitIov<'_> {
+    /// The bytes of all datagrams.
+    pub fn len(&self) -> usize {
+        self.pieces.iter().map(|p| p.len()).sum()
+    }
+
+    /// Whether there are no bytes (one empty datagram).
+    pub fn is_empty(&self) -> bool {
+        self.pieces.iter().all(|p| p.is_empty())
     }
 }
 
-/// The datagrams one message stands for.
-fn message_datagrams(msg: &sys::SendMsg<'_>) -> usize {
-    msg.segment_size
-        .map_or(1, |size| msg.data.len().div_ceil(usize::from(size).max(1)))
+/// One message to send: `iov` indexes the iovec storage it was cut into, `len` bytes in all.
+#[derive(Clone, Debug)]
+struct Message {
+    iov: std::ops::Range<usize>,
+    len: usize,
+    segment_size: Option<u16>,
+}
+
+impl Message {
+    /// The datagrams the message stands for.
+    fn datagrams(&self) -> usize {
+        self.segment_size
+            .map_or(1, |size| self.len.div_ceil(usize::from(size).max(1)))
+    }
+}
+
+/// Cuts the bytes of `pieces` (`total` in all) into messages: GSO trains of at most
+/// [`MAX_GSO_SEGMENTS`] datagrams and [`MAX_UDP_PAYLOAD_V4`] bytes, or one message per datagram.
+/// Each message's pieces go into `iov` (a piece crossing a message boundary is cut there, nothing
+/// is copied), the messages into `msgs`; no bytes at all make one empty datagram.
+fn push_messages<'a>(
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    total: usize,
+    segment_size: usize,
+    gso: bool,
+    iov: &mut Vec<IoSlice<'a>>,
+    msgs: &mut Vec<Message>,
+) {
+    let segment_size = segment_size.max(1);
+    let size = u16::try_from(segment_size)
+        .ok()
+        .filter(|_| gso && total > segment_size);
+    let per_msg = match size {
+        Some(_) => (MAX_UDP_PAYLOAD_V4 / segment_size).clamp(1, MAX_GSO_SEGMENTS) * segment_size,
+        None => segment_size,
+    };
+    let message = |iov, len| Message {
+        iov,
+        len,
+        segment_size: size.filter(|_| len > segment_size),
+    };
+    let mut start = iov.len();
+    let mut len = 0;
+    let mut pushed = false;
+    for piece in pieces {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let (head, tail) = rest.split_at(rest.len().min(per_msg - len));
+            iov.push(IoSlice::new(head));
+            len += head.len();
+            rest = tail;
+            if len == per_msg {
+                msgs.push(message(start..iov.len(), len));
+                start = iov.len();
+                len = 0;
+                pushed = true;
+            }
+        }
+    }
+    if len > 0 || !pushed {
+        msgs.push(message(start..iov.len(), len));
+    }
+}
+
+/// The system call's view of `msgs`, whose pieces are in `iov`.
+fn sys_messages<'s>(iov: &'s [IoSlice<'s>], msgs: &[Message]) -> Vec<sys::SendMsg<'s>> {
+    msgs.iter()
+        .map(|m| sys::SendMsg {
+            iov: iov.get(m.iov.clone()).unwrap_or_default(),
+            segment_size: m.segment_size,
+        })
+        .collect()
 }
 
 /// What one send did: datagrams on the wire and system calls it took.
@@ -376,7 +441,37 @@ impl BatchSocket {
     /// datagrams, as quinn-udp degrades, and repeated refusals turn UDP_SEGMENT off for a while.
     /// Any other failure stops the batch; the error says how many datagrams left before it.
     pub fn send_batch(&self, transmits: &[Transmit<'_>]) -> Result<SendReport, SendError> {
+        let iov: Vec<TransmitIov<'_>> = transmits
+            .iter()
+            .map(|t| TransmitIov {
+                pieces: std::slice::from_ref(&t.data),
+                segment_size: t.segment_size,
+            })
+            .collect();
+        self.send_batch_iov(&iov)
+    }
+
+    /// Sends the datagrams of one iovec list (see [`TransmitIov`]): [`BatchSocket::send_batch_iov`]
+    /// of one transmit.
+    pub fn send_train_iov(
+        &self,
+        pieces: &[&[u8]],
+        segment_size: usize,
+    ) -> Result<SendReport, SendError> {
+        self.send_batch_iov(&[TransmitIov {
+            pieces,
+            segment_size,
+        }])
+    }
+
+    /// [`BatchSocket::send_batch`] from iovec lists: the kernel gathers each message from the
+    /// pieces where they lie, so a train of header, payload, header, payload, ... goes out
+    /// without being copied together first. Trains, the fallback to single datagrams (cut from
+    /// the same pieces) and errors as [`BatchSocket::send_batch`]; one datagram in one piece is
+    /// one plain `send`.
+    pub fn send_batch_iov(&self, transmits: &[TransmitIov<'_>]) -> Result<SendReport, SendError> {
         let mut datagrams = 0;
+        let mut lens = Vec::with_capacity(transmits.len());
         for t in transmits {
             if t.segment_size == 0 || t.segment_size > MAX_UDP_PAYLOAD_V4 {
                 return Err(SendError {
@@ -391,29 +486,40 @@ impl BatchSocket {
                     total: datagrams,
                 });
             }
-            datagrams += t.data.len().div_ceil(t.segment_size).max(1);
+            let len = t.len();
+            lens.push(len);
+            datagrams += len.div_ceil(t.segment_size).max(1);
         }
         let fail = |sent, error| SendError {
             error,
             sent,
             total: datagrams,
         };
-        if let [t] = transmits
-            && t.data.len() <= t.segment_size
+        if let ([t], [len]) = (transmits, &lens[..])
+            && let [data] = t.pieces
+            && *len <= t.segment_size
         {
-            self.send(t.data).map_err(|err| fail(0, err))?;
+            self.send(data).map_err(|err| fail(0, err))?;
             return Ok(SendReport {
                 datagrams,
                 syscalls: 1,
             });
         }
         let gso = self.gso_now();
-        let mut msgs = Vec::with_capacity(datagrams);
-        for t in transmits {
-            push_messages(t.data, t.segment_size, gso, &mut msgs);
+        let mut iov = Vec::with_capacity(transmits.iter().map(|t| t.pieces.len()).sum());
+        let mut msgs = Vec::with_capacity(transmits.len());
+        for (t, &len) in transmits.iter().zip(&lens) {
+            push_messages(
+                t.pieces.iter().copied(),
+                len,
+                t.segment_size,
+                gso,
+                &mut iov,
+                &mut msgs,
+            );
         }
         let mut syscalls = 0;
-        match self.send_all(&msgs, &mut syscalls) {
+        match self.send_all(&sys_messages(&iov, &msgs), &mut syscalls) {
             Ok(()) => {
                 if gso && self.gso_refusals.load(Ordering::Relaxed) != 0 {
                     self.gso_refusals.store(0, Ordering::Relaxed);
@@ -428,18 +534,28 @@ impl BatchSocket {
             {
                 self.gso_refused();
                 let done = msgs.get(..sent).unwrap_or_default();
-                let done: usize = done.iter().map(message_datagrams).sum();
-                let mut rest = Vec::new();
+                let done: usize = done.iter().map(Message::datagrams).sum();
+                // What was not sent, cut again from the same pieces into single datagrams.
+                let mut single_iov = Vec::new();
+                let mut single = Vec::new();
                 for msg in msgs.get(sent..).unwrap_or_default() {
-                    let size = msg.segment_size.map_or(msg.data.len(), usize::from);
-                    push_messages(msg.data, size, false, &mut rest);
+                    let pieces = iov.get(msg.iov.clone()).unwrap_or_default();
+                    let size = msg.segment_size.map_or(msg.len, usize::from);
+                    push_messages(
+                        pieces.iter().map(|p| &**p),
+                        msg.len,
+                        size,
+                        false,
+                        &mut single_iov,
+                        &mut single,
+                    );
                 }
-                self.send_all(&rest, &mut syscalls)
+                self.send_all(&sys_messages(&single_iov, &single), &mut syscalls)
                     .map_err(|(more, err)| fail(done + more, err))?;
             }
             Err((sent, err)) => {
                 let done = msgs.get(..sent).unwrap_or_default();
-                return Err(fail(done.iter().map(message_datagrams).sum(), err));
+                return Err(fail(done.iter().map(Message::datagrams).sum(), err));
             }
         }
         Ok(SendReport {
@@ -610,6 +726,119 @@ mod tests {
             }
             assert_eq!(got, want, "gso {gso}");
         }
+    }
+
+    /// Receives until `want` datagrams arrived, one per buffer or as GRO trains.
+    fn receive(rx: &BatchSocket, want: usize) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut storage = vec![vec![0u8; 65536]; 8];
+        let mut metas = [RecvMeta::default(); 8];
+        while got.len() < want {
+            let mut bufs: Vec<IoSliceMut<'_>> =
+                storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            let n = rx.recv_batch(&mut bufs, &mut metas).unwrap();
+            for (buf, meta) in storage.iter().zip(&metas).take(n) {
+                got.extend(meta.datagrams(buf).map(<[u8]>::to_vec));
+            }
+        }
+        got
+    }
+
+    /// A train from an iovec list as the relay sends it (header, payload, header, payload, ...,
+    /// the last payload shorter) arrives as its datagrams, byte for byte, whether sent as
+    /// UDP_SEGMENT trains or single datagrams and received as GRO trains or one by one; 100
+    /// datagrams make two trains (at most 64 per message).
+    #[test]
+    fn send_train_iov_header_payload_pairs() {
+        let headers: Vec<[u8; 20]> = (0..100u8).map(|i| [i; 20]).collect();
+        let payload: Vec<u8> = (0..100 * 1000 - 300).map(|i| (i % 253) as u8).collect();
+        let mut pieces: Vec<&[u8]> = Vec::new();
+        for (h, p) in headers.iter().zip(payload.chunks(1000)) {
+            pieces.push(h);
+            pieces.push(p);
+        }
+        let want: Vec<Vec<u8>> = headers
+            .iter()
+            .zip(payload.chunks(1000))
+            .map(|(h, p)| [&h[..], p].concat())
+            .collect();
+        for (gso, gro) in [(true, true), (true, false), (false, true), (false, false)] {
+            let (tx, mut rx) = pair();
+            tx.enable_gso(gso);
+            rx.enable_gro(gro);
+            rx.set_buffer_sizes(4 << 20).unwrap();
+            let report = tx.send_train_iov(&pieces, 1020).unwrap();
+            assert_eq!(report.datagrams, 100, "gso {gso} gro {gro}");
+            if tx.caps().gso {
+                assert_eq!(report.syscalls, 1, "two trains in one sendmmsg");
+            }
+            assert_eq!(receive(&rx, 100), want, "gso {gso} gro {gro}");
+        }
+    }
+
+    /// Pieces that do not line up with datagrams (cut anywhere, empty ones included) are cut at
+    /// the datagram and message boundaries, nothing lost or reordered.
+    #[test]
+    fn send_batch_iov_pieces_cut_anywhere() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 241) as u8).collect();
+        let (a, rest) = data.split_at(1);
+        let (b, rest) = rest.split_at(2998);
+        let (c, d) = rest.split_at(1000);
+        let pieces = [a, &[][..], b, c, d];
+        for gso in [false, true] {
+            let (tx, mut rx) = pair();
+            tx.enable_gso(gso);
+            rx.enable_gro(true);
+            let report = tx
+                .send_batch_iov(&[
+                    TransmitIov {
+                        pieces: &pieces,
+                        segment_size: 700,
+                    },
+                    TransmitIov {
+                        pieces: &[b"one", b" datagram"],
+                        segment_size: 1500,
+                    },
+                ])
+                .unwrap();
+            assert_eq!(report.datagrams, 8 + 1);
+            let mut want: Vec<Vec<u8>> = data.chunks(700).map(<[u8]>::to_vec).collect();
+            want.push(b"one datagram".to_vec());
+            assert_eq!(receive(&rx, 9), want, "gso {gso}");
+        }
+    }
+
+    /// The message plan: trains cut at `per_train * segment_size` bytes, a piece split where a
+    /// message ends; without GSO one message per datagram; no bytes, one empty datagram.
+    #[test]
+    fn push_messages_cuts_at_boundaries() {
+        let data = vec![1u8; 3000];
+        let (a, b) = data.split_at(1500);
+        let lens = |gso, size| {
+            let (mut iov, mut msgs) = (Vec::new(), Vec::new());
+            push_messages([a, b], 3000, size, gso, &mut iov, &mut msgs);
+            let total: usize = iov.iter().map(|s: &IoSlice<'_>| s.len()).sum();
+            assert_eq!(total, 3000);
+            msgs.iter()
+                .map(|m| (m.len, m.iov.len(), m.segment_size))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(lens(true, 1000), [(3000, 2, Some(1000))]);
+        assert_eq!(
+            lens(false, 1000),
+            [(1000, 1, None), (1000, 2, None), (1000, 1, None)]
+        );
+        assert_eq!(lens(true, 2000), [(3000, 2, Some(2000))]);
+        // 30,000-byte segments: two per train (65,507 / 30,000), the last train shorter.
+        let big = vec![0u8; 100_000];
+        let (mut iov, mut msgs) = (Vec::new(), Vec::new());
+        push_messages([&big[..]], big.len(), 30_000, true, &mut iov, &mut msgs);
+        let got: Vec<_> = msgs.iter().map(|m| (m.len, m.segment_size)).collect();
+        assert_eq!(got, [(60_000, Some(30_000)), (40_000, Some(30_000))]);
+        let (mut iov, mut msgs) = (Vec::new(), Vec::new());
+        push_messages([&[][..]], 0, 100, true, &mut iov, &mut msgs);
+        assert_eq!(msgs.len(), 1);
+        assert_eq!((msgs[0].len, msgs[0].segment_size), (0, None));
     }
 
     #[test]

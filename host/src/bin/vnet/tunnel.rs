@@ -3,9 +3,11 @@
 //! Each side ("half") owns a TUN device and a UDP socket connected to the other half. Each half
 //! runs two pipelines on their own threads:
 //!
-//! - out: TUN read -> (offloads on: [`batch::split`], core's gso) -> UDP send. With offloads on,
-//!   one read returns a super-packet and one `sendmmsg` with UDP_SEGMENT puts all its MTU-sized
-//!   packets on the wire; off, one packet per read and one `send` per datagram.
+//! - out: TUN read -> (offloads on: [`batch::split_iov`], core's gso without copying payload) ->
+//!   UDP send. With offloads on, one read returns a super-packet, gso writes only each segment's
+//!   headers, and one `sendmmsg` with UDP_SEGMENT gathers header, payload, header, payload, ...
+//!   from where they lie and puts all its MTU-sized packets on the wire; off, one packet per read
+//!   and one `send` per datagram.
 //! - in: UDP receive -> (offloads on: [`batch::Coalescer`], core's gro) -> TUN write. With offloads
 //!   on, one `recvmmsg` returns a batch (UDP_GRO trains), gro merges it and one write per merged
 //!   super-packet hands it to the kernel with its vnet header; off, one `recv` and one write
@@ -25,19 +27,20 @@ use std::thread;
 use std::time::Duration;
 
 use vnet_core::hdr::VnetHdr;
-use vnet_host::udp::{BatchSocket, MAX_UDP_PAYLOAD_V4, RecvMeta, Transmit};
+use vnet_host::udp::{BatchSocket, MAX_UDP_PAYLOAD_V4, RecvMeta, TransmitIov};
 use vnet_host::{Device, Error};
 
 use crate::policy::{self, Action, Allowed, Cause, Step};
 
 use vnet_core::gro::GroOptions;
-use vnet_host::batch::{self, Received};
+use vnet_host::batch;
 
 /// How long a blocked pipeline waits before it looks at the stop condition again.
 const TICK: Duration = Duration::from_millis(100);
 /// The largest packet a TUN hands over (an IPv4 super-packet is at most 64 KiB).
 const MAX_PACKET: usize = 65536;
-/// Room for the segments of one super-packet: payload plus a copy of the headers per segment.
+/// Room for the segments' headers of one super-packet, and for the segments of one UFO
+/// super-packet (the copying form: payload plus a copy of the headers per segment).
 const SPLIT_BUF: usize = 4 * MAX_PACKET;
 /// Packets read from the TUN per `sendmmsg` with offloads on, at most.
 const OUT_BATCH: usize = 8;
@@ -89,6 +92,8 @@ pub(crate) struct Counters {
     /// Packets into and out of the coalescing step.
     gro_in: AtomicU64,
     gro_out: AtomicU64,
+    /// Bytes vnet copied (UFO segments, datagrams copied apart for gro, gro's merges).
+    copied: AtomicU64,
     /// Packets dropped (or errors seen), per [`Cause`]; the first reason is kept in
     /// `Relay::error`.
     causes: [AtomicU64; Cause::COUNT],
@@ -111,6 +116,7 @@ impl Counters {
             bytes: get(&self.bytes),
             gro_in: get(&self.gro_in),
             gro_out: get(&self.gro_out),
+            copied: get(&self.copied),
             causes: self.causes.each_ref().map(get),
         }
     }
@@ -128,6 +134,8 @@ pub(crate) struct Snapshot {
     pub(crate) bytes: u64,
     pub(crate) gro_in: u64,
     pub(crate) gro_out: u64,
+    /// Bytes vnet copied.
+    pub(crate) copied: u64,
     /// Per [`Cause`], in [`Cause::ALL`] order.
     pub(crate) causes: [u64; Cause::COUNT],
 }
@@ -151,6 +159,11 @@ impl Snapshot {
         } else {
             parts.join(", ")
         }
+    }
+
+    /// Bytes vnet copied per byte read from a TUN: its own copies, measured.
+    pub(crate) fn copies_per_byte(&self) -> f64 {
+        ratio(self.copied, self.bytes)
     }
 
     /// Every system call the relay made.
@@ -183,6 +196,7 @@ impl Snapshot {
             bytes: f(self.bytes, other.bytes),
             gro_in: f(self.gro_in, other.gro_in),
             gro_out: f(self.gro_out, other.gro_out),
+            copied: f(self.copied, other.copied),
             causes: std::array::from_fn(|i| f(self.causes[i], other.causes[i])),
         }
     }
@@ -327,19 +341,25 @@ impl Relay {
 /// TUN -> (split) -> wire.
 ///
 /// Offloads on: after a read that had to wait, further reads are taken while the TUN has
-/// packets, up to [`OUT_BATCH`]; each is split (or its checksum completed) and all of them go
-/// in one `sendmmsg`. Offloads off: one read, one `send`.
+/// packets, up to [`OUT_BATCH`]; each is split without copying its payload (segment headers
+/// into a small buffer per packet, payloads left where the read put them) or its checksum
+/// completed, and all of them go in one `sendmmsg` from iovec lists. Offloads off: one read, one
+/// `send`.
 fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::Result<()> {
     let tun = &half.tun;
     let mut hdr_buf = vec![0u8; tun.vnet_hdr_len()];
     let slots = if offload { OUT_BATCH } else { 1 };
+    let room = if offload { SPLIT_BUF } else { 0 };
     let mut pkts = vec![vec![0u8; MAX_PACKET]; slots];
-    let mut outs = vec![vec![0u8; if offload { SPLIT_BUF } else { 0 }]; slots];
-    // What each slot holds after a read: what split made of it (None: dropped).
-    let mut done: Vec<Option<Received>> = Vec::with_capacity(slots);
+    // Per slot: the segments' headers, and room for a UFO packet's copied segments (pages of
+    // either are only touched when used).
+    let mut headers = vec![vec![0u8; room]; slots];
+    let mut outs = vec![vec![0u8; room]; slots];
+    // What each read gave: its length and, offloads on, its vnet header (None: dropped).
+    let mut reads: Vec<Option<(usize, Option<VnetHdr>)>> = Vec::with_capacity(slots);
     while !relay.stopping() {
-        done.clear();
-        for (pkt, out) in pkts.iter_mut().zip(outs.iter_mut()) {
+        reads.clear();
+        for pkt in pkts.iter_mut() {
             Counters::add(&c.tun_reads, 1);
             let len = match tun.read_packet(&mut hdr_buf, pkt) {
                 Ok(len) => len,
@@ -350,7 +370,7 @@ fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::
                         _ => err.raw_os_error(),
                     };
                     relay.on_error(c, Step::TunRead, errno, 1, &err)?;
-                    done.push(None);
+                    reads.push(None);
                     if errno == Some(libc::EIO) {
                         // A device that is down: wait a little instead of spinning on reads.
                         thread::sleep(TICK / 10);
@@ -365,69 +385,76 @@ fn out_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::
                 relay.drop_packets(c, Cause::Oversized, 1, || {
                     format!("a {len}-byte packet does not fit one UDP datagram")
                 });
-                done.push(None);
+                reads.push(None);
                 continue;
             }
             if !offload {
                 // Offloads off: the kernel completed checksums and segmented; one datagram.
-                done.push(Some(Received::Whole { len }));
+                reads.push(Some((len, None)));
                 continue;
             }
-            let split = match VnetHdr::read(&hdr_buf, tun.layout(), tun.endian()) {
-                Ok((hdr, _)) => {
-                    batch::split(&hdr, &mut pkt[..len], out).map_err(|err| format!("split: {err}"))
-                }
-                Err(err) => Err(format!("vnet header: {err}")),
-            };
-            match split {
-                Ok(Received::Segments { stride, .. }) if stride > MAX_UDP_PAYLOAD_V4 => {
-                    relay.drop_packets(c, Cause::Oversized, 1, || {
-                        format!("segments of {stride} bytes do not fit one UDP datagram")
-                    });
-                    done.push(None);
-                }
-                Ok(Received::Whole { len }) if len > MAX_UDP_PAYLOAD_V4 => {
-                    relay.drop_packets(c, Cause::Oversized, 1, || {
-                        format!("a {len}-byte packet does not fit one UDP datagram")
-                    });
-                    done.push(None);
-                }
-                Ok(split) => done.push(Some(split)),
-                Err(why) => {
-                    relay.drop_packets(c, Cause::Malformed, 1, || why);
-                    done.push(None);
+            match VnetHdr::read(&hdr_buf, tun.layout(), tun.endian()) {
+                Ok((hdr, _)) => reads.push(Some((len, Some(hdr)))),
+                Err(err) => {
+                    relay.drop_packets(c, Cause::Malformed, 1, || format!("vnet header: {err}"));
+                    reads.push(None);
                 }
             }
         }
-        if done.is_empty() {
+        if reads.is_empty() {
             Counters::add(&c.polls, 1);
             tun.wait_readable(TICK)?;
             continue;
         }
-        let mut transmits = Vec::with_capacity(done.len());
-        for ((pkt, out), &split) in pkts.iter().zip(&outs).zip(&done) {
-            match split {
-                Some(Received::Whole { len }) => {
-                    Counters::add(&c.packets, 1);
-                    transmits.push(Transmit {
-                        data: &pkt[..len],
-                        segment_size: len.max(1),
+        // Every packet's datagrams as pieces (header, payload, ... or the packet whole), and
+        // per packet its pieces and segment size.
+        let mut pieces: Vec<&[u8]> = Vec::with_capacity(reads.len() * 2 * 64);
+        let mut trains = Vec::with_capacity(reads.len());
+        let slots = pkts.iter_mut().zip(&mut headers).zip(&mut outs);
+        for (((pkt, headers), out), &read) in slots.zip(&reads) {
+            let Some((len, hdr)) = read else { continue };
+            let start = pieces.len();
+            let Some(hdr) = hdr else {
+                Counters::add(&c.packets, 1);
+                pieces.push(&pkt[..len]);
+                trains.push((start..pieces.len(), len.max(1)));
+                continue;
+            };
+            match batch::split_iov(&hdr, &mut pkt[..len], headers, out, &mut pieces) {
+                Ok(train) if train.segment_size > MAX_UDP_PAYLOAD_V4 => {
+                    pieces.truncate(start);
+                    relay.drop_packets(c, Cause::Oversized, 1, || {
+                        if train.count > 1 {
+                            format!(
+                                "segments of {} bytes do not fit one UDP datagram",
+                                train.segment_size
+                            )
+                        } else {
+                            format!("a {len}-byte packet does not fit one UDP datagram")
+                        }
                     });
                 }
-                Some(Received::Segments { len, stride, count }) => {
-                    Counters::add(&c.packets, count);
-                    transmits.push(Transmit {
-                        data: &out[..len],
-                        segment_size: stride,
-                    });
+                Ok(train) => {
+                    Counters::add(&c.packets, train.count);
+                    Counters::add(&c.copied, train.copied);
+                    trains.push((start..pieces.len(), train.segment_size));
                 }
-                None => {}
+                Err(err) => {
+                    relay.drop_packets(c, Cause::Malformed, 1, || format!("split: {err}"));
+                }
             }
         }
+        let transmits: Vec<TransmitIov<'_>> = trains
+            .into_iter()
+            .map(|(range, segment_size)| TransmitIov {
+                pieces: &pieces[range],
+                segment_size,
+            })
+            .collect();
         if transmits.is_empty() {
             continue;
         }
-        match half.wire.send_batch(&transmits) {
+        match half.wire.send_batch_iov(&transmits) {
             Ok(report) => {
                 Counters::add(&c.packets, report.datagrams);
                 Counters::add(&c.udp_sends, report.syscalls);
@@ -509,6 +536,7 @@ fn in_pipeline(relay: &Relay, half: &Half, offload: bool, c: &Counters) -> io::R
                     batch.flush(relay, tun, c)?;
                 }
                 batch.push(datagram);
+                Counters::add(&c.copied, datagram.len());
             }
         }
         batch.flush(relay, tun, c)?;
@@ -536,6 +564,8 @@ impl Batch {
         self.lens.len() == self.bufs.len()
     }
 
+    /// Copies `datagram` into the next buffer (one of vnet's copies: gro merges in place in one
+    /// buffer per packet, with room to grow).
     fn push(&mut self, datagram: &[u8]) {
         let i = self.lens.len();
         self.bufs[i][..datagram.len()].copy_from_slice(datagram);
@@ -550,15 +580,25 @@ impl Batch {
         }
         Counters::add(&c.gro_in, n);
         let result = self.coalescer.coalesce(&mut self.bufs[..n], &self.lens);
-        self.lens.clear();
         let merged = match result {
             Ok(merged) => merged,
             Err(err) => {
+                self.lens.clear();
                 relay.drop_packets(c, Cause::Malformed, n, || format!("coalesce: {err}"));
                 return Ok(());
             }
         };
         Counters::add(&c.gro_out, merged.len());
+        // gro's merge copies: what each merged packet grew by in its first segment's buffer.
+        let grown: usize = merged
+            .iter()
+            .map(|m| {
+                m.len
+                    .saturating_sub(self.lens.get(m.index).copied().unwrap_or(m.len))
+            })
+            .sum();
+        Counters::add(&c.copied, grown);
+        self.lens.clear();
         for m in merged {
             Counters::add(&c.packets, m.segments);
             Counters::add(&c.tun_writes, 1);
