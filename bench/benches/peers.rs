@@ -246,7 +246,12 @@ fn gso(c: &mut Criterion) {
             let plan = gso::IovecPlan::new(&req, &sg, &gopts).unwrap();
             plan.write_headers(&mut headers, plan.header_len()).unwrap();
             plan.segments(&headers, plan.header_len())
-                .map(|(h, p)| (h.to_vec(), p.flat_map(|s| s.iter().copied()).collect::<Vec<u8>>()))
+                .map(|(h, p)| {
+                    (
+                        h.to_vec(),
+                        p.flat_map(|s| s.iter().copied()).collect::<Vec<u8>>(),
+                    )
+                })
                 .collect::<Vec<_>>()
         }
         .into_iter()
