@@ -5,11 +5,14 @@
 //! - [`strategy`]: the proptest strategies, in one home.
 //! - [`laws`]: the laws (L1-L7), generic over small traits, so that vnet-core, the reference
 //!   models and peers are all held to the same laws.
+//! - [`conformance`]: the laws as a kit: an implementation of the traits in, a [`Report`] of
+//!   every law out (`CONFORMANCE.md`, beside this crate's manifest, is the how-to).
 //! - [`gro_selftest`]: the kernel GRO selftest's cases as one table (name, train, what Linux
 //!   delivers), for the GRO tests and the fuzz seeds.
 //! - [`kernels`]: the kernel profiles a law or fuzz input can name by index.
 //! - `fuzzing` (feature `fuzzing`): the fuzz harnesses that `fuzz/`'s targets call.
 
+pub mod conformance;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod gro_selftest;
@@ -22,6 +25,8 @@ pub mod strategy;
 /// for core's unit tests, spec, host, fuzz and bench); re-exported so `vnet_spec::packet::PacketSpec`
 /// keeps working.
 pub use vnet_packet as packet;
+
+pub use conformance::{Report, Suite};
 
 use std::path::{Path, PathBuf};
 
@@ -71,6 +76,11 @@ pub fn regressions_dir() -> Option<PathBuf> {
         .find(|d| d.is_dir());
     Some(found.unwrap_or_else(|| package.join("proptest-regressions")))
 }
+
+/// `CONFORMANCE.md`'s example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../CONFORMANCE.md")]
+pub struct ConformanceMd;
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@
 //! **One failure convention**: every law returns `Ok` when it holds and
 //! `Err(TestCaseError::fail(message))` when it does not, the message naming the implementation and
 //! what differed. So a law runs inside `proptest!` with `?`, in a plain loop with [`hold`], and in
-//! `vnet_spec::conformance`, which adds the law's id and the shrunk counterexample. A law panics
+//! [`crate::conformance`], which adds the law's id and the shrunk counterexample. A law panics
 //! only when the implementation under test panics (proptest, and so the conformance runner, catch
 //! it and report it as that law's failure).
 //!
