@@ -82,8 +82,20 @@ fn run<S: Strategy>(
     }
 }
 
-/// A law that panics on violation (the GRO laws) as a `Result`.
-fn catch(f: impl FnOnce()) -> Result<(), String> {
+/// A law's failure message (the reason alone, without proptest's "Case failed: ").
+fn msg(e: TestCaseError) -> String {
+    match e {
+        TestCaseError::Fail(r) | TestCaseError::Reject(r) => r.message().to_string(),
+    }
+}
+
+/// A law run so that a panic of the peer is its failure too, as a `Result`.
+fn catch_law(f: impl FnOnce() -> Result<(), TestCaseError>) -> Result<(), String> {
+    catch(|| f().map_err(msg)).and_then(|r| r)
+}
+
+/// A panic as a `Result`.
+fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     panic::catch_unwind(panic::AssertUnwindSafe(f)).map_err(|e| {
         e.downcast_ref::<String>()
             .cloned()
@@ -173,7 +185,7 @@ fn gso_verdicts(v: &mut Vec<Verdict>) {
         scope,
         gso_input(),
         show_gso,
-        |sp| gso_laws::valid_output(&TunRs, &sp.hdr, &sp.pkt, &sp.opts),
+        |sp| gso_laws::valid_output(&TunRs, &sp.hdr, &sp.pkt, &sp.opts).map_err(msg),
     ));
     v.push(run(
         "tun-rs",
@@ -181,7 +193,7 @@ fn gso_verdicts(v: &mut Vec<Verdict>) {
         scope,
         gso_input(),
         show_gso,
-        |sp| gso_laws::agree(&TunRs, &Reference, &sp.hdr, &sp.pkt, &sp.opts),
+        |sp| gso_laws::agree(&TunRs, &Reference, &sp.hdr, &sp.pkt, &sp.opts).map_err(msg),
     ));
     // Control: the same laws on vnet-core over the same inputs must hold.
     v.push(run(
@@ -190,7 +202,7 @@ fn gso_verdicts(v: &mut Vec<Verdict>) {
         scope,
         gso_input(),
         show_gso,
-        |sp| gso_laws::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts),
+        |sp| gso_laws::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts).map_err(msg),
     ));
 }
 
@@ -392,7 +404,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
         scope,
         train::train_any(),
         show_batch,
-        |b| catch(|| drop(gro_laws::invariants(&peer, b))),
+        |b| catch_law(|| gro_laws::invariants(&peer, b).map(drop)),
     ));
     v.push(run(
         "tun-rs",
@@ -400,7 +412,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
         scope,
         train::train_any(),
         show_batch,
-        |b| catch(|| gro_laws::gro_then_gso(&peer, b)),
+        |b| catch_law(|| gro_laws::gro_then_gso(&peer, b)),
     ));
     v.push(run(
         "tun-rs",
@@ -418,7 +430,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
                 show_batch_with(&peer, &segs)
             )
         },
-        |(h, p)| catch(|| gro_laws::gso_then_gro(&peer, h, p)),
+        |(h, p)| catch_law(|| gro_laws::gso_then_gro(&peer, h, p)),
     ));
     v.push(run(
         "tun-rs",
@@ -437,7 +449,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
                 show_batch_with(&peer, &segs)
             )
         },
-        |(h, p)| catch(|| gro_laws::gso_then_gro(&peer, h, p)),
+        |(h, p)| catch_law(|| gro_laws::gso_then_gro(&peer, h, p)),
     ));
     let known = "train_any without DF-clear IPv4, flow-label changes, IPv6 extension headers \
                  (the divergences above)";
@@ -447,7 +459,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
         known,
         train::train_any().prop_filter("known divergences", without_known),
         show_batch,
-        |b| catch(|| drop(gro_laws::invariants(&peer, b))),
+        |b| catch_law(|| gro_laws::invariants(&peer, b).map(drop)),
     ));
     v.push(run(
         "tun-rs",
@@ -455,7 +467,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
         known,
         train::train_any().prop_filter("known divergences", without_known),
         show_batch,
-        |b| catch(|| gro_laws::gro_then_gso(&peer, b)),
+        |b| catch_law(|| gro_laws::gro_then_gso(&peer, b)),
     ));
     v.push(run(
         "tun-rs",
@@ -463,7 +475,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
         scope,
         train::train_any(),
         show_batch,
-        |b| catch(|| gro_laws::agree(&peer, &model_for_tun_rs(), b)),
+        |b| catch_law(|| gro_laws::agree(&peer, &model_for_tun_rs(), b)),
     ));
     v.push(run(
         "tun-rs",
@@ -481,7 +493,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
         scope,
         train::train_any(),
         show_batch,
-        |b| catch(|| gro_laws::gro_then_gso(&core, b)),
+        |b| catch_law(|| gro_laws::gro_then_gso(&core, b)),
     ));
 }
 
@@ -655,7 +667,7 @@ fn gro_probes() -> Vec<(&'static str, Vec<Vec<u8>>, usize)> {
 
 fn probe_verdicts(v: &mut Vec<Verdict>) {
     for (name, sp) in gso_probes() {
-        let r = gso_laws::valid_output(&TunRs, &sp.hdr, &sp.pkt, &sp.opts);
+        let r = gso_laws::valid_output(&TunRs, &sp.hdr, &sp.pkt, &sp.opts).map_err(msg);
         // The probe is a valid input: vnet-core must pass it.
         gso_laws::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts)
             .unwrap_or_else(|e| panic!("probe {name} is not valid for vnet-core: {e}"));
@@ -671,8 +683,8 @@ fn probe_verdicts(v: &mut Vec<Verdict>) {
             capacity,
             udp: true,
         };
-        let r = catch(|| gro_laws::gro_then_gso(&peer, &batch));
-        catch(|| {
+        let r = catch_law(|| gro_laws::gro_then_gso(&peer, &batch));
+        catch_law(|| {
             gro_laws::gro_then_gso(
                 &gro_laws::CoreGro::<64>::new(model_for_tun_rs().opts),
                 &batch,
@@ -776,8 +788,7 @@ fn csum_verdicts(v: &mut Vec<Verdict>) {
                 let start = (8 - base) % 8 + off;
                 let start = start.min(buf.len() - d.len());
                 buf[start..start + d.len()].copy_from_slice(d);
-                sum_matches(&peer, &Reference, &buf[start..start + d.len()])
-                    .map_err(|e| e.to_string())
+                sum_matches(&peer, &Reference, &buf[start..start + d.len()]).map_err(msg)
             },
         ));
     }
@@ -793,7 +804,7 @@ fn csum_verdicts(v: &mut Vec<Verdict>) {
                 hex(d)
             )
         },
-        |(d, at, seed)| finished_verifies(&TunRs, d, *at, *seed).map_err(|e| e.to_string()),
+        |(d, at, seed)| finished_verifies(&TunRs, d, *at, *seed).map_err(msg),
     ));
     let native = Endian::Native;
     v.push(run(
@@ -802,7 +813,7 @@ fn csum_verdicts(v: &mut Vec<Verdict>) {
         "VirtioNetHdr: 10-byte layout, host byte order only",
         hdr_strategy::vnet_hdr_with(Layout::Legacy),
         |h| format!("{h:?}"),
-        |h| read_of_write(&TunRs, h, Layout::Legacy, native).map_err(|e| e.to_string()),
+        |h| read_of_write(&TunRs, h, Layout::Legacy, native).map_err(msg),
     ));
     v.push(run(
         "tun-rs",
@@ -810,7 +821,7 @@ fn csum_verdicts(v: &mut Vec<Verdict>) {
         "VirtioNetHdr: 10-byte layout, host byte order only",
         hdr_strategy::bytes_any(24),
         |b| format!("`{}`", hex(b)),
-        |b| write_of_read(&TunRs, b, Layout::Legacy, native).map_err(|e| e.to_string()),
+        |b| write_of_read(&TunRs, b, Layout::Legacy, native).map_err(msg),
     ));
     v.push(run(
         "tun-rs",
@@ -821,9 +832,7 @@ fn csum_verdicts(v: &mut Vec<Verdict>) {
             hdr_strategy::vnet_hdr_with(Layout::Legacy),
         ),
         |(b, h)| format!("bytes `{}`, header {h:?}", hex(b)),
-        |(b, h)| {
-            codecs_agree(&TunRs, &Core, b, h, Layout::Legacy, native).map_err(|e| e.to_string())
-        },
+        |(b, h)| codecs_agree(&TunRs, &Core, b, h, Layout::Legacy, native).map_err(msg),
     ));
 }
 

@@ -5,11 +5,14 @@
 //! - [`strategy`]: the proptest strategies, in one home.
 //! - [`laws`]: the laws (L1-L7), generic over small traits, so that vnet-core, the reference
 //!   models and peers are all held to the same laws.
+//! - [`conformance`]: the laws as a kit: an implementation of the traits in, a [`Report`] of
+//!   every law out (`CONFORMANCE.md`, beside this crate's manifest, is the how-to).
 //! - [`gro_selftest`]: the kernel GRO selftest's cases as one table (name, train, what Linux
 //!   delivers), for the GRO tests and the fuzz seeds.
 //! - [`kernels`]: the kernel profiles a law or fuzz input can name by index.
 //! - `fuzzing` (feature `fuzzing`): the fuzz harnesses that `fuzz/`'s targets call.
 
+pub mod conformance;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod gro_selftest;
@@ -23,20 +26,33 @@ pub mod strategy;
 /// keeps working.
 pub use vnet_packet as packet;
 
+pub use conformance::{Report, Suite};
+
+use std::path::{Path, PathBuf};
+
 use proptest::test_runner::{Config, FileFailurePersistence};
 
-/// The proptest configuration every law uses: failure seeds persist in the workspace's top-level
-/// `proptest-regressions/NAME.txt` (committed, and replayed by every run); `PROPTEST_CASES`
-/// overrides the case count (default 256); under Miri the count drops to 4.
+/// The proptest configuration every law uses, for vnet's own tests and for an outside crate's:
+/// failure seeds persist in `NAME.txt` in [`regressions_dir`] (for vnet, the committed top-level
+/// `proptest-regressions/`; for an outside crate, its own, never vnet-spec's directory in the
+/// cargo registry), and are replayed by every run; `PROPTEST_CASES` overrides the case count
+/// (default 256); under Miri the count drops to 4.
 pub fn config(name: &str) -> Config {
-    let path = format!(
-        "{}/../proptest-regressions/{name}.txt",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    config_in(regressions_dir().as_deref(), name)
+}
+
+/// [`config`] with failure seeds in `DIR/NAME.txt` (none saved when `dir` is `None`).
+pub fn config_in(dir: Option<&Path>, name: &str) -> Config {
+    let failure_persistence = dir.map(|dir| {
+        let path = dir
+            .join(format!("{name}.txt"))
+            .to_string_lossy()
+            .into_owned();
+        let path: &'static str = Box::leak(path.into_boxed_str());
+        Box::new(FileFailurePersistence::Direct(path)) as Box<_>
+    });
     let mut config = Config {
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(Box::leak(
-            path.into_boxed_str(),
-        )))),
+        failure_persistence,
         ..Config::default()
     };
     if cfg!(miri) {
@@ -45,8 +61,39 @@ pub fn config(name: &str) -> Config {
     config
 }
 
+/// Where failure seeds go: the nearest `proptest-regressions/` directory from the running test's
+/// package upwards while inside its workspace (directories with a `Cargo.toml`), else
+/// `proptest-regressions/` in that package (created on the first failure). The package is the
+/// one whose test runs (`CARGO_MANIFEST_DIR`, which `cargo test` sets at run time), so a crate
+/// that depends on vnet-spec keeps its seeds beside its own tests. `None` (no seeds saved) when
+/// the test does not run under cargo.
+pub fn regressions_dir() -> Option<PathBuf> {
+    let package = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
+    let found = package
+        .ancestors()
+        .take_while(|d| d.join("Cargo.toml").is_file())
+        .map(|d| d.join("proptest-regressions"))
+        .find(|d| d.is_dir());
+    Some(found.unwrap_or_else(|| package.join("proptest-regressions")))
+}
+
+/// `CONFORMANCE.md`'s example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../CONFORMANCE.md")]
+pub struct ConformanceMd;
+
 #[cfg(test)]
 mod tests {
+    /// vnet's own seeds stay in the workspace's top-level `proptest-regressions/`.
+    #[test]
+    fn own_seeds_stay_at_the_workspace_root() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        assert_eq!(
+            crate::regressions_dir().unwrap().canonicalize().unwrap(),
+            root.join("proptest-regressions").canonicalize().unwrap()
+        );
+    }
+
     use vnet_core::csum;
     use vnet_core::wire::{self, Link};
 

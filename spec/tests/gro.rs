@@ -9,6 +9,7 @@ use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpProtocol, Link};
 use vnet_spec::gro_selftest::{self, fragment, held_flows_delivery, ids, large};
 use vnet_spec::laws::gro::{self as laws, Coalesce, CoreGro, CoreGroTable};
+use vnet_spec::laws::hold;
 use vnet_spec::model::gro::{Coalesced, ReferenceGro};
 use vnet_spec::packet::{PacketSpec, build_with_incrementing_ids, tcp_flags};
 use vnet_spec::strategy::train::{super_packet_any, train_any};
@@ -49,8 +50,8 @@ fn sizes_with(opts: GroOptions, batch: &[Vec<u8>]) -> Vec<usize> {
 fn sizes_on(flows: usize, opts: GroOptions, batch: &[Vec<u8>]) -> Vec<usize> {
     let core = CoreGroTable::new(flows, opts);
     let model = ReferenceGro { opts, flows };
-    laws::agree(&core, &model, batch);
-    laws::gro_then_gso(&core, batch);
+    hold(laws::agree(&core, &model, batch));
+    hold(laws::gro_then_gso(&core, batch));
     core.coalesce(batch)
         .iter()
         .map(|(_, b, _)| payload_len(b))
@@ -160,7 +161,7 @@ fn regression_udp_segment_cap() {
     let outs = core.coalesce(&batch);
     let counts: Vec<usize> = outs.iter().map(|(_, _, m)| m.len()).collect();
     assert_eq!(counts, vec![64, 6]);
-    laws::gro_then_gso(&core, &batch);
+    hold(laws::gro_then_gso(&core, &batch));
     let wide = GroOptions {
         udp_gro_max_segments: 128,
         ..with_udp(linux())
@@ -334,7 +335,7 @@ fn buffer_capacity_ends_train() {
         .map(|(_, b, _)| payload_len(b))
         .collect();
     assert_eq!(got, vec![200, 100]);
-    laws::invariants(&core, &batch);
+    hold(laws::invariants(&core, &batch));
 }
 
 /// A full flow table completes its oldest flow (G1); the model with the same capacity agrees.
@@ -354,7 +355,7 @@ fn full_table_flushes_oldest() {
         opts: linux(),
         flows: 2,
     };
-    laws::agree(&core, &model, &b);
+    hold(laws::agree(&core, &model, &b));
     let got: Vec<usize> = core
         .coalesce(&b)
         .iter()
@@ -437,23 +438,23 @@ proptest! {
         let base = if relax { relaxed() } else { linux() };
         let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
         let opts = GroOptions { udp, kernel, ..base };
-        laws::agree(&CoreGroTable::new(flows, opts), &ReferenceGro { opts, flows }, &batch);
-        laws::agree(&CoreGro::<64>::new(opts), &ReferenceGro { opts, flows: 64 }, &batch);
+        laws::agree(&CoreGroTable::new(flows, opts), &ReferenceGro { opts, flows }, &batch)?;
+        laws::agree(&CoreGro::<64>::new(opts), &ReferenceGro { opts, flows: 64 }, &batch)?;
     }
 
     #[test]
     fn l5_gro_then_gso(batch in train_any(), relax in any::<bool>(), kernel in 0u8..4) {
         let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
         let opts = GroOptions { kernel, ..with_udp(if relax { relaxed() } else { linux() }) };
-        laws::gro_then_gso(&CoreGro::<LINUX_HELD_FLOWS>::new(opts), &batch);
-        laws::gro_then_gso(&ReferenceGro::new(opts), &batch);
+        laws::gro_then_gso(&CoreGro::<LINUX_HELD_FLOWS>::new(opts), &batch)?;
+        laws::gro_then_gso(&ReferenceGro::new(opts), &batch)?;
     }
 
     #[test]
     fn l6_gso_then_gro((hdr, pkt) in super_packet_any(), relax in any::<bool>()) {
         let opts = with_udp(if relax { relaxed() } else { linux() });
-        laws::gso_then_gro(&CoreGro::<LINUX_HELD_FLOWS>::new(opts), &hdr, &pkt);
-        laws::gso_then_gro(&ReferenceGro::new(opts), &hdr, &pkt);
+        laws::gso_then_gro(&CoreGro::<LINUX_HELD_FLOWS>::new(opts), &hdr, &pkt)?;
+        laws::gso_then_gro(&ReferenceGro::new(opts), &hdr, &pkt)?;
     }
 
     #[test]
@@ -477,8 +478,8 @@ proptest! {
             }
         }
         let opts = GroOptions { udp, ..linux() };
-        laws::total::<64>(opts, &bufs, &lens);
-        laws::total::<1>(opts, &bufs, &lens);
+        laws::total::<64>(opts, &bufs, &lens)?;
+        laws::total::<1>(opts, &bufs, &lens)?;
     }
 }
 

@@ -11,6 +11,7 @@ use vnet_core::hdr::{GsoType, VnetHdr};
 use vnet_core::wire::{self, IpProtocol, IpVersion, Link};
 
 use crate::laws::gro::{self as laws, CoreGro};
+use crate::laws::hold;
 use crate::model::gro::ReferenceGro;
 use crate::packet::tcp_flags;
 use crate::strategy::train::{FlowSpec, IdPattern, Perturb, flow_packets};
@@ -577,8 +578,8 @@ fn run<const FLOWS: usize>(input: &GroInput) {
             opts: input.opts,
             flows: FLOWS,
         };
-        laws::agree(&core, &model, &batch);
-        laws::gro_then_gso(&core, &batch);
+        hold(laws::agree(&core, &model, &batch));
+        hold(laws::gro_then_gso(&core, &batch));
     }
 }
 

@@ -7,6 +7,7 @@ use vnet_core::hdr::GsoType;
 
 use super::gro::FlowParams;
 use crate::laws::gro::{self as laws, Coalesce, CoreGro, CoreGroTable};
+use crate::laws::hold;
 use crate::model::gro::ReferenceGro;
 use crate::strategy::train::flow_packets;
 
@@ -155,8 +156,8 @@ pub fn gro_gso(input: &GroGsoInput) {
         opts,
         capacity: batch.iter().map(Vec::len).sum::<usize>().max(1),
     };
-    laws::gro_then_gso(&core, &batch);
-    laws::agree(&core, &ReferenceGro { opts, flows }, &batch);
+    hold(laws::gro_then_gso(&core, &batch));
+    hold(laws::agree(&core, &ReferenceGro { opts, flows }, &batch));
     for (hdr, bytes, members) in core.coalesce(&batch) {
         if members.len() < 2 {
             continue;
@@ -181,6 +182,6 @@ pub fn gro_gso(input: &GroGsoInput) {
             opts,
             capacity: bytes.len(),
         };
-        laws::gso_then_gro(&single, &hdr, &bytes);
+        hold(laws::gso_then_gro(&single, &hdr, &bytes));
     }
 }

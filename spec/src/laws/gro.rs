@@ -12,7 +12,42 @@ use vnet_core::gso::{GsoOptions, Segmenter};
 use vnet_core::hdr::{GsoType, VnetHdr};
 use vnet_core::wire::{self, Link};
 
+use proptest::test_runner::TestCaseError;
+
 use crate::model::gro::{self as model, Coalesced, ReferenceGro};
+
+/// Ends the law with `Err(TestCaseError::fail(message))`: the failure convention of every law
+/// (`laws`'s module docs).
+macro_rules! fail {
+    ($($msg:tt)+) => {
+        return Err(TestCaseError::fail(format!($($msg)+)))
+    };
+}
+
+/// `assert!` as a law failure, the message first (it is what a report shows on one line).
+macro_rules! ensure {
+    ($cond:expr) => {
+        ensure!($cond, "{}", stringify!($cond))
+    };
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            fail!($($msg)+)
+        }
+    };
+}
+
+/// `assert_eq!` as a law failure, the message first, then both sides.
+macro_rules! ensure_eq {
+    ($a:expr, $b:expr) => {
+        ensure_eq!($a, $b, "{} == {}", stringify!($a), stringify!($b))
+    };
+    ($a:expr, $b:expr, $($msg:tt)+) => {{
+        let (a, b) = (&$a, &$b);
+        if a != b {
+            fail!("{}\n  left: {a:?}\n right: {b:?}", format!($($msg)+))
+        }
+    }};
+}
 
 /// A coalescer under test: a batch of TUN packets in, outputs (header, bytes, the inputs each
 /// carries in payload order) out, in completion order (G8).
@@ -186,41 +221,44 @@ impl Coalesce for ReferenceGro {
 /// in front in reverse arrival order); an output of one packet is that packet,
 /// unchanged, with an all-zero header (G6); a merged output carries at least two packets and a
 /// header that the kernel's validation accepts as a segmentation request of its own size (V1-V6).
-pub fn invariants<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) -> Vec<Coalesced> {
+pub fn invariants<C: Coalesce + ?Sized>(
+    imp: &C,
+    batch: &[Vec<u8>],
+) -> Result<Vec<Coalesced>, TestCaseError> {
     let name = imp.name();
     let relaxed = imp.options().policy == Policy::Relaxed;
     let outs = imp.coalesce(batch);
     let mut seen = vec![false; batch.len()];
     for (hdr, bytes, members) in &outs {
-        assert!(!members.is_empty(), "{name}: an output with no inputs");
+        ensure!(!members.is_empty(), "{name}: an output with no inputs");
         let head = members.iter().position(|m| Some(m) == members.iter().min());
         let (front, back) = members.split_at(if relaxed { head.unwrap_or(0) } else { 0 });
-        assert!(
+        ensure!(
             front.windows(2).all(|w| w[0] > w[1]) && back.windows(2).all(|w| w[0] < w[1]),
             "{name}: members out of order: {members:?}"
         );
         for &m in members {
-            assert!(m < batch.len(), "{name}: member {m} out of range");
-            assert!(!seen[m], "{name}: input {m} carried twice");
+            ensure!(m < batch.len(), "{name}: member {m} out of range");
+            ensure!(!seen[m], "{name}: input {m} carried twice");
             seen[m] = true;
         }
         if members.len() == 1 {
-            assert_eq!(*hdr, VnetHdr::default(), "{name}: single with a header");
-            assert_eq!(bytes, &batch[members[0]], "{name}: single changed");
+            ensure_eq!(*hdr, VnetHdr::default(), "{name}: single with a header");
+            ensure_eq!(bytes, &batch[members[0]], "{name}: single changed");
         } else {
             let offload = check::check(hdr, bytes, &CheckOptions::default());
             match offload {
                 Ok(Offload::Segment(req)) => {
-                    assert_eq!(req.gso_size, hdr.gso_size, "{name}");
-                    assert_eq!(req.hdr_len, usize::from(hdr.hdr_len), "{name}: hdr_len");
+                    ensure_eq!(req.gso_size, hdr.gso_size, "{name}");
+                    ensure_eq!(req.hdr_len, usize::from(hdr.hdr_len), "{name}: hdr_len");
                 }
-                other => panic!("{name}: merged output not a GSO request: {other:?} {hdr:?}"),
+                other => fail!("{name}: merged output not a GSO request: {other:?} {hdr:?}"),
             }
-            assert!(bytes.len() <= vnet_core::gro::MAX_DATAGRAM, "{name}: G5");
+            ensure!(bytes.len() <= vnet_core::gro::MAX_DATAGRAM, "{name}: G5");
         }
     }
-    assert!(seen.iter().all(|&s| s), "{name}: an input was lost");
-    outs
+    ensure!(seen.iter().all(|&s| s), "{name}: an input was lost");
+    Ok(outs)
 }
 
 /// L5: GRO then GSO (vnet-core's [`split`]) gives back every input, byte for byte, in payload (=
@@ -231,17 +269,17 @@ pub fn invariants<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) -> Vec<Coale
 /// checked exactly. Under [`Policy::Relaxed`] the one further exception is the IPv4 ID (and so the
 /// header checksum) of DF packets, which segmentation renumbers; a prepend (G3) needs no other.
 /// The reference segmenter must give the same segments.
-pub fn gro_then_gso<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) {
+pub fn gro_then_gso<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) -> Result<(), TestCaseError> {
     let name = imp.name();
     let relaxed = imp.options().policy == Policy::Relaxed;
-    for (hdr, bytes, members) in invariants(imp, batch) {
+    for (hdr, bytes, members) in invariants(imp, batch)? {
         let back = split(&hdr, &bytes);
-        assert_eq!(
+        ensure_eq!(
             back,
             model::split(&hdr, &bytes),
             "{name}: vnet-core gso and the reference segmenter differ {hdr:?}"
         );
-        assert_eq!(back.len(), members.len(), "{name}: segment count {hdr:?}");
+        ensure_eq!(back.len(), members.len(), "{name}: segment count {hdr:?}");
         for (seg, &m) in back.iter().zip(&members) {
             let want = &with_urgent_pointer_of(&batch[m], seg);
             if relaxed && seg.len() >= 20 && seg[0] == 0x45 && seg[6] & 0x40 != 0 {
@@ -251,12 +289,13 @@ pub fn gro_then_gso<C: Coalesce + ?Sized>(imp: &C, batch: &[Vec<u8>]) {
                     p[10..12].fill(0);
                     p
                 };
-                assert_eq!(mask(seg), mask(want), "{name}: input {m} (ID masked)");
+                ensure_eq!(mask(seg), mask(want), "{name}: input {m} (ID masked)");
             } else {
-                assert_eq!(seg, want, "{name}: input {m} not given back");
+                ensure_eq!(seg, want, "{name}: input {m} not given back");
             }
         }
     }
+    Ok(())
 }
 
 /// `want` with the urgent pointer of `seg` when `want` is TCP without URG (K14), its TCP checksum
@@ -286,21 +325,30 @@ fn with_urgent_pointer_of(want: &[u8], seg: &[u8]) -> Vec<u8> {
 
 /// L6: splitting a super-packet and coalescing its segments gives back the super-packet and its
 /// header. `hdr`/`pkt` must be what GRO produces (NEEDS_CSUM with the pseudo-header sum in place).
-pub fn gso_then_gro<C: Coalesce + ?Sized>(imp: &C, hdr: &VnetHdr, pkt: &[u8]) {
+pub fn gso_then_gro<C: Coalesce + ?Sized>(
+    imp: &C,
+    hdr: &VnetHdr,
+    pkt: &[u8],
+) -> Result<(), TestCaseError> {
     let segs = split(hdr, pkt);
-    let outs = invariants(imp, &segs);
-    assert_eq!(outs.len(), 1, "{}: {} outputs", imp.name(), outs.len());
+    let outs = invariants(imp, &segs)?;
+    ensure_eq!(outs.len(), 1, "{}: {} outputs", imp.name(), outs.len());
     let (h, b, members) = &outs[0];
-    assert_eq!(members.len(), segs.len());
-    assert_eq!(h, hdr, "{}: header", imp.name());
-    assert_eq!(b.as_slice(), pkt, "{}: bytes", imp.name());
+    ensure_eq!(members.len(), segs.len());
+    ensure_eq!(h, hdr, "{}: header", imp.name());
+    ensure_eq!(b.as_slice(), pkt, "{}: bytes", imp.name());
+    Ok(())
 }
 
 /// Fast == reference: two coalescers give the same outputs for `batch`.
-pub fn agree<A: Coalesce + ?Sized, B: Coalesce + ?Sized>(a: &A, b: &B, batch: &[Vec<u8>]) {
+pub fn agree<A: Coalesce + ?Sized, B: Coalesce + ?Sized>(
+    a: &A,
+    b: &B,
+    batch: &[Vec<u8>],
+) -> Result<(), TestCaseError> {
     let x = a.coalesce(batch);
     let y = b.coalesce(batch);
-    assert_eq!(
+    ensure_eq!(
         x.len(),
         y.len(),
         "{} vs {}: output count",
@@ -308,43 +356,49 @@ pub fn agree<A: Coalesce + ?Sized, B: Coalesce + ?Sized>(a: &A, b: &B, batch: &[
         b.name()
     );
     for (k, (p, q)) in x.iter().zip(&y).enumerate() {
-        assert_eq!(p, q, "{} vs {}: output {k}", a.name(), b.name());
+        ensure_eq!(p, q, "{} vs {}: output {k}", a.name(), b.name());
     }
+    Ok(())
 }
 
 /// L7 for vnet-core: any bytes, any lengths, any buffer capacities, any table size: `coalesce`
 /// returns, every input is carried exactly once, outputs fit their buffers, a single is unchanged
 /// and the buffers of absorbed inputs are not written.
-pub fn total<const FLOWS: usize>(opts: GroOptions, bufs: &[Vec<u8>], lens: &[usize]) {
+pub fn total<const FLOWS: usize>(
+    opts: GroOptions,
+    bufs: &[Vec<u8>],
+    lens: &[usize],
+) -> Result<(), TestCaseError> {
     let mut work: Vec<Vec<u8>> = bufs.to_vec();
     let mut out = vec![Output::default(); bufs.len()];
     let mut owner = vec![usize::MAX; bufs.len()];
     let n = match Gro::<FLOWS>::new(opts).coalesce(&mut work, lens, &mut out, &mut owner) {
         Ok(n) => n,
         Err(_) => {
-            assert_eq!(work, bufs, "an error wrote to a buffer");
-            return;
+            ensure_eq!(work, bufs, "an error wrote to a buffer");
+            return Ok(());
         }
     };
-    assert!(n <= bufs.len());
+    ensure!(n <= bufs.len());
     for (i, &k) in owner.iter().enumerate() {
-        assert!(k < n, "input {i} has no output");
+        ensure!(k < n, "input {i} has no output");
     }
     let mut heads = vec![false; bufs.len()];
     for (k, o) in out[..n].iter().enumerate() {
-        assert!(o.index < bufs.len() && o.len <= work[o.index].len());
-        assert_eq!(
-            owner[o.index], k,
+        ensure!(o.index < bufs.len() && o.len <= work[o.index].len());
+        ensure_eq!(
+            owner[o.index],
+            k,
             "output {k} does not carry its own buffer"
         );
         heads[o.index] = true;
         let members = owner.iter().filter(|&&x| x == k).count();
-        assert_eq!(members, o.segments);
+        ensure_eq!(members, o.segments);
         if o.segments == 1 {
-            assert_eq!(o.hdr, VnetHdr::default());
+            ensure_eq!(o.hdr, VnetHdr::default());
             // Its spare capacity may hold a rejected segment's bytes (G1); the packet is intact.
-            assert_eq!(o.len, lens[o.index]);
-            assert_eq!(
+            ensure_eq!(o.len, lens[o.index]);
+            ensure_eq!(
                 work[o.index][..o.len],
                 bufs[o.index][..o.len],
                 "single {k} written"
@@ -353,7 +407,8 @@ pub fn total<const FLOWS: usize>(opts: GroOptions, bufs: &[Vec<u8>], lens: &[usi
     }
     for i in 0..bufs.len() {
         if !heads[i] {
-            assert_eq!(work[i], bufs[i], "absorbed input {i} written");
+            ensure_eq!(work[i], bufs[i], "absorbed input {i} written");
         }
     }
+    Ok(())
 }

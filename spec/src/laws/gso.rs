@@ -1,14 +1,16 @@
 //! The GSO laws (L4, fast == reference, L7), generic over [`Segment`], so that vnet-core, the
 //! reference model and peers (tun-rs, …) are all held to the same laws.
 //!
-//! Each law returns `Err(message)` on a violation, so a proptest can `prop_assert!` on it and a peer
-//! comparison can report it instead of panicking.
+//! Each law returns `Err(TestCaseError)` naming what differed, as every law does (`laws`'s module
+//! docs), so it runs inside `proptest!` with `?`, and a peer comparison reports it.
 
 use vnet_core::check::{self, CheckOptions, GsoKind, GsoRequest, Offload};
 use vnet_core::csum::{Portable, Summer};
 use vnet_core::gso::{self, GsoOptions, Segmenter};
 use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpProtocol, IpVersion};
+
+use proptest::test_runner::TestCaseError;
 
 use super::{Core, CoreWith};
 use crate::model::gso::ones_sum;
@@ -142,7 +144,7 @@ fn same_except(a: &[u8], b: &[u8], holes: &[(usize, usize)]) -> bool {
 /// only on the last, CWR only on the first (all in AccECN mode); IPv4 ID + index (TCP fixed-ID:
 /// constant). UFO: fragments with one ID, 8-byte-unit offsets, MF on all but the last, whose
 /// reassembly is the datagram with a verifying UDP checksum.
-pub fn valid_output<S: Segment>(
+fn valid_output_msg<S: Segment>(
     imp: &S,
     hdr: &VnetHdr,
     pkt: &[u8],
@@ -503,7 +505,7 @@ fn last_ext(pkt: &[u8], l3: usize, l4: usize) -> usize {
 }
 
 /// Fast == reference: two implementations transmit the same bytes, or both refuse.
-pub fn agree<A: Segment, B: Segment>(
+fn agree_msg<A: Segment, B: Segment>(
     a: &A,
     b: &B,
     hdr: &VnetHdr,
@@ -537,7 +539,7 @@ pub fn agree<A: Segment, B: Segment>(
 
 /// L7: on any input, `imp` returns (never panics), and whatever it returns is bounded: no packet
 /// longer than the input's headers plus its payload, and (when segments) no more of them than bytes.
-pub fn total<S: Segment>(
+fn total_msg<S: Segment>(
     imp: &S,
     hdr: &VnetHdr,
     pkt: &[u8],
@@ -584,7 +586,7 @@ fn cursor_segments(
 /// if a buffer is too small or too few are given, the result is an error and no buffer byte
 /// changes (S5); otherwise the segments are the cursor's, byte for byte. Same for the packed shape
 /// and for the cursor itself.
-pub fn canary(
+fn canary_msg(
     req: &GsoRequest,
     pkt: &[u8],
     opts: &GsoOptions,
@@ -777,7 +779,7 @@ fn iovec_head_len(pieces: &[&[u8]]) -> usize {
 /// `Truncated` wire error). S5: a header buffer one byte short, or a stride one byte short, is
 /// an error with nothing written; the bytes between headers (stride `hdr_len + gap`) and after
 /// the last are never written.
-pub fn iovec_equals_contiguous(
+fn iovec_equals_contiguous_msg(
     req: &GsoRequest,
     pkt: &[u8],
     pieces: &[&[u8]],
@@ -897,4 +899,67 @@ pub fn iovec_equals_contiguous(
     }
     ensure!(n == want.len(), "{n} iovec segments of {}", want.len());
     Ok(())
+}
+
+// The laws' public faces: the checks above build their messages as `String`s; each law hands its
+// message on as a `TestCaseError`, the one failure convention of `laws`.
+
+/// L4: every packet `imp` puts on the wire for a super-packet that [`check::check`] accepts is
+/// valid: headers as S1-S3b (every other header byte unchanged), checksums that verify, payloads
+/// that concatenate to the original (a plain packet unchanged, a checksum request completed).
+pub fn valid_output<S: Segment>(
+    imp: &S,
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    opts: &GsoOptions,
+) -> Result<(), TestCaseError> {
+    valid_output_msg(imp, hdr, pkt, opts).map_err(TestCaseError::fail)
+}
+
+/// Fast == reference: `a` and `b` put the same packets on the wire, or both refuse.
+pub fn agree<A: Segment, B: Segment>(
+    a: &A,
+    b: &B,
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    opts: &GsoOptions,
+) -> Result<(), TestCaseError> {
+    agree_msg(a, b, hdr, pkt, opts).map_err(TestCaseError::fail)
+}
+
+/// L7: on any input, `imp` returns (never panics), and whatever it returns is bounded: no packet
+/// longer than the input, and no more packets than bytes.
+pub fn total<S: Segment>(
+    imp: &S,
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    opts: &GsoOptions,
+) -> Result<(), TestCaseError> {
+    total_msg(imp, hdr, pkt, opts).map_err(TestCaseError::fail)
+}
+
+/// L7 for vnet-core's buffer shapes: any request (perhaps not this packet's) and any buffer sizes
+/// (`deltas` added to the true segment lengths, `extra` buffers more or fewer than segments),
+/// inside canaries: nothing written outside a buffer, nothing at all on failure (S5), the
+/// cursor's bytes on success.
+pub fn canary(
+    req: &GsoRequest,
+    pkt: &[u8],
+    opts: &GsoOptions,
+    deltas: &[i8],
+    extra: i8,
+) -> Result<(), TestCaseError> {
+    canary_msg(req, pkt, opts, deltas, extra).map_err(TestCaseError::fail)
+}
+
+/// L9: the iovec form (S6) of `pkt` cut into `pieces` equals the contiguous form, refusals
+/// included; headers written at a stride `gap` bytes past their length.
+pub fn iovec_equals_contiguous(
+    req: &GsoRequest,
+    pkt: &[u8],
+    pieces: &[&[u8]],
+    opts: &GsoOptions,
+    gap: usize,
+) -> Result<(), TestCaseError> {
+    iovec_equals_contiguous_msg(req, pkt, pieces, opts, gap).map_err(TestCaseError::fail)
 }

@@ -2,9 +2,15 @@
 //! so that the same law runs against vnet-core, the reference models and peers.
 //!
 //! A law takes its implementation through a small trait ([`hdr::HeaderCodec`],
-//! [`csum::Checksummer`], [`meta::MetaTranslator`]) and returns `Err(TestCaseError)` naming what
-//! broke, so it runs inside `proptest!` and in plain loops alike. [`total`] is the exception:
-//! totality (L7) is a property of vnet-core's own public functions.
+//! [`csum::Checksummer`], [`meta::MetaTranslator`], [`gso::Segment`], [`gro::Coalesce`]).
+//! [`total`] is the exception: totality (L7) is a property of vnet-core's own public functions.
+//!
+//! **One failure convention**: every law returns `Ok` when it holds and
+//! `Err(TestCaseError::fail(message))` when it does not, the message naming the implementation and
+//! what differed. So a law runs inside `proptest!` with `?`, in a plain loop with [`hold`], and in
+//! [`crate::conformance`], which adds the law's id and the shrunk counterexample. A law panics
+//! only when the implementation under test panics (proptest, and so the conformance runner, catch
+//! it and report it as that law's failure).
 //!
 //! One name per role: [`Core`] is vnet-core under test, [`CoreWith`] is vnet-core with its bulk
 //! sums taken by another [`Summer`](vnet_core::csum::Summer), and
@@ -20,6 +26,15 @@ pub mod hdr;
 pub mod meta;
 pub mod total;
 pub mod virtio;
+
+use proptest::test_runner::TestCaseError;
+
+/// The law's value, or a panic with its message (for plain loops and fuzz targets, where a
+/// failure must stop the run).
+#[track_caller]
+pub fn hold<T>(law: Result<T, TestCaseError>) -> T {
+    law.unwrap_or_else(|e| panic!("{e}"))
+}
 
 /// vnet-core, as an implementation under test (every law trait but [`gro::Coalesce`], which
 /// [`gro::CoreGro`] implements).
