@@ -332,20 +332,24 @@ fn endpoint_every_guest_feature_set_gives_offloads_the_kernel_takes() {
             // The tunnel without HASH_REPORT (F4); with it, 24 bytes: use that layout.
             let with_hash = set.with(Features::HASH_REPORT);
             let agreed = virtio::negotiate(with_hash, with_hash).unwrap();
-            check_agreement(&ns, agreed, Layout::V1HashTunnel);
+            check_agreement(&ns, tried, agreed, Layout::V1HashTunnel);
         } else {
-            check_agreement(&ns, agreed, Layout::V1);
+            check_agreement(&ns, tried, agreed, Layout::V1);
         }
         tried += 1;
     }
     eprintln!("agreements tried: {tried}");
 }
 
-fn check_agreement(ns: &NetNs, agreed: virtio::Agreed, layout: Layout) {
+/// Opens TAP `feat{n}` (a name of its own per agreement: a child process forked by another test
+/// at the wrong moment holds a copy of the previous fd until it execs, so reusing one name can
+/// meet EBUSY) with `agreed`'s offloads and checks the kernel took them.
+fn check_agreement(ns: &NetNs, n: usize, agreed: virtio::Agreed, layout: Layout) {
+    let name = format!("feat{n}");
     let dev = ns
         .run(|| {
             Options::new(DeviceKind::Tap)
-                .name("feat0")
+                .name(&name)
                 .layout(layout)
                 .open()
                 .expect("open TAP")
