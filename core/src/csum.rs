@@ -40,7 +40,7 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Option<u16> {
     copy_and_sum_body(dst, src)
 }
 
-/// The body of [`copy_and_sum`], inlined into it and into the AVX2 variant.
+/// The body of [`copy_and_sum`], inlined into it and into the AVX2 and AVX-512 variants.
 #[inline(always)]
 fn copy_and_sum_body(dst: &mut [u8], src: &[u8]) -> Option<u16> {
     if dst.len() != src.len() {
@@ -211,7 +211,8 @@ impl Checksum {
 /// stays monomorphised (one direct call per payload, no indirect call inside the loop).
 ///
 /// An implementation must return exactly what [`sum`] and [`copy_and_sum`] return, for every
-/// input: the laws (L2) check [`Portable`] and the AVX2 variant against the RFC 1071 reference.
+/// input: the laws (L2) check [`Portable`] and the AVX2 and AVX-512 variants against the RFC 1071
+/// reference.
 pub trait Summer: Copy {
     /// [`sum`]: the folded ones'-complement sum of `data` as big-endian 16-bit words.
     fn sum(self, data: &[u8]) -> u16;
@@ -265,6 +266,34 @@ pub mod avx2 {
     }
 }
 
+/// [`sum`] and [`copy_and_sum`] compiled with AVX-512 (F and BW) enabled: the same portable loops
+/// again, which the compiler vectorises 512 bits wide (`zmm` registers). As for [`avx2`], no
+/// intrinsics and no `unsafe`; only code that has checked the CPU may call these (`vnet-host`
+/// does, behind `is_x86_feature_detected!`). The AVX-512 target features need Rust 1.89.
+#[cfg(target_arch = "x86_64")]
+pub mod avx512 {
+    /// [`sum`](super::sum), compiled for AVX-512.
+    ///
+    /// # Safety
+    ///
+    /// Safe to call from code compiled with AVX-512 F and BW; from any other code, only once the
+    /// CPU is known to support both (`is_x86_feature_detected!("avx512f")` and `("avx512bw")`).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub fn sum(data: &[u8]) -> u16 {
+        super::to_network_order(super::fold(super::sum_long_body(data)))
+    }
+
+    /// [`copy_and_sum`](super::copy_and_sum), compiled for AVX-512.
+    ///
+    /// # Safety
+    ///
+    /// As for [`sum`]: the CPU must support AVX-512 F and BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Option<u16> {
+        super::copy_and_sum_body(dst, src)
+    }
+}
+
 /// Up to this many bytes, a scalar loop beats setting up and reducing vector accumulators.
 const SHORT: usize = 64;
 
@@ -312,7 +341,7 @@ fn sum_long(data: &[u8]) -> u64 {
     sum_long_body(data)
 }
 
-/// The body of [`sum_long`] (any length), inlined into it and into the AVX2 variant.
+/// The body of [`sum_long`] (any length), inlined into it and into the AVX2 and AVX-512 variants.
 #[inline(always)]
 fn sum_long_body(data: &[u8]) -> u64 {
     // Blocks of fewer than 2^31 words keep both running sums of `sum_words` below 2^63.
