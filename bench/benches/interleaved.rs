@@ -1,12 +1,14 @@
-//! GSO and GRO, vnet beside tun-rs (`gso_split`, `GROTable::apply_gro`), timed alternately in one
-//! loop: each round times one vnet call, then one tun-rs call (GRO: both inputs restored,
+//! The checksum, vnet's builds beside its peers, and GSO and GRO, vnet beside tun-rs (`gso_split`,
+//! `GROTable::apply_gro`), timed alternately in one loop: each checksum round times a batch of
+//! calls of each implementation in turn; each GSO and GRO round times one vnet call, then one tun-rs call (GRO: both inputs restored,
 //! untimed, before). On a shared machine whose load changes during a criterion run, the ratio of
 //! two quantiles taken from the same rounds is steadier than medians measured seconds apart. Same
 //! cases and inputs as `peers` ([`vnet_bench::cases`]). Each case also times its floor, the memory
 //! work any implementation does: GSO, the copies of every segment's headers and payload; GRO,
 //! verify + append (per segment: its TCP header summed, its payload copied and summed in one pass).
 //!
-//! Run: `cargo bench --bench interleaved` (`ROUNDS=n`, default 3000).
+//! Run: `cargo bench --bench interleaved` (`ROUNDS=n`, default 3000; `ONLY=checksum`, `gso` or
+//! `gro` for one part).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -15,7 +17,7 @@ use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header, restore_gro_buffers};
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
-use vnet_core::csum::Summer;
+use vnet_core::csum::{self, Summer};
 use vnet_core::gro::{Gro, GroOptions, LINUX_HELD_FLOWS, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_host::fastsum::FastSum;
@@ -52,6 +54,82 @@ fn report(case: &str, vnet: Times, tun_rs: Times, floor: Times) {
         t[1] / v[1],
         t[2] / v[2],
     );
+}
+
+/// Checksum cases (`peers`' ids: length, `+1` for an odd start) and implementations, each round
+/// timing a batch of calls of every implementation in turn (a single short sum is below the
+/// clock's resolution); nanoseconds per call, and each one's time / vnet's at the minimum and the
+/// median (above 1: vnet is faster).
+fn checksum_round_robin(rounds: usize, fast: FastSum) {
+    println!("checksum case: ns per call as min p10 median; (impl / vnet at min, median)");
+    #[repr(C, align(64))]
+    struct Aligned([u8; 65536 + 64]);
+    let mut buf = Box::new(Aligned([0; 65536 + 64]));
+    for (i, b) in buf.0.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(131) ^ (i >> 7)) as u8;
+    }
+    // vnet's builds: what `FastSum` picks, the portable build, then each vector build the CPU has.
+    let mut vnet = vec![fast, FastSum::Portable(csum::Portable)];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use vnet_host::fastsum::{Avx2, Avx512};
+        vnet.extend(Avx2::detect().map(FastSum::Avx2));
+        vnet.extend(Avx512::detect().map(FastSum::Avx512));
+    }
+    let mut names: Vec<String> = vnet.iter().map(|f| format!("vnet-{}", f.name())).collect();
+    names[0] = "vnet".into();
+    names.extend(["tun-rs", "etherparse", "smoltcp"].map(String::from));
+    /// `calls` calls of `f`, each on an opaque `data`: inlined, as in `peers`.
+    fn batch(f: impl Fn(&[u8]) -> u16, data: &[u8], calls: usize) {
+        for _ in 0..calls {
+            black_box(f(black_box(data)));
+        }
+    }
+    for (case, offset, len) in [
+        ("40", 0, 40),
+        ("40+1", 1, 40),
+        ("65535", 0, 65535),
+        ("65535+1", 1, 65535),
+    ] {
+        let data = &buf.0[offset..offset + len];
+        let calls = ((1usize << 18) / len).max(1);
+        let mut times: Vec<Times> = names.iter().map(|_| Times::default()).collect();
+        for _ in 0..rounds {
+            let (ours, peers) = times.split_at_mut(vnet.len());
+            for (&f, t) in vnet.iter().zip(ours) {
+                t.time(|| batch(|d| f.sum(d), data, calls));
+            }
+            peers[0].time(|| batch(|d| tun_rs::checksum(d, 0), data, calls));
+            peers[1].time(|| {
+                batch(
+                    |d| {
+                        etherparse::checksum::Sum16BitWords::new()
+                            .add_slice(d)
+                            .ones_complement()
+                    },
+                    data,
+                    calls,
+                )
+            });
+            peers[2].time(|| batch(smoltcp::wire::checksum::data, data, calls));
+        }
+        let qs: Vec<[f64; 3]> = times
+            .into_iter()
+            .map(|t| t.quantiles().map(|q| q / calls as f64))
+            .collect();
+        let vnet = qs[0];
+        println!("{case}:");
+        for (name, q) in names.iter().zip(&qs) {
+            println!(
+                "  {name:14} {:9.2} {:9.2} {:9.2}  ({:.2}, {:.2})",
+                q[0],
+                q[1],
+                q[2],
+                q[0] / vnet[0],
+                q[2] / vnet[2],
+            );
+        }
+    }
 }
 
 fn gso_round_robin(rounds: usize, fast: FastSum) {
@@ -158,6 +236,15 @@ fn main() {
         "vnet sums with {}; µs as min p10 median; ratio tun-rs/vnet",
         fast.name()
     );
-    gso_round_robin(rounds, fast);
-    gro_round_robin(rounds, fast);
+    let only = std::env::var("ONLY").ok();
+    let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    if run("checksum") {
+        checksum_round_robin(rounds, fast);
+    }
+    if run("gso") {
+        gso_round_robin(rounds, fast);
+    }
+    if run("gro") {
+        gro_round_robin(rounds, fast);
+    }
 }

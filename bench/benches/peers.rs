@@ -65,16 +65,35 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
 struct Aligned([u8; 65536 + 64]);
 
 /// `vnet` is what a Linux host of vnet-core runs: the sum `vnet_host::fastsum::FastSum` picks for
-/// this CPU (AVX2 where present, as tun-rs picks its AVX2 sum at run time); `vnet-portable` is
-/// vnet-core's default build (SSE2 on x86-64), shown as a peer column.
+/// this CPU (AVX-512 where present, else AVX2, as tun-rs picks its AVX2 sum at run time);
+/// `vnet-portable` is vnet-core's default build (SSE2 on x86-64), and `vnet-avx2`, `vnet-avx512`
+/// its vector builds (where the CPU has them), shown as peer columns.
 fn fast_sum() -> FastSum {
     let fast = FastSum::detect();
     eprintln!("vnet sums with {}", fast.name());
     fast
 }
 
+/// vnet-core's vector builds of its sum that this CPU can run, each its own column.
+fn vector_builds() -> Vec<FastSum> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use vnet_host::fastsum::{Avx2, Avx512};
+        [
+            Avx2::detect().map(FastSum::Avx2),
+            Avx512::detect().map(FastSum::Avx512),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    Vec::new()
+}
+
 fn checksum(c: &mut Criterion) {
     let fast = fast_sum();
+    let builds = vector_builds();
     let mut buf = Box::new(Aligned([0; 65536 + 64]));
     for (i, b) in buf.0.iter_mut().enumerate() {
         *b = (i.wrapping_mul(131) ^ (i >> 7)) as u8;
@@ -104,6 +123,12 @@ fn checksum(c: &mut Criterion) {
         g.bench_function(format!("{case}/vnet-portable"), |b| {
             b.iter(|| csum::sum(black_box(data)))
         });
+        for &build in &builds {
+            assert_eq!(build.sum(data), want);
+            g.bench_function(format!("{case}/vnet-{}", build.name()), |b| {
+                b.iter(|| build.sum(black_box(data)))
+            });
+        }
         g.bench_function(format!("{case}/tun-rs"), |b| {
             b.iter(|| tun_rs::checksum(black_box(data), 0))
         });

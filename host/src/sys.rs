@@ -785,3 +785,44 @@ impl vnet_core::csum::Summer for Avx2 {
         unsafe { vnet_core::csum::avx2::copy_and_sum(dst, src) }
     }
 }
+
+/// vnet-core's AVX-512 checksum ([`vnet_core::csum::avx512`]), usable only on a CPU that has
+/// AVX-512 F and BW.
+///
+/// As with [`Avx2`], the one way to get a value of this type is [`Avx512::detect`], which checks
+/// the CPU first, so holding one proves that AVX-512 F and BW instructions may run.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Avx512(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512 {
+    /// The AVX-512 sum, if this CPU (and OS: the check includes XSAVE support for the ZMM and
+    /// mask state) has AVX-512 F and BW.
+    pub fn detect() -> Option<Avx512> {
+        (std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw"))
+        .then_some(Avx512(()))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl vnet_core::csum::Summer for Avx512 {
+    #[inline]
+    fn sum(self, data: &[u8]) -> u16 {
+        // Short data (headers) is summed as fast by the inlined portable code as by a call.
+        if data.len() <= 64 {
+            return vnet_core::csum::sum(data);
+        }
+        // SAFETY: `self` exists, so `Avx512::detect` saw AVX-512 F and BW on this CPU; the
+        // callee's only requirement beyond its safe signature is that the CPU supports them.
+        unsafe { vnet_core::csum::avx512::sum(data) }
+    }
+
+    #[inline]
+    fn copy_and_sum(self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
+        // SAFETY: as in `sum`: `self` proves the CPU supports AVX-512 F and BW, the callee's only
+        // extra requirement.
+        unsafe { vnet_core::csum::avx512::copy_and_sum(dst, src) }
+    }
+}
