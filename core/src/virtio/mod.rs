@@ -19,7 +19,7 @@ use core::num::NonZeroU16;
 use crate::check::{CheckOptions, Mode};
 use crate::hdr::{Flags, GsoType, Layout, VnetHdr};
 use crate::kernel::Profile;
-use crate::meta::{L4Protocol, RxChecksumState, RxMetadata, TxOffloadSupport};
+use crate::meta::{RxMetadata, TxOffloadSupport};
 use crate::wire::Link;
 
 mod features;
@@ -451,25 +451,8 @@ impl Agreed {
                 Features::MRG_RXBUF,
             );
         }
-        let state = if hdr.flags.contains(Flags::DATA_VALID) {
-            RxChecksumState::Good
-        } else {
-            RxChecksumState::Unknown
-        };
-        let l4_protocol = match hdr.gso_type.base() {
-            GsoType::TCPV4 | GsoType::TCPV6 => L4Protocol::Tcp,
-            GsoType::UDP | GsoType::UDP_L4 => L4Protocol::Udp,
-            _ => L4Protocol::Unknown,
-        };
-        Ok((
-            RxMetadata {
-                ip_checksum: state,
-                l4_checksum: state,
-                l4_protocol,
-                ..RxMetadata::default()
-            },
-            hdr.num_buffers,
-        ))
+        // What the header says is M8's, as for any received header.
+        Ok((crate::meta::rx_metadata(hdr), hdr.num_buffers))
     }
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::meta::VlanMetadata;
+use crate::meta::{L4Protocol, RxChecksumState, VlanMetadata};
 use std::string::ToString;
 
 const ONE: NonZeroU16 = NonZeroU16::MIN;
