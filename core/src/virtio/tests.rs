@@ -96,7 +96,10 @@ fn f2_every_combination_of_the_dependency_table() {
         .filter(|n| Features::DEPENDENT.contains(Features(1 << n)))
         .collect();
     assert_eq!(bits.len(), 17);
-    for combo in 0u32..(1 << bits.len()) {
+    // Every set natively; under Miri (which checks for UB, not coverage, at ~1000x the cost) a
+    // spread of 511 of them.
+    let stride = if cfg!(miri) { 257 } else { 1 };
+    for combo in (0u32..(1 << bits.len())).step_by(stride) {
         let mut set = Features::EMPTY;
         for (i, n) in bits.iter().enumerate() {
             if combo & (1 << i) != 0 {
