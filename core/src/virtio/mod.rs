@@ -358,7 +358,7 @@ impl Agreed {
     /// F8: the receive header a device of this agreement gives the guest for a packet described
     /// by `meta` and spread over `num_buffers` buffers ("Processing of Incoming Packets", device
     /// requirements): DATA_VALID when GUEST_CSUM was agreed and both checksums are valid
-    /// ([`RxChecksumState::is_valid`]), else flags 0 ("If GUEST_CSUM is not negotiated, the device
+    /// ([`RxChecksumState::is_valid`](crate::meta::RxChecksumState::is_valid)), else flags 0 ("If GUEST_CSUM is not negotiated, the device
     /// MUST set flags to zero"); GSO type NONE; `num_buffers` as given with MRG_RXBUF, 1 without
     /// ("MUST set num_buffers to 1"), and 0 in the 10-byte layout, which has no such field.
     pub const fn rx_header(self, meta: &RxMetadata, num_buffers: NonZeroU16) -> VnetHdr {
@@ -394,7 +394,7 @@ impl Agreed {
     }
 
     /// F9: what a driver of this agreement learns from a receive header: DATA_VALID -> both
-    /// checksums [`Good`](RxChecksumState::Good), else both Unknown; the protocol from the GSO
+    /// checksums [`Good`](crate::meta::RxChecksumState::Good), else both Unknown; the protocol from the GSO
     /// type as M8 says; and `num_buffers`. Refused: flags other than zero without GUEST_CSUM, a
     /// GSO type whose GUEST_ feature was not agreed (TCPV4: GUEST_TSO4, TCPV6: GUEST_TSO6, UDP:
     /// GUEST_UFO, UDP_L4: GUEST_USO4 or GUEST_USO6), a tunnel bit without GUEST_UDP_TUNNEL_GSO,
