@@ -28,6 +28,8 @@
 //! # Ok::<(), vnet_core::wire::Error>(())
 //! ```
 
+#[macro_use]
+mod view;
 mod ethernet;
 mod ipv4;
 mod ipv6;

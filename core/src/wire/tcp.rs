@@ -106,27 +106,13 @@ impl Not for TcpFlags {
     }
 }
 
-/// A view over a TCP segment (header, options and payload).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpPacket<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    /// A view over a TCP segment (header, options and payload).
+    TcpPacket,
+    emit: "a stale data offset (use `new_unchecked`)."
+);
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
-    /// Wraps `buffer` without checking it. Accessors will not panic, but may return zeros.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// Wraps `buffer` and [`check_len`](Self::check_len)s it.
-    ///
-    /// Not for the emit path: a reused buffer may hold a stale data offset (use `new_unchecked`).
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// Checks every length an accessor relies on: the buffer holds the fixed header, the data
     /// offset is at least 5, and the buffer holds data offset * 4 bytes. The payload is the rest of
     /// the buffer: bound it by the IP length first (build the view over the IP payload).
@@ -142,29 +128,23 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         Ok(())
     }
 
-    /// Gives back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Source port.
-    pub fn src_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::SRC_PORT)
-    }
-
-    /// Destination port.
-    pub fn dst_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::DST_PORT)
-    }
-
-    /// Sequence number.
-    pub fn seq_number(&self) -> u32 {
-        get32(self.buffer.as_ref(), field::SEQ)
-    }
-
-    /// Acknowledgment number.
-    pub fn ack_number(&self) -> u32 {
-        get32(self.buffer.as_ref(), field::ACK)
+    getters! {
+        /// Source port.
+        src_port -> u16 = get16(field::SRC_PORT);
+        /// Destination port.
+        dst_port -> u16 = get16(field::DST_PORT);
+        /// Sequence number.
+        seq_number -> u32 = get32(field::SEQ);
+        /// Acknowledgment number.
+        ack_number -> u32 = get32(field::ACK);
+        /// The raw data-offset/reserved/flags word, as GRO compares it.
+        doff_flags_word -> u16 = get16(field::DOFF_FLAGS);
+        /// Window.
+        window -> u16 = get16(field::WINDOW);
+        /// The checksum field, as stored.
+        checksum -> u16 = get16(field::CHECKSUM);
+        /// Urgent pointer.
+        urgent_pointer -> u16 = get16(field::URGENT);
     }
 
     /// Data offset: header length in 32-bit words (5..=15 after `check_len`).
@@ -177,29 +157,9 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         usize::from(self.data_offset()) * 4
     }
 
-    /// The raw data-offset/reserved/flags word, as GRO compares it.
-    pub fn doff_flags_word(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::DOFF_FLAGS)
-    }
-
     /// The flags (AE and the eight classic bits; reserved bits excluded).
     pub fn flags(&self) -> TcpFlags {
         TcpFlags(self.doff_flags_word() & TcpFlags::ALL.0)
-    }
-
-    /// Window.
-    pub fn window(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::WINDOW)
-    }
-
-    /// The checksum field, as stored.
-    pub fn checksum(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Urgent pointer.
-    pub fn urgent_pointer(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::URGENT)
     }
 
     /// The option bytes (empty for data offset 5).
@@ -217,9 +177,11 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
-    /// Sets the sequence number (GSO: first segment's plus the bytes before this one).
-    pub fn set_seq_number(&mut self, seq: u32) {
-        put_bytes(self.buffer.as_mut(), field::SEQ, &seq.to_be_bytes());
+    setters! {
+        /// Sets the sequence number (GSO: first segment's plus the bytes before this one).
+        set_seq_number(u32) = field::SEQ;
+        /// Sets the checksum field.
+        set_checksum(u16) = field::CHECKSUM;
     }
 
     /// Sets the flag bits, keeping the data offset and reserved bits (GSO: FIN/PSH only on the
@@ -227,15 +189,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     pub fn set_flags(&mut self, flags: TcpFlags) {
         let word = (self.doff_flags_word() & !TcpFlags::ALL.0) | (flags.0 & TcpFlags::ALL.0);
         put_bytes(self.buffer.as_mut(), field::DOFF_FLAGS, &word.to_be_bytes());
-    }
-
-    /// Sets the checksum field.
-    pub fn set_checksum(&mut self, checksum: u16) {
-        put_bytes(
-            self.buffer.as_mut(),
-            field::CHECKSUM,
-            &checksum.to_be_bytes(),
-        );
     }
 
     /// The payload, mutably.
