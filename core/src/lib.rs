@@ -90,11 +90,13 @@
 #[cfg(any(test, feature = "arbitrary"))]
 extern crate std;
 
+// First: its macros serve the modules after it.
+#[macro_use]
+mod flag_names;
 pub mod check;
 pub mod csum;
 mod dissect;
 pub mod error;
-mod flag_names;
 pub mod gro;
 pub mod gso;
 pub mod hdr;

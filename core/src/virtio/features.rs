@@ -117,26 +117,6 @@ impl Features {
         (self.0 as u64, (self.0 >> 64) as u64)
     }
 
-    /// Whether every bit of `other` is set in `self`.
-    pub const fn contains(self, other: Features) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any bit of `other` is set in `self`.
-    pub const fn intersects(self, other: Features) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// `self` with the bits of `other` added.
-    pub const fn with(self, other: Features) -> Features {
-        Features(self.0 | other.0)
-    }
-
-    /// `self` with the bits of `other` removed.
-    pub const fn without(self, other: Features) -> Features {
-        Features(self.0 & !other.0)
-    }
-
     /// The bits in both.
     pub const fn and(self, other: Features) -> Features {
         Features(self.0 & other.0)
@@ -183,6 +163,8 @@ impl Features {
         f
     }
 }
+
+set_ops!(Features);
 
 impl fmt::Debug for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

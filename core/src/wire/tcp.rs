@@ -26,22 +26,18 @@ pub const TCP_MIN_HEADER_LEN: usize = 20;
 #[repr(transparent)]
 pub struct TcpFlags(pub u16);
 
-impl core::fmt::Debug for TcpFlags {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        const NAMES: [(TcpFlags, &str); 9] = [
-            (TcpFlags::FIN, "FIN"),
-            (TcpFlags::SYN, "SYN"),
-            (TcpFlags::RST, "RST"),
-            (TcpFlags::PSH, "PSH"),
-            (TcpFlags::ACK, "ACK"),
-            (TcpFlags::URG, "URG"),
-            (TcpFlags::ECE, "ECE"),
-            (TcpFlags::CWR, "CWR"),
-            (TcpFlags::AE, "AE"),
-        ];
-        crate::flag_names::write(f, self.0, &NAMES.map(|(flag, name)| (flag.0, name)))
-    }
-}
+set_ops!(TcpFlags);
+debug_names!(TcpFlags:
+    FIN => "FIN",
+    SYN => "SYN",
+    RST => "RST",
+    PSH => "PSH",
+    ACK => "ACK",
+    URG => "URG",
+    ECE => "ECE",
+    CWR => "CWR",
+    AE => "AE",
+);
 
 impl TcpFlags {
     /// No more data from sender.
@@ -66,16 +62,6 @@ impl TcpFlags {
     pub const NS: Self = Self::AE;
     /// Every flag bit; other bits of the word (reserved, data offset) are not flags.
     pub const ALL: Self = Self(0x1ff);
-
-    /// True if every bit of `other` is set in `self`.
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// True if any bit of `other` is set in `self`.
-    pub const fn intersects(self, other: Self) -> bool {
-        self.0 & other.0 != 0
-    }
 }
 
 impl BitOr for TcpFlags {
