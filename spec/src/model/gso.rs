@@ -14,6 +14,8 @@ use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::Link;
 
+use crate::laws::gso::{Segment, Transmitted};
+
 /// RFC 1071: the folded ones'-complement sum of big-endian 16-bit words, an odd byte padded.
 pub fn ones_sum(data: &[u8]) -> u16 {
     let mut acc: u32 = 0;
@@ -167,7 +169,7 @@ fn fix_ip(seg: &mut [u8], lay: &Layout, id: Option<u16>, frag: Option<u16>) {
 
 /// What a device puts on the wire for `hdr` + `pkt`, by the rules (UDP tunnels included: `check`
 /// runs with tunnel GSO and its checksum negotiated).
-pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<u8>>, String> {
+pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Transmitted {
     let copts = crate::laws::gso::check_options(opts);
     let req = match check::check(hdr, pkt, &copts).map_err(|e| e.to_string())? {
         Offload::Plain => return Ok(vec![pkt.to_vec()]),
@@ -409,18 +411,13 @@ fn split(
     }
 }
 
-/// The model as a [`crate::laws::gso::Segment`] implementation.
-impl crate::laws::gso::Segment for super::Reference {
+/// The model as a [`Segment`] implementation.
+impl Segment for super::Reference {
     fn name(&self) -> &'static str {
         "model"
     }
 
-    fn segment(
-        &self,
-        hdr: &VnetHdr,
-        pkt: &[u8],
-        opts: &GsoOptions,
-    ) -> Result<Vec<Vec<u8>>, String> {
+    fn segment(&self, hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Transmitted {
         transmit(hdr, pkt, opts)
     }
 }
