@@ -93,6 +93,8 @@ extern crate std;
 // First: its macros serve the modules after it.
 #[macro_use]
 mod flag_names;
+#[macro_use]
+mod options;
 pub mod check;
 pub mod csum;
 mod dissect;
