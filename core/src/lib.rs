@@ -84,6 +84,8 @@
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
+// No indexing outside tests (an index is a panic path); tests index the frames and golden
+// arrays they built, where a panic is a test failure.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 // Tests use std; so does `arbitrary`'s derive (a fuzzing-only feature).

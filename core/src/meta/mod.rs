@@ -47,9 +47,7 @@ use crate::wire::{
 };
 
 mod fixup;
-// Tests index frames whose lengths they built; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests;
 mod translate;
 

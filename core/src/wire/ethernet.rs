@@ -126,9 +126,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::super::golden::ETH_VLAN_IPV6_TCP;
     use super::*;

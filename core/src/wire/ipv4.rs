@@ -184,9 +184,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::super::golden::{IPV4_OPTS_UDP, IPV4_TCP_SYN, for_each_variant, verifies};
     use super::*;

@@ -231,9 +231,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::super::golden::{
         ETH_VLAN_IPV6_TCP, IPV6_EXT_FRAG_UDP, for_each_variant, pseudo_v6, verifies,

@@ -184,9 +184,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::super::golden::{
         ETH_VLAN_IPV6_TCP, IPV4_TCP_SYN, for_each_variant, pseudo_v4, pseudo_v6, verifies,

@@ -79,9 +79,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::super::golden::{
         IPV4_OPTS_UDP, IPV6_EXT_FRAG_UDP, for_each_variant, pseudo_v4, verifies,
