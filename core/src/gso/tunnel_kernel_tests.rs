@@ -16,12 +16,9 @@ fn case(hdr: &str, pkt: &str) -> (VnetHdr, Vec<u8>) {
 
 /// vnet-core's segments, checked as a TUN write with the tunnel header.
 fn segments(hdr: &VnetHdr, pkt: &[u8]) -> Vec<Vec<u8>> {
-    let opts = CheckOptions {
-        layout: Layout::V1HashTunnel,
-        tunnel: true,
-        tunnel_csum: true,
-        ..CheckOptions::default()
-    };
+    let opts = CheckOptions::DEFAULT
+        .with_layout(Layout::V1HashTunnel)
+        .with_tunnel(true, true);
     let Ok(Offload::Segment(req)) = check(hdr, pkt, &opts) else {
         panic!("not a segmentation: {:?}", check(hdr, pkt, &opts));
     };
