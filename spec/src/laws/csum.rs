@@ -186,6 +186,13 @@ pub fn combine_of_parts<C: Complete>(
     Ok(())
 }
 
+/// An even offset into `data` chosen by `at`, where a 16-bit word starts; `None` when `data`
+/// holds no word.
+fn word_at(data: &[u8], at: usize) -> Option<usize> {
+    let words = data.len() / 2;
+    (words > 0).then(|| (at % words) * 2)
+}
+
 /// L2d: changing the 16-bit word at even offset `at` of `data` to `new` and updating the finished
 /// checksum incrementally gives the recomputed checksum, up to the two zeros (C5).
 pub fn update_is_recomputation<C: Checksummer>(
@@ -194,10 +201,9 @@ pub fn update_is_recomputation<C: Checksummer>(
     at: usize,
     new: u16,
 ) -> Result<(), TestCaseError> {
-    if data.len() < 2 {
+    let Some(at) = word_at(data, at) else {
         return Ok(());
-    }
-    let at = (at % (data.len() / 2)) * 2;
+    };
     let old = u16::from_be_bytes([data[at], data[at + 1]]);
     let check = c.finish(c.sum(data));
     let mut changed = data.to_vec();
@@ -243,10 +249,9 @@ pub fn finished_verifies<C: Complete>(
     at: usize,
     seed: u16,
 ) -> Result<(), TestCaseError> {
-    if data.len() < 2 {
+    let Some(at) = word_at(data, at) else {
         return Ok(());
-    }
-    let at = (at % (data.len() / 2)) * 2;
+    };
     let mut d = data.to_vec();
     d[at..at + 2].fill(0);
     let check = c.finish(c.sum(&d));

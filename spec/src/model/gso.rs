@@ -51,6 +51,17 @@ struct Layout {
     proto: u8,
 }
 
+impl Layout {
+    /// The datagram length the IP header claims: IPv4 `total_len`, or IPv6 40 + `payload_len`.
+    fn claimed_len(&self, pkt: &[u8]) -> usize {
+        if self.v6 {
+            usize::from(be16(pkt, self.l3 + 4)) + 40
+        } else {
+            usize::from(be16(pkt, self.l3 + 2))
+        }
+    }
+}
+
 fn layout(pkt: &[u8], link: Link) -> Result<Layout, String> {
     let short = || "packet shorter than its headers".to_string();
     let (l3, ethertype) = match link {
@@ -229,12 +240,7 @@ fn tunnel(
     if outer.proto != 17 || nh < th + 8 || nh > pkt.len() {
         return Err("S3b: the outer headers are not IP + UDP before inner_nh".into());
     }
-    let claimed = if outer.v6 {
-        usize::from(be16(pkt, outer.l3 + 4)) + 40
-    } else {
-        usize::from(be16(pkt, outer.l3 + 2))
-    };
-    if claimed != pkt.len() - outer.l3 {
+    if outer.claimed_len(pkt) != pkt.len() - outer.l3 {
         return Err("S1: outer IP length disagrees with the packet".into());
     }
     // S1, S3b: the outer headers are checked too; an outer IPv4 fragment (MF or an offset) is not
@@ -276,12 +282,7 @@ fn split(
 ) -> Result<Vec<Vec<u8>>, String> {
     let lay = layout(pkt, link)?;
     // The IP length field must cover exactly the bytes present.
-    let claimed = if lay.v6 {
-        usize::from(be16(pkt, lay.l3 + 4)) + 40
-    } else {
-        usize::from(be16(pkt, lay.l3 + 2))
-    };
-    if claimed != pkt.len() - lay.l3 {
+    if lay.claimed_len(pkt) != pkt.len() - lay.l3 {
         return Err("S1: IP length disagrees with the packet".into());
     }
     match kind {
