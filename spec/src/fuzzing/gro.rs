@@ -496,20 +496,19 @@ fn run<const FLOWS: usize>(input: &GroInput) {
                 lens: lens.len(),
             })
         }
-        FAULT_OUT_SHORT if n > 0 => {
-            out_len = n - 1 - param % n;
+        FAULT_OUT_SHORT | FAULT_OWNER_SHORT if n > 0 => {
+            let have = n - 1 - param % n;
+            let slice = if kind == FAULT_OUT_SHORT {
+                out_len = have;
+                "out"
+            } else {
+                owner_len = have;
+                "owner"
+            };
             Some(GroError::SliceTooShort {
-                slice: "out",
+                slice,
                 need: n,
-                have: out_len,
-            })
-        }
-        FAULT_OWNER_SHORT if n > 0 => {
-            owner_len = n - 1 - param % n;
-            Some(GroError::SliceTooShort {
-                slice: "owner",
-                need: n,
-                have: owner_len,
+                have,
             })
         }
         FAULT_LEN_EXCEEDS if n > 0 => {
