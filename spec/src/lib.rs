@@ -43,7 +43,8 @@ pub fn config(name: &str) -> Config {
 
 /// Property tests that run under [`config`] by their own name (failure seeds in `NAME.txt`):
 /// each `fn name(arg in strategy, ...) { ... }` becomes a `proptest!` test configured by
-/// `config("name")`, so a test's name and its seed file's are one.
+/// `config("name")`, so a test's name and its seed file's are one. It expands to
+/// `proptest::proptest!`: the calling crate depends on `proptest`, as its strategies do.
 ///
 /// ```ignore
 /// vnet_spec::law_tests! {
