@@ -15,8 +15,8 @@ use vnet_core::hdr::{Endian, Flags, GsoType, HdrError, Layout, VnetHdr};
 use vnet_core::wire::{self, IpProtocol, IpVersion, Link};
 use vnet_spec::laws::csum::{Complete, Sum};
 use vnet_spec::laws::gro::Coalesce;
-use vnet_spec::laws::gso::Segment;
-use vnet_spec::laws::hdr::HeaderCodec;
+use vnet_spec::laws::gso::{Segment, Transmitted};
+use vnet_spec::laws::hdr::{HeaderCodec, Read, Written};
 use vnet_spec::model::gro::Coalesced;
 
 /// tun-rs (crate `tun-rs` 2, Linux offload module).
@@ -57,12 +57,7 @@ impl Segment for TunRs {
     /// `handle_virtio_read` derives it. Only TUN framing and the GSO types tun-rs knows (TCPV4,
     /// TCPV6, UDP_L4, ECN): a GSO_NONE packet never reaches `gso_split` in tun-rs (its
     /// NEEDS_CSUM completion, `gso_none_checksum`, is not public).
-    fn segment(
-        &self,
-        hdr: &VnetHdr,
-        pkt: &[u8],
-        opts: &GsoOptions,
-    ) -> Result<Vec<Vec<u8>>, String> {
+    fn segment(&self, hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Transmitted {
         if opts.link != Link::Tun {
             return Err("tun-rs: TUN framing only".into());
         }
@@ -286,12 +281,7 @@ fn only_legacy_native(layout: Layout, endian: Endian) {
 /// tun-rs's `VirtioNetHdr::decode` / `encode`: the 10-byte layout in host byte order (a
 /// `repr(C)` copy), nothing else; other layouts and byte orders panic (not expressible).
 impl HeaderCodec for TunRs {
-    fn read<'a>(
-        &self,
-        bytes: &'a [u8],
-        layout: Layout,
-        endian: Endian,
-    ) -> Result<(VnetHdr, &'a [u8]), HdrError> {
+    fn read<'a>(&self, bytes: &'a [u8], layout: Layout, endian: Endian) -> Read<'a> {
         only_legacy_native(layout, endian);
         let h = VirtioNetHdr::decode(bytes).map_err(|_| HdrError::Truncated {
             need: VIRTIO_NET_HDR_LEN,
@@ -300,13 +290,7 @@ impl HeaderCodec for TunRs {
         Ok((from_tun_rs(&h), &bytes[VIRTIO_NET_HDR_LEN..]))
     }
 
-    fn write(
-        &self,
-        hdr: &VnetHdr,
-        out: &mut [u8],
-        layout: Layout,
-        endian: Endian,
-    ) -> Result<usize, HdrError> {
+    fn write(&self, hdr: &VnetHdr, out: &mut [u8], layout: Layout, endian: Endian) -> Written {
         only_legacy_native(layout, endian);
         let have = out.len();
         to_tun_rs(hdr)

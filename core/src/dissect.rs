@@ -125,24 +125,17 @@ mod tests {
 
     #[test]
     fn dissect_finds_the_transport_header() {
-        let v4 = PacketSpec::tcp4(10).build();
-        assert_eq!(
-            dissect(&v4, false),
-            Some(Keys {
+        for (spec, v6, thoff) in [
+            (PacketSpec::tcp4(10), false, 20),
+            (PacketSpec::tcp6(10), true, 40),
+        ] {
+            let keys = Keys {
                 ip_proto: IpProtocol::TCP,
-                thoff: 20,
-                v6: false
-            })
-        );
-        let v6 = PacketSpec::tcp6(10).build();
-        assert_eq!(
-            dissect(&v6, true),
-            Some(Keys {
-                ip_proto: IpProtocol::TCP,
-                thoff: 40,
-                v6: true
-            })
-        );
+                thoff,
+                v6,
+            };
+            assert_eq!(dissect(&spec.build(), v6), Some(keys));
+        }
     }
 
     /// The dissector and `wire::parse_headers` agree on every packet of the test builder's space

@@ -228,25 +228,53 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Every error of vnet-core, so that one `?` carries a header, check, segmentation, coalescing
-/// or metadata error up to the caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Error {
-    /// Reading or writing a virtio-net header.
-    Hdr(HdrError),
-    /// A header stack that does not parse.
-    Wire(wire::Error),
-    /// A (header, packet) pair `check` rejects.
-    Check(CheckError),
-    /// A request `gso` cannot carry out.
-    Gso(GsoError),
-    /// A batch `gro` cannot take.
-    Gro(GroError),
-    /// Metadata or a frame `meta` cannot translate.
-    Meta(MetaError),
-    /// A virtio feature negotiation, or a header the agreed features do not allow.
-    Feature(FeatureError),
+/// `Error` from one list of variants, each a module's error: the enum, a `From` for each, and a
+/// `Display` that is the module's own.
+macro_rules! every_error {
+    (
+        $(#[$attr:meta])*
+        pub enum Error { $($(#[$doc:meta])* $variant:ident($t:ty),)+ }
+    ) => {
+        $(#[$attr])*
+        pub enum Error { $($(#[$doc])* $variant($t),)+ }
+
+        impl fmt::Display for Error {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(Error::$variant(e) => e.fmt(f),)+
+                }
+            }
+        }
+
+        $(impl From<$t> for Error {
+            fn from(e: $t) -> Error {
+                Error::$variant(e)
+            }
+        })+
+    };
+}
+
+every_error! {
+    /// Every error of vnet-core, so that one `?` carries a header, check, segmentation, coalescing
+    /// or metadata error up to the caller.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub enum Error {
+        /// Reading or writing a virtio-net header.
+        Hdr(HdrError),
+        /// A header stack that does not parse.
+        Wire(wire::Error),
+        /// A (header, packet) pair `check` rejects.
+        Check(CheckError),
+        /// A request `gso` cannot carry out.
+        Gso(GsoError),
+        /// A batch `gro` cannot take.
+        Gro(GroError),
+        /// Metadata or a frame `meta` cannot translate.
+        Meta(MetaError),
+        /// A virtio feature negotiation, or a header the agreed features do not allow.
+        Feature(FeatureError),
+    }
 }
 
 impl Error {
@@ -264,41 +292,7 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Hdr(e) => e.fmt(f),
-            Error::Wire(e) => e.fmt(f),
-            Error::Check(e) => e.fmt(f),
-            Error::Gso(e) => e.fmt(f),
-            Error::Gro(e) => e.fmt(f),
-            Error::Meta(e) => e.fmt(f),
-            Error::Feature(e) => e.fmt(f),
-        }
-    }
-}
-
 impl core::error::Error for Error {}
-
-macro_rules! from {
-    ($($variant:ident($t:ty)),*) => {$(
-        impl From<$t> for Error {
-            fn from(e: $t) -> Error {
-                Error::$variant(e)
-            }
-        }
-    )*};
-}
-
-from!(
-    Hdr(HdrError),
-    Wire(wire::Error),
-    Check(CheckError),
-    Gso(GsoError),
-    Gro(GroError),
-    Meta(MetaError),
-    Feature(FeatureError)
-);
 
 #[cfg(test)]
 mod tests {

@@ -34,23 +34,26 @@ use core::mem::{offset_of, size_of};
 use zerocopy::byteorder::{BigEndian, ByteOrder, LittleEndian, U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-/// The `flags` byte (R5). A transparent newtype so that every byte value is representable.
-#[repr(transparent)]
-#[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    FromBytes,
-    IntoBytes,
-    Immutable,
-    KnownLayout,
-    Unaligned,
-)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct Flags(pub u8);
+/// zerocopy's traits on a header's wire form, written once for every struct and byte of the
+/// header: alignment 1 and no padding, so any bytes are a header and a header at any offset casts.
+/// Each item derives what else it needs itself.
+macro_rules! wire_form {
+    (#[repr($repr:ident)] $($item:item)+) => {$(
+        #[repr($repr)]
+        #[derive(
+            Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned,
+        )]
+        $item
+    )+};
+}
+
+wire_form! {
+    #[repr(transparent)]
+    /// The `flags` byte (R5). A transparent newtype so that every byte value is representable.
+    #[derive(Hash, Default)]
+    #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+    pub struct Flags(pub u8);
+}
 
 impl Flags {
     /// No flags.
@@ -64,56 +67,23 @@ impl Flags {
     pub const RSC_INFO: Flags = Flags(0x04);
     /// The outer UDP checksum of a UDP-tunnel GSO packet is to be computed too (V7, S3b).
     pub const UDP_TUNNEL_CSUM: Flags = Flags(0x08);
-
-    /// Whether every bit of `other` is set in `self`.
-    pub const fn contains(self, other: Flags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// `self` with the bits of `other` added.
-    pub const fn with(self, other: Flags) -> Flags {
-        Flags(self.0 | other.0)
-    }
-
-    /// `self` with the bits of `other` removed.
-    pub const fn without(self, other: Flags) -> Flags {
-        Flags(self.0 & !other.0)
-    }
 }
 
-impl fmt::Debug for Flags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(Flags, &str); 4] = [
-            (Flags::NEEDS_CSUM, "NEEDS_CSUM"),
-            (Flags::DATA_VALID, "DATA_VALID"),
-            (Flags::RSC_INFO, "RSC_INFO"),
-            (Flags::UDP_TUNNEL_CSUM, "UDP_TUNNEL_CSUM"),
-        ];
-        crate::flag_names::write(
-            f,
-            self.0.into(),
-            &NAMES.map(|(flag, name)| (flag.0.into(), name)),
-        )
-    }
-}
+set_ops!(Flags);
+debug_names!(Flags:
+    NEEDS_CSUM => "NEEDS_CSUM",
+    DATA_VALID => "DATA_VALID",
+    RSC_INFO => "RSC_INFO",
+    UDP_TUNNEL_CSUM => "UDP_TUNNEL_CSUM",
+);
 
-/// The `gso_type` byte (R6): a base type, optionally with the ECN bit and a UDP-tunnel bit.
-#[repr(transparent)]
-#[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    FromBytes,
-    IntoBytes,
-    Immutable,
-    KnownLayout,
-    Unaligned,
-)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct GsoType(pub u8);
+wire_form! {
+    #[repr(transparent)]
+    /// The `gso_type` byte (R6): a base type, optionally with the ECN bit and a UDP-tunnel bit.
+    #[derive(Hash, Default)]
+    #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+    pub struct GsoType(pub u8);
+}
 
 impl GsoType {
     /// Not a GSO packet.
@@ -176,31 +146,26 @@ impl fmt::Debug for GsoType {
     }
 }
 
-/// The legacy `virtio_net_hdr` (10 bytes): the fields every layout starts with.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned,
-)]
-pub struct HdrLegacy<O: ByteOrder> {
-    /// [`Flags`].
-    pub flags: Flags,
-    /// [`GsoType`].
-    pub gso_type: GsoType,
-    /// Length of the headers to keep linear: a hint, never trusted (V6).
-    pub hdr_len: U16<O>,
-    /// Payload bytes per segment (the MSS).
-    pub gso_size: U16<O>,
-    /// Where checksumming starts (or, with RSC_INFO, the coalesced segment count).
-    pub csum_start: U16<O>,
-    /// Where from `csum_start` the checksum is stored (or, with RSC_INFO, the duplicate ACKs).
-    pub csum_offset: U16<O>,
+wire_form! {
+    #[repr(C)]
+    /// The legacy `virtio_net_hdr` (10 bytes): the fields every layout starts with.
+    #[derive(Debug)]
+    pub struct HdrLegacy<O: ByteOrder> {
+        /// [`Flags`].
+        pub flags: Flags,
+        /// [`GsoType`].
+        pub gso_type: GsoType,
+        /// Length of the headers to keep linear: a hint, never trusted (V6).
+        pub hdr_len: U16<O>,
+        /// Payload bytes per segment (the MSS).
+        pub gso_size: U16<O>,
+        /// Where checksumming starts (or, with RSC_INFO, the coalesced segment count).
+        pub csum_start: U16<O>,
+        /// Where from `csum_start` the checksum is stored (or, with RSC_INFO, the duplicate ACKs).
+        pub csum_offset: U16<O>,
 }
 
 /// `virtio_net_hdr_v1` / `virtio_net_hdr_mrg_rxbuf` (12 bytes, R1).
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned,
-)]
 pub struct HdrV1<O: ByteOrder> {
     /// The first ten bytes.
     pub legacy: HdrLegacy<O>,
@@ -209,10 +174,6 @@ pub struct HdrV1<O: ByteOrder> {
 }
 
 /// `virtio_net_hdr_v1_hash` (20 bytes).
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned,
-)]
 pub struct HdrV1Hash<O: ByteOrder> {
     /// The first twelve bytes.
     pub v1: HdrV1<O>,
@@ -225,10 +186,6 @@ pub struct HdrV1Hash<O: ByteOrder> {
 }
 
 /// `virtio_net_hdr_v1_hash_tunnel` (24 bytes). The two offsets are always little-endian (R13).
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned,
-)]
 pub struct HdrV1HashTunnel<O: ByteOrder> {
     /// The first twenty bytes.
     pub hash: HdrV1Hash<O>,
@@ -236,6 +193,7 @@ pub struct HdrV1HashTunnel<O: ByteOrder> {
     pub outer_th_offset: U16<LittleEndian>,
     /// Offset of the inner IP header from the start of the packet.
     pub inner_nh_offset: U16<LittleEndian>,
+}
 }
 
 const _: () = {

@@ -131,64 +131,35 @@ pub struct Fact {
     pub value: Value,
 }
 
+/// The [`Fact`]s of profile `p`, each `field: ValueKind "K row"`: the field's name is its own.
+macro_rules! facts {
+    ($p:ident: $($field:ident: $kind:ident $rule:literal,)+) => {
+        [$(Fact {
+            name: stringify!($field),
+            rule: $rule,
+            value: Value::$kind($p.$field),
+        }),+]
+    };
+}
+
 impl Profile {
     /// Every fact, in field order: the one list that tables, JSON and reports are made from.
     pub const fn facts(&self) -> [Fact; 11] {
-        [
-            fact(
-                "write_dissects_gso",
-                "K15",
-                Value::Flag(self.write_dissects_gso),
-            ),
-            fact("uso", "K16", Value::Flag(self.uso)),
-            fact(
-                "udp_max_segments",
-                "K4",
-                Value::Count(self.udp_max_segments),
-            ),
-            fact(
-                "csum_start_past_ip_header",
-                "K17",
-                Value::Flag(self.csum_start_past_ip_header),
-            ),
-            fact(
-                "gso_min_ip_header",
-                "K18",
-                Value::Flag(self.gso_min_ip_header),
-            ),
-            fact(
-                "tcp_min_gso_size",
-                "K19",
-                Value::Count(self.tcp_min_gso_size),
-            ),
-            fact(
-                "hdr_len_counts_unparsed_header",
-                "K1",
-                Value::Flag(self.hdr_len_counts_unparsed_header),
-            ),
-            fact(
-                "gro_cwr_must_match",
-                "K21",
-                Value::Flag(self.gro_cwr_must_match),
-            ),
-            fact(
-                "tcp6_gso_drops_dest_opts",
-                "K22",
-                Value::Flag(self.tcp6_gso_drops_dest_opts),
-            ),
-            fact(
-                "gro_fixed_id_needs_df",
-                "K23",
-                Value::Flag(self.gro_fixed_id_needs_df),
-            ),
-            fact("udp_tunnel_gso", "K20", Value::Flag(self.udp_tunnel_gso)),
+        let p = self;
+        facts![p:
+            write_dissects_gso: Flag "K15",
+            uso: Flag "K16",
+            udp_max_segments: Count "K4",
+            csum_start_past_ip_header: Flag "K17",
+            gso_min_ip_header: Flag "K18",
+            tcp_min_gso_size: Count "K19",
+            hdr_len_counts_unparsed_header: Flag "K1",
+            gro_cwr_must_match: Flag "K21",
+            tcp6_gso_drops_dest_opts: Flag "K22",
+            gro_fixed_id_needs_df: Flag "K23",
+            udp_tunnel_gso: Flag "K20",
         ]
     }
-}
-
-/// A [`Fact`] (a `const fn`, so that [`Profile::facts`] can be one too).
-const fn fact(name: &'static str, rule: &'static str, value: Value) -> Fact {
-    Fact { name, rule, value }
 }
 
 impl Default for Profile {
@@ -212,36 +183,28 @@ pub const LINUX_6_1: Profile = Profile {
     udp_tunnel_gso: false,
 };
 
-/// Linux 6.12 (Debian's `linux-image-6.12.118+deb12-amd64`), measured under QEMU.
+/// Linux 6.12 (Debian's `linux-image-6.12.118+deb12-amd64`), measured under QEMU: 6.1 with the
+/// facts set here changed (K16, K17, K18, K22).
 pub const LINUX_6_12: Profile = Profile {
-    write_dissects_gso: false,
     uso: true,
-    udp_max_segments: 128,
     csum_start_past_ip_header: true,
     gso_min_ip_header: true,
-    tcp_min_gso_size: 8,
-    hdr_len_counts_unparsed_header: false,
-    gro_cwr_must_match: false,
     tcp6_gso_drops_dest_opts: true,
-    gro_fixed_id_needs_df: true,
-    udp_tunnel_gso: false,
+    ..LINUX_6_1
 };
 
 /// Linux 6.18: the 6.18.44 build this project was first built and tested on. It differs from
 /// this project's present 6.18.44 build in K15 only ([`LINUX_6_18_DISSECT`], where K1, K4,
-/// K16-K23 were measured); 6.18.35's source agrees on K15 and K19.
+/// K16-K23 were measured); 6.18.35's source agrees on K15 and K19. 6.12 with the facts set here
+/// changed (K19, K1, K21, K22, K23, K20).
 pub const LINUX_6_18: Profile = Profile {
-    write_dissects_gso: false,
-    uso: true,
-    udp_max_segments: 128,
-    csum_start_past_ip_header: true,
-    gso_min_ip_header: true,
     tcp_min_gso_size: 0,
     hdr_len_counts_unparsed_header: true,
     gro_cwr_must_match: true,
     tcp6_gso_drops_dest_opts: false,
     gro_fixed_id_needs_df: false,
     udp_tunnel_gso: true,
+    ..LINUX_6_12
 };
 
 /// A 6.18 build that dissects GSO packets written without NEEDS_CSUM (K15: it carries

@@ -84,17 +84,23 @@
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
+// No indexing outside tests (an index is a panic path); tests index the frames and golden
+// arrays they built, where a panic is a test failure.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 // Tests use std; so does `arbitrary`'s derive (a fuzzing-only feature).
 #[cfg(any(test, feature = "arbitrary"))]
 extern crate std;
 
+// First: its macros serve the modules after it.
+#[macro_use]
+mod flag_names;
+#[macro_use]
+mod options;
 pub mod check;
 pub mod csum;
 mod dissect;
 pub mod error;
-mod flag_names;
 pub mod gro;
 pub mod gso;
 pub mod hdr;

@@ -41,6 +41,31 @@ pub fn config(name: &str) -> Config {
     config_in(regressions_dir().as_deref(), name)
 }
 
+/// Property tests that run under [`config`] by their own name (failure seeds in `NAME.txt`):
+/// each `fn name(arg in strategy, ...) { ... }` becomes a `proptest!` test configured by
+/// `config("name")`, so a test's name and its seed file's are one. It expands to
+/// `proptest::proptest!`: the calling crate depends on `proptest`, as its strategies do.
+///
+/// ```ignore
+/// vnet_spec::law_tests! {
+///     /// L1a: ...
+///     fn l1_read_of_write(hdr in vnet_hdr_any()) {
+///         read_of_write(&Core, &hdr, Layout::V1, Endian::Little)?;
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! law_tests {
+    ($($(#[$attr:meta])* fn $name:ident($($args:tt)*) $body:block)+) => {$(
+        proptest::proptest! {
+            #![proptest_config($crate::config(stringify!($name)))]
+            $(#[$attr])*
+            #[test]
+            fn $name($($args)*) $body
+        }
+    )+};
+}
+
 /// [`config`] with failure seeds in `DIR/NAME.txt` (none saved when `dir` is `None`).
 pub fn config_in(dir: Option<&Path>, name: &str) -> Config {
     let failure_persistence = dir.map(|dir| {

@@ -8,7 +8,7 @@ use vnet_core::hdr::VnetHdr;
 use vnet_spec::conformance::{Outcome, Suite};
 use vnet_spec::laws::Core;
 use vnet_spec::laws::gro::CoreGro;
-use vnet_spec::laws::gso::Segment;
+use vnet_spec::laws::gso::{Segment, Transmitted};
 
 /// Every law the runner has holds on vnet-core.
 #[test]
@@ -41,12 +41,7 @@ impl Segment for DropsLast {
         "drops-last"
     }
 
-    fn segment(
-        &self,
-        hdr: &VnetHdr,
-        pkt: &[u8],
-        opts: &GsoOptions,
-    ) -> Result<Vec<Vec<u8>>, String> {
+    fn segment(&self, hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Transmitted {
         let mut out = Core.segment(hdr, pkt, opts)?;
         if out.len() > 1 {
             out.pop();

@@ -16,28 +16,35 @@ fn request(sp: &SuperPacket) -> Option<check::GsoRequest> {
     }
 }
 
+/// `pkt` with the byte at `at` (if it has any) set to `byte`.
+fn with_byte(pkt: &[u8], at: prop::sample::Index, byte: u8) -> Vec<u8> {
+    let mut pkt = pkt.to_vec();
+    if !pkt.is_empty() {
+        let i = at.index(pkt.len());
+        pkt[i] = byte;
+    }
+    pkt
+}
+
 proptest! {
     #![proptest_config(vnet_spec::config("gso"))]
 
     /// L4: vnet-core's segments are valid and are what S1-S3 say.
     #[test]
     fn l4_core_segments_are_valid(sp in super_packet_any()) {
-        let r = law::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts);
-        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        law::valid_output(&Core, &sp.hdr, &sp.pkt, &sp.opts)?;
     }
 
     /// L4 holds for the model too (the reference is checked against the laws, not only trusted).
     #[test]
     fn l4_model_segments_are_valid(sp in super_packet_any()) {
-        let r = law::valid_output(&Reference, &sp.hdr, &sp.pkt, &sp.opts);
-        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        law::valid_output(&Reference, &sp.hdr, &sp.pkt, &sp.opts)?;
     }
 
     /// Fast == reference on valid super-packets, byte for byte.
     #[test]
     fn core_equals_model(sp in super_packet_any()) {
-        let r = law::agree(&Core, &Reference, &sp.hdr, &sp.pkt, &sp.opts);
-        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        law::agree(&Core, &Reference, &sp.hdr, &sp.pkt, &sp.opts)?;
     }
 
     /// Fast == reference, and L7, on a super-packet with one byte changed and any header: both
@@ -50,22 +57,16 @@ proptest! {
         at in any::<prop::sample::Index>(),
         byte in any::<u8>(),
     ) {
-        let mut pkt = sp.pkt.clone();
-        if !pkt.is_empty() {
-            let i = at.index(pkt.len());
-            pkt[i] = byte;
-        }
+        let pkt = with_byte(&sp.pkt, at, byte);
         let h = if use_hdr { hdr } else { sp.hdr };
-        prop_assert!(law::total(&Core, &h, &pkt, &sp.opts).is_ok());
-        let r = law::agree(&Core, &Reference, &h, &pkt, &sp.opts);
-        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        law::total(&Core, &h, &pkt, &sp.opts)?;
+        law::agree(&Core, &Reference, &h, &pkt, &sp.opts)?;
     }
 
     /// L7: arbitrary header and bytes never panic, and the output is bounded.
     #[test]
     fn l7_arbitrary_bytes(sp in super_packet_any(), hdr in vnet_hdr_any(), bytes in vec(any::<u8>(), 0..300)) {
-        let r = law::total(&Core, &hdr, &bytes, &sp.opts);
-        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        law::total(&Core, &hdr, &bytes, &sp.opts)?;
     }
 
     /// L7 + S5: any buffer sizes around the true ones, inside canaries; nothing written outside a
@@ -77,8 +78,7 @@ proptest! {
         extra in -1i8..=1,
     ) {
         if let Some(req) = request(&sp) {
-            let r = law::canary(&req, &sp.pkt, &sp.opts, &deltas, extra);
-            prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+            law::canary(&req, &sp.pkt, &sp.opts, &deltas, extra)?;
         }
     }
 
@@ -92,8 +92,7 @@ proptest! {
     ) {
         if let Some(req) = request(&sp) {
             let pieces = law::cut(&sp.pkt, &cuts);
-            let r = law::iovec_equals_contiguous(&req, &sp.pkt, &pieces, &sp.opts, gap);
-            prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+            law::iovec_equals_contiguous(&req, &sp.pkt, &pieces, &sp.opts, gap)?;
         }
     }
 
@@ -110,15 +109,10 @@ proptest! {
         cuts in vec(any::<usize>(), 0..6),
     ) {
         if let Some(req) = request(&a) {
-            let mut pkt = if other { b.pkt.clone() } else { a.pkt.clone() };
-            if !pkt.is_empty() {
-                let i = at.index(pkt.len());
-                pkt[i] = byte;
-            }
+            let pkt = with_byte(if other { &b.pkt } else { &a.pkt }, at, byte);
             let opts = if other { b.opts } else { a.opts };
             let pieces = law::cut(&pkt, &cuts);
-            let r = law::iovec_equals_contiguous(&req, &pkt, &pieces, &opts, 3);
-            prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+            law::iovec_equals_contiguous(&req, &pkt, &pieces, &opts, 3)?;
         }
     }
 
@@ -131,8 +125,7 @@ proptest! {
         deltas in vec(-2i8..=2, 1..3),
     ) {
         if let Some(req) = request(&a) {
-            let r = law::canary(&req, &b.pkt, &b.opts, &deltas, 0);
-            prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+            law::canary(&req, &b.pkt, &b.opts, &deltas, 0)?;
         }
     }
 }

@@ -29,55 +29,32 @@ fn l2_copy_and_sum_every_length() {
     });
 }
 
-proptest! {
-    #![proptest_config(vnet_spec::config("l2_sum_matches_reference"))]
-
+vnet_spec::law_tests! {
     /// L2a (C1): fast sum == reference on random data of random length and alignment.
-    #[test]
     fn l2_sum_matches_reference(data in bytes_any(SWEEP + 8), offset in 0usize..8) {
         let offset = offset.min(data.len());
         sum_matches(&Core, &Reference, &data[offset..])?;
     }
-}
-
-proptest! {
-    #![proptest_config(vnet_spec::config("l2_copy_and_sum"))]
 
     /// L2b: copy_and_sum copies exactly and returns the sum of what it copied.
-    #[test]
     fn l2_copy_and_sum(data in bytes_any(4096), dst_offset in 0usize..64) {
         copy_and_sum_is_sum(&Core, &data, dst_offset)?;
         copy_and_sum_is_sum(&Reference, &data, dst_offset)?;
     }
-}
-
-proptest! {
-    #![proptest_config(vnet_spec::config("l2_combine_of_parts"))]
 
     /// L2c (C1): sums of pieces cut anywhere (odd offsets too), combined, equal the whole's.
-    #[test]
     fn l2_combine_of_parts(data in bytes_any(600), cuts in prop::collection::vec(any::<usize>(), 0..6)) {
         combine_of_parts(&Core, &data, &cuts)?;
         combine_of_parts(&Reference, &data, &cuts)?;
     }
-}
-
-proptest! {
-    #![proptest_config(vnet_spec::config("l2_incremental_update"))]
 
     /// L2d (C5): an RFC 1624 update equals recomputation, up to 0x0000/0xFFFF.
-    #[test]
     fn l2_incremental_update(data in bytes_any(200), at in any::<usize>(), new in any::<u16>()) {
         update_is_recomputation(&Core, &data, at, new)?;
         update_is_recomputation(&Reference, &data, at, new)?;
     }
-}
-
-proptest! {
-    #![proptest_config(vnet_spec::config("l2_pseudo_headers"))]
 
     /// L2e (C2): vnet-core's IPv4 and IPv6 pseudo-headers == the model's byte layouts.
-    #[test]
     fn l2_pseudo_headers(
         src4 in any::<[u8; 4]>(),
         dst4 in any::<[u8; 4]>(),
@@ -88,14 +65,9 @@ proptest! {
     ) {
         pseudo_headers_agree(&Core, &Reference, src4, dst4, &src6, &dst6, protocol, l4_len)?;
     }
-}
-
-proptest! {
-    #![proptest_config(vnet_spec::config("l2_finished_checksums_verify"))]
 
     /// L2f (C1, C3): data with its finished checksum stored sums to 0xFFFF, with or without a
     /// pseudo-header seed.
-    #[test]
     fn l2_finished_checksums_verify(data in bytes_any(300), at in any::<usize>(), seed in any::<u16>()) {
         finished_verifies(&Core, &data, at, seed)?;
         finished_verifies(&Reference, &data, at, seed)?;

@@ -8,21 +8,13 @@ use vnet_spec::strategy::meta::{
     frame_any, hdr_frame_near_valid, tx_metadata_any, tx_metadata_representable,
 };
 
-proptest! {
-    #![proptest_config(vnet_spec::config("l7_header_read"))]
-
+vnet_spec::law_tests! {
     /// L7 (R1-R14): VnetHdr::read on any bytes, every layout and byte order.
-    #[test]
     fn l7_header_read(bytes in bytes_any(40)) {
         header_read(&bytes)?;
     }
-}
-
-proptest! {
-    #![proptest_config(vnet_spec::config("l7_check"))]
 
     /// L7 (V1-V8, T14, P4-P9): check::check on any header and packet, every mode, link and option.
-    #[test]
     fn l7_check(
         (hdr, pkt) in prop_oneof![
             (prop_oneof![vnet_hdr_any(), vnet_hdr_plausible()], frame_any()),
@@ -32,23 +24,13 @@ proptest! {
     ) {
         check_every_option(&hdr, &pkt, udp_max_segments)?;
     }
-}
-
-proptest! {
-    #![proptest_config(vnet_spec::config("l7_wire"))]
 
     /// L7: every wire view (checked and unchecked) and parse_headers on any bytes.
-    #[test]
     fn l7_wire(bytes in frame_any()) {
         wire_views(&bytes)?;
     }
-}
-
-proptest! {
-    #![proptest_config(vnet_spec::config("l7_meta"))]
 
     /// L7 (M1-M10): the meta translations and fix-ups on any metadata, header and frame.
-    #[test]
     fn l7_meta(
         m in prop_oneof![tx_metadata_any(), tx_metadata_representable()],
         (hdr, frame) in prop_oneof![

@@ -6,14 +6,7 @@ use std::vec;
 use vnet_packet::{PacketSpec, v6_dest_opts};
 
 fn under(kernel: Profile, hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload, CheckError> {
-    check(
-        hdr,
-        pkt,
-        &CheckOptions {
-            kernel,
-            ..CheckOptions::default()
-        },
-    )
+    check(hdr, pkt, &CheckOptions::DEFAULT.with_kernel(kernel))
 }
 
 /// A GSO header without NEEDS_CSUM (as a sender that leaves the checksum to the segmenter
@@ -116,11 +109,9 @@ fn k15_not_on_tap() {
         ..PacketSpec::udp6(1970)
     }
     .build();
-    let opts = CheckOptions {
-        link: Link::Tap,
-        kernel: LINUX_6_18_DISSECT,
-        ..CheckOptions::default()
-    };
+    let opts = CheckOptions::DEFAULT
+        .with_link(Link::Tap)
+        .with_kernel(LINUX_6_18_DISSECT);
     let err = check(&no_csum(GsoType::TCPV6, 40), &pkt, &opts).unwrap_err();
     assert_eq!(err.rule(), "S1");
 }
@@ -170,12 +161,11 @@ fn k20_tunnel_unknown_before_6_17() {
         inner_nh_offset: 42,
         ..VnetHdr::default()
     };
-    let opts = |kernel| CheckOptions {
-        layout: Layout::V1HashTunnel,
-        kernel,
-        tunnel: true,
-        tunnel_csum: true,
-        ..CheckOptions::default()
+    let opts = |kernel| {
+        CheckOptions::DEFAULT
+            .with_layout(Layout::V1HashTunnel)
+            .with_kernel(kernel)
+            .with_tunnel(true, true)
     };
     assert!(matches!(
         check(&hdr, &pkt, &opts(LINUX_6_18)),
@@ -218,12 +208,9 @@ fn regression_k21_tunnel_single_segment_is_a_checksum() {
          ec850800000000abcd00458d002dc2d50000a5061e2e0a010004c633640212c5bcb4313ffca0ee89966b\
          5011d863edbe0000030a11181f",
     );
-    let opts = CheckOptions {
-        layout: Layout::V1HashTunnel,
-        tunnel: true,
-        tunnel_csum: true,
-        ..CheckOptions::default()
-    };
+    let opts = CheckOptions::DEFAULT
+        .with_layout(Layout::V1HashTunnel)
+        .with_tunnel(true, true);
     let Ok(Offload::Checksum(req)) = check(&hdr, &pkt, &opts) else {
         panic!("{:?}", check(&hdr, &pkt, &opts));
     };

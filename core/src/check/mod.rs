@@ -80,6 +80,17 @@ pub struct CheckOptions {
     pub tunnel_csum: bool,
 }
 
+options!(CheckOptions {
+    /// With packets starting at `link`.
+    with_link(link: Link);
+    /// With the device reading headers of `layout`.
+    with_layout(layout: Layout);
+    /// With the rules of `mode`.
+    with_mode(mode: Mode);
+    /// With the rules of `kernel`.
+    with_kernel(kernel: Profile);
+});
+
 impl CheckOptions {
     /// The defaults: a TUN write ([`Link::Tun`]) with the 12-byte header ([`Layout::V1`]),
     /// [`Mode::Linux`], [`Profile::NEWEST`], no UDP tunnel. Usable in a `static` or `const`;
@@ -93,35 +104,6 @@ impl CheckOptions {
         tunnel_csum: false,
     };
 
-    /// [`CheckOptions::DEFAULT`].
-    pub const fn new() -> CheckOptions {
-        CheckOptions::DEFAULT
-    }
-
-    /// With packets starting at `link`.
-    #[must_use]
-    pub const fn with_link(self, link: Link) -> CheckOptions {
-        CheckOptions { link, ..self }
-    }
-
-    /// With the device reading headers of `layout`.
-    #[must_use]
-    pub const fn with_layout(self, layout: Layout) -> CheckOptions {
-        CheckOptions { layout, ..self }
-    }
-
-    /// With the rules of `mode`.
-    #[must_use]
-    pub const fn with_mode(self, mode: Mode) -> CheckOptions {
-        CheckOptions { mode, ..self }
-    }
-
-    /// With the rules of `kernel`.
-    #[must_use]
-    pub const fn with_kernel(self, kernel: Profile) -> CheckOptions {
-        CheckOptions { kernel, ..self }
-    }
-
     /// With UDP-tunnel GSO negotiated or not, and its checksum offload.
     #[must_use]
     pub const fn with_tunnel(self, tunnel: bool, tunnel_csum: bool) -> CheckOptions {
@@ -130,12 +112,6 @@ impl CheckOptions {
             tunnel_csum,
             ..self
         }
-    }
-}
-
-impl Default for CheckOptions {
-    fn default() -> CheckOptions {
-        CheckOptions::DEFAULT
     }
 }
 

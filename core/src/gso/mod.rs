@@ -103,6 +103,19 @@ pub struct GsoOptions {
     pub frag_id: u32,
 }
 
+options!(GsoOptions {
+    /// With packets starting at `link` (what `check` was given).
+    with_link(link: Link);
+    /// With AccECN mode on or off (S1b).
+    with_accecn(accecn: bool);
+    /// With fixed-ID mode on or off (S2).
+    with_fixed_id(fixed_id: bool);
+    /// Following `kernel` where kernels differ.
+    with_kernel(kernel: Profile);
+    /// With `frag_id` in the fragment header of IPv6 UFO fragments (S3a).
+    with_frag_id(frag_id: u32);
+});
+
 impl GsoOptions {
     /// The defaults: [`Link::Tun`], no AccECN, incrementing IDs, [`Profile::NEWEST`], fragment
     /// ID 0. Usable in a `static` or `const`; [`Default`] returns it.
@@ -113,47 +126,6 @@ impl GsoOptions {
         kernel: Profile::NEWEST,
         frag_id: 0,
     };
-
-    /// [`GsoOptions::DEFAULT`].
-    pub const fn new() -> GsoOptions {
-        GsoOptions::DEFAULT
-    }
-
-    /// With packets starting at `link` (what `check` was given).
-    #[must_use]
-    pub const fn with_link(self, link: Link) -> GsoOptions {
-        GsoOptions { link, ..self }
-    }
-
-    /// With AccECN mode on or off (S1b).
-    #[must_use]
-    pub const fn with_accecn(self, accecn: bool) -> GsoOptions {
-        GsoOptions { accecn, ..self }
-    }
-
-    /// With fixed-ID mode on or off (S2).
-    #[must_use]
-    pub const fn with_fixed_id(self, fixed_id: bool) -> GsoOptions {
-        GsoOptions { fixed_id, ..self }
-    }
-
-    /// Following `kernel` where kernels differ.
-    #[must_use]
-    pub const fn with_kernel(self, kernel: Profile) -> GsoOptions {
-        GsoOptions { kernel, ..self }
-    }
-
-    /// With `frag_id` in the fragment header of IPv6 UFO fragments (S3a).
-    #[must_use]
-    pub const fn with_frag_id(self, frag_id: u32) -> GsoOptions {
-        GsoOptions { frag_id, ..self }
-    }
-}
-
-impl Default for GsoOptions {
-    fn default() -> GsoOptions {
-        GsoOptions::DEFAULT
-    }
 }
 
 /// Which part of a request disagrees with the packet.

@@ -18,10 +18,7 @@ fn hdr(gso_type: GsoType, gso_size: u16, start: u16, offset: u16) -> VnetHdr {
 }
 
 fn request(h: &VnetHdr, pkt: &[u8], link: Link) -> GsoRequest {
-    let opts = CheckOptions {
-        link,
-        ..CheckOptions::default()
-    };
+    let opts = CheckOptions::DEFAULT.with_link(link);
     match check(h, pkt, &opts) {
         Ok(Offload::Segment(req)) => req,
         other => panic!("expected a GSO request, got {other:?}"),
@@ -412,12 +409,9 @@ fn tunnel_packet(outer_csum: bool) -> (Vec<u8>, VnetHdr) {
 fn udp_tunnel_tcp() {
     for outer_csum in [false, true] {
         let (pkt, h) = tunnel_packet(outer_csum);
-        let copts = CheckOptions {
-            link: Link::Tap,
-            tunnel: true,
-            tunnel_csum: true,
-            ..CheckOptions::default()
-        };
+        let copts = CheckOptions::DEFAULT
+            .with_link(Link::Tap)
+            .with_tunnel(true, true);
         let Ok(Offload::Segment(req)) = check(&h, &pkt, &copts) else {
             panic!("tunnel request");
         };

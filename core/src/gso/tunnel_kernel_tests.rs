@@ -16,12 +16,9 @@ fn case(hdr: &str, pkt: &str) -> (VnetHdr, Vec<u8>) {
 
 /// vnet-core's segments, checked as a TUN write with the tunnel header.
 fn segments(hdr: &VnetHdr, pkt: &[u8]) -> Vec<Vec<u8>> {
-    let opts = CheckOptions {
-        layout: Layout::V1HashTunnel,
-        tunnel: true,
-        tunnel_csum: true,
-        ..CheckOptions::default()
-    };
+    let opts = CheckOptions::DEFAULT
+        .with_layout(Layout::V1HashTunnel)
+        .with_tunnel(true, true);
     let Ok(Offload::Segment(req)) = check(hdr, pkt, &opts) else {
         panic!("not a segmentation: {:?}", check(hdr, pkt, &opts));
     };
@@ -38,30 +35,40 @@ fn outer_udp_check(seg: &[u8], th: usize) -> u16 {
     get16(seg, th + udp::CHECKSUM)
 }
 
+/// The case segments into `count` segments of `len` bytes, each with the outer UDP checksum
+/// field (of the UDP header at `th`) `check`, the first of them `first` (hex).
+fn expect_segments(
+    (hdr, pkt): (VnetHdr, Vec<u8>),
+    (count, len): (usize, usize),
+    (th, check): (usize, u16),
+    first: &str,
+) {
+    let segs = segments(&hdr, &pkt);
+    assert_eq!(segs.len(), count);
+    assert!(
+        segs.iter()
+            .all(|s| s.len() == len && outer_udp_check(s, th) == check)
+    );
+    assert_eq!(segs[0], unhex(first));
+}
+
 /// K24: with UDP_TUNNEL_CSUM Linux trusts the outer UDP checksum field as the seed (here a
 /// random 0x6f05, not the pseudo-header sum) and swaps its outer UDP byte count for each
 /// segment's, as it does with the inner seed (K9). Case 985 of seed 11 (wild: outer seed);
 /// vnet computed the outer checksum from the addresses instead (0x71b6 for 0xef50).
 #[test]
 fn regression_k21_outer_checksum_seed_is_trusted() {
-    let (hdr, pkt) = case(
-        "092554000100740006000000000000000000000034004400",
-        "4def008b477000009111dcbcc0000201c6336402010101010101010101010101010101010101010101\
-         01010101010101010101004242bec700576f050800000000abcd004cf00047b1384000d811b34f0a01\
-         00f6c6336402010100000000000000000000000000000000000000000000000000003d2ece61001735\
-         555520768bf9f713fddbda10d10e8d59",
-    );
-    let segs = segments(&hdr, &pkt);
-    assert_eq!(segs.len(), 15);
-    assert!(
-        segs.iter()
-            .all(|s| s.len() == 125 && outer_udp_check(s, 52) == 0xef50)
-    );
-    assert_eq!(
-        segs[0],
-        unhex(
-            "4def007d477000009111dccac0000201c633640201010101010101010101010101010101010101010101010101010101010101004242bec70049ef500800000000abcd004cf00039b1384000d811b35d0a0100f6c6336402010100000000000000000000000000000000000000000000000000003d2ece6100096a1f55"
-        )
+    expect_segments(
+        case(
+            "092554000100740006000000000000000000000034004400",
+            "4def008b477000009111dcbcc0000201c6336402010101010101010101010101010101010101010101\
+             01010101010101010101004242bec700576f050800000000abcd004cf00047b1384000d811b34f0a01\
+             00f6c6336402010100000000000000000000000000000000000000000000000000003d2ece61001735\
+             555520768bf9f713fddbda10d10e8d59",
+        ),
+        (15, 125),
+        (52, 0xef50),
+        "4def007d477000009111dccac0000201c633640201010101010101010101010101010101010101010101010101010101010101004242bec70049ef500800000000abcd004cf00039b1384000d811b35d0a0100f6c6336402010100000000000000000000000000000000000000000000000000003d2ece6100096a1f55",
     );
 }
 
@@ -69,23 +76,16 @@ fn regression_k21_outer_checksum_seed_is_trusted() {
 /// it (0xe079 here) in every segment; vnet wrote 0. Case 2137 of seed 9 (wild: outer field).
 #[test]
 fn regression_k21_outer_field_copied_without_tunnel_csum() {
-    let (hdr, pkt) = case(
-        "012552000100480006000000000000000000000024003400",
-        "4911007b572d4000bf115306c0000201c6336402010101010101010101019e047dec000035a1bb0d00\
-         57e0790800000000abcd0045fd0047977b400041116cbe0a010039c63364023fcce98b003334b49f06\
-         93c29b0e5974ed3e471bbbf75ed231a64c4221b6cbd1a466183916f12ddf519b78acf13bdeba27b74f",
-    );
-    let segs = segments(&hdr, &pkt);
-    assert_eq!(segs.len(), 43);
-    assert!(
-        segs.iter()
-            .all(|s| s.len() == 81 && outer_udp_check(s, 36) == 0xe079)
-    );
-    assert_eq!(
-        segs[0],
-        unhex(
-            "49110051572d4000bf115330c0000201c6336402010101010101010101019e047dec000035a1bb0d002de0790800000000abcd0045fd001d977b400041116ce80a010039c63364023fcce98b000903149f"
-        )
+    expect_segments(
+        case(
+            "012552000100480006000000000000000000000024003400",
+            "4911007b572d4000bf115306c0000201c6336402010101010101010101019e047dec000035a1bb0d00\
+             57e0790800000000abcd0045fd0047977b400041116cbe0a010039c63364023fcce98b003334b49f06\
+             93c29b0e5974ed3e471bbbf75ed231a64c4221b6cbd1a466183916f12ddf519b78acf13bdeba27b74f",
+        ),
+        (43, 81),
+        (36, 0xe079),
+        "49110051572d4000bf115330c0000201c6336402010101010101010101019e047dec000035a1bb0d002de0790800000000abcd0045fd001d977b400041116ce80a010039c63364023fcce98b000903149f",
     );
 }
 

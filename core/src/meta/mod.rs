@@ -47,9 +47,7 @@ use crate::wire::{
 };
 
 mod fixup;
-// Tests index frames whose lengths they built; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests;
 mod translate;
 
@@ -87,46 +85,18 @@ impl TxFlags {
     pub const IS_IPV6: TxFlags = TxFlags(1 << 5);
     /// UDP segmentation (USO): `l2_len`, `l3_len` and `max_segment_size` are set.
     pub const OFFLOAD_UDP_SEGMENTATION: TxFlags = TxFlags(1 << 6);
-
-    /// Whether every bit of `other` is set in `self`.
-    pub const fn contains(self, other: TxFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any bit of `other` is set in `self`.
-    pub const fn intersects(self, other: TxFlags) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// `self` with the bits of `other` added.
-    pub const fn with(self, other: TxFlags) -> TxFlags {
-        TxFlags(self.0 | other.0)
-    }
-
-    /// `self` with the bits of `other` removed.
-    pub const fn without(self, other: TxFlags) -> TxFlags {
-        TxFlags(self.0 & !other.0)
-    }
 }
 
-impl fmt::Debug for TxFlags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(TxFlags, &str); 7] = [
-            (TxFlags::OFFLOAD_IP_HEADER_CHECKSUM, "IP_HEADER_CHECKSUM"),
-            (TxFlags::OFFLOAD_TCP_CHECKSUM, "TCP_CHECKSUM"),
-            (TxFlags::OFFLOAD_UDP_CHECKSUM, "UDP_CHECKSUM"),
-            (TxFlags::OFFLOAD_TCP_SEGMENTATION, "TCP_SEGMENTATION"),
-            (TxFlags::IS_IPV4, "IS_IPV4"),
-            (TxFlags::IS_IPV6, "IS_IPV6"),
-            (TxFlags::OFFLOAD_UDP_SEGMENTATION, "UDP_SEGMENTATION"),
-        ];
-        crate::flag_names::write(
-            f,
-            self.0.into(),
-            &NAMES.map(|(flag, name)| (flag.0.into(), name)),
-        )
-    }
-}
+set_ops!(TxFlags);
+debug_names!(TxFlags:
+    OFFLOAD_IP_HEADER_CHECKSUM => "IP_HEADER_CHECKSUM",
+    OFFLOAD_TCP_CHECKSUM => "TCP_CHECKSUM",
+    OFFLOAD_UDP_CHECKSUM => "UDP_CHECKSUM",
+    OFFLOAD_TCP_SEGMENTATION => "TCP_SEGMENTATION",
+    IS_IPV4 => "IS_IPV4",
+    IS_IPV6 => "IS_IPV6",
+    OFFLOAD_UDP_SEGMENTATION => "UDP_SEGMENTATION",
+);
 
 /// An 802.1Q tag for the backend to insert: the tag control information (PCP 3 bits, DEI 1 bit,
 /// VID 12 bits). The virtio-net header has no place for it (L3 names it as not carried).

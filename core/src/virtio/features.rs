@@ -61,51 +61,27 @@ impl Features {
     /// 68: ... with a partial checksum in the outer UDP header.
     pub const HOST_UDP_TUNNEL_GSO_CSUM: Features = bit(68);
 
-    /// Every feature named above.
-    pub const KNOWN: Features = Features(
-        Self::CSUM.0
-            | Self::GUEST_CSUM.0
-            | Self::GUEST_TSO4.0
-            | Self::GUEST_TSO6.0
-            | Self::GUEST_ECN.0
-            | Self::GUEST_UFO.0
-            | Self::HOST_TSO4.0
-            | Self::HOST_TSO6.0
-            | Self::HOST_ECN.0
-            | Self::HOST_UFO.0
-            | Self::MRG_RXBUF.0
-            | Self::VERSION_1.0
-            | Self::GUEST_USO4.0
-            | Self::GUEST_USO6.0
-            | Self::HOST_USO.0
-            | Self::HASH_REPORT.0
-            | Self::GUEST_HDRLEN.0
-            | Self::GUEST_UDP_TUNNEL_GSO.0
-            | Self::GUEST_UDP_TUNNEL_GSO_CSUM.0
-            | Self::HOST_UDP_TUNNEL_GSO.0
-            | Self::HOST_UDP_TUNNEL_GSO_CSUM.0,
-    );
+    /// Every feature named above (the names `Debug` prints).
+    pub const KNOWN: Features = {
+        let mut set = Features::EMPTY;
+        let mut rows: &[(Features, &str)] = &NAMES;
+        while let [(feature, _), rest @ ..] = rows {
+            set = set.with(*feature);
+            rows = rest;
+        }
+        set
+    };
 
     /// The features that appear in [`RULES`] (F2): the table's 17 bits.
-    pub const DEPENDENT: Features = Features(
-        Self::CSUM.0
-            | Self::GUEST_CSUM.0
-            | Self::GUEST_TSO4.0
-            | Self::GUEST_TSO6.0
-            | Self::GUEST_ECN.0
-            | Self::GUEST_UFO.0
-            | Self::GUEST_USO4.0
-            | Self::GUEST_USO6.0
-            | Self::GUEST_UDP_TUNNEL_GSO.0
-            | Self::GUEST_UDP_TUNNEL_GSO_CSUM.0
-            | Self::HOST_TSO4.0
-            | Self::HOST_TSO6.0
-            | Self::HOST_ECN.0
-            | Self::HOST_UFO.0
-            | Self::HOST_USO.0
-            | Self::HOST_UDP_TUNNEL_GSO.0
-            | Self::HOST_UDP_TUNNEL_GSO_CSUM.0,
-    );
+    pub const DEPENDENT: Features = {
+        let mut set = Features::EMPTY;
+        let mut rows: &[Requirement] = &RULES;
+        while let [rule, rest @ ..] = rows {
+            set = set.with(rule.feature).with(rule.requires);
+            rows = rest;
+        }
+        set
+    };
 
     /// A set from the two 64-bit words a transport carries (bits 0-63, 64-127).
     pub const fn from_words(low: u64, high: u64) -> Features {
@@ -115,26 +91,6 @@ impl Features {
     /// The set as two 64-bit words (bits 0-63, 64-127).
     pub const fn words(self) -> (u64, u64) {
         (self.0 as u64, (self.0 >> 64) as u64)
-    }
-
-    /// Whether every bit of `other` is set in `self`.
-    pub const fn contains(self, other: Features) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any bit of `other` is set in `self`.
-    pub const fn intersects(self, other: Features) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// `self` with the bits of `other` added.
-    pub const fn with(self, other: Features) -> Features {
-        Features(self.0 | other.0)
-    }
-
-    /// `self` with the bits of `other` removed.
-    pub const fn without(self, other: Features) -> Features {
-        Features(self.0 & !other.0)
     }
 
     /// The bits in both.
@@ -183,6 +139,8 @@ impl Features {
         f
     }
 }
+
+set_ops!(Features);
 
 impl fmt::Debug for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -301,42 +259,30 @@ const fn any(feature: Features, requires: Features) -> Requirement {
 /// requirements", 5.1.3.1), in the spec's order. The control-queue rows (CTRL_RX ... RSS) and
 /// RSC_EXT are not modelled: vnet names none of those bits.
 pub const RULES: [Requirement; 15] = [
-    all(Features::GUEST_TSO4, Features::GUEST_CSUM),
-    all(Features::GUEST_TSO6, Features::GUEST_CSUM),
-    any(
-        Features::GUEST_ECN,
-        Features(Features::GUEST_TSO4.0 | Features::GUEST_TSO6.0),
-    ),
-    all(Features::GUEST_UFO, Features::GUEST_CSUM),
-    all(Features::GUEST_USO4, Features::GUEST_CSUM),
-    all(Features::GUEST_USO6, Features::GUEST_CSUM),
-    all(
-        Features::GUEST_UDP_TUNNEL_GSO,
-        Features(
-            Features::GUEST_TSO4.0
-                | Features::GUEST_TSO6.0
-                | Features::GUEST_USO4.0
-                | Features::GUEST_USO6.0,
-        ),
-    ),
-    all(
-        Features::GUEST_UDP_TUNNEL_GSO_CSUM,
-        Features::GUEST_UDP_TUNNEL_GSO,
-    ),
-    all(Features::HOST_TSO4, Features::CSUM),
-    all(Features::HOST_TSO6, Features::CSUM),
-    any(
-        Features::HOST_ECN,
-        Features(Features::HOST_TSO4.0 | Features::HOST_TSO6.0),
-    ),
-    all(Features::HOST_UFO, Features::CSUM),
-    all(Features::HOST_USO, Features::CSUM),
-    all(
-        Features::HOST_UDP_TUNNEL_GSO,
-        Features(Features::HOST_TSO4.0 | Features::HOST_TSO6.0 | Features::HOST_USO.0),
-    ),
-    all(
-        Features::HOST_UDP_TUNNEL_GSO_CSUM,
-        Features::HOST_UDP_TUNNEL_GSO,
-    ),
+    all(F::GUEST_TSO4, F::GUEST_CSUM),
+    all(F::GUEST_TSO6, F::GUEST_CSUM),
+    any(F::GUEST_ECN, F::GUEST_TSO4.with(F::GUEST_TSO6)),
+    all(F::GUEST_UFO, F::GUEST_CSUM),
+    all(F::GUEST_USO4, F::GUEST_CSUM),
+    all(F::GUEST_USO6, F::GUEST_CSUM),
+    all(F::GUEST_UDP_TUNNEL_GSO, GUEST_GSO),
+    all(F::GUEST_UDP_TUNNEL_GSO_CSUM, F::GUEST_UDP_TUNNEL_GSO),
+    all(F::HOST_TSO4, F::CSUM),
+    all(F::HOST_TSO6, F::CSUM),
+    any(F::HOST_ECN, F::HOST_TSO4.with(F::HOST_TSO6)),
+    all(F::HOST_UFO, F::CSUM),
+    all(F::HOST_USO, F::CSUM),
+    all(F::HOST_UDP_TUNNEL_GSO, HOST_GSO),
+    all(F::HOST_UDP_TUNNEL_GSO_CSUM, F::HOST_UDP_TUNNEL_GSO),
 ];
+
+/// The table's name for [`Features`], so that each row fits a line as in the spec.
+type F = Features;
+
+/// What UDP-tunnel GSO requires, any one of: the driver's TCP and UDP segmentation bits ...
+const GUEST_GSO: Features = F::GUEST_TSO4
+    .with(F::GUEST_TSO6)
+    .with(F::GUEST_USO4)
+    .with(F::GUEST_USO6);
+/// ... and the device's.
+const HOST_GSO: Features = F::HOST_TSO4.with(F::HOST_TSO6).with(F::HOST_USO);

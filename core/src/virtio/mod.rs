@@ -457,5 +457,4 @@ impl Agreed {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests;

@@ -34,27 +34,13 @@ pub const ETHERNET_HEADER_LEN: usize = 14;
 /// Length of an Ethernet II header with one 802.1Q tag.
 pub const ETHERNET_VLAN_HEADER_LEN: usize = 18;
 
-/// A view over an Ethernet II frame with at most one 802.1Q tag.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EthernetFrame<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    /// A view over an Ethernet II frame with at most one 802.1Q tag.
+    EthernetFrame,
+    emit: "a stale type field (use `new_unchecked`)."
+);
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
-    /// Wraps `buffer` without checking it. Accessors will not panic, but may return zeros.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// Wraps `buffer` and [`check_len`](Self::check_len)s it.
-    ///
-    /// Not for the emit path: a reused buffer may hold a stale type field (use `new_unchecked`).
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let frame = Self::new_unchecked(buffer);
-        frame.check_len()?;
-        Ok(frame)
-    }
-
     /// Checks that the buffer holds the header, including the tag if the outer type announces one.
     /// A second tag (QinQ) is not parsed: [`ethertype`](Self::ethertype) then returns `VLAN`.
     pub fn check_len(&self) -> Result<(), Error> {
@@ -70,19 +56,11 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         Ok(())
     }
 
-    /// Gives back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Destination MAC address.
-    pub fn dst_addr(&self) -> [u8; 6] {
-        get_array(self.buffer.as_ref(), field::DST.start)
-    }
-
-    /// Source MAC address.
-    pub fn src_addr(&self) -> [u8; 6] {
-        get_array(self.buffer.as_ref(), field::SRC.start)
+    getters! {
+        /// Destination MAC address.
+        dst_addr -> [u8; 6] = get_array(field::DST.start);
+        /// Source MAC address.
+        src_addr -> [u8; 6] = get_array(field::SRC.start);
     }
 
     /// The type right after the addresses: the payload's, or `VLAN` if tagged.
@@ -148,9 +126,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::super::golden::ETH_VLAN_IPV6_TCP;
     use super::*;

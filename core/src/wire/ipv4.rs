@@ -28,28 +28,14 @@ pub(crate) mod field {
 /// Length of an IPv4 header without options (IHL 5).
 pub const IPV4_MIN_HEADER_LEN: usize = 20;
 
-/// A view over an IPv4 packet (header, options and payload).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ipv4Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    /// A view over an IPv4 packet (header, options and payload).
+    Ipv4Packet,
+    emit: "stale IHL and `total_len` fields, which this would judge the buffer by (use \
+           `new_unchecked`, then write the fields)."
+);
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
-    /// Wraps `buffer` without checking it. Accessors will not panic, but may return zeros.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// Wraps `buffer` and [`check_len`](Self::check_len)s it.
-    ///
-    /// Not for the emit path: a reused buffer may hold stale IHL and `total_len` fields, which this
-    /// would judge the buffer by (use `new_unchecked`, then write the fields).
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// Checks every length an accessor relies on: the buffer holds the fixed header, IHL is at
     /// least 5 and the buffer holds IHL * 4 bytes, and `IHL * 4 <= total_len <= buffer length`.
     /// The buffer may be longer than `total_len` (Ethernet padding); [`payload`](Self::payload)
@@ -81,9 +67,23 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Ok(())
     }
 
-    /// Gives back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
+    getters! {
+        /// The TOS byte: DSCP (high 6 bits) and ECN (low 2 bits).
+        tos -> u8 = get8(field::TOS);
+        /// Total length of the datagram, header included.
+        total_len -> u16 = get16(field::TOTAL_LEN);
+        /// Identification.
+        ident -> u16 = get16(field::IDENT);
+        /// The raw flags and fragment-offset word (reserved bit, DF, MF, 13-bit offset).
+        flags_frag_word -> u16 = get16(field::FLAGS_FRAG);
+        /// Time to live.
+        ttl -> u8 = get8(field::TTL);
+        /// The header checksum field, as stored.
+        checksum -> u16 = get16(field::CHECKSUM);
+        /// Source address.
+        src_addr -> [u8; 4] = get_array(field::SRC.start);
+        /// Destination address.
+        dst_addr -> [u8; 4] = get_array(field::DST.start);
     }
 
     /// The version nibble (4 for a real IPv4 packet).
@@ -101,29 +101,9 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         usize::from(self.ihl()) * 4
     }
 
-    /// The TOS byte: DSCP (high 6 bits) and ECN (low 2 bits).
-    pub fn tos(&self) -> u8 {
-        get8(self.buffer.as_ref(), field::TOS)
-    }
-
     /// The ECN codepoint (low 2 bits of TOS).
     pub fn ecn(&self) -> u8 {
         self.tos() & 0x03
-    }
-
-    /// Total length of the datagram, header included.
-    pub fn total_len(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::TOTAL_LEN)
-    }
-
-    /// Identification.
-    pub fn ident(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::IDENT)
-    }
-
-    /// The raw flags and fragment-offset word (reserved bit, DF, MF, 13-bit offset).
-    pub fn flags_frag_word(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::FLAGS_FRAG)
     }
 
     /// Don't Fragment.
@@ -146,29 +126,9 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         self.more_frags() || self.frag_offset() != 0
     }
 
-    /// Time to live.
-    pub fn ttl(&self) -> u8 {
-        get8(self.buffer.as_ref(), field::TTL)
-    }
-
     /// The upper-layer protocol.
     pub fn protocol(&self) -> IpProtocol {
         IpProtocol(get8(self.buffer.as_ref(), field::PROTOCOL))
-    }
-
-    /// The header checksum field, as stored.
-    pub fn checksum(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Source address.
-    pub fn src_addr(&self) -> [u8; 4] {
-        get_array(self.buffer.as_ref(), field::SRC.start)
-    }
-
-    /// Destination address.
-    pub fn dst_addr(&self) -> [u8; 4] {
-        get_array(self.buffer.as_ref(), field::DST.start)
     }
 
     /// The whole header, options included: what the header checksum covers.
@@ -194,14 +154,14 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
-    /// Sets the total length (GSO: per segment; GRO: of the merged datagram).
-    pub fn set_total_len(&mut self, len: u16) {
-        put_bytes(self.buffer.as_mut(), field::TOTAL_LEN, &len.to_be_bytes());
-    }
-
-    /// Sets the identification (GSO: the first segment's ID plus the segment index).
-    pub fn set_ident(&mut self, id: u16) {
-        put_bytes(self.buffer.as_mut(), field::IDENT, &id.to_be_bytes());
+    setters! {
+        /// Sets the total length (GSO: per segment; GRO: of the merged datagram).
+        set_total_len(u16) = field::TOTAL_LEN;
+        /// Sets the identification (GSO: the first segment's ID plus the segment index).
+        set_ident(u16) = field::IDENT;
+        /// Sets the header checksum field (compute it with `csum` over [`header`](Self::header)
+        /// with this field zeroed).
+        set_checksum(u16) = field::CHECKSUM;
     }
 
     /// Sets DF, MF and the fragment offset (in 8-byte units, masked to 13 bits); the reserved bit
@@ -217,16 +177,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         put_bytes(self.buffer.as_mut(), field::FLAGS_FRAG, &word.to_be_bytes());
     }
 
-    /// Sets the header checksum field (compute it with `csum` over [`header`](Self::header) with
-    /// this field zeroed).
-    pub fn set_checksum(&mut self, checksum: u16) {
-        put_bytes(
-            self.buffer.as_mut(),
-            field::CHECKSUM,
-            &checksum.to_be_bytes(),
-        );
-    }
-
     /// The payload, mutably (same bounds as [`payload`](Self::payload)).
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let range = self.header_len()..usize::from(self.total_len());
@@ -234,9 +184,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::super::golden::{IPV4_OPTS_UDP, IPV4_TCP_SYN, for_each_variant, verifies};
     use super::*;

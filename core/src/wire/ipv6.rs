@@ -64,28 +64,14 @@ pub struct ExtWalk {
     pub fragment: Option<Ipv6FragmentInfo>,
 }
 
-/// A view over an IPv6 packet (fixed header, then extension headers and payload).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ipv6Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    /// A view over an IPv6 packet (fixed header, then extension headers and payload).
+    Ipv6Packet,
+    emit: "a stale `payload_len`, which this would judge the buffer by (use \
+           `new_unchecked`, then write the fields)."
+);
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
-    /// Wraps `buffer` without checking it. Accessors will not panic, but may return zeros.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// Wraps `buffer` and [`check_len`](Self::check_len)s it.
-    ///
-    /// Not for the emit path: a reused buffer may hold a stale `payload_len`, which this would
-    /// judge the buffer by (use `new_unchecked`, then write the fields).
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// Checks that the buffer holds the fixed header and the `payload_len` bytes after it (more is
     /// allowed: Ethernet padding). Extension headers are checked by
     /// [`walk_extensions`](Self::walk_extensions). Jumbograms (`payload_len` 0 with a jumbo
@@ -106,9 +92,15 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         Ok(())
     }
 
-    /// Gives back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
+    getters! {
+        /// Payload length: everything after the fixed header, extension headers included.
+        payload_len -> u16 = get16(field::PAYLOAD_LEN);
+        /// Hop limit.
+        hop_limit -> u8 = get8(field::HOP_LIMIT);
+        /// Source address.
+        src_addr -> [u8; 16] = get_array(field::SRC.start);
+        /// Destination address.
+        dst_addr -> [u8; 16] = get_array(field::DST.start);
     }
 
     fn first_word(&self) -> u32 {
@@ -130,11 +122,6 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         self.first_word() & 0x000f_ffff
     }
 
-    /// Payload length: everything after the fixed header, extension headers included.
-    pub fn payload_len(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::PAYLOAD_LEN)
-    }
-
     /// Fixed header plus `payload_len`: the datagram's length.
     pub fn total_len(&self) -> usize {
         IPV6_HEADER_LEN + usize::from(self.payload_len())
@@ -143,21 +130,6 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// The fixed header's next header: the first extension header or the upper-layer protocol.
     pub fn next_header(&self) -> IpProtocol {
         IpProtocol(get8(self.buffer.as_ref(), field::NEXT_HEADER))
-    }
-
-    /// Hop limit.
-    pub fn hop_limit(&self) -> u8 {
-        get8(self.buffer.as_ref(), field::HOP_LIMIT)
-    }
-
-    /// Source address.
-    pub fn src_addr(&self) -> [u8; 16] {
-        get_array(self.buffer.as_ref(), field::SRC.start)
-    }
-
-    /// Destination address.
-    pub fn dst_addr(&self) -> [u8; 16] {
-        get_array(self.buffer.as_ref(), field::DST.start)
     }
 
     /// Everything after the fixed header up to `payload_len`: extension headers, then the
@@ -244,9 +216,9 @@ fn is_extension(p: IpProtocol) -> bool {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
-    /// Sets the payload length (GSO: segment length - 40; GRO: of the merged datagram).
-    pub fn set_payload_len(&mut self, len: u16) {
-        put_bytes(self.buffer.as_mut(), field::PAYLOAD_LEN, &len.to_be_bytes());
+    setters! {
+        /// Sets the payload length (GSO: segment length - 40; GRO: of the merged datagram).
+        set_payload_len(u16) = field::PAYLOAD_LEN;
     }
 
     /// The payload, mutably (same bounds as [`payload`](Self::payload)).
@@ -259,9 +231,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::super::golden::{
         ETH_VLAN_IPV6_TCP, IPV6_EXT_FRAG_UDP, for_each_variant, pseudo_v6, verifies,

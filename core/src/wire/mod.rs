@@ -28,6 +28,8 @@
 //! # Ok::<(), vnet_core::wire::Error>(())
 //! ```
 
+#[macro_use]
+mod view;
 mod ethernet;
 mod ipv4;
 mod ipv6;
@@ -50,7 +52,6 @@ pub(crate) const MAX_HEADER_LEN: usize = 60;
 #[cfg(feature = "arbitrary")]
 mod arbitrary_impls;
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod golden;
 
 pub use ethernet::{ETHERNET_HEADER_LEN, ETHERNET_VLAN_HEADER_LEN, EtherType, EthernetFrame};
@@ -371,9 +372,7 @@ fn put_bytes(buf: &mut [u8], at: usize, bytes: &[u8]) {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::golden::{
         ETH_VLAN_IPV6_TCP, IPV4_OPTS_UDP, IPV4_TCP_SYN, IPV6_EXT_FRAG_UDP, for_each_variant,

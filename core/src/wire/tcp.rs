@@ -26,22 +26,18 @@ pub const TCP_MIN_HEADER_LEN: usize = 20;
 #[repr(transparent)]
 pub struct TcpFlags(pub u16);
 
-impl core::fmt::Debug for TcpFlags {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        const NAMES: [(TcpFlags, &str); 9] = [
-            (TcpFlags::FIN, "FIN"),
-            (TcpFlags::SYN, "SYN"),
-            (TcpFlags::RST, "RST"),
-            (TcpFlags::PSH, "PSH"),
-            (TcpFlags::ACK, "ACK"),
-            (TcpFlags::URG, "URG"),
-            (TcpFlags::ECE, "ECE"),
-            (TcpFlags::CWR, "CWR"),
-            (TcpFlags::AE, "AE"),
-        ];
-        crate::flag_names::write(f, self.0, &NAMES.map(|(flag, name)| (flag.0, name)))
-    }
-}
+set_ops!(TcpFlags);
+debug_names!(TcpFlags:
+    FIN => "FIN",
+    SYN => "SYN",
+    RST => "RST",
+    PSH => "PSH",
+    ACK => "ACK",
+    URG => "URG",
+    ECE => "ECE",
+    CWR => "CWR",
+    AE => "AE",
+);
 
 impl TcpFlags {
     /// No more data from sender.
@@ -66,16 +62,6 @@ impl TcpFlags {
     pub const NS: Self = Self::AE;
     /// Every flag bit; other bits of the word (reserved, data offset) are not flags.
     pub const ALL: Self = Self(0x1ff);
-
-    /// True if every bit of `other` is set in `self`.
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// True if any bit of `other` is set in `self`.
-    pub const fn intersects(self, other: Self) -> bool {
-        self.0 & other.0 != 0
-    }
 }
 
 impl BitOr for TcpFlags {
@@ -106,27 +92,13 @@ impl Not for TcpFlags {
     }
 }
 
-/// A view over a TCP segment (header, options and payload).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpPacket<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    /// A view over a TCP segment (header, options and payload).
+    TcpPacket,
+    emit: "a stale data offset (use `new_unchecked`)."
+);
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
-    /// Wraps `buffer` without checking it. Accessors will not panic, but may return zeros.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// Wraps `buffer` and [`check_len`](Self::check_len)s it.
-    ///
-    /// Not for the emit path: a reused buffer may hold a stale data offset (use `new_unchecked`).
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// Checks every length an accessor relies on: the buffer holds the fixed header, the data
     /// offset is at least 5, and the buffer holds data offset * 4 bytes. The payload is the rest of
     /// the buffer: bound it by the IP length first (build the view over the IP payload).
@@ -142,29 +114,23 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         Ok(())
     }
 
-    /// Gives back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Source port.
-    pub fn src_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::SRC_PORT)
-    }
-
-    /// Destination port.
-    pub fn dst_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::DST_PORT)
-    }
-
-    /// Sequence number.
-    pub fn seq_number(&self) -> u32 {
-        get32(self.buffer.as_ref(), field::SEQ)
-    }
-
-    /// Acknowledgment number.
-    pub fn ack_number(&self) -> u32 {
-        get32(self.buffer.as_ref(), field::ACK)
+    getters! {
+        /// Source port.
+        src_port -> u16 = get16(field::SRC_PORT);
+        /// Destination port.
+        dst_port -> u16 = get16(field::DST_PORT);
+        /// Sequence number.
+        seq_number -> u32 = get32(field::SEQ);
+        /// Acknowledgment number.
+        ack_number -> u32 = get32(field::ACK);
+        /// The raw data-offset/reserved/flags word, as GRO compares it.
+        doff_flags_word -> u16 = get16(field::DOFF_FLAGS);
+        /// Window.
+        window -> u16 = get16(field::WINDOW);
+        /// The checksum field, as stored.
+        checksum -> u16 = get16(field::CHECKSUM);
+        /// Urgent pointer.
+        urgent_pointer -> u16 = get16(field::URGENT);
     }
 
     /// Data offset: header length in 32-bit words (5..=15 after `check_len`).
@@ -177,29 +143,9 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         usize::from(self.data_offset()) * 4
     }
 
-    /// The raw data-offset/reserved/flags word, as GRO compares it.
-    pub fn doff_flags_word(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::DOFF_FLAGS)
-    }
-
     /// The flags (AE and the eight classic bits; reserved bits excluded).
     pub fn flags(&self) -> TcpFlags {
         TcpFlags(self.doff_flags_word() & TcpFlags::ALL.0)
-    }
-
-    /// Window.
-    pub fn window(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::WINDOW)
-    }
-
-    /// The checksum field, as stored.
-    pub fn checksum(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Urgent pointer.
-    pub fn urgent_pointer(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::URGENT)
     }
 
     /// The option bytes (empty for data offset 5).
@@ -217,9 +163,11 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
-    /// Sets the sequence number (GSO: first segment's plus the bytes before this one).
-    pub fn set_seq_number(&mut self, seq: u32) {
-        put_bytes(self.buffer.as_mut(), field::SEQ, &seq.to_be_bytes());
+    setters! {
+        /// Sets the sequence number (GSO: first segment's plus the bytes before this one).
+        set_seq_number(u32) = field::SEQ;
+        /// Sets the checksum field.
+        set_checksum(u16) = field::CHECKSUM;
     }
 
     /// Sets the flag bits, keeping the data offset and reserved bits (GSO: FIN/PSH only on the
@@ -229,15 +177,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         put_bytes(self.buffer.as_mut(), field::DOFF_FLAGS, &word.to_be_bytes());
     }
 
-    /// Sets the checksum field.
-    pub fn set_checksum(&mut self, checksum: u16) {
-        put_bytes(
-            self.buffer.as_mut(),
-            field::CHECKSUM,
-            &checksum.to_be_bytes(),
-        );
-    }
-
     /// The payload, mutably.
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let start = self.header_len();
@@ -245,9 +184,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::super::golden::{
         ETH_VLAN_IPV6_TCP, IPV4_TCP_SYN, for_each_variant, pseudo_v4, pseudo_v6, verifies,

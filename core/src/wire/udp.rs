@@ -14,27 +14,13 @@ pub(crate) mod field {
 /// Length of the UDP header.
 pub const UDP_HEADER_LEN: usize = 8;
 
-/// A view over a UDP datagram (header and payload).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UdpPacket<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    /// A view over a UDP datagram (header and payload).
+    UdpPacket,
+    emit: "a stale `length` (use `new_unchecked`)."
+);
 
 impl<T: AsRef<[u8]>> UdpPacket<T> {
-    /// Wraps `buffer` without checking it. Accessors will not panic, but may return zeros.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// Wraps `buffer` and [`check_len`](Self::check_len)s it.
-    ///
-    /// Not for the emit path: a reused buffer may hold a stale `length` (use `new_unchecked`).
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// Checks every length an accessor relies on: the buffer holds the header, and
     /// `8 <= length <= buffer length`. The buffer may be longer; [`payload`](Self::payload) stops at
     /// `length`. (A zero `length`, as IPv6 jumbograms use, is rejected: not supported.)
@@ -49,29 +35,15 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         Ok(())
     }
 
-    /// Gives back the buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Source port.
-    pub fn src_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::SRC_PORT)
-    }
-
-    /// Destination port.
-    pub fn dst_port(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::DST_PORT)
-    }
-
-    /// Length of header plus payload.
-    pub fn length(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::LENGTH)
-    }
-
-    /// The checksum field, as stored (0 means "none" over IPv4).
-    pub fn checksum(&self) -> u16 {
-        get16(self.buffer.as_ref(), field::CHECKSUM)
+    getters! {
+        /// Source port.
+        src_port -> u16 = get16(field::SRC_PORT);
+        /// Destination port.
+        dst_port -> u16 = get16(field::DST_PORT);
+        /// Length of header plus payload.
+        length -> u16 = get16(field::LENGTH);
+        /// The checksum field, as stored (0 means "none" over IPv4).
+        checksum -> u16 = get16(field::CHECKSUM);
     }
 
     /// Header length: always 8 (for symmetry with the other views).
@@ -89,18 +61,12 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
-    /// Sets the length (USO: per segment).
-    pub fn set_length(&mut self, length: u16) {
-        put_bytes(self.buffer.as_mut(), field::LENGTH, &length.to_be_bytes());
-    }
-
-    /// Sets the checksum field (a computed 0 must be written as 0xFFFF; that is the caller's job).
-    pub fn set_checksum(&mut self, checksum: u16) {
-        put_bytes(
-            self.buffer.as_mut(),
-            field::CHECKSUM,
-            &checksum.to_be_bytes(),
-        );
+    setters! {
+        /// Sets the length (USO: per segment).
+        set_length(u16) = field::LENGTH;
+        /// Sets the checksum field (a computed 0 must be written as 0xFFFF; that is the caller's
+        /// job).
+        set_checksum(u16) = field::CHECKSUM;
     }
 
     /// The payload, mutably (same bounds as [`payload`](Self::payload)).
@@ -113,9 +79,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     }
 }
 
-// Tests index golden arrays whose lengths are known; a panic there is a test failure.
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::super::golden::{
         IPV4_OPTS_UDP, IPV6_EXT_FRAG_UDP, for_each_variant, pseudo_v4, verifies,

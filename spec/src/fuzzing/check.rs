@@ -1,6 +1,5 @@
 //! `check`: header validation never panics, and what it accepts it has located in the packet.
 
-use arbitrary::{Arbitrary, Unstructured};
 use vnet_core::check::{self, CheckOptions, GsoKind, Mode, Offload};
 use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
 use vnet_core::wire::{self, IpProtocol, IpVersion, Link, TcpPacket};
@@ -107,30 +106,7 @@ impl CheckInput {
     }
 }
 
-impl<'a> Arbitrary<'a> for CheckInput {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        let fixed = u.bytes(FIXED)?;
-        let packet: Vec<u8> = u.arbitrary()?;
-        let mut input = CheckInput::from_bytes(fixed).ok_or(arbitrary::Error::NotEnoughData)?;
-        input.packet = packet;
-        Ok(input)
-    }
-
-    fn arbitrary_take_rest(u: Unstructured<'a>) -> arbitrary::Result<Self> {
-        CheckInput::from_bytes(u.take_rest()).ok_or(arbitrary::Error::NotEnoughData)
-    }
-
-    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
-        (FIXED, None)
-    }
-}
-
-/// The `check` harness on raw bytes (the corpus replay's entry point): too short is no input.
-pub(super) fn check_bytes(data: &[u8]) {
-    if let Some(input) = CheckInput::from_bytes(data) {
-        check(&input);
-    }
-}
+arbitrary_from_bytes!(CheckInput, fixed: FIXED, tail: packet);
 
 /// Runs [`check::check`] and asserts what every answer must satisfy:
 ///

@@ -3,7 +3,6 @@
 //! is accounted for exactly once, merged outputs are GSO requests, and with room to grow vnet-core
 //! gives the reference model's outputs and L5 holds.
 
-use arbitrary::{Arbitrary, Unstructured};
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum;
 use vnet_core::gro::{Gro, GroError, GroOptions, MAX_DATAGRAM, Output, Policy};
@@ -398,20 +397,7 @@ impl GroInput {
     }
 }
 
-impl<'a> Arbitrary<'a> for GroInput {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        let bytes: Vec<u8> = u.arbitrary()?;
-        GroInput::from_bytes(&bytes).ok_or(arbitrary::Error::NotEnoughData)
-    }
-
-    fn arbitrary_take_rest(u: Unstructured<'a>) -> arbitrary::Result<Self> {
-        GroInput::from_bytes(u.take_rest()).ok_or(arbitrary::Error::NotEnoughData)
-    }
-
-    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
-        (FIXED, None)
-    }
-}
+arbitrary_from_bytes!(GroInput, fixed: FIXED);
 
 /// Recomputes a TUN packet's IPv4 header checksum and its TCP/UDP checksum (over the bytes
 /// present), where the headers parse far enough for that.
@@ -453,13 +439,6 @@ pub fn fix_checksums(p: &mut [u8]) {
         c = 0xffff;
     }
     p[field..field + 2].copy_from_slice(&c.to_be_bytes());
-}
-
-/// The `gro` harness on raw bytes (the corpus replay's entry point): too short is no input.
-pub(super) fn gro_bytes(data: &[u8]) {
-    if let Some(input) = GroInput::from_bytes(data) {
-        gro(&input);
-    }
 }
 
 /// Builds the batch and runs [`Gro::coalesce`] on it with the input's table size, options,
@@ -517,20 +496,19 @@ fn run<const FLOWS: usize>(input: &GroInput) {
                 lens: lens.len(),
             })
         }
-        FAULT_OUT_SHORT if n > 0 => {
-            out_len = n - 1 - param % n;
+        FAULT_OUT_SHORT | FAULT_OWNER_SHORT if n > 0 => {
+            let have = n - 1 - param % n;
+            let slice = if kind == FAULT_OUT_SHORT {
+                out_len = have;
+                "out"
+            } else {
+                owner_len = have;
+                "owner"
+            };
             Some(GroError::SliceTooShort {
-                slice: "out",
+                slice,
                 need: n,
-                have: out_len,
-            })
-        }
-        FAULT_OWNER_SHORT if n > 0 => {
-            owner_len = n - 1 - param % n;
-            Some(GroError::SliceTooShort {
-                slice: "owner",
-                need: n,
-                have: owner_len,
+                have,
             })
         }
         FAULT_LEN_EXCEEDS if n > 0 => {

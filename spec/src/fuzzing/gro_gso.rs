@@ -1,7 +1,6 @@
 //! `gro_gso`: law L5 on trains from arbitrary parameters: what GRO merges under the Linux policy,
 //! check + GSO splits back into exactly the packets it came from, in sequence order.
 
-use arbitrary::{Arbitrary, Unstructured};
 use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::hdr::GsoType;
 
@@ -111,27 +110,7 @@ impl GroGsoInput {
     }
 }
 
-impl<'a> Arbitrary<'a> for GroGsoInput {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        let bytes: Vec<u8> = u.arbitrary()?;
-        GroGsoInput::from_bytes(&bytes).ok_or(arbitrary::Error::NotEnoughData)
-    }
-
-    fn arbitrary_take_rest(u: Unstructured<'a>) -> arbitrary::Result<Self> {
-        GroGsoInput::from_bytes(u.take_rest()).ok_or(arbitrary::Error::NotEnoughData)
-    }
-
-    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
-        (1, None)
-    }
-}
-
-/// The `gro_gso` harness on raw bytes (the corpus replay's entry point).
-pub(super) fn gro_gso_bytes(data: &[u8]) {
-    if let Some(input) = GroGsoInput::from_bytes(data) {
-        gro_gso(&input);
-    }
-}
+arbitrary_from_bytes!(GroGsoInput, fixed: 1);
 
 /// Builds the train, coalesces it with vnet-core under [`Policy::Linux`] (UDP as asked, a table of
 /// `max_flows` flows, buffers with room for the whole batch), and asserts:

@@ -2,7 +2,6 @@
 //! transmits what the reference model transmits, in all three output shapes, and every segment is a
 //! packet of its own.
 
-use arbitrary::{Arbitrary, Unstructured};
 use vnet_core::check::{self, GsoKind, GsoRequest, Offload};
 use vnet_core::gso::{self, GsoOptions, Segmenter};
 use vnet_core::hdr::{Endian, Layout, VnetHdr};
@@ -103,30 +102,7 @@ impl GsoInput {
     }
 }
 
-impl<'a> Arbitrary<'a> for GsoInput {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        let fixed = u.bytes(FIXED)?;
-        let packet: Vec<u8> = u.arbitrary()?;
-        let mut input = GsoInput::from_bytes(fixed).ok_or(arbitrary::Error::NotEnoughData)?;
-        input.packet = packet;
-        Ok(input)
-    }
-
-    fn arbitrary_take_rest(u: Unstructured<'a>) -> arbitrary::Result<Self> {
-        GsoInput::from_bytes(u.take_rest()).ok_or(arbitrary::Error::NotEnoughData)
-    }
-
-    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
-        (FIXED, None)
-    }
-}
-
-/// The `gso` harness on raw bytes (the corpus replay's entry point): too short is no input.
-pub(super) fn gso_bytes(data: &[u8]) {
-    if let Some(input) = GsoInput::from_bytes(data) {
-        gso(&input);
-    }
-}
+arbitrary_from_bytes!(GsoInput, fixed: FIXED, tail: packet);
 
 /// Changes one field of `req` by a small amount chosen by `t` (bits 0-2 the field, 3-7 the
 /// amount): `hdr_len`, `payload_len`, the transport offset, `gso_size`, the kind, the checksum

@@ -26,13 +26,6 @@ pub fn cuts(delta: i8, extra: i8) -> Vec<usize> {
         .collect()
 }
 
-/// The `gso_iovec` harness on raw bytes: too short is no input.
-pub(super) fn gso_iovec_bytes(data: &[u8]) {
-    if let Some(input) = GsoInput::from_bytes(data) {
-        gso_iovec(&input);
-    }
-}
-
 /// Runs `check` as the `gso` target does; for a segmentation request, asserts L9
 /// ([`iovec_equals_contiguous`]) on the packet whole, cut at the input's points, and cut after
 /// every byte of its first 80 (headers split everywhere), then the same for the twisted request.

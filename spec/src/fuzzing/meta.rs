@@ -1,7 +1,6 @@
 //! `meta`: the metadata translations and fix-ups (M1-M10) on any metadata, header and frame: never
 //! panic, L3's round trips hold, and what the fix-ups write verifies.
 
-use arbitrary::{Arbitrary, Unstructured};
 use vnet_core::csum;
 use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
 use vnet_core::meta::{self, TxFlags, TxMetadata, TxRule, VlanMetadata};
@@ -78,30 +77,7 @@ impl MetaInput {
     }
 }
 
-impl<'a> Arbitrary<'a> for MetaInput {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        let fixed = u.bytes(FIXED)?;
-        let frame: Vec<u8> = u.arbitrary()?;
-        let mut input = MetaInput::from_bytes(fixed).ok_or(arbitrary::Error::NotEnoughData)?;
-        input.frame = frame;
-        Ok(input)
-    }
-
-    fn arbitrary_take_rest(u: Unstructured<'a>) -> arbitrary::Result<Self> {
-        MetaInput::from_bytes(u.take_rest()).ok_or(arbitrary::Error::NotEnoughData)
-    }
-
-    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
-        (FIXED, None)
-    }
-}
-
-/// The `meta` harness on raw bytes (the corpus replay's entry point): too short is no input.
-pub(super) fn meta_bytes(data: &[u8]) {
-    if let Some(input) = MetaInput::from_bytes(data) {
-        meta(&input);
-    }
-}
+arbitrary_from_bytes!(MetaInput, fixed: FIXED, tail: frame);
 
 /// `m` made representable (M1 holds, and a frame can match it), keeping what it asks for: one IP
 /// version when anything is offloaded (IPv6 if its flag is set, else IPv4), `l2_len` 0, 14 or 18,

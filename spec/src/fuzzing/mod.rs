@@ -18,6 +18,39 @@
 //! | `meta`    | [`meta()`]    | L3 round trips, header + frame -> metadata, fix-ups verify      |
 //! | `gro_gso` | [`gro_gso()`] | L5 (and L6) on trains from arbitrary flow parameters, Linux policy |
 
+/// `Arbitrary` for a structured input that decodes from the raw bytes the corpus files hold, with
+/// its `from_bytes`: the first `fixed` bytes, then the variable `tail` field taken as the fuzzer
+/// hands it; or, with no tail, the whole input from one byte string. Too few bytes is
+/// `NotEnoughData`; `arbitrary_take_rest` decodes the rest as a corpus file would be.
+macro_rules! arbitrary_from_bytes {
+    ($t:ident, fixed: $fixed:expr $(, tail: $tail:ident)?) => {
+        impl<'a> arbitrary::Arbitrary<'a> for $t {
+            fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+                arbitrary_from_bytes!(@decode $t, u, $fixed $(, $tail)?)
+            }
+
+            fn arbitrary_take_rest(u: arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+                $t::from_bytes(u.take_rest()).ok_or(arbitrary::Error::NotEnoughData)
+            }
+
+            fn size_hint(_depth: usize) -> (usize, Option<usize>) {
+                ($fixed, None)
+            }
+        }
+    };
+    (@decode $t:ident, $u:ident, $fixed:expr, $tail:ident) => {{
+        let fixed = $u.bytes($fixed)?;
+        let tail: Vec<u8> = $u.arbitrary()?;
+        let mut input = $t::from_bytes(fixed).ok_or(arbitrary::Error::NotEnoughData)?;
+        input.$tail = tail;
+        Ok(input)
+    }};
+    (@decode $t:ident, $u:ident, $fixed:expr) => {{
+        let bytes: Vec<u8> = $u.arbitrary()?;
+        $t::from_bytes(&bytes).ok_or(arbitrary::Error::NotEnoughData)
+    }};
+}
+
 mod check;
 mod csum;
 mod gro;
@@ -49,17 +82,25 @@ pub use wire::wire;
 /// A harness on a fuzz input's raw bytes.
 pub type Harness = fn(&[u8]);
 
+/// A structured harness on raw bytes (the corpus replay's entry point): bytes `decode` cannot
+/// read (too short) are no input.
+fn decoded<T>(data: &[u8], decode: fn(&[u8]) -> Option<T>, harness: fn(&T)) {
+    if let Some(input) = decode(data) {
+        harness(&input);
+    }
+}
+
 /// The fuzz targets, by directory name under `fuzz/corpus/` and `fuzz/regressions/`, with the
 /// harness each one's raw bytes go to (the structured targets decode their bytes with the input
 /// type's `from_bytes`: [`CheckInput`], [`GsoInput`], [`GroInput`], [`MetaInput`], [`GroGsoInput`]).
 pub const TARGETS: [(&str, Harness); 9] = [
     ("hdr_read", hdr_read),
-    ("check", check::check_bytes),
+    ("check", |d| decoded(d, CheckInput::from_bytes, check)),
     ("wire", wire),
     ("csum", csum),
-    ("gso", gso::gso_bytes),
-    ("gso_iovec", gso_iovec::gso_iovec_bytes),
-    ("gro", gro::gro_bytes),
-    ("meta", meta::meta_bytes),
-    ("gro_gso", gro_gso::gro_gso_bytes),
+    ("gso", |d| decoded(d, GsoInput::from_bytes, gso)),
+    ("gso_iovec", |d| decoded(d, GsoInput::from_bytes, gso_iovec)),
+    ("gro", |d| decoded(d, GroInput::from_bytes, gro)),
+    ("meta", |d| decoded(d, MetaInput::from_bytes, meta)),
+    ("gro_gso", |d| decoded(d, GroGsoInput::from_bytes, gro_gso)),
 ];

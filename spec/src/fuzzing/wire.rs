@@ -1,5 +1,7 @@
 //! `wire`: the checked views and the layered parser on arbitrary bytes.
 
+use crate::laws::hold;
+use crate::laws::total::wire_views;
 use vnet_core::wire::{
     ETHERNET_HEADER_LEN, ETHERNET_VLAN_HEADER_LEN, EtherType, EthernetFrame, Headers,
     IPV4_MIN_HEADER_LEN, IPV6_HEADER_LEN, IpVersion, Ipv4Packet, Ipv6Packet, Link,
@@ -8,10 +10,12 @@ use vnet_core::wire::{
 };
 
 /// Every view over `data` (and over the layers `parse_headers` finds in it, on TUN and TAP):
-/// unchecked getters never panic; after `new_checked` the lengths it checked hold and every slice
-/// getter lies inside the buffer; a setter's value reads back; the parser's offsets are in bounds
-/// and agree with the views.
+/// L7 on the views ([`wire_views`]: unchecked getters and setters never panic, slices stay in the
+/// buffer); after `new_checked` the lengths it checked hold and every slice getter is the bytes
+/// it names; a setter's value reads back; the parser's offsets are in bounds and agree with the
+/// views.
 pub fn wire(data: &[u8]) {
+    hold(wire_views(data));
     views(data);
     for link in [Link::Tun, Link::Tap] {
         if let Ok(h) = parse_headers(data, link) {
@@ -33,14 +37,8 @@ fn ethernet(data: &[u8]) {
     let unchecked = EthernetFrame::new_unchecked(data);
     let tagged = unchecked.outer_ethertype() == EtherType::VLAN;
     assert_eq!(unchecked.is_tagged(), tagged);
-    let _ = (
-        unchecked.dst_addr(),
-        unchecked.src_addr(),
-        unchecked.ethertype(),
-    );
     let Ok(eth) = EthernetFrame::new_checked(data) else {
         assert!(data.len() < ETHERNET_HEADER_LEN || tagged);
-        let _ = (unchecked.vlan_id(), unchecked.payload());
         return;
     };
     let header_len = if tagged {
@@ -68,15 +66,6 @@ fn ethernet(data: &[u8]) {
 }
 
 fn ipv4(data: &[u8]) {
-    let unchecked = Ipv4Packet::new_unchecked(data);
-    let _ = (
-        unchecked.header(),
-        unchecked.options(),
-        unchecked.payload(),
-        unchecked.checksum(),
-        unchecked.src_addr(),
-        unchecked.dst_addr(),
-    );
     let Ok(ip) = Ipv4Packet::new_checked(data) else {
         return;
     };
@@ -96,13 +85,6 @@ fn ipv4(data: &[u8]) {
         "a fragment: MF, or a non-zero offset"
     );
     assert!(ip.frag_offset() < 1 << 13);
-    let _ = (
-        ip.ident(),
-        ip.ttl(),
-        ip.protocol(),
-        ip.flags_frag_word(),
-        ip.dont_frag(),
-    );
 
     let mut copy = data.to_vec();
     let mut ip = Ipv4Packet::new_unchecked(&mut copy[..]);
@@ -131,7 +113,6 @@ fn ipv6(data: &[u8]) {
     assert!(ip.flow_label() < 1 << 20);
     assert_eq!(ip.src_addr(), data[8..24]);
     assert_eq!(ip.dst_addr(), data[24..40]);
-    let _ = (ip.traffic_class(), ip.hop_limit(), ip.next_header());
     if let Ok(walk) = ip.walk_extensions() {
         assert!(IPV6_HEADER_LEN <= walk.header_len && walk.header_len <= total_len);
         assert!(walk.header_len <= IPV6_HEADER_LEN + MAX_EXTENSION_HEADERS * 2048);
@@ -153,8 +134,6 @@ fn ipv6(data: &[u8]) {
 }
 
 fn tcp(data: &[u8]) {
-    let unchecked = TcpPacket::new_unchecked(data);
-    let _ = (unchecked.options(), unchecked.payload(), unchecked.flags());
     let Ok(tcp) = TcpPacket::new_checked(data) else {
         return;
     };
@@ -167,16 +146,6 @@ fn tcp(data: &[u8]) {
         tcp.flags().0 & !TcpFlags::ALL.0,
         0,
         "flags are the low 9 bits"
-    );
-    let _ = (
-        tcp.src_port(),
-        tcp.dst_port(),
-        tcp.seq_number(),
-        tcp.ack_number(),
-        tcp.window(),
-        tcp.checksum(),
-        tcp.urgent_pointer(),
-        tcp.doff_flags_word(),
     );
 
     let mut copy = data.to_vec();
@@ -196,8 +165,6 @@ fn tcp(data: &[u8]) {
 }
 
 fn udp(data: &[u8]) {
-    let unchecked = UdpPacket::new_unchecked(data);
-    let _ = (unchecked.payload(), unchecked.length());
     let Ok(udp) = UdpPacket::new_checked(data) else {
         return;
     };
@@ -205,7 +172,6 @@ fn udp(data: &[u8]) {
     assert!(UDP_HEADER_LEN <= length && length <= data.len());
     assert_eq!(udp.header_len(), UDP_HEADER_LEN);
     assert_eq!(udp.payload(), &data[UDP_HEADER_LEN..length]);
-    let _ = (udp.src_port(), udp.dst_port(), udp.checksum());
 
     let mut copy = data.to_vec();
     let mut udp = UdpPacket::new_unchecked(&mut copy[..]);

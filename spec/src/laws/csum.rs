@@ -35,72 +35,56 @@ pub trait Checksummer: Complete {
     fn pseudo_header_v6(&self, src: &[u8; 16], dst: &[u8; 16], protocol: u8, l4_len: u32) -> u16;
 }
 
-impl Sum for Core {
-    fn sum(&self, data: &[u8]) -> u16 {
-        csum::sum(data)
-    }
+/// vnet-core's checksum traits, written once for [`Core`] and every [`CoreWith`]: the bulk sums
+/// are the implementation's [`csum::Summer`]'s ([`Core`]'s is [`csum::Portable`], whose sums are
+/// `csum::sum` and `csum::copy_and_sum`), the rest is the arithmetic no summer changes.
+macro_rules! core_checksums {
+    ($(impl[$($g:tt)*] for $t:ty;)+) => {$(
+        impl<$($g)*> Sum for $t {
+            fn sum(&self, data: &[u8]) -> u16 {
+                csum::Summer::sum(self.summer(), data)
+            }
+        }
+
+        impl<$($g)*> Complete for $t {
+            fn combine_at(&self, a: u16, b: u16, offset: usize) -> u16 {
+                csum::combine_at(a, b, offset)
+            }
+
+            fn finish(&self, sum: u16) -> u16 {
+                csum::finish(sum)
+            }
+        }
+
+        impl<$($g)*> Checksummer for $t {
+            fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
+                csum::Summer::copy_and_sum(self.summer(), dst, src)
+            }
+
+            fn update(&self, check: u16, old: u16, new: u16) -> u16 {
+                csum::update(check, old, new)
+            }
+
+            fn pseudo_header_v4(&self, src: [u8; 4], dst: [u8; 4], protocol: u8, l4_len: u16) -> u16 {
+                csum::pseudo_header_v4(src, dst, protocol, l4_len)
+            }
+
+            fn pseudo_header_v6(
+                &self,
+                src: &[u8; 16],
+                dst: &[u8; 16],
+                protocol: u8,
+                l4_len: u32,
+            ) -> u16 {
+                csum::pseudo_header_v6(src, dst, protocol, l4_len)
+            }
+        }
+    )+};
 }
 
-impl Complete for Core {
-    fn combine_at(&self, a: u16, b: u16, offset: usize) -> u16 {
-        csum::combine_at(a, b, offset)
-    }
-
-    fn finish(&self, sum: u16) -> u16 {
-        csum::finish(sum)
-    }
-}
-
-impl Checksummer for Core {
-    fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
-        csum::copy_and_sum(dst, src)
-    }
-
-    fn update(&self, check: u16, old: u16, new: u16) -> u16 {
-        csum::update(check, old, new)
-    }
-
-    fn pseudo_header_v4(&self, src: [u8; 4], dst: [u8; 4], protocol: u8, l4_len: u16) -> u16 {
-        csum::pseudo_header_v4(src, dst, protocol, l4_len)
-    }
-
-    fn pseudo_header_v6(&self, src: &[u8; 16], dst: &[u8; 16], protocol: u8, l4_len: u32) -> u16 {
-        csum::pseudo_header_v6(src, dst, protocol, l4_len)
-    }
-}
-
-impl<S: csum::Summer> Sum for CoreWith<S> {
-    fn sum(&self, data: &[u8]) -> u16 {
-        self.0.sum(data)
-    }
-}
-
-impl<S: csum::Summer> Complete for CoreWith<S> {
-    fn combine_at(&self, a: u16, b: u16, offset: usize) -> u16 {
-        csum::combine_at(a, b, offset)
-    }
-
-    fn finish(&self, sum: u16) -> u16 {
-        csum::finish(sum)
-    }
-}
-
-impl<S: csum::Summer> Checksummer for CoreWith<S> {
-    fn copy_and_sum(&self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
-        self.0.copy_and_sum(dst, src)
-    }
-
-    fn update(&self, check: u16, old: u16, new: u16) -> u16 {
-        csum::update(check, old, new)
-    }
-
-    fn pseudo_header_v4(&self, src: [u8; 4], dst: [u8; 4], protocol: u8, l4_len: u16) -> u16 {
-        csum::pseudo_header_v4(src, dst, protocol, l4_len)
-    }
-
-    fn pseudo_header_v6(&self, src: &[u8; 16], dst: &[u8; 16], protocol: u8, l4_len: u32) -> u16 {
-        csum::pseudo_header_v6(src, dst, protocol, l4_len)
-    }
+core_checksums! {
+    impl[] for Core;
+    impl[S: csum::Summer] for CoreWith<S>;
 }
 
 /// Whether two checksums mean the same: equal, or the two ones'-complement zeros 0x0000 and
@@ -202,6 +186,13 @@ pub fn combine_of_parts<C: Complete>(
     Ok(())
 }
 
+/// An even offset into `data` chosen by `at`, where a 16-bit word starts; `None` when `data`
+/// holds no word.
+fn word_at(data: &[u8], at: usize) -> Option<usize> {
+    let words = data.len() / 2;
+    (words > 0).then(|| (at % words) * 2)
+}
+
 /// L2d: changing the 16-bit word at even offset `at` of `data` to `new` and updating the finished
 /// checksum incrementally gives the recomputed checksum, up to the two zeros (C5).
 pub fn update_is_recomputation<C: Checksummer>(
@@ -210,10 +201,9 @@ pub fn update_is_recomputation<C: Checksummer>(
     at: usize,
     new: u16,
 ) -> Result<(), TestCaseError> {
-    if data.len() < 2 {
+    let Some(at) = word_at(data, at) else {
         return Ok(());
-    }
-    let at = (at % (data.len() / 2)) * 2;
+    };
     let old = u16::from_be_bytes([data[at], data[at + 1]]);
     let check = c.finish(c.sum(data));
     let mut changed = data.to_vec();
@@ -259,10 +249,9 @@ pub fn finished_verifies<C: Complete>(
     at: usize,
     seed: u16,
 ) -> Result<(), TestCaseError> {
-    if data.len() < 2 {
+    let Some(at) = word_at(data, at) else {
         return Ok(());
-    }
-    let at = (at % (data.len() / 2)) * 2;
+    };
     let mut d = data.to_vec();
     d[at..at + 2].fill(0);
     let check = c.finish(c.sum(&d));

@@ -21,9 +21,11 @@ pub trait Segment {
     /// A name for messages.
     fn name(&self) -> &'static str;
     /// The packets to transmit, or why not.
-    fn segment(&self, hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions)
-    -> Result<Vec<Vec<u8>>, String>;
+    fn segment(&self, hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Transmitted;
 }
+
+/// What a [`Segment`] puts on the wire: the packets, or why not.
+pub type Transmitted = Result<Vec<Vec<u8>>, String>;
 
 /// The `check` options that match `opts`: the 24-byte layout with UDP-tunnel GSO and its checksum
 /// negotiated, so that tunnel headers are judged too (a header without tunnel bits is judged as
@@ -45,12 +47,7 @@ impl Segment for Core {
         "vnet-core"
     }
 
-    fn segment(
-        &self,
-        hdr: &VnetHdr,
-        pkt: &[u8],
-        opts: &GsoOptions,
-    ) -> Result<Vec<Vec<u8>>, String> {
+    fn segment(&self, hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Transmitted {
         CoreWith(Portable).segment(hdr, pkt, opts)
     }
 }
@@ -62,12 +59,7 @@ impl<S: Summer> Segment for CoreWith<S> {
         "vnet-core (summer)"
     }
 
-    fn segment(
-        &self,
-        hdr: &VnetHdr,
-        pkt: &[u8],
-        opts: &GsoOptions,
-    ) -> Result<Vec<Vec<u8>>, String> {
+    fn segment(&self, hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Transmitted {
         match check::check(hdr, pkt, &check_options(opts)).map_err(|e| e.to_string())? {
             Offload::Plain => Ok(vec![pkt.to_vec()]),
             Offload::Checksum(c) => {
@@ -98,10 +90,17 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
 }
 
+/// A failure naming what differed, as every law reports one.
+macro_rules! fail {
+    ($($msg:tt)+) => {
+        TestCaseError::fail(format!($($msg)+))
+    };
+}
+
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
         if !$cond {
-            return Err(format!($($msg)+));
+            return Err(fail!($($msg)+));
         }
     };
 }
@@ -134,7 +133,9 @@ fn same_except(a: &[u8], b: &[u8], holes: &[(usize, usize)]) -> bool {
             .all(|i| holes.iter().any(|&(at, n)| (at..at + n).contains(&i)) || a[i] == b[i])
 }
 
-/// L4: what `imp` transmits for a valid (header, packet) is valid, and is what S1-S4 say.
+/// L4: every packet `imp` puts on the wire for a super-packet that [`check::check`] accepts is
+/// valid: headers as S1-S3b (every other header byte unchanged), checksums that verify, payloads
+/// that concatenate to the original (a plain packet unchanged, a checksum request completed).
 ///
 /// Plain: the packet unchanged. Checksum: the packet with a verifying checksum, nothing else
 /// changed. Segments (TCP, USO): each passes `check` as a plain packet and parses; IPv4 header and
@@ -144,18 +145,18 @@ fn same_except(a: &[u8], b: &[u8], holes: &[(usize, usize)]) -> bool {
 /// only on the last, CWR only on the first (all in AccECN mode); IPv4 ID + index (TCP fixed-ID:
 /// constant). UFO: fragments with one ID, 8-byte-unit offsets, MF on all but the last, whose
 /// reassembly is the datagram with a verifying UDP checksum.
-fn valid_output_msg<S: Segment>(
+pub fn valid_output<S: Segment>(
     imp: &S,
     hdr: &VnetHdr,
     pkt: &[u8],
     opts: &GsoOptions,
-) -> Result<(), String> {
+) -> Result<(), TestCaseError> {
     let name = imp.name();
     let offload = check::check(hdr, pkt, &check_options(opts))
-        .map_err(|e| format!("input is not valid: {e}"))?;
+        .map_err(|e| fail!("input is not valid: {e}"))?;
     let segs = imp
         .segment(hdr, pkt, opts)
-        .map_err(|e| format!("{name}: {e}"))?;
+        .map_err(|e| fail!("{name}: {e}"))?;
     match offload {
         Offload::Plain => {
             ensure!(segs == [pkt], "{name}: a plain packet changed");
@@ -177,7 +178,7 @@ fn valid_output_msg<S: Segment>(
             };
             let inner = &out[base..];
             let h = wire::parse_headers(inner, link)
-                .map_err(|e| format!("{name}: output does not parse: {e}"))?;
+                .map_err(|e| fail!("{name}: output does not parse: {e}"))?;
             ensure!(
                 base + h.l4_offset == usize::from(c.start) && l4_verifies(inner, &h),
                 "{name}: completed checksum does not verify"
@@ -185,23 +186,82 @@ fn valid_output_msg<S: Segment>(
             ensure!(be16(out, at) != 0, "{name}: checksum 0 not written 0xFFFF");
             Ok(())
         }
-        Offload::Segment(req) if req.tunnel.is_some() => {
-            valid_tunnel_segments(name, &req, pkt, opts, &segs)
+        Offload::Segment(req) => {
+            let out = Output {
+                name,
+                req: &req,
+                pkt,
+                opts,
+                segs: &segs,
+            };
+            if req.tunnel.is_some() {
+                valid_tunnel_segments(out)
+            } else if req.kind == GsoKind::Ufo {
+                valid_fragments(out)
+            } else {
+                valid_segments(out)
+            }
         }
-        Offload::Segment(req) if req.kind == GsoKind::Ufo => {
-            valid_fragments(name, &req, pkt, opts, &segs)
-        }
-        Offload::Segment(req) => valid_segments(name, &req, pkt, opts, &segs),
     }
 }
 
-fn valid_segments(
+/// What L4 judges a segmented super-packet by: who segmented it, the request `check` found in
+/// it, the input, the options, and the packets that came out.
+#[derive(Clone, Copy)]
+struct Output<'a> {
+    name: &'a str,
+    req: &'a GsoRequest,
+    pkt: &'a [u8],
+    opts: &'a GsoOptions,
+    segs: &'a [Vec<u8>],
+}
+
+/// The IP header bytes S1-S3b rewrite in every segment: the IPv4 total length, ID and header
+/// checksum, or the IPv6 payload length.
+fn ip_holes(ip: IpVersion, l3: usize) -> Vec<(usize, usize)> {
+    match ip {
+        IpVersion::V4 => vec![(l3 + 2, 4), (l3 + 10, 2)],
+        IpVersion::V6 => vec![(l3 + 4, 2)],
+    }
+}
+
+/// Segment `i`'s IP header (`ip`: the segment from it on) agrees with its bytes: the IPv4 total
+/// length, a verifying header checksum and the ID `id`, or the IPv6 payload length. `outer`
+/// names a tunnel's outer header in the messages.
+fn valid_ip(
     name: &str,
-    req: &GsoRequest,
-    pkt: &[u8],
-    opts: &GsoOptions,
-    segs: &[Vec<u8>],
-) -> Result<(), String> {
+    i: usize,
+    outer: &str,
+    h: &wire::Headers,
+    ip: &[u8],
+    id: u16,
+) -> Result<(), TestCaseError> {
+    match h.ip {
+        IpVersion::V4 => {
+            ensure!(
+                usize::from(be16(ip, 2)) == ip.len(),
+                "{name}: {i}: {outer}tot_len"
+            );
+            ensure!(
+                ones_sum(&ip[..h.l3_len]) == 0xFFFF,
+                "{name}: {i}: {outer}IPv4 checksum"
+            );
+            ensure!(
+                be16(ip, 4) == id,
+                "{name}: {i}: {outer}IPv4 ID {} not {id}",
+                be16(ip, 4)
+            );
+        }
+        IpVersion::V6 => ensure!(
+            usize::from(be16(ip, 4)) + 40 == ip.len(),
+            "{name}: {i}: {outer}payload_len"
+        ),
+    }
+    Ok(())
+}
+
+fn valid_segments(o: Output<'_>) -> Result<(), TestCaseError> {
+    let (name, req, pkt, opts, segs) = (o.name, o.req, o.pkt, o.opts, o.segs);
     let h0 = req.headers;
     let (l3, l4, hdr_len) = (h0.l3_offset, h0.l4_offset, req.hdr_len);
     let mss = usize::from(req.gso_size);
@@ -213,11 +273,7 @@ fn valid_segments(
         segs.len()
     );
     let tcp = req.kind == GsoKind::Tcp;
-    let mut holes = vec![];
-    match h0.ip {
-        IpVersion::V4 => holes.extend([(l3 + 2, 4), (l3 + 10, 2)]),
-        IpVersion::V6 => holes.push((l3 + 4, 2)),
-    }
+    let mut holes = ip_holes(h0.ip, l3);
     if tcp {
         holes.extend([(l4 + 4, 4), (l4 + 13, 1), (l4 + 16, 2)]);
     } else {
@@ -232,7 +288,7 @@ fn valid_segments(
             "{name}: segment {i} fails check: {plain:?}"
         );
         let h = wire::parse_headers(seg, opts.link)
-            .map_err(|e| format!("{name}: segment {i} does not parse: {e}"))?;
+            .map_err(|e| fail!("{name}: segment {i} does not parse: {e}"))?;
         ensure!(h == h0, "{name}: segment {i} headers moved: {h:?}");
         ensure!(
             seg.len() > hdr_len || count == 1,
@@ -248,29 +304,9 @@ fn valid_segments(
             "{name}: segment {i} carries {} bytes, not gso_size {mss}",
             body.len()
         );
-        let ip = &seg[l3..];
-        match h.ip {
-            IpVersion::V4 => {
-                ensure!(usize::from(be16(ip, 2)) == ip.len(), "{name}: {i}: tot_len");
-                ensure!(
-                    ones_sum(&ip[..h.l3_len]) == 0xFFFF,
-                    "{name}: {i}: IPv4 checksum"
-                );
-                let step = if tcp && opts.fixed_id { 0 } else { i as u16 };
-                let id = be16(&pkt[l3..], 4).wrapping_add(step);
-                ensure!(
-                    be16(ip, 4) == id,
-                    "{name}: {i}: IPv4 ID {} not {id}",
-                    be16(ip, 4)
-                );
-            }
-            IpVersion::V6 => {
-                ensure!(
-                    usize::from(be16(ip, 4)) + 40 == ip.len(),
-                    "{name}: {i}: payload_len"
-                );
-            }
-        }
+        let step = if tcp && opts.fixed_id { 0 } else { i as u16 };
+        let id = be16(&pkt[l3..], 4).wrapping_add(step);
+        valid_ip(name, i, "", &h, &seg[l3..], id)?;
         ensure!(
             l4_verifies(seg, &h),
             "{name}: segment {i}: transport checksum"
@@ -313,22 +349,14 @@ fn valid_segments(
 /// checksum verifies, the outer UDP checksum verifies with UDP_TUNNEL_CSUM (the seed is the
 /// pseudo-header sum in valid inputs, C3) and is the packet's without; the inner segments, taken
 /// as a TUN super-packet from `inner_nh`, pass the plain L4 above.
-fn valid_tunnel_segments(
-    name: &str,
-    req: &GsoRequest,
-    pkt: &[u8],
-    opts: &GsoOptions,
-    segs: &[Vec<u8>],
-) -> Result<(), String> {
-    let t = req.tunnel.ok_or("not a tunnel")?;
-    let outer = wire::parse_headers(pkt, opts.link).map_err(|e| e.to_string())?;
+fn valid_tunnel_segments(o: Output<'_>) -> Result<(), TestCaseError> {
+    let (name, req, pkt, opts, segs) = (o.name, o.req, o.pkt, o.opts, o.segs);
+    let t = req.tunnel.ok_or_else(|| fail!("not a tunnel"))?;
+    let outer = wire::parse_headers(pkt, opts.link).map_err(|e| fail!("{e}"))?;
     let (th, nh) = (outer.l4_offset, usize::from(t.inner_nh));
     let l3 = outer.l3_offset;
-    let mut holes = vec![(th + 4, if t.outer_csum { 4 } else { 2 })];
-    match outer.ip {
-        IpVersion::V4 => holes.extend([(l3 + 2, 4), (l3 + 10, 2)]),
-        IpVersion::V6 => holes.push((l3 + 4, 2)),
-    }
+    let mut holes = ip_holes(outer.ip, l3);
+    holes.push((th + 4, if t.outer_csum { 4 } else { 2 }));
     for (i, seg) in segs.iter().enumerate() {
         ensure!(
             seg.len() > nh,
@@ -338,27 +366,10 @@ fn valid_tunnel_segments(
             same_except(&seg[..nh], &pkt[..nh], &holes),
             "{name}: {i}: an outer header byte S3b does not rewrite changed"
         );
-        let h = wire::parse_headers(seg, opts.link).map_err(|e| format!("{name}: {i}: {e}"))?;
+        let h = wire::parse_headers(seg, opts.link).map_err(|e| fail!("{name}: {i}: {e}"))?;
         ensure!(h == outer, "{name}: {i}: outer headers moved");
-        let ip = &seg[l3..];
-        match h.ip {
-            IpVersion::V4 => {
-                ensure!(
-                    usize::from(be16(ip, 2)) == ip.len(),
-                    "{name}: {i}: outer tot_len"
-                );
-                ensure!(
-                    ones_sum(&ip[..h.l3_len]) == 0xFFFF,
-                    "{name}: {i}: outer IPv4 checksum"
-                );
-                let id = be16(&pkt[l3..], 4).wrapping_add(i as u16);
-                ensure!(be16(ip, 4) == id, "{name}: {i}: outer IPv4 ID");
-            }
-            IpVersion::V6 => ensure!(
-                usize::from(be16(ip, 4)) + 40 == ip.len(),
-                "{name}: {i}: outer payload_len"
-            ),
-        }
+        let id = be16(&pkt[l3..], 4).wrapping_add(i as u16);
+        valid_ip(name, i, "outer ", &h, &seg[l3..], id)?;
         ensure!(
             usize::from(be16(seg, th + 4)) == seg.len() - th,
             "{name}: {i}: outer UDP length"
@@ -386,16 +397,17 @@ fn valid_tunnel_segments(
         ..*opts
     };
     let inner: Vec<Vec<u8>> = segs.iter().map(|s| s[nh..].to_vec()).collect();
-    valid_segments(name, &inner_req, &pkt[nh..], &inner_opts, &inner)
+    valid_segments(Output {
+        name,
+        req: &inner_req,
+        pkt: &pkt[nh..],
+        opts: &inner_opts,
+        segs: &inner,
+    })
 }
 
-fn valid_fragments(
-    name: &str,
-    req: &GsoRequest,
-    pkt: &[u8],
-    opts: &GsoOptions,
-    segs: &[Vec<u8>],
-) -> Result<(), String> {
+fn valid_fragments(o: Output<'_>) -> Result<(), TestCaseError> {
+    let (name, req, pkt, opts, segs) = (o.name, o.req, o.pkt, o.opts, o.segs);
     let h0 = req.headers;
     let (l3, l4) = (h0.l3_offset, h0.l4_offset);
     let v6 = h0.ip == IpVersion::V6;
@@ -504,21 +516,21 @@ fn last_ext(pkt: &[u8], l3: usize, l4: usize) -> usize {
     }
 }
 
-/// Fast == reference: two implementations transmit the same bytes, or both refuse.
-fn agree_msg<A: Segment, B: Segment>(
+/// Fast == reference: `a` and `b` put the same packets on the wire, or both refuse.
+pub fn agree<A: Segment, B: Segment>(
     a: &A,
     b: &B,
     hdr: &VnetHdr,
     pkt: &[u8],
     opts: &GsoOptions,
-) -> Result<(), String> {
+) -> Result<(), TestCaseError> {
     match (a.segment(hdr, pkt, opts), b.segment(hdr, pkt, opts)) {
         (Ok(x), Ok(y)) => {
             if x == y {
                 return Ok(());
             }
             let first = x.iter().zip(&y).position(|(p, q)| p != q);
-            Err(format!(
+            Err(fail!(
                 "{} and {} differ: {} vs {} packets, first difference at packet {first:?}",
                 a.name(),
                 b.name(),
@@ -527,7 +539,7 @@ fn agree_msg<A: Segment, B: Segment>(
             ))
         }
         (Err(_), Err(_)) => Ok(()),
-        (x, y) => Err(format!(
+        (x, y) => Err(fail!(
             "{}: {:?}; {}: {:?}",
             a.name(),
             x.map(|v| v.len()),
@@ -539,12 +551,12 @@ fn agree_msg<A: Segment, B: Segment>(
 
 /// L7: on any input, `imp` returns (never panics), and whatever it returns is bounded: no packet
 /// longer than the input's headers plus its payload, and (when segments) no more of them than bytes.
-fn total_msg<S: Segment>(
+pub fn total<S: Segment>(
     imp: &S,
     hdr: &VnetHdr,
     pkt: &[u8],
     opts: &GsoOptions,
-) -> Result<(), String> {
+) -> Result<(), TestCaseError> {
     if let Ok(out) = imp.segment(hdr, pkt, opts) {
         ensure!(
             out.iter().all(|p| p.len() <= pkt.len()),
@@ -566,7 +578,7 @@ fn cursor_segments(
     req: &GsoRequest,
     pkt: &[u8],
     opts: &GsoOptions,
-) -> Result<Result<Vec<Vec<u8>>, gso::GsoError>, String> {
+) -> Result<Result<Vec<Vec<u8>>, gso::GsoError>, TestCaseError> {
     let mut seg = match Segmenter::new(req, pkt, opts) {
         Ok(seg) => seg,
         Err(e) => return Ok(Err(e)),
@@ -574,10 +586,38 @@ fn cursor_segments(
     let mut buf = vec![0u8; seg.max_segment_len()];
     let mut v = Vec::new();
     while let Some(r) = seg.next_into(&mut buf) {
-        let len = r.map_err(|e| format!("cursor failed mid-way: {e}"))?;
+        let len = r.map_err(|e| fail!("cursor failed mid-way: {e}"))?;
         v.push(buf[..len].to_vec());
     }
     Ok(Ok(v))
+}
+
+/// The byte the buffer-shape laws fill arenas with, to see what a call wrote.
+const CANARY: u8 = 0xA5;
+/// Canary bytes around each buffer.
+const GAP: usize = 7;
+
+/// Whether nothing wrote into `bytes`: all canary.
+fn untouched(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == CANARY)
+}
+
+/// `len` plus `delta`, at least 0: a buffer size near a true length.
+fn nudged(len: usize, delta: i8) -> usize {
+    (len as isize + isize::from(delta)).max(0) as usize
+}
+
+/// The canary gaps around `arena[GAP..GAP + size]`, the one buffer a call had, are intact.
+fn gaps_intact(what: &str, arena: &[u8], size: usize) -> Result<(), TestCaseError> {
+    ensure!(
+        untouched(&arena[..GAP]),
+        "{what}: canary before overwritten"
+    );
+    ensure!(
+        untouched(&arena[GAP + size..]),
+        "{what}: canary after overwritten"
+    );
+    Ok(())
 }
 
 /// L7 for vnet-core's buffer shapes: any request (perhaps not this packet's) and any buffer sizes
@@ -586,26 +626,26 @@ fn cursor_segments(
 /// if a buffer is too small or too few are given, the result is an error and no buffer byte
 /// changes (S5); otherwise the segments are the cursor's, byte for byte. Same for the packed shape
 /// and for the cursor itself.
-fn canary_msg(
+pub fn canary(
     req: &GsoRequest,
     pkt: &[u8],
     opts: &GsoOptions,
     deltas: &[i8],
     extra: i8,
-) -> Result<(), String> {
-    const GAP: usize = 7;
-    const CANARY: u8 = 0xA5;
+) -> Result<(), TestCaseError> {
     // The truth, from the cursor (if the request is refused, every shape must refuse).
     let expected = cursor_segments(req, pkt, opts)?.ok();
     let lens: Vec<usize> = expected
         .as_ref()
         .map_or_else(|| vec![64; 2], |v| v.iter().map(Vec::len).collect());
-    let n = (lens.len() as isize + isize::from(extra)).max(0) as usize;
+    let n = nudged(lens.len(), extra);
     let sizes: Vec<usize> = (0..n)
         .map(|i| {
-            let base = lens.get(i).copied().unwrap_or(64) as isize;
-            let d = deltas.get(i % deltas.len().max(1)).copied().unwrap_or(0);
-            (base + isize::from(d)).max(0) as usize
+            let base = lens.get(i).copied().unwrap_or(64);
+            nudged(
+                base,
+                deltas.get(i % deltas.len().max(1)).copied().unwrap_or(0),
+            )
         })
         .collect();
     let total: usize = sizes.iter().sum::<usize>() + GAP * (n + 1);
@@ -627,7 +667,7 @@ fn canary_msg(
     let mut at = 0;
     for (i, &s) in sizes.iter().enumerate() {
         ensure!(
-            arena[at..at + GAP].iter().all(|&b| b == CANARY),
+            untouched(&arena[at..at + GAP]),
             "canary before buffer {i} overwritten"
         );
         at += GAP;
@@ -642,22 +682,19 @@ fn canary_msg(
                         "buffer {i}: bytes differ from the cursor's"
                     );
                     ensure!(
-                        buf[w.len()..].iter().all(|&b| b == CANARY),
+                        untouched(&buf[w.len()..]),
                         "buffer {i}: written past its segment"
                     );
                 }
-                None => ensure!(buf.iter().all(|&b| b == CANARY), "spare buffer {i} written"),
+                None => ensure!(untouched(buf), "spare buffer {i} written"),
             }
         } else {
-            ensure!(
-                buf.iter().all(|&b| b == CANARY),
-                "buffer {i} written although the call fails"
-            );
+            ensure!(untouched(buf), "buffer {i} written although the call fails");
         }
         at += s;
     }
     ensure!(
-        arena[at..].iter().all(|&b| b == CANARY),
+        untouched(&arena[at..]),
         "canary after the last buffer overwritten"
     );
     match (&expected, fits, result) {
@@ -668,25 +705,18 @@ fn canary_msg(
                 "lengths written by a failing call"
             );
         }
-        (_, _, r) => return Err(format!("segment_into returned {r:?}, fits = {fits}")),
+        (_, _, r) => return Err(fail!("segment_into returned {r:?}, fits = {fits}")),
     }
 
     // The packed shape, in a buffer of the true total plus the first delta.
     let want_total: usize = expected
         .as_ref()
         .map_or(128, |e| e.iter().map(Vec::len).sum());
-    let size =
-        (want_total as isize + isize::from(deltas.first().copied().unwrap_or(0))).max(0) as usize;
+    let first_delta = deltas.first().copied().unwrap_or(0);
+    let size = nudged(want_total, first_delta);
     let mut arena = vec![CANARY; size + 2 * GAP];
     let r = gso::segment_packed(req, pkt, opts, &mut arena[GAP..GAP + size]);
-    ensure!(
-        arena[..GAP].iter().all(|&b| b == CANARY),
-        "packed: canary before overwritten"
-    );
-    ensure!(
-        arena[GAP + size..].iter().all(|&b| b == CANARY),
-        "packed: canary after overwritten"
-    );
+    gaps_intact("packed", &arena, size)?;
     match (&expected, r) {
         (Some(e), Ok(p)) => {
             let joined = e.concat();
@@ -705,30 +735,19 @@ fn canary_msg(
                 size < e.concat().len(),
                 "packed: refused a buffer that fits"
             );
-            ensure!(
-                arena.iter().all(|&b| b == CANARY),
-                "packed: wrote before failing"
-            );
+            ensure!(untouched(&arena), "packed: wrote before failing");
         }
-        (None, Ok(p)) => return Err(format!("packed: accepted what the cursor refused: {p:?}")),
+        (None, Ok(p)) => return Err(fail!("packed: accepted what the cursor refused: {p:?}")),
         (None, Err(_)) => {}
     }
 
     // The cursor with one buffer of the first segment's length plus the first delta.
     if let (Some(e), Ok(mut seg)) = (&expected, Segmenter::new(req, pkt, opts)) {
-        let size = (e[0].len() as isize + isize::from(deltas.first().copied().unwrap_or(0))).max(0)
-            as usize;
+        let size = nudged(e[0].len(), first_delta);
         let mut arena = vec![CANARY; size + 2 * GAP];
         for (i, want) in e.iter().enumerate() {
             let r = seg.next_into(&mut arena[GAP..GAP + size]);
-            ensure!(
-                arena[..GAP].iter().all(|&b| b == CANARY),
-                "cursor: canary before overwritten"
-            );
-            ensure!(
-                arena[GAP + size..].iter().all(|&b| b == CANARY),
-                "cursor: canary after overwritten"
-            );
+            gaps_intact("cursor", &arena, size)?;
             match r {
                 Some(Ok(len)) => ensure!(
                     arena[GAP..GAP + len] == want[..],
@@ -738,7 +757,7 @@ fn canary_msg(
                     ensure!(size < want.len(), "cursor: refused a buffer that fits");
                     break;
                 }
-                None => return Err(format!("cursor: ended after {i} of {}", e.len())),
+                None => return Err(fail!("cursor: ended after {i} of {}", e.len())),
             }
         }
     }
@@ -778,15 +797,14 @@ fn iovec_head_len(pieces: &[&[u8]]) -> usize {
 /// (`Unsupported`), and headers that reach past the bytes the iovec form reads them from (a
 /// `Truncated` wire error). S5: a header buffer one byte short, or a stride one byte short, is
 /// an error with nothing written; the bytes between headers (stride `hdr_len + gap`) and after
-/// the last are never written.
-fn iovec_equals_contiguous_msg(
+/// the last are never written. Headers are written at a stride `gap` bytes past their length.
+pub fn iovec_equals_contiguous(
     req: &GsoRequest,
     pkt: &[u8],
     pieces: &[&[u8]],
     opts: &GsoOptions,
     gap: usize,
-) -> Result<(), String> {
-    const CANARY: u8 = 0x5A;
+) -> Result<(), TestCaseError> {
     let expected = cursor_segments(req, pkt, opts)?.map(|v| {
         let total = v.iter().map(Vec::len).sum::<usize>();
         (v, total)
@@ -813,7 +831,7 @@ fn iovec_equals_contiguous_msg(
             return Ok(());
         }
         (Ok(p), Err(want)) => {
-            return Err(format!(
+            return Err(fail!(
                 "iovec accepted ({} segments) what the contiguous form refuses: {want:?}",
                 p.segment_count()
             ));
@@ -821,7 +839,7 @@ fn iovec_equals_contiguous_msg(
         (Ok(p), Ok(_)) => p,
     };
     ensure!(!ufo, "iovec accepted UFO");
-    let (want, total) = expected.map_err(|e| e.to_string())?;
+    let (want, total) = expected.map_err(|e| fail!("{e}"))?;
     ensure!(
         plan.segment_count() == want.len() && plan.total_len() == total,
         "count {} total {} vs {} {}",
@@ -839,31 +857,22 @@ fn iovec_equals_contiguous_msg(
         plan.write_headers(&mut small, stride).is_err(),
         "a header buffer one byte short was accepted"
     );
-    ensure!(
-        small.iter().all(|&b| b == CANARY),
-        "a refused header buffer was written"
-    );
+    ensure!(untouched(&small), "a refused header buffer was written");
     let mut tight = vec![CANARY; need + 8];
     ensure!(
         plan.write_headers(&mut tight, hdr_len - 1).is_err(),
         "a stride one byte short was accepted"
     );
-    ensure!(
-        tight.iter().all(|&b| b == CANARY),
-        "a refused stride was written"
-    );
+    ensure!(untouched(&tight), "a refused stride was written");
     let mut headers = vec![CANARY; need + 8];
     plan.write_headers(&mut headers, stride)
-        .map_err(|e| format!("write_headers: {e}"))?;
+        .map_err(|e| fail!("write_headers: {e}"))?;
     for i in 0..want.len() {
         let between = &headers[i * stride + hdr_len..((i + 1) * stride).min(need + 8)];
-        ensure!(
-            between.iter().all(|&b| b == CANARY),
-            "bytes after header {i} written"
-        );
+        ensure!(untouched(between), "bytes after header {i} written");
     }
     ensure!(
-        headers[need..].iter().all(|&b| b == CANARY),
+        untouched(&headers[need..]),
         "bytes after the last header written"
     );
     let range = pkt.as_ptr_range();
@@ -886,10 +895,12 @@ fn iovec_equals_contiguous_msg(
             Some(seg.len()) == plan.segment_len(i),
             "segment {i}: segment_len"
         );
-        let w = want.get(i).ok_or("more iovec segments than the cursor's")?;
+        let w = want
+            .get(i)
+            .ok_or_else(|| fail!("more iovec segments than the cursor's"))?;
         if seg != *w {
             let at = seg.iter().zip(w).position(|(a, b)| a != b);
-            return Err(format!(
+            return Err(fail!(
                 "segment {i}: iovec bytes differ from the cursor's (lengths {} {}, first at {at:?})",
                 seg.len(),
                 w.len()
@@ -899,67 +910,4 @@ fn iovec_equals_contiguous_msg(
     }
     ensure!(n == want.len(), "{n} iovec segments of {}", want.len());
     Ok(())
-}
-
-// The laws' public faces: the checks above build their messages as `String`s; each law hands its
-// message on as a `TestCaseError`, the one failure convention of `laws`.
-
-/// L4: every packet `imp` puts on the wire for a super-packet that [`check::check`] accepts is
-/// valid: headers as S1-S3b (every other header byte unchanged), checksums that verify, payloads
-/// that concatenate to the original (a plain packet unchanged, a checksum request completed).
-pub fn valid_output<S: Segment>(
-    imp: &S,
-    hdr: &VnetHdr,
-    pkt: &[u8],
-    opts: &GsoOptions,
-) -> Result<(), TestCaseError> {
-    valid_output_msg(imp, hdr, pkt, opts).map_err(TestCaseError::fail)
-}
-
-/// Fast == reference: `a` and `b` put the same packets on the wire, or both refuse.
-pub fn agree<A: Segment, B: Segment>(
-    a: &A,
-    b: &B,
-    hdr: &VnetHdr,
-    pkt: &[u8],
-    opts: &GsoOptions,
-) -> Result<(), TestCaseError> {
-    agree_msg(a, b, hdr, pkt, opts).map_err(TestCaseError::fail)
-}
-
-/// L7: on any input, `imp` returns (never panics), and whatever it returns is bounded: no packet
-/// longer than the input, and no more packets than bytes.
-pub fn total<S: Segment>(
-    imp: &S,
-    hdr: &VnetHdr,
-    pkt: &[u8],
-    opts: &GsoOptions,
-) -> Result<(), TestCaseError> {
-    total_msg(imp, hdr, pkt, opts).map_err(TestCaseError::fail)
-}
-
-/// L7 for vnet-core's buffer shapes: any request (perhaps not this packet's) and any buffer sizes
-/// (`deltas` added to the true segment lengths, `extra` buffers more or fewer than segments),
-/// inside canaries: nothing written outside a buffer, nothing at all on failure (S5), the
-/// cursor's bytes on success.
-pub fn canary(
-    req: &GsoRequest,
-    pkt: &[u8],
-    opts: &GsoOptions,
-    deltas: &[i8],
-    extra: i8,
-) -> Result<(), TestCaseError> {
-    canary_msg(req, pkt, opts, deltas, extra).map_err(TestCaseError::fail)
-}
-
-/// L9: the iovec form (S6) of `pkt` cut into `pieces` equals the contiguous form, refusals
-/// included; headers written at a stride `gap` bytes past their length.
-pub fn iovec_equals_contiguous(
-    req: &GsoRequest,
-    pkt: &[u8],
-    pieces: &[&[u8]],
-    opts: &GsoOptions,
-    gap: usize,
-) -> Result<(), TestCaseError> {
-    iovec_equals_contiguous_msg(req, pkt, pieces, opts, gap).map_err(TestCaseError::fail)
 }

@@ -9,43 +9,26 @@ use super::Core;
 /// Reads and writes virtio-net headers.
 pub trait HeaderCodec {
     /// Reads a header of `layout` from the front of `bytes`; returns it and the bytes after it.
-    fn read<'a>(
-        &self,
-        bytes: &'a [u8],
-        layout: Layout,
-        endian: Endian,
-    ) -> Result<(VnetHdr, &'a [u8]), HdrError>;
+    fn read<'a>(&self, bytes: &'a [u8], layout: Layout, endian: Endian) -> Read<'a>;
 
     /// Writes `hdr` in `layout` to the front of `out`; returns the bytes written.
-    fn write(
-        &self,
-        hdr: &VnetHdr,
-        out: &mut [u8],
-        layout: Layout,
-        endian: Endian,
-    ) -> Result<usize, HdrError>;
+    fn write(&self, hdr: &VnetHdr, out: &mut [u8], layout: Layout, endian: Endian) -> Written;
 }
 
 impl HeaderCodec for Core {
-    fn read<'a>(
-        &self,
-        bytes: &'a [u8],
-        layout: Layout,
-        endian: Endian,
-    ) -> Result<(VnetHdr, &'a [u8]), HdrError> {
+    fn read<'a>(&self, bytes: &'a [u8], layout: Layout, endian: Endian) -> Read<'a> {
         VnetHdr::read(bytes, layout, endian)
     }
 
-    fn write(
-        &self,
-        hdr: &VnetHdr,
-        out: &mut [u8],
-        layout: Layout,
-        endian: Endian,
-    ) -> Result<usize, HdrError> {
+    fn write(&self, hdr: &VnetHdr, out: &mut [u8], layout: Layout, endian: Endian) -> Written {
         hdr.write(out, layout, endian)
     }
 }
+
+/// What [`HeaderCodec::read`] gives: the header and the bytes after it.
+pub type Read<'a> = Result<(VnetHdr, &'a [u8]), HdrError>;
+/// What [`HeaderCodec::write`] gives: the bytes written.
+pub type Written = Result<usize, HdrError>;
 
 /// Filler for bytes a write must not touch.
 const FILL: u8 = 0xA5;

@@ -90,10 +90,21 @@ pub fn representable_part(m: &TxMetadata) -> TxMetadata {
     }
 }
 
-/// `t.to_header(m)` for representable metadata `m`, which must not be refused (L3a, L3b).
-fn header_of<T: MetaTranslator>(t: &T, m: &TxMetadata) -> Result<VnetHdr, TestCaseError> {
-    t.to_header(m)
-        .map_err(|e| TestCaseError::fail(format!("representable metadata rejected: {e}")))
+/// Representable metadata `m` to a header and, with `frame`, back to metadata: the header and
+/// the metadata, neither step refused (L3a, L3b).
+fn there_and_back<T: MetaTranslator>(
+    t: &T,
+    m: &TxMetadata,
+    frame: &[u8],
+    link: Link,
+) -> Result<(VnetHdr, TxMetadata), TestCaseError> {
+    let hdr = t
+        .to_header(m)
+        .map_err(|e| TestCaseError::fail(format!("representable metadata rejected: {e}")))?;
+    let back = t
+        .tx_metadata(&hdr, frame, link)
+        .map_err(|e| TestCaseError::fail(format!("{hdr:?} on its own frame rejected: {e}")))?;
+    Ok((hdr, back))
 }
 
 /// L3a: for representable metadata `m` and a frame that matches it, `from_header(to_header(m))`
@@ -104,10 +115,7 @@ pub fn metadata_round_trip<T: MetaTranslator>(
     frame: &[u8],
     link: Link,
 ) -> Result<(), TestCaseError> {
-    let hdr = header_of(t, m)?;
-    let back = t
-        .tx_metadata(&hdr, frame, link)
-        .map_err(|e| TestCaseError::fail(format!("{hdr:?} on its own frame rejected: {e}")))?;
+    let (hdr, back) = there_and_back(t, m, frame, link)?;
     prop_assert_eq!(back, representable_part(m), "header {:?}", hdr);
     Ok(())
 }
@@ -119,12 +127,11 @@ pub fn header_round_trip<T: MetaTranslator>(
     frame: &[u8],
     link: Link,
 ) -> Result<(), TestCaseError> {
-    let hdr = header_of(t, m)?;
-    let back = t
-        .tx_metadata(&hdr, frame, link)
-        .and_then(|m2| t.to_header(&m2))
+    let (hdr, back) = there_and_back(t, m, frame, link)?;
+    let again = t
+        .to_header(&back)
         .map_err(|e| TestCaseError::fail(format!("{hdr:?} did not come back: {e}")))?;
-    prop_assert_eq!(back, hdr);
+    prop_assert_eq!(again, hdr);
     Ok(())
 }
 

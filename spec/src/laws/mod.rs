@@ -46,3 +46,17 @@ pub struct Core;
 /// checksum traits and [`gso::Segment`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CoreWith<S>(pub S);
+
+impl Core {
+    /// The summer vnet-core's free functions use.
+    fn summer(&self) -> vnet_core::csum::Portable {
+        vnet_core::csum::Portable
+    }
+}
+
+impl<S: vnet_core::csum::Summer> CoreWith<S> {
+    /// The summer under test.
+    fn summer(&self) -> S {
+        self.0
+    }
+}

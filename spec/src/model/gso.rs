@@ -14,6 +14,8 @@ use vnet_core::gso::GsoOptions;
 use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::Link;
 
+use crate::laws::gso::{Segment, Transmitted};
+
 /// RFC 1071: the folded ones'-complement sum of big-endian 16-bit words, an odd byte padded.
 pub fn ones_sum(data: &[u8]) -> u16 {
     let mut acc: u32 = 0;
@@ -47,6 +49,17 @@ struct Layout {
     v6: bool,
     l4: usize,
     proto: u8,
+}
+
+impl Layout {
+    /// The datagram length the IP header claims: IPv4 `total_len`, or IPv6 40 + `payload_len`.
+    fn claimed_len(&self, pkt: &[u8]) -> usize {
+        if self.v6 {
+            usize::from(be16(pkt, self.l3 + 4)) + 40
+        } else {
+            usize::from(be16(pkt, self.l3 + 2))
+        }
+    }
 }
 
 fn layout(pkt: &[u8], link: Link) -> Result<Layout, String> {
@@ -167,7 +180,7 @@ fn fix_ip(seg: &mut [u8], lay: &Layout, id: Option<u16>, frag: Option<u16>) {
 
 /// What a device puts on the wire for `hdr` + `pkt`, by the rules (UDP tunnels included: `check`
 /// runs with tunnel GSO and its checksum negotiated).
-pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Result<Vec<Vec<u8>>, String> {
+pub fn transmit(hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Transmitted {
     let copts = crate::laws::gso::check_options(opts);
     let req = match check::check(hdr, pkt, &copts).map_err(|e| e.to_string())? {
         Offload::Plain => return Ok(vec![pkt.to_vec()]),
@@ -227,12 +240,7 @@ fn tunnel(
     if outer.proto != 17 || nh < th + 8 || nh > pkt.len() {
         return Err("S3b: the outer headers are not IP + UDP before inner_nh".into());
     }
-    let claimed = if outer.v6 {
-        usize::from(be16(pkt, outer.l3 + 4)) + 40
-    } else {
-        usize::from(be16(pkt, outer.l3 + 2))
-    };
-    if claimed != pkt.len() - outer.l3 {
+    if outer.claimed_len(pkt) != pkt.len() - outer.l3 {
         return Err("S1: outer IP length disagrees with the packet".into());
     }
     // S1, S3b: the outer headers are checked too; an outer IPv4 fragment (MF or an offset) is not
@@ -274,12 +282,7 @@ fn split(
 ) -> Result<Vec<Vec<u8>>, String> {
     let lay = layout(pkt, link)?;
     // The IP length field must cover exactly the bytes present.
-    let claimed = if lay.v6 {
-        usize::from(be16(pkt, lay.l3 + 4)) + 40
-    } else {
-        usize::from(be16(pkt, lay.l3 + 2))
-    };
-    if claimed != pkt.len() - lay.l3 {
+    if lay.claimed_len(pkt) != pkt.len() - lay.l3 {
         return Err("S1: IP length disagrees with the packet".into());
     }
     match kind {
@@ -409,18 +412,13 @@ fn split(
     }
 }
 
-/// The model as a [`crate::laws::gso::Segment`] implementation.
-impl crate::laws::gso::Segment for super::Reference {
+/// The model as a [`Segment`] implementation.
+impl Segment for super::Reference {
     fn name(&self) -> &'static str {
         "model"
     }
 
-    fn segment(
-        &self,
-        hdr: &VnetHdr,
-        pkt: &[u8],
-        opts: &GsoOptions,
-    ) -> Result<Vec<Vec<u8>>, String> {
+    fn segment(&self, hdr: &VnetHdr, pkt: &[u8], opts: &GsoOptions) -> Transmitted {
         transmit(hdr, pkt, opts)
     }
 }

@@ -3,7 +3,7 @@
 use vnet_core::hdr::{Endian, Field, Flags, GsoType, HdrError, Layout, VnetHdr};
 
 use super::Reference;
-use crate::laws::hdr::HeaderCodec;
+use crate::laws::hdr::{HeaderCodec, Read, Written};
 
 /// Whether the 16/32-bit fields are big-endian (`Native` resolved for this host, R11-R13).
 fn big(endian: Endian) -> bool {
@@ -138,22 +138,11 @@ pub fn write(
 }
 
 impl HeaderCodec for Reference {
-    fn read<'a>(
-        &self,
-        bytes: &'a [u8],
-        layout: Layout,
-        endian: Endian,
-    ) -> Result<(VnetHdr, &'a [u8]), HdrError> {
+    fn read<'a>(&self, bytes: &'a [u8], layout: Layout, endian: Endian) -> Read<'a> {
         read(bytes, layout, endian)
     }
 
-    fn write(
-        &self,
-        hdr: &VnetHdr,
-        out: &mut [u8],
-        layout: Layout,
-        endian: Endian,
-    ) -> Result<usize, HdrError> {
+    fn write(&self, hdr: &VnetHdr, out: &mut [u8], layout: Layout, endian: Endian) -> Written {
         write(hdr, out, layout, endian)
     }
 }
