@@ -223,13 +223,20 @@ impl<'a, B: AsRef<[u8]>> Medium for Slices<'_, 'a, B> {
         let slices_at = self.n_slices;
         let members = f.head + 1..f.last.saturating_add(1);
         let (front, back) = (prepend_mark(n, f.head), append_mark(n, f.head));
-        for j in members.clone().rev() {
-            if owner.get(j) == Some(&front) {
-                self.push(self.input(j).get(hdr_len..).unwrap_or(&[]));
+        // Only a flow whose first segment is not its head had segments put in front (G3).
+        if f.first_at != f.head {
+            for j in members.clone().rev() {
+                if owner.get(j) == Some(&front) {
+                    self.push(self.input(j).get(hdr_len..).unwrap_or(&[]));
+                }
             }
         }
         self.push(self.input(f.head).get(hdr_len..).unwrap_or(&[]));
         for j in members {
+            // The walk ends with the flow's last member (other flows' inputs lie between).
+            if self.n_slices - slices_at >= f.count {
+                break;
+            }
             if owner.get(j) == Some(&back) {
                 self.push(self.input(j).get(hdr_len..).unwrap_or(&[]));
             }
