@@ -6,6 +6,8 @@
 //! cases and inputs as `peers` ([`vnet_bench::cases`]). Each case also times its floor, the memory
 //! work any implementation does: GSO, the copies of every segment's headers and payload; GRO,
 //! verify + append (per segment: its TCP header summed, its payload copied and summed in one pass).
+//! GRO's iovec form (`vnet-iovec`, G9) is timed in the same rounds, against its own floor: verify
+//! in place (every segment's L4 bytes summed, nothing copied).
 //!
 //! Run: `cargo bench --bench interleaved` (`ROUNDS=n`, default 3000; `ONLY=checksum`, `gso` or
 //! `gro` for one part).
@@ -18,7 +20,7 @@ use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header, restore_g
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::{self, Summer};
-use vnet_core::gro::{Gro, GroOptions, LINUX_HELD_FLOWS, Output};
+use vnet_core::gro::{Gro, GroOptions, IovOutput, LINUX_HELD_FLOWS, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_host::fastsum::FastSum;
 
@@ -43,10 +45,15 @@ impl Times {
 
 /// One line: each implementation's quantiles in µs, and tun-rs / vnet at each quantile.
 fn report(case: &str, vnet: Times, tun_rs: Times, floor: Times) {
+    report_as(case, "vnet", vnet, tun_rs, floor);
+}
+
+/// [`report`] for the implementation `name`.
+fn report_as(case: &str, name: &str, vnet: Times, tun_rs: Times, floor: Times) {
     let (v, t, f) = (vnet.quantiles(), tun_rs.quantiles(), floor.quantiles());
     let us = |q: [f64; 3]| format!("{:.2} {:.2} {:.2}", q[0] / 1e3, q[1] / 1e3, q[2] / 1e3);
     println!(
-        "{case}: vnet {} / tun-rs {} / floor {}; ratio min {:.2} p10 {:.2} median {:.2}",
+        "{case}: {name} {} / tun-rs {} / floor {}; ratio min {:.2} p10 {:.2} median {:.2}",
         us(v),
         us(t),
         us(f),
@@ -183,6 +190,10 @@ fn gro_round_robin(rounds: usize, fast: FastSum) {
             .map(|_| Vec::with_capacity(65536 + VIRTIO_NET_HDR_LEN))
             .collect();
         let (mut tv, mut tt, mut tf) = (Times::default(), Times::default(), Times::default());
+        let (mut ti, mut tfi) = (Times::default(), Times::default());
+        let mut iout = vec![IovOutput::default(); count];
+        let mut slices: Vec<&[u8]> = vec![&[]; count];
+        let mut headers = vec![0u8; 40 * count];
         for _ in 0..rounds {
             restore_gro_buffers(&mut vbufs, &train);
             tv.time(|| {
@@ -219,8 +230,23 @@ fn gro_round_robin(rounds: usize, fast: FastSum) {
                 }
                 acc
             });
+
+            // vnet-iovec: the inputs read where they lie; its floor: every segment's L4 bytes
+            // summed in place.
+            ti.time(|| {
+                gro.coalesce_iov(&train, &mut iout, &mut owner, &mut slices, &mut headers)
+                    .unwrap()
+            });
+            tfi.time(|| {
+                train
+                    .iter()
+                    .map(|p| u32::from(fast.sum(&p[20..])))
+                    .sum::<u32>()
+            });
         }
+        let tt_again = Times(tt.0.clone());
         report(&case, tv, tt, tf);
+        report_as(&case, "vnet-iovec", ti, tt_again, tfi);
     }
 }
 

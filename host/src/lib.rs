@@ -26,6 +26,7 @@ mod device;
 pub mod endpoint;
 mod error;
 pub mod fastsum;
+pub mod gro_iov;
 pub mod kernel;
 pub mod netns;
 mod offload;

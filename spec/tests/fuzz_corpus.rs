@@ -272,3 +272,23 @@ fn l9_gso_corpus_through_gso_iovec() {
     }
     assert!(replayed > 60, "{replayed}");
 }
+
+/// L11 on the whole `gro` corpus (its byte form is `gro_iovec`'s), regressions included: the
+/// fuzzer's finds for the contiguous form coalesce alike in the iovec form.
+#[test]
+fn l11_gro_corpus_through_gro_iovec() {
+    let dirs = [
+        fuzz_dir().join("corpus").join("gro"),
+        fuzz_dir().join("regressions").join("gro"),
+    ];
+    let mut replayed = 0;
+    for path in dirs.iter().flat_map(|d| files(d)) {
+        let data = fs::read(&path).unwrap();
+        if let Some(input) = GroInput::from_bytes(&data) {
+            let outcome = std::panic::catch_unwind(|| fuzzing::gro_iovec(&input));
+            assert!(outcome.is_ok(), "{} fails gro_iovec", path.display());
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 60, "{replayed}");
+}

@@ -1,6 +1,7 @@
 //! GRO: the acceptance table (the kernel selftest's gro.c cases, rules G1-G8, each as the
 //! list of delivered payload sizes, for IPv4 and IPv6), named regressions for bugs peers shipped,
-//! and the laws on random trains (L5, L6, L7, fast == reference).
+//! and the laws on random trains (L5, L6, L7, L11, fast == reference); every table case and
+//! regression also runs the iovec form (L11).
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -52,6 +53,7 @@ fn sizes_on(flows: usize, opts: GroOptions, batch: &[Vec<u8>]) -> Vec<usize> {
     let model = ReferenceGro { opts, flows };
     hold(laws::agree(&core, &model, batch));
     hold(laws::gro_then_gso(&core, batch));
+    hold(laws::iovec_equals_contiguous(flows, opts, batch));
     core.coalesce(batch)
         .iter()
         .map(|(_, b, _)| payload_len(b))
@@ -455,6 +457,22 @@ proptest! {
         let opts = with_udp(if relax { relaxed() } else { linux() });
         laws::gso_then_gro(&CoreGro::<LINUX_HELD_FLOWS>::new(opts), &hdr, &pkt)?;
         laws::gso_then_gro(&ReferenceGro::new(opts), &hdr, &pkt)?;
+    }
+
+    /// L11: the iovec form (G9) equals the contiguous form on every train, table size, policy,
+    /// UDP setting and kernel profile.
+    #[test]
+    fn l11_iovec_equals_contiguous(
+        batch in train_any(),
+        udp in any::<bool>(),
+        relax in any::<bool>(),
+        flows in prop::sample::select(laws::TABLE_SIZES.to_vec()),
+        kernel in 0u8..4,
+    ) {
+        let base = if relax { relaxed() } else { linux() };
+        let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
+        let opts = GroOptions { udp, kernel, ..base };
+        laws::iovec_equals_contiguous(flows, opts, &batch)?;
     }
 
     #[test]

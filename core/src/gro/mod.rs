@@ -72,11 +72,13 @@ use crate::wire::{
     self, IpProtocol, IpVersion, Ipv4Packet, Ipv6Packet, Link, TcpFlags, TcpPacket, UdpPacket,
 };
 
+mod iovec;
 mod run;
 mod seg;
 #[cfg(test)]
 mod tests;
 
+pub use iovec::IovOutput;
 use run::*;
 use seg::*;
 
@@ -192,7 +194,8 @@ pub struct Output {
     pub segments: usize,
 }
 
-/// Why a batch could not be coalesced. Nothing has been written when this is returned.
+/// Why a batch could not be coalesced. Nothing has been written when this is returned (but for
+/// [`GroError::HeadersTooShort`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GroError {
@@ -210,6 +213,14 @@ pub enum GroError {
         /// Entries needed: the number of buffers.
         need: usize,
         /// Entries given.
+        have: usize,
+    },
+    /// [`Gro::coalesce_iov`]: `headers` is shorter than the merged outputs' headers (G9). Every
+    /// decision was made; `out`, `owner`, `slices` and `headers` are partly written.
+    HeadersTooShort {
+        /// Header bytes the batch needs.
+        need: usize,
+        /// Header bytes given.
         have: usize,
     },
     /// `lens[index]` is larger than its buffer.
@@ -238,6 +249,10 @@ impl fmt::Display for GroError {
                     "gro: `{slice}` has {have} entries, need one per buffer ({need})"
                 )
             }
+            GroError::HeadersTooShort { need, have } => write!(
+                f,
+                "gro (G9): `headers` has {have} bytes, the merged packets' headers need {need}"
+            ),
             GroError::LenExceedsBuffer {
                 index,
                 len,
@@ -344,36 +359,14 @@ impl<const FLOWS: usize, S: Summer> Gro<FLOWS, S> {
                 });
             }
         }
-        self.table.clear();
-        let mut run = Run {
+        let run = Run {
             opts: self.opts,
             summer: self.summer,
             table: &mut self.table,
-            lens,
-            out,
+            m: InPlace { bufs, lens, out },
             owner,
             n_out: 0,
         };
-        for (i, &len) in lens.iter().enumerate() {
-            run.step(bufs, i, len);
-        }
-        // The end of the batch completes the held flows, oldest first (K10).
-        while !run.table.is_empty() {
-            run.complete(bufs, 0);
-        }
-        // An absorbed input was marked with its flow's head (n + head, head < i); the head's
-        // output is known now.
-        for i in 0..n {
-            let Some(&mark) = run.owner.get(i) else {
-                break;
-            };
-            if let Some(head) = mark.checked_sub(n) {
-                let k = run.owner.get(head).copied().unwrap_or(mark);
-                if let Some(o) = run.owner.get_mut(i) {
-                    *o = k;
-                }
-            }
-        }
-        Ok(run.n_out)
+        Ok(run.run().0)
     }
 }

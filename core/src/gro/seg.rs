@@ -100,10 +100,15 @@ pub(super) struct Flow {
     /// The first segment's fields (its header bytes are not changed until completion; under
     /// [`Policy::Relaxed`] a prepended segment becomes the first).
     pub(super) first: Seg,
-    /// Index into `bufs`: the buffer the merged packet grows in.
+    /// Index into `bufs`: the buffer the merged packet grows in (the flow's first input).
     pub(super) head: usize,
+    /// The input whose headers the merged packet takes: `head`, or the last segment put in
+    /// front of it (G3, prepend).
+    pub(super) first_at: usize,
     /// The last input counted into the flow (a fixed-ID train is delivered from `head` to here).
     pub(super) last: usize,
+    /// FIN/PSH of the last merged segment (G4), carried onto the merged packet when it completes.
+    pub(super) last_flags: u16,
     /// Bytes of the merged packet so far (for a fixed-ID train: of the train it would have been).
     pub(super) len: usize,
     /// Segments so far.
@@ -289,16 +294,16 @@ pub(super) fn classify_tcp4(pkt: &[u8]) -> Option<Seg> {
 }
 
 /// Whether `seg`'s IPv6 extension headers are byte-identical to those of `flow`'s held packet,
-/// which lives in `before` (G2). IPv4 packets have none (options are not eligible).
-pub(super) fn same_ext<B: AsRef<[u8]>>(before: &[B], flow: &Flow, seg: &Seg, pkt: &[u8]) -> bool {
+/// whose bytes (headers at least) are `held` (G2). IPv4 packets have none (options are not
+/// eligible).
+pub(super) fn same_ext(held: &[u8], flow: &Flow, seg: &Seg, pkt: &[u8]) -> bool {
     if !seg.key.v6 {
         return true;
     }
     let range = wire::IPV6_HEADER_LEN..seg.l4_offset;
     flow.first.l4_offset == seg.l4_offset
-        && before
-            .get(flow.head)
-            .and_then(|b| b.as_ref().get(range.clone()))
+        && held
+            .get(range.clone())
             .is_some_and(|held| pkt.get(range).is_some_and(|mine| mine == held))
 }
 

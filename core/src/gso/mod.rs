@@ -80,6 +80,7 @@ mod tests;
 mod tunnel_kernel_tests;
 
 pub use iovec::{HEAD_MAX, IovecPlan, Payload, Payloads};
+pub(crate) use plan::copy_headers;
 use plan::*;
 
 /// How to segment.

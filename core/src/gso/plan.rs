@@ -709,7 +709,7 @@ impl Outer {
 /// Copies header bytes (`dst` and `src` of one length) without a libc call for the usual sizes:
 /// two overlapping fixed-size copies, which compile to a few vector moves. Once per segment.
 #[inline]
-pub(super) fn copy_headers(dst: &mut [u8], src: &[u8]) {
+pub(crate) fn copy_headers(dst: &mut [u8], src: &[u8]) {
     fn two<const N: usize>(dst: &mut [u8], src: &[u8]) -> bool {
         let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) else {
             return false;

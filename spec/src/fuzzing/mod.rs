@@ -17,6 +17,7 @@
 //! | `gro`     | [`gro()`]     | any batch, capacities, options, faults: every input once, merged outputs are GSO requests, fast == reference |
 //! | `meta`    | [`meta()`]    | L3 round trips, header + frame -> metadata, fix-ups verify      |
 //! | `gro_gso` | [`gro_gso()`] | L5 (and L6) on trains from arbitrary flow parameters, Linux policy |
+//! | `gro_iovec` | [`gro_iovec()`] | L11: the iovec form of GRO equals the contiguous form; short slices are typed errors |
 
 /// `Arbitrary` for a structured input that decodes from the raw bytes the corpus files hold, with
 /// its `from_bytes`: the first `fixed` bytes, then the variable `tail` field taken as the fuzzer
@@ -55,6 +56,7 @@ mod check;
 mod csum;
 mod gro;
 mod gro_gso;
+mod gro_iovec;
 mod gso;
 mod gso_iovec;
 mod hdr;
@@ -73,6 +75,7 @@ pub use gro::{
     GRO_TIGHT, GRO_UDP, GroInput, GroOp, MAX_PACKETS, TABLES, fix_checksums, gro, perturb,
 };
 pub use gro_gso::{GroGsoInput, MAX_SEGMENTS, gro_gso};
+pub use gro_iovec::gro_iovec;
 pub use gso::{GSO_ACCECN, GSO_FIXED_ID, GSO_KERNEL_SHIFT, GSO_TAP, GsoInput, gso, twist};
 pub use gso_iovec::{cuts, gso_iovec};
 pub use hdr::hdr_read;
@@ -93,7 +96,7 @@ fn decoded<T>(data: &[u8], decode: fn(&[u8]) -> Option<T>, harness: fn(&T)) {
 /// The fuzz targets, by directory name under `fuzz/corpus/` and `fuzz/regressions/`, with the
 /// harness each one's raw bytes go to (the structured targets decode their bytes with the input
 /// type's `from_bytes`: [`CheckInput`], [`GsoInput`], [`GroInput`], [`MetaInput`], [`GroGsoInput`]).
-pub const TARGETS: [(&str, Harness); 9] = [
+pub const TARGETS: [(&str, Harness); 10] = [
     ("hdr_read", hdr_read),
     ("check", |d| decoded(d, CheckInput::from_bytes, check)),
     ("wire", wire),
@@ -103,4 +106,5 @@ pub const TARGETS: [(&str, Harness); 9] = [
     ("gro", |d| decoded(d, GroInput::from_bytes, gro)),
     ("meta", |d| decoded(d, MetaInput::from_bytes, meta)),
     ("gro_gso", |d| decoded(d, GroGsoInput::from_bytes, gro_gso)),
+    ("gro_iovec", |d| decoded(d, GroInput::from_bytes, gro_iovec)),
 ];

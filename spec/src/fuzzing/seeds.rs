@@ -511,7 +511,9 @@ pub fn all() -> Vec<Seed> {
         push("gso_iovec", name, input.to_bytes());
     }
     for (name, input) in gro_inputs() {
-        push("gro", name, input.to_bytes());
+        push("gro", name.clone(), input.to_bytes());
+        // The same byte form (see `gro_iovec`).
+        push("gro_iovec", name, input.to_bytes());
     }
     for (name, input) in meta_inputs() {
         push("meta", name, input.to_bytes());

@@ -1,4 +1,4 @@
-//! The GRO laws (L5, L6, L7 and "fast == reference"; ARCHITECTURE.md, 'Laws'), generic over
+//! The GRO laws (L5, L6, L7, L11 and "fast == reference"; ARCHITECTURE.md, 'Laws'), generic over
 //! [`Coalesce`], so that vnet-core, the reference model and peers are held to the same laws.
 //!
 //! Segmentation in L5/L6 is vnet-core's: [`check::check`] then a [`vnet_core::gso::Segmenter`] ([`split`]).
@@ -7,7 +7,7 @@
 
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum;
-use vnet_core::gro::{Gro, GroOptions, Output, Policy};
+use vnet_core::gro::{Gro, GroError, GroOptions, IovOutput, Output, Policy};
 use vnet_core::gso::{GsoOptions, Segmenter};
 use vnet_core::hdr::{GsoType, VnetHdr};
 use vnet_core::wire::{self, Link};
@@ -408,6 +408,152 @@ pub fn total<const FLOWS: usize>(
     for i in 0..bufs.len() {
         if !heads[i] {
             ensure_eq!(work[i], bufs[i], "absorbed input {i} written");
+        }
+    }
+    Ok(())
+}
+
+/// L11: the iovec form (G9, [`Gro::coalesce_iov`]) equals the contiguous form ([`Gro::coalesce`]
+/// with room for the largest datagram in every buffer) on `batch`, with a table of `flows` (one of
+/// [`TABLE_SIZES`]): the same count, and per output the same index, length, header and segment
+/// count; its header bytes then its payload slices, concatenated, are the contiguous packet byte
+/// for byte; it has one slice per input it carries, each lying inside one of those inputs (a
+/// merged packet: exactly that input's payload); `owner` is the same. `headers` one byte short of
+/// what the batch needs (and empty) is [`GroError::HeadersTooShort`] naming that length; with
+/// exactly that length no byte after it is written.
+pub fn iovec_equals_contiguous(
+    flows: usize,
+    opts: GroOptions,
+    batch: &[Vec<u8>],
+) -> Result<(), TestCaseError> {
+    macro_rules! sized {
+        ($($n:literal)*) => {
+            match flows {
+                $($n => iovec_equals_contiguous_on::<$n>(opts, batch),)*
+                n => panic!("iovec_equals_contiguous: {n} flows is not one of {TABLE_SIZES:?}"),
+            }
+        };
+    }
+    sized!(1 2 3 4 5 6 7 8 9 16 64)
+}
+
+fn iovec_equals_contiguous_on<const FLOWS: usize>(
+    opts: GroOptions,
+    batch: &[Vec<u8>],
+) -> Result<(), TestCaseError> {
+    const CANARY: u8 = 0xA5;
+    let n = batch.len();
+    let name = format!("vnet-core gro iovec ({FLOWS} flows, {opts:?})");
+    // The contiguous form.
+    let mut bufs: Vec<Vec<u8>> = batch
+        .iter()
+        .map(|p| {
+            let mut b = p.clone();
+            b.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
+            b
+        })
+        .collect();
+    let lens: Vec<usize> = batch.iter().map(Vec::len).collect();
+    let mut out = vec![Output::default(); n];
+    let mut owner = vec![usize::MAX; n];
+    let count = Gro::<FLOWS>::new(opts)
+        .coalesce(&mut bufs, &lens, &mut out, &mut owner)
+        .expect("slices sized by the batch");
+    // The iovec form: first without room for headers, to learn what they need.
+    let mut iout = vec![IovOutput::default(); n];
+    let mut iowner = vec![usize::MAX; n];
+    let mut slices: Vec<&[u8]> = vec![&[]; n];
+    let mut gro = Gro::<FLOWS>::new(opts);
+    let need = match gro.coalesce_iov(batch, &mut iout, &mut iowner, &mut slices, &mut []) {
+        Ok(_) => 0,
+        Err(GroError::HeadersTooShort { need, have: 0 }) if need > 0 => need,
+        Err(e) => fail!("{name}: without header room: {e:?}"),
+    };
+    if need > 0 {
+        let mut short = vec![CANARY; need - 1];
+        let r = gro.coalesce_iov(batch, &mut iout, &mut iowner, &mut slices, &mut short);
+        ensure_eq!(
+            r,
+            Err(GroError::HeadersTooShort {
+                need,
+                have: need - 1
+            }),
+            "{name}: headers one byte short"
+        );
+    }
+    let mut headers = vec![CANARY; need + 16];
+    let icount = gro
+        .coalesce_iov(
+            batch,
+            &mut iout,
+            &mut iowner,
+            &mut slices,
+            &mut headers[..need],
+        )
+        .map_err(|e| TestCaseError::fail(format!("{name}: with {need} header bytes: {e:?}")))?;
+    ensure!(
+        headers[need..].iter().all(|&b| b == CANARY),
+        "{name}: written past the headers' {need} bytes"
+    );
+    ensure_eq!(icount, count, "{name}: output count");
+    ensure_eq!(iowner, owner, "{name}: owner");
+    for (k, (o, io)) in out[..count].iter().zip(&iout[..count]).enumerate() {
+        ensure_eq!(
+            (io.index, io.len, io.hdr, io.segments),
+            (o.index, o.len, o.hdr, o.segments),
+            "{name}: output {k}"
+        );
+        let header = io.header(&headers);
+        let payload = io.payload(&slices);
+        ensure_eq!(
+            header.len(),
+            io.header_len,
+            "{name}: output {k}: header in bounds"
+        );
+        ensure_eq!(
+            payload.len(),
+            io.slices_len,
+            "{name}: output {k}: slices in bounds"
+        );
+        ensure_eq!(
+            payload.len(),
+            o.segments,
+            "{name}: output {k}: one slice per input"
+        );
+        let want_header = if o.segments > 1 {
+            usize::from(o.hdr.hdr_len)
+        } else {
+            0
+        };
+        ensure_eq!(
+            header.len(),
+            want_header,
+            "{name}: output {k}: header length"
+        );
+        let mut bytes = header.to_vec();
+        for s in payload {
+            bytes.extend_from_slice(s);
+        }
+        ensure!(
+            bytes == bufs[o.index][..o.len],
+            "{name}: output {k} ({} segments) differs from the contiguous packet",
+            o.segments
+        );
+        // The slices are the inputs the output carries, in payload order (sequence order: a
+        // prepend puts a later input in front, G3): a single is its input, a merged packet's
+        // slices are its inputs' payloads (header bytes past).
+        let mut members: Vec<usize> = (0..n).filter(|&m| owner[m] == k).collect();
+        if o.hdr.gso_type != GsoType::NONE && o.hdr.gso_type != GsoType::UDP_L4 {
+            let at = usize::from(o.hdr.csum_start);
+            let lead = tcp_seq(&bufs[o.index], at);
+            members.sort_by_key(|&m| tcp_seq(&batch[m], at).wrapping_sub(lead));
+        }
+        for (j, (s, &m)) in payload.iter().zip(&members).enumerate() {
+            let p = batch[m].as_ptr_range();
+            ensure!(
+                s.as_ptr() == p.start.wrapping_add(want_header) && s.as_ptr_range().end == p.end,
+                "{name}: output {k}: slice {j} is not input {m}'s payload (members {members:?})"
+            );
         }
     }
     Ok(())

@@ -1,0 +1,138 @@
+//! GRO without copying payload, on the receive path of a relay (G9): one `UDP_GRO` receive
+//! buffer (the datagrams of `gso_size` bytes back to back, the last maybe shorter; each an IP
+//! packet) is coalesced where it lies with core's [`Gro::coalesce_iov`] and every packet that
+//! results goes to a TUN device in one `writev`: its virtio-net header, its rewritten headers,
+//! slices of the receive buffer. Payload bytes are read once (to verify their checksums) and
+//! copied by nobody but the kernel.
+
+use std::io::IoSlice;
+use std::os::fd::AsFd;
+
+use vnet_core::gro::{Gro, GroError, GroOptions, IovOutput, LINUX_HELD_FLOWS};
+use vnet_core::hdr::Layout;
+
+use crate::fastsum::FastSum;
+use crate::{Device, Error, Result, sys};
+
+/// The most iovecs one `writev` takes (Linux's `UIO_MAXIOV`); a merged packet of more pieces (a
+/// train of tiny segments) is gathered into one buffer instead.
+const IOV_MAX: usize = 1024;
+
+/// What [`GroIov::write_batch`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Packets written to the device (one `writev` each).
+    pub packets: usize,
+    /// Datagrams taken from the receive buffer.
+    pub inputs: usize,
+    /// Packet bytes written (virtio-net headers not counted).
+    pub bytes: usize,
+    /// Payload bytes gathered by copying: 0 unless a packet had more than 1024 pieces.
+    pub copied: usize,
+}
+
+/// A coalescer for `UDP_GRO` receive buffers: core's [`Gro`] with this CPU's fastest sum, and
+/// storage kept between batches (grown as needed, never shrunk).
+#[derive(Debug)]
+pub struct GroIov<const FLOWS: usize = LINUX_HELD_FLOWS> {
+    gro: Gro<FLOWS, FastSum>,
+    out: Vec<IovOutput>,
+    owner: Vec<usize>,
+    headers: Vec<u8>,
+    gathered: Vec<u8>,
+}
+
+impl<const FLOWS: usize> GroIov<FLOWS> {
+    /// A coalescer with these options.
+    pub fn new(opts: GroOptions) -> Self {
+        GroIov {
+            gro: Gro::with_summer(opts, FastSum::detect()),
+            out: Vec::new(),
+            owner: Vec::new(),
+            headers: Vec::new(),
+            gathered: Vec::new(),
+        }
+    }
+
+    /// Coalesces the datagrams of `buf` (`gso_size` bytes each, the last maybe shorter; a
+    /// `gso_size` of 0 means one datagram, `buf` whole) and writes every resulting packet to
+    /// `dev` with one `writev`, its virtio-net header in the device's layout and byte order.
+    /// Stops at the first failed write. `outputs` receives each packet's [`IovOutput`] (for a
+    /// caller that counts or logs), in the order written.
+    pub fn write_batch(
+        &mut self,
+        dev: &Device,
+        buf: &[u8],
+        gso_size: usize,
+        outputs: &mut Vec<IovOutput>,
+    ) -> Result<Written> {
+        let step = if gso_size == 0 {
+            buf.len().max(1)
+        } else {
+            gso_size
+        };
+        let pkts: Vec<&[u8]> = buf.chunks(step).collect();
+        let n = pkts.len();
+        self.out.resize(n, IovOutput::default());
+        self.owner.resize(n, 0);
+        let mut slices: Vec<&[u8]> = vec![&[]; n];
+        let count = loop {
+            match self.gro.coalesce_iov(
+                &pkts,
+                &mut self.out,
+                &mut self.owner,
+                &mut slices,
+                &mut self.headers,
+            ) {
+                Ok(count) => break count,
+                // The exact need is known now: grow once and coalesce again.
+                Err(GroError::HeadersTooShort { need, .. }) if need > self.headers.len() => {
+                    self.headers.resize(need, 0);
+                }
+                Err(e) => return Err(Error::Gro(e)),
+            }
+        };
+        let layout: Layout = dev.layout();
+        let mut written = Written {
+            inputs: n,
+            ..Written::default()
+        };
+        let mut vnet = [0u8; Layout::V1HashTunnel.size()];
+        for o in self.out.get(..count).unwrap_or_default() {
+            let hdr_len = o
+                .hdr
+                .write(&mut vnet, layout, dev.endian())
+                .map_err(Error::Header)?;
+            let vnet = vnet.get(..hdr_len).unwrap_or_default();
+            let header = o.header(&self.headers);
+            let payload = o.payload(&slices);
+            let mut iov = Vec::with_capacity(2 + payload.len());
+            iov.push(IoSlice::new(vnet));
+            if payload.len() + 2 > IOV_MAX {
+                self.gathered.clear();
+                self.gathered.extend_from_slice(header);
+                for piece in payload {
+                    self.gathered.extend_from_slice(piece);
+                }
+                written.copied += self.gathered.len() - header.len();
+                iov.push(IoSlice::new(&self.gathered));
+            } else {
+                iov.push(IoSlice::new(header));
+                iov.extend(payload.iter().map(|p| IoSlice::new(p)));
+            }
+            let expected = vnet.len() + o.len;
+            let n = sys::retry_if_interrupted(|| sys::writev(dev.as_fd(), &iov))
+                .map_err(Error::io("writev"))?;
+            if n != expected {
+                return Err(Error::ShortWrite {
+                    written: n,
+                    expected,
+                });
+            }
+            written.packets += 1;
+            written.bytes += o.len;
+            outputs.push(*o);
+        }
+        Ok(written)
+    }
+}
