@@ -113,7 +113,7 @@ fn every_subcommand_has_help_and_refuses_bad_options() {
 fn pcap_through_segment_and_coalesce_round_trips() {
     let dir = std::env::temp_dir().join(format!("vnet-cli-{}", std::process::id()));
     fs::create_dir_all(&dir).expect("temp dir");
-    let frame = vnet_host::oracle::hex::decode(
+    let frame = vnet_cli::oracle::hex::decode(
         fs::read_to_string(golden("inspect.arg"))
             .expect("frame")
             .trim(),
@@ -123,7 +123,7 @@ fn pcap_through_segment_and_coalesce_round_trips() {
     let capture = dir.join("in.pcap");
     let segments = dir.join("segments.pcap");
     let merged = dir.join("merged.pcap");
-    vnet_host::oracle::pcap::write(
+    vnet_cli::oracle::pcap::write(
         fs::File::create(&capture).expect("file"),
         std::slice::from_ref(&super_packet),
     )
@@ -152,7 +152,7 @@ fn pcap_through_segment_and_coalesce_round_trips() {
         "{\"ok\":true,\"record\":0,\"segments\":2,\"kernel\":\"linux-6.18\"}\n"
     );
     let segs =
-        vnet_host::oracle::pcap::read(fs::File::open(&segments).expect("file")).expect("pcap");
+        vnet_cli::oracle::pcap::read(fs::File::open(&segments).expect("file")).expect("pcap");
     assert_eq!(segs.iter().map(Vec::len).collect::<Vec<_>>(), [140, 140]);
     let out = vnet(
         &[
@@ -165,7 +165,7 @@ fn pcap_through_segment_and_coalesce_round_trips() {
         b"",
     );
     assert_eq!(out.status.code(), Some(0));
-    let back = vnet_host::oracle::pcap::read(fs::File::open(&merged).expect("file")).expect("pcap");
+    let back = vnet_cli::oracle::pcap::read(fs::File::open(&merged).expect("file")).expect("pcap");
     // GRO gives back the super-packet, its TCP checksum field holding the pseudo-header sum (G6),
     // as the captured super-packet's did.
     assert_eq!(back, [super_packet]);

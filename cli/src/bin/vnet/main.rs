@@ -1,6 +1,6 @@
-//! `vnet`: the vnet-host command line. One module per subcommand (the oracle's five share
-//! `oracle_cmd`); the relay's machinery is in `tunnel` (pipelines, counters); its packet steps are
-//! vnet-host's `batch` (core's gso and gro).
+//! `vnet`: the command line. One module per subcommand (the oracle's five share `oracle_cmd`);
+//! the relay itself is `vnet_host::relay` (pipelines, policy, counters), the oracle's answers
+//! `vnet_cli::oracle`.
 
 /// `eprintln!` that never panics: stderr that cannot be written is no reason to stop.
 macro_rules! errln {
@@ -30,9 +30,7 @@ mod demo;
 mod kernel;
 mod oracle_cmd;
 mod out;
-mod policy;
 mod relay;
-mod tunnel;
 
 use std::process::ExitCode;
 

@@ -14,13 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use vnet_host::relay::{self, Allowed, Cause, Config, Half, PrefixList, Relay, Snapshot};
 use vnet_host::udp::{BatchSocket, connect_drained};
-use vnet_host::{DeviceKind, Offloads, Options};
+use vnet_host::{DeviceKind, Options};
 
 use crate::args::{ArgError, Args, OnOff};
 use crate::out;
-use crate::policy::{self, Allowed, Cause, PrefixList};
-use crate::tunnel::{Half, Relay, Snapshot};
 
 pub(crate) const USAGE: &str = "\
 usage: vnet relay --a NAME --b NAME [--create] [--allow-a PREFIXES] [--allow-b PREFIXES]
@@ -103,13 +102,7 @@ pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
             .name(name)
             .nonblocking(true)
             .open()?;
-        let offloads = if offload {
-            tun.negotiate_offloads(Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6)?
-        } else {
-            tun.set_offloads(Offloads::NONE)?;
-            Offloads::NONE
-        };
-        tuns.push((tun, offloads));
+        tuns.push(tun);
     }
     // What each side may send: given, or the prefixes on its TUN now.
     let mut allowed = Vec::new();
@@ -119,7 +112,7 @@ pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
     ] {
         let prefixes = match given {
             Some(list) => list.0,
-            None => policy::tun_prefixes(name)?,
+            None => relay::policy::tun_prefixes(name)?,
         };
         let shown: Vec<String> = prefixes.iter().map(ToString::to_string).collect();
         errln!(
@@ -137,44 +130,47 @@ pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
     };
     let mut halves = Vec::new();
     // Half A writes what B sent into TUN A, so it accepts B's sources; and the other way round.
-    for (((tun, offloads), sock), accept) in tuns
+    for ((tun, sock), accept) in tuns
         .into_iter()
         .zip([sock_a, sock_b])
         .zip([allowed_b, allowed_a])
     {
-        let local = sock.local_addr()?;
-        let peer = sock.peer_addr()?;
-        let mut wire = BatchSocket::new(sock);
-        wire.set_read_timeout(Some(Duration::from_millis(100)))?;
+        let wire = BatchSocket::new(sock);
         wire.set_buffer_sizes(8 << 20)?;
-        let gso = wire.enable_gso(offload);
-        let gro = wire.enable_gro(offload);
-        errln!(
-            "relay: {}: offloads {offloads}, UDP_SEGMENT {gso}, UDP_GRO {gro}; wire {local} -> {peer}",
-            tun.name()
-        );
         halves.push(Half::new(tun, wire, accept));
     }
     let [a, b] = <[Half; 2]>::try_from(halves).map_err(|_| io::Error::other("two halves"))?;
+    let relay = Relay::new(a, b, Config { offload })?;
+    for half in relay.halves() {
+        let sock = half.wire().socket();
+        let caps = half.wire_caps();
+        errln!(
+            "relay: {}: offloads {}, UDP_SEGMENT {}, UDP_GRO {}; wire {} -> {}",
+            half.tun().name(),
+            half.offloads(),
+            caps.gso,
+            caps.gro,
+            sock.local_addr()?,
+            sock.peer_addr()?
+        );
+    }
     errln!("relay: running; Ctrl-C, SIGTERM or SIGHUP stops, SIGUSR1 prints the counters");
 
-    let relay = Relay::default();
     relay.count(Cause::Stale, stale);
     let started = Instant::now();
     let (result, waited) = thread::scope(|scope| {
         let job = thread::Builder::new()
             .name("vnet-relay".into())
-            .spawn_scoped(scope, || relay.run(&a, &b, offload))?;
+            .spawn_scoped(scope, || relay.run())?;
         // A closed stdout (counters that cannot be printed) stops the relay like a signal.
-        let waited = wait(&relay, stop, usr1, duration, stats, started, [&a, &b]);
+        let waited = wait(&relay, stop, usr1, duration, stats, started);
         relay.stop();
         let result = job
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         io::Result::Ok((result, waited))
     })?;
-    let printed =
-        waited.and_then(|()| print_counters(&relay.snapshot(), started.elapsed(), [&a, &b]));
+    let printed = waited.and_then(|()| print_counters(&relay, started.elapsed()));
     if let Some(err) = relay.error() {
         errln!("relay: first problem: {err}");
     }
@@ -202,7 +198,6 @@ fn wait(
     duration: Option<Duration>,
     stats: Option<Duration>,
     started: Instant,
-    halves: [&Half; 2],
 ) -> Result<(), out::StdoutError> {
     let mut next_stats = stats.map(|s| started + s);
     while !relay.stopping()
@@ -212,7 +207,7 @@ fn wait(
         thread::sleep(Duration::from_millis(50));
         let due = next_stats.is_some_and(|t| Instant::now() >= t);
         if usr1.swap(false, Ordering::Relaxed) || due {
-            print_counters(&relay.snapshot(), started.elapsed(), halves)?;
+            print_counters(relay, started.elapsed())?;
         }
         if due {
             next_stats = next_stats.zip(stats).map(|(t, s)| t + s);
@@ -221,11 +216,8 @@ fn wait(
     Ok(())
 }
 
-fn print_counters(
-    s: &Snapshot,
-    elapsed: Duration,
-    halves: [&Half; 2],
-) -> Result<(), out::StdoutError> {
+fn print_counters(relay: &Relay, elapsed: Duration) -> Result<(), out::StdoutError> {
+    let s: &Snapshot = &relay.snapshot();
     outln!(
         "relay: {:.1} s; tun reads {}, tun writes {}, udp sends {}, udp recvs {}, polls {}; \
          {} bytes read from the TUNs; packets/syscall {:.2}; coalescing {:.2}:1 ({} -> {}); dropped {}",
@@ -242,7 +234,11 @@ fn print_counters(
         s.gro_out,
         s.dropped(),
     )?;
-    let fallbacks: u64 = halves.iter().map(|h| h.wire.gso_fallbacks()).sum();
+    let fallbacks: u64 = relay
+        .halves()
+        .iter()
+        .map(|h| h.wire().gso_fallbacks())
+        .sum();
     outln!(
         "relay: dropped by cause: {}; UDP_SEGMENT trains sent again as datagrams: {fallbacks}",
         s.causes_line()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use vnet_host::oracle::{limits, pcap};
+use vnet_cli::oracle::{limits, pcap};
 
 mod common;
 
@@ -115,7 +115,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn a_100k_packet_batch_is_answered_in_bounded_memory() {
     let mut input = String::new();
     for i in 0..100_000 {
-        input.push_str(&vnet_host::oracle::hex::encode(&small_udp(i)));
+        input.push_str(&vnet_cli::oracle::hex::encode(&small_udp(i)));
         input.push('\n');
     }
     let (out, elapsed, peak) = limited(&["coalesce"], input.into_bytes());

@@ -1,19 +1,19 @@
 //! `vnet check | segment | coalesce | csum | inspect`: the oracle's command line (hex in and one
 //! JSON object out per line or batch, so that any implementation can diff itself against vnet).
-//! The answers come from `vnet_host::oracle`; this module only reads options and files.
+//! The answers come from `vnet_cli::oracle`; this module only reads options and files.
 
 use std::error::Error;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
 
+use vnet_cli::oracle::limits::Batch;
+use vnet_cli::oracle::{self, Answer, Coalescing, Format, hex, pcap};
 use vnet_core::check::{CheckOptions, Mode};
 use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::hdr::{Endian, Layout};
 use vnet_core::kernel::{PROFILES, Profile};
 use vnet_core::wire::Link;
-use vnet_host::oracle::limits::Batch;
-use vnet_host::oracle::{self, Answer, Coalescing, Format, hex, pcap};
 
 use crate::args::{ArgError, Args, OnOff};
 use crate::out::{self, Stdout};

@@ -27,13 +27,12 @@ use std::time::{Duration, Instant};
 
 use vnet_core::hdr::Layout;
 use vnet_host::netns::{NetNs, OwnerLock};
+use vnet_host::relay::{self, Allowed, Cause, Config, Half, Relay, Snapshot};
 use vnet_host::udp::{BatchSocket, connect_drained, probe_caps};
-use vnet_host::{DeviceKind, Offloads, Options};
+use vnet_host::{DeviceKind, Options};
 
 use crate::args::{ArgError, Args, OnOff};
 use crate::out;
-use crate::policy::{self, Allowed, Cause};
-use crate::tunnel::{Half, Relay, Snapshot};
 
 pub(crate) const USAGE: &str = "\
 usage: vnet demo [--duration SECS] [--bytes N] [--mss N] [--flows N] [--only on|off]
@@ -388,8 +387,8 @@ fn yes_no(b: bool) -> &'static str {
 /// The two namespaces and what lives in them. Field order is drop order: the relay halves
 /// (TUN fds, sockets) close before the namespaces are deleted.
 struct Topology {
-    a: Half,
-    b: Half,
+    /// A and B; taken by the relay of a mode while it runs.
+    halves: Option<[Half; 2]>,
     listener: TcpListener,
     /// Datagrams that reached the wire sockets before they were connected (not yet counted).
     stale: usize,
@@ -472,10 +471,9 @@ impl Topology {
             })??;
             stale += discarded;
             let wire = BatchSocket::new(sock);
-            wire.set_read_timeout(Some(TICK))?;
             wire.set_buffer_sizes(8 << 20)?;
             // The inner sources this side may send: the prefixes on its TUN, as `vnet relay`.
-            let prefixes = ns.run(|| policy::tun_prefixes(dev))??;
+            let prefixes = ns.run(|| relay::policy::tun_prefixes(dev))??;
             parts.push((tun, wire, Allowed::from_prefixes(&prefixes)));
         }
         let listener = ns_b.run(|| TcpListener::bind(SocketAddrV4::new(B_ADDR, TCP_PORT)))??;
@@ -484,8 +482,10 @@ impl Topology {
         let (tun_a, wire_a, allowed_a) = parts.pop().ok_or_else(|| io::Error::other("no A"))?;
         Ok(Self {
             // Each half writes what the other side sent: it accepts the other side's sources.
-            a: Half::new(tun_a, wire_a, allowed_b),
-            b: Half::new(tun_b, wire_b, allowed_a),
+            halves: Some([
+                Half::new(tun_a, wire_a, allowed_b),
+                Half::new(tun_b, wire_b, allowed_a),
+            ]),
             listener,
             stale,
             ns_a,
@@ -501,26 +501,19 @@ impl Topology {
         sigint: &AtomicBool,
         label: &str,
     ) -> Result<Outcome, Box<dyn Error>> {
-        let offloads = if offload {
-            Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6
-        } else {
-            Offloads::NONE
-        };
-        for half in [&mut self.a, &mut self.b] {
-            half.tun.set_offloads(offloads)?;
-            half.wire.enable_gso(offload);
-            half.wire.enable_gro(offload);
-        }
-        let relay = Relay::default();
+        let [a, b] = self
+            .halves
+            .take()
+            .ok_or("the relay of an earlier mode kept the devices")?;
+        let relay = Relay::new(a, b, Config { offload })?;
         relay.count(Cause::Stale, std::mem::take(&mut self.stale));
         let transfer = Transfer::default();
-        let (a, b, listener, ns_a) = (&self.a, &self.b, &self.listener, &self.ns_a);
-        let ns_b = &self.ns_b;
+        let (listener, ns_a, ns_b) = (&self.listener, &self.ns_a, &self.ns_b);
         let outcome = thread::scope(|scope| -> Result<Outcome, Box<dyn Error>> {
             // Whatever happens below (an error, a panic), every thread is told to stop before
             // the scope waits for them.
             let _stop = StopGuard(&relay, &transfer);
-            let relay_job = spawn(scope, "vnet-relay", || relay.run(a, b, offload))?;
+            let relay_job = spawn(scope, "vnet-relay", || relay.run())?;
             let server_job = spawn(scope, "vnet-server", || {
                 ns_b.run(|| transfer.serve(listener, settings.flows))
             })?;
@@ -604,6 +597,7 @@ impl Topology {
                 relay.error().unwrap_or_default()
             );
         }
+        self.halves = Some(relay.into_halves());
         Ok(outcome)
     }
 }

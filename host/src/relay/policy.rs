@@ -11,7 +11,7 @@
 //!   a packet the kernel refuses, a spoofed or malformed packet. The ICMP cases are *reports
 //!   about earlier datagrams* (Linux keeps the error of a connected UDP socket and returns it on
 //!   the next call): the current call is what fails, so its datagrams are the ones counted.
-//! - [`Action::Fallback`]: the kernel refused a UDP_SEGMENT train; `vnet_host::udp::BatchSocket`
+//! - [`Action::Fallback`]: the kernel refused a UDP_SEGMENT train; [`crate::udp::BatchSocket`]
 //!   sends it again as single datagrams and, after three refusals in a row, leaves UDP_SEGMENT
 //!   off and tries it again after 1 s, 2 s ... 64 s. Nothing is lost, so nothing is dropped;
 //!   the socket counts the fallbacks, the relay prints them.
@@ -31,7 +31,7 @@ use std::str::FromStr;
 
 /// The relay step whose system call failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
+pub enum Step {
     /// `readv` (and `poll`) on a TUN device.
     TunRead,
     /// `writev` into a TUN device.
@@ -44,11 +44,11 @@ pub(crate) enum Step {
 
 /// What the relay does about a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Action {
+pub enum Action {
     /// Lose the packet(s), count them under the cause, go on.
     Drop(Cause),
-    /// Done inside `BatchSocket::send_batch` (UDP_SEGMENT refused); seen here only to document it.
-    #[allow(dead_code)]
+    /// Done inside [`BatchSocket::send_batch`](crate::udp::BatchSocket::send_batch) (UDP_SEGMENT
+    /// refused); [`classify`] never returns it: it is here to document the class.
     Fallback,
     /// The device is not ready: count, go on, the device may come back.
     Wait(Cause),
@@ -59,7 +59,7 @@ pub(crate) enum Action {
 /// Why packets were lost (or an error was seen). Each has its own counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
-pub(crate) enum Cause {
+pub enum Cause {
     /// ECONNREFUSED (ICMP port unreachable) or ENOPROTOOPT (protocol unreachable): nobody
     /// listens at the peer's port, e.g. the peer restarts.
     PeerUnreachable,
@@ -100,10 +100,10 @@ pub(crate) enum Cause {
 
 impl Cause {
     /// How many causes there are (the length of a counter array).
-    pub(crate) const COUNT: usize = 13;
+    pub const COUNT: usize = 13;
 
     /// Every cause, in counter order.
-    pub(crate) const ALL: [Cause; Self::COUNT] = [
+    pub const ALL: [Cause; Self::COUNT] = [
         Cause::PeerUnreachable,
         Cause::Unreachable,
         Cause::Prohibited,
@@ -120,7 +120,7 @@ impl Cause {
     ];
 
     /// The name printed with the counter (and parsed by the tests).
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Cause::PeerUnreachable => "peer-unreachable",
             Cause::Unreachable => "host-unreachable",
@@ -141,7 +141,7 @@ impl Cause {
 
 /// The policy: what a failure of `step` with `errno` (None: not a kernel error, e.g. a short
 /// write) does.
-pub(crate) fn classify(step: Step, errno: Option<i32>) -> Action {
+pub fn classify(step: Step, errno: Option<i32>) -> Action {
     use Action::{Drop, End, Wait};
     let Some(errno) = errno else {
         return match step {
@@ -196,13 +196,14 @@ pub(crate) fn classify(step: Step, errno: Option<i32>) -> Action {
 
 /// One allowed prefix: an address and a prefix length, as `192.0.2.0/24` or `2001:db8::/32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Prefix {
+pub struct Prefix {
     addr: IpAddr,
     len: u8,
 }
 
 impl Prefix {
-    pub(crate) fn new(addr: IpAddr, len: u8) -> Option<Self> {
+    /// `addr/len`; `None` when `len` is longer than the address (32 or 128 bits).
+    pub fn new(addr: IpAddr, len: u8) -> Option<Self> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         (len <= max).then_some(Self { addr, len })
     }
@@ -240,13 +241,22 @@ impl FromStr for Prefix {
 /// ([`Cause::SpoofedInner`]). Kept as masked integers, so a check is a few compares and no
 /// allocation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Allowed {
+pub struct Allowed {
     v4: Vec<(u32, u32)>,
     v6: Vec<(u128, u128)>,
 }
 
 impl Allowed {
-    pub(crate) fn from_prefixes(prefixes: &[Prefix]) -> Self {
+    /// Every IPv4 and IPv6 source (`0.0.0.0/0` and `::/0`).
+    pub fn any() -> Self {
+        Self {
+            v4: vec![(0, 0)],
+            v6: vec![(0, 0)],
+        }
+    }
+
+    /// The sources within `prefixes`.
+    pub fn from_prefixes(prefixes: &[Prefix]) -> Self {
         let mut allowed = Self::default();
         for p in prefixes {
             match p.addr {
@@ -266,7 +276,7 @@ impl Allowed {
     /// Checks an inner IP packet: `Ok` if its source is allowed, else the cause to count
     /// (malformed: not IPv4/IPv6 or shorter than the source address; spoofed: outside).
     #[inline]
-    pub(crate) fn check(&self, pkt: &[u8]) -> Result<(), Cause> {
+    pub fn check(&self, pkt: &[u8]) -> Result<(), Cause> {
         match pkt.first().map(|b| b >> 4) {
             Some(4) => {
                 let src = pkt.get(12..16).ok_or(Cause::Malformed)?;
@@ -296,7 +306,10 @@ impl Allowed {
 
 /// Parses `PREFIX[,PREFIX...]`, or `any`.
 #[derive(Clone, Debug)]
-pub(crate) struct PrefixList(pub(crate) Vec<Prefix>);
+pub struct PrefixList(
+    /// The prefixes, in the order given.
+    pub Vec<Prefix>,
+);
 
 impl FromStr for PrefixList {
     type Err = String;
@@ -317,8 +330,8 @@ impl FromStr for PrefixList {
 
 /// The default allowed prefixes of a side: the prefixes of the addresses configured on its TUN
 /// (v4 and v6), read now in the calling thread's namespace.
-pub(crate) fn tun_prefixes(name: &str) -> std::io::Result<Vec<Prefix>> {
-    Ok(vnet_host::iface::addresses(name)?
+pub fn tun_prefixes(name: &str) -> std::io::Result<Vec<Prefix>> {
+    Ok(crate::iface::addresses(name)?
         .into_iter()
         .filter_map(|(addr, len)| Prefix::new(addr, len))
         .collect())
@@ -355,6 +368,7 @@ mod tests {
         assert_eq!(allowed.check(&[0x20; 40]), Err(Cause::Malformed));
         assert_eq!(allowed.check(&[]), Err(Cause::Malformed));
         let any = Allowed::from_prefixes(&"any".parse::<PrefixList>().unwrap().0);
+        assert_eq!(any, Allowed::any());
         assert_eq!(any.check(&v4([1, 2, 3, 4])), Ok(()));
         assert!(Allowed::default().check(&v4([1, 2, 3, 4])).is_err());
         assert!("192.0.2.0/33".parse::<Prefix>().is_err());
