@@ -149,7 +149,7 @@ fn pcap_through_segment_and_coalesce_round_trips() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "{\"ok\":true,\"record\":0,\"segments\":2,\"kernel\":\"linux-6.18\"}\n"
+        "{\"v\":1,\"ok\":true,\"record\":0,\"segments\":2,\"kernel\":\"linux-6.18\"}\n"
     );
     let segs =
         vnet_cli::oracle::pcap::read(fs::File::open(&segments).expect("file")).expect("pcap");
@@ -198,11 +198,11 @@ fn check_follows_the_named_kernel() {
     let newest = answers("linux-6.18");
     let lines: Vec<&str> = newest.lines().collect();
     assert!(
-        lines[0].starts_with("{\"ok\":true,\"offload\":\"segment\""),
+        lines[0].starts_with("{\"v\":1,\"ok\":true,\"offload\":\"segment\""),
         "{newest}"
     );
     assert!(
-        lines[1].starts_with("{\"ok\":false,\"rule\":\"V3\""),
+        lines[1].starts_with("{\"v\":1,\"ok\":false,\"rule\":\"V3\""),
         "{newest}"
     );
     assert!(
@@ -214,11 +214,11 @@ fn check_follows_the_named_kernel() {
     let old = answers("linux-6.1");
     let lines: Vec<&str> = old.lines().collect();
     assert!(
-        lines[0].starts_with("{\"ok\":false,\"rule\":\"V1\""),
+        lines[0].starts_with("{\"v\":1,\"ok\":false,\"rule\":\"V1\""),
         "{old}"
     );
     assert!(
-        lines[1].starts_with("{\"ok\":true,\"offload\":\"checksum\""),
+        lines[1].starts_with("{\"v\":1,\"ok\":true,\"offload\":\"checksum\""),
         "{old}"
     );
     assert!(

@@ -123,7 +123,7 @@ fn a_100k_packet_batch_is_answered_in_bounded_memory() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 1);
-    assert!(text.starts_with("{\"ok\":true,\"packets\":["));
+    assert!(text.starts_with("{\"v\":1,\"ok\":true,\"packets\":["));
     assert_eq!(text.matches("\"from\":[").count(), 100_000);
     assert!(text.ends_with("\"from\":[99999]}],\"kernel\":\"linux-6.18\"}\n"));
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
@@ -174,15 +174,15 @@ fn an_endless_line_is_refused_and_the_next_answered() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].starts_with(&format!(
-        "{{\"ok\":false,\"rule\":\"O1\",\"error\":\"O1: line of {} bytes is longer than the limit of {}",
+        "{{\"v\":1,\"ok\":false,\"code\":\"line_too_long\",\"rule\":\"O1\",\"line\":1,\"message\":\"O1: line of {} bytes is longer than the limit of {}",
         100 << 20,
         limits::MAX_LINE_BYTES
     )));
     assert_eq!(
         lines[1],
-        r#"{"ok":true,"sum":"4514","checksum":"baeb","verifies":false}"#
+        r#"{"v":1,"ok":true,"sum":"4514","checksum":"baeb","verifies":false}"#
     );
-    assert!(stderr(&out).contains("line 1: {\"ok\":false,\"rule\":\"O1\""));
+    assert!(stderr(&out).contains("line 1: O1: line of "));
     assert!(
         peak.is_none_or(|kb| kb < 64 * 1024),
         "peak RSS {peak:?} KiB"
@@ -199,14 +199,17 @@ fn an_invalid_utf8_line_is_answered_with_its_number() {
     assert_eq!(lines.len(), 3, "{text}");
     assert_eq!(
         lines[1],
-        r#"{"ok":false,"rule":"O2","error":"O2: line is not UTF-8 text (invalid byte at column 2)"}"#
+        r#"{"v":1,"ok":false,"code":"not_utf8","rule":"O2","line":2,"message":"O2: line is not UTF-8 text (invalid byte at column 2)"}"#
     );
-    assert!(lines[2].starts_with(r#"{"ok":true,"sum":"4514""#));
-    assert!(stderr(&out).starts_with("line 2: {\"ok\":false,\"rule\":\"O2\""));
-    // In a batch: reported, left out; the batch is still answered.
+    assert!(lines[2].starts_with(r#"{"v":1,"ok":true,"sum":"4514""#));
+    assert!(stderr(&out).starts_with("line 2: O2: line is not UTF-8"));
+    // In a batch: answered with an error object at once, left out; the batch is still answered.
     let out = vnet(&["coalesce"], b"4500\n\xfe\n4501\n");
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"from\":[1]"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with(r#"{"v":1,"ok":false,"code":"not_utf8","rule":"O2","line":2,"#));
+    assert!(lines[1].contains("\"from\":[1]"));
     assert!(stderr(&out).starts_with("line 2: "));
     no_panic(&out);
 }
@@ -222,10 +225,10 @@ fn a_batch_over_the_cap_is_refused_whole() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2);
     assert!(lines[0].starts_with(&format!(
-        "{{\"ok\":false,\"rule\":\"O3\",\"error\":\"O3: batch of {} packets",
+        "{{\"v\":1,\"ok\":false,\"code\":\"batch_too_large\",\"rule\":\"O3\",\"line\":1,\"message\":\"O3: batch of {} packets",
         limits::MAX_BATCH_PACKETS + 1
     )));
-    assert!(lines[1].starts_with("{\"ok\":true,\"packets\":[{\"hdr\""));
+    assert!(lines[1].starts_with("{\"v\":1,\"ok\":true,\"packets\":[{\"hdr\""));
 }
 
 /// O4: a record header cut short and a caplen beyond the snaplen are errors naming the record;
@@ -248,7 +251,13 @@ fn broken_pcap_records_are_named() {
         b"",
     );
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(
+        lines[1],
+        r#"{"v":1,"ok":false,"code":"bad_capture","rule":"O4","record":1,"message":"O4: record 1 at byte 76: record header cut short (7 of 16 bytes)"}"#
+    );
     assert!(
         stderr(&out).contains("record 1 at byte 76: record header cut short (7 of 16 bytes)"),
         "{}",
@@ -268,7 +277,11 @@ fn broken_pcap_records_are_named() {
         "{}",
         stderr(&out)
     );
-    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"v\":1,\"ok\":false,\"code\":\"bad_capture\",\"rule\":\"O4\",\"record\":0,\
+         \"message\":\"O4: record 0 at byte 24: 36 bytes captured, more than the snaplen 30\"}\n"
+    );
     assert!(!merged.exists());
     fs::remove_dir_all(&dir).expect("cleanup");
 }

@@ -2,8 +2,7 @@
 //! may be, so that memory stays bounded whatever the input, and the numbered answers that refuse
 //! what goes beyond them.
 
-use super::Answer;
-use super::json::Object;
+use super::{ErrorCode, InputError};
 
 /// O1: the longest input line, in bytes, its newline not counted. A 65,535-byte packet behind a
 /// 24-byte header and a 14-byte Ethernet header is 131,146 hex digits, or 196,719 characters
@@ -16,31 +15,23 @@ pub const MAX_BATCH_PACKETS: usize = 1_000_000;
 /// O3: the most packet bytes in one `coalesce` batch.
 pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 
-/// A refusal under rule `rule` (`O1`…): `{"ok":false,"rule":"O1","error":"O1: ..."}`, counted
-/// as malformed input.
-pub fn refusal(rule: &str, error: &str) -> Answer {
-    Answer {
-        json: Object::new()
-            .bool("ok", false)
-            .str("rule", rule)
-            .str("error", &format!("{rule}: {error}"))
-            .finish(),
-        malformed: true,
-    }
+/// A refusal under `code`'s rule: its message starts with the rule id (`O1: ...`).
+fn refusal(code: ErrorCode, error: &str) -> InputError {
+    InputError::new(code, format!("{}: {error}", code.rule().unwrap_or("?")))
 }
 
-/// O1: the answer to a line longer than [`MAX_LINE_BYTES`].
-pub fn line_too_long(len: usize) -> Answer {
+/// O1: the refusal of a line longer than [`MAX_LINE_BYTES`].
+pub fn line_too_long(len: usize) -> InputError {
     refusal(
-        "O1",
+        ErrorCode::LineTooLong,
         &format!("line of {len} bytes is longer than the limit of {MAX_LINE_BYTES}"),
     )
 }
 
-/// O2: the answer to a line that is not UTF-8 text.
-pub fn not_utf8(error: &std::str::Utf8Error) -> Answer {
+/// O2: the refusal of a line that is not UTF-8 text.
+pub fn not_utf8(error: &std::str::Utf8Error) -> InputError {
     refusal(
-        "O2",
+        ErrorCode::NotUtf8,
         &format!(
             "line is not UTF-8 text (invalid byte at column {})",
             error.valid_up_to()
@@ -48,10 +39,10 @@ pub fn not_utf8(error: &std::str::Utf8Error) -> Answer {
     )
 }
 
-/// O3: the answer to a batch over [`MAX_BATCH_PACKETS`] or [`MAX_BATCH_BYTES`].
-pub fn batch_too_large(packets: usize, bytes: usize) -> Answer {
+/// O3: the refusal of a batch over [`MAX_BATCH_PACKETS`] or [`MAX_BATCH_BYTES`].
+pub fn batch_too_large(packets: usize, bytes: usize) -> InputError {
     refusal(
-        "O3",
+        ErrorCode::BatchTooLarge,
         &format!(
             "batch of {packets} packets and {bytes} bytes (so far) exceeds the limit of \
              {MAX_BATCH_PACKETS} packets or {MAX_BATCH_BYTES} bytes; refused whole"
@@ -95,7 +86,7 @@ impl Batch {
     }
 
     /// The packets, or the O3 refusal; the batch is empty again.
-    pub fn take(&mut self) -> Result<Vec<Vec<u8>>, Answer> {
+    pub fn take(&mut self) -> Result<Vec<Vec<u8>>, InputError> {
         let batch = std::mem::take(self);
         if batch.over {
             return Err(batch_too_large(batch.count, batch.bytes));
@@ -118,12 +109,8 @@ mod tests {
         batch.push(vec![0; MAX_BATCH_BYTES]);
         batch.push(vec![1]);
         let refused = batch.take().unwrap_err();
-        assert!(refused.malformed);
-        assert!(
-            refused
-                .json
-                .starts_with(r#"{"ok":false,"rule":"O3","error":"O3: batch of 2 packets"#)
-        );
+        assert_eq!(refused.code, ErrorCode::BatchTooLarge);
+        assert!(refused.message.starts_with("O3: batch of 2 packets"));
         assert!(batch.is_empty());
     }
 }

@@ -1,20 +1,21 @@
 //! The oracle's input: lines read as bytes, each kept to [`MAX_LINE_BYTES`] (O1), decoded as
 //! UTF-8 one by one (O2), so that one bad line is one malformed answer and the rest are still
 //! answered; and the two drivers, one answer per line ([`run_lines`]) or per blank-line-separated
-//! batch ([`run_batches`], batches kept to [`Batch`]'s limits, O3).
+//! batch ([`run_batches`], batches kept to [`Batch`]'s limits, O3). Malformed input is answered
+//! with an error object naming its line (`"line"`), and reported on stderr as `line N: ...`.
 
 use std::io::{self, BufRead, Write};
 
 use super::limits::{self, Batch, MAX_LINE_BYTES};
-use super::{Answer, hex};
+use super::{Answer, At, ErrorCode, InputError, hex};
 
 /// One input line: its text, or the refusal it earned (O1, O2).
 #[derive(Debug)]
 pub enum Line<'a> {
     /// The line, without its newline.
     Text(&'a str),
-    /// Not UTF-8 text, or too long: the answer that refuses it.
-    Refused(Answer),
+    /// Not UTF-8 text, or too long: why it is refused.
+    Refused(InputError),
 }
 
 /// Reads lines of at most [`MAX_LINE_BYTES`] bytes: the rest of a longer line is read and
@@ -94,9 +95,24 @@ pub(super) fn report(number: usize, what: &str) {
     let _ = writeln!(io::stderr(), "line {number}: {what}");
 }
 
+/// Why a line is not hex.
+fn hex_error(e: hex::HexError) -> InputError {
+    let code = match e {
+        hex::HexError::OddLength(_) => ErrorCode::HexOddLength,
+        _ => ErrorCode::HexDigit,
+    };
+    InputError::new(code, e.to_string())
+}
+
+/// Writes an error object for line `number` to `out`, and `line N: message` to stderr.
+fn refuse(out: &mut dyn Write, number: usize, e: &InputError) -> io::Result<()> {
+    report(number, &e.message);
+    writeln!(out, "{}", e.to_json(Some(At::Line(number))))
+}
+
 /// Answers every line of `input` with `answer` (blank lines are skipped); a line that is not hex,
-/// not UTF-8 (O2) or too long (O1) is answered with an error, reported with its line number on
-/// stderr. Returns how many lines were malformed.
+/// not UTF-8 (O2) or too long (O1) is answered with an error object, reported with its line
+/// number on stderr. Returns how many lines were malformed.
 pub fn run_lines(
     input: impl BufRead,
     mut out: impl Write,
@@ -106,7 +122,7 @@ pub fn run_lines(
     let mut lines = Lines::new(input);
     while let Some(line) = lines.next_line()? {
         let reply = match line {
-            Line::Refused(refusal) => refusal,
+            Line::Refused(refusal) => Answer::Malformed(refusal),
             Line::Text(text) => {
                 let text = text.trim();
                 if text.is_empty() {
@@ -114,23 +130,26 @@ pub fn run_lines(
                 }
                 match hex::decode(text) {
                     Ok(bytes) => answer(&bytes),
-                    Err(e) => Answer::malformed(&e.to_string()),
+                    Err(e) => Answer::Malformed(hex_error(e)),
                 }
             }
         };
-        if reply.malformed {
-            malformed += 1;
-            report(lines.number(), &reply.json);
+        match reply {
+            Answer::Malformed(e) => {
+                malformed += 1;
+                refuse(&mut out, lines.number(), &e)?;
+            }
+            reply => writeln!(out, "{}", reply.to_json(None))?,
         }
-        writeln!(out, "{}", reply.json)?;
     }
     Ok(malformed)
 }
 
 /// Reads batches of hex packets separated by blank lines (or the end of input) and answers each
-/// batch with `answer`. A line that is not hex, not UTF-8 (O2) or too long (O1) is reported with
-/// its line number on stderr and left out of its batch; a batch over the limits (O3) is answered
-/// with one refusal, `answer` never sees it. Returns how many lines or batches were malformed.
+/// batch with `answer`. A line that is not hex, not UTF-8 (O2) or too long (O1) is answered at
+/// once with an error object naming it, reported on stderr, and left out of its batch; a batch
+/// over the limits (O3) is answered with one error object naming its first line, `answer` never
+/// sees it. Returns how many lines or batches were malformed.
 pub fn run_batches(
     input: impl BufRead,
     mut out: impl Write,
@@ -138,42 +157,53 @@ pub fn run_batches(
 ) -> io::Result<usize> {
     let mut malformed = 0;
     let mut batch = Batch::new();
-    let mut flush = |batch: &mut Batch, out: &mut dyn Write, malformed: &mut usize| {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let reply = match batch.take() {
-            Ok(packets) => answer(&packets),
-            Err(refusal) => refusal,
+    // The line the batch being read started on.
+    let mut first = 0;
+    let mut flush =
+        |batch: &mut Batch, first: usize, out: &mut dyn Write, malformed: &mut usize| {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let reply = match batch.take() {
+                Ok(packets) => answer(&packets),
+                Err(refusal) => Answer::Malformed(refusal),
+            };
+            match reply {
+                Answer::Malformed(e) => {
+                    *malformed += 1;
+                    refuse(out, first, &e)
+                }
+                reply => writeln!(out, "{}", reply.to_json(None)),
+            }
         };
-        if reply.malformed {
-            *malformed += 1;
-        }
-        writeln!(out, "{}", reply.json)
-    };
     let mut lines = Lines::new(input);
     while let Some(line) = lines.next_line()? {
         let text = match line {
             Line::Text(text) => text.trim(),
             Line::Refused(refusal) => {
                 malformed += 1;
-                report(lines.number(), &refusal.json);
+                refuse(&mut out, lines.number(), &refusal)?;
                 continue;
             }
         };
         if text.is_empty() {
-            flush(&mut batch, &mut out, &mut malformed)?;
+            flush(&mut batch, first, &mut out, &mut malformed)?;
             continue;
         }
         match hex::decode(text) {
-            Ok(bytes) => batch.push(bytes),
+            Ok(bytes) => {
+                if batch.is_empty() {
+                    first = lines.number();
+                }
+                batch.push(bytes);
+            }
             Err(e) => {
                 malformed += 1;
-                report(lines.number(), &e.to_string());
+                refuse(&mut out, lines.number(), &hex_error(e))?;
             }
         }
     }
-    flush(&mut batch, &mut out, &mut malformed).map(|()| malformed)
+    flush(&mut batch, first, &mut out, &mut malformed).map(|()| malformed)
 }
 
 #[cfg(test)]
@@ -186,11 +216,18 @@ mod tests {
         let input = "4500\n4501\n\nzz\n4502\n";
         let mut out = Vec::new();
         let malformed = run_batches(input.as_bytes(), &mut out, |batch| {
-            Answer::ok(format!("{}", batch.len()))
+            let mut m = crate::oracle::fields(true);
+            m.insert("n".into(), batch.len().into());
+            Answer::Reply(m)
         })
         .unwrap();
         assert_eq!(malformed, 1);
-        assert_eq!(String::from_utf8(out).unwrap(), "2\n1\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"v\":1,\"ok\":true,\"n\":2}\n\
+             {\"v\":1,\"ok\":false,\"code\":\"hex_digit\",\"line\":4,\"message\":\"'z' at column 0 is not a hex digit\"}\n\
+             {\"v\":1,\"ok\":true,\"n\":1}\n"
+        );
     }
 
     #[test]
@@ -204,10 +241,10 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[0],
-            r#"{"ok":true,"sum":"4514","checksum":"baeb","verifies":false}"#
+            r#"{"v":1,"ok":true,"sum":"4514","checksum":"baeb","verifies":false}"#
         );
-        assert!(lines[1].contains("not a hex digit"));
-        assert!(lines[2].contains("odd number"));
+        assert!(lines[1].contains(r#""code":"hex_digit","line":3,"#));
+        assert!(lines[2].contains(r#""code":"hex_odd_length","line":4,"#));
     }
 
     #[test]
@@ -220,7 +257,7 @@ mod tests {
         while let Some(line) = lines.next_line().unwrap() {
             seen.push(match line {
                 Line::Text(t) => t.to_owned(),
-                Line::Refused(a) => a.json.split('"').nth(9).unwrap_or("").to_owned(),
+                Line::Refused(e) => e.message,
             });
         }
         assert!(seen[0].starts_with("O2: line is not UTF-8 text (invalid byte at column 2)"));

@@ -1,29 +1,31 @@
 //! The oracle: vnet's answers in a language-neutral form (hex in, one JSON object out per line),
 //! so that an implementation in any language can diff itself against vnet. The `vnet` program's
 //! `check`, `segment`, `coalesce`, `csum` and `inspect` subcommands are thin wrappers around these
-//! functions; their output format is stable and documented in the README.
+//! functions; their output format is versioned (`"v"`), described in `cli/ORACLE.md` and fixed by
+//! the JSON Schema `cli/schema/oracle.schema.json`.
 
+mod answer;
 mod coalesce;
 pub mod hex;
 mod inspect;
-pub mod json;
 pub mod limits;
 mod lines;
 pub mod pcap;
 
+pub use answer::{Answer, At, ErrorCode, Fields, InputError, SCHEMA_VERSION, fields};
 pub use coalesce::{Coalesced, Coalescing, coalesce};
 pub use inspect::inspect;
 pub use lines::{Line, Lines, run_batches, run_lines};
 
-use vnet_core::check::{self, CheckError, CheckOptions, GsoKind, Offload};
+use vnet_core::check::{self, CheckOptions, GsoKind, Offload};
 use vnet_core::csum;
 use vnet_core::gro::GroOptions;
 use vnet_core::gso::{self, GsoOptions};
-use vnet_core::hdr::{Endian, Layout, VnetHdr};
+use vnet_core::hdr::{Endian, HdrError, Layout, VnetHdr};
 use vnet_core::meta::{self, TxFlags, TxMetadata};
 use vnet_core::wire::{self, IpProtocol, IpVersion, Ipv4Packet, Ipv6Packet, Link, TcpPacket};
 
-use json::Object;
+use serde_json::Value;
 
 /// How an input frame is laid out: a virtio-net header, then the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,87 +45,58 @@ impl Default for Format {
     }
 }
 
-/// An answer: the JSON line, and whether the input itself was malformed (bad hex, a truncated
-/// header), which makes the program exit non-zero while the other lines are still answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answer {
-    /// One JSON object.
-    pub json: String,
-    /// The input line was malformed.
-    pub malformed: bool,
+/// The fields of a rejection: `{"v":1,"ok":false,"rule":"V3","error":"..."}`.
+pub fn rejection(rule: &str, error: &str) -> Fields {
+    let mut m = fields(false);
+    m.insert("rule".into(), rule.into());
+    m.insert("error".into(), error.into());
+    m
 }
 
-impl Answer {
-    fn ok(json: String) -> Answer {
-        Answer {
-            json,
-            malformed: false,
-        }
-    }
-
-    /// The same answer, naming the kernel profile that gave it as its last field, `"kernel"`.
-    pub fn with_kernel(mut self, label: &str) -> Answer {
-        if self.json.ends_with('}') {
-            self.json.pop();
-            self.json.push_str(&format!(",\"kernel\":\"{label}\"}}"));
-        }
-        self
-    }
-
-    /// The answer to malformed input (bad hex, a truncated header).
-    pub fn malformed(error: &str) -> Answer {
-        Answer {
-            json: Object::new().bool("ok", false).str("error", error).finish(),
-            malformed: true,
-        }
-    }
+/// Splits a frame into its header and packet; a frame shorter than its header is malformed.
+pub fn split_frame<'a>(
+    frame: &'a [u8],
+    format: &Format,
+) -> Result<(VnetHdr, &'a [u8]), InputError> {
+    VnetHdr::read(frame, format.layout, format.endian).map_err(|e| hdr_error(&e))
 }
 
-/// The JSON form of a rejection: `{"ok":false,"rule":"V3","error":"..."}`.
-pub fn rejection(e: &CheckError) -> String {
-    Object::new()
-        .bool("ok", false)
-        .str("rule", e.rule())
-        .str("error", &e.to_string())
-        .finish()
-}
-
-/// Splits a frame into its header and packet.
-pub fn split_frame<'a>(frame: &'a [u8], format: &Format) -> Result<(VnetHdr, &'a [u8]), String> {
-    VnetHdr::read(frame, format.layout, format.endian).map_err(|e| e.to_string())
+fn hdr_error(e: &HdrError) -> InputError {
+    InputError::new(ErrorCode::BadHeader, e.to_string())
 }
 
 /// `vnet check`: what [`check::check`] makes of one frame.
 pub fn check_frame(frame: &[u8], format: &Format, opts: &CheckOptions) -> Answer {
     let (hdr, pkt) = match split_frame(frame, format) {
         Ok(split) => split,
-        Err(e) => return Answer::malformed(&e),
+        Err(e) => return e.into(),
     };
-    Answer::ok(match check::check(&hdr, pkt, opts) {
-        Err(e) => rejection(&e),
-        Ok(Offload::Plain) => Object::new()
-            .bool("ok", true)
-            .str("offload", "plain")
-            .finish(),
-        Ok(Offload::Checksum(c)) => Object::new()
-            .bool("ok", true)
-            .str("offload", "checksum")
-            .num("csum_start", c.start)
-            .num("csum_offset", c.offset)
-            .finish(),
-        Ok(Offload::Segment(req)) => Object::new()
-            .bool("ok", true)
-            .str("offload", "segment")
-            .str("kind", kind_name(req.kind))
-            .num("gso_size", req.gso_size)
-            .num("hdr_len", req.hdr_len as u64)
-            .num("payload_len", req.payload_len as u64)
-            .num(
-                "segments",
-                req.payload_len.div_ceil(usize::from(req.gso_size)) as u64,
-            )
-            .bool("tunnel", req.tunnel.is_some())
-            .finish(),
+    Answer::Reply(match check::check(&hdr, pkt, opts) {
+        Err(e) => rejection(e.rule(), &e.to_string()),
+        Ok(Offload::Plain) => {
+            let mut m = fields(true);
+            m.insert("offload".into(), "plain".into());
+            m
+        }
+        Ok(Offload::Checksum(c)) => {
+            let mut m = fields(true);
+            m.insert("offload".into(), "checksum".into());
+            m.insert("csum_start".into(), c.start.into());
+            m.insert("csum_offset".into(), c.offset.into());
+            m
+        }
+        Ok(Offload::Segment(req)) => {
+            let mut m = fields(true);
+            m.insert("offload".into(), "segment".into());
+            m.insert("kind".into(), kind_name(req.kind).into());
+            m.insert("gso_size".into(), req.gso_size.into());
+            m.insert("hdr_len".into(), req.hdr_len.into());
+            m.insert("payload_len".into(), req.payload_len.into());
+            let segments = req.payload_len.div_ceil(usize::from(req.gso_size));
+            m.insert("segments".into(), segments.into());
+            m.insert("tunnel".into(), req.tunnel.is_some().into());
+            m
+        }
     })
 }
 
@@ -132,24 +105,23 @@ pub fn check_frame(frame: &[u8], format: &Format, opts: &CheckOptions) -> Answer
 pub fn segment_frame(frame: &[u8], format: &Format, opts: &CheckOptions) -> Answer {
     let (hdr, pkt) = match split_frame(frame, format) {
         Ok(split) => split,
-        Err(e) => return Answer::malformed(&e),
+        Err(e) => return e.into(),
     };
-    Answer::ok(match segment(&hdr, pkt, opts) {
-        Ok(segments) => Object::new()
-            .bool("ok", true)
-            .raw(
-                "segments",
-                &json::array(segments.iter().map(|s| json::string(&hex::encode(s)))),
-            )
-            .finish(),
-        Err(json) => json,
+    Answer::Reply(match segment(&hdr, pkt, opts) {
+        Ok(segments) => {
+            let mut m = fields(true);
+            let hexes = segments.iter().map(|s| Value::from(hex::encode(s)));
+            m.insert("segments".into(), hexes.collect());
+            m
+        }
+        Err(rejected) => rejected,
     })
 }
 
-/// The packets for one (header, packet) pair, or the JSON of the rejection.
-pub fn segment(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Vec<Vec<u8>>, String> {
+/// The packets for one (header, packet) pair, or the fields of the rejection.
+pub fn segment(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Vec<Vec<u8>>, Fields> {
     match check::check(hdr, pkt, opts) {
-        Err(e) => Err(rejection(&e)),
+        Err(e) => Err(rejection(e.rule(), &e.to_string())),
         Ok(Offload::Plain) => Ok(vec![pkt.to_vec()]),
         Ok(Offload::Checksum(c)) => {
             let mut out = pkt.to_vec();
@@ -175,49 +147,37 @@ pub fn segment(hdr: &VnetHdr, pkt: &[u8], opts: &CheckOptions) -> Result<Vec<Vec
     }
 }
 
-fn gso_rejection(e: &gso::GsoError) -> String {
-    Object::new()
-        .bool("ok", false)
-        .str("rule", e.rule())
-        .str("error", &e.to_string())
-        .finish()
+fn gso_rejection(e: &gso::GsoError) -> Fields {
+    rejection(e.rule(), &e.to_string())
 }
 
 /// `vnet coalesce`: [`coalesce`] as one JSON object, each header in `format`.
 pub fn coalesce_batch(packets: &[Vec<u8>], format: &Format, opts: &GroOptions) -> Answer {
     match Coalescing::run(packets, opts) {
         Ok(coalesced) => coalesce_answer(&coalesced, format),
-        Err(e) => Answer::malformed(&e),
+        Err(e) => Answer::malformed(ErrorCode::CoalesceFailed, e),
     }
 }
 
-/// The JSON answer for a coalesced batch, each header in `format`; built item by item, so that
-/// only the answer itself is held.
+/// The JSON answer for a coalesced batch, each header in `format`.
 pub fn coalesce_answer(coalesced: &Coalescing, format: &Format) -> Answer {
-    let mut hdrs = Vec::with_capacity(coalesced.len());
-    for (hdr, _, _) in coalesced.packets() {
+    let mut items = Vec::with_capacity(coalesced.len());
+    for (hdr, pkt, from) in coalesced.packets() {
         let mut bytes = [0u8; 24];
-        match hdr.write(&mut bytes, format.layout, format.endian) {
-            Ok(len) => hdrs.push((bytes, len)),
-            Err(e) => return Answer::malformed(&e.to_string()),
-        }
+        let len = match hdr.write(&mut bytes, format.layout, format.endian) {
+            Ok(len) => len,
+            Err(e) => return hdr_error(&e).into(),
+        };
+        let mut item = Fields::new();
+        let hdr = hex::encode(bytes.get(..len).unwrap_or_default());
+        item.insert("hdr".into(), hdr.into());
+        item.insert("pkt".into(), hex::encode(pkt).into());
+        item.insert("from".into(), from.iter().copied().collect());
+        items.push(Value::Object(item));
     }
-    let items = coalesced
-        .packets()
-        .zip(&hdrs)
-        .map(|((_, pkt, from), (bytes, len))| {
-            Object::new()
-                .str("hdr", &hex::encode(bytes.get(..*len).unwrap_or_default()))
-                .str("pkt", &hex::encode(pkt))
-                .raw("from", &json::array(from.iter().map(usize::to_string)))
-                .finish()
-        });
-    Answer::ok(
-        Object::new()
-            .bool("ok", true)
-            .raw("packets", &json::array(items))
-            .finish(),
-    )
+    let mut m = fields(true);
+    m.insert("packets".into(), Value::Array(items));
+    Answer::Reply(m)
 }
 
 /// The header a sender would write for a captured IP packet to be segmented at `gso_size`: TCP or
@@ -280,14 +240,14 @@ fn kind_name(kind: GsoKind) -> &'static str {
 /// `vnet csum`: the folded sum of the bytes and the checksum to store (its complement), in hex.
 pub fn csum_line(data: &[u8]) -> Answer {
     let sum = csum::sum(data);
-    Answer::ok(
-        Object::new()
-            .bool("ok", true)
-            .str("sum", &format!("{sum:04x}"))
-            .str("checksum", &format!("{:04x}", csum::finish(sum)))
-            .bool("verifies", csum::verify(data))
-            .finish(),
-    )
+    let mut m = fields(true);
+    m.insert("sum".into(), format!("{sum:04x}").into());
+    m.insert(
+        "checksum".into(),
+        format!("{:04x}", csum::finish(sum)).into(),
+    );
+    m.insert("verifies".into(), csum::verify(data).into());
+    Answer::Reply(m)
 }
 
 #[cfg(test)]
@@ -329,29 +289,34 @@ mod tests {
         let opts = CheckOptions::default();
         let answer = check_frame(&tso_frame(), &format, &opts);
         assert_eq!(
-            answer.json,
-            r#"{"ok":true,"offload":"segment","kind":"tcp","gso_size":100,"hdr_len":40,"payload_len":200,"segments":2,"tunnel":false}"#
+            answer.to_json(None),
+            r#"{"v":1,"ok":true,"offload":"segment","kind":"tcp","gso_size":100,"hdr_len":40,"payload_len":200,"segments":2,"tunnel":false}"#
         );
         let mut bad = tso_frame();
         bad[6] = 10; // csum_start 10: inside the IPv4 header
         assert_eq!(
-            check_frame(&bad, &format, &opts).json,
-            r#"{"ok":false,"rule":"V3","error":"V3: csum_start 10 must be at least 20"}"#
+            check_frame(&bad, &format, &opts).to_json(None),
+            r#"{"v":1,"ok":false,"rule":"V3","error":"V3: csum_start 10 must be at least 20"}"#
         );
         let short = check_frame(&[1, 2, 3], &format, &opts);
-        assert!(short.malformed);
+        assert_eq!(
+            short.to_json(Some(At::Line(4))),
+            r#"{"v":1,"ok":false,"code":"bad_header","line":4,"message":"virtio-net header needs 12 bytes, buffer has 3"}"#
+        );
     }
 
     #[test]
     fn segment_answers_and_coalesce_gives_them_back() {
         let format = Format::default();
         let answer = segment_frame(&tso_frame(), &format, &CheckOptions::default());
-        assert!(!answer.malformed);
-        let segments: Vec<Vec<u8>> = answer
-            .json
-            .split('"')
-            .filter(|s| s.starts_with("45"))
-            .map(|s| hex::decode(s).unwrap())
+        let Answer::Reply(answer) = answer else {
+            panic!("{answer:?}")
+        };
+        let segments: Vec<Vec<u8>> = answer["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| hex::decode(s.as_str().unwrap()).unwrap())
             .collect();
         assert_eq!(segments.len(), 2);
         assert!(segments.iter().all(|s| s.len() == 140));
@@ -359,13 +324,10 @@ mod tests {
         // The merged packet is the super-packet, its pseudo-header sum in the TCP checksum field
         // (G6) as the sender had it.
         let pkt = hex::encode(&ipv4_tcp_200(true));
-        assert!(
-            merged
-                .json
-                .starts_with(r#"{"ok":true,"packets":[{"hdr":"010128006400140010000000","pkt":""#)
+        let want = format!(
+            r#"{{"v":1,"ok":true,"packets":[{{"hdr":"010128006400140010000000","pkt":"{pkt}","from":[0,1]}}]}}"#
         );
-        assert!(merged.json.ends_with(r#"","from":[0,1]}]}"#));
-        assert_eq!(merged.json.split('"').nth(11), Some(pkt.as_str()));
+        assert_eq!(merged.to_json(None), want);
     }
 
     #[test]

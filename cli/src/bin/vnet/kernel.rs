@@ -2,6 +2,8 @@
 
 use std::error::Error;
 
+use vnet_cli::oracle::{Fields, SCHEMA_VERSION};
+
 use crate::args::Args;
 use crate::out;
 
@@ -9,7 +11,7 @@ pub(crate) const USAGE: &str = "\
 usage: vnet kernel [--table]
 
 Probes the running kernel (root: a throw-away namespace with two TUN devices) and prints one JSON
-object: {\"release\":\"6.18.44\",\"profile\":\"linux-6.18\"|null,\"facts\":{...}}. \"profile\" is the
+object: {\"v\":1,\"release\":\"6.18.44\",\"profile\":\"linux-6.18\"|null,\"facts\":{...}}. \"profile\" is the
 named profile with exactly the facts measured, or null for a combination vnet has not named;
 `--kernel auto` uses the facts either way. Each fact is a K row of spec/RULES.md.
 
@@ -26,6 +28,11 @@ pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
         out::text(&vnet_host::kernel::profile_table())?;
         return Ok(());
     }
-    out::line(&vnet_host::kernel::probe()?.to_json())?;
+    // The probe's object, versioned like every answer of the program.
+    let probed: Fields = serde_json::from_str(&vnet_host::kernel::probe()?.to_json())?;
+    let mut answer = Fields::new();
+    answer.insert("v".into(), SCHEMA_VERSION.into());
+    answer.extend(probed);
+    out::line(&serde_json::Value::Object(answer).to_string())?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use vnet_cli::oracle::limits::Batch;
-use vnet_cli::oracle::{self, Answer, Coalescing, Format, hex, pcap};
+use vnet_cli::oracle::{self, Answer, At, Coalescing, ErrorCode, Format, InputError, hex, pcap};
 use vnet_core::check::{CheckOptions, Mode};
 use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::hdr::{Endian, Layout};
@@ -23,13 +23,14 @@ usage: vnet check [--hdr-len 10|12|20|24] [--endian le|be] [--tap] [--strict]
                   [--udp-max-segments N] [--tunnel] [--tunnel-csum] [--kernel NAME|auto] < FRAMES
 
 Each input line is one frame in hex: a virtio-net header, then the packet (IP, or Ethernet with
---tap). Each answer is one JSON object: {\"ok\":true,\"offload\":\"plain\"|\"checksum\"|\"segment\",...}
-or {\"ok\":false,\"rule\":\"V3\",\"error\":\"...\"}, ending with the kernel profile that answered,
-\"kernel\":\"linux-6.18\". A malformed line (bad hex, a truncated header) is
-answered with {\"ok\":false,\"error\":...}, reported with its line number on stderr, and makes the
-exit status 1; the other lines are still answered. So is a line that is not UTF-8 (rule O2) or
-longer than 262144 bytes (O1: {\"ok\":false,\"rule\":\"O1\",...}; the rest of it is skipped unread
-into memory). If stdout is closed, vnet stops quietly with status 141.
+--tap). Each answer is one JSON object (cli/ORACLE.md):
+{\"v\":1,\"ok\":true,\"offload\":\"plain\"|\"checksum\"|\"segment\",...} or
+{\"v\":1,\"ok\":false,\"rule\":\"V3\",\"error\":\"...\"}, ending with the kernel profile that
+answered, \"kernel\":\"linux-6.18\". A malformed line (bad hex, a truncated header) is answered
+with an error object, {\"v\":1,\"ok\":false,\"code\":\"hex_digit\",\"line\":7,\"message\":...},
+reported on stderr, and makes the exit status 1; the other lines are still answered. So is a
+line that is not UTF-8 (rule O2) or longer than 262144 bytes (O1: \"code\":\"line_too_long\"; the
+rest of it is skipped unread into memory). If stdout is closed, vnet stops quietly with status 141.
 
 options:
   --hdr-len N           header layout: 10, 12 (default), 20 or 24 bytes
@@ -47,7 +48,7 @@ usage: vnet segment [check's options] < FRAMES
        vnet segment --gso-size N --pcap-in FILE [--pcap-out FILE]
 
 Each input line is one frame in hex (as for `vnet check`); each answer is
-{\"ok\":true,\"segments\":[\"4500...\",...]}: the packets the device puts on the wire (the packet,
+{\"v\":1,\"ok\":true,\"segments\":[\"4500...\",...]}: the packets the device puts on the wire (the packet,
 the packet with its checksum completed, or its segments), or a rejection as for `vnet check`.
 Lines are limited as for `vnet check` (O1, O2).
 With --pcap-in, each record of a raw-IP capture is a super-packet to segment at --gso-size
@@ -62,7 +63,7 @@ usage: vnet coalesce [--policy linux|relaxed] [--udp-gro on|off] [--hdr-len N] [
        vnet coalesce ... --pcap-in FILE [--pcap-out FILE]
 
 Input lines are IP packets in hex, without a header; a blank line (or the end of input) ends a
-batch. Each batch is answered with {\"ok\":true,\"packets\":[{\"hdr\":\"0100...\",\"pkt\":\"4500...\",
+batch. Each batch is answered with {\"v\":1,\"ok\":true,\"packets\":[{\"hdr\":\"0100...\",\"pkt\":\"4500...\",
 \"from\":[0,1,2]},...]}: the packets GRO writes, in order, each with its virtio-net header (layout
 --hdr-len, default 12, little-endian) and the indices of the batch's packets it carries. With
 --pcap-in the whole capture is one batch; the coalesced packets go to --pcap-out if given.
@@ -70,7 +71,7 @@ batch. Each batch is answered with {\"ok\":true,\"packets\":[{\"hdr\":\"0100...\
 Limits: a line of at most 262144 bytes (O1; a longer line, or one that is not UTF-8, O2, is
 reported with its line number and left out of its batch); a batch of at most 1000000 packets and
 67108864 bytes (O3: a larger batch, or capture, is refused whole with one
-{\"ok\":false,\"rule\":\"O3\",...} answer and nothing of it written, not even --pcap-out). Memory
+{\"v\":1,\"ok\":false,\"code\":\"batch_too_large\",...} answer and nothing of it written, not even --pcap-out). Memory
 stays within a small multiple of the batch's bytes.
 
 options:
@@ -81,7 +82,7 @@ options:
 pub(crate) const CSUM_USAGE: &str = "\
 usage: vnet csum < HEX
 
-Each input line is bytes in hex; each answer is {\"ok\":true,\"sum\":\"...\",\"checksum\":\"...\",
+Each input line is bytes in hex; each answer is {\"v\":1,\"ok\":true,\"sum\":\"...\",\"checksum\":\"...\",
 \"verifies\":...}: the folded ones'-complement sum, its complement (the value a checksum field
 stores), and whether the bytes, checksum field included, verify.";
 
@@ -190,35 +191,39 @@ pub(crate) fn segment(mut args: Args) -> Result<(), Box<dyn Error>> {
         return finish(malformed);
     };
     let gso_size = gso_size.ok_or_else(|| ArgError("--pcap-in needs --gso-size".into()))?;
-    let records = pcap::Reader::new(BufReader::new(File::open(&path)?))?;
-    let mut written = pcap_out.map(create_pcap).transpose()?;
     let mut out = Stdout::lock();
+    let records = match pcap::Reader::new(BufReader::new(File::open(&path)?)) {
+        Ok(records) => records,
+        Err(e) => return capture_error(&mut out, e, None),
+    };
+    let mut written = pcap_out.map(create_pcap).transpose()?;
     let mut malformed = 0;
     for (i, record) in records.enumerate() {
-        let mut pkt = record?;
+        let mut pkt = match record {
+            Ok(pkt) => pkt,
+            Err(e) => return capture_error(&mut out, e, Some(At::Record(i))),
+        };
         let answer = match oracle::header_for_capture(&mut pkt, gso_size) {
-            Ok(hdr) => match oracle::segment(&hdr, &pkt, &opts) {
+            Ok(hdr) => Answer::Reply(match oracle::segment(&hdr, &pkt, &opts) {
                 Ok(segments) => {
                     if let Some(writer) = &mut written {
                         segments.iter().try_for_each(|s| writer.write(s))?;
                     }
-                    let n = segments.len();
-                    format!("{{\"ok\":true,\"record\":{i},\"segments\":{n}}}")
+                    let mut m = oracle::fields(true);
+                    m.insert("record".into(), i.into());
+                    m.insert("segments".into(), segments.len().into());
+                    m
                 }
-                Err(json) => json,
-            },
+                Err(rejected) => rejected,
+            }),
             Err(e) => {
                 malformed += 1;
                 errln!("record {i}: {e}");
-                Answer::malformed(&e).json
+                Answer::malformed(ErrorCode::NotSegmentable, e)
             }
         };
-        let answer = Answer {
-            json: answer,
-            malformed: false,
-        }
-        .with_kernel(label);
-        writeln!(out, "{}", answer.json)?;
+        let answer = answer.with_kernel(label);
+        writeln!(out, "{}", answer.to_json(Some(At::Record(i))))?;
     }
     if let Some(writer) = written {
         writer.finish()?;
@@ -226,21 +231,45 @@ pub(crate) fn segment(mut args: Args) -> Result<(), Box<dyn Error>> {
     finish(malformed)
 }
 
+/// A capture that cannot be read (O4): an error object on stdout (`bad_capture`, naming the
+/// record), the message on stderr, exit status 1. Other I/O errors end the program as they are.
+fn capture_error(out: &mut Stdout, e: io::Error, at: Option<At>) -> Result<(), Box<dyn Error>> {
+    if e.kind() != io::ErrorKind::InvalidData {
+        return Err(e.into());
+    }
+    errln!("{e}");
+    let error = InputError::new(ErrorCode::BadCapture, format!("O4: {e}"));
+    writeln!(out, "{}", error.to_json(at))?;
+    finish(1)
+}
+
 /// A pcap file to write, record by record.
 fn create_pcap(path: String) -> io::Result<pcap::Writer<BufWriter<File>>> {
     Ok(pcap::Writer::new(BufWriter::new(File::create(path)?)))
 }
 
-/// A batch of packets, or the O3 answer that refuses it.
-type Kept = Result<Vec<Vec<u8>>, Answer>;
+/// Why a capture was not read whole.
+enum Unread {
+    /// The capture is broken (O4), at this record if it got that far.
+    Broken(io::Error, Option<At>),
+    /// The capture is over the batch limits (O3).
+    TooLarge(InputError),
+}
 
 /// A capture read whole as one batch, kept to the batch limits (O3).
-fn read_batch(path: &Path) -> Result<Kept, Box<dyn Error>> {
+fn read_batch(path: &Path) -> io::Result<Result<Vec<Vec<u8>>, Unread>> {
+    let records = match pcap::Reader::new(BufReader::new(File::open(path)?)) {
+        Ok(records) => records,
+        Err(e) => return Ok(Err(Unread::Broken(e, None))),
+    };
     let mut batch = Batch::new();
-    for record in pcap::Reader::new(BufReader::new(File::open(path)?))? {
-        batch.push(record?);
+    for (i, record) in records.enumerate() {
+        match record {
+            Ok(pkt) => batch.push(pkt),
+            Err(e) => return Ok(Err(Unread::Broken(e, Some(At::Record(i))))),
+        }
     }
-    Ok(batch.take())
+    Ok(batch.take().map_err(Unread::TooLarge))
 }
 
 pub(crate) fn coalesce(mut args: Args) -> Result<(), Box<dyn Error>> {
@@ -270,18 +299,22 @@ pub(crate) fn coalesce(mut args: Args) -> Result<(), Box<dyn Error>> {
         })?;
         return finish(malformed);
     };
+    let mut out = Stdout::lock();
     let records = match read_batch(Path::new(&path))? {
         Ok(records) => records,
-        Err(refusal) => {
-            out::line(&refusal.with_kernel(label).json)?;
+        Err(Unread::Broken(e, at)) => return capture_error(&mut out, e, at),
+        Err(Unread::TooLarge(refusal)) => {
+            errln!("{refusal}");
+            writeln!(out, "{}", refusal.to_json(None))?;
             return finish(1);
         }
     };
-    let coalesced = Coalescing::run(&records, &opts)?;
+    let coalesced = Coalescing::run(&records, &opts)
+        .map_err(|e| InputError::new(ErrorCode::CoalesceFailed, e))?;
     drop(records);
     let answer = oracle::coalesce_answer(&coalesced, &format).with_kernel(label);
-    out::line(&answer.json)?;
-    if answer.malformed {
+    writeln!(out, "{}", answer.to_json(None))?;
+    if answer.is_malformed() {
         return finish(1);
     }
     if let Some(path) = pcap_out {
