@@ -90,22 +90,29 @@ fn inspect_decodes_a_frame() {
 #[test]
 fn every_subcommand_has_help_and_refuses_bad_options() {
     for name in [
-        "check", "segment", "coalesce", "csum", "inspect", "demo", "relay",
+        "check", "segment", "coalesce", "csum", "inspect", "demo", "relay", "kernel",
     ] {
         let out = vnet(&[name, "--help"], b"");
         assert_eq!(out.status.code(), Some(0), "{name} --help");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
-            text.starts_with(&format!("usage: vnet {name}")),
+            text.contains(&format!("\nUsage: vnet {name}")),
             "{name}: {text}"
         );
         let out = vnet(&[name, "--no-such-option"], b"");
         assert_eq!(out.status.code(), Some(2), "{name} with a bad option");
     }
+    let out = vnet(&["--version"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        concat!("vnet ", env!("CARGO_PKG_VERSION"), "\n")
+    );
     let out = vnet(&["check", "--hdr-len", "11"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--hdr-len 11: expected 10, 12, 20 or 24")
+        String::from_utf8_lossy(&out.stderr)
+            .contains("invalid value '11' for '--hdr-len <N>': expected 10, 12, 20 or 24")
     );
 }
 

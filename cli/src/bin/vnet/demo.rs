@@ -31,12 +31,9 @@ use vnet_host::relay::{self, Allowed, Cause, Config, Half, Relay, Snapshot};
 use vnet_host::udp::{BatchSocket, connect_drained, probe_caps};
 use vnet_host::{DeviceKind, Options};
 
-use crate::args::{ArgError, Args, OnOff};
-use crate::out;
+use crate::args::{ArgError, OnOff};
 
-pub(crate) const USAGE: &str = "\
-usage: vnet demo [--duration SECS] [--bytes N] [--mss N] [--flows N] [--only on|off]
-
+pub(crate) const ABOUT: &str = "\
 Creates two network namespaces A and B, each with a TUN device (12-byte little-endian vnet
 header), joined by a veth pair (the \"wire\") and a user-space relay that carries the packets
 over UDP, as a VPN would. Then pushes a TCP bulk transfer from A to B, first with offloads on
@@ -50,15 +47,29 @@ The wire is NOT encrypted and NOT authenticated (plain IP in UDP, as a VPN witho
 The relay only checks that datagrams come from the peer socket and that inner source addresses
 are in the sending side's prefixes, and drops and counts the rest.
 
-options:
-  --duration SECS  measuring time per mode (default 5)
-  --bytes N        stop a mode after N bytes of TCP payload instead (whichever comes first)
-  --mss N          TCP MSS; the TUN MTU is N + 40, the wire's N + 68 (default 1460)
-  --flows N        parallel TCP connections (default 1)
-  --only on|off    run one mode only (no summary line)
-  --help           this text
-
 The last line is: summary: offload on X.XX Gbit/s, off Y.YY Gbit/s, speedup Z.ZZx";
+
+/// `vnet demo`'s options.
+#[derive(clap::Args, Debug)]
+pub(crate) struct DemoOptions {
+    /// Measuring time per mode, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    duration: f64,
+    /// Stop a mode after N bytes of TCP payload instead (whichever comes first)
+    #[arg(long, value_name = "N")]
+    bytes: Option<u64>,
+    /// TCP MSS; the TUN MTU is N + 40, the wire's N + 68
+    #[arg(long, value_name = "N", default_value_t = 1460,
+          value_parser = clap::value_parser!(u16).range(88..=9000))]
+    mss: u16,
+    /// Parallel TCP connections
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=64))]
+    flows: u8,
+    /// Run one mode only (no summary line)
+    #[arg(long, value_name = "on|off")]
+    only: Option<OnOff>,
+}
 
 /// The namespace name prefix; the test looks for leftovers with it.
 pub(crate) const NS_PREFIX: &str = "vnet-demo";
@@ -91,28 +102,16 @@ struct Settings {
     only: Option<bool>,
 }
 
-/// Parses the options and runs the demo.
-pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if args.flag("--help") || args.flag("-h") {
-        out::line(USAGE)?;
-        return Ok(());
-    }
-    let secs: f64 = args.value("--duration")?.unwrap_or(5.0);
+/// Runs the demo with `options`.
+pub(crate) fn main(options: DemoOptions) -> Result<(), Box<dyn Error>> {
     let settings = Settings {
-        duration: Duration::try_from_secs_f64(secs)
-            .map_err(|err| ArgError(format!("--duration {secs}: {err}")))?,
-        bytes: args.value("--bytes")?,
-        mss: args.value("--mss")?.unwrap_or(1460),
-        flows: args.value("--flows")?.unwrap_or(1),
-        only: args.value::<OnOff>("--only")?.map(|o| o.0),
+        duration: Duration::try_from_secs_f64(options.duration)
+            .map_err(|err| ArgError(format!("--duration {}: {err}", options.duration)))?,
+        bytes: options.bytes,
+        mss: options.mss,
+        flows: usize::from(options.flows),
+        only: options.only.map(|o| o.0),
     };
-    args.finish()?;
-    if !(88..=9000).contains(&settings.mss) {
-        return Err(ArgError(format!("--mss {}: not in 88..=9000", settings.mss)).into());
-    }
-    if !(1..=64).contains(&settings.flows) {
-        return Err(ArgError(format!("--flows {}: not in 1..=64", settings.flows)).into());
-    }
     let stop = vnet_host::catch_stop_signals()?;
     run(settings, stop)
 }

@@ -4,27 +4,24 @@ use std::error::Error;
 
 use vnet_cli::oracle::{Fields, SCHEMA_VERSION};
 
-use crate::args::Args;
 use crate::out;
 
-pub(crate) const USAGE: &str = "\
-usage: vnet kernel [--table]
-
+pub(crate) const ABOUT: &str = "\
 Probes the running kernel (root: a throw-away namespace with two TUN devices) and prints one JSON
-object: {\"v\":1,\"release\":\"6.18.44\",\"profile\":\"linux-6.18\"|null,\"facts\":{...}}. \"profile\" is the
-named profile with exactly the facts measured, or null for a combination vnet has not named;
-`--kernel auto` uses the facts either way. Each fact is a K row of spec/RULES.md.
+object: {\"v\":1,\"release\":\"6.18.44\",\"profile\":\"linux-6.18\"|null,\"facts\":{...}}. \"profile\" is
+the named profile with exactly the facts measured, or null for a combination vnet has not named;
+`--kernel auto` uses the facts either way. Each fact is a K row of spec/RULES.md.";
 
---table prints the named profiles side by side instead (Markdown; no probe, no root).";
+/// `vnet kernel`'s options.
+#[derive(clap::Args, Debug)]
+pub(crate) struct KernelOptions {
+    /// Print the named profiles side by side instead (Markdown; no probe, no root)
+    #[arg(long)]
+    table: bool,
+}
 
-pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if args.flag("--help") || args.flag("-h") {
-        out::line(USAGE)?;
-        return Ok(());
-    }
-    let table = args.flag("--table");
-    args.finish()?;
-    if table {
+pub(crate) fn main(options: KernelOptions) -> Result<(), Box<dyn Error>> {
+    if options.table {
         out::text(&vnet_host::kernel::profile_table())?;
         return Ok(());
     }

@@ -5,7 +5,7 @@
 use std::error::Error;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use vnet_cli::oracle::limits::Batch;
 use vnet_cli::oracle::{self, Answer, At, Coalescing, ErrorCode, Format, InputError, hex, pcap};
@@ -15,13 +15,10 @@ use vnet_core::hdr::{Endian, Layout};
 use vnet_core::kernel::{PROFILES, Profile};
 use vnet_core::wire::Link;
 
-use crate::args::{ArgError, Args, OnOff};
+use crate::args::{ArgError, OnOff};
 use crate::out::{self, Stdout};
 
-pub(crate) const CHECK_USAGE: &str = "\
-usage: vnet check [--hdr-len 10|12|20|24] [--endian le|be] [--tap] [--strict]
-                  [--udp-max-segments N] [--tunnel] [--tunnel-csum] [--kernel NAME|auto] < FRAMES
-
+pub(crate) const CHECK_ABOUT: &str = "\
 Each input line is one frame in hex: a virtio-net header, then the packet (IP, or Ethernet with
 --tap). Each answer is one JSON object (cli/ORACLE.md):
 {\"v\":1,\"ok\":true,\"offload\":\"plain\"|\"checksum\"|\"segment\",...} or
@@ -30,129 +27,195 @@ answered, \"kernel\":\"linux-6.18\". A malformed line (bad hex, a truncated head
 with an error object, {\"v\":1,\"ok\":false,\"code\":\"hex_digit\",\"line\":7,\"message\":...},
 reported on stderr, and makes the exit status 1; the other lines are still answered. So is a
 line that is not UTF-8 (rule O2) or longer than 262144 bytes (O1: \"code\":\"line_too_long\"; the
-rest of it is skipped unread into memory). If stdout is closed, vnet stops quietly with status 141.
+rest of it is skipped unread into memory). If stdout is closed, vnet stops quietly with status 141.";
 
-options:
-  --hdr-len N           header layout: 10, 12 (default), 20 or 24 bytes
-  --endian le|be        header byte order (default le)
-  --tap                 packets start with an Ethernet header
-  --strict              also enforce the virtio spec's driver requirements (P4, P6, P9)
-  --udp-max-segments N  USO segment limit (default: the kernel profile's)
-  --kernel NAME|auto    whose rules: a named profile (`vnet kernel --table` lists them; default
-                        the newest), or auto: probe the running kernel (root; `vnet kernel`
-                        shows what it finds)
-  --tunnel              UDP-tunnel GSO negotiated (with --tunnel-csum: its checksum offload too)";
-
-pub(crate) const SEGMENT_USAGE: &str = "\
-usage: vnet segment [check's options] < FRAMES
-       vnet segment --gso-size N --pcap-in FILE [--pcap-out FILE]
-
+pub(crate) const SEGMENT_ABOUT: &str = "\
 Each input line is one frame in hex (as for `vnet check`); each answer is
-{\"v\":1,\"ok\":true,\"segments\":[\"4500...\",...]}: the packets the device puts on the wire (the packet,
-the packet with its checksum completed, or its segments), or a rejection as for `vnet check`.
-Lines are limited as for `vnet check` (O1, O2).
-With --pcap-in, each record of a raw-IP capture is a super-packet to segment at --gso-size
-(the header a sender would write is made for it); the segments go to --pcap-out if given, and one
-JSON answer per record to stdout, both as each record is read (records of any number; one of more
-than 1048576 bytes, beyond the file's snaplen or its own original length, or cut short is an
-error naming the record and its byte offset, O4).";
+{\"v\":1,\"ok\":true,\"segments\":[\"4500...\",...]}: the packets the device puts on the wire (the
+packet, the packet with its checksum completed, or its segments), or a rejection as for `vnet
+check`. Lines are limited as for `vnet check` (O1, O2).
 
-pub(crate) const COALESCE_USAGE: &str = "\
-usage: vnet coalesce [--policy linux|relaxed] [--udp-gro on|off] [--hdr-len N] [--endian le|be]
-                     < PACKETS
-       vnet coalesce ... --pcap-in FILE [--pcap-out FILE]
+With --pcap-in FILE --gso-size N, each record of a capture is a super-packet to segment at
+--gso-size (the header a sender would write is made for it); the segments go to --pcap-out if
+given, and one JSON answer per record to stdout, both as each record is read (records of any
+number; one of more than 1048576 bytes, beyond the file's snaplen or its own original length, or
+cut short is an error naming the record and its byte offset, O4).";
 
+pub(crate) const COALESCE_ABOUT: &str = "\
 Input lines are IP packets in hex, without a header; a blank line (or the end of input) ends a
-batch. Each batch is answered with {\"v\":1,\"ok\":true,\"packets\":[{\"hdr\":\"0100...\",\"pkt\":\"4500...\",
-\"from\":[0,1,2]},...]}: the packets GRO writes, in order, each with its virtio-net header (layout
---hdr-len, default 12, little-endian) and the indices of the batch's packets it carries. With
---pcap-in the whole capture is one batch; the coalesced packets go to --pcap-out if given.
+batch. Each batch is answered with {\"v\":1,\"ok\":true,\"packets\":[{\"hdr\":\"0100...\",
+\"pkt\":\"4500...\",\"from\":[0,1,2]},...]}: the packets GRO writes, in order, each with its
+virtio-net header (layout --hdr-len, default 12, little-endian) and the indices of the batch's
+packets it carries. With --pcap-in the whole capture is one batch; the coalesced packets go to
+--pcap-out if given.
 
 Limits: a line of at most 262144 bytes (O1; a longer line, or one that is not UTF-8, O2, is
-reported with its line number and left out of its batch); a batch of at most 1000000 packets and
+answered with an error object and left out of its batch); a batch of at most 1000000 packets and
 67108864 bytes (O3: a larger batch, or capture, is refused whole with one
-{\"v\":1,\"ok\":false,\"code\":\"batch_too_large\",...} answer and nothing of it written, not even --pcap-out). Memory
-stays within a small multiple of the batch's bytes.
+\"code\":\"batch_too_large\" answer and nothing of it written, not even --pcap-out). Memory stays
+within a small multiple of the batch's bytes.";
 
-options:
-  --policy linux|relaxed  what Linux 6.18 hands a TUN (default) or peers' looser merging
-  --udp-gro on|off        coalesce UDP too (default on)
-  --kernel NAME|auto      whose behaviour (as for `vnet check`); answers name it, \"kernel\":...";
+pub(crate) const CSUM_ABOUT: &str = "\
+Each input line is bytes in hex; each answer is {\"v\":1,\"ok\":true,\"sum\":\"...\",
+\"checksum\":\"...\",\"verifies\":...}: the folded ones'-complement sum, its complement (the value a
+checksum field stores), and whether the bytes, checksum field included, verify.";
 
-pub(crate) const CSUM_USAGE: &str = "\
-usage: vnet csum < HEX
-
-Each input line is bytes in hex; each answer is {\"v\":1,\"ok\":true,\"sum\":\"...\",\"checksum\":\"...\",
-\"verifies\":...}: the folded ones'-complement sum, its complement (the value a checksum field
-stores), and whether the bytes, checksum field included, verify.";
-
-pub(crate) const INSPECT_USAGE: &str = "\
-usage: vnet inspect [check's options] HEX
-
+pub(crate) const INSPECT_ABOUT: &str = "\
 Decodes one frame (a virtio-net header, then the packet) for a person: the header's fields, the
 packet's headers, what `check` asks of it and what `gso` makes of it.";
 
-/// `--kernel NAME|auto`: the profile and the label answers carry.
-fn kernel_option(args: &mut Args) -> Result<(Profile, &'static str), Box<dyn Error>> {
-    let Some(name) = args.value::<String>("--kernel")? else {
-        return Ok((Profile::NEWEST, Profile::NEWEST.name().unwrap_or("unknown")));
-    };
+/// `--kernel NAME|auto`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum KernelChoice {
+    /// Probe the running kernel.
+    Auto,
+    /// A named profile.
+    Named(Profile),
+}
+
+fn parse_kernel(name: &str) -> Result<KernelChoice, String> {
     if name == "auto" {
-        let probed = vnet_host::kernel::probe()?;
-        return Ok((probed.profile, probed.label()));
+        return Ok(KernelChoice::Auto);
     }
-    match Profile::named(&name) {
-        Some(p) => Ok((p, p.name().unwrap_or("unknown"))),
-        None => {
+    Profile::named(name)
+        .map(KernelChoice::Named)
+        .ok_or_else(|| {
             let names: Vec<&str> = PROFILES.iter().map(|(n, _)| *n).collect();
-            Err(ArgError(format!(
-                "--kernel {name:?}: expected auto or one of {}",
-                names.join(", ")
-            ))
-            .into())
-        }
+            format!("expected auto or one of {}", names.join(", "))
+        })
+}
+
+fn parse_layout(size: &str) -> Result<Layout, String> {
+    size.parse()
+        .ok()
+        .and_then(Layout::from_size)
+        .ok_or_else(|| "expected 10, 12, 20 or 24".to_owned())
+}
+
+fn parse_endian(text: &str) -> Result<Endian, String> {
+    match text {
+        "le" => Ok(Endian::Little),
+        "be" => Ok(Endian::Big),
+        _ => Err("expected le or be".to_owned()),
     }
 }
 
-/// The options shared by check, segment and inspect, and the label of the kernel profile.
-fn frame_options(args: &mut Args) -> Result<(Format, CheckOptions, &'static str), Box<dyn Error>> {
-    let (kernel, label) = kernel_option(args)?;
-    let size = args.value::<usize>("--hdr-len")?.unwrap_or(12);
-    let layout = Layout::from_size(size)
-        .ok_or_else(|| ArgError(format!("--hdr-len {size}: expected 10, 12, 20 or 24")))?;
-    let endian = match args.value::<String>("--endian")?.as_deref() {
-        None | Some("le") => Endian::Little,
-        Some("be") => Endian::Big,
-        Some(other) => {
-            return Err(ArgError(format!("--endian {other:?}: expected le or be")).into());
+fn parse_policy(text: &str) -> Result<Policy, String> {
+    match text {
+        "linux" => Ok(Policy::Linux),
+        "relaxed" => Ok(Policy::Relaxed),
+        _ => Err("expected linux or relaxed".to_owned()),
+    }
+}
+
+/// The options of check, segment, coalesce and inspect: how frames are laid out and whose rules
+/// judge them.
+#[derive(clap::Args, Debug)]
+pub(crate) struct FrameOptions {
+    /// Header layout: 10, 12, 20 or 24 bytes
+    #[arg(long, value_name = "N", default_value = "12", value_parser = parse_layout)]
+    hdr_len: Layout,
+    /// Header byte order: le or be
+    #[arg(long, value_name = "le|be", default_value = "le", value_parser = parse_endian)]
+    endian: Endian,
+    /// Packets start with an Ethernet header
+    #[arg(long)]
+    tap: bool,
+    /// Also enforce the virtio spec's driver requirements (P4, P6, P9)
+    #[arg(long)]
+    strict: bool,
+    /// USO segment limit (default: the kernel profile's)
+    #[arg(long, value_name = "N")]
+    udp_max_segments: Option<u16>,
+    /// Whose rules: a named profile (`vnet kernel --table` lists them; default the newest), or
+    /// auto: probe the running kernel (root; `vnet kernel` shows what it finds)
+    #[arg(long, value_name = "NAME|auto", value_parser = parse_kernel)]
+    kernel: Option<KernelChoice>,
+    /// UDP-tunnel GSO negotiated
+    #[arg(long)]
+    tunnel: bool,
+    /// With --tunnel: its checksum offload too
+    #[arg(long)]
+    tunnel_csum: bool,
+}
+
+/// `vnet segment`'s options.
+#[derive(clap::Args, Debug)]
+pub(crate) struct SegmentOptions {
+    #[command(flatten)]
+    frame: FrameOptions,
+    /// Segment each record of this capture instead of reading stdin
+    #[arg(long, value_name = "FILE", requires = "gso_size")]
+    pcap_in: Option<PathBuf>,
+    /// Write the segments of --pcap-in's records to this capture
+    #[arg(long, value_name = "FILE", requires = "pcap_in")]
+    pcap_out: Option<PathBuf>,
+    /// The segment size for --pcap-in's super-packets
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    gso_size: Option<u16>,
+}
+
+/// `vnet coalesce`'s options.
+#[derive(clap::Args, Debug)]
+pub(crate) struct CoalesceOptions {
+    #[command(flatten)]
+    frame: FrameOptions,
+    /// What Linux 6.18 hands a TUN (linux) or peers' looser merging (relaxed)
+    #[arg(long, value_name = "linux|relaxed", default_value = "linux", value_parser = parse_policy)]
+    policy: Policy,
+    /// Coalesce UDP too
+    #[arg(long, value_name = "on|off", default_value = "on")]
+    udp_gro: OnOff,
+    /// Coalesce this capture, as one batch, instead of reading stdin
+    #[arg(long, value_name = "FILE")]
+    pcap_in: Option<PathBuf>,
+    /// Write the coalesced packets of --pcap-in to this capture
+    #[arg(long, value_name = "FILE", requires = "pcap_in")]
+    pcap_out: Option<PathBuf>,
+}
+
+/// `vnet inspect`'s options.
+#[derive(clap::Args, Debug)]
+pub(crate) struct InspectOptions {
+    #[command(flatten)]
+    frame: FrameOptions,
+    /// The frame in hex
+    #[arg(value_name = "HEX")]
+    hex: String,
+}
+
+/// The frame options as core's: the format, the check options, the label of the kernel profile
+/// (`--kernel auto` probes the running kernel here).
+fn frame_options(o: &FrameOptions) -> Result<(Format, CheckOptions, &'static str), Box<dyn Error>> {
+    let (kernel, label) = match o.kernel {
+        None => (Profile::NEWEST, Profile::NEWEST.name().unwrap_or("unknown")),
+        Some(KernelChoice::Named(p)) => (p, p.name().unwrap_or("unknown")),
+        Some(KernelChoice::Auto) => {
+            let probed = vnet_host::kernel::probe()?;
+            (probed.profile, probed.label())
         }
     };
     let mut opts = CheckOptions {
-        layout,
+        layout: o.hdr_len,
         kernel,
         ..CheckOptions::default()
     };
-    if args.flag("--tap") {
+    if o.tap {
         opts.link = Link::Tap;
     }
-    if args.flag("--strict") {
+    if o.strict {
         opts.mode = Mode::Strict;
     }
-    if let Some(n) = args.value("--udp-max-segments")? {
+    if let Some(n) = o.udp_max_segments {
         opts.kernel.udp_max_segments = n;
     }
-    opts.tunnel = args.flag("--tunnel");
-    opts.tunnel_csum = args.flag("--tunnel-csum");
-    Ok((Format { layout, endian }, opts, label))
-}
-
-/// Whether `--help` was asked for; prints `usage` if so.
-fn help(args: &mut Args, usage: &str) -> Result<bool, out::StdoutError> {
-    let asked = args.flag("--help") || args.flag("-h");
-    if asked {
-        out::line(usage)?;
-    }
-    Ok(asked)
+    opts.tunnel = o.tunnel;
+    opts.tunnel_csum = o.tunnel_csum;
+    let format = Format {
+        layout: o.hdr_len,
+        endian: o.endian,
+    };
+    Ok((format, opts, label))
 }
 
 /// Exit status 1 when some input was malformed (it was still reported and the rest answered).
@@ -163,27 +226,22 @@ fn finish(malformed: usize) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-pub(crate) fn check(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if help(&mut args, CHECK_USAGE)? {
-        return Ok(());
-    }
-    let (format, opts, label) = frame_options(&mut args)?;
-    args.finish()?;
+pub(crate) fn check(options: FrameOptions) -> Result<(), Box<dyn Error>> {
+    let (format, opts, label) = frame_options(&options)?;
     let malformed = oracle::run_lines(io::stdin().lock(), Stdout::lock(), |frame| {
         oracle::check_frame(frame, &format, &opts).with_kernel(label)
     })?;
     finish(malformed)
 }
 
-pub(crate) fn segment(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if help(&mut args, SEGMENT_USAGE)? {
-        return Ok(());
-    }
-    let (format, opts, label) = frame_options(&mut args)?;
-    let pcap_in: Option<String> = args.value("--pcap-in")?;
-    let pcap_out: Option<String> = args.value("--pcap-out")?;
-    let gso_size: Option<u16> = args.value("--gso-size")?;
-    args.finish()?;
+pub(crate) fn segment(options: SegmentOptions) -> Result<(), Box<dyn Error>> {
+    let (format, opts, label) = frame_options(&options.frame)?;
+    let SegmentOptions {
+        pcap_in,
+        pcap_out,
+        gso_size,
+        ..
+    } = options;
     let Some(path) = pcap_in else {
         let malformed = oracle::run_lines(io::stdin().lock(), Stdout::lock(), |frame| {
             oracle::segment_frame(frame, &format, &opts).with_kernel(label)
@@ -244,7 +302,7 @@ fn capture_error(out: &mut Stdout, e: io::Error, at: Option<At>) -> Result<(), B
 }
 
 /// A pcap file to write, record by record.
-fn create_pcap(path: String) -> io::Result<pcap::Writer<BufWriter<File>>> {
+fn create_pcap(path: PathBuf) -> io::Result<pcap::Writer<BufWriter<File>>> {
     Ok(pcap::Writer::new(BufWriter::new(File::create(path)?)))
 }
 
@@ -272,22 +330,15 @@ fn read_batch(path: &Path) -> io::Result<Result<Vec<Vec<u8>>, Unread>> {
     Ok(batch.take().map_err(Unread::TooLarge))
 }
 
-pub(crate) fn coalesce(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if help(&mut args, COALESCE_USAGE)? {
-        return Ok(());
-    }
-    let (format, _, label) = frame_options(&mut args)?;
-    let policy = match args.value::<String>("--policy")?.as_deref() {
-        None | Some("linux") => Policy::Linux,
-        Some("relaxed") => Policy::Relaxed,
-        Some(other) => {
-            return Err(ArgError(format!("--policy {other:?}: expected linux or relaxed")).into());
-        }
-    };
-    let udp = args.value::<OnOff>("--udp-gro")?.unwrap_or(OnOff(true)).0;
-    let pcap_in: Option<String> = args.value("--pcap-in")?;
-    let pcap_out: Option<String> = args.value("--pcap-out")?;
-    args.finish()?;
+pub(crate) fn coalesce(options: CoalesceOptions) -> Result<(), Box<dyn Error>> {
+    let (format, _, label) = frame_options(&options.frame)?;
+    let CoalesceOptions {
+        policy,
+        udp_gro: OnOff(udp),
+        pcap_in,
+        pcap_out,
+        ..
+    } = options;
     let opts = GroOptions {
         policy,
         udp,
@@ -300,7 +351,7 @@ pub(crate) fn coalesce(mut args: Args) -> Result<(), Box<dyn Error>> {
         return finish(malformed);
     };
     let mut out = Stdout::lock();
-    let records = match read_batch(Path::new(&path))? {
+    let records = match read_batch(&path)? {
         Ok(records) => records,
         Err(Unread::Broken(e, at)) => return capture_error(&mut out, e, at),
         Err(Unread::TooLarge(refusal)) => {
@@ -327,25 +378,14 @@ pub(crate) fn coalesce(mut args: Args) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-pub(crate) fn csum(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if help(&mut args, CSUM_USAGE)? {
-        return Ok(());
-    }
-    args.finish()?;
+pub(crate) fn csum() -> Result<(), Box<dyn Error>> {
     let malformed = oracle::run_lines(io::stdin().lock(), Stdout::lock(), oracle::csum_line)?;
     finish(malformed)
 }
 
-pub(crate) fn inspect(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if help(&mut args, INSPECT_USAGE)? {
-        return Ok(());
-    }
-    let (format, opts, _) = frame_options(&mut args)?;
-    let text = args
-        .positional()
-        .ok_or_else(|| ArgError("inspect needs a frame in hex".into()))?;
-    args.finish()?;
-    let frame = hex::decode(&text)?;
+pub(crate) fn inspect(options: InspectOptions) -> Result<(), Box<dyn Error>> {
+    let (format, opts, _) = frame_options(&options.frame)?;
+    let frame = hex::decode(&options.hex)?;
     out::text(&oracle::inspect(&frame, &format, &opts))?;
     Ok(())
 }

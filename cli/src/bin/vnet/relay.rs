@@ -18,13 +18,10 @@ use vnet_host::relay::{self, Allowed, Cause, Config, Half, PrefixList, Relay, Sn
 use vnet_host::udp::{BatchSocket, connect_drained};
 use vnet_host::{DeviceKind, Options};
 
-use crate::args::{ArgError, Args, OnOff};
+use crate::args::{ArgError, OnOff};
 use crate::out;
 
-pub(crate) const USAGE: &str = "\
-usage: vnet relay --a NAME --b NAME [--create] [--allow-a PREFIXES] [--allow-b PREFIXES]
-                  [--offload on|off] [--duration SECS] [--stats SECS]
-
+pub(crate) const ABOUT: &str = "\
 Forwards packets between two existing TUN devices in this namespace (e.g. made with
 `ip tuntap add mode tun vnet_hdr name NAME`, configured and up) until Ctrl-C, SIGTERM or SIGHUP,
 then prints its counters (SIGUSR1 prints them while it runs). Each direction goes TUN -> [gso]
@@ -41,46 +38,59 @@ oversized packets, packets the kernel refuses and a TUN that is down lose the pa
 each counted under its cause (peer-unreachable, host-unreachable, prohibited, path-mtu, icmp-other,
 no-buffers, oversized, tun-refused, tun-down, malformed, spoofed-inner-source,
 foreign-wire-source, stale-before-connect); a UDP_SEGMENT train the kernel refuses is sent again
-as single datagrams.
+as single datagrams.";
 
-options:
-  --a NAME              first TUN device (must exist, unless --create)
-  --b NAME              second TUN device (must exist, unless --create)
-  --create              create a TUN device that does not exist (gone when the relay exits)
-  --allow-a PREFIXES    inner source addresses packets from A may have: PREFIX[,PREFIX...]
-                        (192.0.2.0/24,2001:db8::/32) or `any`; default: the prefixes of the
-                        addresses configured on A's TUN now (v4 and v6)
-  --allow-b PREFIXES    the same for B
-  --offload on|off      TUNSETOFFLOAD CSUM|TSO4|TSO6 and batched UDP (on, default), or none (off)
-  --duration SECS       stop after SECS instead of waiting for a signal
-  --stats SECS          also print the counters every SECS
-  --help                this text";
+/// `vnet relay`'s options.
+#[derive(clap::Args, Debug)]
+pub(crate) struct RelayOptions {
+    /// First TUN device (must exist, unless --create)
+    #[arg(long = "a", value_name = "NAME")]
+    name_a: String,
+    /// Second TUN device (must exist, unless --create)
+    #[arg(long = "b", value_name = "NAME")]
+    name_b: String,
+    /// Create a TUN device that does not exist (gone when the relay exits)
+    #[arg(long)]
+    create: bool,
+    /// Inner source addresses packets from A may have: PREFIX[,PREFIX...]
+    /// (192.0.2.0/24,2001:db8::/32) or `any`; default: the prefixes of the addresses configured
+    /// on A's TUN now (v4 and v6)
+    #[arg(long, value_name = "PREFIXES")]
+    allow_a: Option<PrefixList>,
+    /// The same for B
+    #[arg(long, value_name = "PREFIXES")]
+    allow_b: Option<PrefixList>,
+    /// TUNSETOFFLOAD CSUM|TSO4|TSO6 and batched UDP (on), or none (off)
+    #[arg(long, value_name = "on|off", default_value = "on")]
+    offload: OnOff,
+    /// Stop after SECS instead of waiting for a signal
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Also print the counters every SECS
+    #[arg(long, value_name = "SECS")]
+    stats: Option<f64>,
+}
 
-/// Parses the options and relays until a stop signal (or `--duration`).
-pub(crate) fn main(mut args: Args) -> Result<(), Box<dyn Error>> {
-    if args.flag("--help") || args.flag("-h") {
-        out::line(USAGE)?;
-        return Ok(());
-    }
-    let name_a: Option<String> = args.value("--a")?;
-    let name_b: Option<String> = args.value("--b")?;
-    let create = args.flag("--create");
-    let allow_a: Option<PrefixList> = args.value("--allow-a")?;
-    let allow_b: Option<PrefixList> = args.value("--allow-b")?;
-    let offload = args.value::<OnOff>("--offload")?.unwrap_or(OnOff(true)).0;
-    let duration = args
-        .value::<f64>("--duration")?
+/// Relays until a stop signal (or `--duration`).
+pub(crate) fn main(options: RelayOptions) -> Result<(), Box<dyn Error>> {
+    let RelayOptions {
+        name_a,
+        name_b,
+        create,
+        allow_a,
+        allow_b,
+        offload: OnOff(offload),
+        ..
+    } = options;
+    let duration = options
+        .duration
         .map(Duration::try_from_secs_f64)
         .transpose()?;
-    let stats = args
-        .value::<f64>("--stats")?
+    let stats = options
+        .stats
         .map(Duration::try_from_secs_f64)
         .transpose()?
         .filter(|d| !d.is_zero());
-    args.finish()?;
-    let (Some(name_a), Some(name_b)) = (name_a, name_b) else {
-        return Err(ArgError("--a and --b are required".into()).into());
-    };
     if name_a == name_b {
         return Err(ArgError("--a and --b name the same device".into()).into());
     }
