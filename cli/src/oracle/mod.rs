@@ -5,6 +5,7 @@
 //! the JSON Schema `cli/schema/oracle.schema.json`.
 
 mod answer;
+pub mod capture;
 mod coalesce;
 pub mod hex;
 mod inspect;

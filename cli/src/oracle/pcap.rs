@@ -1,5 +1,6 @@
-//! pcap files with the raw-IP link type, so that a capture can go through `vnet segment` or
-//! `vnet coalesce` and into Wireshark. Reading is strict and one record at a time (O4): a record
+//! Classic pcap files with the raw-IP or Ethernet link type, so that a capture can go through
+//! `vnet segment` or `vnet coalesce` and into Wireshark ([`super::capture`] adds pcapng and
+//! takes the Ethernet header off and on). Reading is strict and one record at a time (O4): a record
 //! header cut short, a record longer than the file's snaplen, than its own original length or
 //! than [`MAX_RECORD_BYTES`] is an error naming the record (numbered from 0) and its byte offset;
 //! writing is one record at a time too ([`Writer`]).
@@ -8,6 +9,8 @@ use std::io::{self, Read, Write};
 
 /// LINKTYPE_RAW: each record is an IPv4 or IPv6 packet.
 pub const LINKTYPE_RAW: u32 = 101;
+/// LINKTYPE_ETHERNET (DLT_EN10MB): each record is an Ethernet frame.
+pub const LINKTYPE_ETHERNET: u32 = 1;
 /// The largest record read, whatever the file's snaplen says.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// The snaplen [`Writer`] writes: no record it writes is longer.
@@ -36,11 +39,12 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
-/// The records of a raw-IP pcap file (either byte order, micro- or nanosecond stamps), one at a
-/// time: an iterator of packets, or of the error that ends the file.
+/// The records of a pcap file (either byte order, micro- or nanosecond stamps; raw IP or
+/// Ethernet), one at a time: an iterator of records, or of the error that ends the file.
 #[derive(Debug)]
 pub struct Reader<R> {
     input: R,
+    linktype: u32,
     swapped: bool,
     snaplen: u32,
     record: usize,
@@ -67,19 +71,30 @@ impl<R: Read> Reader<R> {
         };
         let word = |at: usize| word(&header, at, swapped);
         let (snaplen, linktype) = (word(16), word(20));
-        if linktype != LINKTYPE_RAW {
+        if linktype != LINKTYPE_RAW && linktype != LINKTYPE_ETHERNET {
             return Err(invalid(format!(
-                "link type {linktype}, expected {LINKTYPE_RAW} (raw IP)"
+                "link type {linktype}, expected {LINKTYPE_RAW} (raw IP) or {LINKTYPE_ETHERNET} (Ethernet)"
             )));
         }
         Ok(Reader {
             input,
+            linktype,
             swapped,
             snaplen,
             record: 0,
             offset: FILE_HEADER_LEN,
             done: false,
         })
+    }
+
+    /// The file's link type: [`LINKTYPE_RAW`] or [`LINKTYPE_ETHERNET`].
+    pub fn linktype(&self) -> u32 {
+        self.linktype
+    }
+
+    /// The number of the next record (from 0) and its byte offset.
+    pub fn position(&self) -> (usize, u64) {
+        (self.record, self.offset)
     }
 
     fn next_record(&mut self) -> io::Result<Option<Vec<u8>>> {
@@ -154,20 +169,27 @@ pub fn read(input: impl Read) -> io::Result<Vec<Vec<u8>>> {
     Reader::new(input)?.collect()
 }
 
-/// Writes a raw-IP pcap file record by record (microsecond stamps, all zero: the order is what
+/// Writes a pcap file record by record (microsecond stamps, all zero: the order is what
 /// counts). The file header goes out with the first record, or at [`Writer::finish`].
 #[derive(Debug)]
 pub struct Writer<W: Write> {
     out: W,
+    linktype: u32,
     started: bool,
     records: usize,
 }
 
 impl<W: Write> Writer<W> {
-    /// A writer that has written nothing yet.
+    /// A raw-IP writer that has written nothing yet.
     pub fn new(out: W) -> Writer<W> {
+        Writer::with_linktype(out, LINKTYPE_RAW)
+    }
+
+    /// A writer of records of `linktype` that has written nothing yet.
+    pub fn with_linktype(out: W, linktype: u32) -> Writer<W> {
         Writer {
             out,
+            linktype,
             started: false,
             records: 0,
         }
@@ -181,7 +203,7 @@ impl<W: Write> Writer<W> {
             header.extend_from_slice(&4u16.to_le_bytes());
             header.extend_from_slice(&[0; 8]);
             header.extend_from_slice(&SNAPLEN.to_le_bytes());
-            header.extend_from_slice(&LINKTYPE_RAW.to_le_bytes());
+            header.extend_from_slice(&self.linktype.to_le_bytes());
             self.out.write_all(&header)?;
             self.started = true;
         }
@@ -241,9 +263,15 @@ mod tests {
         write(&mut file, &packets).unwrap();
         assert_eq!(file.len(), 24 + 3 * 16 + 3 + 70);
         assert_eq!(read(file.as_slice()).unwrap(), packets);
+        let mut wifi = file.clone();
+        wifi[20] = 105;
+        assert!(error(&wifi).contains("link type 105"));
         let mut ethernet = file.clone();
         ethernet[20] = 1;
-        assert!(error(&ethernet).contains("link type 1"));
+        assert_eq!(
+            Reader::new(&ethernet[..]).unwrap().linktype(),
+            LINKTYPE_ETHERNET
+        );
         assert!(read(&b"not a pcap file at all!!"[..]).is_err());
         assert!(error(&file[..10]).contains("24"));
         let mut cut = file.clone();

@@ -7,8 +7,9 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use vnet_cli::oracle::capture;
 use vnet_cli::oracle::limits::Batch;
-use vnet_cli::oracle::{self, Answer, At, Coalescing, ErrorCode, Format, InputError, hex, pcap};
+use vnet_cli::oracle::{self, Answer, At, Coalescing, ErrorCode, Format, InputError, hex};
 use vnet_core::check::{CheckOptions, Mode};
 use vnet_core::gro::{GroOptions, Policy};
 use vnet_core::hdr::{Endian, Layout};
@@ -150,6 +151,8 @@ pub(crate) struct SegmentOptions {
     /// Write the segments of --pcap-in's records to this capture
     #[arg(long, value_name = "FILE", requires = "pcap_in")]
     pcap_out: Option<PathBuf>,
+    #[command(flatten)]
+    output: CaptureOut,
     /// The segment size for --pcap-in's super-packets
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     gso_size: Option<u16>,
@@ -172,6 +175,36 @@ pub(crate) struct CoalesceOptions {
     /// Write the coalesced packets of --pcap-in to this capture
     #[arg(long, value_name = "FILE", requires = "pcap_in")]
     pcap_out: Option<PathBuf>,
+    #[command(flatten)]
+    output: CaptureOut,
+}
+
+/// How --pcap-out is written (--pcap-in is read as whatever it is: pcap or pcapng, raw IP or
+/// Ethernet).
+#[derive(clap::Args, Debug)]
+pub(crate) struct CaptureOut {
+    /// --pcap-out's format: pcap or pcapng
+    #[arg(long, value_name = "pcap|pcapng", default_value = "pcap", value_parser = parse_format)]
+    pcap_format: capture::Format,
+    /// --pcap-out's link type: raw (IP packets, 101) or ethernet (frames, DLT_EN10MB)
+    #[arg(long, value_name = "raw|ethernet", default_value = "raw", value_parser = parse_link)]
+    pcap_link: capture::Link,
+}
+
+fn parse_format(text: &str) -> Result<capture::Format, String> {
+    match text {
+        "pcap" => Ok(capture::Format::Pcap),
+        "pcapng" => Ok(capture::Format::Pcapng),
+        _ => Err("expected pcap or pcapng".to_owned()),
+    }
+}
+
+fn parse_link(text: &str) -> Result<capture::Link, String> {
+    match text {
+        "raw" => Ok(capture::Link::Raw),
+        "ethernet" => Ok(capture::Link::Ethernet),
+        _ => Err("expected raw or ethernet".to_owned()),
+    }
 }
 
 /// `vnet inspect`'s options.
@@ -240,6 +273,7 @@ pub(crate) fn segment(options: SegmentOptions) -> Result<(), Box<dyn Error>> {
         pcap_in,
         pcap_out,
         gso_size,
+        output,
         ..
     } = options;
     let Some(path) = pcap_in else {
@@ -250,13 +284,13 @@ pub(crate) fn segment(options: SegmentOptions) -> Result<(), Box<dyn Error>> {
     };
     let gso_size = gso_size.ok_or_else(|| ArgError("--pcap-in needs --gso-size".into()))?;
     let mut out = Stdout::lock();
-    let records = match pcap::Reader::new(BufReader::new(File::open(&path)?)) {
+    let mut records = match capture::Reader::new(BufReader::new(File::open(&path)?)) {
         Ok(records) => records,
         Err(e) => return capture_error(&mut out, e, None),
     };
-    let mut written = pcap_out.map(create_pcap).transpose()?;
+    let mut written = pcap_out.map(|p| create_pcap(p, &output)).transpose()?;
     let mut malformed = 0;
-    for (i, record) in records.enumerate() {
+    for (i, record) in records.by_ref().enumerate() {
         let mut pkt = match record {
             Ok(pkt) => pkt,
             Err(e) => return capture_error(&mut out, e, Some(At::Record(i))),
@@ -283,10 +317,18 @@ pub(crate) fn segment(options: SegmentOptions) -> Result<(), Box<dyn Error>> {
         let answer = answer.with_kernel(label);
         writeln!(out, "{}", answer.to_json(Some(At::Record(i))))?;
     }
+    report_skipped(records.skipped());
     if let Some(writer) = written {
         writer.finish()?;
     }
     finish(malformed)
+}
+
+/// Says how many Ethernet frames carried no IP packet (O10: skipped, counted).
+fn report_skipped(skipped: usize) {
+    if skipped > 0 {
+        errln!("{skipped} Ethernet frame(s) without an IP packet skipped");
+    }
 }
 
 /// A capture that cannot be read (O4): an error object on stdout (`bad_capture`, naming the
@@ -302,8 +344,9 @@ fn capture_error(out: &mut Stdout, e: io::Error, at: Option<At>) -> Result<(), B
 }
 
 /// A pcap file to write, record by record.
-fn create_pcap(path: PathBuf) -> io::Result<pcap::Writer<BufWriter<File>>> {
-    Ok(pcap::Writer::new(BufWriter::new(File::create(path)?)))
+fn create_pcap(path: PathBuf, o: &CaptureOut) -> io::Result<capture::Writer<BufWriter<File>>> {
+    let out = BufWriter::new(File::create(path)?);
+    Ok(capture::Writer::new(out, o.pcap_format, o.pcap_link))
 }
 
 /// Why a capture was not read whole.
@@ -316,17 +359,19 @@ enum Unread {
 
 /// A capture read whole as one batch, kept to the batch limits (O3).
 fn read_batch(path: &Path) -> io::Result<Result<Vec<Vec<u8>>, Unread>> {
-    let records = match pcap::Reader::new(BufReader::new(File::open(path)?)) {
+    let records = match capture::Reader::new(BufReader::new(File::open(path)?)) {
         Ok(records) => records,
         Err(e) => return Ok(Err(Unread::Broken(e, None))),
     };
     let mut batch = Batch::new();
-    for (i, record) in records.enumerate() {
+    let mut records = records;
+    for (i, record) in records.by_ref().enumerate() {
         match record {
             Ok(pkt) => batch.push(pkt),
             Err(e) => return Ok(Err(Unread::Broken(e, Some(At::Record(i))))),
         }
     }
+    report_skipped(records.skipped());
     Ok(batch.take().map_err(Unread::TooLarge))
 }
 
@@ -337,6 +382,7 @@ pub(crate) fn coalesce(options: CoalesceOptions) -> Result<(), Box<dyn Error>> {
         udp_gro: OnOff(udp),
         pcap_in,
         pcap_out,
+        output,
         ..
     } = options;
     let opts = GroOptions {
@@ -369,7 +415,7 @@ pub(crate) fn coalesce(options: CoalesceOptions) -> Result<(), Box<dyn Error>> {
         return finish(1);
     }
     if let Some(path) = pcap_out {
-        let mut writer = create_pcap(path)?;
+        let mut writer = create_pcap(path, &output)?;
         for (_, pkt, _) in coalesced.packets() {
             writer.write(pkt)?;
         }
