@@ -3,8 +3,9 @@
 //! A VPN data path must outlive the network it runs on. Routes flap, peers restart, ICMP errors
 //! come back, devices go down for a moment, anyone may send a packet of any size or source. So
 //! the relay ends only when one of its own file descriptors is gone; everything else costs at
-//! most the packets involved, and each such loss is counted under its [`Cause`] (printed on
-//! exit, on SIGUSR1 and with `--stats SECS`). The four classes:
+//! most the packets involved, and each such loss is counted under its [`Cause`] (read with
+//! [`Relay::snapshot`](super::Relay::snapshot); `vnet relay` prints them on exit, on SIGUSR1
+//! and with `--stats SECS`). The four classes (rules H1-H5 in `spec/RULES.md`):
 //!
 //! - [`Action::Drop`]: the packet (or the batch of datagrams in one send) is lost and counted;
 //!   the pipeline goes on at once. ICMP errors reported on the wire socket, an oversized packet,
@@ -89,8 +90,9 @@ pub enum Cause {
     /// A packet neither IPv4 nor IPv6, shorter than its IP header, or one core's gso/gro
     /// refuses (a bad vnet header from the TUN, an unsplittable super-packet).
     Malformed,
-    /// An inner source address outside the sending side's allowed prefixes (`--allow-a`,
-    /// `--allow-b`): someone who can reach the wire tried to inject traffic.
+    /// An inner source address outside the sending side's allowed prefixes ([`Allowed`];
+    /// `vnet relay --allow-a/--allow-b`): someone who can reach the wire tried to inject
+    /// traffic.
     SpoofedInner,
     /// A datagram whose outer source is not the peer's address and port.
     ForeignWire,
