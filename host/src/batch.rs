@@ -217,9 +217,9 @@ impl Device {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oracle::header_for_capture;
     use vnet_core::hdr::{Flags, GsoType};
     use vnet_spec::packet::PacketSpec;
+    use vnet_spec::strategy::packet::gso_header;
 
     /// The datagrams of a train: `pieces` gathered, cut at `segment_size`.
     fn datagrams(pieces: &[&[u8]], segment_size: usize) -> Vec<Vec<u8>> {
@@ -253,8 +253,8 @@ mod tests {
             (PacketSpec::udp4(9_000), 1000),
             (PacketSpec::tcp4(100), 1448),
         ] {
-            let mut pkt = spec.build();
-            let hdr = header_for_capture(&mut pkt, gso_size).unwrap();
+            let pkt = spec.build_partial();
+            let hdr = gso_header(&spec, gso_size);
             let want = copied(&hdr, &pkt);
             let mut input = pkt.clone();
             let mut headers = vec![0u8; 1 << 16];
@@ -325,8 +325,9 @@ mod tests {
     /// Headers that do not fit are an error with nothing pushed.
     #[test]
     fn split_iov_short_header_buffer_is_an_error() {
-        let mut pkt = PacketSpec::tcp4(10_000).build();
-        let hdr = header_for_capture(&mut pkt, 1000).unwrap();
+        let spec = PacketSpec::tcp4(10_000);
+        let mut pkt = spec.build_partial();
+        let hdr = gso_header(&spec, 1000);
         let (mut headers, mut out, mut pieces) = (vec![0u8; 100], vec![], Vec::new());
         let err = split_iov(&hdr, &mut pkt, &mut headers, &mut out, &mut pieces);
         assert!(matches!(err, Err(Error::Gso(_))), "{err:?}");

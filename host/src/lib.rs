@@ -5,8 +5,8 @@
 //! `readv`/`writev` per packet. All `unsafe` lives in the private `sys` module.
 //!
 //! [`udp`] moves many datagrams per system call (UDP_SEGMENT, UDP_GRO, sendmmsg/recvmmsg), the
-//! wire of a tunnel. The `vnet` binary (`vnet demo`, `vnet relay`) joins the two into a
-//! user-space relay whose offload steps are vnet-core's gso and gro.
+//! wire of a tunnel. [`relay`] joins the two into a user-space relay whose offload steps are
+//! vnet-core's gso and gro (the vnet-cli crate's `vnet demo` and `vnet relay` run it).
 //!
 //! ```no_run
 //! use vnet_core::hdr::Layout;
@@ -30,7 +30,7 @@ pub mod gro_iov;
 pub mod kernel;
 pub mod netns;
 mod offload;
-pub mod oracle;
+pub mod relay;
 #[allow(unsafe_code)]
 mod sys;
 pub mod udp;

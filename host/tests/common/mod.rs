@@ -1,12 +1,9 @@
 //! Shared by the kernel suites (law L8): a seeded PRNG, GSO inputs in the virtio convention, hex
-//! for reproducible cases, and timing; and by the program's tests: running it on a given stdin.
+//! for reproducible cases, and timing.
 
 #![allow(dead_code, unreachable_pub, clippy::indexing_slicing)]
 
-use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 use vnet_core::gro::{Gro, GroOptions, LINUX_HELD_FLOWS, Output};
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
@@ -352,32 +349,6 @@ pub fn interleave(rng: &mut Rng, per_flow: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
         }
     }
     train
-}
-
-/// Runs `program ARGS < stdin`, stdin written from a thread (so a large one cannot block on
-/// stdout); returns the program's output and whether all of stdin was written (a program may
-/// exit, or close its stdin, first).
-pub fn run_with_stdin<I, S>(
-    program: &str,
-    args: I,
-    stdin: Vec<u8>,
-) -> (std::process::Output, std::io::Result<()>)
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("program runs");
-    let mut input = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || input.write_all(&stdin));
-    let out = child.wait_with_output().expect("program finishes");
-    let written = writer.join().expect("stdin writer");
-    (out, written)
 }
 
 /// The number of cases to run: the environment variable `var` (e.g. `VNET_GSO_CASES`) if set to
