@@ -8,8 +8,10 @@
 //! wire of a tunnel. The `vnet` binary (`vnet demo`, `vnet relay`) joins the two into a
 //! user-space relay whose offload steps are vnet-core's gso and gro.
 //!
+//! vnet-core is re-exported as [`vnet_core`] (one dependency to keep in step).
+//!
 //! ```no_run
-//! use vnet_core::hdr::Layout;
+//! use vnet_host::vnet_core::hdr::Layout;
 //! use vnet_host::{DeviceKind, Offloads, Options};
 //! let dev = Options::new(DeviceKind::Tun).name("vnet0").layout(Layout::V1).open()?;
 //! let offloads = dev.negotiate_offloads(Offloads::FULL)?;
@@ -20,6 +22,11 @@
 //! # Ok::<(), vnet_host::Error>(())
 //! ```
 #![deny(unsafe_code)]
+
+/// vnet-core, the packet logic this crate is the shell of (`hdr`, `check`, `gso`, `gro`, ...),
+/// re-exported so that a program depends on vnet-host alone and cannot end up with a second,
+/// mismatched copy of core's types: `use vnet_host::vnet_core::hdr::VnetHdr;`.
+pub use vnet_core;
 
 pub mod batch;
 mod device;
