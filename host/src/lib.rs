@@ -34,6 +34,7 @@ pub mod endpoint;
 mod error;
 pub mod fastsum;
 pub mod kernel;
+pub mod link;
 pub mod netns;
 mod offload;
 pub mod oracle;

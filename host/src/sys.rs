@@ -826,3 +826,108 @@ impl vnet_core::csum::Summer for Avx512 {
         unsafe { vnet_core::csum::avx512::copy_and_sum(dst, src) }
     }
 }
+
+// ---- link configuration: rtnetlink (`crate::link`) and the interface ioctls ----
+
+/// A `NETLINK_ROUTE` socket of the calling thread's network namespace, talking to the kernel (the
+/// kernel binds it on the first send).
+pub(crate) fn netlink_route() -> io::Result<OwnedFd> {
+    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
+    let raw = cvt(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    })?;
+    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Sends one netlink request to the kernel (an unconnected netlink socket sends to port 0, the
+/// kernel). A short send is an error: a datagram goes whole or not at all.
+pub(crate) fn netlink_send(fd: BorrowedFd<'_>, msg: &[u8]) -> io::Result<()> {
+    let n = retry_if_interrupted(|| {
+        // SAFETY: `msg` is valid for reads of its length for the duration of the call.
+        let n = unsafe {
+            libc::send(
+                fd.as_raw_fd(),
+                msg.as_ptr().cast::<libc::c_void>(),
+                msg.len(),
+                0,
+            )
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    })?;
+    if n == msg.len() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "short netlink send",
+        ))
+    }
+}
+
+/// Receives one netlink datagram into `buf`; returns its full length, which is more than
+/// `buf.len()` when it was cut (MSG_TRUNC).
+pub(crate) fn netlink_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    retry_if_interrupted(|| {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast::<libc::c_void>(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    })
+}
+
+/// `if_indextoname(3)` in the calling thread's network namespace.
+pub(crate) fn if_indextoname(index: u32) -> io::Result<String> {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `name` is a live, exclusively borrowed buffer of IF_NAMESIZE bytes, the size the
+    // call writes at most (NUL included).
+    let ret = unsafe { libc::if_indextoname(index, name.as_mut_ptr()) };
+    if ret.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let bytes: Vec<u8> = name
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&b| b != 0)
+        .collect();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// An `ifreq` for `name` filled by the interface ioctl `request` (SIOCGIFMTU, SIOCGIFFLAGS) on a
+/// throw-away UDP socket of the calling thread's network namespace.
+fn if_ioctl_get(name: &str, request: libc::Ioctl) -> io::Result<libc::ifreq> {
+    check_if_name(name).map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
+    let raw =
+        cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut req = ifreq(name, 0);
+    // SAFETY: both requests read the name and write one member of the valid, exclusive `req`.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), request, &mut req as *mut libc::ifreq) })?;
+    Ok(req)
+}
+
+/// SIOCGIFMTU: the MTU of interface `name`.
+pub(crate) fn if_mtu(name: &str) -> io::Result<u32> {
+    let req = if_ioctl_get(name, libc::SIOCGIFMTU)?;
+    // SAFETY: SIOCGIFMTU wrote the `ifru_mtu` member; every bit pattern is a valid int.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    u32::try_from(mtu).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "negative MTU"))
+}
+
+/// SIOCGIFFLAGS: the IFF_* flags of interface `name` (IFF_UP, IFF_RUNNING, ...).
+pub(crate) fn if_flags(name: &str) -> io::Result<u32> {
+    let req = if_ioctl_get(name, libc::SIOCGIFFLAGS)?;
+    Ok(ifreq_flags(&req) as u32)
+}
