@@ -40,6 +40,8 @@ mod offload;
 pub mod oracle;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod udp;
 
 pub use device::{Device, DeviceKind, Features, Options, probe_features};

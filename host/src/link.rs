@@ -173,7 +173,7 @@ pub enum ReplyError {
     },
     /// An NLMSG_ERROR too short to hold its error code.
     ShortError(usize),
-    /// No acknowledgement in the first [`REPLIES_MAX`] datagrams.
+    /// No acknowledgement in the first 16 datagrams read.
     NoAck,
 }
 

@@ -931,3 +931,21 @@ pub(crate) fn if_flags(name: &str) -> io::Result<u32> {
     let req = if_ioctl_get(name, libc::SIOCGIFFLAGS)?;
     Ok(ifreq_flags(&req) as u32)
 }
+
+// ---- tokio (`crate::tokio`) ----
+
+/// Registers `device` with the current tokio reactor (`AsyncFd::register_with_interest`); a
+/// failure gives the device back with its error.
+#[cfg(feature = "tokio")]
+pub(crate) fn register_with_tokio(
+    device: crate::Device,
+    interest: ::tokio::io::Interest,
+) -> Result<::tokio::io::unix::AsyncFd<crate::Device>, (crate::Device, io::Error)> {
+    // SAFETY: tokio needs the fd `as_raw_fd` returns to stay open, the same file description, and
+    // the same number for as long as the `AsyncFd` owns the device. A `Device` owns its fd (a
+    // `File` field that nothing replaces or closes while the device lives), and only giving the
+    // device up (drop, `From<Device> for OwnedFd`) ends that, which the `AsyncFd` rules out until
+    // it is dropped or `into_inner` returns the device.
+    unsafe { ::tokio::io::unix::AsyncFd::register_with_interest(device, interest) }
+        .map_err(|err| err.into_parts())
+}
