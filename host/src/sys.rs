@@ -214,6 +214,7 @@ pub(crate) fn writev(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result
 }
 
 /// Moves the calling thread into the network namespace `ns_fd` (an open `/var/run/netns/NAME`).
+#[cfg(feature = "testkit")]
 pub(crate) fn setns_net(ns_fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: setns only reads the descriptor number and changes the calling thread's namespace;
     // no memory is passed.
@@ -238,6 +239,7 @@ pub(crate) fn if_nametoindex(name: &str) -> io::Result<u32> {
 /// A non-blocking `AF_PACKET`/`SOCK_DGRAM` socket of every protocol, bound to interface
 /// `ifindex` of the calling thread's network namespace: it receives a copy of each packet the
 /// interface sends or receives, without a link-layer header (a TUN device has none anyway).
+#[cfg(feature = "testkit")]
 pub(crate) fn packet_tap(ifindex: u32) -> io::Result<OwnedFd> {
     let all = (libc::ETH_P_ALL as u16).to_be();
     // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
@@ -269,6 +271,7 @@ pub(crate) fn packet_tap(ifindex: u32) -> io::Result<OwnedFd> {
 
 /// One packet from a [`packet_tap`] into `buf`: its full length (more than `buf.len()` when it was
 /// cut, `MSG_TRUNC`) and its `sll_pkttype` (`PACKET_OUTGOING` for what the interface sent).
+#[cfg(feature = "testkit")]
 pub(crate) fn recv_tapped(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, u8)> {
     // SAFETY: as above, all-zero is a valid `sockaddr_ll`.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -292,6 +295,7 @@ pub(crate) fn recv_tapped(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usi
 }
 
 /// Whether the effective uid is 0.
+#[cfg(feature = "testkit")]
 pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -525,9 +529,11 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: c_int) -> io::Result
 
 /// A thread's (or, for a kthread, a task's) CPU affinity, to restore later.
 #[derive(Clone, Copy)]
+#[cfg(feature = "testkit")]
 pub(crate) struct CpuSet(libc::cpu_set_t);
 
 /// The affinity of task `pid` (0: the calling thread).
+#[cfg(feature = "testkit")]
 pub(crate) fn affinity(pid: libc::pid_t) -> io::Result<CpuSet> {
     // SAFETY: cpu_set_t is plain bits; all-zero is a valid (empty) set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -537,6 +543,7 @@ pub(crate) fn affinity(pid: libc::pid_t) -> io::Result<CpuSet> {
 }
 
 /// Sets the affinity of task `pid` (0: the calling thread).
+#[cfg(feature = "testkit")]
 pub(crate) fn set_affinity(pid: libc::pid_t, set: &CpuSet) -> io::Result<()> {
     // SAFETY: `set.0` is a valid cpu_set_t of the size passed, only read by the call.
     cvt(unsafe { libc::sched_setaffinity(pid, size_of::<libc::cpu_set_t>(), &set.0) })?;
@@ -544,6 +551,7 @@ pub(crate) fn set_affinity(pid: libc::pid_t, set: &CpuSet) -> io::Result<()> {
 }
 
 /// The set holding one CPU.
+#[cfg(feature = "testkit")]
 pub(crate) fn one_cpu(cpu: usize) -> CpuSet {
     // SAFETY: cpu_set_t is plain bits; all-zero is a valid (empty) set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -554,6 +562,7 @@ pub(crate) fn one_cpu(cpu: usize) -> CpuSet {
 
 /// Makes the calling thread SCHED_FIFO at the lowest real-time priority (`true`) or SCHED_OTHER
 /// again (`false`).
+#[cfg(feature = "testkit")]
 pub(crate) fn set_realtime(on: bool) -> io::Result<()> {
     let (policy, priority) = if on {
         (libc::SCHED_FIFO, 1)
@@ -697,6 +706,7 @@ pub(crate) fn if_addresses(name: &str) -> io::Result<Vec<(std::net::IpAddr, u8)>
 /// `flock(fd, LOCK_EX | LOCK_NB)`: true if this open file now holds the lock, false if another
 /// holds it. The kernel drops the lock when the last fd of the open file closes, also when its
 /// process is killed (SIGKILL included): a lock nobody holds means its owner is gone.
+#[cfg(feature = "testkit")]
 pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
     // SAFETY: flock takes an fd and flags, no pointers.
     match cvt(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
@@ -710,6 +720,7 @@ pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
 
 /// Sends `packet` (a whole IPv4 packet, header included: IP_HDRINCL) from a raw socket of the
 /// calling thread's network namespace to `dst`.
+#[cfg(feature = "testkit")]
 pub(crate) fn send_raw_ipv4(packet: &[u8], dst: std::net::Ipv4Addr) -> io::Result<()> {
     // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
     let raw = cvt(unsafe {
