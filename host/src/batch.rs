@@ -296,6 +296,18 @@ impl Device {
         let (hdr, len) = self.recv(buf)?;
         split(&hdr, buf.get_mut(..len).unwrap_or_default(), out)
     }
+
+    /// Batched receive for a tunnel: one read into `buf`, its packets placed in `out` with
+    /// `room` around each (see [`split_with_room`]).
+    pub fn recv_split_with_room(
+        &self,
+        buf: &mut [u8],
+        out: &mut [u8],
+        room: Room,
+    ) -> Result<Spaced> {
+        let (hdr, len) = self.recv(buf)?;
+        split_with_room(&hdr, buf.get_mut(..len).unwrap_or_default(), out, room)
+    }
 }
 
 /// Coalesces batches of received packets with core's gro (Linux policy by default), with its

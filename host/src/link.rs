@@ -361,11 +361,49 @@ mod tests {
         assert!(matches!(ack_in(&short, 7), Err(ReplyError::ShortError(16))));
     }
 
+    /// A datagram of messages `(type, seq, code, length change)`, each a 36-byte NLMSG_ERROR
+    /// shape with its length field moved by the change, cut at `cut` bytes.
+    fn datagram(msgs: &[(u16, u32, i32, i8)], cut: usize) -> Vec<u8> {
+        let mut d = Vec::new();
+        for &(kind, seq, code, delta) in msgs {
+            let mut m = error_msg(seq, code);
+            m[4..6].copy_from_slice(&kind.to_ne_bytes());
+            let len = (36i64 + i64::from(delta)).max(0) as u32;
+            m[..4].copy_from_slice(&len.to_ne_bytes());
+            d.extend(m);
+        }
+        d.truncate(cut);
+        d
+    }
+
     proptest::proptest! {
         /// Any bytes at all: an answer or a typed error, never a panic.
         #[test]
-        fn t21_any_reply_parses_or_is_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200), seq in 0u32..4) {
+        fn t21_any_reply_parses_or_is_refused(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            seq in 0u32..4,
+        ) {
             let _ = ack_in(&bytes, seq);
+        }
+
+        /// Near-valid replies (real message shapes with lengths a little off, other types and
+        /// sequence numbers, cut anywhere): never a panic; and when every length is right and
+        /// nothing is cut, the answer is the first matching message's code.
+        #[test]
+        fn t21_near_valid_replies(
+            msgs in proptest::collection::vec(
+                (proptest::sample::select(vec![2u16, 3, 16, 20]), 0u32..3, -5i32..=0, -3i8..=3),
+                0..5,
+            ),
+            cut in 0usize..200,
+        ) {
+            let got = ack_in(&datagram(&msgs, cut), 1);
+            let exact = msgs.iter().all(|m| m.3 == 0) && cut >= 36 * msgs.len();
+            if exact {
+                let want = msgs.iter().find(|m| m.0 == NLMSG_ERROR && m.1 == 1).map(|m| m.2);
+                let got = got.unwrap().map(|r| r.map_or_else(|e| -e.raw_os_error().unwrap(), |()| 0));
+                proptest::prop_assert_eq!(got, want);
+            }
         }
     }
 
