@@ -33,11 +33,11 @@ mod device;
 pub mod endpoint;
 mod error;
 pub mod fastsum;
-/// The running kernel as a reference (feature `testkit`: test machinery, not API).
+// The running kernel as a reference (feature `testkit`: test machinery, not API).
 #[cfg(feature = "testkit")]
 pub mod kernel;
 pub mod link;
-/// Throw-away network namespaces (feature `testkit`: test machinery, not API).
+// Throw-away network namespaces (feature `testkit`: test machinery, not API).
 #[cfg(feature = "testkit")]
 pub mod netns;
 mod offload;

@@ -275,10 +275,21 @@ fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
 }
 
 /// The acknowledgement of request `seq` in one datagram, if it holds one: `Ok(())` for error code
-/// 0, the errno's `io::Error` otherwise. Messages of other sequence numbers or types are skipped;
-/// a length that does not fit is an error. Bounded by the datagram: every step advances by at
-/// least a header.
-pub(crate) fn ack_in(datagram: &[u8], seq: u32) -> Result<Option<io::Result<()>>, ReplyError> {
+/// 0, the errno's `io::Error` otherwise (see [`parse_ack`]).
+fn ack_in(datagram: &[u8], seq: u32) -> Result<Option<io::Result<()>>, ReplyError> {
+    Ok(parse_ack(datagram, seq)?.map(|errno| match errno {
+        0 => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }))
+}
+
+/// Reads one rtnetlink datagram for the acknowledgement (NLMSG_ERROR) of request `seq`: `Some(0)`
+/// for success, `Some(errno)` for a refusal, `None` when the datagram holds no such message.
+/// Messages of other sequence numbers or types are skipped; a length field shorter than a header
+/// or running past the datagram, or an error message too short for its code, is a
+/// [`ReplyError`]. Bounded by the datagram (every step advances by at least a header), no
+/// allocation, no panic: the fuzz target `netlink_ack` holds it to that.
+pub fn parse_ack(datagram: &[u8], seq: u32) -> Result<Option<i32>, ReplyError> {
     let mut rest = datagram;
     while !rest.is_empty() {
         let have = rest.len();
@@ -293,13 +304,8 @@ pub(crate) fn ack_in(datagram: &[u8], seq: u32) -> Result<Option<io::Result<()>>
         let msg_seq = u32_at(msg, 8).unwrap_or(0);
         if kind == NLMSG_ERROR && msg_seq == seq {
             let code = u32_at(msg, NLMSG_HDRLEN).ok_or(ReplyError::ShortError(len))? as i32;
-            return Ok(Some(match code {
-                0 => Ok(()),
-                // The kernel sends -errno; an errno of i32::MIN cannot be negated and is kept.
-                code => Err(io::Error::from_raw_os_error(
-                    code.checked_neg().unwrap_or(code),
-                )),
-            }));
+            // The kernel sends -errno; i32::MIN cannot be negated and is kept as it is.
+            return Ok(Some(code.checked_neg().unwrap_or(code)));
         }
         rest = rest.get(align4(len).min(have)..).unwrap_or_default();
     }

@@ -1,5 +1,8 @@
 //! Throw-away network namespaces for tests and the demo.
 //!
+//! Behind the feature `testkit`: test machinery for this crate's tests, the `vnet` program and
+//! `.ci/kernel-suite`, not part of the library's API or its semver promise.
+//!
 //! A [`NetNs`] is a uniquely named namespace (`ip netns add vnet-test-<pid>-<n>`) that is deleted
 //! when the guard drops, even during a panic. Code runs inside it on a scoped thread that entered
 //! it with `setns`, so the rest of the process (and other tests running in parallel) stays in its

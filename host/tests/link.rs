@@ -102,3 +102,95 @@ fn t21_refusals_are_errnos_or_typed() {
         assert_eq!(err.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     });
 }
+
+// ---- the fuzz target `netlink_ack`: its seeds and the replay of its corpus ----
+
+/// The fuzz directory, beside this crate.
+fn fuzz_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+/// One rtnetlink message: length, type, flags 0, `seq`, pid 0, then `body`.
+fn nlmsg(kind: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&(16 + body.len() as u32).to_ne_bytes());
+    m.extend_from_slice(&kind.to_ne_bytes());
+    m.extend_from_slice(&0u16.to_ne_bytes());
+    m.extend_from_slice(&seq.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// An acknowledgement of `seq` with `code` (0 or -errno), echoing a 16-byte request header.
+fn ack(seq: u32, code: i32) -> Vec<u8> {
+    let mut body = code.to_ne_bytes().to_vec();
+    body.extend(nlmsg(libc::RTM_NEWLINK, seq, &[]));
+    nlmsg(libc::NLMSG_ERROR as u16, seq, &body)
+}
+
+/// The seeds, in the target's byte form (sequence number 7, then the datagram): the replies
+/// the kernel sends, and the shapes next to them.
+fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let with_seq = |d: Vec<u8>| [7u32.to_ne_bytes().to_vec(), d].concat();
+    let mut two = ack(6, -libc::EPERM);
+    two.extend(ack(7, 0));
+    let mut cut = ack(7, 0);
+    cut.truncate(18);
+    vec![
+        ("ack", with_seq(ack(7, 0))),
+        ("eexist", with_seq(ack(7, -libc::EEXIST))),
+        ("other-then-ours", with_seq(two)),
+        ("done", with_seq(nlmsg(libc::NLMSG_DONE as u16, 7, &[0; 4]))),
+        ("cut", with_seq(cut)),
+    ]
+}
+
+/// Checks the committed seeds equal [`seeds`] (`VNET_WRITE_SEEDS=1` rewrites them), then runs
+/// every corpus and regression file through the target's law.
+#[test]
+fn netlink_ack_seeds_and_corpus_replay() {
+    let corpus = fuzz_dir().join("corpus/netlink_ack");
+    for (name, bytes) in seeds() {
+        let path = corpus.join(format!("seed-{name}"));
+        if std::env::var_os("VNET_WRITE_SEEDS").is_some() {
+            std::fs::create_dir_all(&corpus).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let committed = std::fs::read(&path).unwrap_or_default();
+        assert_eq!(
+            committed,
+            bytes,
+            "{}: run VNET_WRITE_SEEDS=1",
+            path.display()
+        );
+    }
+    let mut replayed = 0;
+    for dir in [corpus, fuzz_dir().join("regressions/netlink_ack")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            let (seq, datagram) = match data.split_first_chunk::<4>() {
+                Some((seq, rest)) => (u32::from_ne_bytes(*seq), rest),
+                None => (0, &data[..]),
+            };
+            if let Ok(Some(_)) = link::parse_ack(datagram, seq) {
+                assert!(datagram.len() >= 20);
+            }
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= seeds().len());
+    let answers: Vec<_> = seeds()
+        .iter()
+        .map(|(_, d)| link::parse_ack(&d[4..], 7).map_err(|e| e.to_string()))
+        .collect();
+    eprintln!("netlink_ack: replayed {replayed} files; seed answers {answers:?}");
+    assert_eq!(answers[0], Ok(Some(0)));
+    assert_eq!(answers[1], Ok(Some(libc::EEXIST)));
+    assert_eq!(answers[2], Ok(Some(0)));
+    assert_eq!(answers[3], Ok(None));
+    assert!(answers[4].is_err());
+}
