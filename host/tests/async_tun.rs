@@ -171,3 +171,31 @@ fn async_send_coalesced_and_plain_packets_both_ways() {
         },
     );
 }
+
+/// `recv` on an idle device waits and is woken: `join!` polls the read first (the device is
+/// empty, so it finds EAGAIN and parks on the reactor), then the second branch sends the
+/// datagram that wakes it.
+#[test]
+fn async_recv_parks_on_an_idle_device_and_wakes() {
+    in_netns_async(
+        "async_recv_parks_on_an_idle_device_and_wakes",
+        |dev, sock| async move {
+            let mut read = vec![0u8; 65536];
+            let wait = async {
+                loop {
+                    let (_, len) = dev.recv(&mut read).await.unwrap();
+                    if is_udp_to_peer(&read[..len]) {
+                        return read[28..len].to_vec();
+                    }
+                }
+            };
+            let send = async {
+                tokio::task::yield_now().await;
+                sock.send_to(b"wake", SocketAddrV4::new(PEER, PEER_PORT))
+                    .unwrap();
+            };
+            let (payload, ()) = tokio::join!(wait, send);
+            assert_eq!(payload, b"wake");
+        },
+    );
+}
