@@ -334,6 +334,64 @@ fn gso(c: &mut Criterion) {
     g.finish();
 }
 
+/// GSO for a tunnel: every segment with room before it for the tunnel's header (16 bytes, as
+/// WireGuard's) and, for vnet, 16 after it for a tag. vnet: `batch::split_with_room` (check, then
+/// segments at a stride into one buffer, S7); vnet-split: `batch::split` (the same without room,
+/// packed), the cost of the room; tun-rs: `gso_split` with its `offset` of 16 into one buffer per
+/// segment.
+fn gso_room(c: &mut Criterion) {
+    use vnet_host::batch::{self, Room};
+    const ROOM: Room = Room { head: 16, tail: 16 };
+    let mut g = c.benchmark_group("gso-room");
+    for (case, spec, mss) in gso_cases() {
+        // NEEDS_CSUM: the checksum fields hold the pseudo-header sum (C3), as both splitters expect.
+        let pkt = spec.build_partial();
+        let hdr = gso_header(&spec, mss);
+        let segments = spec.payload.len().div_ceil(usize::from(mss));
+        let seg_len = spec.hdr_len() + usize::from(mss);
+        g.throughput(Throughput::Bytes(pkt.len() as u64));
+
+        let mut input = pkt.clone();
+        let mut out = vec![0u8; segments * (seg_len + ROOM.head + ROOM.tail)];
+        let spaced = batch::split_with_room(&hdr, &mut input, &mut out, ROOM).unwrap();
+        assert_eq!(spaced.count, segments);
+        let th = to_tun_rs(&hdr);
+        let mut bufs = vec![vec![0u8; ROOM.head + seg_len]; segments];
+        let mut sizes = vec![0usize; segments];
+        let n =
+            tun_rs::gso_split(&mut input, th, &mut bufs, &mut sizes, ROOM.head, spec.v6).unwrap();
+        assert_eq!(n, segments);
+        for (i, at) in spaced.packets().enumerate() {
+            assert_eq!(
+                out[at],
+                bufs[i][ROOM.head..ROOM.head + sizes[i]],
+                "{case}: segment {i}"
+            );
+        }
+        // Timed after the comparison: `vnet-split` reuses `out`.
+        g.bench_function(format!("{case}/vnet"), |b| {
+            b.iter(|| batch::split_with_room(&hdr, black_box(&mut input), &mut out, ROOM).unwrap())
+        });
+        g.bench_function(format!("{case}/vnet-split"), |b| {
+            b.iter(|| batch::split(&hdr, black_box(&mut input), &mut out).unwrap())
+        });
+        g.bench_function(format!("{case}/tun-rs"), |b| {
+            b.iter(|| {
+                tun_rs::gso_split(
+                    black_box(&mut input),
+                    th,
+                    &mut bufs,
+                    &mut sizes,
+                    ROOM.head,
+                    spec.v6,
+                )
+                .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 // ---------------------------------------------------------------------------------------------
 // GRO
 
@@ -551,5 +609,5 @@ fn meta(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, checksum, gso, gro, meta, check);
+criterion_group!(benches, checksum, gso, gso_room, gro, meta, check);
 criterion_main!(benches);

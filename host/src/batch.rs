@@ -53,6 +53,146 @@ pub fn split(hdr: &VnetHdr, pkt: &mut [u8], out: &mut [u8]) -> Result<Received> 
     })
 }
 
+/// Room kept around each packet in the output of [`split_with_room`]: `head` bytes before it (a
+/// VPN's own header) and `tail` bytes after it (an authentication tag), so that the packet can be
+/// sealed where it lies, with no second copy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Room {
+    /// Bytes before each packet.
+    pub head: usize,
+    /// Bytes after each packet.
+    pub tail: usize,
+}
+
+/// Where [`split_with_room`] put the packets: packet `i` is `out[self.packet(i)]`, with
+/// [`Room::head`] bytes before it and [`Room::tail`] after it that vnet did not write, at a
+/// stride of [`Spaced::slot`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spaced {
+    /// How many packets (1 for a packet that went whole).
+    pub count: usize,
+    /// Length of every packet but the last.
+    pub segment_size: usize,
+    /// Length of the last packet.
+    pub last_len: usize,
+    /// The room around each.
+    pub room: Room,
+}
+
+impl Spaced {
+    /// The distance from one packet's room to the next: head + segment size + tail (saturating).
+    pub fn slot(&self) -> usize {
+        self.room
+            .head
+            .saturating_add(self.segment_size)
+            .saturating_add(self.room.tail)
+    }
+
+    /// The bytes of `out` that hold packet `index`, room excluded; `None` past the last (or for a
+    /// layout beyond the address space, which [`split_with_room`] never returns).
+    pub fn packet(&self, index: usize) -> Option<std::ops::Range<usize>> {
+        let len = self.len_of(index)?;
+        let start = index
+            .checked_mul(self.slot())?
+            .checked_add(self.room.head)?;
+        Some(start..start.checked_add(len)?)
+    }
+
+    /// Packet `index` with its room: head, packet, tail.
+    pub fn with_room(&self, index: usize) -> Option<std::ops::Range<usize>> {
+        let packet = self.packet(index)?;
+        Some(packet.start - self.room.head..packet.end.checked_add(self.room.tail)?)
+    }
+
+    /// Every packet's range, in order.
+    pub fn packets(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        (0..self.count).filter_map(|i| self.packet(i))
+    }
+
+    /// The bytes of `out` used, the last tail included.
+    pub fn len(&self) -> usize {
+        self.with_room(self.count.wrapping_sub(1))
+            .map_or(0, |last| last.end)
+    }
+
+    /// Whether no packet was placed (never the case for an `Ok` of [`split_with_room`]).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn len_of(&self, index: usize) -> Option<usize> {
+        match index.checked_add(1)?.cmp(&self.count) {
+            std::cmp::Ordering::Less => Some(self.segment_size),
+            std::cmp::Ordering::Equal => Some(self.last_len),
+            std::cmp::Ordering::Greater => None,
+        }
+    }
+}
+
+/// [`split`] for a VPN: every packet of the pair lands in `out` with `room.head` bytes free before
+/// it and `room.tail` bytes free after it (S7), packet `i` at `i * slot + head` (see [`Spaced`]),
+/// so the tunnel writes its header and tag around each and sends it without another copy. The
+/// room's bytes are never written. A packet that goes whole (its partial checksum completed in
+/// place) is copied into `out` too, so that every packet is found the same way; to spare that
+/// copy, read into a buffer that already has the room and call [`split`]. The segment bytes are
+/// exactly [`split`]'s (law L12). `out` must hold `len()` bytes of the answer: checked before
+/// anything is written (S5), else [`Error::Gso`] with `BufferTooSmall`.
+pub fn split_with_room(
+    hdr: &VnetHdr,
+    pkt: &mut [u8],
+    out: &mut [u8],
+    room: Room,
+) -> Result<Spaced> {
+    let summer = FastSum::detect();
+    let Some(req) = whole_or_request(hdr, pkt, summer)? else {
+        let spaced = Spaced {
+            count: 1,
+            segment_size: pkt.len(),
+            last_len: pkt.len(),
+            room,
+        };
+        fits(&spaced, out.len())?;
+        let at = spaced.packet(0).unwrap_or_default();
+        out.get_mut(at).unwrap_or_default().copy_from_slice(pkt);
+        return Ok(spaced);
+    };
+    let mut segmenter = gso::Segmenter::with_summer(&req, pkt, &GsoOptions::default(), summer)
+        .map_err(Error::Gso)?;
+    let count = segmenter.segment_count();
+    let spaced = Spaced {
+        count,
+        segment_size: segmenter.max_segment_len(),
+        last_len: segmenter.segment_len(count.saturating_sub(1)).unwrap_or(0),
+        room,
+    };
+    fits(&spaced, out.len())?;
+    for at in spaced.packets() {
+        let dst = out.get_mut(at).unwrap_or_default();
+        match segmenter.next_into(dst) {
+            Some(Ok(_)) => {}
+            Some(Err(err)) => return Err(Error::Gso(err)),
+            None => break,
+        }
+    }
+    Ok(spaced)
+}
+
+/// S5 for [`split_with_room`]: the whole layout fits `have` bytes, or nothing is written.
+fn fits(spaced: &Spaced, have: usize) -> Result<()> {
+    // A room so large that the layout passes the address space is an error, not a wrap-around.
+    let need = spaced
+        .with_room(spaced.count.wrapping_sub(1))
+        .map_or(usize::MAX, |last| last.end);
+    if need > have {
+        return Err(Error::Gso(GsoError::BufferTooSmall {
+            index: 0,
+            need,
+            have,
+        }));
+    }
+    Ok(())
+}
+
 /// `check` on one (header, packet) pair: `None` when the packet goes as it is (a partial
 /// checksum completed in place), else the segmentation it asks for.
 fn whole_or_request(hdr: &VnetHdr, pkt: &mut [u8], summer: FastSum) -> Result<Option<GsoRequest>> {
@@ -155,6 +295,18 @@ impl Device {
     pub fn recv_split(&self, buf: &mut [u8], out: &mut [u8]) -> Result<Received> {
         let (hdr, len) = self.recv(buf)?;
         split(&hdr, buf.get_mut(..len).unwrap_or_default(), out)
+    }
+
+    /// Batched receive for a tunnel: one read into `buf`, its packets placed in `out` with
+    /// `room` around each (see [`split_with_room`]).
+    pub fn recv_split_with_room(
+        &self,
+        buf: &mut [u8],
+        out: &mut [u8],
+        room: Room,
+    ) -> Result<Spaced> {
+        let (hdr, len) = self.recv(buf)?;
+        split_with_room(&hdr, buf.get_mut(..len).unwrap_or_default(), out, room)
     }
 }
 

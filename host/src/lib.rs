@@ -8,8 +8,10 @@
 //! wire of a tunnel. [`relay`] joins the two into a user-space relay whose offload steps are
 //! vnet-core's gso and gro (the vnet-cli crate's `vnet demo` and `vnet relay` run it).
 //!
+//! vnet-core is re-exported as [`vnet_core`] (one dependency to keep in step).
+//!
 //! ```no_run
-//! use vnet_core::hdr::Layout;
+//! use vnet_host::vnet_core::hdr::Layout;
 //! use vnet_host::{DeviceKind, Offloads, Options};
 //! let dev = Options::new(DeviceKind::Tun).name("vnet0").layout(Layout::V1).open()?;
 //! let offloads = dev.negotiate_offloads(Offloads::FULL)?;
@@ -21,18 +23,30 @@
 //! ```
 #![deny(unsafe_code)]
 
+/// vnet-core, the packet logic this crate is the shell of (`hdr`, `check`, `gso`, `gro`, ...),
+/// re-exported so that a program depends on vnet-host alone and cannot end up with a second,
+/// mismatched copy of core's types: `use vnet_host::vnet_core::hdr::VnetHdr;`.
+pub use vnet_core;
+
 pub mod batch;
 mod device;
 pub mod endpoint;
 mod error;
 pub mod fastsum;
 pub mod gro_iov;
+// The running kernel as a reference (feature `testkit`: test machinery, not API).
+#[cfg(feature = "testkit")]
 pub mod kernel;
+pub mod link;
+// Throw-away network namespaces (feature `testkit`: test machinery, not API).
+#[cfg(feature = "testkit")]
 pub mod netns;
 mod offload;
 pub mod relay;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod udp;
 
 pub use device::{Device, DeviceKind, Features, Options, probe_features};

@@ -1,5 +1,8 @@
 //! Throw-away network namespaces for tests and the demo.
 //!
+//! Behind the feature `testkit`: test machinery for this crate's tests, the `vnet` program and
+//! `.ci/kernel-suite`, not part of the library's API or its semver promise.
+//!
 //! A [`NetNs`] is a uniquely named namespace (`ip netns add vnet-test-<pid>-<n>`) that is deleted
 //! when the guard drops, even during a panic. Code runs inside it on a scoped thread that entered
 //! it with `setns`, so the rest of the process (and other tests running in parallel) stays in its
@@ -16,6 +19,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 
+use crate::link::{self, Link};
 use crate::sys;
 
 /// Where `ip netns add` mounts namespaces.
@@ -168,14 +172,19 @@ impl NetNs {
         run_ip(&full)
     }
 
-    /// `ip link set DEV up`.
+    /// Brings `dev` up inside the namespace ([`crate::link::set_up`], rtnetlink).
     pub fn link_up(&self, dev: &str) -> io::Result<()> {
-        self.ip(&["link", "set", dev, "up"])
+        self.run(|| link::set_up(Link::Name(dev), true))?
     }
 
-    /// `ip addr add CIDR dev DEV`, e.g. `addr_add("tun0", "192.0.2.1/24")`.
+    /// Adds `CIDR` to `dev` inside the namespace ([`crate::link::add_address`], rtnetlink), e.g.
+    /// `addr_add("tun0", "192.0.2.1/24")`; a CIDR that does not parse is `InvalidInput`.
     pub fn addr_add(&self, dev: &str, cidr: &str) -> io::Result<()> {
-        self.ip(&["addr", "add", cidr, "dev", dev])
+        let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("not a CIDR: {cidr}"));
+        let (addr, prefix) = cidr.split_once('/').ok_or_else(bad)?;
+        let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        self.run(|| link::add_address(Link::Name(dev), addr, prefix))?
     }
 
     /// Writes `value` to `/proc/sys/<key>` (e.g. `net/ipv4/ip_forward`) inside the namespace.

@@ -214,6 +214,7 @@ pub(crate) fn writev(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result
 }
 
 /// Moves the calling thread into the network namespace `ns_fd` (an open `/var/run/netns/NAME`).
+#[cfg(feature = "testkit")]
 pub(crate) fn setns_net(ns_fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: setns only reads the descriptor number and changes the calling thread's namespace;
     // no memory is passed.
@@ -238,6 +239,7 @@ pub(crate) fn if_nametoindex(name: &str) -> io::Result<u32> {
 /// A non-blocking `AF_PACKET`/`SOCK_DGRAM` socket of every protocol, bound to interface
 /// `ifindex` of the calling thread's network namespace: it receives a copy of each packet the
 /// interface sends or receives, without a link-layer header (a TUN device has none anyway).
+#[cfg(feature = "testkit")]
 pub(crate) fn packet_tap(ifindex: u32) -> io::Result<OwnedFd> {
     let all = (libc::ETH_P_ALL as u16).to_be();
     // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
@@ -269,6 +271,7 @@ pub(crate) fn packet_tap(ifindex: u32) -> io::Result<OwnedFd> {
 
 /// One packet from a [`packet_tap`] into `buf`: its full length (more than `buf.len()` when it was
 /// cut, `MSG_TRUNC`) and its `sll_pkttype` (`PACKET_OUTGOING` for what the interface sent).
+#[cfg(feature = "testkit")]
 pub(crate) fn recv_tapped(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, u8)> {
     // SAFETY: as above, all-zero is a valid `sockaddr_ll`.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -292,6 +295,7 @@ pub(crate) fn recv_tapped(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usi
 }
 
 /// Whether the effective uid is 0.
+#[cfg(feature = "testkit")]
 pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -525,9 +529,11 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: c_int) -> io::Result
 
 /// A thread's (or, for a kthread, a task's) CPU affinity, to restore later.
 #[derive(Clone, Copy)]
+#[cfg(feature = "testkit")]
 pub(crate) struct CpuSet(libc::cpu_set_t);
 
 /// The affinity of task `pid` (0: the calling thread).
+#[cfg(feature = "testkit")]
 pub(crate) fn affinity(pid: libc::pid_t) -> io::Result<CpuSet> {
     // SAFETY: cpu_set_t is plain bits; all-zero is a valid (empty) set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -537,6 +543,7 @@ pub(crate) fn affinity(pid: libc::pid_t) -> io::Result<CpuSet> {
 }
 
 /// Sets the affinity of task `pid` (0: the calling thread).
+#[cfg(feature = "testkit")]
 pub(crate) fn set_affinity(pid: libc::pid_t, set: &CpuSet) -> io::Result<()> {
     // SAFETY: `set.0` is a valid cpu_set_t of the size passed, only read by the call.
     cvt(unsafe { libc::sched_setaffinity(pid, size_of::<libc::cpu_set_t>(), &set.0) })?;
@@ -544,6 +551,7 @@ pub(crate) fn set_affinity(pid: libc::pid_t, set: &CpuSet) -> io::Result<()> {
 }
 
 /// The set holding one CPU.
+#[cfg(feature = "testkit")]
 pub(crate) fn one_cpu(cpu: usize) -> CpuSet {
     // SAFETY: cpu_set_t is plain bits; all-zero is a valid (empty) set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -554,6 +562,7 @@ pub(crate) fn one_cpu(cpu: usize) -> CpuSet {
 
 /// Makes the calling thread SCHED_FIFO at the lowest real-time priority (`true`) or SCHED_OTHER
 /// again (`false`).
+#[cfg(feature = "testkit")]
 pub(crate) fn set_realtime(on: bool) -> io::Result<()> {
     let (policy, priority) = if on {
         (libc::SCHED_FIFO, 1)
@@ -697,6 +706,7 @@ pub(crate) fn if_addresses(name: &str) -> io::Result<Vec<(std::net::IpAddr, u8)>
 /// `flock(fd, LOCK_EX | LOCK_NB)`: true if this open file now holds the lock, false if another
 /// holds it. The kernel drops the lock when the last fd of the open file closes, also when its
 /// process is killed (SIGKILL included): a lock nobody holds means its owner is gone.
+#[cfg(feature = "testkit")]
 pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
     // SAFETY: flock takes an fd and flags, no pointers.
     match cvt(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
@@ -710,6 +720,7 @@ pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
 
 /// Sends `packet` (a whole IPv4 packet, header included: IP_HDRINCL) from a raw socket of the
 /// calling thread's network namespace to `dst`.
+#[cfg(feature = "testkit")]
 pub(crate) fn send_raw_ipv4(packet: &[u8], dst: std::net::Ipv4Addr) -> io::Result<()> {
     // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
     let raw = cvt(unsafe {
@@ -825,4 +836,127 @@ impl vnet_core::csum::Summer for Avx512 {
         // extra requirement.
         unsafe { vnet_core::csum::avx512::copy_and_sum(dst, src) }
     }
+}
+
+// ---- link configuration: rtnetlink (`crate::link`) and the interface ioctls ----
+
+/// A `NETLINK_ROUTE` socket of the calling thread's network namespace, talking to the kernel (the
+/// kernel binds it on the first send).
+pub(crate) fn netlink_route() -> io::Result<OwnedFd> {
+    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
+    let raw = cvt(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    })?;
+    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Sends one netlink request to the kernel (an unconnected netlink socket sends to port 0, the
+/// kernel). A short send is an error: a datagram goes whole or not at all.
+pub(crate) fn netlink_send(fd: BorrowedFd<'_>, msg: &[u8]) -> io::Result<()> {
+    let n = retry_if_interrupted(|| {
+        // SAFETY: `msg` is valid for reads of its length for the duration of the call.
+        let n = unsafe {
+            libc::send(
+                fd.as_raw_fd(),
+                msg.as_ptr().cast::<libc::c_void>(),
+                msg.len(),
+                0,
+            )
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    })?;
+    if n == msg.len() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "short netlink send",
+        ))
+    }
+}
+
+/// Receives one netlink datagram into `buf`; returns its full length, which is more than
+/// `buf.len()` when it was cut (MSG_TRUNC).
+pub(crate) fn netlink_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    retry_if_interrupted(|| {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast::<libc::c_void>(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    })
+}
+
+/// `if_indextoname(3)` in the calling thread's network namespace.
+pub(crate) fn if_indextoname(index: u32) -> io::Result<String> {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `name` is a live, exclusively borrowed buffer of IF_NAMESIZE bytes, the size the
+    // call writes at most (NUL included).
+    let ret = unsafe { libc::if_indextoname(index, name.as_mut_ptr()) };
+    if ret.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let bytes: Vec<u8> = name
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&b| b != 0)
+        .collect();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// An `ifreq` for `name` filled by the interface ioctl `request` (SIOCGIFMTU, SIOCGIFFLAGS) on a
+/// throw-away UDP socket of the calling thread's network namespace.
+fn if_ioctl_get(name: &str, request: libc::Ioctl) -> io::Result<libc::ifreq> {
+    check_if_name(name).map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
+    let raw =
+        cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut req = ifreq(name, 0);
+    // SAFETY: both requests read the name and write one member of the valid, exclusive `req`.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), request, &mut req as *mut libc::ifreq) })?;
+    Ok(req)
+}
+
+/// SIOCGIFMTU: the MTU of interface `name`.
+pub(crate) fn if_mtu(name: &str) -> io::Result<u32> {
+    let req = if_ioctl_get(name, libc::SIOCGIFMTU)?;
+    // SAFETY: SIOCGIFMTU wrote the `ifru_mtu` member; every bit pattern is a valid int.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    u32::try_from(mtu).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "negative MTU"))
+}
+
+/// SIOCGIFFLAGS: the IFF_* flags of interface `name` (IFF_UP, IFF_RUNNING, ...).
+pub(crate) fn if_flags(name: &str) -> io::Result<u32> {
+    let req = if_ioctl_get(name, libc::SIOCGIFFLAGS)?;
+    Ok(ifreq_flags(&req) as u32)
+}
+
+// ---- tokio (`crate::tokio`) ----
+
+/// Registers `device` with the current tokio reactor (`AsyncFd::register_with_interest`); a
+/// failure gives the device back with its error.
+#[cfg(feature = "tokio")]
+pub(crate) fn register_with_tokio(
+    device: crate::Device,
+    interest: ::tokio::io::Interest,
+) -> Result<::tokio::io::unix::AsyncFd<crate::Device>, (crate::Device, io::Error)> {
+    // SAFETY: tokio needs the fd `as_raw_fd` returns to stay open, the same file description, and
+    // the same number for as long as the `AsyncFd` owns the device. A `Device` owns its fd (a
+    // `File` field that nothing replaces or closes while the device lives), and only giving the
+    // device up (drop, `From<Device> for OwnedFd`) ends that, which the `AsyncFd` rules out until
+    // it is dropped or `into_inner` returns the device.
+    unsafe { ::tokio::io::unix::AsyncFd::register_with_interest(device, interest) }
+        .map_err(|err| err.into_parts())
 }

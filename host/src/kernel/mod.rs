@@ -1,6 +1,9 @@
 //! The Linux kernel as a reference: its segmentation and its GRO, driven deterministically inside a
 //! throw-away network namespace (law L8).
 //!
+//! Behind the feature `testkit`: test machinery for this crate's tests, the `vnet` program and
+//! `.ci/kernel-suite`, not part of the library's API or its semver promise.
+//!
 //! [`KernelSegmenter`] and [`KernelCoalescer`] build the same small world in a fresh [`NetNs`]:
 //! two TUN devices, A (`vka`) and B (`vkb`), IPv4 and IPv6 forwarding on, and routes so that what
 //! is written into A towards a destination behind B is forwarded by the kernel out of B, where it
