@@ -264,14 +264,14 @@ impl<'a> Suite<'a> {
             |sp| gso::valid_output(s, &sp.hdr, &sp.pkt, &sp.opts),
         );
         self.law(
-            "L7.gso",
+            "L7",
             "any header and bytes: no panic, output bounded",
             imp.clone(),
             (super_packet_any(), vnet_hdr_any(), vec(any::<u8>(), 0..300)),
             |(sp, h, b)| gso::total(s, h, b, &sp.opts),
         );
         self.law(
-            "ref.gso",
+            "L13",
             "equals the reference segmenter, refusals included",
             imp,
             super_packet_any(),
@@ -286,7 +286,7 @@ impl<'a> Suite<'a> {
         use strategy::train::{super_packet_any, train_any};
         let imp = c.name();
         self.law(
-            "inv.gro",
+            "L14",
             "every input carried once; merged outputs are GSO requests",
             imp.clone(),
             train_any(),
@@ -314,7 +314,7 @@ impl<'a> Suite<'a> {
         );
         let model = ReferenceGro::new(c.options());
         self.law(
-            "ref.gro",
+            "L15",
             "equals the reference coalescer",
             imp,
             train_any(),
@@ -398,8 +398,7 @@ pub enum Outcome {
 /// One law on one implementation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
-    /// The law's id (`spec/RULES.md`'s L rows; `ref.*` is "equals the reference model",
-    /// `inv.gro` the GRO invariants, `L7.gso` totality of a segmenter).
+    /// The law's id: a row of `spec/RULES.md` (L7 here is its part for a segmenter).
     pub id: &'static str,
     /// What the law says, in a few words.
     pub what: &'static str,
