@@ -81,11 +81,8 @@ impl Endpoint {
         // partial checksum and segments TSO (and, where it knows it, USO); the IPv4 header
         // checksum is computed here in software (M9).
         let support = TxOffloadSupport {
-            ipv4_header: true,
-            tcp: true,
-            udp: true,
-            tso: true,
             uso,
+            ..TxOffloadSupport::ALL
         };
         Ok(Self {
             device,

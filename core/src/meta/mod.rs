@@ -165,6 +165,26 @@ pub struct TxOffloadSupport {
     pub uso: bool,
 }
 
+impl TxOffloadSupport {
+    /// No offload: the sender completes every checksum and segments everything itself.
+    pub const NONE: TxOffloadSupport = TxOffloadSupport {
+        ipv4_header: false,
+        tcp: false,
+        udp: false,
+        tso: false,
+        uso: false,
+    };
+
+    /// Every offload this type names (a TUN/TAP whose kernel segments UDP too, T11).
+    pub const ALL: TxOffloadSupport = TxOffloadSupport {
+        ipv4_header: true,
+        tcp: true,
+        udp: true,
+        tso: true,
+        uso: true,
+    };
+}
+
 /// What a receiver learns about a checksum.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]

@@ -178,13 +178,7 @@ fn f4_layouts() {
 /// exceeds its support is law L10c, run over all 32 supports in spec/tests/l10_virtio.rs.)
 #[test]
 fn f5_device_offer_of_full_support_comes_back() {
-    let full = TxOffloadSupport {
-        ipv4_header: true,
-        tcp: true,
-        udp: true,
-        tso: true,
-        uso: true,
-    };
+    let full = TxOffloadSupport::ALL;
     let offer = Features::device_offer(&full);
     assert_eq!(negotiate(offer, offer).unwrap().tx_offload_support(), full);
 }
