@@ -511,6 +511,19 @@ pub(super) struct InPlace<'b, B> {
     pub(super) out: &'b mut [Output],
 }
 
+impl<B: AsRef<[u8]> + AsMut<[u8]>> InPlace<'_, B> {
+    /// The flow's head buffer (to grow) and input `i`'s bytes (to take from): the head is always
+    /// an earlier input, so one split gives both borrows. `None` only on inconsistent indices.
+    #[inline(always)]
+    fn head_and_input(&mut self, f: &Flow, i: usize) -> Option<(&mut [u8], &[u8])> {
+        let len = self.lens.get(i).copied().unwrap_or(0);
+        let (before, rest) = self.bufs.split_at_mut_checked(i)?;
+        let head = before.get_mut(f.head)?;
+        let pkt = rest.first()?.as_ref().get(..len)?;
+        Some((head.as_mut(), pkt))
+    }
+}
+
 impl<B: AsRef<[u8]> + AsMut<[u8]>> Medium for InPlace<'_, B> {
     fn count(&self) -> usize {
         self.lens.len()
@@ -536,31 +549,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Medium for InPlace<'_, B> {
 
     #[inline(always)]
     fn append<S: Summer>(&mut self, summer: S, f: &Flow, i: usize, seg: &Seg) -> bool {
-        let len = self.lens.get(i).copied().unwrap_or(0);
-        let Some((before, rest)) = self.bufs.split_at_mut_checked(i) else {
-            return false;
-        };
-        let (Some(head), Some(pkt)) = (
-            before.get_mut(f.head),
-            rest.first().and_then(|b| b.as_ref().get(..len)),
-        ) else {
-            return false;
-        };
-        append(summer, head.as_mut(), f.len, seg, pkt)
+        self.head_and_input(f, i)
+            .is_some_and(|(head, pkt)| append(summer, head, f.len, seg, pkt))
     }
 
     fn put_in_front(&mut self, f: &Flow, i: usize, seg: &Seg) -> bool {
-        let len = self.lens.get(i).copied().unwrap_or(0);
-        let Some((before, rest)) = self.bufs.split_at_mut_checked(i) else {
-            return false;
-        };
-        let (Some(head), Some(pkt)) = (
-            before.get_mut(f.head),
-            rest.first().and_then(|b| b.as_ref().get(..len)),
-        ) else {
-            return false;
-        };
-        put_in_front(head.as_mut(), f.len, seg, pkt)
+        self.head_and_input(f, i)
+            .is_some_and(|(head, pkt)| put_in_front(head, f.len, seg, pkt))
     }
 
     fn emit(&mut self, k: usize, i: usize) {
