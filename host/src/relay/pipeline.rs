@@ -23,7 +23,7 @@ const SPLIT_BUF: usize = 4 * MAX_PACKET;
 const OUT_BATCH: usize = 8;
 /// Messages per `recvmmsg` with offloads on (each a UDP_GRO train of up to 64 KiB).
 const GRO_MSGS: usize = 8;
-/// Packets per gro call.
+/// Packets per gro call (so a merged packet has at most this many pieces: one `writev` takes it).
 const GRO_BATCH: usize = 128;
 
 /// Which of the four pipelines: a side, and whether it reads that side's TUN (out) or its wire

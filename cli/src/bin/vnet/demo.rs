@@ -309,8 +309,8 @@ const COPIES: [(&str, Whose, u32, u32); 8] = [
     ),
     (
         "gro: datagrams coalesced where they lie, headers rewritten apart (GroIov, G9: none; \
-         the copying form's datagrams copied apart and merge, before: 2; a packet of more than \
-         1022 pieces is gathered and counted)",
+         the copying form's datagrams copied apart and merge, before: 2; at most 128 datagrams \
+         per gro call, so a packet always fits one writev's 1024 pieces)",
         Whose::Vnet,
         0,
         0,
