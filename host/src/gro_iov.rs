@@ -72,67 +72,98 @@ impl<const FLOWS: usize> GroIov<FLOWS> {
             gso_size
         };
         let pkts: Vec<&[u8]> = buf.chunks(step).collect();
+        let mut slices = Vec::new();
+        let count = self.coalesce(&pkts, &mut slices)?;
+        let mut written = Written {
+            inputs: pkts.len(),
+            ..Written::default()
+        };
+        for k in 0..count {
+            let Some(o) = self.output(k) else { break };
+            self.write(dev, &o, &slices, &mut written)?;
+            outputs.push(o);
+        }
+        Ok(written)
+    }
+
+    /// Coalesces the batch `pkts` (datagrams lying anywhere, read only) and returns how many
+    /// packets result: [`GroIov::output`] `0..n`, their payload slices of `pkts` set in `slices`
+    /// (resized to one entry per input), ready for [`GroIov::write`]. For a caller that chooses
+    /// its inputs (drops some) or goes on past a failed write.
+    pub fn coalesce<'a>(&mut self, pkts: &'a [&[u8]], slices: &mut Vec<&'a [u8]>) -> Result<usize> {
         let n = pkts.len();
         self.out.resize(n, IovOutput::default());
         self.owner.resize(n, 0);
-        let mut slices: Vec<&[u8]> = vec![&[]; n];
-        let count = loop {
+        slices.clear();
+        slices.resize(n, &[]);
+        loop {
             match self.gro.coalesce_iov(
-                &pkts,
+                pkts,
                 &mut self.out,
                 &mut self.owner,
-                &mut slices,
+                slices,
                 &mut self.headers,
             ) {
-                Ok(count) => break count,
+                Ok(count) => return Ok(count),
                 // The exact need is known now: grow once and coalesce again.
                 Err(GroError::HeadersTooShort { need, .. }) if need > self.headers.len() => {
                     self.headers.resize(need, 0);
                 }
                 Err(e) => return Err(Error::Gro(e)),
             }
-        };
-        let layout: Layout = dev.layout();
-        let mut written = Written {
-            inputs: n,
-            ..Written::default()
-        };
-        let mut vnet = [0u8; Layout::V1HashTunnel.size()];
-        for o in self.out.get(..count).unwrap_or_default() {
-            let hdr_len = o
-                .hdr
-                .write(&mut vnet, layout, dev.endian())
-                .map_err(Error::Header)?;
-            let vnet = vnet.get(..hdr_len).unwrap_or_default();
-            let header = o.header(&self.headers);
-            let payload = o.payload(&slices);
-            let mut iov = Vec::with_capacity(2 + payload.len());
-            iov.push(IoSlice::new(vnet));
-            if payload.len() + 2 > IOV_MAX {
-                self.gathered.clear();
-                self.gathered.extend_from_slice(header);
-                for piece in payload {
-                    self.gathered.extend_from_slice(piece);
-                }
-                written.copied += self.gathered.len() - header.len();
-                iov.push(IoSlice::new(&self.gathered));
-            } else {
-                iov.push(IoSlice::new(header));
-                iov.extend(payload.iter().map(|p| IoSlice::new(p)));
-            }
-            let expected = vnet.len() + o.len;
-            let n = sys::retry_if_interrupted(|| sys::writev(dev.as_fd(), &iov))
-                .map_err(Error::io("writev"))?;
-            if n != expected {
-                return Err(Error::ShortWrite {
-                    written: n,
-                    expected,
-                });
-            }
-            written.packets += 1;
-            written.bytes += o.len;
-            outputs.push(*o);
         }
-        Ok(written)
+    }
+
+    /// Packet `k` of the last [`GroIov::coalesce`].
+    pub fn output(&self, k: usize) -> Option<IovOutput> {
+        self.out.get(k).copied()
+    }
+
+    /// Writes packet `o` of the last [`GroIov::coalesce`] (`slices` as it set them) to `dev` with
+    /// one `writev`: its virtio-net header in the device's layout and byte order, its header
+    /// bytes, its payload slices. Adds to `written` (`copied` before the write: a packet of more
+    /// than 1024 pieces is gathered into one buffer whether or not the write then succeeds).
+    pub fn write(
+        &mut self,
+        dev: &Device,
+        o: &IovOutput,
+        slices: &[&[u8]],
+        written: &mut Written,
+    ) -> Result<()> {
+        let layout: Layout = dev.layout();
+        let mut vnet = [0u8; Layout::V1HashTunnel.size()];
+        let hdr_len = o
+            .hdr
+            .write(&mut vnet, layout, dev.endian())
+            .map_err(Error::Header)?;
+        let vnet = vnet.get(..hdr_len).unwrap_or_default();
+        let header = o.header(&self.headers);
+        let payload = o.payload(slices);
+        let mut iov = Vec::with_capacity(2 + payload.len());
+        iov.push(IoSlice::new(vnet));
+        if payload.len() + 2 > IOV_MAX {
+            self.gathered.clear();
+            self.gathered.extend_from_slice(header);
+            for piece in payload {
+                self.gathered.extend_from_slice(piece);
+            }
+            written.copied += self.gathered.len() - header.len();
+            iov.push(IoSlice::new(&self.gathered));
+        } else {
+            iov.push(IoSlice::new(header));
+            iov.extend(payload.iter().map(|p| IoSlice::new(p)));
+        }
+        let expected = vnet.len() + o.len;
+        let n = sys::retry_if_interrupted(|| sys::writev(dev.as_fd(), &iov))
+            .map_err(Error::io("writev"))?;
+        if n != expected {
+            return Err(Error::ShortWrite {
+                written: n,
+                expected,
+            });
+        }
+        written.packets += 1;
+        written.bytes += o.len;
+        Ok(())
     }
 }

@@ -22,7 +22,8 @@ pub(super) struct Counters {
     /// Packets into and out of the coalescing step.
     pub(super) gro_in: AtomicU64,
     pub(super) gro_out: AtomicU64,
-    /// Bytes vnet copied (UFO segments, datagrams copied apart for gro, gro's merges).
+    /// Bytes vnet copied (UFO segments; a merged packet of more pieces than one `writev` takes,
+    /// gathered).
     pub(super) copied: AtomicU64,
     /// Packets dropped (or errors seen), per [`Cause`]; the first reason is kept in
     /// `Relay::error`.

@@ -8,10 +8,11 @@
 //!   gso writes only each segment's headers, and one `sendmmsg` with UDP_SEGMENT gathers header,
 //!   payload, header, payload, ... from where they lie; off, one packet per read and one `send`
 //!   per datagram.
-//! - in: UDP receive -> (offloads on: [`batch::Coalescer`](crate::batch::Coalescer), core's gro)
-//!   -> TUN write. With offloads on, one `recvmmsg` returns a batch (UDP_GRO trains), gro merges
-//!   it and one write per merged super-packet hands it to the kernel with its vnet header; off,
-//!   one `recv` and one write per packet.
+//! - in: UDP receive -> (offloads on: [`GroIov`](crate::gro_iov::GroIov), core's gro without
+//!   copying payload, G9) -> TUN write. With offloads on, one `recvmmsg` returns a batch (UDP_GRO
+//!   trains), gro coalesces it where it lies and one `writev` per merged super-packet hands the
+//!   kernel its vnet header, its rewritten headers and slices of the receive buffers; off, one
+//!   `recv` and one write per packet.
 //!
 //! The wire carries plain IP packets, one per UDP datagram, with complete checksums: exactly
 //! what a tunnel would encrypt. It is neither encrypted nor authenticated: what protects the

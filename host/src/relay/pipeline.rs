@@ -10,6 +10,7 @@ use vnet_core::hdr::VnetHdr;
 use super::counters::Counters;
 use super::policy::{Cause, Step};
 use super::{Half, Relay, TICK};
+use crate::gro_iov::{GroIov, Written};
 use crate::udp::{MAX_UDP_PAYLOAD_V4, RecvMeta, TransmitIov};
 use crate::{Device, Error, batch};
 
@@ -22,7 +23,7 @@ const SPLIT_BUF: usize = 4 * MAX_PACKET;
 const OUT_BATCH: usize = 8;
 /// Messages per `recvmmsg` with offloads on (each a UDP_GRO train of up to 64 KiB).
 const GRO_MSGS: usize = 8;
-/// Packets per gro call.
+/// Packets per gro call (so a merged packet has at most this many pieces: one `writev` takes it).
 const GRO_BATCH: usize = 128;
 
 /// Which of the four pipelines: a side, and whether it reads that side's TUN (out) or its wire
@@ -285,15 +286,17 @@ impl OutBuffers {
 ///
 /// Offloads on: one `recvmmsg` receives up to [`GRO_MSGS`] messages; with UDP_GRO each holds a
 /// whole train of datagrams back to back (one socket buffer per train instead of one per
-/// datagram: the kernel neither segments the train nor queues each datagram). core's gro merges
-/// in place in one buffer per packet, with room to grow, so the datagrams are copied apart into
-/// a pool of such buffers, at most [`GRO_BATCH`] per gro call. Offloads off: one `recv`, one write.
+/// datagram: the kernel neither segments the train nor queues each datagram). The datagrams the
+/// relay accepts are coalesced where they lie ([`GroIov`], G9), at most [`GRO_BATCH`] per gro
+/// call, and each packet that results goes to the TUN in one `writev` of its virtio-net header,
+/// its rewritten headers and slices of the receive buffers: no payload copied by vnet. Offloads
+/// off: one `recv`, one write.
 #[derive(Debug)]
 struct InBuffers {
     zero_hdr: Vec<u8>,
     storage: Vec<Vec<u8>>,
     metas: Vec<RecvMeta>,
-    batch: Batch,
+    gro: GroIov,
 }
 
 impl InBuffers {
@@ -303,7 +306,7 @@ impl InBuffers {
             zero_hdr: vec![0u8; hdr_len],
             storage: vec![vec![0u8; MAX_PACKET]; msgs],
             metas: vec![RecvMeta::default(); msgs],
-            batch: Batch::new(if offload { GRO_BATCH } else { 0 }),
+            gro: GroIov::new(GroOptions::default()),
         }
     }
 
@@ -330,7 +333,8 @@ impl InBuffers {
             Err(err) => return relay.on_error(c, Step::UdpRecv, err.raw_os_error(), 1, &err),
         };
         drop(bufs);
-        let batch = &mut self.batch;
+        // The accepted datagrams, where the receive put them.
+        let mut batch: Vec<&[u8]> = Vec::with_capacity(if offload { GRO_BATCH } else { 0 });
         for (buf, meta) in self.storage.iter().zip(&self.metas).take(n) {
             if meta.truncated {
                 relay.drop_packets(c, Cause::Oversized, 1, || {
@@ -358,86 +362,51 @@ impl InBuffers {
                     write_or_drop(relay, c, tun.write_packet(&self.zero_hdr, datagram))?;
                     continue;
                 }
-                if batch.is_full() {
-                    batch.flush(relay, tun, c)?;
+                if batch.len() == GRO_BATCH {
+                    flush(&mut self.gro, &batch, relay, tun, c)?;
+                    batch.clear();
                 }
                 batch.push(datagram);
-                Counters::add(&c.copied, datagram.len());
             }
         }
-        batch.flush(relay, tun, c)
+        flush(&mut self.gro, &batch, relay, tun, c)
     }
 }
 
-/// Received packets waiting for gro, one per buffer of [`MAX_PACKET`] bytes.
-#[derive(Debug)]
-struct Batch {
-    bufs: Vec<Vec<u8>>,
-    lens: Vec<usize>,
-    coalescer: batch::Coalescer,
-}
-
-impl Batch {
-    fn new(capacity: usize) -> Self {
-        Self {
-            bufs: vec![vec![0u8; MAX_PACKET]; capacity],
-            lens: Vec::with_capacity(capacity),
-            coalescer: batch::Coalescer::new(capacity, GroOptions::default()),
-        }
+/// Coalesces the datagrams of `batch` where they lie and writes the packets that result into the
+/// TUN, one `writev` each (vnet copies nothing unless a packet has more pieces than one
+/// `writev` takes: those are gathered, and counted as copied).
+fn flush(
+    gro: &mut GroIov,
+    batch: &[&[u8]],
+    relay: &Relay,
+    tun: &Device,
+    c: &Counters,
+) -> io::Result<()> {
+    let n = batch.len();
+    if n == 0 {
+        return Ok(());
     }
-
-    fn is_full(&self) -> bool {
-        self.lens.len() == self.bufs.len()
-    }
-
-    /// Copies `datagram` into the next buffer (one of vnet's copies: gro merges in place in one
-    /// buffer per packet, with room to grow).
-    fn push(&mut self, datagram: &[u8]) {
-        let i = self.lens.len();
-        if let Some(buf) = self
-            .bufs
-            .get_mut(i)
-            .and_then(|b| b.get_mut(..datagram.len()))
-        {
-            buf.copy_from_slice(datagram);
-            self.lens.push(datagram.len());
-        }
-    }
-
-    /// Coalesces what is waiting and writes the result into the TUN.
-    fn flush(&mut self, relay: &Relay, tun: &Device, c: &Counters) -> io::Result<()> {
-        let n = self.lens.len();
-        if n == 0 {
+    Counters::add(&c.gro_in, n);
+    let mut slices = Vec::new();
+    let count = match gro.coalesce(batch, &mut slices) {
+        Ok(count) => count,
+        Err(err) => {
+            relay.drop_packets(c, Cause::Malformed, n, || format!("coalesce: {err}"));
             return Ok(());
         }
-        Counters::add(&c.gro_in, n);
-        let result = self.coalescer.coalesce(&mut self.bufs[..n], &self.lens);
-        let merged = match result {
-            Ok(merged) => merged,
-            Err(err) => {
-                self.lens.clear();
-                relay.drop_packets(c, Cause::Malformed, n, || format!("coalesce: {err}"));
-                return Ok(());
-            }
-        };
-        Counters::add(&c.gro_out, merged.len());
-        // gro's merge copies: what each merged packet grew by in its first segment's buffer.
-        let grown: usize = merged
-            .iter()
-            .map(|m| {
-                m.len
-                    .saturating_sub(self.lens.get(m.index).copied().unwrap_or(m.len))
-            })
-            .sum();
-        Counters::add(&c.copied, grown);
-        self.lens.clear();
-        for m in merged {
-            Counters::add(&c.packets, m.segments);
-            Counters::add(&c.tun_writes, 1);
-            write_or_drop(relay, c, tun.send(&m.hdr, &self.bufs[m.index][..m.len]))?;
-        }
-        Ok(())
+    };
+    Counters::add(&c.gro_out, count);
+    for k in 0..count {
+        let Some(o) = gro.output(k) else { break };
+        Counters::add(&c.packets, o.segments);
+        Counters::add(&c.tun_writes, 1);
+        let mut written = Written::default();
+        let result = gro.write(tun, &o, &slices, &mut written);
+        Counters::add(&c.copied, written.copied);
+        write_or_drop(relay, c, result.map(|()| o.len))?;
     }
+    Ok(())
 }
 
 /// A TUN write's failure, as the policy says (H4): a packet the kernel refuses (EINVAL), a
