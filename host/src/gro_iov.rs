@@ -89,7 +89,7 @@ impl<const FLOWS: usize> GroIov<FLOWS> {
                 Err(GroError::HeadersTooShort { need, .. }) if need > self.headers.len() => {
                     self.headers.resize(need, 0);
                 }
-                Err(e) => return Err(Error::Gro(e)),
+                Err(e) => return Err(e.into()),
             }
         };
         let layout: Layout = dev.layout();
@@ -99,10 +99,7 @@ impl<const FLOWS: usize> GroIov<FLOWS> {
         };
         let mut vnet = [0u8; Layout::V1HashTunnel.size()];
         for o in self.out.get(..count).unwrap_or_default() {
-            let hdr_len = o
-                .hdr
-                .write(&mut vnet, layout, dev.endian())
-                .map_err(Error::Header)?;
+            let hdr_len = o.hdr.write(&mut vnet, layout, dev.endian())?;
             let vnet = vnet.get(..hdr_len).unwrap_or_default();
             let header = o.header(&self.headers);
             let payload = o.payload(&slices);

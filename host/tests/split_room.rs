@@ -143,7 +143,10 @@ fn split_with_room_short_buffer_is_an_error_writing_nothing() {
     ] {
         let mut out = vec![FILL; len];
         let err = split_with_room(&hdr, &mut pkt.clone(), &mut out, room);
-        assert!(matches!(err, Err(Error::Gso(_))), "{err:?}");
+        assert!(
+            matches!(err, Err(Error::Core(vnet_core::Error::Gso(_)))),
+            "{err:?}"
+        );
         assert!(out.iter().all(|&b| b == FILL), "nothing written");
     }
     let mut out = vec![FILL; spaced.len()];
