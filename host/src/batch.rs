@@ -366,7 +366,7 @@ mod tests {
     use super::*;
     use vnet_core::hdr::{Flags, GsoType};
     use vnet_spec::packet::PacketSpec;
-    use vnet_spec::strategy::packet::gso_header;
+    use vnet_spec::strategy::packet::{csum_header, gso_header};
 
     /// The datagrams of a train: `pieces` gathered, cut at `segment_size`.
     fn datagrams(pieces: &[&[u8]], segment_size: usize) -> Vec<Vec<u8>> {
@@ -436,12 +436,7 @@ mod tests {
     fn split_iov_checksum_only_is_the_packet() {
         let spec = PacketSpec::tcp4(500);
         let mut pkt = spec.build_partial();
-        let hdr = VnetHdr {
-            flags: Flags::NEEDS_CSUM,
-            csum_start: spec.l4_offset() as u16,
-            csum_offset: spec.csum_offset() as u16,
-            ..VnetHdr::default()
-        };
+        let hdr = csum_header(&spec);
         let want = copied(&hdr, &pkt);
         let (mut headers, mut out, mut pieces) = (vec![0u8; 64], vec![], Vec::new());
         let train = split_iov(&hdr, &mut pkt, &mut headers, &mut out, &mut pieces).unwrap();
