@@ -35,13 +35,6 @@ fn uname() {
     }
 }
 
-fn quiet_ipv6() {
-    for conf in ["all", "default"] {
-        let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
-        std::fs::write(path, "1").expect("disable IPv6 in the namespace");
-    }
-}
-
 /// A namespace with TAP `ep0` (12-byte header, non-blocking, MAC `TAP_MAC`) up as 10.9.0.1/24, a
 /// permanent neighbour entry for the peer 10.9.0.2 at `PEER_MAC`, a TCP listener on
 /// 10.9.0.1:5001, and an endpoint over the TAP with `offloads`.
@@ -51,9 +44,9 @@ fn tap_setup(test: &str, offloads: Offloads) -> Option<(NetNs, Endpoint, TcpList
     }
     uname();
     let ns = NetNs::new().expect("ip netns add");
+    ns.disable_ipv6().expect("disable IPv6 in the namespace");
     let dev = ns
         .run(|| {
-            quiet_ipv6();
             Options::new(DeviceKind::Tap)
                 .name("ep0")
                 .layout(Layout::V1)
@@ -242,9 +235,9 @@ fn endpoint_bridge_forwards_kernel_tso_super_packets() {
     }
     uname();
     let open = |ns: &NetNs, name: &str, addr: &str| {
+        ns.disable_ipv6().expect("disable IPv6 in the namespace");
         let dev = ns
             .run(|| {
-                quiet_ipv6();
                 Options::new(DeviceKind::Tap)
                     .name(name)
                     .layout(Layout::V1)

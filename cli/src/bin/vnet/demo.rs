@@ -442,12 +442,9 @@ impl Topology {
                 WIRE_A_ADDR,
             ),
         ] {
+            // IPv6 would put router solicitations on the TUNs; keep the demo IPv4 only.
+            ns.disable_ipv6()?;
             let tun = ns.run(|| {
-                // IPv6 would put router solicitations on the TUNs; keep the demo IPv4 only.
-                for conf in ["all", "default"] {
-                    let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
-                    std::fs::write(path, "1")?;
-                }
                 Options::new(DeviceKind::Tun)
                     .name(dev)
                     .layout(Layout::V1)
