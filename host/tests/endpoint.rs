@@ -18,7 +18,7 @@ use vnet_core::hdr::{GsoType, Layout};
 use vnet_core::meta::{TxFlags, TxMetadata};
 use vnet_core::virtio::{self, Features};
 use vnet_host::netns::{NetNs, require_root};
-use vnet_host::{DeviceKind, Endpoint, Error, Offloads, Options};
+use vnet_host::{DeviceKind, Endpoint, Error, Offloads, Options, Received};
 use vnet_packet::{L4, PacketSpec, tcp_flags};
 
 const TAP_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -118,23 +118,27 @@ fn checksum_meta() -> TxMetadata {
     }
 }
 
+/// One frame from `ep` if one comes within `wait` (a non-blocking read after the wait); `None`
+/// when none does. Any other error fails the test.
+fn recv_within(ep: &Endpoint, buf: &mut [u8], wait: Duration) -> Option<Received> {
+    if !ep.device().wait_readable(wait).unwrap() {
+        return None;
+    }
+    match ep.recv(buf) {
+        Ok(got) => Some(got),
+        Err(Error::WouldBlock) => None,
+        Err(e) => panic!("recv: {e}"),
+    }
+}
+
 /// Waits for the kernel's TCP segment to the peer with all of `flags`; returns its sequence
 /// number.
 fn await_segment(ep: &Endpoint, flags: u8) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut buf = vec![0u8; 65536];
     while Instant::now() < deadline {
-        if !ep
-            .device()
-            .wait_readable(Duration::from_millis(100))
-            .unwrap()
-        {
+        let Some(got) = recv_within(ep, &mut buf, Duration::from_millis(100)) else {
             continue;
-        }
-        let got = match ep.recv(&mut buf) {
-            Ok(got) => got,
-            Err(Error::WouldBlock) => continue,
-            Err(e) => panic!("recv: {e}"),
         };
         let f = &buf[..got.len()];
         if f.len() < 54 || f[12..14] != [0x08, 0x00] || f[23] != 6 {
@@ -403,17 +407,8 @@ fn endpoint_from_fd_resets_offloads_set_by_someone_else() {
 fn forward(from: &Endpoint, to: &Endpoint, stop: &AtomicBool, gso_frames: &AtomicUsize) {
     let mut buf = vec![0u8; 65536 + 64];
     while !stop.load(Ordering::Relaxed) {
-        if !from
-            .device()
-            .wait_readable(Duration::from_millis(50))
-            .unwrap()
-        {
+        let Some(got) = recv_within(from, &mut buf, Duration::from_millis(50)) else {
             continue;
-        }
-        let got = match from.recv(&mut buf) {
-            Ok(got) => got,
-            Err(Error::WouldBlock) => continue,
-            Err(e) => panic!("recv: {e}"),
         };
         if got.hdr.gso_type != GsoType::NONE {
             gso_frames.fetch_add(1, Ordering::Relaxed);
