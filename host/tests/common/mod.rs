@@ -112,6 +112,17 @@ macro_rules! report {
     }};
 }
 
+/// Random IP and UDP/TCP fields that segmentation copies or rewrites: IP ID, DF (`df` chances
+/// as `(num, den)`), TOS, TTL (2 or more, so forwarding keeps the packet), flow label, source port.
+pub fn random_ip_fields(rng: &mut Rng, spec: &mut PacketSpec, df: (u64, u64)) {
+    spec.ip_id = rng.next() as u16;
+    spec.df = rng.chance(df.0, df.1);
+    spec.tos = rng.next() as u8;
+    spec.ttl = rng.range(2, 255) as u8;
+    spec.flow_label = rng.next() as u32 & 0xf_ffff;
+    spec.src_port = rng.next() as u16;
+}
+
 /// Random IP options for a generated super-packet, one time in three each: IPv6 a hop-by-hop
 /// header (first, as it must be) and a destination-options header; IPv4 options.
 pub fn random_ip_options(rng: &mut Rng, spec: &mut PacketSpec) {
