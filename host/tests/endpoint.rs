@@ -153,6 +153,14 @@ fn await_segment(ep: &Endpoint, flags: u8) -> u32 {
     panic!("no segment with flags {flags:#x} from the kernel within 5 s");
 }
 
+/// Sends the peer's SYN with sequence number `isn`, its checksums left to the backend, and waits
+/// for the kernel's SYN-ACK; returns the SYN-ACK's sequence number.
+fn syn_handshake(ep: &Endpoint, isn: u32) -> u32 {
+    let mut syn = guest_frame(&peer_segment(isn, 0, tcp_flags::SYN, vec![]));
+    ep.send(&checksum_meta(), &mut syn).expect("send SYN");
+    await_segment(ep, tcp_flags::SYN | tcp_flags::ACK)
+}
+
 /// OpenVMM's `tap_tx_with_offloads` in spirit: a SYN whose TCP checksum and IPv4 header checksum
 /// are left to the backend goes through `send` and the kernel answers with a SYN-ACK (a SYN with
 /// a wrong checksum is dropped silently).
@@ -164,9 +172,7 @@ fn endpoint_syn_with_tcp_and_ip_checksum_offload_reaches_a_socket() {
     ) else {
         return;
     };
-    let mut syn = guest_frame(&peer_segment(1000, 0, tcp_flags::SYN, vec![]));
-    ep.send(&checksum_meta(), &mut syn).expect("send SYN");
-    await_segment(&ep, tcp_flags::SYN | tcp_flags::ACK);
+    syn_handshake(&ep, 1000);
 }
 
 /// OpenVMM's `tap_tso_ipv4_checksum` in spirit: after a handshake through the endpoint, an
@@ -181,9 +187,7 @@ fn endpoint_tso_frame_with_ipv4_checksum_zero_is_received_intact() {
         return;
     };
     let isn = 7_000u32;
-    let mut syn = guest_frame(&peer_segment(isn, 0, tcp_flags::SYN, vec![]));
-    ep.send(&checksum_meta(), &mut syn).unwrap();
-    let their = await_segment(&ep, tcp_flags::SYN | tcp_flags::ACK);
+    let their = syn_handshake(&ep, isn);
     let mut ack = guest_frame(&peer_segment(
         isn + 1,
         their.wrapping_add(1),
