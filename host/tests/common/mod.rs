@@ -320,15 +320,7 @@ pub fn complete_single(hdr: &VnetHdr, pkt: &[u8]) -> (VnetHdr, Vec<u8>) {
 /// vnet-core's GRO answer for `train` with `opts` (TUN framing), in its output order, headers with
 /// `hdr_len` zeroed (the kernel's is a hint, T19). Every buffer has room for the largest datagram.
 pub fn core_coalesce(train: &[Vec<u8>], opts: GroOptions) -> Vec<(VnetHdr, Vec<u8>)> {
-    let mut bufs: Vec<Vec<u8>> = train
-        .iter()
-        .map(|p| {
-            let mut b = p.clone();
-            b.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
-            b
-        })
-        .collect();
-    let lens: Vec<usize> = train.iter().map(Vec::len).collect();
+    let (mut bufs, lens) = vnet_spec::strategy::train::gro_buffers(train);
     let mut out = vec![Output::default(); train.len()];
     let mut owner = vec![0; train.len()];
     let n = Gro::<LINUX_HELD_FLOWS>::new(opts)
