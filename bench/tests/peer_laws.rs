@@ -31,7 +31,7 @@ use vnet_spec::laws::gso::{self as gso_laws, Segment};
 use vnet_spec::laws::hdr::{codecs_agree, read_of_write, write_of_read};
 use vnet_spec::model::Reference;
 use vnet_spec::model::gro::ReferenceGro;
-use vnet_spec::strategy::packet::{Kind, SuperPacket, super_packet_with};
+use vnet_spec::strategy::packet::{Kind, SuperPacket, gso_header, super_packet_with};
 use vnet_spec::strategy::{hdr as hdr_strategy, train};
 
 const CASES: u32 = 256;
@@ -209,21 +209,7 @@ fn gso_verdicts(v: &mut Vec<Verdict>) {
 /// The header a sender attaches to `spec`'s super-packet, the pseudo-header sum in place (C3).
 fn gso_request(spec: &PacketSpec, gso: u16) -> SuperPacket {
     let pkt = spec.build_partial();
-    let udp = spec.l4 == L4::Udp;
-    let off = spec.csum_offset();
-    let hdr = VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        gso_type: match (udp, spec.v6) {
-            (true, _) => GsoType::UDP_L4,
-            (false, false) => GsoType::TCPV4,
-            (false, true) => GsoType::TCPV6,
-        },
-        hdr_len: spec.hdr_len() as u16,
-        gso_size: gso,
-        csum_start: spec.l4_offset() as u16,
-        csum_offset: off as u16,
-        ..VnetHdr::default()
-    };
+    let hdr = gso_header(spec, gso);
     SuperPacket {
         spec: spec.clone(),
         pkt,
@@ -509,6 +495,17 @@ fn train_of(v6: bool, n: usize, len: usize) -> Vec<PacketSpec> {
     (0..n).map(|i| seg(v6, len, (i * len) as u32)).collect()
 }
 
+/// `n` IPv4/UDP datagrams of `len` payload bytes of one flow, IPv4 IDs counting up from 8.
+fn udp_datagrams(n: u16, len: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut s = PacketSpec::udp4(len);
+            s.ip_id = 8 + i;
+            s.build()
+        })
+        .collect()
+}
+
 fn set_flags(s: &mut PacketSpec, f: u8) {
     if let L4::Tcp { flags, .. } = &mut s.l4 {
         *flags |= f;
@@ -589,13 +586,7 @@ fn gro_probes() -> Vec<(&'static str, Vec<Vec<u8>>, usize)> {
     let mut bad = build_with_incrementing_ids(&mut train_of(false, 3, 100));
     bad[1][20 + 16] ^= 0x5a;
     p.push(("middle item has a bad checksum", bad, cap));
-    let mut udp_bad: Vec<Vec<u8>> = (0..3)
-        .map(|i| {
-            let mut s = PacketSpec::udp4(100);
-            s.ip_id = 8 + i;
-            s.build()
-        })
-        .collect();
+    let mut udp_bad = udp_datagrams(3, 100);
     udp_bad[0][27] ^= 0x5a;
     p.push(("UDP: first item has a bad checksum", udp_bad, cap));
     let mut acks = train_of(false, 3, 0);
@@ -605,47 +596,25 @@ fn gro_probes() -> Vec<(&'static str, Vec<Vec<u8>>, usize)> {
         }
     }
     p.push(("pure ACKs", build_with_incrementing_ids(&mut acks), cap));
-    let udp70: Vec<Vec<u8>> = (0..70)
-        .map(|i| {
-            let mut s = PacketSpec::udp4(10);
-            s.ip_id = 8 + i;
-            s.build()
-        })
-        .collect();
-    p.push(("UDP: 70 datagrams (G4: at most 64 segments)", udp70, cap));
-    let udp130: Vec<Vec<u8>> = (0..130)
-        .map(|i| {
-            let mut s = PacketSpec::udp4(10);
-            s.ip_id = 8 + i;
-            s.build()
-        })
-        .collect();
+    p.push((
+        "UDP: 70 datagrams (G4: at most 64 segments)",
+        udp_datagrams(70, 10),
+        cap,
+    ));
     p.push((
         "UDP: 130 datagrams (this kernel's check: at most 128)",
-        udp130,
+        udp_datagrams(130, 10),
         cap,
     ));
-    let mut t = train_of(false, 4, 100);
-    set_flags(&mut t[1], tcp_flags::PSH);
-    p.push((
-        "PSH in the middle of a train",
-        build_with_incrementing_ids(&mut t),
-        cap,
-    ));
-    let mut t = train_of(false, 3, 100);
-    set_flags(&mut t[1], tcp_flags::CWR);
-    p.push((
-        "CWR in the middle of a train",
-        build_with_incrementing_ids(&mut t),
-        cap,
-    ));
-    let mut t = train_of(false, 3, 100);
-    set_flags(&mut t[2], tcp_flags::FIN);
-    p.push((
-        "FIN on the last segment",
-        build_with_incrementing_ids(&mut t),
-        cap,
-    ));
+    for (name, len, at, flag) in [
+        ("PSH in the middle of a train", 4, 1, tcp_flags::PSH),
+        ("CWR in the middle of a train", 3, 1, tcp_flags::CWR),
+        ("FIN on the last segment", 3, 2, tcp_flags::FIN),
+    ] {
+        let mut t = train_of(false, len, 100);
+        set_flags(&mut t[at], flag);
+        p.push((name, build_with_incrementing_ids(&mut t), cap));
+    }
     let mut t = train_of(true, 2, 100);
     for s in &mut t {
         s.v6_ext = vec![v6_dest_opts(8)];

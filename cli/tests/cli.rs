@@ -21,6 +21,19 @@ fn vnet(args: &[&str], stdin: &[u8]) -> Output {
     out
 }
 
+/// Runs `vnet` as [`vnet`] does and asserts it exits 0 (its stderr as the message); returns
+/// its stdout.
+fn vnet_ok(args: &[&str], stdin: &[u8]) -> String {
+    let out = vnet(args, stdin);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn compare(name: &str, out: &Output) {
     let path = golden(&format!("{name}.out"));
     if std::env::var_os("VNET_BLESS").is_some() {
@@ -136,7 +149,7 @@ fn pcap_through_segment_and_coalesce_round_trips() {
     )
     .expect("pcap written");
     let path = |p: &PathBuf| p.to_str().expect("utf-8 path").to_owned();
-    let out = vnet(
+    let answer = vnet_ok(
         &[
             "segment",
             "--gso-size",
@@ -149,19 +162,13 @@ fn pcap_through_segment_and_coalesce_round_trips() {
         b"",
     );
     assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        answer,
         "{\"v\":1,\"ok\":true,\"record\":0,\"segments\":2,\"kernel\":\"linux-6.18\"}\n"
     );
     let segs =
         vnet_cli::oracle::pcap::read(fs::File::open(&segments).expect("file")).expect("pcap");
     assert_eq!(segs.iter().map(Vec::len).collect::<Vec<_>>(), [140, 140]);
-    let out = vnet(
+    vnet_ok(
         &[
             "coalesce",
             "--pcap-in",
@@ -171,7 +178,6 @@ fn pcap_through_segment_and_coalesce_round_trips() {
         ],
         b"",
     );
-    assert_eq!(out.status.code(), Some(0));
     let back = vnet_cli::oracle::pcap::read(fs::File::open(&merged).expect("file")).expect("pcap");
     // GRO gives back the super-packet, its TCP checksum field holding the pseudo-header sum (G6),
     // as the captured super-packet's did.
@@ -192,48 +198,26 @@ fn check_follows_the_named_kernel() {
     let inside = "0100000000000a0006000000450000240001400040110000c0000201c6336401\
                   9c4012b5001000000000000000000000";
     let input = format!("{uso}\n{inside}\n");
-    let answers = |kernel: &str| {
-        let out = vnet(&["check", "--kernel", kernel], input.as_bytes());
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let newest = answers("linux-6.18");
-    let lines: Vec<&str> = newest.lines().collect();
-    assert!(
-        lines[0].starts_with("{\"v\":1,\"ok\":true,\"offload\":\"segment\""),
-        "{newest}"
-    );
-    assert!(
-        lines[1].starts_with("{\"v\":1,\"ok\":false,\"rule\":\"V3\""),
-        "{newest}"
-    );
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.ends_with(",\"kernel\":\"linux-6.18\"}")),
-        "{newest}"
-    );
-    let old = answers("linux-6.1");
-    let lines: Vec<&str> = old.lines().collect();
-    assert!(
-        lines[0].starts_with("{\"v\":1,\"ok\":false,\"rule\":\"V1\""),
-        "{old}"
-    );
-    assert!(
-        lines[1].starts_with("{\"v\":1,\"ok\":true,\"offload\":\"checksum\""),
-        "{old}"
-    );
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.ends_with(",\"kernel\":\"linux-6.1\"}")),
-        "{old}"
-    );
+    let answers = |kernel: &str| vnet_ok(&["check", "--kernel", kernel], input.as_bytes());
+    for (kernel, first, second) in [
+        (
+            "linux-6.18",
+            "{\"v\":1,\"ok\":true,\"offload\":\"segment\"",
+            "{\"v\":1,\"ok\":false,\"rule\":\"V3\"",
+        ),
+        (
+            "linux-6.1",
+            "{\"v\":1,\"ok\":false,\"rule\":\"V1\"",
+            "{\"v\":1,\"ok\":true,\"offload\":\"checksum\"",
+        ),
+    ] {
+        let answer = answers(kernel);
+        let lines: Vec<&str> = answer.lines().collect();
+        assert!(lines[0].starts_with(first), "{answer}");
+        assert!(lines[1].starts_with(second), "{answer}");
+        let named = format!(",\"kernel\":\"{kernel}\"}}");
+        assert!(lines.iter().all(|l| l.ends_with(&named)), "{answer}");
+    }
     // Without --kernel: the newest profile, named.
     assert_eq!(answers("linux-6.18"), {
         let out = vnet(&["check"], input.as_bytes());
@@ -247,9 +231,7 @@ fn check_follows_the_named_kernel() {
 /// The README's "Kernels" table is `vnet kernel --table`, character for character.
 #[test]
 fn readme_kernel_table_is_generated() {
-    let out = vnet(&["kernel", "--table"], b"");
-    assert_eq!(out.status.code(), Some(0));
-    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let table = vnet_ok(&["kernel", "--table"], b"");
     let readme = fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
         .expect("README");
     assert!(
@@ -264,14 +246,7 @@ fn check_kernel_auto_names_the_probed_profile() {
     if !vnet_host::netns::require_root("check_kernel_auto_names_the_probed_profile") {
         return;
     }
-    let probed = vnet(&["kernel"], b"");
-    assert_eq!(
-        probed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&probed.stderr)
-    );
-    let json = String::from_utf8_lossy(&probed.stdout).into_owned();
+    let json = vnet_ok(&["kernel"], b"");
     eprintln!("vnet kernel: {json}");
     let label = json
         .split("\"profile\":")
@@ -279,17 +254,10 @@ fn check_kernel_auto_names_the_probed_profile() {
         .and_then(|rest| rest.split(',').next())
         .map(|p| p.trim_matches('"').replace("null", "unknown"))
         .expect("a profile field");
-    let out = vnet(
+    let answer = vnet_ok(
         &["check", "--kernel", "auto"],
         b"010000000000000000000000450000140000400040060000c0000201c6336401\n",
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         answer
             .trim_end()
@@ -361,7 +329,7 @@ fn pcapng_and_ethernet_through_segment_and_coalesce_round_trip() {
     let segments = capture::read(written.as_slice()).expect("segments read");
     assert_eq!(segments.len(), 2 + 2, "1000 and 700 bytes at 500");
 
-    let out = vnet(
+    vnet_ok(
         &[
             "coalesce",
             "--pcap-in",
@@ -370,12 +338,6 @@ fn pcapng_and_ethernet_through_segment_and_coalesce_round_trip() {
             &path("merged.pcap"),
         ],
         b"",
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let merged = fs::read(path("merged.pcap")).expect("merged");
     assert_eq!(merged[20], 101, "raw-IP pcap by default");

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use vnet_host::netns::{NetNs, require_root};
@@ -45,12 +45,25 @@ fn summary_line_parses() {
 /// makes on purpose and looks for.
 static ONE_DEMO: Mutex<()> = Mutex::new(());
 
+/// A demo test's start: `None` without root (skipped); else the kernel line printed and the
+/// one-demo lock held for as long as the guard lives.
+fn demo_test(test: &str) -> Option<MutexGuard<'static, ()>> {
+    if !require_root(test) {
+        return None;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: kernel {} (uname -r)",
+        vnet_host::kernel::release()
+    );
+    Some(ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 #[test]
 fn demo_runs_and_cleans_up() {
-    if !require_root("demo_runs_and_cleans_up") {
+    let Some(_one) = demo_test("demo_runs_and_cleans_up") else {
         return;
-    }
-    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let out = Command::new(env!("CARGO_BIN_EXE_vnet"))
         .args(["demo", "--duration", "1"])
         .output()
@@ -120,22 +133,12 @@ fn existing(names: &[String]) -> Vec<String> {
     names.iter().filter(|n| all.contains(n)).cloned().collect()
 }
 
-fn kernel_line(test: &str) {
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: kernel {} (uname -r)",
-        vnet_host::kernel::release()
-    );
-}
-
 /// SIGTERM (what `timeout`, systemd and container runtimes send) cleans up like Ctrl-C.
 #[test]
 fn demo_sigterm_leaves_nothing_behind() {
-    if !require_root("demo_sigterm_leaves_nothing_behind") {
+    let Some(_one) = demo_test("demo_sigterm_leaves_nothing_behind") else {
         return;
-    }
-    kernel_line("demo_sigterm_leaves_nothing_behind");
-    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let (mut child, names) = start_demo(&["--duration", "30"]);
     assert_eq!(
         existing(&names),
@@ -175,11 +178,9 @@ fn demo_sigterm_leaves_nothing_behind() {
 /// SIGKILL cannot be caught: the namespaces stay, and the next run removes them and says so.
 #[test]
 fn demo_removes_leftovers_of_a_dead_run() {
-    if !require_root("demo_removes_leftovers_of_a_dead_run") {
+    let Some(_one) = demo_test("demo_removes_leftovers_of_a_dead_run") else {
         return;
-    }
-    kernel_line("demo_removes_leftovers_of_a_dead_run");
-    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let (mut child, names) = start_demo(&["--duration", "30"]);
     child.kill().unwrap();
     child.wait().unwrap();

@@ -85,6 +85,15 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The answers of a run that refused some input: it exits 1, and its stdout's lines are returned.
+fn refused_lines(out: &Output) -> Vec<String> {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 fn no_panic(out: &Output) {
     assert!(!stderr(out).contains("panicked"), "{}", stderr(out));
 }
@@ -169,10 +178,8 @@ fn an_endless_line_is_refused_and_the_next_answered() {
     input.extend_from_slice(b"\n45000014\n");
     let (out, elapsed, peak) = limited(&["csum"], input);
     report("csum, a 100 MiB line", elapsed, peak);
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    let lines = refused_lines(&out);
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[0].starts_with(&format!(
         "{{\"v\":1,\"ok\":false,\"code\":\"line_too_long\",\"rule\":\"O1\",\"line\":1,\"message\":\"O1: line of {} bytes is longer than the limit of {}",
         100 << 20,
@@ -193,10 +200,8 @@ fn an_endless_line_is_refused_and_the_next_answered() {
 #[test]
 fn an_invalid_utf8_line_is_answered_with_its_number() {
     let out = vnet(&["csum"], b"4500\n45\xff00\n45000014\n");
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    let lines = refused_lines(&out);
+    assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(
         lines[1],
         r#"{"v":1,"ok":false,"code":"not_utf8","rule":"O2","line":2,"message":"O2: line is not UTF-8 text (invalid byte at column 2)"}"#
@@ -205,9 +210,7 @@ fn an_invalid_utf8_line_is_answered_with_its_number() {
     assert!(stderr(&out).starts_with("line 2: O2: line is not UTF-8"));
     // In a batch: answered with an error object at once, left out; the batch is still answered.
     let out = vnet(&["coalesce"], b"4500\n\xfe\n4501\n");
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = refused_lines(&out);
     assert!(lines[0].starts_with(r#"{"v":1,"ok":false,"code":"not_utf8","rule":"O2","line":2,"#));
     assert!(lines[1].contains("\"from\":[1]"));
     assert!(stderr(&out).starts_with("line 2: "));
@@ -220,9 +223,7 @@ fn a_batch_over_the_cap_is_refused_whole() {
     let mut input = "00\n".repeat(limits::MAX_BATCH_PACKETS + 1);
     input.push_str("\n4500\n");
     let out = vnet(&["coalesce"], input.as_bytes());
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = refused_lines(&out);
     assert_eq!(lines.len(), 2);
     assert!(lines[0].starts_with(&format!(
         "{{\"v\":1,\"ok\":false,\"code\":\"batch_too_large\",\"rule\":\"O3\",\"line\":1,\"message\":\"O3: batch of {} packets",
@@ -250,10 +251,8 @@ fn broken_pcap_records_are_named() {
         &["segment", "--gso-size", "100", "--pcap-in", &path(&cut)],
         b"",
     );
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    let lines = refused_lines(&out);
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(
         lines[1],
         r#"{"v":1,"ok":false,"code":"bad_capture","rule":"O4","record":1,"message":"O4: record 1 at byte 76: record header cut short (7 of 16 bytes)"}"#

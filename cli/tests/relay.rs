@@ -166,10 +166,7 @@ fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
 fn no_ipv6(ns: &NetNs) {
     // IPv6 would put router solicitations (from fe80::, outside the allowed prefixes) on the
     // TUNs: each would be counted as spoofed and blur the counts.
-    for conf in ["all", "default"] {
-        ns.sysctl(&format!("net/ipv6/conf/{conf}/disable_ipv6"), "1")
-            .unwrap();
-    }
+    ns.disable_ipv6().unwrap();
 }
 
 fn rig(test: &str) -> Option<Rig> {

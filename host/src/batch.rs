@@ -44,8 +44,7 @@ pub fn split(hdr: &VnetHdr, pkt: &mut [u8], out: &mut [u8]) -> Result<Received> 
     let Some(req) = whole_or_request(hdr, pkt, summer)? else {
         return Ok(Received::Whole { len });
     };
-    let packed = gso::segment_packed_with(&req, pkt, &GsoOptions::default(), out, summer)
-        .map_err(Error::Gso)?;
+    let packed = gso::segment_packed_with(&req, pkt, &GsoOptions::default(), out, summer)?;
     Ok(Received::Segments {
         len: packed.size,
         stride: packed.segment_size,
@@ -136,7 +135,7 @@ impl Spaced {
 /// place) is copied into `out` too, so that every packet is found the same way; to spare that
 /// copy, read into a buffer that already has the room and call [`split`]. The segment bytes are
 /// exactly [`split`]'s (law L12). `out` must hold `len()` bytes of the answer: checked before
-/// anything is written (S5), else [`Error::Gso`] with `BufferTooSmall`.
+/// anything is written (S5), else [`Error::Core`] with `GsoError::BufferTooSmall`.
 pub fn split_with_room(
     hdr: &VnetHdr,
     pkt: &mut [u8],
@@ -156,8 +155,7 @@ pub fn split_with_room(
         out.get_mut(at).unwrap_or_default().copy_from_slice(pkt);
         return Ok(spaced);
     };
-    let mut segmenter = gso::Segmenter::with_summer(&req, pkt, &GsoOptions::default(), summer)
-        .map_err(Error::Gso)?;
+    let mut segmenter = gso::Segmenter::with_summer(&req, pkt, &GsoOptions::default(), summer)?;
     let count = segmenter.segment_count();
     let spaced = Spaced {
         count,
@@ -170,7 +168,7 @@ pub fn split_with_room(
         let dst = out.get_mut(at).unwrap_or_default();
         match segmenter.next_into(dst) {
             Some(Ok(_)) => {}
-            Some(Err(err)) => return Err(Error::Gso(err)),
+            Some(Err(err)) => return Err(err.into()),
             None => break,
         }
     }
@@ -184,7 +182,7 @@ fn fits(spaced: &Spaced, have: usize) -> Result<()> {
         .with_room(spaced.count.wrapping_sub(1))
         .map_or(usize::MAX, |last| last.end);
     if need > have {
-        return Err(Error::Gso(GsoError::BufferTooSmall {
+        return Err(Error::from(GsoError::BufferTooSmall {
             index: 0,
             need,
             have,
@@ -196,10 +194,10 @@ fn fits(spaced: &Spaced, have: usize) -> Result<()> {
 /// `check` on one (header, packet) pair: `None` when the packet goes as it is (a partial
 /// checksum completed in place), else the segmentation it asks for.
 fn whole_or_request(hdr: &VnetHdr, pkt: &mut [u8], summer: FastSum) -> Result<Option<GsoRequest>> {
-    match check::check(hdr, pkt, &CheckOptions::default()).map_err(Error::Check)? {
+    match check::check(hdr, pkt, &CheckOptions::default())? {
         Offload::Plain => Ok(None),
         Offload::Checksum(req) => {
-            gso::complete_checksum_with(pkt, req, summer).map_err(Error::Gso)?;
+            gso::complete_checksum_with(pkt, req, summer)?;
             Ok(None)
         }
         Offload::Segment(req) => Ok(Some(req)),
@@ -232,7 +230,7 @@ pub struct Train {
 /// which the iovec form refuses, is segmented by the copying form into `out` (one piece) as
 /// [`split`] does. A `headers` buffer too small for every segment's headers (segments times
 /// header length: 45 x 52 bytes for 65,000 bytes of TCPv4 at MSS 1448) is an error
-/// ([`Error::Gso`], nothing pushed); a buffer that [`split`]'s `out` would fit always does.
+/// ([`Error::Core`], nothing pushed); a buffer that [`split`]'s `out` would fit always does.
 pub fn split_iov<'a>(
     hdr: &VnetHdr,
     pkt: &'a mut [u8],
@@ -258,8 +256,7 @@ pub fn split_iov<'a>(
     match IovecPlan::new(&req, &whole, &opts) {
         Ok(plan) => {
             let stride = plan.header_len();
-            plan.write_headers_with(headers, stride, summer)
-                .map_err(Error::Gso)?;
+            plan.write_headers_with(headers, stride, summer)?;
             let headers: &'a [u8] = headers;
             for (header, payload) in plan.segments(headers, stride) {
                 pieces.push(header);
@@ -273,8 +270,7 @@ pub fn split_iov<'a>(
             })
         }
         Err(GsoError::Unsupported(_)) => {
-            let packed =
-                gso::segment_packed_with(&req, pkt, &opts, out, summer).map_err(Error::Gso)?;
+            let packed = gso::segment_packed_with(&req, pkt, &opts, out, summer)?;
             let out: &'a [u8] = out;
             pieces.push(out.get(..packed.size).unwrap_or_default());
             Ok(Train {
@@ -284,7 +280,7 @@ pub fn split_iov<'a>(
                 copied: packed.size,
             })
         }
-        Err(err) => Err(Error::Gso(err)),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -339,8 +335,7 @@ impl Coalescer {
     ) -> Result<&[Output]> {
         let n = self
             .gro
-            .coalesce(bufs, lens, &mut self.out, &mut self.owner)
-            .map_err(Error::Gro)?;
+            .coalesce(bufs, lens, &mut self.out, &mut self.owner)?;
         Ok(self.out.get(..n).unwrap_or_default())
     }
 }
@@ -371,7 +366,7 @@ mod tests {
     use super::*;
     use vnet_core::hdr::{Flags, GsoType};
     use vnet_spec::packet::PacketSpec;
-    use vnet_spec::strategy::packet::gso_header;
+    use vnet_spec::strategy::packet::{csum_header, gso_header};
 
     /// The datagrams of a train: `pieces` gathered, cut at `segment_size`.
     fn datagrams(pieces: &[&[u8]], segment_size: usize) -> Vec<Vec<u8>> {
@@ -441,12 +436,7 @@ mod tests {
     fn split_iov_checksum_only_is_the_packet() {
         let spec = PacketSpec::tcp4(500);
         let mut pkt = spec.build_partial();
-        let hdr = VnetHdr {
-            flags: Flags::NEEDS_CSUM,
-            csum_start: spec.l4_offset() as u16,
-            csum_offset: spec.csum_offset() as u16,
-            ..VnetHdr::default()
-        };
+        let hdr = csum_header(&spec);
         let want = copied(&hdr, &pkt);
         let (mut headers, mut out, mut pieces) = (vec![0u8; 64], vec![], Vec::new());
         let train = split_iov(&hdr, &mut pkt, &mut headers, &mut out, &mut pieces).unwrap();
@@ -482,7 +472,10 @@ mod tests {
         let hdr = gso_header(&spec, 1000);
         let (mut headers, mut out, mut pieces) = (vec![0u8; 100], vec![], Vec::new());
         let err = split_iov(&hdr, &mut pkt, &mut headers, &mut out, &mut pieces);
-        assert!(matches!(err, Err(Error::Gso(_))), "{err:?}");
+        assert!(
+            matches!(err, Err(Error::Core(vnet_core::Error::Gso(_)))),
+            "{err:?}"
+        );
         assert!(pieces.is_empty());
     }
 }

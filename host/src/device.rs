@@ -377,9 +377,7 @@ impl Device {
     /// ([`HdrError::Unrepresentable`]), never silently dropped.
     pub fn send(&self, hdr: &VnetHdr, pkt: &[u8]) -> Result<usize> {
         let mut bytes = [0u8; MAX_HDR_LEN];
-        let len = hdr
-            .write(&mut bytes, self.layout, self.endian())
-            .map_err(Error::Header)?;
+        let len = hdr.write(&mut bytes, self.layout, self.endian())?;
         self.write_packet(header_prefix(&mut bytes, len)?, pkt)
     }
 
@@ -389,7 +387,7 @@ impl Device {
         let mut bytes = [0u8; MAX_HDR_LEN];
         let hdr_buf = header_prefix(&mut bytes, self.vnet_hdr_len())?;
         let len = self.read_packet(hdr_buf, buf)?;
-        let (hdr, _) = VnetHdr::read(hdr_buf, self.layout, self.endian()).map_err(Error::Header)?;
+        let (hdr, _) = VnetHdr::read(hdr_buf, self.layout, self.endian())?;
         Ok((hdr, len))
     }
 
@@ -438,12 +436,10 @@ const MAX_HDR_LEN: usize = Layout::V1HashTunnel.size();
 
 /// The first `len` bytes of a header buffer (`len` is a layout size, so always within it).
 fn header_prefix(bytes: &mut [u8; MAX_HDR_LEN], len: usize) -> Result<&mut [u8]> {
-    bytes
-        .get_mut(..len)
-        .ok_or(Error::Header(HdrError::Truncated {
-            need: len,
-            have: MAX_HDR_LEN,
-        }))
+    bytes.get_mut(..len).ok_or(Error::from(HdrError::Truncated {
+        need: len,
+        have: MAX_HDR_LEN,
+    }))
 }
 
 fn check_name(name: &str) -> Result<()> {

@@ -62,7 +62,7 @@ impl Received {
     /// with the same offloads: a partial checksum stays partial, a GSO super-packet stays one
     /// (M6). Errors are M7's.
     pub fn forward(&self, frame: &[u8]) -> Result<TxMetadata> {
-        meta::from_header(&self.hdr, frame, self.link).map_err(Error::Meta)
+        meta::from_header(&self.hdr, frame, self.link).map_err(Error::from)
     }
 }
 
@@ -100,7 +100,7 @@ impl Endpoint {
     /// [`Endpoint::new`] with the TUNSETOFFLOAD bits of a virtio agreement (F7), after checking
     /// that the device's header layout is the agreement's (F4).
     pub fn for_agreement(device: Device, agreed: Agreed) -> Result<Self> {
-        let layout = agreed.layout().map_err(Error::Feature)?;
+        let layout = agreed.layout()?;
         if layout != device.layout() {
             return Err(Error::HeaderSizeMismatch {
                 requested: layout.size(),
@@ -144,16 +144,16 @@ impl Endpoint {
     /// packet is to be segmented; M10 when an IPv6 packet is to be segmented), then writes header
     /// and frame with one `writev`. Returns the frame's length.
     pub fn send(&self, meta: &TxMetadata, frame: &mut [u8]) -> Result<usize> {
-        let hdr = meta::to_header(meta).map_err(Error::Meta)?;
+        let hdr = meta::to_header(meta)?;
         let flags = meta.flags;
         let l2 = usize::from(meta.l2_len);
         let segmenting = matches!(TxRule::of(meta), TxRule::Tso | TxRule::Uso);
         if flags.contains(TxFlags::IS_IPV4)
             && (segmenting || flags.contains(TxFlags::OFFLOAD_IP_HEADER_CHECKSUM))
         {
-            fixup_ipv4_header_checksum(frame, l2).map_err(Error::Meta)?;
+            fixup_ipv4_header_checksum(frame, l2)?;
         } else if flags.contains(TxFlags::IS_IPV6) && segmenting {
-            fixup_ipv6_payload_length(frame, l2).map_err(Error::Meta)?;
+            fixup_ipv6_payload_length(frame, l2)?;
         }
         self.device.send(&hdr, frame)
     }

@@ -9,6 +9,7 @@ use vnet_core::gso::GsoError;
 use vnet_core::hdr::HdrError;
 use vnet_core::meta::MetaError;
 use vnet_core::virtio::FeatureError;
+use vnet_core::wire;
 
 use crate::offload::OffloadRule;
 
@@ -41,8 +42,6 @@ pub enum Error {
     },
     /// An adopted device's vnet header size is not one of vnet-core's layouts (10, 12, 20, 24).
     UnsupportedHeaderSize(usize),
-    /// vnet-core could not encode or decode the header.
-    Header(HdrError),
     /// TUNGETVNETHDRSZ did not return what TUNSETVNETHDRSZ set.
     HeaderSizeMismatch {
         /// What was set.
@@ -92,17 +91,33 @@ pub enum Error {
         /// The packet buffer's length.
         capacity: usize,
     },
-    /// vnet-core's `check` refused a received header and packet (batched receive).
-    Check(CheckError),
-    /// vnet-core's `gso` refused to segment or to complete a checksum (batched receive).
-    Gso(GsoError),
-    /// vnet-core's `gro` refused a batch (batched send).
-    Gro(GroError),
-    /// vnet-core's `meta` refused metadata or a frame (an endpoint's send or forward).
-    Meta(MetaError),
-    /// vnet-core's `virtio` refused a feature set (an endpoint built from virtio features).
-    Feature(FeatureError),
+    /// vnet-core refused: a header it cannot encode or decode, a received header and packet
+    /// `check` rejects, a `gso` or `gro` request, `meta`'s metadata or a `virtio` feature set.
+    /// One variant, so that vnet-core's list of errors has one home ([`vnet_core::Error`]).
+    Core(vnet_core::Error),
 }
+
+/// Each of vnet-core's errors converts, so `?` works on vnet-core's calls.
+macro_rules! from_core {
+    ($($t:ty),+) => {
+        $(impl From<$t> for Error {
+            fn from(err: $t) -> Self {
+                Self::Core(err.into())
+            }
+        })+
+    };
+}
+
+from_core!(
+    vnet_core::Error,
+    HdrError,
+    wire::Error,
+    CheckError,
+    GsoError,
+    GroError,
+    MetaError,
+    FeatureError
+);
 
 impl Error {
     /// Wraps an ioctl's errno with its name.
@@ -159,7 +174,6 @@ impl fmt::Display for Error {
                 f,
                 "device {name} was opened without IFF_NO_PI (flags {flags:#x}); reopen it with IFF_NO_PI"
             ),
-            Self::Header(err) => write!(f, "vnet header: {err}"),
             Self::InvalidOffloads(rule) => write!(f, "invalid offloads: {rule}"),
             Self::HeaderBufferSize { expected, actual } => write!(
                 f,
@@ -175,11 +189,7 @@ impl fmt::Display for Error {
                 f,
                 "packet longer than the {capacity}-byte buffer; the kernel dropped the rest"
             ),
-            Self::Check(err) => write!(f, "check: {err}"),
-            Self::Gso(err) => write!(f, "gso: {err}"),
-            Self::Gro(err) => write!(f, "gro: {err}"),
-            Self::Meta(err) => write!(f, "meta: {err}"),
-            Self::Feature(err) => write!(f, "features: {err}"),
+            Self::Core(err) => write!(f, "vnet-core: {err}"),
         }
     }
 }
@@ -188,12 +198,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } | Self::Ioctl { source, .. } => Some(source),
-            Self::Header(err) => Some(err),
-            Self::Check(err) => Some(err),
-            Self::Gso(err) => Some(err),
-            Self::Gro(err) => Some(err),
-            Self::Meta(err) => Some(err),
-            Self::Feature(err) => Some(err),
+            Self::Core(err) => Some(err),
             _ => None,
         }
     }
@@ -209,13 +214,8 @@ impl From<Error> for io::Error {
             Error::InvalidName { .. }
             | Error::UnsupportedHeaderSize(_)
             | Error::InvalidOffloads(_)
-            | Error::Header(_)
             | Error::HeaderBufferSize { .. }
-            | Error::Check(_)
-            | Error::Gso(_)
-            | Error::Gro(_)
-            | Error::Meta(_)
-            | Error::Feature(_) => io::ErrorKind::InvalidInput,
+            | Error::Core(_) => io::ErrorKind::InvalidInput,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)

@@ -109,7 +109,7 @@ impl<const FLOWS: usize> GroIov<FLOWS> {
                 Err(GroError::HeadersTooShort { need, .. }) if need > self.headers.len() => {
                     self.headers.resize(need, 0);
                 }
-                Err(e) => return Err(Error::Gro(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -132,10 +132,7 @@ impl<const FLOWS: usize> GroIov<FLOWS> {
     ) -> Result<()> {
         let layout: Layout = dev.layout();
         let mut vnet = [0u8; Layout::V1HashTunnel.size()];
-        let hdr_len = o
-            .hdr
-            .write(&mut vnet, layout, dev.endian())
-            .map_err(Error::Header)?;
+        let hdr_len = o.hdr.write(&mut vnet, layout, dev.endian())?;
         let vnet = vnet.get(..hdr_len).unwrap_or_default();
         let header = o.header(&self.headers);
         let payload = o.payload(slices);

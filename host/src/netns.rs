@@ -177,6 +177,21 @@ impl NetNs {
         self.run(|| link::set_up(Link::Name(dev), true))?
     }
 
+    /// Brings `dev` up for super-packets: MTU 65535, so the MTU never limits a test (GSO cuts at
+    /// gso_size, not at the MTU), and a queue of 4096, so every segment of one super-packet fits.
+    pub fn link_up_for_gso(&self, dev: &str) -> io::Result<()> {
+        self.ip(&[
+            "link",
+            "set",
+            dev,
+            "mtu",
+            "65535",
+            "txqueuelen",
+            "4096",
+            "up",
+        ])
+    }
+
     /// Adds `CIDR` to `dev` inside the namespace ([`crate::link::add_address`], rtnetlink), e.g.
     /// `addr_add("tun0", "192.0.2.1/24")`; a CIDR that does not parse is `InvalidInput`.
     pub fn addr_add(&self, dev: &str, cidr: &str) -> io::Result<()> {
@@ -193,6 +208,27 @@ impl NetNs {
         let path = Path::new("/proc/sys").join(key);
         self.run(|| std::fs::write(&path, value))?
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    }
+
+    /// Makes the namespace an IPv4 router that forwards between its devices whatever the
+    /// source: forwarding on, reverse-path filtering and ICMP redirects off (for devices now and
+    /// to come).
+    pub fn forward_ipv4(&self) -> io::Result<()> {
+        self.sysctl("net/ipv4/ip_forward", "1")?;
+        for conf in ["all", "default"] {
+            self.sysctl(&format!("net/ipv4/conf/{conf}/rp_filter"), "0")?;
+            self.sysctl(&format!("net/ipv4/conf/{conf}/send_redirects"), "0")?;
+        }
+        Ok(())
+    }
+
+    /// Turns IPv6 off in the namespace, for its devices now and to come: IPv6 would put router
+    /// solicitations and MLD reports on every device, among the packets a test reads or counts.
+    pub fn disable_ipv6(&self) -> io::Result<()> {
+        for conf in ["all", "default"] {
+            self.sysctl(&format!("net/ipv6/conf/{conf}/disable_ipv6"), "1")?;
+        }
+        Ok(())
     }
 
     /// Writes `value` to a sysfs file of the namespace (e.g.

@@ -97,6 +97,14 @@ pub(crate) fn tunsetiff(fd: BorrowedFd<'_>, req: &mut libc::ifreq) -> io::Result
     Ok(())
 }
 
+/// `socket(2)` of the calling thread's network namespace, close-on-exec, owned.
+fn socket(domain: c_int, kind: c_int, protocol: c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
+    let raw = cvt(unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) })?;
+    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 /// TUNGETIFF: name and flags of the device `fd` is attached to (EBADFD when it is not).
 pub(crate) fn tungetiff(fd: BorrowedFd<'_>) -> io::Result<libc::ifreq> {
     let mut req = ifreq("", 0);
@@ -111,18 +119,51 @@ pub(crate) fn tungetiff(fd: BorrowedFd<'_>) -> io::Result<libc::ifreq> {
     Ok(req)
 }
 
+/// The TUN ioctls that write one 4-byte integer (`int`, or `unsigned int` for TUNGETFEATURES)
+/// through their pointer: the only ones [`ioctl_get_int`] issues, which makes it sound.
+#[derive(Clone, Copy)]
+enum GetInt {
+    Features,
+    VnetHdrSz,
+    VnetLe,
+}
+
+/// The TUN ioctls that read one `int` through their pointer, for [`ioctl_set_int`].
+#[derive(Clone, Copy)]
+enum SetInt {
+    VnetHdrSz,
+    VnetLe,
+}
+
+/// One ioctl of [`GetInt`]: the integer it writes.
+fn ioctl_get_int(fd: BorrowedFd<'_>, get: GetInt) -> io::Result<c_int> {
+    let request = match get {
+        GetInt::Features => libc::TUNGETFEATURES,
+        GetInt::VnetHdrSz => libc::TUNGETVNETHDRSZ,
+        GetInt::VnetLe => libc::TUNGETVNETLE,
+    };
+    let mut value: c_int = 0;
+    // SAFETY: every `GetInt` ioctl writes one 4-byte integer into the valid, exclusive `value`.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), request, &mut value as *mut c_int) })?;
+    Ok(value)
+}
+
+/// One ioctl of [`SetInt`] with `value`.
+fn ioctl_set_int(fd: BorrowedFd<'_>, set: SetInt, value: c_int) -> io::Result<()> {
+    let request = match set {
+        SetInt::VnetHdrSz => libc::TUNSETVNETHDRSZ,
+        SetInt::VnetLe => libc::TUNSETVNETLE,
+    };
+    // SAFETY: every `SetInt` ioctl reads one `int` through the pointer to the live `value`.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), request, &value as *const c_int) })?;
+    Ok(())
+}
+
 /// TUNGETFEATURES: the IFF_* flags this kernel supports in TUNSETIFF (T5).
 pub(crate) fn tungetfeatures(fd: BorrowedFd<'_>) -> io::Result<c_uint> {
-    let mut features: c_uint = 0;
-    // SAFETY: TUNGETFEATURES writes one `unsigned int` into the valid, exclusive `features`.
-    cvt(unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            libc::TUNGETFEATURES,
-            &mut features as *mut c_uint,
-        )
-    })?;
-    Ok(features)
+    let features = ioctl_get_int(fd, GetInt::Features)?;
+    // The kernel wrote an `unsigned int`: the same four bytes.
+    Ok(c_uint::from_ne_bytes(features.to_ne_bytes()))
 }
 
 /// TUNSETOFFLOAD: the TUN_F_* bits, passed by value, not by pointer (T1).
@@ -140,39 +181,22 @@ pub(crate) fn tunsetoffload(fd: BorrowedFd<'_>, bits: c_uint) -> io::Result<()> 
 
 /// TUNSETVNETHDRSZ: the header size, passed by pointer to an int (T12).
 pub(crate) fn tunsetvnethdrsz(fd: BorrowedFd<'_>, size: c_int) -> io::Result<()> {
-    // SAFETY: TUNSETVNETHDRSZ reads one `int` through the pointer to the live local `size`.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size as *const c_int) })?;
-    Ok(())
+    ioctl_set_int(fd, SetInt::VnetHdrSz, size)
 }
 
 /// TUNGETVNETHDRSZ: the header size in use.
 pub(crate) fn tungetvnethdrsz(fd: BorrowedFd<'_>) -> io::Result<c_int> {
-    let mut size: c_int = 0;
-    // SAFETY: TUNGETVNETHDRSZ writes one `int` into the valid, exclusive `size`.
-    cvt(unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            libc::TUNGETVNETHDRSZ,
-            &mut size as *mut c_int,
-        )
-    })?;
-    Ok(size)
+    ioctl_get_int(fd, GetInt::VnetHdrSz)
 }
 
 /// TUNSETVNETLE: little-endian header fields on (non-zero) or off (T13).
 pub(crate) fn tunsetvnetle(fd: BorrowedFd<'_>, le: bool) -> io::Result<()> {
-    let value = c_int::from(le);
-    // SAFETY: TUNSETVNETLE reads one `int` through the pointer to the live local `value`.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETLE, &value as *const c_int) })?;
-    Ok(())
+    ioctl_set_int(fd, SetInt::VnetLe, c_int::from(le))
 }
 
 /// TUNGETVNETLE: whether header fields are little-endian.
 pub(crate) fn tungetvnetle(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    let mut value: c_int = 0;
-    // SAFETY: TUNGETVNETLE writes one `int` into the valid, exclusive `value`.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNGETVNETLE, &mut value as *mut c_int) })?;
-    Ok(value != 0)
+    Ok(ioctl_get_int(fd, GetInt::VnetLe)? != 0)
 }
 
 /// Sets or clears `O_NONBLOCK` on the open file description (shared with every dup of `fd`).
@@ -242,16 +266,11 @@ pub(crate) fn if_nametoindex(name: &str) -> io::Result<u32> {
 #[cfg(feature = "testkit")]
 pub(crate) fn packet_tap(ifindex: u32) -> io::Result<OwnedFd> {
     let all = (libc::ETH_P_ALL as u16).to_be();
-    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
-    let raw = cvt(unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            c_int::from(all),
-        )
-    })?;
-    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = socket(
+        libc::AF_PACKET,
+        libc::SOCK_DGRAM | libc::SOCK_NONBLOCK,
+        c_int::from(all),
+    )?;
     // SAFETY: `sockaddr_ll` is plain old data; all-zero is a valid value.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
@@ -722,16 +741,7 @@ pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
 /// calling thread's network namespace to `dst`.
 #[cfg(feature = "testkit")]
 pub(crate) fn send_raw_ipv4(packet: &[u8], dst: std::net::Ipv4Addr) -> io::Result<()> {
-    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
-    let raw = cvt(unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_RAW,
-        )
-    })?;
-    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW)?;
     let addr = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: 0,
@@ -776,26 +786,35 @@ impl Avx2 {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-impl vnet_core::csum::Summer for Avx2 {
-    #[inline]
-    fn sum(self, data: &[u8]) -> u16 {
-        // Short data (headers) is summed as fast by the inlined portable code as by a call.
-        if data.len() <= 64 {
-            return vnet_core::csum::sum(data);
-        }
-        // SAFETY: `self` exists, so `Avx2::detect` saw AVX2 on this CPU; the callee's only
-        // requirement beyond its safe signature is that the CPU supports AVX2.
-        unsafe { vnet_core::csum::avx2::sum(data) }
-    }
+/// The [`vnet_core::csum::Summer`] of a SIMD sum whose value proves (by its `detect`) that the
+/// CPU has the instructions: one body for every such sum, so that the short-data cut-off and the
+/// safety argument have one home.
+macro_rules! simd_summer {
+    ($ty:ident, $module:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        impl vnet_core::csum::Summer for $ty {
+            #[inline]
+            fn sum(self, data: &[u8]) -> u16 {
+                // Short data (headers) is summed as fast by the inlined portable code as by a call.
+                if data.len() <= 64 {
+                    return vnet_core::csum::sum(data);
+                }
+                // SAFETY: `self` exists, so its `detect` saw the instructions on this CPU; the
+                // callee's only requirement beyond its safe signature is that the CPU has them.
+                unsafe { vnet_core::csum::$module::sum(data) }
+            }
 
-    #[inline]
-    fn copy_and_sum(self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
-        // SAFETY: as in `sum`: `self` proves the CPU supports AVX2, the callee's only extra
-        // requirement.
-        unsafe { vnet_core::csum::avx2::copy_and_sum(dst, src) }
-    }
+            #[inline]
+            fn copy_and_sum(self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
+                // SAFETY: as in `sum`: `self` proves the CPU has the instructions, the callee's
+                // only extra requirement.
+                unsafe { vnet_core::csum::$module::copy_and_sum(dst, src) }
+            }
+        }
+    };
 }
+
+simd_summer!(Avx2, avx2);
 
 /// vnet-core's AVX-512 checksum ([`vnet_core::csum::avx512`]), usable only on a CPU that has
 /// AVX-512 F and BW.
@@ -817,42 +836,14 @@ impl Avx512 {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-impl vnet_core::csum::Summer for Avx512 {
-    #[inline]
-    fn sum(self, data: &[u8]) -> u16 {
-        // Short data (headers) is summed as fast by the inlined portable code as by a call.
-        if data.len() <= 64 {
-            return vnet_core::csum::sum(data);
-        }
-        // SAFETY: `self` exists, so `Avx512::detect` saw AVX-512 F and BW on this CPU; the
-        // callee's only requirement beyond its safe signature is that the CPU supports them.
-        unsafe { vnet_core::csum::avx512::sum(data) }
-    }
-
-    #[inline]
-    fn copy_and_sum(self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
-        // SAFETY: as in `sum`: `self` proves the CPU supports AVX-512 F and BW, the callee's only
-        // extra requirement.
-        unsafe { vnet_core::csum::avx512::copy_and_sum(dst, src) }
-    }
-}
+simd_summer!(Avx512, avx512);
 
 // ---- link configuration: rtnetlink (`crate::link`) and the interface ioctls ----
 
 /// A `NETLINK_ROUTE` socket of the calling thread's network namespace, talking to the kernel (the
 /// kernel binds it on the first send).
 pub(crate) fn netlink_route() -> io::Result<OwnedFd> {
-    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
-    let raw = cvt(unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    })?;
-    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE)
 }
 
 /// Sends one netlink request to the kernel (an unconnected netlink socket sends to port 0, the
@@ -918,11 +909,7 @@ pub(crate) fn if_indextoname(index: u32) -> io::Result<String> {
 /// throw-away UDP socket of the calling thread's network namespace.
 fn if_ioctl_get(name: &str, request: libc::Ioctl) -> io::Result<libc::ifreq> {
     check_if_name(name).map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
-    // SAFETY: socket takes no pointers; a non-negative result is a new descriptor we own.
-    let raw =
-        cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: `raw` was just returned by socket(2) and is owned by nothing else.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
     let mut req = ifreq(name, 0);
     // SAFETY: both requests read the name and write one member of the valid, exclusive `req`.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), request, &mut req as *mut libc::ifreq) })?;

@@ -52,35 +52,37 @@ impl AsyncDevice {
         self.inner.into_inner()
     }
 
-    /// Receives one packet: [`Device::recv`] once the device is readable.
-    pub async fn recv(&self, buf: &mut [u8]) -> Result<(VnetHdr, usize)> {
+    /// `op` on the device once it is ready for `interest`; on [`Error::WouldBlock`] the
+    /// readiness is cleared and awaited again. The one readiness loop of every method here.
+    async fn when_ready<T>(
+        &self,
+        interest: Interest,
+        mut op: impl FnMut(&Device) -> Result<T>,
+    ) -> Result<T> {
         loop {
             let mut ready = self
                 .inner
-                .readable()
+                .ready(interest)
                 .await
-                .map_err(Error::io("AsyncFd::readable"))?;
-            match ready.get_inner().recv(buf) {
+                .map_err(Error::io("AsyncFd::ready"))?;
+            match op(ready.get_inner()) {
                 Err(Error::WouldBlock) => ready.clear_ready(),
                 done => return done,
             }
         }
     }
 
+    /// Receives one packet: [`Device::recv`] once the device is readable.
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<(VnetHdr, usize)> {
+        self.when_ready(Interest::READABLE, |dev| dev.recv(buf))
+            .await
+    }
+
     /// Sends one packet: [`Device::send`] once the device is writable (a TUN write seldom
     /// waits: the packet goes into the stack).
     pub async fn send(&self, hdr: &VnetHdr, pkt: &[u8]) -> Result<usize> {
-        loop {
-            let mut ready = self
-                .inner
-                .writable()
-                .await
-                .map_err(Error::io("AsyncFd::writable"))?;
-            match ready.get_inner().send(hdr, pkt) {
-                Err(Error::WouldBlock) => ready.clear_ready(),
-                done => return done,
-            }
-        }
+        self.when_ready(Interest::WRITABLE, |dev| dev.send(hdr, pkt))
+            .await
     }
 
     /// [`Device::recv_split`] awaited: one read, a super-packet split into `out`

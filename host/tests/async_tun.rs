@@ -11,14 +11,15 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
-use vnet_core::gro::GroOptions;
 use vnet_core::hdr::Layout;
 use vnet_host::batch::{Coalescer, Room};
 use vnet_host::netns::{NetNs, require_root};
 use vnet_host::tokio::AsyncDevice;
 use vnet_host::udp::BatchSocket;
 use vnet_host::{DeviceKind, Offloads, Options};
-use vnet_packet::PacketSpec;
+
+#[path = "common/udp.rs"]
+mod udp;
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -40,11 +41,8 @@ where
     }
     eprintln!("{test}: kernel {}", vnet_host::kernel::release());
     let ns = NetNs::new().expect("ip netns add");
+    ns.disable_ipv6().expect("disable IPv6 in the namespace");
     ns.run(|| {
-        for conf in ["all", "default"] {
-            let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
-            std::fs::write(path, "1").expect("disable IPv6 in the namespace");
-        }
         let dev = Options::new(DeviceKind::Tun)
             .name("va0")
             .layout(Layout::V1)
@@ -122,26 +120,8 @@ fn async_send_coalesced_and_plain_packets_both_ways() {
                 panic!("IPv4 socket expected")
             };
             let peer = SocketAddrV4::new(PEER, PEER_PORT);
-            let datagram = |payload: &[u8], id: u16| {
-                let mut spec = PacketSpec::udp4(0);
-                spec.src[..4].copy_from_slice(&PEER.octets());
-                spec.dst[..4].copy_from_slice(&local.ip().octets());
-                (spec.src_port, spec.dst_port, spec.ip_id) = (PEER_PORT, local.port(), id);
-                spec.payload = payload.to_vec();
-                spec.build()
-            };
-            let (mut bufs, mut lens) = (Vec::new(), Vec::new());
-            for i in 0..10u16 {
-                let mut pkt = datagram(&[i as u8; 1000], 100 + i);
-                lens.push(pkt.len());
-                pkt.resize(65536, 0);
-                bufs.push(pkt);
-            }
-            let opts = GroOptions {
-                udp: true,
-                ..GroOptions::default()
-            };
-            let mut coalescer = Coalescer::new(16, opts);
+            let (mut bufs, lens) = udp::coalescible_batch(peer, local);
+            let mut coalescer = Coalescer::new(16, udp::udp_gro());
             let writes = dev
                 .send_coalesced(&mut coalescer, &mut bufs, &lens)
                 .await
@@ -154,7 +134,7 @@ fn async_send_coalesced_and_plain_packets_both_ways() {
                 assert_eq!(&buf[..n], &[i; 1000][..], "datagram {i}");
             }
             // One datagram in through the device...
-            let pkt = datagram(b"hello", 7);
+            let pkt = udp::udp_datagram_with_id(peer, local, b"hello", 7);
             dev.send(&Default::default(), &pkt).await.unwrap();
             let (n, _) = sock.recv_from(&mut buf).unwrap();
             assert_eq!(&buf[..n], b"hello");

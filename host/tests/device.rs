@@ -254,9 +254,9 @@ fn send_refuses_a_header_the_layout_cannot_hold() {
         // Refused by vnet-core before any syscall: the 10-byte layout has no num_buffers.
         assert!(matches!(
             dev.send(&hdr, &[0x45; 20]),
-            Err(Error::Header(
+            Err(Error::Core(vnet_core::Error::Hdr(
                 vnet_core::hdr::HdrError::Unrepresentable { .. }
-            ))
+            )))
         ));
     });
 }

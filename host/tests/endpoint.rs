@@ -18,7 +18,7 @@ use vnet_core::hdr::{GsoType, Layout};
 use vnet_core::meta::{TxFlags, TxMetadata};
 use vnet_core::virtio::{self, Features};
 use vnet_host::netns::{NetNs, require_root};
-use vnet_host::{DeviceKind, Endpoint, Error, Offloads, Options};
+use vnet_host::{DeviceKind, Endpoint, Error, Offloads, Options, Received};
 use vnet_packet::{L4, PacketSpec, tcp_flags};
 
 const TAP_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -35,13 +35,6 @@ fn uname() {
     }
 }
 
-fn quiet_ipv6() {
-    for conf in ["all", "default"] {
-        let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
-        std::fs::write(path, "1").expect("disable IPv6 in the namespace");
-    }
-}
-
 /// A namespace with TAP `ep0` (12-byte header, non-blocking, MAC `TAP_MAC`) up as 10.9.0.1/24, a
 /// permanent neighbour entry for the peer 10.9.0.2 at `PEER_MAC`, a TCP listener on
 /// 10.9.0.1:5001, and an endpoint over the TAP with `offloads`.
@@ -51,9 +44,9 @@ fn tap_setup(test: &str, offloads: Offloads) -> Option<(NetNs, Endpoint, TcpList
     }
     uname();
     let ns = NetNs::new().expect("ip netns add");
+    ns.disable_ipv6().expect("disable IPv6 in the namespace");
     let dev = ns
         .run(|| {
-            quiet_ipv6();
             Options::new(DeviceKind::Tap)
                 .name("ep0")
                 .layout(Layout::V1)
@@ -125,23 +118,27 @@ fn checksum_meta() -> TxMetadata {
     }
 }
 
+/// One frame from `ep` if one comes within `wait` (a non-blocking read after the wait); `None`
+/// when none does. Any other error fails the test.
+fn recv_within(ep: &Endpoint, buf: &mut [u8], wait: Duration) -> Option<Received> {
+    if !ep.device().wait_readable(wait).unwrap() {
+        return None;
+    }
+    match ep.recv(buf) {
+        Ok(got) => Some(got),
+        Err(Error::WouldBlock) => None,
+        Err(e) => panic!("recv: {e}"),
+    }
+}
+
 /// Waits for the kernel's TCP segment to the peer with all of `flags`; returns its sequence
 /// number.
 fn await_segment(ep: &Endpoint, flags: u8) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut buf = vec![0u8; 65536];
     while Instant::now() < deadline {
-        if !ep
-            .device()
-            .wait_readable(Duration::from_millis(100))
-            .unwrap()
-        {
+        let Some(got) = recv_within(ep, &mut buf, Duration::from_millis(100)) else {
             continue;
-        }
-        let got = match ep.recv(&mut buf) {
-            Ok(got) => got,
-            Err(Error::WouldBlock) => continue,
-            Err(e) => panic!("recv: {e}"),
         };
         let f = &buf[..got.len()];
         if f.len() < 54 || f[12..14] != [0x08, 0x00] || f[23] != 6 {
@@ -156,6 +153,14 @@ fn await_segment(ep: &Endpoint, flags: u8) -> u32 {
     panic!("no segment with flags {flags:#x} from the kernel within 5 s");
 }
 
+/// Sends the peer's SYN with sequence number `isn`, its checksums left to the backend, and waits
+/// for the kernel's SYN-ACK; returns the SYN-ACK's sequence number.
+fn syn_handshake(ep: &Endpoint, isn: u32) -> u32 {
+    let mut syn = guest_frame(&peer_segment(isn, 0, tcp_flags::SYN, vec![]));
+    ep.send(&checksum_meta(), &mut syn).expect("send SYN");
+    await_segment(ep, tcp_flags::SYN | tcp_flags::ACK)
+}
+
 /// OpenVMM's `tap_tx_with_offloads` in spirit: a SYN whose TCP checksum and IPv4 header checksum
 /// are left to the backend goes through `send` and the kernel answers with a SYN-ACK (a SYN with
 /// a wrong checksum is dropped silently).
@@ -167,9 +172,7 @@ fn endpoint_syn_with_tcp_and_ip_checksum_offload_reaches_a_socket() {
     ) else {
         return;
     };
-    let mut syn = guest_frame(&peer_segment(1000, 0, tcp_flags::SYN, vec![]));
-    ep.send(&checksum_meta(), &mut syn).expect("send SYN");
-    await_segment(&ep, tcp_flags::SYN | tcp_flags::ACK);
+    syn_handshake(&ep, 1000);
 }
 
 /// OpenVMM's `tap_tso_ipv4_checksum` in spirit: after a handshake through the endpoint, an
@@ -184,9 +187,7 @@ fn endpoint_tso_frame_with_ipv4_checksum_zero_is_received_intact() {
         return;
     };
     let isn = 7_000u32;
-    let mut syn = guest_frame(&peer_segment(isn, 0, tcp_flags::SYN, vec![]));
-    ep.send(&checksum_meta(), &mut syn).unwrap();
-    let their = await_segment(&ep, tcp_flags::SYN | tcp_flags::ACK);
+    let their = syn_handshake(&ep, isn);
     let mut ack = guest_frame(&peer_segment(
         isn + 1,
         their.wrapping_add(1),
@@ -242,9 +243,9 @@ fn endpoint_bridge_forwards_kernel_tso_super_packets() {
     }
     uname();
     let open = |ns: &NetNs, name: &str, addr: &str| {
+        ns.disable_ipv6().expect("disable IPv6 in the namespace");
         let dev = ns
             .run(|| {
-                quiet_ipv6();
                 Options::new(DeviceKind::Tap)
                     .name(name)
                     .layout(Layout::V1)
@@ -410,17 +411,8 @@ fn endpoint_from_fd_resets_offloads_set_by_someone_else() {
 fn forward(from: &Endpoint, to: &Endpoint, stop: &AtomicBool, gso_frames: &AtomicUsize) {
     let mut buf = vec![0u8; 65536 + 64];
     while !stop.load(Ordering::Relaxed) {
-        if !from
-            .device()
-            .wait_readable(Duration::from_millis(50))
-            .unwrap()
-        {
+        let Some(got) = recv_within(from, &mut buf, Duration::from_millis(50)) else {
             continue;
-        }
-        let got = match from.recv(&mut buf) {
-            Ok(got) => got,
-            Err(Error::WouldBlock) => continue,
-            Err(e) => panic!("recv: {e}"),
         };
         if got.hdr.gso_type != GsoType::NONE {
             gso_frames.fetch_add(1, Ordering::Relaxed);

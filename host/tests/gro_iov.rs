@@ -91,12 +91,8 @@ fn gro_iov_writes_what_the_copying_form_makes() {
             .trim()
     );
     let ns = NetNs::new().expect("ip netns add");
+    ns.forward_ipv4().unwrap();
     for (key, value) in [
-        ("net/ipv4/ip_forward", "1"),
-        ("net/ipv4/conf/all/rp_filter", "0"),
-        ("net/ipv4/conf/default/rp_filter", "0"),
-        ("net/ipv4/conf/all/send_redirects", "0"),
-        ("net/ipv4/conf/default/send_redirects", "0"),
         ("net/ipv6/conf/default/addr_gen_mode", "1"),
         ("net/ipv6/conf/default/accept_dad", "0"),
         ("net/ipv6/conf/default/router_solicitations", "0"),
@@ -120,17 +116,7 @@ fn gro_iov_writes_what_the_copying_form_makes() {
         })
         .expect("enter namespace");
     for dev in ["vgia", "vgib"] {
-        ns.ip(&[
-            "link",
-            "set",
-            dev,
-            "mtu",
-            "65535",
-            "txqueuelen",
-            "4096",
-            "up",
-        ])
-        .unwrap();
+        ns.link_up_for_gso(dev).unwrap();
     }
     ns.addr_add("vgia", "192.0.2.254/32").unwrap();
     ns.addr_add("vgib", "198.51.100.254/32").unwrap();

@@ -12,6 +12,7 @@ use std::time::Instant;
 use common::{Rng, check_options, hdr_hex, hex};
 use vnet_core::check::{self, Offload};
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
+use vnet_core::kernel::Profile;
 use vnet_host::kernel::{Coalesced, KernelCoalescer, KernelSegmenter, is_merged};
 use vnet_host::netns::require_root;
 use vnet_spec::gro_selftest::held_flows_delivery;
@@ -64,16 +65,16 @@ fn agree(seg: &KernelSegmenter, what: &str, hdr: &VnetHdr, pkt: &[u8]) -> Result
 }
 
 /// The kernel segmenter, after the probe has reported the kernel's profile for `test`.
-fn segmenter(test: &str) -> Option<KernelSegmenter> {
+fn segmenter(test: &str) -> Option<(KernelSegmenter, Profile)> {
     require_root(test).then(|| {
-        common::kernel(test);
-        KernelSegmenter::new().expect("kernel segmenter")
+        let kernel = common::kernel(test);
+        (KernelSegmenter::new().expect("kernel segmenter"), kernel)
     })
 }
 
 #[test]
 fn fact_a_accecn_gso_bit_is_refused() {
-    let Some(seg) = segmenter("fact_a_accecn_gso_bit_is_refused") else {
+    let Some((seg, _)) = segmenter("fact_a_accecn_gso_bit_is_refused") else {
         return;
     };
     let spec = PacketSpec::tcp4(3000);
@@ -102,10 +103,9 @@ fn fact_a_accecn_gso_bit_is_refused() {
 /// kernel really delivers that many datagrams. A kernel without USO refuses all of them.
 #[test]
 fn fact_b_uso_segment_limit() {
-    let Some(seg) = segmenter("fact_b_uso_segment_limit") else {
+    let Some((seg, kernel)) = segmenter("fact_b_uso_segment_limit") else {
         return;
     };
-    let kernel = common::kernel("fact_b_uso_segment_limit");
     let gso_size = 100u16;
     let limit = usize::from(kernel.udp_max_segments);
     let mut verdicts = Vec::new();
@@ -150,10 +150,9 @@ fn fact_b_uso_segment_limit() {
 
 #[test]
 fn fact_c_csum_start_below_ip_header_is_refused() {
-    let Some(seg) = segmenter("fact_c_csum_start_below_ip_header_is_refused") else {
+    let Some((seg, kernel)) = segmenter("fact_c_csum_start_below_ip_header_is_refused") else {
         return;
     };
-    let kernel = common::kernel("fact_c_csum_start_below_ip_header_is_refused");
     let spec = PacketSpec::udp4(64);
     let pkt = spec.build();
     // K17: refused where the profile says so, accepted on kernels without the bound.
@@ -181,10 +180,9 @@ fn fact_c_csum_start_below_ip_header_is_refused() {
 
 #[test]
 fn fact_d_hdr_len_beyond_packet_is_refused() {
-    let Some(seg) = segmenter("fact_d_hdr_len_beyond_packet_is_refused") else {
+    let Some((seg, kernel)) = segmenter("fact_d_hdr_len_beyond_packet_is_refused") else {
         return;
     };
-    let kernel = common::kernel("fact_d_hdr_len_beyond_packet_is_refused");
     let spec = PacketSpec::tcp4(100);
     let pkt = spec.build();
     let len = pkt.len() as u16;
@@ -432,7 +430,7 @@ fn random_case(rng: &mut Rng) -> (VnetHdr, Vec<u8>) {
 
 #[test]
 fn check_agrees_with_the_kernel_on_random_headers() {
-    let Some(seg) = segmenter("check_agrees_with_the_kernel_on_random_headers") else {
+    let Some((seg, _)) = segmenter("check_agrees_with_the_kernel_on_random_headers") else {
         return;
     };
     let mut rng = Rng::from_env(0x5eed_c4ec);

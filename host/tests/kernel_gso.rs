@@ -59,12 +59,7 @@ fn random_case(rng: &mut Rng, kind: Kind, wild: bool) -> Case {
     let udp = kind != Kind::Tcp;
     let v6 = rng.chance(1, 2);
     let mut spec = PacketSpec::of(v6, udp, 0);
-    spec.ip_id = rng.next() as u16;
-    spec.df = rng.chance(3, 4);
-    spec.tos = rng.next() as u8;
-    spec.ttl = rng.range(2, 255) as u8;
-    spec.flow_label = rng.next() as u32 & 0xf_ffff;
-    spec.src_port = rng.next() as u16;
+    common::random_ip_fields(rng, &mut spec, (3, 4));
     common::random_ip_options(rng, &mut spec);
     if let L4::Tcp { .. } = spec.l4 {
         common::random_tcp(rng, &mut spec);

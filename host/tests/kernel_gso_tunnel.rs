@@ -108,12 +108,7 @@ fn random_outer(rng: &mut Rng) -> PacketSpec {
     } else {
         PacketSpec::udp4(0)
     };
-    outer.ip_id = rng.next() as u16;
-    outer.df = rng.chance(1, 2);
-    outer.tos = rng.next() as u8;
-    outer.ttl = rng.range(2, 255) as u8;
-    outer.flow_label = rng.next() as u32 & 0xf_ffff;
-    outer.src_port = rng.next() as u16;
+    common::random_ip_fields(rng, &mut outer, (1, 2));
     let any_port = rng.next() as u16;
     outer.dst_port = *rng.pick(&[4789, 6081, any_port]);
     let short = rng.chance(1, 8);

@@ -3,11 +3,11 @@
 //! the same refusals, and not one byte of the room written.
 
 use proptest::prelude::*;
-use vnet_core::hdr::{Flags, VnetHdr};
+use vnet_core::hdr::VnetHdr;
 use vnet_host::Error;
 use vnet_host::batch::{Received, Room, Spaced, split, split_with_room};
 use vnet_spec::packet::PacketSpec;
-use vnet_spec::strategy::packet::{gso_header, super_packet_any};
+use vnet_spec::strategy::packet::{csum_header, gso_header, super_packet_any};
 
 /// What fills `out` before the split: any byte the split leaves must still be this.
 const FILL: u8 = 0xA5;
@@ -106,12 +106,7 @@ fn l12_split_with_room_places_splits_segments() {
 fn split_with_room_copies_a_whole_packet_after_its_head() {
     let spec = PacketSpec::tcp4(500);
     let mut pkt = spec.build_partial();
-    let hdr = VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        csum_start: spec.l4_offset() as u16,
-        csum_offset: spec.csum_offset() as u16,
-        ..VnetHdr::default()
-    };
+    let hdr = csum_header(&spec);
     let room = Room { head: 32, tail: 16 };
     let mut out = vec![FILL; 2048];
     let spaced = split_with_room(&hdr, &mut pkt, &mut out, room).unwrap();
@@ -143,7 +138,10 @@ fn split_with_room_short_buffer_is_an_error_writing_nothing() {
     ] {
         let mut out = vec![FILL; len];
         let err = split_with_room(&hdr, &mut pkt.clone(), &mut out, room);
-        assert!(matches!(err, Err(Error::Gso(_))), "{err:?}");
+        assert!(
+            matches!(err, Err(Error::Core(vnet_core::Error::Gso(_)))),
+            "{err:?}"
+        );
         assert!(out.iter().all(|&b| b == FILL), "nothing written");
     }
     let mut out = vec![FILL; spaced.len()];

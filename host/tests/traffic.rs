@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum;
-use vnet_core::gro::GroOptions;
 use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
 use vnet_host::batch::{Coalescer, Received};
 use vnet_host::netns::{NetNs, require_root};
 use vnet_host::udp::BatchSocket;
 use vnet_host::{Device, DeviceKind, Error, Offloads, Options};
-use vnet_packet::PacketSpec;
+
+#[path = "common/udp.rs"]
+mod udp;
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -38,13 +39,9 @@ fn setup(test: &str) -> Option<Setup> {
         return None;
     }
     let ns = NetNs::new().expect("ip netns add");
+    ns.disable_ipv6().expect("disable IPv6 in the namespace");
     let dev = ns
         .run(|| {
-            // IPv6 would put router solicitations and MLD reports on the device; keep it quiet.
-            for conf in ["all", "default"] {
-                let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
-                std::fs::write(path, "1").expect("disable IPv6 in the namespace");
-            }
             Options::new(DeviceKind::Tun)
                 .name("vt0")
                 .layout(Layout::V1)
@@ -103,20 +100,9 @@ fn is_udp_to_peer(pkt: &[u8]) -> bool {
         && pkt[22..24] == PEER_PORT.to_be_bytes()
 }
 
-/// An IPv4/UDP datagram with correct header and UDP checksums.
+/// An IPv4/UDP datagram with correct header and UDP checksums (IPv4 ID 1).
 fn udp_datagram(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
-    udp_datagram_with_id(src, dst, payload, 1)
-}
-
-/// [`udp_datagram`] with the given IPv4 identification. The kernel verifies both checksums on
-/// the way in: it is the oracle for vnet-packet's reference checksum here.
-fn udp_datagram_with_id(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8], id: u16) -> Vec<u8> {
-    let mut spec = PacketSpec::udp4(0);
-    spec.src[..4].copy_from_slice(&src.ip().octets());
-    spec.dst[..4].copy_from_slice(&dst.ip().octets());
-    (spec.src_port, spec.dst_port, spec.ip_id) = (src.port(), dst.port(), id);
-    spec.payload = payload.to_vec();
-    spec.build()
+    udp::udp_datagram_with_id(src, dst, payload, 1)
 }
 
 #[test]
@@ -287,20 +273,8 @@ fn batched_send_coalesces_and_the_kernel_delivers() {
     };
     let local = local_addr(&sock);
     let peer = SocketAddrV4::new(PEER, PEER_PORT);
-    let mut bufs: Vec<Vec<u8>> = Vec::new();
-    let mut lens = Vec::new();
-    for i in 0..10u16 {
-        let payload = vec![i as u8; 1000];
-        let mut pkt = udp_datagram_with_id(peer, local, &payload, 100 + i);
-        lens.push(pkt.len());
-        pkt.resize(65536, 0);
-        bufs.push(pkt);
-    }
-    let opts = GroOptions {
-        udp: true,
-        ..GroOptions::default()
-    };
-    let mut coalescer = Coalescer::new(16, opts);
+    let (mut bufs, lens) = udp::coalescible_batch(peer, local);
+    let mut coalescer = Coalescer::new(16, udp::udp_gro());
     let outputs = coalescer.coalesce(&mut bufs.clone(), &lens).unwrap();
     assert_eq!(outputs.len(), 1);
     assert_eq!(outputs[0].hdr.gso_type, GsoType::UDP_L4);

@@ -226,15 +226,7 @@ mod tests {
 
     /// What the oracle answered before: a 64 KiB buffer for every packet, `from` by search.
     fn reference(packets: &[Vec<u8>], opts: &GroOptions) -> Vec<Coalesced> {
-        let mut bufs: Vec<Vec<u8>> = packets
-            .iter()
-            .map(|p| {
-                let mut buf = p.clone();
-                buf.resize(MAX_DATAGRAM.max(p.len()), 0);
-                buf
-            })
-            .collect();
-        let lens: Vec<usize> = packets.iter().map(Vec::len).collect();
+        let (mut bufs, lens) = vnet_spec::strategy::train::gro_buffers(packets);
         let mut out = vec![Output::default(); packets.len()];
         let mut owner = vec![0usize; packets.len()];
         let n = Gro::<{ vnet_core::gro::LINUX_HELD_FLOWS }>::new(*opts)

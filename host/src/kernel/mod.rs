@@ -99,12 +99,8 @@ impl World {
     /// queue lengths and routes.
     fn new(napi_a: bool, layout_a: Layout, offloads_b: Offloads) -> io::Result<Self> {
         let ns = NetNs::new()?;
+        ns.forward_ipv4()?;
         for (key, value) in [
-            ("net/ipv4/ip_forward", "1"),
-            ("net/ipv4/conf/all/rp_filter", "0"),
-            ("net/ipv4/conf/default/rp_filter", "0"),
-            ("net/ipv4/conf/all/send_redirects", "0"),
-            ("net/ipv4/conf/default/send_redirects", "0"),
             ("net/ipv6/conf/all/forwarding", "1"),
             // No link-local address, no DAD, no router solicitation, no autoconf: B stays quiet.
             ("net/ipv6/conf/default/addr_gen_mode", "1"),
@@ -136,18 +132,7 @@ impl World {
             Ok((a, b))
         })??;
         for dev in [DEV_A, DEV_B] {
-            // The MTU never limits what is tested (GSO cuts at gso_size, not at the MTU), and a
-            // long queue holds every segment of one super-packet.
-            ns.ip(&[
-                "link",
-                "set",
-                dev,
-                "mtu",
-                "65535",
-                "txqueuelen",
-                "4096",
-                "up",
-            ])?;
+            ns.link_up_for_gso(dev)?;
         }
         ns.addr_add(DEV_A, "203.0.113.254/32")?;
         ns.addr_add(DEV_B, "198.51.100.254/32")?;

@@ -384,31 +384,24 @@ mod tests {
     #[test]
     fn policy_classes() {
         use Action::*;
-        assert_eq!(
-            classify(Step::UdpRecv, Some(libc::ECONNREFUSED)),
-            Drop(Cause::PeerUnreachable)
-        );
-        assert_eq!(
-            classify(Step::UdpSend, Some(libc::EMSGSIZE)),
-            Drop(Cause::PathMtu)
-        );
-        assert_eq!(
-            classify(Step::UdpSend, Some(libc::EACCES)),
-            Drop(Cause::Prohibited)
-        );
-        assert_eq!(
-            classify(Step::TunWrite, Some(libc::EIO)),
-            Wait(Cause::TunDown)
-        );
-        assert_eq!(
-            classify(Step::TunWrite, Some(libc::EINVAL)),
-            Drop(Cause::TunRefused)
-        );
-        assert_eq!(classify(Step::TunRead, Some(libc::EBADFD)), End);
-        assert_eq!(classify(Step::UdpSend, Some(libc::EBADF)), End);
-        assert_eq!(classify(Step::UdpRecv, Some(libc::ENOTSOCK)), End);
-        // Unknown errnos end the relay rather than being hidden.
-        assert_eq!(classify(Step::UdpRecv, Some(libc::ELOOP)), End);
+        for (step, errno, action) in [
+            (
+                Step::UdpRecv,
+                libc::ECONNREFUSED,
+                Drop(Cause::PeerUnreachable),
+            ),
+            (Step::UdpSend, libc::EMSGSIZE, Drop(Cause::PathMtu)),
+            (Step::UdpSend, libc::EACCES, Drop(Cause::Prohibited)),
+            (Step::TunWrite, libc::EIO, Wait(Cause::TunDown)),
+            (Step::TunWrite, libc::EINVAL, Drop(Cause::TunRefused)),
+            (Step::TunRead, libc::EBADFD, End),
+            (Step::UdpSend, libc::EBADF, End),
+            (Step::UdpRecv, libc::ENOTSOCK, End),
+            // Unknown errnos end the relay rather than being hidden.
+            (Step::UdpRecv, libc::ELOOP, End),
+        ] {
+            assert_eq!(classify(step, Some(errno)), action, "{step:?} {errno}");
+        }
         for (i, c) in Cause::ALL.iter().enumerate() {
             assert_eq!(*c as usize, i, "{c:?}");
         }

@@ -112,6 +112,17 @@ macro_rules! report {
     }};
 }
 
+/// Random IP and UDP/TCP fields that segmentation copies or rewrites: IP ID, DF (`df` chances
+/// as `(num, den)`), TOS, TTL (2 or more, so forwarding keeps the packet), flow label, source port.
+pub fn random_ip_fields(rng: &mut Rng, spec: &mut PacketSpec, df: (u64, u64)) {
+    spec.ip_id = rng.next() as u16;
+    spec.df = rng.chance(df.0, df.1);
+    spec.tos = rng.next() as u8;
+    spec.ttl = rng.range(2, 255) as u8;
+    spec.flow_label = rng.next() as u32 & 0xf_ffff;
+    spec.src_port = rng.next() as u16;
+}
+
 /// Random IP options for a generated super-packet, one time in three each: IPv6 a hop-by-hop
 /// header (first, as it must be) and a destination-options header; IPv4 options.
 pub fn random_ip_options(rng: &mut Rng, spec: &mut PacketSpec) {
@@ -309,15 +320,7 @@ pub fn complete_single(hdr: &VnetHdr, pkt: &[u8]) -> (VnetHdr, Vec<u8>) {
 /// vnet-core's GRO answer for `train` with `opts` (TUN framing), in its output order, headers with
 /// `hdr_len` zeroed (the kernel's is a hint, T19). Every buffer has room for the largest datagram.
 pub fn core_coalesce(train: &[Vec<u8>], opts: GroOptions) -> Vec<(VnetHdr, Vec<u8>)> {
-    let mut bufs: Vec<Vec<u8>> = train
-        .iter()
-        .map(|p| {
-            let mut b = p.clone();
-            b.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
-            b
-        })
-        .collect();
-    let lens: Vec<usize> = train.iter().map(Vec::len).collect();
+    let (mut bufs, lens) = vnet_spec::strategy::train::gro_buffers(train);
     let mut out = vec![Output::default(); train.len()];
     let mut owner = vec![0; train.len()];
     let n = Gro::<LINUX_HELD_FLOWS>::new(opts)

@@ -445,15 +445,7 @@ fn iovec_equals_contiguous_on<const FLOWS: usize>(
     let n = batch.len();
     let name = format!("vnet-core gro iovec ({FLOWS} flows, {opts:?})");
     // The contiguous form.
-    let mut bufs: Vec<Vec<u8>> = batch
-        .iter()
-        .map(|p| {
-            let mut b = p.clone();
-            b.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
-            b
-        })
-        .collect();
-    let lens: Vec<usize> = batch.iter().map(Vec::len).collect();
+    let (mut bufs, lens) = crate::strategy::train::gro_buffers(batch);
     let mut out = vec![Output::default(); n];
     let mut owner = vec![usize::MAX; n];
     let count = Gro::<FLOWS>::new(opts)

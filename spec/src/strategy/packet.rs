@@ -338,6 +338,17 @@ pub fn super_packet_tunnel() -> impl Strategy<Value = SuperPacket> {
         })
 }
 
+/// The header of a checksum-only request for `spec`'s packet (C3): NEEDS_CSUM at the transport
+/// header, no GSO. Also the base of [`gso_header`].
+pub fn csum_header(spec: &PacketSpec) -> VnetHdr {
+    VnetHdr {
+        flags: Flags::NEEDS_CSUM,
+        csum_start: spec.l4_offset() as u16,
+        csum_offset: spec.csum_offset() as u16,
+        ..VnetHdr::default()
+    }
+}
+
 /// The header of a GSO request for `spec`'s super-packet in the virtio convention (P3, P4, P6):
 /// NEEDS_CSUM at the transport header, the GSO type of the packet (TCPV4, TCPV6 or UDP_L4),
 /// exact `hdr_len`. Not a strategy: the kernel suites and the benches attach it to the packets
@@ -349,13 +360,10 @@ pub fn gso_header(spec: &PacketSpec, gso_size: u16) -> VnetHdr {
         (L4::Tcp { .. }, true) => GsoType::TCPV6,
     };
     VnetHdr {
-        flags: Flags::NEEDS_CSUM,
         gso_type,
         hdr_len: spec.hdr_len() as u16,
         gso_size,
-        csum_start: spec.l4_offset() as u16,
-        csum_offset: spec.csum_offset() as u16,
-        ..VnetHdr::default()
+        ..csum_header(spec)
     }
 }
 

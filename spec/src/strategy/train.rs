@@ -133,6 +133,19 @@ fn flow_any() -> impl Strategy<Value = FlowSpec> {
         )
 }
 
+/// A train as `Gro::coalesce` takes it: each packet in a buffer with room to grow to
+/// `MAX_DATAGRAM` (a merged packet grows in place), and the packets' lengths.
+pub fn gro_buffers(train: &[Vec<u8>]) -> (Vec<Vec<u8>>, Vec<usize>) {
+    train
+        .iter()
+        .map(|p| {
+            let mut buf = p.clone();
+            buf.resize(vnet_core::gro::MAX_DATAGRAM.max(p.len()), 0);
+            (buf, p.len())
+        })
+        .unzip()
+}
+
 /// The packets of flow number `j`, in sequence order.
 pub fn flow_packets(j: usize, f: &FlowSpec) -> Vec<Vec<u8>> {
     let mut base = match f.kind {

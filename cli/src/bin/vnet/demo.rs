@@ -442,12 +442,9 @@ impl Topology {
                 WIRE_A_ADDR,
             ),
         ] {
+            // IPv6 would put router solicitations on the TUNs; keep the demo IPv4 only.
+            ns.disable_ipv6()?;
             let tun = ns.run(|| {
-                // IPv6 would put router solicitations on the TUNs; keep the demo IPv4 only.
-                for conf in ["all", "default"] {
-                    let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
-                    std::fs::write(path, "1")?;
-                }
                 Options::new(DeviceKind::Tun)
                     .name(dev)
                     .layout(Layout::V1)
@@ -667,26 +664,38 @@ impl Transfer {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// Runs `job`; a failure is recorded as `who`'s and stops the transfer.
+    fn reporting(&self, who: &str, job: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+        let result = job();
+        if let Err(err) = &result {
+            self.fail(format_args!("{who}: {err}"));
+        }
+        result
+    }
+
+    /// Calls `step` (a read or a write with a `TICK` timeout) until told to stop or until it
+    /// answers `false` (the end of the stream); a timeout only lets the loop look at `stop`.
+    fn until_stopped(&self, mut step: impl FnMut() -> io::Result<bool>) -> io::Result<()> {
+        while !self.stop.load(Ordering::Relaxed) {
+            match step() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(err) if is_timeout(&err) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
     /// Client (in ns A): connect, then write until told to stop.
     fn send(&self) -> io::Result<()> {
-        let result = (|| {
+        self.reporting("client", || {
             let server = SocketAddr::V4(SocketAddrV4::new(B_ADDR, TCP_PORT));
             let mut stream = TcpStream::connect_timeout(&server, Duration::from_secs(5))?;
             stream.set_write_timeout(Some(TICK))?;
             let data = vec![0x5a_u8; CHUNK];
-            while !self.stop.load(Ordering::Relaxed) {
-                match stream.write(&data) {
-                    Ok(_) => {}
-                    Err(err) if is_timeout(&err) => {}
-                    Err(err) => return Err(err),
-                }
-            }
-            Ok(())
-        })();
-        if let Err(err) = &result {
-            self.fail(format_args!("client: {err}"));
-        }
-        result
+            self.until_stopped(|| stream.write(&data).map(|_| true))
+        })
     }
 
     /// Server (in ns B): accept `flows` connections and count what they deliver.
@@ -718,27 +727,18 @@ impl Transfer {
         })
     }
 
+    /// A reader of the server: counts what `stream` delivers until it ends or the transfer stops.
     fn drain(&self, mut stream: TcpStream) -> io::Result<()> {
-        let result = (|| {
+        self.reporting("server", || {
             stream.set_nonblocking(false)?;
             stream.set_read_timeout(Some(TICK))?;
             let mut buf = vec![0u8; CHUNK];
-            while !self.stop.load(Ordering::Relaxed) {
-                match stream.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        self.received.fetch_add(n as u64, Ordering::Relaxed);
-                    }
-                    Err(err) if is_timeout(&err) => {}
-                    Err(err) => return Err(err),
-                }
-            }
-            Ok(())
-        })();
-        if let Err(err) = &result {
-            self.fail(format_args!("server: {err}"));
-        }
-        result
+            self.until_stopped(|| {
+                let n = stream.read(&mut buf)?;
+                self.received.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(n > 0)
+            })
+        })
     }
 }
 
