@@ -426,20 +426,34 @@ fn merged_header_g6() {
 
 // ---- the laws on random trains ----
 
+/// A flow-table size of `laws::TABLE_SIZES` and options: either policy, UDP on or off, any kernel
+/// profile.
+fn table_and_options() -> impl Strategy<Value = (usize, GroOptions)> {
+    (
+        prop::sample::select(laws::TABLE_SIZES.to_vec()),
+        any::<bool>(),
+        any::<bool>(),
+        0u8..4,
+    )
+        .prop_map(|(flows, udp, relax, kernel)| {
+            let base = if relax { relaxed() } else { linux() };
+            let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
+            (
+                flows,
+                GroOptions {
+                    udp,
+                    kernel,
+                    ..base
+                },
+            )
+        })
+}
+
 proptest! {
     #![proptest_config(vnet_spec::config("gro"))]
 
     #[test]
-    fn fast_equals_reference(
-        batch in train_any(),
-        udp in any::<bool>(),
-        relax in any::<bool>(),
-        flows in prop::sample::select(laws::TABLE_SIZES.to_vec()),
-        kernel in 0u8..4,
-    ) {
-        let base = if relax { relaxed() } else { linux() };
-        let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
-        let opts = GroOptions { udp, kernel, ..base };
+    fn fast_equals_reference(batch in train_any(), (flows, opts) in table_and_options()) {
         laws::agree(&CoreGroTable::new(flows, opts), &ReferenceGro { opts, flows }, &batch)?;
         laws::agree(&CoreGro::<64>::new(opts), &ReferenceGro { opts, flows: 64 }, &batch)?;
     }
@@ -462,16 +476,7 @@ proptest! {
     /// L11: the iovec form (G9) equals the contiguous form on every train, table size, policy,
     /// UDP setting and kernel profile.
     #[test]
-    fn l11_iovec_equals_contiguous(
-        batch in train_any(),
-        udp in any::<bool>(),
-        relax in any::<bool>(),
-        flows in prop::sample::select(laws::TABLE_SIZES.to_vec()),
-        kernel in 0u8..4,
-    ) {
-        let base = if relax { relaxed() } else { linux() };
-        let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
-        let opts = GroOptions { udp, kernel, ..base };
+    fn l11_iovec_equals_contiguous(batch in train_any(), (flows, opts) in table_and_options()) {
         laws::iovec_equals_contiguous(flows, opts, &batch)?;
     }
 
