@@ -1,4 +1,4 @@
-//! The oracle's answers against their JSON Schema (`cli/schema/oracle.schema.json`): every golden
+//! O9: the oracle's answers against their JSON Schema (`cli/schema/oracle.schema.json`): every golden
 //! output line, and an answer of every error code, each produced by the `vnet` program; the
 //! schema, the code and `ORACLE.md` name the same error codes.
 

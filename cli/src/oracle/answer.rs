@@ -1,5 +1,5 @@
-//! The oracle's answers as JSON objects (schema `cli/schema/oracle.schema.json`, described in
-//! `cli/ORACLE.md`): every object starts with the schema version, `"v":1`, then `"ok"`. An
+//! The oracle's answers as JSON objects (O9; schema `cli/schema/oracle.schema.json`, described
+//! in `cli/ORACLE.md`): every object starts with the schema version, `"v":1`, then `"ok"`. An
 //! answer is a reply (`"ok":true`, or a rejection: `"ok":false` with the `"rule"` vnet-core
 //! refused the input under and its `"error"`), or the error object of malformed input, with a
 //! stable `"code"`, the `"rule"` where one applies, where it was (`"line"` or `"record"`) and a
