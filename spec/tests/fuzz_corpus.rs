@@ -253,23 +253,34 @@ fn harnesses_on_tiny_inputs() {
     assert_eq!(fuzzing::reference_sum(&[0x01]), 0x0100);
 }
 
-/// L9 on the whole `gso` corpus (its byte form is `gso_iovec`'s), regressions included: the
-/// fuzzer's finds for the contiguous form, cut into pieces, segment alike in the iovec form.
-#[test]
-fn l9_gso_corpus_through_gso_iovec() {
+/// Replays target `from`'s corpus and regressions through `law` (a target of the same byte form):
+/// each file `decode` reads must pass without a panic. Returns how many did.
+fn replay_through<T: std::panic::RefUnwindSafe>(
+    from: &str,
+    decode: fn(&[u8]) -> Option<T>,
+    law: fn(&T),
+) -> usize {
     let dirs = [
-        fuzz_dir().join("corpus").join("gso"),
-        fuzz_dir().join("regressions").join("gso"),
+        fuzz_dir().join("corpus").join(from),
+        fuzz_dir().join("regressions").join(from),
     ];
     let mut replayed = 0;
     for path in dirs.iter().flat_map(|d| files(d)) {
         let data = fs::read(&path).unwrap();
-        if let Some(input) = GsoInput::from_bytes(&data) {
-            let outcome = std::panic::catch_unwind(|| fuzzing::gso_iovec(&input));
-            assert!(outcome.is_ok(), "{} fails gso_iovec", path.display());
+        if let Some(input) = decode(&data) {
+            let outcome = std::panic::catch_unwind(|| law(&input));
+            assert!(outcome.is_ok(), "{} fails the law", path.display());
             replayed += 1;
         }
     }
+    replayed
+}
+
+/// L9 on the whole `gso` corpus (its byte form is `gso_iovec`'s), regressions included: the
+/// fuzzer's finds for the contiguous form, cut into pieces, segment alike in the iovec form.
+#[test]
+fn l9_gso_corpus_through_gso_iovec() {
+    let replayed = replay_through("gso", GsoInput::from_bytes, fuzzing::gso_iovec);
     assert!(replayed > 60, "{replayed}");
 }
 
@@ -277,18 +288,6 @@ fn l9_gso_corpus_through_gso_iovec() {
 /// fuzzer's finds for the contiguous form coalesce alike in the iovec form.
 #[test]
 fn l11_gro_corpus_through_gro_iovec() {
-    let dirs = [
-        fuzz_dir().join("corpus").join("gro"),
-        fuzz_dir().join("regressions").join("gro"),
-    ];
-    let mut replayed = 0;
-    for path in dirs.iter().flat_map(|d| files(d)) {
-        let data = fs::read(&path).unwrap();
-        if let Some(input) = GroInput::from_bytes(&data) {
-            let outcome = std::panic::catch_unwind(|| fuzzing::gro_iovec(&input));
-            assert!(outcome.is_ok(), "{} fails gro_iovec", path.display());
-            replayed += 1;
-        }
-    }
+    let replayed = replay_through("gro", GroInput::from_bytes, fuzzing::gro_iovec);
     assert!(replayed > 60, "{replayed}");
 }
