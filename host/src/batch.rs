@@ -350,15 +350,23 @@ impl Device {
         lens: &[usize],
     ) -> Result<usize> {
         let outputs = coalescer.coalesce(bufs, lens)?;
-        for o in outputs {
-            let pkt = bufs
-                .get(o.index)
-                .and_then(|b| b.as_ref().get(..o.len))
-                .unwrap_or_default();
-            self.send(&o.hdr, pkt)?;
+        for (hdr, pkt) in merged_packets(outputs, bufs) {
+            self.send(hdr, pkt)?;
         }
         Ok(outputs.len())
     }
+}
+
+/// The packets a coalescing left, each as its header and its bytes in `bufs` (the buffer
+/// [`Output::index`] names, up to [`Output::len`]); both senders write these.
+pub(crate) fn merged_packets<'a, B: AsRef<[u8]>>(
+    outputs: &'a [Output],
+    bufs: &'a [B],
+) -> impl Iterator<Item = (&'a VnetHdr, &'a [u8])> {
+    outputs.iter().map(|o| {
+        let pkt = bufs.get(o.index).and_then(|b| b.as_ref().get(..o.len));
+        (&o.hdr, pkt.unwrap_or_default())
+    })
 }
 
 #[cfg(test)]

@@ -113,12 +113,8 @@ impl AsyncDevice {
         lens: &[usize],
     ) -> Result<usize> {
         let outputs = coalescer.coalesce(bufs, lens)?;
-        for o in outputs {
-            let pkt = bufs
-                .get(o.index)
-                .and_then(|b| b.as_ref().get(..o.len))
-                .unwrap_or_default();
-            self.send(&o.hdr, pkt).await?;
+        for (hdr, pkt) in batch::merged_packets(outputs, bufs) {
+            self.send(hdr, pkt).await?;
         }
         Ok(outputs.len())
     }
