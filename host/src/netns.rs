@@ -158,6 +158,11 @@ impl NetNs {
         })
     }
 
+    /// Opens a TUN/TAP device inside the namespace; the device stays there when the fd returns.
+    pub fn open(&self, options: &crate::Options) -> io::Result<crate::Device> {
+        Ok(self.run(|| options.open())??)
+    }
+
     /// `ip -n NAME <args>`; a non-zero exit is an error carrying ip's stderr.
     pub fn ip(&self, args: &[&str]) -> io::Result<()> {
         let mut full = vec!["-n", &self.name];

@@ -17,6 +17,12 @@ fn in_netns<T: Send>(test: &str, f: impl FnOnce(&NetNs) -> T + Send) -> Option<T
     Some(ns.run(|| f(&ns)).expect("enter namespace"))
 }
 
+/// Opens `name` with `layout`'s header, other options at their defaults.
+fn open(kind: DeviceKind, name: &str, layout: Layout) -> Device {
+    let dev = Options::new(kind).name(name).layout(layout).open();
+    dev.unwrap_or_else(|e| panic!("open {name}: {e}"))
+}
+
 #[test]
 fn open_tun_and_tap_with_each_header_size() {
     in_netns("open_tun_and_tap_with_each_header_size", |_| {
@@ -24,11 +30,7 @@ fn open_tun_and_tap_with_each_header_size() {
             for layout in Layout::ALL {
                 let size = layout.size();
                 let name = format!("{prefix}{size}");
-                let dev = Options::new(kind)
-                    .name(&name)
-                    .layout(layout)
-                    .open()
-                    .unwrap();
+                let dev = open(kind, &name, layout);
                 assert_eq!(dev.name(), name);
                 assert_eq!(dev.kind(), kind);
                 assert_eq!(dev.vnet_hdr_len(), size, "read back by TUNGETVNETHDRSZ");
@@ -60,11 +62,7 @@ fn options_are_checked_before_the_kernel() {
 #[test]
 fn adopt_a_preopened_fd() {
     in_netns("adopt_a_preopened_fd", |_| {
-        let dev = Options::new(DeviceKind::Tap)
-            .name("vadopt0")
-            .layout(Layout::V1HashTunnel)
-            .open()
-            .unwrap();
+        let dev = open(DeviceKind::Tap, "vadopt0", Layout::V1HashTunnel);
         // A dup, as a runtime would pass it; the original stays open.
         let dup: OwnedFd = dev.as_fd().try_clone_to_owned().unwrap();
         let adopted = Device::from_fd(dup).unwrap();
@@ -242,11 +240,7 @@ fn namespace_is_deleted_even_when_the_closure_panics() {
 #[test]
 fn send_refuses_a_header_the_layout_cannot_hold() {
     in_netns("send_refuses_a_header_the_layout_cannot_hold", |_| {
-        let dev = Options::new(DeviceKind::Tun)
-            .name("vlegacy0")
-            .layout(Layout::Legacy)
-            .open()
-            .unwrap();
+        let dev = open(DeviceKind::Tun, "vlegacy0", Layout::Legacy);
         let hdr = vnet_core::hdr::VnetHdr {
             num_buffers: 1,
             ..Default::default()

@@ -37,24 +37,17 @@ fn uname() {
 
 /// A namespace with TAP `ep0` (12-byte header, non-blocking, MAC `TAP_MAC`) up as 10.9.0.1/24, a
 /// permanent neighbour entry for the peer 10.9.0.2 at `PEER_MAC`, a TCP listener on
-/// 10.9.0.1:5001, and an endpoint over the TAP with `offloads`.
-fn tap_setup(test: &str, offloads: Offloads) -> Option<(NetNs, Endpoint, TcpListener)> {
+/// 10.9.0.1:5001, and an endpoint over the TAP with no offloads: `body` runs with the endpoint
+/// and the listener (skipped without root).
+fn with_tap(test: &str, body: impl FnOnce(&Endpoint, &TcpListener)) {
     if !require_root(test) {
-        return None;
+        return;
     }
     uname();
     let ns = NetNs::new().expect("ip netns add");
     ns.disable_ipv6().expect("disable IPv6 in the namespace");
-    let dev = ns
-        .run(|| {
-            Options::new(DeviceKind::Tap)
-                .name("ep0")
-                .layout(Layout::V1)
-                .nonblocking(true)
-                .open()
-                .expect("open TAP")
-        })
-        .expect("enter namespace");
+    let tap = Options::new(DeviceKind::Tap).name("ep0").layout(Layout::V1);
+    let dev = ns.open(&tap.nonblocking(true)).expect("open TAP");
     ns.ip(&["link", "set", "ep0", "address", "02:00:00:00:00:01"])
         .unwrap();
     ns.addr_add("ep0", &format!("{LOCAL}/24")).unwrap();
@@ -76,8 +69,8 @@ fn tap_setup(test: &str, offloads: Offloads) -> Option<(NetNs, Endpoint, TcpList
         .unwrap()
         .unwrap();
     listener.set_nonblocking(true).unwrap();
-    let ep = Endpoint::new(dev, offloads).expect("endpoint");
-    Some((ns, ep, listener))
+    let ep = Endpoint::new(dev, Offloads::NONE).expect("endpoint");
+    body(&ep, &listener);
 }
 
 /// A TCP segment from the peer to the listener, as a TAP frame.
@@ -166,13 +159,10 @@ fn syn_handshake(ep: &Endpoint, isn: u32) -> u32 {
 /// a wrong checksum is dropped silently).
 #[test]
 fn endpoint_syn_with_tcp_and_ip_checksum_offload_reaches_a_socket() {
-    let Some((_ns, ep, _listener)) = tap_setup(
-        "endpoint_syn_with_tcp_and_ip_checksum_offload_reaches_a_socket",
-        Offloads::NONE,
-    ) else {
-        return;
-    };
-    syn_handshake(&ep, 1000);
+    let test = "endpoint_syn_with_tcp_and_ip_checksum_offload_reaches_a_socket";
+    with_tap(test, |ep, _| {
+        syn_handshake(ep, 1000);
+    });
 }
 
 /// OpenVMM's `tap_tso_ipv4_checksum` in spirit: after a handshake through the endpoint, an
@@ -180,57 +170,54 @@ fn endpoint_syn_with_tcp_and_ip_checksum_offload_reaches_a_socket() {
 /// fixed up (M9), segmented by the kernel and read intact from the accepted socket.
 #[test]
 fn endpoint_tso_frame_with_ipv4_checksum_zero_is_received_intact() {
-    let Some((_ns, ep, listener)) = tap_setup(
-        "endpoint_tso_frame_with_ipv4_checksum_zero_is_received_intact",
-        Offloads::NONE,
-    ) else {
-        return;
-    };
-    let isn = 7_000u32;
-    let their = syn_handshake(&ep, isn);
-    let mut ack = guest_frame(&peer_segment(
-        isn + 1,
-        their.wrapping_add(1),
-        tcp_flags::ACK,
-        vec![],
-    ));
-    ep.send(&checksum_meta(), &mut ack).unwrap();
-    let payload: Vec<u8> = (0..3500u32).map(|i| (i * 7 + 3) as u8).collect();
-    let mut tso = guest_frame(&peer_segment(
-        isn + 1,
-        their.wrapping_add(1),
-        tcp_flags::ACK | tcp_flags::PSH,
-        payload.clone(),
-    ));
-    // NDIS LSO leaves the IPv4 total length 0 as well.
-    tso[14 + 2..14 + 4].copy_from_slice(&[0, 0]);
-    let meta = TxMetadata {
-        flags: checksum_meta()
-            .flags
-            .with(TxFlags::OFFLOAD_TCP_SEGMENTATION),
-        l4_len: 20,
-        max_segment_size: 1000,
-        ..checksum_meta()
-    };
-    ep.send(&meta, &mut tso).expect("send TSO");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut stream = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "no connection accepted");
-                std::thread::sleep(Duration::from_millis(20));
+    let test = "endpoint_tso_frame_with_ipv4_checksum_zero_is_received_intact";
+    with_tap(test, |ep, listener| {
+        let isn = 7_000u32;
+        let their = syn_handshake(ep, isn);
+        let mut ack = guest_frame(&peer_segment(
+            isn + 1,
+            their.wrapping_add(1),
+            tcp_flags::ACK,
+            vec![],
+        ));
+        ep.send(&checksum_meta(), &mut ack).unwrap();
+        let payload: Vec<u8> = (0..3500u32).map(|i| (i * 7 + 3) as u8).collect();
+        let mut tso = guest_frame(&peer_segment(
+            isn + 1,
+            their.wrapping_add(1),
+            tcp_flags::ACK | tcp_flags::PSH,
+            payload.clone(),
+        ));
+        // NDIS LSO leaves the IPv4 total length 0 as well.
+        tso[14 + 2..14 + 4].copy_from_slice(&[0, 0]);
+        let meta = TxMetadata {
+            flags: checksum_meta()
+                .flags
+                .with(TxFlags::OFFLOAD_TCP_SEGMENTATION),
+            l4_len: 20,
+            max_segment_size: 1000,
+            ..checksum_meta()
+        };
+        ep.send(&meta, &mut tso).expect("send TSO");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "no connection accepted");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("accept: {e}"),
             }
-            Err(e) => panic!("accept: {e}"),
-        }
-    };
-    stream.set_nonblocking(false).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut got = vec![0u8; payload.len()];
-    stream.read_exact(&mut got).expect("the TSO payload");
-    assert_eq!(got, payload);
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut got = vec![0u8; payload.len()];
+        stream.read_exact(&mut got).expect("the TSO payload");
+        assert_eq!(got, payload);
+    });
 }
 
 /// Two TAP endpoints bridged, each in its own namespace, with TSO in TUNSETOFFLOAD: a kernel TCP
@@ -244,16 +231,8 @@ fn endpoint_bridge_forwards_kernel_tso_super_packets() {
     uname();
     let open = |ns: &NetNs, name: &str, addr: &str| {
         ns.disable_ipv6().expect("disable IPv6 in the namespace");
-        let dev = ns
-            .run(|| {
-                Options::new(DeviceKind::Tap)
-                    .name(name)
-                    .layout(Layout::V1)
-                    .nonblocking(true)
-                    .open()
-                    .expect("open TAP")
-            })
-            .unwrap();
+        let tap = Options::new(DeviceKind::Tap).name(name).layout(Layout::V1);
+        let dev = ns.open(&tap.nonblocking(true)).expect("open TAP");
         ns.addr_add(name, addr).unwrap();
         ns.link_up(name).unwrap();
         Endpoint::new(dev, Offloads::CSUM | Offloads::TSO).expect("endpoint")
@@ -347,15 +326,8 @@ fn endpoint_every_guest_feature_set_gives_offloads_the_kernel_takes() {
 /// meet EBUSY) with `agreed`'s offloads and checks the kernel took them.
 fn check_agreement(ns: &NetNs, n: usize, agreed: virtio::Agreed, layout: Layout) {
     let name = format!("feat{n}");
-    let dev = ns
-        .run(|| {
-            Options::new(DeviceKind::Tap)
-                .name(&name)
-                .layout(layout)
-                .open()
-                .expect("open TAP")
-        })
-        .unwrap();
+    let tap = Options::new(DeviceKind::Tap).name(&name).layout(layout);
+    let dev = ns.open(&tap).expect("open TAP");
     let wanted = Offloads::from_bits_retain(agreed.tap_offloads());
     let ep = Endpoint::for_agreement(dev, agreed).expect("endpoint");
     let tunnel = Offloads::UDP_TUNNEL;
@@ -378,13 +350,8 @@ fn endpoint_from_fd_resets_offloads_set_by_someone_else() {
     uname();
     let ns = NetNs::new().unwrap();
     let dev = ns
-        .run(|| {
-            Options::new(DeviceKind::Tap)
-                .name("adopt0")
-                .open()
-                .expect("open TAP")
-        })
-        .unwrap();
+        .open(&Options::new(DeviceKind::Tap).name("adopt0"))
+        .expect("open TAP");
     dev.set_offloads(Offloads::CSUM | Offloads::TSO | Offloads::TSO_ECN)
         .unwrap();
     let ep = Endpoint::from_fd(OwnedFd::from(dev), Offloads::CSUM).expect("adopt");

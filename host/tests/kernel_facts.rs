@@ -64,38 +64,35 @@ fn agree(seg: &KernelSegmenter, what: &str, hdr: &VnetHdr, pkt: &[u8]) -> Result
     kernel
 }
 
-/// The kernel segmenter, after the probe has reported the kernel's profile for `test`.
-fn segmenter(test: &str) -> Option<(KernelSegmenter, Profile)> {
-    require_root(test).then(|| {
+/// Runs `body` with the kernel segmenter and the kernel's profile, after the probe has reported
+/// the profile for `test` (skipped without root).
+fn with_segmenter(test: &str, body: impl FnOnce(&KernelSegmenter, Profile)) {
+    if require_root(test) {
         let kernel = common::kernel(test);
-        (KernelSegmenter::new().expect("kernel segmenter"), kernel)
-    })
+        body(&KernelSegmenter::new().expect("kernel segmenter"), kernel);
+    }
 }
 
 #[test]
 fn fact_a_accecn_gso_bit_is_refused() {
-    let Some((seg, _)) = segmenter("fact_a_accecn_gso_bit_is_refused") else {
-        return;
-    };
-    let spec = PacketSpec::tcp4(3000);
-    let pkt = spec.build_partial();
-    let base = gso_header(&spec, 1000);
-    // The control: the same packet as plain TCPV4 is accepted, so any refusal is the bit's.
-    assert_eq!(
-        agree(&seg, "(a) control gso_type 0x01", &base, &pkt),
-        Ok(())
-    );
-    let accecn = VnetHdr {
-        gso_type: GsoType(0x11),
-        ..base
-    };
-    let verdict = agree(
-        &seg,
-        "(a) gso_type 0x11 (AccECN 0x10 + TCPV4)",
-        &accecn,
-        &pkt,
-    );
-    assert_eq!(verdict, Err(libc::EINVAL));
+    with_segmenter("fact_a_accecn_gso_bit_is_refused", |seg, _| {
+        let spec = PacketSpec::tcp4(3000);
+        let pkt = spec.build_partial();
+        let base = gso_header(&spec, 1000);
+        // The control: the same packet as plain TCPV4 is accepted, so any refusal is the bit's.
+        assert_eq!(agree(seg, "(a) control gso_type 0x01", &base, &pkt), Ok(()));
+        let accecn = VnetHdr {
+            gso_type: GsoType(0x11),
+            ..base
+        };
+        let verdict = agree(
+            seg,
+            "(a) gso_type 0x11 (AccECN 0x10 + TCPV4)",
+            &accecn,
+            &pkt,
+        );
+        assert_eq!(verdict, Err(libc::EINVAL));
+    });
 }
 
 /// K16 and K4: USO on a TUN, and its segment limit, at the limit the profile names: `check` and
@@ -103,130 +100,130 @@ fn fact_a_accecn_gso_bit_is_refused() {
 /// kernel really delivers that many datagrams. A kernel without USO refuses all of them.
 #[test]
 fn fact_b_uso_segment_limit() {
-    let Some((seg, kernel)) = segmenter("fact_b_uso_segment_limit") else {
-        return;
-    };
-    let gso_size = 100u16;
-    let limit = usize::from(kernel.udp_max_segments);
-    let mut verdicts = Vec::new();
-    for segments in [limit - 1, limit, limit + 1] {
-        let spec = PacketSpec::udp4(segments * usize::from(gso_size));
-        if spec.build().len() > 65535 {
-            continue;
+    with_segmenter("fact_b_uso_segment_limit", |seg, kernel| {
+        let gso_size = 100u16;
+        let limit = usize::from(kernel.udp_max_segments);
+        let mut verdicts = Vec::new();
+        for segments in [limit - 1, limit, limit + 1] {
+            let spec = PacketSpec::udp4(segments * usize::from(gso_size));
+            if spec.build().len() > 65535 {
+                continue;
+            }
+            let pkt = spec.build_partial();
+            let hdr = gso_header(&spec, gso_size);
+            let verdict = agree(seg, &format!("(b) USO {segments} segments"), &hdr, &pkt);
+            verdicts.push((segments, verdict.is_ok()));
+            if segments == limit && kernel.uso {
+                let out = seg.segment(&hdr, &pkt).unwrap();
+                report!(
+                    "fact (b): USO {limit} segments -> kernel delivered {}",
+                    out.len()
+                );
+                assert_eq!(out.len(), limit);
+            }
         }
-        let pkt = spec.build_partial();
-        let hdr = gso_header(&spec, gso_size);
-        let verdict = agree(&seg, &format!("(b) USO {segments} segments"), &hdr, &pkt);
-        verdicts.push((segments, verdict.is_ok()));
-        if segments == limit && kernel.uso {
-            let out = seg.segment(&hdr, &pkt).unwrap();
-            report!(
-                "fact (b): USO {limit} segments -> kernel delivered {}",
-                out.len()
-            );
-            assert_eq!(out.len(), limit);
-        }
-    }
-    // One byte over the limit is one more segment.
-    let spec = PacketSpec::udp4(limit * usize::from(gso_size) + 1);
-    let over = agree(
-        &seg,
-        &format!("(b) USO {limit} segments + 1 byte"),
-        &gso_header(&spec, gso_size),
-        &spec.build_partial(),
-    );
-    report!(
-        "fact (b): USO {} (limit {limit}): verdicts {verdicts:?}, +1 byte: {over:?}",
-        kernel.uso
-    );
-    let want: Vec<(usize, bool)> = [limit - 1, limit, limit + 1]
-        .into_iter()
-        .filter(|&n| PacketSpec::udp4(n * usize::from(gso_size)).build().len() <= 65535)
-        .map(|n| (n, kernel.uso && n <= limit))
-        .collect();
-    assert_eq!(verdicts, want);
-    assert_eq!(over, Err(libc::EINVAL));
+        // One byte over the limit is one more segment.
+        let spec = PacketSpec::udp4(limit * usize::from(gso_size) + 1);
+        let over = agree(
+            seg,
+            &format!("(b) USO {limit} segments + 1 byte"),
+            &gso_header(&spec, gso_size),
+            &spec.build_partial(),
+        );
+        report!(
+            "fact (b): USO {} (limit {limit}): verdicts {verdicts:?}, +1 byte: {over:?}",
+            kernel.uso
+        );
+        let want: Vec<(usize, bool)> = [limit - 1, limit, limit + 1]
+            .into_iter()
+            .filter(|&n| PacketSpec::udp4(n * usize::from(gso_size)).build().len() <= 65535)
+            .map(|n| (n, kernel.uso && n <= limit))
+            .collect();
+        assert_eq!(verdicts, want);
+        assert_eq!(over, Err(libc::EINVAL));
+    });
 }
 
 #[test]
 fn fact_c_csum_start_below_ip_header_is_refused() {
-    let Some((seg, kernel)) = segmenter("fact_c_csum_start_below_ip_header_is_refused") else {
-        return;
-    };
-    let spec = PacketSpec::udp4(64);
-    let pkt = spec.build();
-    // K17: refused where the profile says so, accepted on kernels without the bound.
-    let below = if kernel.csum_start_past_ip_header {
-        Err(libc::EINVAL)
-    } else {
-        Ok(())
-    };
-    for (start, expected) in [(10u16, below), (19, below), (20, Ok(()))] {
-        let hdr = VnetHdr {
-            flags: Flags::NEEDS_CSUM,
-            csum_start: start,
-            csum_offset: 6,
-            ..VnetHdr::default()
-        };
-        let verdict = agree(
-            &seg,
-            &format!("(c) NEEDS_CSUM csum_start {start}"),
-            &hdr,
-            &pkt,
-        );
-        assert_eq!(verdict, expected, "csum_start {start}");
-    }
+    with_segmenter(
+        "fact_c_csum_start_below_ip_header_is_refused",
+        |seg, kernel| {
+            let spec = PacketSpec::udp4(64);
+            let pkt = spec.build();
+            // K17: refused where the profile says so, accepted on kernels without the bound.
+            let below = if kernel.csum_start_past_ip_header {
+                Err(libc::EINVAL)
+            } else {
+                Ok(())
+            };
+            for (start, expected) in [(10u16, below), (19, below), (20, Ok(()))] {
+                let hdr = VnetHdr {
+                    flags: Flags::NEEDS_CSUM,
+                    csum_start: start,
+                    csum_offset: 6,
+                    ..VnetHdr::default()
+                };
+                let verdict = agree(
+                    seg,
+                    &format!("(c) NEEDS_CSUM csum_start {start}"),
+                    &hdr,
+                    &pkt,
+                );
+                assert_eq!(verdict, expected, "csum_start {start}");
+            }
+        },
+    );
 }
 
 #[test]
 fn fact_d_hdr_len_beyond_packet_is_refused() {
-    let Some((seg, kernel)) = segmenter("fact_d_hdr_len_beyond_packet_is_refused") else {
-        return;
-    };
-    let spec = PacketSpec::tcp4(100);
-    let pkt = spec.build();
-    let len = pkt.len() as u16;
-    let mut verdicts = Vec::new();
-    for hdr_len in len..=len + 3 {
-        let hdr = VnetHdr {
-            hdr_len,
-            ..VnetHdr::default()
+    with_segmenter("fact_d_hdr_len_beyond_packet_is_refused", |seg, kernel| {
+        let spec = PacketSpec::tcp4(100);
+        let pkt = spec.build();
+        let len = pkt.len() as u16;
+        let mut verdicts = Vec::new();
+        for hdr_len in len..=len + 3 {
+            let hdr = VnetHdr {
+                hdr_len,
+                ..VnetHdr::default()
+            };
+            let kernel = kernel_verdict(seg, &hdr, &pkt);
+            let ours = check_verdict(&hdr, &pkt);
+            report!(
+                "fact (d) hdr_len {hdr_len} for a {len}-byte packet (12-byte vnet header): kernel {kernel:?}, check {ours:?}"
+            );
+            assert_eq!(
+                kernel.is_ok(),
+                ours.is_ok(),
+                "hdr_len {hdr_len}: kernel and check"
+            );
+            verdicts.push((hdr_len - len, kernel.is_ok()));
+        }
+        // K1: where TUN compares hdr_len with what follows the first 10 header bytes, the 2 bytes of
+        // num_buffers count as packet (6.18's tun_vnet_hdr_get reads 10 bytes, checks, then skips
+        // the rest); older lines compare with the packet alone. check follows the profile and must
+        // agree at every step.
+        let slack = if kernel.hdr_len_counts_unparsed_header {
+            2
+        } else {
+            0
         };
-        let kernel = kernel_verdict(&seg, &hdr, &pkt);
-        let ours = check_verdict(&hdr, &pkt);
-        report!(
-            "fact (d) hdr_len {hdr_len} for a {len}-byte packet (12-byte vnet header): kernel {kernel:?}, check {ours:?}"
-        );
-        assert_eq!(
-            kernel.is_ok(),
-            ours.is_ok(),
-            "hdr_len {hdr_len}: kernel and check"
-        );
-        verdicts.push((hdr_len - len, kernel.is_ok()));
-    }
-    // K1: where TUN compares hdr_len with what follows the first 10 header bytes, the 2 bytes of
-    // num_buffers count as packet (6.18's tun_vnet_hdr_get reads 10 bytes, checks, then skips
-    // the rest); older lines compare with the packet alone. check follows the profile and must
-    // agree at every step.
-    let slack = if kernel.hdr_len_counts_unparsed_header {
-        2
-    } else {
-        0
-    };
-    let want: Vec<(u16, bool)> = (0..=3).map(|extra| (extra, extra <= slack)).collect();
-    assert_eq!(verdicts, want);
-    // With NEEDS_CSUM the checksum field itself must lie within the packet (V3,
-    // skb_partial_csum_set), with no slack: check agrees here.
-    for (offset, expected) in [(0u16, Ok(())), (1, Err(libc::EINVAL))] {
-        let hdr = VnetHdr {
-            flags: Flags::NEEDS_CSUM,
-            csum_start: len - 2,
-            csum_offset: offset,
-            ..VnetHdr::default()
-        };
-        let what = format!("(d) NEEDS_CSUM field ending {offset} bytes past the packet");
-        assert_eq!(agree(&seg, &what, &hdr, &pkt), expected);
-    }
+        let want: Vec<(u16, bool)> = (0..=3).map(|extra| (extra, extra <= slack)).collect();
+        assert_eq!(verdicts, want);
+        // With NEEDS_CSUM the checksum field itself must lie within the packet (V3,
+        // skb_partial_csum_set), with no slack: check agrees here.
+        for (offset, expected) in [(0u16, Ok(())), (1, Err(libc::EINVAL))] {
+            let hdr = VnetHdr {
+                flags: Flags::NEEDS_CSUM,
+                csum_start: len - 2,
+                csum_offset: offset,
+                ..VnetHdr::default()
+            };
+            let what = format!("(d) NEEDS_CSUM field ending {offset} bytes past the packet");
+            assert_eq!(agree(seg, &what, &hdr, &pkt), expected);
+        }
+    });
 }
 
 /// The payload sizes of what B delivered: a merged packet counts as its whole payload.
@@ -430,50 +427,52 @@ fn random_case(rng: &mut Rng) -> (VnetHdr, Vec<u8>) {
 
 #[test]
 fn check_agrees_with_the_kernel_on_random_headers() {
-    let Some((seg, _)) = segmenter("check_agrees_with_the_kernel_on_random_headers") else {
-        return;
-    };
-    let mut rng = Rng::from_env(0x5eed_c4ec);
-    let seed = rng.seed();
-    let start = Instant::now();
-    let cases = 400;
-    let (mut accepted, mut refused, mut late) = (0, 0, 0);
-    let mut divergences = Vec::new();
-    for i in 0..cases {
-        let (hdr, pkt) = random_case(&mut rng);
-        let kernel = kernel_verdict(&seg, &hdr, &pkt);
-        let ours = check_verdict(&hdr, &pkt);
-        match (&kernel, &ours) {
-            (Ok(()), Ok(None)) => accepted += 1,
-            (Ok(()), Ok(Some(_))) => late += 1,
-            (Err(_), Err(_)) => refused += 1,
-            _ => divergences.push(format!(
-                "case {i}: kernel {kernel:?} check {ours:?} ({:?}): hdr {} pkt {}",
-                check::check(&hdr, &pkt, &check_options()).map(|o| match o {
-                    Offload::Plain => "plain",
-                    Offload::Checksum(_) => "checksum",
-                    Offload::Segment(_) => "segment",
-                }),
-                hdr_hex(&hdr),
-                hex(&pkt)
-            )),
-        }
-    }
-    report!(
-        "check vs kernel (seed {seed}): {cases} cases in {:?}: both accept {accepted}, both refuse \
-         {refused}, accepted on write but dropped at segmentation (S rules) {late}, \
-         divergences {}",
-        start.elapsed(),
-        divergences.len()
+    with_segmenter(
+        "check_agrees_with_the_kernel_on_random_headers",
+        |seg, _| {
+            let mut rng = Rng::from_env(0x5eed_c4ec);
+            let seed = rng.seed();
+            let start = Instant::now();
+            let cases = 400;
+            let (mut accepted, mut refused, mut late) = (0, 0, 0);
+            let mut divergences = Vec::new();
+            for i in 0..cases {
+                let (hdr, pkt) = random_case(&mut rng);
+                let kernel = kernel_verdict(seg, &hdr, &pkt);
+                let ours = check_verdict(&hdr, &pkt);
+                match (&kernel, &ours) {
+                    (Ok(()), Ok(None)) => accepted += 1,
+                    (Ok(()), Ok(Some(_))) => late += 1,
+                    (Err(_), Err(_)) => refused += 1,
+                    _ => divergences.push(format!(
+                        "case {i}: kernel {kernel:?} check {ours:?} ({:?}): hdr {} pkt {}",
+                        check::check(&hdr, &pkt, &check_options()).map(|o| match o {
+                            Offload::Plain => "plain",
+                            Offload::Checksum(_) => "checksum",
+                            Offload::Segment(_) => "segment",
+                        }),
+                        hdr_hex(&hdr),
+                        hex(&pkt)
+                    )),
+                }
+            }
+            report!(
+                "check vs kernel (seed {seed}): {cases} cases in {:?}: both accept {accepted}, both refuse \
+             {refused}, accepted on write but dropped at segmentation (S rules) {late}, \
+             divergences {}",
+                start.elapsed(),
+                divergences.len()
+            );
+            for d in &divergences {
+                report!("DIVERGENCE {d}");
+            }
+            assert!(
+                accepted > 50 && refused > 50,
+                "the cases must exercise both sides"
+            );
+            assert!(divergences.is_empty(), "{} divergences", divergences.len());
+        },
     );
-    for d in &divergences {
-        report!("DIVERGENCE {d}");
-    }
-    assert!(
-        accepted > 50 && refused > 50,
-        "the cases must exercise both sides"
-    );
-    assert!(divergences.is_empty(), "{} divergences", divergences.len());
 }
 
 /// Interleaves per-flow trains: round `r` sends every flow's `r`-th segment, flows in the order

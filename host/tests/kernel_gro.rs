@@ -332,12 +332,7 @@ fn run(test: &str, v6: bool, default_seed: u64) {
     );
 }
 
-#[test]
-fn kernel_gro_tcp_v4() {
-    run("kernel_gro_tcp_v4", false, 0x6a00_0004);
-}
-
-#[test]
-fn kernel_gro_tcp_v6() {
-    run("kernel_gro_tcp_v6", true, 0x6a00_0006);
-}
+named_tests!(run:
+    kernel_gro_tcp_v4(false, 0x6a00_0004);
+    kernel_gro_tcp_v6(true, 0x6a00_0006);
+);

@@ -172,12 +172,7 @@ fn run(test: &str, v6: bool, default_seed: u64) {
     assert!(divergences.is_empty(), "{} divergences", divergences.len());
 }
 
-#[test]
-fn kernel_gro_udp_v4() {
-    run("kernel_gro_udp_v4", false, 0x0d9_0004);
-}
-
-#[test]
-fn kernel_gro_udp_v6() {
-    run("kernel_gro_udp_v6", true, 0x0d9_0006);
-}
+named_tests!(run:
+    kernel_gro_udp_v4(false, 0x0d9_0004);
+    kernel_gro_udp_v6(true, 0x0d9_0006);
+);

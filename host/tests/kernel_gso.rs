@@ -261,20 +261,11 @@ fn libc_einval() -> i32 {
     22
 }
 
-#[test]
-fn kernel_gso_tcp_v4_v6() {
-    run("kernel_gso_tcp_v4_v6", Kind::Tcp, false, 0x6500_0001, 600);
-}
-
-#[test]
-fn kernel_gso_uso_v4_v6() {
-    run("kernel_gso_uso_v4_v6", Kind::Uso, false, 0x6500_0002, 500);
-}
-
-#[test]
-fn kernel_gso_ufo_v4_v6() {
-    run("kernel_gso_ufo_v4_v6", Kind::Ufo, false, 0x6500_0003, 300);
-}
+named_tests!(run:
+    kernel_gso_tcp_v4_v6(Kind::Tcp, false, 0x6500_0001, 600);
+    kernel_gso_uso_v4_v6(Kind::Uso, false, 0x6500_0002, 500);
+    kernel_gso_ufo_v4_v6(Kind::Ufo, false, 0x6500_0003, 300);
+);
 
 #[test]
 fn kernel_gso_wild_headers() {

@@ -407,12 +407,7 @@ fn run(test: &str, wild: bool, default_seed: u64, default_cases: usize) {
     assert!(refused > 0, "no refusal exercised");
 }
 
-#[test]
-fn kernel_gso_tunnel() {
-    run("kernel_gso_tunnel", false, 0x6500_0020, 300);
-}
-
-#[test]
-fn kernel_gso_tunnel_wild() {
-    run("kernel_gso_tunnel_wild", true, 0x6500_0021, 300);
-}
+named_tests!(run:
+    kernel_gso_tunnel(false, 0x6500_0020, 300);
+    kernel_gso_tunnel_wild(true, 0x6500_0021, 300);
+);

@@ -112,6 +112,20 @@ macro_rules! report {
     }};
 }
 
+/// One `#[test]` a line, each calling `$run` with its own name first (the name a suite prints,
+/// and skips under without root): `named_tests!(run: kernel_gro_tcp_v4(false, 7););`.
+#[macro_export]
+macro_rules! named_tests {
+    ($run:ident: $($name:ident($($arg:expr),* $(,)?);)+) => {
+        $(
+            #[test]
+            fn $name() {
+                $run(stringify!($name), $($arg),*);
+            }
+        )+
+    };
+}
+
 /// Random IP and UDP/TCP fields that segmentation copies or rewrites: IP ID, DF (`df` chances
 /// as `(num, den)`), TOS, TTL (2 or more, so forwarding keeps the packet), flow label, source port.
 pub fn random_ip_fields(rng: &mut Rng, spec: &mut PacketSpec, df: (u64, u64)) {
