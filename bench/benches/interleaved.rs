@@ -7,7 +7,8 @@
 //! work any implementation does: GSO, the copies of every segment's headers and payload; GRO,
 //! verify + append (per segment: its TCP header summed, its payload copied and summed in one pass).
 //! GRO's iovec form (`vnet-iovec`, G9) is timed in the same rounds, against its own floor: verify
-//! in place (every segment's L4 bytes summed, nothing copied).
+//! in place (every segment's L4 bytes summed, nothing copied); and with checksums trusted
+//! (`vnet-iovec-trusted`, G10: no payload byte read, no floor).
 //!
 //! Run: `cargo bench --bench interleaved` (`ROUNDS=n`, default 3000; `ONLY=checksum`, `gso` or
 //! `gro` for one part).
@@ -20,7 +21,7 @@ use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header, restore_g
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::{self, Summer};
-use vnet_core::gro::{Gro, GroOptions, IovOutput, LINUX_HELD_FLOWS, Output};
+use vnet_core::gro::{Checksums, Gro, GroOptions, IovOutput, LINUX_HELD_FLOWS, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_host::fastsum::FastSum;
 
@@ -45,18 +46,19 @@ impl Times {
 
 /// One line: each implementation's quantiles in µs, and tun-rs / vnet at each quantile.
 fn report(case: &str, vnet: Times, tun_rs: Times, floor: Times) {
-    report_as(case, "vnet", vnet, tun_rs, floor);
+    report_as(case, "vnet", vnet, tun_rs, Some(floor));
 }
 
-/// [`report`] for the implementation `name`.
-fn report_as(case: &str, name: &str, vnet: Times, tun_rs: Times, floor: Times) {
-    let (v, t, f) = (vnet.quantiles(), tun_rs.quantiles(), floor.quantiles());
+/// [`report`] for the implementation `name`; `floor` `None` where it has none (prints `-`).
+fn report_as(case: &str, name: &str, vnet: Times, tun_rs: Times, floor: Option<Times>) {
+    let (v, t) = (vnet.quantiles(), tun_rs.quantiles());
     let us = |q: [f64; 3]| format!("{:.2} {:.2} {:.2}", q[0] / 1e3, q[1] / 1e3, q[2] / 1e3);
+    let floor = floor.map_or_else(|| "-".to_owned(), |f| us(f.quantiles()));
     println!(
         "{case}: {name} {} / tun-rs {} / floor {}; ratio min {:.2} p10 {:.2} median {:.2}",
         us(v),
         us(t),
-        us(f),
+        floor,
         t[0] / v[0],
         t[1] / v[1],
         t[2] / v[2],
@@ -190,7 +192,9 @@ fn gro_round_robin(rounds: usize, fast: FastSum) {
             .map(|_| Vec::with_capacity(65536 + VIRTIO_NET_HDR_LEN))
             .collect();
         let (mut tv, mut tt, mut tf) = (Times::default(), Times::default(), Times::default());
-        let (mut ti, mut tfi) = (Times::default(), Times::default());
+        let (mut ti, mut tfi, mut tit) = (Times::default(), Times::default(), Times::default());
+        let trusted = GroOptions::DEFAULT.with_checksums(Checksums::Trusted);
+        let mut trusting = Gro::<LINUX_HELD_FLOWS, FastSum>::with_summer(trusted, fast);
         let mut iout = vec![IovOutput::default(); count];
         let mut slices: Vec<&[u8]> = vec![&[]; count];
         let mut headers = vec![0u8; 40 * count];
@@ -243,10 +247,17 @@ fn gro_round_robin(rounds: usize, fast: FastSum) {
                     .map(|p| u32::from(fast.sum(&p[20..])))
                     .sum::<u32>()
             });
+            // vnet-iovec-trusted: checksums trusted (G10), no payload byte read; no floor.
+            tit.time(|| {
+                trusting
+                    .coalesce_iov(&train, &mut iout, &mut owner, &mut slices, &mut headers)
+                    .unwrap()
+            });
         }
-        let tt_again = Times(tt.0.clone());
+        let (tt_iovec, tt_trusted) = (Times(tt.0.clone()), Times(tt.0.clone()));
         report(&case, tv, tt, tf);
-        report_as(&case, "vnet-iovec", ti, tt_again, tfi);
+        report_as(&case, "vnet-iovec", ti, tt_iovec, Some(tfi));
+        report_as(&case, "vnet-iovec-trusted", tit, tt_trusted, None);
     }
 }
 

@@ -5,7 +5,7 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use vnet_core::gro::{GroOptions, LINUX_HELD_FLOWS, Policy};
+use vnet_core::gro::{Checksums, GroOptions, LINUX_HELD_FLOWS, Policy};
 use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpProtocol, Link};
 use vnet_spec::gro_selftest::{self, fragment, held_flows_delivery, ids, large};
@@ -427,22 +427,29 @@ fn merged_header_g6() {
 // ---- the laws on random trains ----
 
 /// A flow-table size of `laws::TABLE_SIZES` and options: either policy, UDP on or off, any kernel
-/// profile.
+/// profile, checksums verified or trusted (G10).
 fn table_and_options() -> impl Strategy<Value = (usize, GroOptions)> {
     (
         prop::sample::select(laws::TABLE_SIZES.to_vec()),
         any::<bool>(),
         any::<bool>(),
         0u8..4,
+        any::<bool>(),
     )
-        .prop_map(|(flows, udp, relax, kernel)| {
+        .prop_map(|(flows, udp, relax, kernel, trusted)| {
             let base = if relax { relaxed() } else { linux() };
             let kernel = vnet_spec::kernels::kernel_from_index(kernel, 128);
+            let checksums = if trusted {
+                Checksums::Trusted
+            } else {
+                Checksums::Verify
+            };
             (
                 flows,
                 GroOptions {
                     udp,
                     kernel,
+                    checksums,
                     ..base
                 },
             )

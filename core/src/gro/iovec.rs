@@ -178,8 +178,15 @@ impl<'a, B: AsRef<[u8]>> Medium for Slices<'_, 'a, B> {
     }
 
     #[inline(always)]
-    fn append<S: Summer>(&mut self, summer: S, _f: &Flow, i: usize, seg: &Seg) -> bool {
-        verify_in_place(summer, seg, self.input(i))
+    fn append<S: Summer>(
+        &mut self,
+        summer: S,
+        verify: bool,
+        _f: &Flow,
+        i: usize,
+        seg: &Seg,
+    ) -> bool {
+        !verify || verify_in_place(summer, seg, self.input(i))
     }
 
     fn put_in_front(&mut self, _f: &Flow, _i: usize, _seg: &Seg) -> bool {

@@ -116,6 +116,22 @@ pub enum Policy {
     Relaxed,
 }
 
+/// Whether each segment's TCP/UDP checksum is verified before it may be merged (G1, G10).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Checksums {
+    /// Verified, as the kernel's GRO does for a packet that arrives unverified (CHECKSUM_NONE:
+    /// a TUN write, a NIC without receive checksum offload): a segment whose checksum fails is
+    /// handed on as it came (G1).
+    #[default]
+    Verify,
+    /// Taken as verified, as the kernel's GRO does for CHECKSUM_UNNECESSARY (a NIC that checked
+    /// them; WireGuard marks every decrypted packet so, its AEAD tag having authenticated the
+    /// bytes): no payload byte is read (G10). A merged packet's checksum is partial as always,
+    /// so a bad checksum would not survive a merge: trust only what was checked or authenticated.
+    Trusted,
+}
+
 /// How to coalesce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -130,16 +146,20 @@ pub struct GroOptions {
     pub udp_gro_max_segments: u16,
     /// Which kernel's GRO [`Policy::Linux`] follows where kernel lines differ (K21).
     pub kernel: Profile,
+    /// Whether segments' L4 checksums are verified (G1) or trusted (G10).
+    pub checksums: Checksums,
 }
 
 impl GroOptions {
-    /// The defaults: [`Policy::Linux`], no UDP, [`UDP_GRO_MAX_SEGMENTS`], [`Profile::NEWEST`].
+    /// The defaults: [`Policy::Linux`], no UDP, [`UDP_GRO_MAX_SEGMENTS`], [`Profile::NEWEST`],
+    /// [`Checksums::Verify`].
     /// Usable in a `static` or `const`; [`Default`] returns it.
     pub const DEFAULT: GroOptions = GroOptions {
         policy: Policy::Linux,
         udp: false,
         udp_gro_max_segments: UDP_GRO_MAX_SEGMENTS,
         kernel: Profile::NEWEST,
+        checksums: Checksums::Verify,
     };
 
     /// [`GroOptions::DEFAULT`].
@@ -172,6 +192,17 @@ impl GroOptions {
     #[must_use]
     pub const fn with_kernel(self, kernel: Profile) -> GroOptions {
         GroOptions { kernel, ..self }
+    }
+
+    /// With checksums verified or trusted (G10).
+    #[must_use]
+    pub const fn with_checksums(self, checksums: Checksums) -> GroOptions {
+        GroOptions { checksums, ..self }
+    }
+
+    /// Whether segments' checksums are to be verified (G1) rather than trusted (G10).
+    pub(crate) const fn verifies(&self) -> bool {
+        matches!(self.checksums, Checksums::Verify)
     }
 }
 

@@ -14,9 +14,11 @@ pub(super) trait Medium {
     fn packet(&self, i: usize) -> &[u8];
     /// The held packet of `f` as the rules read it (G2, G5).
     fn held(&self, f: &Flow) -> Held<'_>;
-    /// Appends `seg` (input `i`) to `f`'s held packet and verifies its checksum (G1); false if it
-    /// does not verify (or does not fit), and then the held packet is as it was.
-    fn append<S: Summer>(&mut self, summer: S, f: &Flow, i: usize, seg: &Seg) -> bool;
+    /// Appends `seg` (input `i`) to `f`'s held packet and, with `verify`, verifies its checksum
+    /// (G1; else it is trusted, G10); false if it does not verify (or does not fit), and then the
+    /// held packet is as it was.
+    fn append<S: Summer>(&mut self, summer: S, verify: bool, f: &Flow, i: usize, seg: &Seg)
+    -> bool;
     /// Puts `seg` (input `i`, verified) in front of `f`'s held packet (G3, prepend); false if it
     /// cannot, and then the held packet is as it was.
     fn put_in_front(&mut self, f: &Flow, i: usize, seg: &Seg) -> bool;
@@ -165,11 +167,11 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
             .position(|f| f.first.key == seg.key && same_ext(self.m.held(f).bytes, f, seg, pkt))
     }
 
-    /// Whether `seg`'s L4 checksum verifies where it lies; if not, input `i` is handed on as it
-    /// came and held flows are not disturbed (G1).
+    /// Whether `seg`'s L4 checksum verifies where it lies (or is trusted, G10); if not, input `i`
+    /// is handed on as it came and held flows are not disturbed (G1).
     #[inline]
     fn verified(&mut self, i: usize, seg: &Seg) -> bool {
-        let ok = verify_in_place(self.summer, seg, self.m.packet(i));
+        let ok = !self.opts.verifies() || verify_in_place(self.summer, seg, self.m.packet(i));
         if !ok {
             self.emit(i);
         }
@@ -184,7 +186,10 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
         let Some(flow) = self.table.get(fi) else {
             return false;
         };
-        if !self.m.append(self.summer, flow, i, seg) {
+        if !self
+            .m
+            .append(self.summer, self.opts.verifies(), flow, i, seg)
+        {
             self.emit(i);
             return false;
         }
@@ -548,9 +553,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Medium for InPlace<'_, B> {
     }
 
     #[inline(always)]
-    fn append<S: Summer>(&mut self, summer: S, f: &Flow, i: usize, seg: &Seg) -> bool {
+    fn append<S: Summer>(
+        &mut self,
+        summer: S,
+        verify: bool,
+        f: &Flow,
+        i: usize,
+        seg: &Seg,
+    ) -> bool {
         self.head_and_input(f, i)
-            .is_some_and(|(head, pkt)| append(summer, head, f.len, seg, pkt))
+            .is_some_and(|(head, pkt)| append(summer, verify, head, f.len, seg, pkt))
     }
 
     fn put_in_front(&mut self, f: &Flow, i: usize, seg: &Seg) -> bool {
@@ -602,11 +614,18 @@ pub(super) enum Verdict {
     Flush,
 }
 
-/// Copies `seg`'s payload behind the held packet's `held_len` bytes in `head` and verifies
-/// `seg`'s checksum in the same pass (G1); false if it does not fit or does not verify.
-/// Inlined into `merge`: the hot path.
+/// Copies `seg`'s payload behind the held packet's `held_len` bytes in `head` and, with `verify`,
+/// verifies `seg`'s checksum in the same pass (G1; else it is trusted, G10); false if it does not
+/// fit or does not verify. Inlined into `merge`: the hot path.
 #[inline(always)]
-fn append<S: Summer>(summer: S, head: &mut [u8], held_len: usize, seg: &Seg, pkt: &[u8]) -> bool {
+fn append<S: Summer>(
+    summer: S,
+    verify: bool,
+    head: &mut [u8],
+    held_len: usize,
+    seg: &Seg,
+    pkt: &[u8],
+) -> bool {
     let payload = pkt.get(seg.hdr_len..).unwrap_or(&[]);
     let dst = head
         .get_mut(held_len..)
@@ -614,6 +633,10 @@ fn append<S: Summer>(summer: S, head: &mut [u8], held_len: usize, seg: &Seg, pkt
     let Some(dst) = dst else {
         return false;
     };
+    if !verify {
+        dst.copy_from_slice(payload);
+        return true;
+    }
     // One pass: the payload is summed as it is copied (the TCP header is summed apart; it is a
     // whole number of 4-byte words, so the payload starts at an even offset).
     let header = pkt.get(seg.l4_offset..seg.hdr_len).unwrap_or(&[]);

@@ -5,7 +5,7 @@
 
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum;
-use vnet_core::gro::{Gro, GroError, GroOptions, MAX_DATAGRAM, Output, Policy};
+use vnet_core::gro::{Checksums, Gro, GroError, GroOptions, MAX_DATAGRAM, Output, Policy};
 use vnet_core::hdr::{GsoType, VnetHdr};
 use vnet_core::wire::{self, IpProtocol, IpVersion, Link};
 
@@ -168,10 +168,13 @@ pub const GRO_TABLE_SHIFT: u8 = 2;
 /// every buffer has room for the whole batch, and vnet-core is compared with the model.
 pub const GRO_TIGHT: u8 = 0x10;
 /// The high bit of the kernel byte: GRO as Linux 6.12 does it (K21: CWR not compared). Its low 7
-/// bits were a held-flow bound before the table's size became the one flow knob (G7); they are
-/// ignored, and written as 8, the former default bound, so that the committed seeds stay byte for
-/// byte what they were.
+/// bits were a held-flow bound before the table's size became the one flow knob (G7); bit 6 is now
+/// [`GRO_TRUSTED`], the others are ignored and written as 8, the former default bound, so that the
+/// committed seeds stay byte for byte what they were.
 pub const GRO_OLD_KERNEL: u8 = 0x80;
+/// A bit of the kernel byte: checksums trusted, not verified (G10). Clear in the committed seeds
+/// (their low bits are [`GRO_KERNEL_BYTE_FILLER`]), so they keep verifying.
+pub const GRO_TRUSTED: u8 = 0x40;
 /// What [`GroInput::to_bytes`] writes in the ignored low bits of the kernel byte.
 const GRO_KERNEL_BYTE_FILLER: u8 = 8;
 
@@ -187,7 +190,8 @@ const FIXED: usize = 5 + 4 * FLOW_BYTES;
 ///
 /// Its byte form is fixed: option bits (`GRO_*`, the fault kind in bits 5-7), the fault's
 /// parameter, `udp_gro_max_segments` (little-endian `u16`), the kernel byte (its high bit
-/// [`GRO_OLD_KERNEL`] picks the 6.12 profile, K21; the low 7 bits are ignored), four
+/// [`GRO_OLD_KERNEL`] picks the 6.12 profile, K21, [`GRO_TRUSTED`] trusts checksums, G10; the
+/// other bits are ignored), four
 /// [`FlowParams`] of 7 bytes, then [`GroOp`]s to the end (a truncated one is dropped; at most
 /// [`MAX_PACKETS`] packets). [`Arbitrary`] reads exactly that form.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,6 +283,11 @@ impl GroInput {
                 } else {
                     vnet_core::kernel::Profile::NEWEST
                 },
+                checksums: if kernel & GRO_TRUSTED != 0 {
+                    Checksums::Trusted
+                } else {
+                    Checksums::Verify
+                },
             },
             table: bits >> GRO_TABLE_SHIFT & 3,
             tight: bits & GRO_TIGHT != 0,
@@ -302,7 +311,12 @@ impl GroInput {
         out.extend_from_slice(&o.udp_gro_max_segments.to_le_bytes());
         let old =
             o.kernel.gro_cwr_must_match != vnet_core::kernel::Profile::NEWEST.gro_cwr_must_match;
-        out.push(GRO_KERNEL_BYTE_FILLER | (u8::from(old) * GRO_OLD_KERNEL));
+        let trusted = o.checksums == Checksums::Trusted;
+        out.push(
+            GRO_KERNEL_BYTE_FILLER
+                | (u8::from(old) * GRO_OLD_KERNEL)
+                | (u8::from(trusted) * GRO_TRUSTED),
+        );
         for f in &self.flows {
             f.write(&mut out);
         }

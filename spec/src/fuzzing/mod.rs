@@ -72,7 +72,8 @@ pub use csum::{csum, reference_sum};
 pub use gro::{
     FAULT_LEN_EXCEEDS, FAULT_LENS_LONG, FAULT_OUT_SHORT, FAULT_OWNER_SHORT, FLOW_IDS_SHIFT,
     FLOW_TCP_OPTIONS, FLOW_V6_EXT, FlowParams, GRO_OLD_KERNEL, GRO_RELAXED, GRO_TABLE_SHIFT,
-    GRO_TIGHT, GRO_UDP, GroInput, GroOp, MAX_PACKETS, TABLES, fix_checksums, gro, perturb,
+    GRO_TIGHT, GRO_TRUSTED, GRO_UDP, GroInput, GroOp, MAX_PACKETS, TABLES, fix_checksums, gro,
+    perturb,
 };
 pub use gro_gso::{GroGsoInput, MAX_SEGMENTS, gro_gso};
 pub use gro_iovec::gro_iovec;

@@ -4,7 +4,7 @@
 //! laws use to split what was coalesced.
 
 use vnet_core::csum;
-use vnet_core::gro::{GroOptions, MAX_DATAGRAM, Policy};
+use vnet_core::gro::{Checksums, GroOptions, MAX_DATAGRAM, Policy};
 use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 
 /// One output of a coalescer: its header, its bytes, and the inputs it carries in payload order.
@@ -188,6 +188,13 @@ fn l4_ok(p: &P, b: &[u8]) -> bool {
     csum::combine(pseudo(p, b.len() - p.l4), csum::sum(&b[p.l4..])) == 0xffff
 }
 
+/// Whether G1's checksum test lets `b` through: false only for a TCP or UDP segment GRO would
+/// look at whose L4 checksum fails. Trains of such packets are where trusting (G10) and
+/// verifying may differ.
+pub fn checksum_holds(b: &[u8]) -> bool {
+    parse(b, true).is_none_or(|p| l4_ok(&p, b))
+}
+
 /// A held flow.
 struct Held {
     first: P,
@@ -230,8 +237,9 @@ impl ReferenceGro {
             })
         };
         for (i, b) in batch.iter().enumerate() {
-            // G1: not eligible or a bad checksum: alone, flows untouched.
-            let Some(p) = parse(b, self.opts.udp).filter(|p| l4_ok(p, b)) else {
+            // G1: not eligible or a bad checksum (unless trusted, G10): alone, flows untouched.
+            let trusted = self.opts.checksums == Checksums::Trusted;
+            let Some(p) = parse(b, self.opts.udp).filter(|p| trusted || l4_ok(p, b)) else {
                 alone(&mut outs, i);
                 continue;
             };
