@@ -185,6 +185,34 @@ fn pcap_through_segment_and_coalesce_round_trips() {
     fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+/// `--checksums trusted` (G10): a segment whose TCP checksum fails joins its flow's merge, as the
+/// kernel's GRO takes a CHECKSUM_UNNECESSARY packet; verified (the default) it is handed on alone
+/// and the flow is cut in two around it (G1).
+#[test]
+fn coalesce_trusts_checksums_only_when_asked() {
+    use vnet_packet::PacketSpec;
+    let mut train = vnet_packet::build_with_incrementing_ids(&mut [
+        PacketSpec::gro_selftest(false, 100, 0),
+        PacketSpec::gro_selftest(false, 100, 100),
+        PacketSpec::gro_selftest(false, 100, 200),
+    ]);
+    train[1][40] ^= 0x5a;
+    let line = |p: &Vec<u8>| p.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n";
+    let batch: String = train.iter().map(line).collect();
+    let packets = |args: &[&str]| vnet_ok(args, batch.as_bytes()).matches("\"pkt\"").count();
+    assert_eq!(packets(&["coalesce"]), 3, "verified");
+    assert_eq!(
+        packets(&["coalesce", "--checksums", "verify"]),
+        3,
+        "verified"
+    );
+    assert_eq!(
+        packets(&["coalesce", "--checksums", "trusted"]),
+        1,
+        "trusted"
+    );
+}
+
 /// `--kernel NAME` answers with that kernel line's rules and names it: a USO frame (K16) and a
 /// `csum_start` inside the IPv4 header (K17) are refused by 6.18's rules and accepted by 6.1's
 /// (USO is no GSO type there, so the frame is refused as V1 instead).

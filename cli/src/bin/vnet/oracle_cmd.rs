@@ -11,7 +11,7 @@ use vnet_cli::oracle::capture;
 use vnet_cli::oracle::limits::Batch;
 use vnet_cli::oracle::{self, Answer, At, Coalescing, ErrorCode, Format, InputError, hex};
 use vnet_core::check::{CheckOptions, Mode};
-use vnet_core::gro::{GroOptions, Policy};
+use vnet_core::gro::{Checksums, GroOptions, Policy};
 use vnet_core::hdr::{Endian, Layout};
 use vnet_core::kernel::{PROFILES, Profile};
 use vnet_core::wire::Link;
@@ -101,6 +101,14 @@ fn parse_endian(text: &str) -> Result<Endian, String> {
     }
 }
 
+fn parse_checksums(text: &str) -> Result<Checksums, String> {
+    match text {
+        "verify" => Ok(Checksums::Verify),
+        "trusted" => Ok(Checksums::Trusted),
+        _ => Err("expected verify or trusted".to_owned()),
+    }
+}
+
 fn parse_policy(text: &str) -> Result<Policy, String> {
     match text {
         "linux" => Ok(Policy::Linux),
@@ -169,6 +177,10 @@ pub(crate) struct CoalesceOptions {
     /// Coalesce UDP too
     #[arg(long, value_name = "on|off", default_value = "on")]
     udp_gro: OnOff,
+    /// Verify each segment's TCP/UDP checksum (G1) or take it as verified, as the kernel does for
+    /// CHECKSUM_UNNECESSARY packets (G10)
+    #[arg(long, value_name = "verify|trusted", default_value = "verify", value_parser = parse_checksums)]
+    checksums: Checksums,
     /// Coalesce this capture, as one batch, instead of reading stdin
     #[arg(long, value_name = "FILE")]
     pcap_in: Option<PathBuf>,
@@ -380,6 +392,7 @@ pub(crate) fn coalesce(options: CoalesceOptions) -> Result<(), Box<dyn Error>> {
     let CoalesceOptions {
         policy,
         udp_gro: OnOff(udp),
+        checksums,
         pcap_in,
         pcap_out,
         output,
@@ -388,6 +401,7 @@ pub(crate) fn coalesce(options: CoalesceOptions) -> Result<(), Box<dyn Error>> {
     let opts = GroOptions {
         policy,
         udp,
+        checksums,
         ..GroOptions::default()
     };
     let Some(path) = pcap_in else {
