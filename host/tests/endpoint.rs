@@ -28,10 +28,19 @@ const PEER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
 const PORT: u16 = 5001;
 const PEER_PORT: u16 = 40000;
 
-fn uname() {
-    let r = std::process::Command::new("uname").arg("-r").output();
-    if let Ok(out) = r {
-        eprintln!("uname -r: {}", String::from_utf8_lossy(&out.stdout).trim());
+/// Whether `test` can run (as root), printing the kernel it runs on.
+fn rooted(test: &str) -> bool {
+    let root = require_root(test);
+    if root {
+        eprintln!("{test}: kernel {}", vnet_host::kernel::release());
+    }
+    root
+}
+
+/// Runs `body` with a new namespace (skipped without root).
+fn in_netns(test: &str, body: impl FnOnce(&NetNs)) {
+    if rooted(test) {
+        body(&NetNs::new().expect("ip netns add"));
     }
 }
 
@@ -40,11 +49,11 @@ fn uname() {
 /// 10.9.0.1:5001, and an endpoint over the TAP with no offloads: `body` runs with the endpoint
 /// and the listener (skipped without root).
 fn with_tap(test: &str, body: impl FnOnce(&Endpoint, &TcpListener)) {
-    if !require_root(test) {
-        return;
-    }
-    uname();
-    let ns = NetNs::new().expect("ip netns add");
+    in_netns(test, |ns| tap_in(ns, body));
+}
+
+/// [`with_tap`]'s set-up in `ns`.
+fn tap_in(ns: &NetNs, body: impl FnOnce(&Endpoint, &TcpListener)) {
     ns.disable_ipv6().expect("disable IPv6 in the namespace");
     let tap = Options::new(DeviceKind::Tap).name("ep0").layout(Layout::V1);
     let dev = ns.open(&tap.nonblocking(true)).expect("open TAP");
@@ -225,10 +234,9 @@ fn endpoint_tso_frame_with_ipv4_checksum_zero_is_received_intact() {
 /// the other (`Received::forward`, M6), and the receiver reads every byte.
 #[test]
 fn endpoint_bridge_forwards_kernel_tso_super_packets() {
-    if !require_root("endpoint_bridge_forwards_kernel_tso_super_packets") {
+    if !rooted("endpoint_bridge_forwards_kernel_tso_super_packets") {
         return;
     }
-    uname();
     let open = |ns: &NetNs, name: &str, addr: &str| {
         ns.disable_ipv6().expect("disable IPv6 in the namespace");
         let tap = Options::new(DeviceKind::Tap).name(name).layout(Layout::V1);
@@ -286,39 +294,39 @@ fn endpoint_bridge_forwards_kernel_tso_super_packets() {
 /// fall back to what `negotiate_offloads` keeps).
 #[test]
 fn endpoint_every_guest_feature_set_gives_offloads_the_kernel_takes() {
-    if !require_root("endpoint_every_guest_feature_set_gives_offloads_the_kernel_takes") {
-        return;
-    }
-    uname();
-    let ns = NetNs::new().unwrap();
-    let guest: Vec<Features> = (0..128u32)
-        .map(|n| Features(1 << n))
-        .filter(|f| Features::DEPENDENT.contains(*f))
-        .filter(|f| virtio::feature_name(*f).is_some_and(|n| n.starts_with("GUEST_")))
-        .collect();
-    assert_eq!(guest.len(), 9);
-    let mut tried = 0;
-    for combo in 0u32..(1 << guest.len()) {
-        let mut set = Features::VERSION_1;
-        for (i, f) in guest.iter().enumerate() {
-            if combo & (1 << i) != 0 {
-                set = set.with(*f);
+    in_netns(
+        "endpoint_every_guest_feature_set_gives_offloads_the_kernel_takes",
+        |ns| {
+            let guest: Vec<Features> = (0..128u32)
+                .map(|n| Features(1 << n))
+                .filter(|f| Features::DEPENDENT.contains(*f))
+                .filter(|f| virtio::feature_name(*f).is_some_and(|n| n.starts_with("GUEST_")))
+                .collect();
+            assert_eq!(guest.len(), 9);
+            let mut tried = 0;
+            for combo in 0u32..(1 << guest.len()) {
+                let mut set = Features::VERSION_1;
+                for (i, f) in guest.iter().enumerate() {
+                    if combo & (1 << i) != 0 {
+                        set = set.with(*f);
+                    }
+                }
+                let Ok(agreed) = virtio::negotiate(set, set) else {
+                    continue;
+                };
+                if agreed.layout().is_err() {
+                    // The tunnel without HASH_REPORT (F4); with it, 24 bytes: use that layout.
+                    let with_hash = set.with(Features::HASH_REPORT);
+                    let agreed = virtio::negotiate(with_hash, with_hash).unwrap();
+                    check_agreement(ns, tried, agreed, Layout::V1HashTunnel);
+                } else {
+                    check_agreement(ns, tried, agreed, Layout::V1);
+                }
+                tried += 1;
             }
-        }
-        let Ok(agreed) = virtio::negotiate(set, set) else {
-            continue;
-        };
-        if agreed.layout().is_err() {
-            // The tunnel without HASH_REPORT (F4); with it, 24 bytes: use that layout.
-            let with_hash = set.with(Features::HASH_REPORT);
-            let agreed = virtio::negotiate(with_hash, with_hash).unwrap();
-            check_agreement(&ns, tried, agreed, Layout::V1HashTunnel);
-        } else {
-            check_agreement(&ns, tried, agreed, Layout::V1);
-        }
-        tried += 1;
-    }
-    eprintln!("agreements tried: {tried}");
+            eprintln!("agreements tried: {tried}");
+        },
+    );
 }
 
 /// Opens TAP `feat{n}` (a name of its own per agreement: a child process forked by another test
@@ -344,34 +352,34 @@ fn check_agreement(ns: &NetNs, n: usize, agreed: virtio::Agreed, layout: Layout)
 /// where it is installed.
 #[test]
 fn endpoint_from_fd_resets_offloads_set_by_someone_else() {
-    if !require_root("endpoint_from_fd_resets_offloads_set_by_someone_else") {
-        return;
-    }
-    uname();
-    let ns = NetNs::new().unwrap();
-    let dev = ns
-        .open(&Options::new(DeviceKind::Tap).name("adopt0"))
-        .expect("open TAP");
-    dev.set_offloads(Offloads::CSUM | Offloads::TSO | Offloads::TSO_ECN)
-        .unwrap();
-    let ep = Endpoint::from_fd(OwnedFd::from(dev), Offloads::CSUM).expect("adopt");
-    assert_eq!(ep.offloads(), Offloads::CSUM);
-    let tso_on = |ns: &NetNs| {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", ns.name(), "ethtool", "-k", "adopt0"])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.lines()
-            .find(|l| l.starts_with("tcp-segmentation-offload:"))
-            .map(|l| l.contains(": on"))
-    };
-    match tso_on(&ns) {
-        Some(on) => assert!(!on, "TSO survived the adoption"),
-        None => eprintln!("ethtool not available: the kernel's view is not read back"),
-    }
-    let ep = Endpoint::from_fd(OwnedFd::from(ep.into_device()), Offloads::NONE).unwrap();
-    assert_eq!(ep.offloads(), Offloads::NONE);
+    in_netns(
+        "endpoint_from_fd_resets_offloads_set_by_someone_else",
+        |ns| {
+            let dev = ns
+                .open(&Options::new(DeviceKind::Tap).name("adopt0"))
+                .expect("open TAP");
+            dev.set_offloads(Offloads::CSUM | Offloads::TSO | Offloads::TSO_ECN)
+                .unwrap();
+            let ep = Endpoint::from_fd(OwnedFd::from(dev), Offloads::CSUM).expect("adopt");
+            assert_eq!(ep.offloads(), Offloads::CSUM);
+            let tso_on = |ns: &NetNs| {
+                let out = std::process::Command::new("ip")
+                    .args(["netns", "exec", ns.name(), "ethtool", "-k", "adopt0"])
+                    .output()
+                    .ok()?;
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.lines()
+                    .find(|l| l.starts_with("tcp-segmentation-offload:"))
+                    .map(|l| l.contains(": on"))
+            };
+            match tso_on(ns) {
+                Some(on) => assert!(!on, "TSO survived the adoption"),
+                None => eprintln!("ethtool not available: the kernel's view is not read back"),
+            }
+            let ep = Endpoint::from_fd(OwnedFd::from(ep.into_device()), Offloads::NONE).unwrap();
+            assert_eq!(ep.offloads(), Offloads::NONE);
+        },
+    );
 }
 
 /// The bridge's one direction: what `from` reads goes out through `to`, until `stop`.
