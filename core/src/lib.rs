@@ -92,6 +92,43 @@
 #[cfg(any(test, feature = "arbitrary"))]
 extern crate std;
 
+/// `|`, `|=`, `&` and `!` for a flag set, a transparent newtype over an integer: core's
+/// [`wire::TcpFlags`] and vnet-host's `Offloads` share them. `!` complements within `$all` when
+/// given (bits outside it are not flags), else every bit. Not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! flag_ops {
+    ($t:ident $(, not within $all:path)?) => {
+        impl ::core::ops::BitOr for $t {
+            type Output = Self;
+            fn bitor(self, rhs: Self) -> Self {
+                Self(self.0 | rhs.0)
+            }
+        }
+
+        impl ::core::ops::BitOrAssign for $t {
+            fn bitor_assign(&mut self, rhs: Self) {
+                self.0 |= rhs.0;
+            }
+        }
+
+        impl ::core::ops::BitAnd for $t {
+            type Output = Self;
+            fn bitand(self, rhs: Self) -> Self {
+                Self(self.0 & rhs.0)
+            }
+        }
+
+        impl ::core::ops::Not for $t {
+            type Output = Self;
+            $(#[doc = concat!("The complement within [`", stringify!($all), "`].")])?
+            fn not(self) -> Self {
+                Self(!self.0 $(& $all.0)?)
+            }
+        }
+    };
+}
+
 // First: its macros serve the modules after it.
 #[macro_use]
 mod flag_names;

@@ -1,8 +1,6 @@
 //! TCP header with options (RFC 9293): what GSO rewrites per segment (sequence number, flags,
 //! checksum) and what GRO compares (flags word, options, ack).
 
-use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
-
 use super::{Error, Layer, ensure_len, get8, get16, get32, put_bytes};
 
 /// Field offsets in the fixed 20-byte header; options follow up to data offset * 4.
@@ -27,6 +25,7 @@ pub const TCP_MIN_HEADER_LEN: usize = 20;
 pub struct TcpFlags(pub u16);
 
 set_ops!(TcpFlags);
+flag_ops!(TcpFlags, not within TcpFlags::ALL);
 debug_names!(TcpFlags:
     FIN => "FIN",
     SYN => "SYN",
@@ -62,34 +61,6 @@ impl TcpFlags {
     pub const NS: Self = Self::AE;
     /// Every flag bit; other bits of the word (reserved, data offset) are not flags.
     pub const ALL: Self = Self(0x1ff);
-}
-
-impl BitOr for TcpFlags {
-    type Output = Self;
-    fn bitor(self, rhs: Self) -> Self {
-        Self(self.0 | rhs.0)
-    }
-}
-
-impl BitOrAssign for TcpFlags {
-    fn bitor_assign(&mut self, rhs: Self) {
-        self.0 |= rhs.0;
-    }
-}
-
-impl BitAnd for TcpFlags {
-    type Output = Self;
-    fn bitand(self, rhs: Self) -> Self {
-        Self(self.0 & rhs.0)
-    }
-}
-
-impl Not for TcpFlags {
-    type Output = Self;
-    /// The complement within [`TcpFlags::ALL`].
-    fn not(self) -> Self {
-        Self(!self.0 & Self::ALL.0)
-    }
 }
 
 view!(
