@@ -1,6 +1,8 @@
 //! TCP header with options (RFC 9293): what GSO rewrites per segment (sequence number, flags,
 //! checksum) and what GRO compares (flags word, options, ack).
 
+use core::ops::Range;
+
 use super::{Error, Layer, ensure_len, get8, get16, get32, put_bytes};
 
 /// Field offsets in the fixed 20-byte header; options follow up to data offset * 4.
@@ -66,7 +68,8 @@ impl TcpFlags {
 view!(
     /// A view over a TCP segment (header, options and payload).
     TcpPacket,
-    emit: "a stale data offset (use `new_unchecked`)."
+    emit: "a stale data offset (use `new_unchecked`).",
+    fixed: (Layer::Tcp, TCP_MIN_HEADER_LEN),
 );
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
@@ -74,8 +77,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// offset is at least 5, and the buffer holds data offset * 4 bytes. The payload is the rest of
     /// the buffer: bound it by the IP length first (build the view over the IP payload).
     pub fn check_len(&self) -> Result<(), Error> {
-        let have = self.buffer.as_ref().len();
-        ensure_len(Layer::Tcp, TCP_MIN_HEADER_LEN, have)?;
+        let have = self.fixed_header()?;
         let data_offset = self.data_offset();
         if data_offset < 5 {
             return Err(Error::BadDataOffset(data_offset));
@@ -127,9 +129,9 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
             .unwrap_or(&[])
     }
 
-    /// Everything after the header.
-    pub fn payload(&self) -> &[u8] {
-        self.buffer.as_ref().get(self.header_len()..).unwrap_or(&[])
+    /// The payload: everything after the header (bound the buffer by the IP length first).
+    fn payload_range(&self) -> Range<usize> {
+        self.header_len()..self.buffer.as_ref().len()
     }
 }
 
@@ -146,12 +148,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     pub fn set_flags(&mut self, flags: TcpFlags) {
         let word = (self.doff_flags_word() & !TcpFlags::ALL.0) | (flags.0 & TcpFlags::ALL.0);
         put_bytes(self.buffer.as_mut(), field::DOFF_FLAGS, &word.to_be_bytes());
-    }
-
-    /// The payload, mutably.
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let start = self.header_len();
-        self.buffer.as_mut().get_mut(start..).unwrap_or(&mut [])
     }
 }
 
