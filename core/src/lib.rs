@@ -132,6 +132,25 @@ macro_rules! flag_ops {
 // First: its macros serve the modules after it.
 #[macro_use]
 mod flag_names;
+
+/// A flag set's named bits, each written once: the constants, and the names `Debug` prints (the
+/// constants' own, in this order, the unnamed rest in hex as `flag_names` writes it), with
+/// `set_ops!`. `flag_set!(Type { /// doc  NAME = bits; ... })`.
+macro_rules! flag_set {
+    ($t:ident { $($(#[$doc:meta])* $flag:ident = $bits:expr;)+ }) => {
+        impl $t {
+            $($(#[$doc])* pub const $flag: $t = $t($bits);)+
+        }
+
+        set_ops!($t);
+
+        impl core::fmt::Debug for $t {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                $crate::flag_names::write(f, self.0, &[$(($t::$flag.0, stringify!($flag))),+])
+            }
+        }
+    };
+}
 #[macro_use]
 mod options;
 pub mod check;

@@ -26,39 +26,29 @@ pub const TCP_MIN_HEADER_LEN: usize = 20;
 #[repr(transparent)]
 pub struct TcpFlags(pub u16);
 
-set_ops!(TcpFlags);
+flag_set!(TcpFlags {
+    /// No more data from sender.
+    FIN = 0x001;
+    /// Synchronize sequence numbers.
+    SYN = 0x002;
+    /// Reset the connection.
+    RST = 0x004;
+    /// Push.
+    PSH = 0x008;
+    /// The acknowledgment number is significant.
+    ACK = 0x010;
+    /// The urgent pointer is significant.
+    URG = 0x020;
+    /// ECN echo.
+    ECE = 0x040;
+    /// Congestion window reduced.
+    CWR = 0x080;
+    /// Accurate ECN (RFC 9768), formerly the NS nonce-sum bit (RFC 3540).
+    AE = 0x100;
+});
 flag_ops!(TcpFlags, not within TcpFlags::ALL);
-debug_names!(TcpFlags:
-    FIN => "FIN",
-    SYN => "SYN",
-    RST => "RST",
-    PSH => "PSH",
-    ACK => "ACK",
-    URG => "URG",
-    ECE => "ECE",
-    CWR => "CWR",
-    AE => "AE",
-);
 
 impl TcpFlags {
-    /// No more data from sender.
-    pub const FIN: Self = Self(0x001);
-    /// Synchronize sequence numbers.
-    pub const SYN: Self = Self(0x002);
-    /// Reset the connection.
-    pub const RST: Self = Self(0x004);
-    /// Push.
-    pub const PSH: Self = Self(0x008);
-    /// The acknowledgment number is significant.
-    pub const ACK: Self = Self(0x010);
-    /// The urgent pointer is significant.
-    pub const URG: Self = Self(0x020);
-    /// ECN echo.
-    pub const ECE: Self = Self(0x040);
-    /// Congestion window reduced.
-    pub const CWR: Self = Self(0x080);
-    /// Accurate ECN (RFC 9768), formerly the NS nonce-sum bit (RFC 3540).
-    pub const AE: Self = Self(0x100);
     /// Alias of [`AE`](Self::AE) under its old name.
     pub const NS: Self = Self::AE;
     /// Every flag bit; other bits of the word (reserved, data offset) are not flags.
@@ -225,6 +215,13 @@ mod tests {
             (TcpFlags::SYN | TcpFlags::ACK) & TcpFlags::ACK,
             TcpFlags::ACK
         );
+        // `!` stays within ALL; `Debug` names the set bits in order, then the rest in hex.
+        assert_eq!(!TcpFlags(0), TcpFlags::ALL);
+        assert_eq!(
+            std::format!("{:?}", TcpFlags::ACK | TcpFlags::SYN | TcpFlags(0x200)),
+            "SYN|ACK|0x200"
+        );
+        assert_eq!(std::format!("{:?}", TcpFlags(0)), "0x00");
     }
 
     #[test]
