@@ -133,22 +133,33 @@ macro_rules! flag_ops {
 #[macro_use]
 mod flag_names;
 
-/// A flag set's named bits, each written once: the constants, and the names `Debug` prints (the
-/// constants' own, in this order, the unnamed rest in hex as `flag_names` writes it), with
-/// `set_ops!`. `flag_set!(Type { /// doc  NAME = bits; ... })`.
+/// A flag set's named bits, each written once: the constants (with `set_ops!`), and their names
+/// (the constants' own, in this order). `flag_set!(Type { /// doc  NAME = bits; ... })` adds a
+/// `Debug` that prints the names, the unnamed rest in hex (`flag_names`); `flag_set!(Type,
+/// names: TABLE { ... })` gives the names as `TABLE: &[(Type, &str)]` for a type whose own
+/// `Debug` and lookups read them.
 macro_rules! flag_set {
     ($t:ident { $($(#[$doc:meta])* $flag:ident = $bits:expr;)+ }) => {
-        impl $t {
-            $($(#[$doc])* pub const $flag: $t = $t($bits);)+
-        }
-
-        set_ops!($t);
+        flag_set!(@consts $t { $($(#[$doc])* $flag = $bits;)+ });
 
         impl core::fmt::Debug for $t {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 $crate::flag_names::write(f, self.0, &[$(($t::$flag.0, stringify!($flag))),+])
             }
         }
+    };
+    ($t:ident, names: $names:ident { $($(#[$doc:meta])* $flag:ident = $bits:expr;)+ }) => {
+        flag_set!(@consts $t { $($(#[$doc])* $flag = $bits;)+ });
+
+        /// Every named flag with its name, in the order of the constants.
+        const $names: &[($t, &str)] = &[$(($t::$flag, stringify!($flag))),+];
+    };
+    (@consts $t:ident { $($(#[$doc:meta])* $flag:ident = $bits:expr;)+ }) => {
+        impl $t {
+            $($(#[$doc])* pub const $flag: $t = $t($bits);)+
+        }
+
+        set_ops!($t);
     };
 }
 #[macro_use]
