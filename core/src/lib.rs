@@ -162,6 +162,7 @@ macro_rules! flag_set {
         set_ops!($t);
     };
 }
+
 #[macro_use]
 mod options;
 pub mod check;
