@@ -237,62 +237,61 @@ impl Summer for Portable {
     }
 }
 
-/// [`sum`] and [`copy_and_sum`] compiled with AVX2 enabled: the same portable loops, which the
-/// compiler then vectorises 256 bits wide. No intrinsics and no `unsafe` here; a function with
-/// `#[target_feature]` is safe to define, but calling it on a CPU without AVX2 is undefined
-/// behaviour, so only code that has checked the CPU may call it (`vnet-host` does, behind
-/// `is_x86_feature_detected!`). For data of at most 64 bytes [`sum`] is as fast.
-#[cfg(target_arch = "x86_64")]
-pub mod avx2 {
-    /// [`sum`](super::sum), compiled for AVX2.
-    ///
-    /// # Safety
-    ///
-    /// Safe to call from code compiled with AVX2; from any other code (the default x86-64 build),
-    /// only once the CPU is known to support AVX2 (`is_x86_feature_detected!("avx2")`).
-    #[target_feature(enable = "avx2")]
-    pub fn sum(data: &[u8]) -> u16 {
-        super::to_network_order(super::fold(super::sum_long_body(data)))
-    }
+/// A module of [`sum`] and [`copy_and_sum`] built with more target features: the same portable
+/// loops, which the compiler vectorises as wide as the features allow. No intrinsics and no
+/// `unsafe`; a function with `#[target_feature]` is safe to define, but calling it on a CPU without
+/// the features is undefined behaviour, so only code that has checked the CPU may call it
+/// (`vnet-host` does, behind `is_x86_feature_detected!`). `needs` names the features in the
+/// docs, `detect` the runtime check.
+macro_rules! wider_build {
+    ($(#[$doc:meta])* $name:ident, enable: $enable:literal, needs: $needs:literal,
+     detect: $detect:literal) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        pub mod $name {
+            #[doc = concat!("[`sum`](super::sum), compiled for ", $needs, ".")]
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!(
+                "Safe to call from code compiled with ", $needs, "; from any other code (the \
+                 default x86-64 build), only once the CPU is known to support it (", $detect, ")."
+            )]
+            #[target_feature(enable = $enable)]
+            pub fn sum(data: &[u8]) -> u16 {
+                super::to_network_order(super::fold(super::sum_long_body(data)))
+            }
 
-    /// [`copy_and_sum`](super::copy_and_sum), compiled for AVX2.
-    ///
-    /// # Safety
-    ///
-    /// As for [`sum`]: the CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
-    pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Option<u16> {
-        super::copy_and_sum_body(dst, src)
-    }
+            #[doc = concat!("[`copy_and_sum`](super::copy_and_sum), compiled for ", $needs, ".")]
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("As for [`sum`]: the CPU must support ", $needs, ".")]
+            #[target_feature(enable = $enable)]
+            pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Option<u16> {
+                super::copy_and_sum_body(dst, src)
+            }
+        }
+    };
 }
 
-/// [`sum`] and [`copy_and_sum`] compiled with AVX-512 (F and BW) enabled: the same portable loops
-/// again, which the compiler vectorises 512 bits wide (`zmm` registers). As for [`avx2`], no
-/// intrinsics and no `unsafe`; only code that has checked the CPU may call these (`vnet-host`
-/// does, behind `is_x86_feature_detected!`). The AVX-512 target features need Rust 1.89.
-#[cfg(target_arch = "x86_64")]
-pub mod avx512 {
-    /// [`sum`](super::sum), compiled for AVX-512.
-    ///
-    /// # Safety
-    ///
-    /// Safe to call from code compiled with AVX-512 F and BW; from any other code, only once the
-    /// CPU is known to support both (`is_x86_feature_detected!("avx512f")` and `("avx512bw")`).
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub fn sum(data: &[u8]) -> u16 {
-        super::to_network_order(super::fold(super::sum_long_body(data)))
-    }
+wider_build!(
+    /// [`sum`] and [`copy_and_sum`] compiled with AVX2 enabled: vectorised 256 bits wide. For data
+    /// of at most 64 bytes [`sum`] is as fast.
+    avx2,
+    enable: "avx2",
+    needs: "AVX2",
+    detect: "`is_x86_feature_detected!(\"avx2\")`"
+);
 
-    /// [`copy_and_sum`](super::copy_and_sum), compiled for AVX-512.
-    ///
-    /// # Safety
-    ///
-    /// As for [`sum`]: the CPU must support AVX-512 F and BW.
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Option<u16> {
-        super::copy_and_sum_body(dst, src)
-    }
-}
+wider_build!(
+    /// [`sum`] and [`copy_and_sum`] compiled with AVX-512 (F and BW) enabled: vectorised 512 bits
+    /// wide (`zmm` registers). The AVX-512 target features need Rust 1.89.
+    avx512,
+    enable: "avx512f,avx512bw",
+    needs: "AVX-512 F and BW",
+    detect: "`is_x86_feature_detected!(\"avx512f\")` and `(\"avx512bw\")`"
+);
 
 /// Up to this many bytes, a scalar loop beats setting up and reducing vector accumulators.
 const SHORT: usize = 64;
@@ -318,22 +317,16 @@ fn sum_short(data: &[u8]) -> u64 {
     const _: () = assert!(SHORT == 64);
     let mut acc = 0u128;
     let mut rest = data;
-    if let Some((piece, after)) = rest.split_first_chunk::<32>() {
-        acc = add_words(acc, piece);
-        rest = after;
+    // One block per piece size, unrolled as written: still no loop.
+    macro_rules! pieces {
+        ($($n:literal),+) => {$(
+            if let Some((piece, after)) = rest.split_first_chunk::<$n>() {
+                acc = add_words(acc, piece);
+                rest = after;
+            }
+        )+};
     }
-    if let Some((piece, after)) = rest.split_first_chunk::<32>() {
-        acc = add_words(acc, piece);
-        rest = after;
-    }
-    if let Some((piece, after)) = rest.split_first_chunk::<16>() {
-        acc = add_words(acc, piece);
-        rest = after;
-    }
-    if let Some((piece, after)) = rest.split_first_chunk::<8>() {
-        acc = add_words(acc, piece);
-        rest = after;
-    }
+    pieces!(32, 32, 16, 8);
     acc += u128::from(sum_tail(rest));
     add_end_around(acc as u64, (acc >> 64) as u64)
 }

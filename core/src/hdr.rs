@@ -58,24 +58,19 @@ wire_form! {
 impl Flags {
     /// No flags.
     pub const EMPTY: Flags = Flags(0);
-    /// The checksum from `csum_start` to the end is still to be computed and stored at
-    /// `csum_start + csum_offset`; the field holds the pseudo-header sum.
-    pub const NEEDS_CSUM: Flags = Flags(0x01);
-    /// The device validated the checksum (receive direction only; P9 forbids it on transmit).
-    pub const DATA_VALID: Flags = Flags(0x02);
-    /// `csum_start`/`csum_offset` carry coalescing statistics (receive direction only, R7).
-    pub const RSC_INFO: Flags = Flags(0x04);
-    /// The outer UDP checksum of a UDP-tunnel GSO packet is to be computed too (V7, S3b).
-    pub const UDP_TUNNEL_CSUM: Flags = Flags(0x08);
 }
 
-set_ops!(Flags);
-debug_names!(Flags:
-    NEEDS_CSUM => "NEEDS_CSUM",
-    DATA_VALID => "DATA_VALID",
-    RSC_INFO => "RSC_INFO",
-    UDP_TUNNEL_CSUM => "UDP_TUNNEL_CSUM",
-);
+flag_set!(Flags {
+    /// The checksum from `csum_start` to the end is still to be computed and stored at
+    /// `csum_start + csum_offset`; the field holds the pseudo-header sum.
+    NEEDS_CSUM = 0x01;
+    /// The device validated the checksum (receive direction only; P9 forbids it on transmit).
+    DATA_VALID = 0x02;
+    /// `csum_start`/`csum_offset` carry coalescing statistics (receive direction only, R7).
+    RSC_INFO = 0x04;
+    /// The outer UDP checksum of a UDP-tunnel GSO packet is to be computed too (V7, S3b).
+    UDP_TUNNEL_CSUM = 0x08;
+});
 
 wire_form! {
     #[repr(transparent)]

@@ -8,7 +8,6 @@
 //! kernel takes the header size as the negotiation, `tun_vnet_hdr_guest_features`).
 
 use std::fmt;
-use std::ops::{BitAnd, BitOr, BitOrAssign, Not};
 
 /// A set of TUN_F_* offload bits, as passed to TUNSETOFFLOAD.
 ///
@@ -133,32 +132,7 @@ impl Offloads {
     }
 }
 
-impl BitOr for Offloads {
-    type Output = Self;
-    fn bitor(self, rhs: Self) -> Self {
-        Self(self.0 | rhs.0)
-    }
-}
-
-impl BitOrAssign for Offloads {
-    fn bitor_assign(&mut self, rhs: Self) {
-        self.0 |= rhs.0;
-    }
-}
-
-impl BitAnd for Offloads {
-    type Output = Self;
-    fn bitand(self, rhs: Self) -> Self {
-        Self(self.0 & rhs.0)
-    }
-}
-
-impl Not for Offloads {
-    type Output = Self;
-    fn not(self) -> Self {
-        Self(!self.0)
-    }
-}
+vnet_core::flag_ops!(Offloads);
 
 /// `CSUM | TSO4 | 0x200`: known names, then unknown bits in hex.
 impl fmt::Debug for Offloads {

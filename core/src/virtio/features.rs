@@ -11,60 +11,64 @@ use crate::meta::TxOffloadSupport;
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Features(pub u128);
 
-const fn bit(n: u32) -> Features {
-    Features(1 << n)
+/// Feature `n`'s bit.
+const fn bit(n: u32) -> u128 {
+    1 << n
 }
+
+flag_set!(Features, names: NAMES {
+    /// 0: the device handles packets with a partial checksum (NEEDS_CSUM on transmit).
+    CSUM = bit(0);
+    /// 1: the driver handles packets with a partial checksum (on receive).
+    GUEST_CSUM = bit(1);
+    /// 7: the driver can receive TSOv4.
+    GUEST_TSO4 = bit(7);
+    /// 8: the driver can receive TSOv6.
+    GUEST_TSO6 = bit(8);
+    /// 9: the driver can receive TSO with ECN.
+    GUEST_ECN = bit(9);
+    /// 10: the driver can receive UFO.
+    GUEST_UFO = bit(10);
+    /// 11: the device can receive TSOv4.
+    HOST_TSO4 = bit(11);
+    /// 12: the device can receive TSOv6.
+    HOST_TSO6 = bit(12);
+    /// 13: the device can receive TSO with ECN.
+    HOST_ECN = bit(13);
+    /// 14: the device can receive UFO.
+    HOST_UFO = bit(14);
+    /// 15: the driver can merge receive buffers (`num_buffers`, a 12-byte header).
+    MRG_RXBUF = bit(15);
+    /// 32: the virtio 1.0 interface (a device-independent bit): little-endian, 12-byte header.
+    VERSION_1 = bit(32);
+    /// 54: the driver can receive USOv4.
+    GUEST_USO4 = bit(54);
+    /// 55: the driver can receive USOv6.
+    GUEST_USO6 = bit(55);
+    /// 56: the device can receive USO.
+    HOST_USO = bit(56);
+    /// 57: the device reports a hash per received packet (a 20-byte header).
+    HASH_REPORT = bit(57);
+    /// 59: the driver provides the exact `hdr_len`.
+    GUEST_HDRLEN = bit(59);
+    /// 65: the driver can receive GSO packets carried by a UDP tunnel.
+    GUEST_UDP_TUNNEL_GSO = bit(65);
+    /// 66: ... with a partial checksum in the outer UDP header.
+    GUEST_UDP_TUNNEL_GSO_CSUM = bit(66);
+    /// 67: the device can receive GSO packets carried by a UDP tunnel.
+    HOST_UDP_TUNNEL_GSO = bit(67);
+    /// 68: ... with a partial checksum in the outer UDP header.
+    HOST_UDP_TUNNEL_GSO_CSUM = bit(68);
+});
 
 impl Features {
     /// No features.
     pub const EMPTY: Features = Features(0);
-    /// 0: the device handles packets with a partial checksum (NEEDS_CSUM on transmit).
-    pub const CSUM: Features = bit(0);
-    /// 1: the driver handles packets with a partial checksum (on receive).
-    pub const GUEST_CSUM: Features = bit(1);
-    /// 7: the driver can receive TSOv4.
-    pub const GUEST_TSO4: Features = bit(7);
-    /// 8: the driver can receive TSOv6.
-    pub const GUEST_TSO6: Features = bit(8);
-    /// 9: the driver can receive TSO with ECN.
-    pub const GUEST_ECN: Features = bit(9);
-    /// 10: the driver can receive UFO.
-    pub const GUEST_UFO: Features = bit(10);
-    /// 11: the device can receive TSOv4.
-    pub const HOST_TSO4: Features = bit(11);
-    /// 12: the device can receive TSOv6.
-    pub const HOST_TSO6: Features = bit(12);
-    /// 13: the device can receive TSO with ECN.
-    pub const HOST_ECN: Features = bit(13);
-    /// 14: the device can receive UFO.
-    pub const HOST_UFO: Features = bit(14);
-    /// 15: the driver can merge receive buffers (`num_buffers`, a 12-byte header).
-    pub const MRG_RXBUF: Features = bit(15);
-    /// 32: the virtio 1.0 interface (a device-independent bit): little-endian, 12-byte header.
-    pub const VERSION_1: Features = bit(32);
-    /// 54: the driver can receive USOv4.
-    pub const GUEST_USO4: Features = bit(54);
-    /// 55: the driver can receive USOv6.
-    pub const GUEST_USO6: Features = bit(55);
-    /// 56: the device can receive USO.
-    pub const HOST_USO: Features = bit(56);
-    /// 57: the device reports a hash per received packet (a 20-byte header).
-    pub const HASH_REPORT: Features = bit(57);
-    /// 59: the driver provides the exact `hdr_len`.
-    pub const GUEST_HDRLEN: Features = bit(59);
-    /// 65: the driver can receive GSO packets carried by a UDP tunnel.
-    pub const GUEST_UDP_TUNNEL_GSO: Features = bit(65);
-    /// 66: ... with a partial checksum in the outer UDP header.
-    pub const GUEST_UDP_TUNNEL_GSO_CSUM: Features = bit(66);
-    /// 67: the device can receive GSO packets carried by a UDP tunnel.
-    pub const HOST_UDP_TUNNEL_GSO: Features = bit(67);
-    /// 68: ... with a partial checksum in the outer UDP header.
-    pub const HOST_UDP_TUNNEL_GSO_CSUM: Features = bit(68);
 
     /// Every feature named above (the names `Debug` prints).
     pub const KNOWN: Features = {
         let mut set = Features::EMPTY;
-        let mut rows: &[(Features, &str)] = &NAMES;
+        let mut rows = NAMES;
         while let [(feature, _), rest @ ..] = rows {
             set = set.with(*feature);
             rows = rest;
@@ -140,13 +144,11 @@ impl Features {
     }
 }
 
-set_ops!(Features);
-
 impl fmt::Debug for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
         let mut rest = self.0;
-        for (feature, name) in NAMES {
+        for &(feature, name) in NAMES {
             if self.contains(feature) {
                 if !first {
                     f.write_str("|")?;
@@ -167,36 +169,6 @@ impl fmt::Debug for Features {
         Ok(())
     }
 }
-
-const NAMES: [(Features, &str); 21] = [
-    (Features::CSUM, "CSUM"),
-    (Features::GUEST_CSUM, "GUEST_CSUM"),
-    (Features::GUEST_TSO4, "GUEST_TSO4"),
-    (Features::GUEST_TSO6, "GUEST_TSO6"),
-    (Features::GUEST_ECN, "GUEST_ECN"),
-    (Features::GUEST_UFO, "GUEST_UFO"),
-    (Features::HOST_TSO4, "HOST_TSO4"),
-    (Features::HOST_TSO6, "HOST_TSO6"),
-    (Features::HOST_ECN, "HOST_ECN"),
-    (Features::HOST_UFO, "HOST_UFO"),
-    (Features::MRG_RXBUF, "MRG_RXBUF"),
-    (Features::VERSION_1, "VERSION_1"),
-    (Features::GUEST_USO4, "GUEST_USO4"),
-    (Features::GUEST_USO6, "GUEST_USO6"),
-    (Features::HOST_USO, "HOST_USO"),
-    (Features::HASH_REPORT, "HASH_REPORT"),
-    (Features::GUEST_HDRLEN, "GUEST_HDRLEN"),
-    (Features::GUEST_UDP_TUNNEL_GSO, "GUEST_UDP_TUNNEL_GSO"),
-    (
-        Features::GUEST_UDP_TUNNEL_GSO_CSUM,
-        "GUEST_UDP_TUNNEL_GSO_CSUM",
-    ),
-    (Features::HOST_UDP_TUNNEL_GSO, "HOST_UDP_TUNNEL_GSO"),
-    (
-        Features::HOST_UDP_TUNNEL_GSO_CSUM,
-        "HOST_UDP_TUNNEL_GSO_CSUM",
-    ),
-];
 
 /// The name of a single feature bit, `None` for a set or a bit vnet does not name.
 pub fn feature_name(feature: Features) -> Option<&'static str> {

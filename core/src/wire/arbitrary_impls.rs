@@ -10,57 +10,27 @@ use arbitrary::{Arbitrary, Result, Unstructured};
 use super::ipv6::{ExtWalk, Ipv6FragmentInfo};
 use super::{Error, EtherType, Headers, IpProtocol, TcpFlags};
 
-impl<'a> Arbitrary<'a> for IpProtocol {
-    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(Self(u.arbitrary()?))
-    }
+/// `Arbitrary` for types built from arbitrary parts, each type's impl the same but for its shape:
+/// `Type(_)` for a newtype, `Type { field, .. }` for a struct whose every field is `Arbitrary`.
+macro_rules! from_parts {
+    ($($t:ident $parts:tt;)+) => {$(
+        impl<'a> Arbitrary<'a> for $t {
+            fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+                Ok(from_parts!(@build u, $parts))
+            }
+        }
+    )+};
+    (@build $u:ident, (_)) => { Self($u.arbitrary()?) };
+    (@build $u:ident, { $($field:ident),+ }) => { Self { $($field: $u.arbitrary()?),+ } };
 }
 
-impl<'a> Arbitrary<'a> for EtherType {
-    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(Self(u.arbitrary()?))
-    }
-}
-
-impl<'a> Arbitrary<'a> for TcpFlags {
-    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(Self(u.arbitrary()?))
-    }
-}
-
-impl<'a> Arbitrary<'a> for Ipv6FragmentInfo {
-    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(Self {
-            header_offset: u.arbitrary()?,
-            frag_offset: u.arbitrary()?,
-            more_frags: u.arbitrary()?,
-            ident: u.arbitrary()?,
-        })
-    }
-}
-
-impl<'a> Arbitrary<'a> for ExtWalk {
-    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(Self {
-            protocol: u.arbitrary()?,
-            header_len: u.arbitrary()?,
-            fragment: u.arbitrary()?,
-        })
-    }
-}
-
-impl<'a> Arbitrary<'a> for Headers {
-    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(Self {
-            l3_offset: u.arbitrary()?,
-            ip: u.arbitrary()?,
-            l3_len: u.arbitrary()?,
-            protocol: u.arbitrary()?,
-            l4_offset: u.arbitrary()?,
-            fragment: u.arbitrary()?,
-            vlan: u.arbitrary()?,
-        })
-    }
+from_parts! {
+    IpProtocol(_);
+    EtherType(_);
+    TcpFlags(_);
+    Ipv6FragmentInfo { header_offset, frag_offset, more_frags, ident };
+    ExtWalk { protocol, header_len, fragment };
+    Headers { l3_offset, ip, l3_len, protocol, l4_offset, fragment, vlan };
 }
 
 impl<'a> Arbitrary<'a> for Error {

@@ -1,5 +1,7 @@
 //! Ethernet II, with at most one 802.1Q tag: what a TAP device carries in front of the IP header.
 
+use core::ops::Range;
+
 use super::{Error, Layer, ensure_len, get_array, get16, put_bytes};
 
 /// An Ethernet type. Every value is representable, so an unknown type is carried, not rejected.
@@ -37,15 +39,15 @@ pub const ETHERNET_VLAN_HEADER_LEN: usize = 18;
 view!(
     /// A view over an Ethernet II frame with at most one 802.1Q tag.
     EthernetFrame,
-    emit: "a stale type field (use `new_unchecked`)."
+    emit: "a stale type field (use `new_unchecked`).",
+    fixed: (Layer::Ethernet, ETHERNET_HEADER_LEN),
 );
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// Checks that the buffer holds the header, including the tag if the outer type announces one.
     /// A second tag (QinQ) is not parsed: [`ethertype`](Self::ethertype) then returns `VLAN`.
     pub fn check_len(&self) -> Result<(), Error> {
-        let have = self.buffer.as_ref().len();
-        ensure_len(Layer::Ethernet, ETHERNET_HEADER_LEN, have)?;
+        let have = self.fixed_header()?;
         if self.outer_ethertype() == EtherType::VLAN && have < ETHERNET_VLAN_HEADER_LEN {
             return Err(Error::Truncated {
                 layer: Layer::Vlan,
@@ -102,9 +104,9 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         }
     }
 
-    /// Everything after the header (an IP packet, possibly followed by Ethernet padding).
-    pub fn payload(&self) -> &[u8] {
-        self.buffer.as_ref().get(self.header_len()..).unwrap_or(&[])
+    /// The payload: everything after the header.
+    fn payload_range(&self) -> Range<usize> {
+        self.header_len()..self.buffer.as_ref().len()
     }
 }
 
@@ -117,12 +119,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     /// Sets the source MAC address.
     pub fn set_src_addr(&mut self, addr: [u8; 6]) {
         put_bytes(self.buffer.as_mut(), field::SRC.start, &addr);
-    }
-
-    /// The payload, mutably.
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let start = self.header_len();
-        self.buffer.as_mut().get_mut(start..).unwrap_or(&mut [])
     }
 }
 

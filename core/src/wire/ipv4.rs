@@ -1,6 +1,8 @@
 //! IPv4 header with options (RFC 791): the fields GSO rewrites per segment (total length, ID,
 //! fragment word, checksum) and the ones GRO compares.
 
+use core::ops::Range;
+
 use super::{Error, IpProtocol, Layer, ensure_len, get_array, get8, get16, put_bytes};
 
 /// Field offsets in the fixed 20-byte header; options follow up to IHL * 4.
@@ -32,7 +34,8 @@ view!(
     /// A view over an IPv4 packet (header, options and payload).
     Ipv4Packet,
     emit: "stale IHL and `total_len` fields, which this would judge the buffer by (use \
-           `new_unchecked`, then write the fields)."
+           `new_unchecked`, then write the fields).",
+    fixed: (Layer::Ipv4, IPV4_MIN_HEADER_LEN),
 );
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
@@ -48,8 +51,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// `len` bytes (from this header on): the header must lie within the buffer, `total_len`
     /// within `len`. With `len` the buffer's length, the same check.
     pub(crate) fn check_len_within(&self, len: usize) -> Result<(), Error> {
-        let have = self.buffer.as_ref().len();
-        ensure_len(Layer::Ipv4, IPV4_MIN_HEADER_LEN, have)?;
+        let have = self.fixed_header()?;
         let ihl = self.ihl();
         if ihl < 5 {
             return Err(Error::BadIhl(ihl));
@@ -144,12 +146,9 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
             .unwrap_or(&[])
     }
 
-    /// The payload: from the end of the header to `total_len` (padding beyond it excluded).
-    pub fn payload(&self) -> &[u8] {
-        self.buffer
-            .as_ref()
-            .get(self.header_len()..usize::from(self.total_len()))
-            .unwrap_or(&[])
+    /// The payload: from the end of the header to `total_len`.
+    fn payload_range(&self) -> Range<usize> {
+        self.header_len()..usize::from(self.total_len())
     }
 }
 
@@ -175,12 +174,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
             word |= field::MF;
         }
         put_bytes(self.buffer.as_mut(), field::FLAGS_FRAG, &word.to_be_bytes());
-    }
-
-    /// The payload, mutably (same bounds as [`payload`](Self::payload)).
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let range = self.header_len()..usize::from(self.total_len());
-        self.buffer.as_mut().get_mut(range).unwrap_or(&mut [])
     }
 }
 

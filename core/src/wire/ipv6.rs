@@ -1,6 +1,8 @@
 //! IPv6 fixed header (RFC 8200) and a bounded walk of its extension-header chain: GSO copies the
 //! extension headers into every segment, GRO compares them and refuses fragments.
 
+use core::ops::Range;
+
 use super::{Error, IpProtocol, Layer, ensure_len, get_array, get8, get16, get32, put_bytes};
 
 /// Field offsets in the fixed 40-byte header.
@@ -68,7 +70,8 @@ view!(
     /// A view over an IPv6 packet (fixed header, then extension headers and payload).
     Ipv6Packet,
     emit: "a stale `payload_len`, which this would judge the buffer by (use \
-           `new_unchecked`, then write the fields)."
+           `new_unchecked`, then write the fields).",
+    fixed: (Layer::Ipv6, IPV6_HEADER_LEN),
 );
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
@@ -85,8 +88,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// `len` bytes (from this header on): the fixed header must lie within the buffer, the
     /// `payload_len` bytes after it within `len`. With `len` the buffer's length, the same check.
     pub(crate) fn check_len_within(&self, len: usize) -> Result<(), Error> {
-        let have = self.buffer.as_ref().len();
-        ensure_len(Layer::Ipv6, IPV6_HEADER_LEN, have)?;
+        self.fixed_header()?;
         let need = self.total_len();
         ensure_len(Layer::Ipv6, need, len)?;
         Ok(())
@@ -132,13 +134,9 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         IpProtocol(get8(self.buffer.as_ref(), field::NEXT_HEADER))
     }
 
-    /// Everything after the fixed header up to `payload_len`: extension headers, then the
-    /// upper-layer header and data.
-    pub fn payload(&self) -> &[u8] {
-        self.buffer
-            .as_ref()
-            .get(IPV6_HEADER_LEN..self.total_len())
-            .unwrap_or(&[])
+    /// The payload: everything after the fixed header up to `payload_len`.
+    fn payload_range(&self) -> Range<usize> {
+        IPV6_HEADER_LEN..self.total_len()
     }
 
     /// Walks the extension headers: hop-by-hop (0), routing (43) and destination options (60), each
@@ -219,15 +217,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     setters! {
         /// Sets the payload length (GSO: segment length - 40; GRO: of the merged datagram).
         set_payload_len(u16) = field::PAYLOAD_LEN;
-    }
-
-    /// The payload, mutably (same bounds as [`payload`](Self::payload)).
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let end = self.total_len();
-        self.buffer
-            .as_mut()
-            .get_mut(IPV6_HEADER_LEN..end)
-            .unwrap_or(&mut [])
     }
 }
 

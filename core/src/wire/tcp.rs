@@ -1,7 +1,7 @@
 //! TCP header with options (RFC 9293): what GSO rewrites per segment (sequence number, flags,
 //! checksum) and what GRO compares (flags word, options, ack).
 
-use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
+use core::ops::Range;
 
 use super::{Error, Layer, ensure_len, get8, get16, get32, put_bytes};
 
@@ -26,76 +26,40 @@ pub const TCP_MIN_HEADER_LEN: usize = 20;
 #[repr(transparent)]
 pub struct TcpFlags(pub u16);
 
-set_ops!(TcpFlags);
-debug_names!(TcpFlags:
-    FIN => "FIN",
-    SYN => "SYN",
-    RST => "RST",
-    PSH => "PSH",
-    ACK => "ACK",
-    URG => "URG",
-    ECE => "ECE",
-    CWR => "CWR",
-    AE => "AE",
-);
+flag_set!(TcpFlags {
+    /// No more data from sender.
+    FIN = 0x001;
+    /// Synchronize sequence numbers.
+    SYN = 0x002;
+    /// Reset the connection.
+    RST = 0x004;
+    /// Push.
+    PSH = 0x008;
+    /// The acknowledgment number is significant.
+    ACK = 0x010;
+    /// The urgent pointer is significant.
+    URG = 0x020;
+    /// ECN echo.
+    ECE = 0x040;
+    /// Congestion window reduced.
+    CWR = 0x080;
+    /// Accurate ECN (RFC 9768), formerly the NS nonce-sum bit (RFC 3540).
+    AE = 0x100;
+});
+flag_ops!(TcpFlags, not within TcpFlags::ALL);
 
 impl TcpFlags {
-    /// No more data from sender.
-    pub const FIN: Self = Self(0x001);
-    /// Synchronize sequence numbers.
-    pub const SYN: Self = Self(0x002);
-    /// Reset the connection.
-    pub const RST: Self = Self(0x004);
-    /// Push.
-    pub const PSH: Self = Self(0x008);
-    /// The acknowledgment number is significant.
-    pub const ACK: Self = Self(0x010);
-    /// The urgent pointer is significant.
-    pub const URG: Self = Self(0x020);
-    /// ECN echo.
-    pub const ECE: Self = Self(0x040);
-    /// Congestion window reduced.
-    pub const CWR: Self = Self(0x080);
-    /// Accurate ECN (RFC 9768), formerly the NS nonce-sum bit (RFC 3540).
-    pub const AE: Self = Self(0x100);
     /// Alias of [`AE`](Self::AE) under its old name.
     pub const NS: Self = Self::AE;
     /// Every flag bit; other bits of the word (reserved, data offset) are not flags.
     pub const ALL: Self = Self(0x1ff);
 }
 
-impl BitOr for TcpFlags {
-    type Output = Self;
-    fn bitor(self, rhs: Self) -> Self {
-        Self(self.0 | rhs.0)
-    }
-}
-
-impl BitOrAssign for TcpFlags {
-    fn bitor_assign(&mut self, rhs: Self) {
-        self.0 |= rhs.0;
-    }
-}
-
-impl BitAnd for TcpFlags {
-    type Output = Self;
-    fn bitand(self, rhs: Self) -> Self {
-        Self(self.0 & rhs.0)
-    }
-}
-
-impl Not for TcpFlags {
-    type Output = Self;
-    /// The complement within [`TcpFlags::ALL`].
-    fn not(self) -> Self {
-        Self(!self.0 & Self::ALL.0)
-    }
-}
-
 view!(
     /// A view over a TCP segment (header, options and payload).
     TcpPacket,
-    emit: "a stale data offset (use `new_unchecked`)."
+    emit: "a stale data offset (use `new_unchecked`).",
+    fixed: (Layer::Tcp, TCP_MIN_HEADER_LEN),
 );
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
@@ -103,8 +67,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// offset is at least 5, and the buffer holds data offset * 4 bytes. The payload is the rest of
     /// the buffer: bound it by the IP length first (build the view over the IP payload).
     pub fn check_len(&self) -> Result<(), Error> {
-        let have = self.buffer.as_ref().len();
-        ensure_len(Layer::Tcp, TCP_MIN_HEADER_LEN, have)?;
+        let have = self.fixed_header()?;
         let data_offset = self.data_offset();
         if data_offset < 5 {
             return Err(Error::BadDataOffset(data_offset));
@@ -156,9 +119,9 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
             .unwrap_or(&[])
     }
 
-    /// Everything after the header.
-    pub fn payload(&self) -> &[u8] {
-        self.buffer.as_ref().get(self.header_len()..).unwrap_or(&[])
+    /// The payload: everything after the header (bound the buffer by the IP length first).
+    fn payload_range(&self) -> Range<usize> {
+        self.header_len()..self.buffer.as_ref().len()
     }
 }
 
@@ -175,12 +138,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     pub fn set_flags(&mut self, flags: TcpFlags) {
         let word = (self.doff_flags_word() & !TcpFlags::ALL.0) | (flags.0 & TcpFlags::ALL.0);
         put_bytes(self.buffer.as_mut(), field::DOFF_FLAGS, &word.to_be_bytes());
-    }
-
-    /// The payload, mutably.
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let start = self.header_len();
-        self.buffer.as_mut().get_mut(start..).unwrap_or(&mut [])
     }
 }
 
@@ -258,6 +215,13 @@ mod tests {
             (TcpFlags::SYN | TcpFlags::ACK) & TcpFlags::ACK,
             TcpFlags::ACK
         );
+        // `!` stays within ALL; `Debug` names the set bits in order, then the rest in hex.
+        assert_eq!(!TcpFlags(0), TcpFlags::ALL);
+        assert_eq!(
+            std::format!("{:?}", TcpFlags::ACK | TcpFlags::SYN | TcpFlags(0x200)),
+            "SYN|ACK|0x200"
+        );
+        assert_eq!(std::format!("{:?}", TcpFlags(0)), "0x00");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! UDP header (RFC 768): USO rewrites the length and checksum of every segment.
 
+use core::ops::Range;
+
 use super::{Error, Layer, ensure_len, get16, put_bytes};
 
 /// Field offsets in the 8-byte header.
@@ -17,7 +19,8 @@ pub const UDP_HEADER_LEN: usize = 8;
 view!(
     /// A view over a UDP datagram (header and payload).
     UdpPacket,
-    emit: "a stale `length` (use `new_unchecked`)."
+    emit: "a stale `length` (use `new_unchecked`).",
+    fixed: (Layer::Udp, UDP_HEADER_LEN),
 );
 
 impl<T: AsRef<[u8]>> UdpPacket<T> {
@@ -25,8 +28,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     /// `8 <= length <= buffer length`. The buffer may be longer; [`payload`](Self::payload) stops at
     /// `length`. (A zero `length`, as IPv6 jumbograms use, is rejected: not supported.)
     pub fn check_len(&self) -> Result<(), Error> {
-        let have = self.buffer.as_ref().len();
-        ensure_len(Layer::Udp, UDP_HEADER_LEN, have)?;
+        let have = self.fixed_header()?;
         let length = self.length();
         if usize::from(length) < UDP_HEADER_LEN {
             return Err(Error::BadUdpLength(length));
@@ -52,11 +54,8 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 
     /// The payload: from the header to `length`.
-    pub fn payload(&self) -> &[u8] {
-        self.buffer
-            .as_ref()
-            .get(UDP_HEADER_LEN..usize::from(self.length()))
-            .unwrap_or(&[])
+    fn payload_range(&self) -> Range<usize> {
+        UDP_HEADER_LEN..usize::from(self.length())
     }
 }
 
@@ -67,15 +66,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
         /// Sets the checksum field (a computed 0 must be written as 0xFFFF; that is the caller's
         /// job).
         set_checksum(u16) = field::CHECKSUM;
-    }
-
-    /// The payload, mutably (same bounds as [`payload`](Self::payload)).
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let end = usize::from(self.length());
-        self.buffer
-            .as_mut()
-            .get_mut(UDP_HEADER_LEN..end)
-            .unwrap_or(&mut [])
     }
 }
 
