@@ -17,7 +17,7 @@ use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header, restore_g
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::{self, Summer};
-use vnet_core::gro::{Checksums, Gro, GroOptions, IovOutput, LINUX_HELD_FLOWS, Output};
+use vnet_core::gro::{Checksums, Gro, GroError, GroOptions, IovOutput, LINUX_HELD_FLOWS, Output};
 use vnet_core::gso::{self, GsoOptions};
 use vnet_core::hdr::VnetHdr;
 use vnet_core::meta::{self, TxFlags, TxMetadata};
@@ -427,34 +427,64 @@ fn tun_rs_gro_input(train: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The iovec form's output lists: packets, owners, payload slices, header bytes.
-type IovLists<'o, 'a> = (
-    &'o mut [IovOutput],
-    &'o mut [usize],
-    &'o mut [&'a [u8]],
-    &'o mut [u8],
-);
+/// The iovec form's output lists for a train: packets, owners, payload slices, header bytes.
+struct IovLists<'a> {
+    out: Vec<IovOutput>,
+    owner: Vec<usize>,
+    slices: Vec<&'a [u8]>,
+    headers: Vec<u8>,
+}
 
-/// One `coalesce_iov` of `train`, then a walk of the (header, payload slices) list a `writev`
-/// would take; returns that list's length.
-fn coalesce_iov_and_walk<'a>(
-    gro: &mut Gro<LINUX_HELD_FLOWS, FastSum>,
-    train: &'a [Vec<u8>],
-    (out, owner, slices, headers): &mut IovLists<'_, 'a>,
-) -> usize {
-    let k = gro
-        .coalesce_iov(train, out, owner, slices, headers)
-        .unwrap();
-    let mut iov = 0;
-    for o in &out[..k] {
-        black_box(o.header(headers));
-        iov += 1;
-        for piece in o.payload(slices) {
-            black_box(piece);
-            iov += 1;
+impl<'a> IovLists<'a> {
+    fn new(count: usize) -> Self {
+        IovLists {
+            out: vec![IovOutput::default(); count],
+            owner: vec![0; count],
+            slices: vec![&[]; count],
+            headers: vec![0; 40 * count],
         }
     }
-    iov
+
+    /// One `coalesce_iov` of `train`.
+    fn coalesce(
+        &mut self,
+        gro: &mut Gro<LINUX_HELD_FLOWS, FastSum>,
+        train: &'a [Vec<u8>],
+    ) -> Result<usize, GroError> {
+        let IovLists {
+            out,
+            owner,
+            slices,
+            headers,
+        } = self;
+        gro.coalesce_iov(train, out, owner, slices, headers)
+    }
+
+    /// [`coalesce`](Self::coalesce), then a walk of the (header, payload slices) list a `writev`
+    /// would take; returns that list's length.
+    fn coalesce_and_walk(
+        &mut self,
+        gro: &mut Gro<LINUX_HELD_FLOWS, FastSum>,
+        train: &'a [Vec<u8>],
+    ) -> usize {
+        let k = self.coalesce(gro, train).unwrap();
+        let mut iov = 0;
+        for o in &self.out[..k] {
+            black_box(o.header(&self.headers));
+            iov += 1;
+            for piece in o.payload(&self.slices) {
+                black_box(piece);
+                iov += 1;
+            }
+        }
+        iov
+    }
+
+    /// The bytes of output `k`: its header, then its payload slices.
+    fn packet(&self, k: usize) -> Vec<u8> {
+        let o = &self.out[k];
+        [o.header(&self.headers), &o.payload(&self.slices).concat()].concat()
+    }
 }
 
 fn gro(c: &mut Criterion) {
@@ -509,56 +539,33 @@ fn gro(c: &mut Criterion) {
             .iter()
             .map(|o| vbufs[o.index][..o.len].to_vec())
             .collect();
-        let mut iout = vec![IovOutput::default(); train.len()];
-        let mut slices: Vec<&[u8]> = vec![&[]; train.len()];
-        let mut headers = vec![0u8; 40 * train.len()];
-        let (n, r) = allocations(|| {
-            gro.coalesce_iov(&train, &mut iout, &mut owner, &mut slices, &mut headers)
-        });
+        let mut lists = IovLists::new(train.len());
+        let (n, r) = allocations(|| lists.coalesce(&mut gro, &train));
         assert_eq!((n, r), (0, Ok(produced)), "vnet-iovec allocated or differs");
-        for (k, o) in iout[..produced].iter().enumerate() {
-            let bytes = [o.header(&headers), &o.payload(&slices).concat()].concat();
+        for (k, want) in contiguous.iter().enumerate() {
             assert!(
-                bytes == contiguous[k],
+                lists.packet(k) == *want,
                 "vnet-iovec packet {k} differs from vnet's"
             );
         }
         eprintln!("gro/{case}/vnet-iovec: {produced} packets out, {n} heap allocations per call");
         g.bench_function(format!("{case}/vnet-iovec"), |b| {
-            b.iter(|| {
-                let mut io = (
-                    &mut iout[..],
-                    &mut owner[..],
-                    &mut slices[..],
-                    &mut headers[..],
-                );
-                coalesce_iov_and_walk(&mut gro, black_box(&train), &mut io)
-            })
+            b.iter(|| lists.coalesce_and_walk(&mut gro, black_box(&train)))
         });
         // vnet-iovec-trusted: the same with checksums trusted (G10), as the kernel takes packets
         // marked CHECKSUM_UNNECESSARY (an AEAD tunnel's decrypted packets); tun-rs verifies none.
         // No payload byte is read. Its packets are vnet-iovec's (the train's checksums hold).
         let opts = GroOptions::DEFAULT.with_checksums(Checksums::Trusted);
         let mut trusting = Gro::<LINUX_HELD_FLOWS, FastSum>::with_summer(opts, fast);
-        let verified = iout[..produced].to_vec();
-        let mut io = (
-            &mut iout[..],
-            &mut owner[..],
-            &mut slices[..],
-            &mut headers[..],
+        let verified = lists.out[..produced].to_vec();
+        assert_eq!(lists.coalesce(&mut trusting, &train), Ok(produced));
+        assert_eq!(
+            lists.out[..produced],
+            verified[..],
+            "vnet-iovec-trusted differs"
         );
-        coalesce_iov_and_walk(&mut trusting, &train, &mut io);
-        assert_eq!(iout[..produced], verified[..], "vnet-iovec-trusted differs");
         g.bench_function(format!("{case}/vnet-iovec-trusted"), |b| {
-            b.iter(|| {
-                let mut io = (
-                    &mut iout[..],
-                    &mut owner[..],
-                    &mut slices[..],
-                    &mut headers[..],
-                );
-                coalesce_iov_and_walk(&mut trusting, black_box(&train), &mut io)
-            })
+            b.iter(|| lists.coalesce_and_walk(&mut trusting, black_box(&train)))
         });
 
         // The floor of a copying coalescer: every segment's payload copied once, behind the
