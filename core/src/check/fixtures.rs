@@ -1,11 +1,11 @@
-//! Headers and packets that the tests of `check` and `gso` share (test builds only): one home
-//! for each, so that a case reads as what it varies.
+//! Headers and packets that core's tests (`check`, `gso`, `meta`) share, in test builds only:
+//! one home for each, so that a case reads as what it varies.
 
 use super::{CheckError, CsumRequest, Offload};
 use crate::hdr::{Flags, GsoType, VnetHdr};
 use std::vec;
 use std::vec::Vec;
-use vnet_packet::PacketSpec;
+use vnet_packet::{PacketSpec, v6_dest_opts};
 
 /// A GSO request as a virtio driver writes one: NEEDS_CSUM with the checksum field's place
 /// (P4); `hdr_len` 0, a hint `check` recomputes (V6).
@@ -37,6 +37,15 @@ pub(crate) fn tcp4_with_options(payload_len: usize) -> PacketSpec {
         ip_options: vec![1; 8],
         tcp_options: vec![1; 12],
         ..PacketSpec::tcp4(payload_len)
+    }
+}
+
+/// `spec`, an IPv6 packet, with a destination-options header of `len` bytes before its
+/// transport header: an extension header that every offset must step over.
+pub(crate) fn with_dest_opts(spec: PacketSpec, len: usize) -> PacketSpec {
+    PacketSpec {
+        v6_ext: vec![v6_dest_opts(len)],
+        ..spec
     }
 }
 

@@ -1,10 +1,10 @@
 //! K15-K17: the facts that differ between kernel lines, each under both values.
 
-use super::fixtures::{checksum, csum_hdr, gso_hdr, in_tunnel, tunnel_hdr};
+use super::fixtures::{checksum, csum_hdr, gso_hdr, in_tunnel, tunnel_hdr, with_dest_opts};
 use super::*;
 use crate::kernel::{LINUX_6_1, LINUX_6_12, LINUX_6_18, LINUX_6_18_DISSECT};
 use std::vec;
-use vnet_packet::{PacketSpec, v6_dest_opts};
+use vnet_packet::PacketSpec;
 
 fn under(kernel: Profile, hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload, CheckError> {
     check(hdr, pkt, &CheckOptions::DEFAULT.with_kernel(kernel))
@@ -88,11 +88,7 @@ fn regression_k15_options_make_a_single_segment() {
 /// its extension headers to UDP.
 #[test]
 fn k15_ufo_follows_the_packets_version() {
-    let pkt = PacketSpec {
-        v6_ext: vec![v6_dest_opts(24)],
-        ..PacketSpec::udp6(1001)
-    }
-    .build();
+    let pkt = with_dest_opts(PacketSpec::udp6(1001), 24).build();
     let hdr = no_csum(GsoType::UDP, 26);
     for kernel in [LINUX_6_18, LINUX_6_18_DISSECT] {
         let Ok(Offload::Segment(req)) = under(kernel, &hdr, &pkt) else {

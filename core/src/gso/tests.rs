@@ -2,7 +2,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::*;
-use crate::check::fixtures::{gso_hdr as hdr, tcp4_with_options};
+use crate::check::fixtures::{gso_hdr as hdr, tcp4_with_options, with_dest_opts};
 use crate::check::{CheckOptions, Offload, check};
 use crate::hdr::{Flags, GsoType, VnetHdr};
 use vnet_packet::{L4, PacketSpec, v6_dest_opts};
@@ -178,10 +178,7 @@ fn options_and_extension_headers_copied() {
         assert_eq!(&s[48..60], &pkt[48..60], "TCP options");
         assert_eq!(s[40] >> 4, 8, "data offset");
     }
-    let v6 = PacketSpec {
-        v6_ext: vec![v6_dest_opts(16)],
-        ..PacketSpec::udp6(1000)
-    };
+    let v6 = with_dest_opts(PacketSpec::udp6(1000), 16);
     let pkt = v6.build_partial();
     let req = request(&hdr(GsoType::UDP_L4, 300, 56, 6), &pkt, Link::Tun);
     let segs = segments(&req, &pkt, &opts(Link::Tun));

@@ -1,8 +1,9 @@
 use super::*;
+use crate::check::fixtures::with_dest_opts;
 use std::string::ToString;
 use std::vec;
 use std::vec::Vec;
-use vnet_packet::{PacketSpec, v6_dest_opts};
+use vnet_packet::PacketSpec;
 
 const V4: TxFlags = TxFlags::IS_IPV4;
 const V6: TxFlags = TxFlags::IS_IPV6;
@@ -274,11 +275,7 @@ fn guest_uso() {
 
 #[test]
 fn guest_tun_and_extension_headers() {
-    let frame = PacketSpec {
-        v6_ext: vec![v6_dest_opts(16)],
-        ..PacketSpec::tcp6(100)
-    }
-    .build();
+    let frame = with_dest_opts(PacketSpec::tcp6(100), 16).build();
     let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 56, 16);
     assert_eq!(
         from_header(&h, &frame, Link::Tun),
