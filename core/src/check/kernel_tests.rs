@@ -1,9 +1,10 @@
 //! K15-K17: the facts that differ between kernel lines, each under both values.
 
+use super::fixtures::{checksum, csum_hdr, gso_hdr, in_tunnel, tunnel_hdr, with_dest_opts};
 use super::*;
 use crate::kernel::{LINUX_6_1, LINUX_6_12, LINUX_6_18, LINUX_6_18_DISSECT};
 use std::vec;
-use vnet_packet::{PacketSpec, v6_dest_opts};
+use vnet_packet::PacketSpec;
 
 fn under(kernel: Profile, hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload, CheckError> {
     check(hdr, pkt, &CheckOptions::DEFAULT.with_kernel(kernel))
@@ -87,11 +88,7 @@ fn regression_k15_options_make_a_single_segment() {
 /// its extension headers to UDP.
 #[test]
 fn k15_ufo_follows_the_packets_version() {
-    let pkt = PacketSpec {
-        v6_ext: vec![v6_dest_opts(24)],
-        ..PacketSpec::udp6(1001)
-    }
-    .build();
+    let pkt = with_dest_opts(PacketSpec::udp6(1001), 24).build();
     let hdr = no_csum(GsoType::UDP, 26);
     for kernel in [LINUX_6_18, LINUX_6_18_DISSECT] {
         let Ok(Offload::Segment(req)) = under(kernel, &hdr, &pkt) else {
@@ -120,14 +117,7 @@ fn k15_not_on_tap() {
 #[test]
 fn k16_uso_unknown_before_6_2() {
     let pkt = PacketSpec::udp4(300).build_partial();
-    let hdr = VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        gso_type: GsoType::UDP_L4,
-        gso_size: 100,
-        csum_start: 20,
-        csum_offset: 6,
-        ..VnetHdr::default()
-    };
+    let hdr = gso_hdr(GsoType::UDP_L4, 100, 20, 6);
     assert!(matches!(
         under(LINUX_6_18, &hdr, &pkt),
         Ok(Offload::Segment(_))
@@ -147,20 +137,8 @@ fn k16_uso_unknown_before_6_2() {
 /// with a 24-byte header and tunnel GSO negotiated as far as the caller knows.
 #[test]
 fn k20_tunnel_unknown_before_6_17() {
-    let inner = PacketSpec::tcp4(3000).build_partial();
-    let mut pkt = std::vec![0u8; 14 + 20 + 8];
-    pkt[0] = 0x45;
-    pkt.extend_from_slice(&inner);
-    let hdr = VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        gso_type: GsoType(GsoType::UDP_TUNNEL_IPV4.0 | GsoType::TCPV4.0),
-        gso_size: 1000,
-        csum_start: 62,
-        csum_offset: 16,
-        outer_th_offset: 34,
-        inner_nh_offset: 42,
-        ..VnetHdr::default()
-    };
+    let pkt = in_tunnel(&PacketSpec::tcp4(3000).build_partial());
+    let hdr = tunnel_hdr();
     let opts = |kernel| {
         CheckOptions::DEFAULT
             .with_layout(Layout::V1HashTunnel)
@@ -211,16 +189,11 @@ fn regression_k21_tunnel_single_segment_is_a_checksum() {
     let opts = CheckOptions::DEFAULT
         .with_layout(Layout::V1HashTunnel)
         .with_tunnel(true, true);
-    let Ok(Offload::Checksum(req)) = check(&hdr, &pkt, &opts) else {
-        panic!("{:?}", check(&hdr, &pkt, &opts));
+    let answer = check(&hdr, &pkt, &opts);
+    assert_eq!(answer, checksum(72, 16));
+    let Ok(Offload::Checksum(req)) = answer else {
+        unreachable!()
     };
-    assert_eq!(
-        req,
-        CsumRequest {
-            start: 72,
-            offset: 16
-        }
-    );
     let mut out = pkt.clone();
     crate::gso::complete_checksum(&mut out, req).unwrap();
     assert_eq!(out, sent);
@@ -230,18 +203,7 @@ fn regression_k21_tunnel_single_segment_is_a_checksum() {
 #[test]
 fn k17_csum_start_inside_the_ip_header() {
     let pkt = PacketSpec::udp4(64).build();
-    let hdr = VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        csum_start: 10,
-        csum_offset: 6,
-        ..VnetHdr::default()
-    };
+    let hdr = csum_hdr(10, 6);
     assert_eq!(under(LINUX_6_18, &hdr, &pkt).unwrap_err().rule(), "V3");
-    assert_eq!(
-        under(LINUX_6_1, &hdr, &pkt),
-        Ok(Offload::Checksum(CsumRequest {
-            start: 10,
-            offset: 6
-        }))
-    );
+    assert_eq!(under(LINUX_6_1, &hdr, &pkt), checksum(10, 6));
 }

@@ -38,6 +38,8 @@ use crate::wire::{
 };
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod kernel_tests;
 mod locate;
 mod rules;

@@ -1,17 +1,7 @@
+use super::fixtures::{checksum, csum_hdr, gso_hdr, in_tunnel, tcp4_with_options, tunnel_hdr};
 use super::*;
 use std::vec;
 use vnet_packet::PacketSpec;
-
-fn gso_hdr(gso_type: GsoType, gso_size: u16, csum_start: u16, csum_offset: u16) -> VnetHdr {
-    VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        gso_type,
-        gso_size,
-        csum_start,
-        csum_offset,
-        ..VnetHdr::default()
-    }
-}
 
 fn run(hdr: &VnetHdr, pkt: &[u8]) -> Result<Offload, CheckError> {
     check(hdr, pkt, &CheckOptions::default())
@@ -55,11 +45,7 @@ fn tun_read_cases() {
 
 #[test]
 fn hdr_len_is_recomputed_v6() {
-    let pkt = PacketSpec {
-        tcp_options: vec![1; 12],
-        ip_options: vec![1; 8],
-        ..PacketSpec::tcp4(3000)
-    };
+    let pkt = tcp4_with_options(3000);
     let hdr = VnetHdr {
         hdr_len: 0,
         ..gso_hdr(GsoType::TCPV4, 1000, 28, 16)
@@ -94,28 +80,16 @@ fn v2_gso_size() {
 #[test]
 fn v3_csum_bounds() {
     let pkt = PacketSpec::tcp4(200).build();
-    let plain_csum = |start, offset| VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        csum_start: start,
-        csum_offset: offset,
-        ..VnetHdr::default()
-    };
     // csum_start inside the IPv4 header: rejected even without GSO.
-    assert_eq!(run(&plain_csum(10, 16), &pkt).unwrap_err().rule(), "V3");
+    assert_eq!(run(&csum_hdr(10, 16), &pkt).unwrap_err().rule(), "V3");
     // csum_start inside a 40-byte minimum for TCPV6.
     let v6 = PacketSpec::tcp6(200).build();
     let err = run(&gso_hdr(GsoType::TCPV6, 100, 20, 16), &v6).unwrap_err();
     assert_eq!(err.rule(), "V3");
     // The checksum field past the end (T14 sees the raised hdr_len first).
     let len = pkt.len() as u16;
-    assert!(run(&plain_csum(20, len - 21), &pkt).is_err());
-    assert_eq!(
-        run(&plain_csum(20, 16), &pkt),
-        Ok(Offload::Checksum(CsumRequest {
-            start: 20,
-            offset: 16
-        }))
-    );
+    assert!(run(&csum_hdr(20, len - 21), &pkt).is_err());
+    assert_eq!(run(&csum_hdr(20, 16), &pkt), checksum(20, 16));
 }
 
 #[test]
@@ -156,13 +130,7 @@ fn v4_tcp_offset_and_v5_small_is_plain() {
     assert_eq!(check(&no_csum, &pkt, &strict).unwrap_err().rule(), "P4");
     // Payload == gso_size: a plain packet whose checksum is still to be completed.
     let small = run(&gso_hdr(GsoType::TCPV4, 200, 20, 16), &pkt);
-    assert_eq!(
-        small,
-        Ok(Offload::Checksum(CsumRequest {
-            start: 20,
-            offset: 16
-        }))
-    );
+    assert_eq!(small, checksum(20, 16));
 }
 
 #[test]
@@ -262,13 +230,7 @@ fn tap_with_vlan() {
 #[test]
 fn messages_name_rule_field_and_bound() {
     let pkt = PacketSpec::tcp4(200).build();
-    let hdr = VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        csum_start: 10,
-        csum_offset: 16,
-        ..VnetHdr::default()
-    };
-    let msg = std::format!("{}", run(&hdr, &pkt).unwrap_err());
+    let msg = std::format!("{}", run(&csum_hdr(10, 16), &pkt).unwrap_err());
     assert_eq!(msg, "V3: csum_start 10 must be at least 20");
 }
 
@@ -289,16 +251,8 @@ fn strict_flags() {
 #[test]
 fn v7_tunnel() {
     // Ethernet + outer IPv4 + UDP + inner IPv4/TCP, as the spec's example offsets.
-    let inner = PacketSpec::tcp4(3000).build();
-    let mut pkt = std::vec![0u8; 14 + 20 + 8];
-    pkt[0] = 0x45;
-    pkt.extend_from_slice(&inner);
-    let hdr = VnetHdr {
-        gso_type: GsoType(GsoType::UDP_TUNNEL_IPV4.0 | GsoType::TCPV4.0),
-        outer_th_offset: 34,
-        inner_nh_offset: 42,
-        ..gso_hdr(GsoType::NONE, 1000, 62, 16)
-    };
+    let pkt = in_tunnel(&PacketSpec::tcp4(3000).build());
+    let hdr = tunnel_hdr();
     let opts = CheckOptions::DEFAULT.with_tunnel(true, false);
     // Not negotiated: rejected.
     assert_eq!(run(&hdr, &pkt).unwrap_err().rule(), "V7");

@@ -74,10 +74,12 @@ impl IpFix {
         })
     }
 
-    /// Writes the lengths (and for IPv4 the ID, fragment word and checksum) of a segment whose
-    /// bytes from this header on are `ip_len`.
+    /// Writes the lengths (and for IPv4 the ID, the super-packet's plus `id_step`, the fragment
+    /// word and the checksum) of a segment of `seg_len` bytes: every caller's ID and IP length
+    /// are derived the same way, here.
     #[inline]
-    pub(super) fn patch(&self, seg: &mut [u8], ip_len: usize, id: u16, frag: Option<u16>) {
+    pub(super) fn patch(&self, seg: &mut [u8], seg_len: usize, id_step: u16, frag: Option<u16>) {
+        let (ip_len, id) = (seg_len - self.at, self.id.wrapping_add(id_step));
         let Some(ip) = seg.get_mut(self.at..) else {
             return;
         };
@@ -590,8 +592,7 @@ impl Plan {
         if !last {
             word |= ipv4::MF;
         }
-        self.ip
-            .patch(seg, seg_len - self.ip.at, self.ip.id, Some(word));
+        self.ip.patch(seg, seg_len, 0, Some(word));
         Some(seg_len)
     }
 
@@ -617,12 +618,7 @@ impl Plan {
         } else {
             index
         };
-        self.ip.patch(
-            head,
-            seg_len - self.ip.at,
-            self.ip.id.wrapping_add(id_step),
-            None,
-        );
+        self.ip.patch(head, seg_len, id_step, None);
         let l4_len = seg_len - self.l4;
         // The transport checksum's 16-bit terms, added wide and folded once.
         let mut sum = u64::from(self.l4_seed)
@@ -685,12 +681,7 @@ impl Outer {
     /// and the payload (whose sum is known); without, the field as the super-packet has it.
     pub(super) fn patch(&self, head: &mut [u8], seg_len: usize, payload_sum: u16, index: u16) {
         let hdr_len = head.len();
-        self.ip.patch(
-            head,
-            seg_len - self.ip.at,
-            self.ip.id.wrapping_add(index),
-            None,
-        );
+        self.ip.patch(head, seg_len, index, None);
         let udp_len = seg_len - self.th;
         let Some(udp) = head.get_mut(self.th..) else {
             return;

@@ -2,20 +2,10 @@ use std::vec;
 use std::vec::Vec;
 
 use super::*;
+use crate::check::fixtures::{gso_hdr as hdr, tcp4_with_options, with_dest_opts};
 use crate::check::{CheckOptions, Offload, check};
 use crate::hdr::{Flags, GsoType, VnetHdr};
 use vnet_packet::{L4, PacketSpec, v6_dest_opts};
-
-fn hdr(gso_type: GsoType, gso_size: u16, start: u16, offset: u16) -> VnetHdr {
-    VnetHdr {
-        flags: Flags::NEEDS_CSUM,
-        gso_type,
-        gso_size,
-        csum_start: start,
-        csum_offset: offset,
-        ..VnetHdr::default()
-    }
-}
 
 fn request(h: &VnetHdr, pkt: &[u8], link: Link) -> GsoRequest {
     let opts = CheckOptions::DEFAULT.with_link(link);
@@ -179,12 +169,7 @@ fn tcp4_fields_s1_s2() {
 
 #[test]
 fn options_and_extension_headers_copied() {
-    let v4 = PacketSpec {
-        ip_options: vec![1; 8],
-        tcp_options: vec![1; 12],
-        ..PacketSpec::tcp4(3000)
-    };
-    let pkt = v4.build_partial();
+    let pkt = tcp4_with_options(3000).build_partial();
     let req = request(&hdr(GsoType::TCPV4, 1000, 28, 16), &pkt, Link::Tun);
     for s in segments(&req, &pkt, &opts(Link::Tun)) {
         let h = verify(&s, Link::Tun);
@@ -193,10 +178,7 @@ fn options_and_extension_headers_copied() {
         assert_eq!(&s[48..60], &pkt[48..60], "TCP options");
         assert_eq!(s[40] >> 4, 8, "data offset");
     }
-    let v6 = PacketSpec {
-        v6_ext: vec![v6_dest_opts(16)],
-        ..PacketSpec::udp6(1000)
-    };
+    let v6 = with_dest_opts(PacketSpec::udp6(1000), 16);
     let pkt = v6.build_partial();
     let req = request(&hdr(GsoType::UDP_L4, 300, 56, 6), &pkt, Link::Tun);
     let segs = segments(&req, &pkt, &opts(Link::Tun));

@@ -1,8 +1,9 @@
 use super::*;
+use crate::check::fixtures::with_dest_opts;
 use std::string::ToString;
 use std::vec;
 use std::vec::Vec;
-use vnet_packet::{PacketSpec, v6_dest_opts};
+use vnet_packet::PacketSpec;
 
 const V4: TxFlags = TxFlags::IS_IPV4;
 const V6: TxFlags = TxFlags::IS_IPV6;
@@ -106,58 +107,6 @@ fn to_header_errors() {
         (meta(TSO, 14, 20, 20, 1460), MetaError::NoIpVersion),
         (meta(TCP, 14, 20, 0, 0), MetaError::NoIpVersion),
         (
-            meta(TSO.with(V4), 14, 0, 20, 1460),
-            field_error("M1", Field::L3Len, 0, Bound::AtLeast(20)),
-        ),
-        (
-            meta(UDP.with(V4), 14, 0, 0, 0),
-            field_error("M1", Field::L3Len, 0, Bound::AtLeast(20)),
-        ),
-        (
-            meta(TCP.with(V6), 14, 20, 0, 0),
-            field_error("M1", Field::L3Len, 20, Bound::AtLeast(40)),
-        ),
-        (
-            meta(TCP.with(V4), 14, 64, 0, 0),
-            field_error("M1", Field::L3Len, 64, Bound::AtMost(60)),
-        ),
-        (
-            meta(TCP.with(V4), 14, 22, 0, 0),
-            field_error("M1", Field::L3Len, 22, Bound::MultipleOf(4)),
-        ),
-        (
-            meta(TCP.with(V6), 14, 44, 0, 0),
-            field_error("M1", Field::L3Len, 44, Bound::MultipleOf(8)),
-        ),
-        (
-            meta(TCP.with(V4), 7, 20, 0, 0),
-            field_error("M1", Field::L2Len, 7, Bound::OneOf(&[0, 14, 18])),
-        ),
-        (
-            meta(TSO.with(V6), 255, 40, 20, 1460),
-            field_error("M1", Field::L2Len, 255, Bound::OneOf(&[0, 14, 18])),
-        ),
-        (
-            meta(TSO.with(V4), 14, 20, 20, 0),
-            field_error("M1", Field::MaxSegmentSize, 0, Bound::NonZero),
-        ),
-        (
-            meta(USO.with(V6), 14, 40, 0, 0),
-            field_error("M1", Field::MaxSegmentSize, 0, Bound::NonZero),
-        ),
-        (
-            meta(TSO.with(V4), 14, 20, 0, 1460),
-            field_error("M1", Field::L4Len, 0, Bound::AtLeast(20)),
-        ),
-        (
-            meta(TSO.with(V4), 14, 20, 64, 1460),
-            field_error("M1", Field::L4Len, 64, Bound::AtMost(60)),
-        ),
-        (
-            meta(TSO.with(V4), 14, 20, 22, 1460),
-            field_error("M1", Field::L4Len, 22, Bound::MultipleOf(4)),
-        ),
-        (
             meta(TCP.with(V6), 18, 65528, 0, 0),
             MetaError::Overflow {
                 field: Field::CsumStart,
@@ -185,6 +134,54 @@ fn to_header_errors() {
     }
 }
 
+/// M1: a length out of its bounds is refused with the field, the value the metadata holds and
+/// the bound; the cases by field.
+#[test]
+fn to_header_refuses_lengths_out_of_bounds() {
+    let l2: &[_] = &[
+        (meta(TCP.with(V4), 7, 20, 0, 0), Bound::OneOf(&[0, 14, 18])),
+        (
+            meta(TSO.with(V6), 255, 40, 20, 1460),
+            Bound::OneOf(&[0, 14, 18]),
+        ),
+    ];
+    let l3: &[_] = &[
+        (meta(TSO.with(V4), 14, 0, 20, 1460), Bound::AtLeast(20)),
+        (meta(UDP.with(V4), 14, 0, 0, 0), Bound::AtLeast(20)),
+        (meta(TCP.with(V6), 14, 20, 0, 0), Bound::AtLeast(40)),
+        (meta(TCP.with(V4), 14, 64, 0, 0), Bound::AtMost(60)),
+        (meta(TCP.with(V4), 14, 22, 0, 0), Bound::MultipleOf(4)),
+        (meta(TCP.with(V6), 14, 44, 0, 0), Bound::MultipleOf(8)),
+    ];
+    let l4: &[_] = &[
+        (meta(TSO.with(V4), 14, 20, 0, 1460), Bound::AtLeast(20)),
+        (meta(TSO.with(V4), 14, 20, 64, 1460), Bound::AtMost(60)),
+        (meta(TSO.with(V4), 14, 20, 22, 1460), Bound::MultipleOf(4)),
+    ];
+    let mss: &[_] = &[
+        (meta(TSO.with(V4), 14, 20, 20, 0), Bound::NonZero),
+        (meta(USO.with(V6), 14, 40, 0, 0), Bound::NonZero),
+    ];
+    let by_field = [
+        (Field::L2Len, l2),
+        (Field::L3Len, l3),
+        (Field::L4Len, l4),
+        (Field::MaxSegmentSize, mss),
+    ];
+    for (field, cases) in by_field {
+        for &(m, bound) in cases {
+            let value = match field {
+                Field::L2Len => u32::from(m.l2_len),
+                Field::L3Len => u32::from(m.l3_len),
+                Field::L4Len => u32::from(m.l4_len),
+                _ => u32::from(m.max_segment_size),
+            };
+            let want = field_error("M1", field, value, bound);
+            assert_eq!(to_header(&m), Err(want), "{field:?}: {m:?}");
+        }
+    }
+}
+
 // ---- M6-M7: a guest's header + frame -> metadata (OpenVMM's virtio device cases) ----
 
 #[test]
@@ -202,36 +199,33 @@ fn guest_no_offloads() {
     );
 }
 
+/// Checksum-only requests on TAP (M6): the checksum's place gives the protocol, the frame the
+/// lengths; no IPv4 header checksum, which virtio guests compute themselves.
 #[test]
-fn guest_tcp_checksum() {
-    let frame = on_ethernet(PacketSpec::tcp4(100));
-    let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 16);
-    let m = from_header(&h, &frame, Link::Tap).unwrap();
-    assert_eq!(m, meta(TCP.with(V4), 14, 20, 0, 0));
-    assert!(
-        !m.flags.contains(IP),
-        "virtio guests compute the IPv4 header checksum"
-    );
-}
-
-#[test]
-fn guest_udp_checksum() {
-    let frame = on_ethernet(PacketSpec::udp4(100));
-    let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 34, 6);
-    assert_eq!(
-        from_header(&h, &frame, Link::Tap),
-        Ok(meta(UDP.with(V4), 14, 20, 0, 0))
-    );
-}
-
-#[test]
-fn guest_ipv6_tcp_checksum() {
-    let frame = on_ethernet(PacketSpec::tcp6(100));
-    let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 54, 16);
-    assert_eq!(
-        from_header(&h, &frame, Link::Tap),
-        Ok(meta(TCP.with(V6), 14, 40, 0, 0))
-    );
+fn guest_checksum() {
+    let tcp4 = on_ethernet(PacketSpec::tcp4(100));
+    let udp4 = on_ethernet(PacketSpec::udp4(100));
+    let tcp6 = on_ethernet(PacketSpec::tcp6(100));
+    let tagged = |pkt| {
+        PacketSpec {
+            ethernet: Some(Some(100)),
+            ..pkt
+        }
+        .build()
+    };
+    let vlan4 = tagged(PacketSpec::tcp4(100));
+    let vlan6 = tagged(PacketSpec::udp6(100));
+    let cases = [
+        ("TCP4", &tcp4, 34, 16, meta(TCP.with(V4), 14, 20, 0, 0)),
+        ("UDP4", &udp4, 34, 6, meta(UDP.with(V4), 14, 20, 0, 0)),
+        ("TCP6", &tcp6, 54, 16, meta(TCP.with(V6), 14, 40, 0, 0)),
+        ("VLAN4", &vlan4, 38, 16, meta(TCP.with(V4), 18, 20, 0, 0)),
+        ("VLAN6", &vlan6, 58, 6, meta(UDP.with(V6), 18, 40, 0, 0)),
+    ];
+    for (name, frame, start, offset, want) in cases {
+        let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, start, offset);
+        assert_eq!(from_header(&h, frame, Link::Tap), Ok(want), "{name}: {h:?}");
+    }
 }
 
 #[test]
@@ -280,32 +274,8 @@ fn guest_uso() {
 }
 
 #[test]
-fn guest_vlan() {
-    let tagged = |pkt| PacketSpec {
-        ethernet: Some(Some(100)),
-        ..pkt
-    };
-    let frame = tagged(PacketSpec::tcp4(100)).build();
-    let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 38, 16);
-    assert_eq!(
-        from_header(&h, &frame, Link::Tap),
-        Ok(meta(TCP.with(V4), 18, 20, 0, 0))
-    );
-    let frame6 = tagged(PacketSpec::udp6(100)).build();
-    let h6 = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 58, 6);
-    assert_eq!(
-        from_header(&h6, &frame6, Link::Tap),
-        Ok(meta(UDP.with(V6), 18, 40, 0, 0))
-    );
-}
-
-#[test]
 fn guest_tun_and_extension_headers() {
-    let frame = PacketSpec {
-        v6_ext: vec![v6_dest_opts(16)],
-        ..PacketSpec::tcp6(100)
-    }
-    .build();
+    let frame = with_dest_opts(PacketSpec::tcp6(100), 16).build();
     let h = hdr(Flags::NEEDS_CSUM, GsoType::NONE, 0, 0, 56, 16);
     assert_eq!(
         from_header(&h, &frame, Link::Tun),
@@ -545,75 +515,65 @@ fn ipv6_fixup() {
     assert_eq!(big[4..6], [0, 0]);
 }
 
+/// M9, M10: a frame the fix-up cannot read is refused by name, and nothing is written.
 #[test]
 fn fixup_errors() {
-    let mut f = bare_ipv4_frame();
-    assert_eq!(
-        fixup_ipv4_header_checksum(&mut f[..33], 14),
-        Err(MetaError::Frame {
-            rule: "M9",
-            problem: Problem::Truncated { need: 34, have: 33 }
-        })
-    );
-    assert_eq!(
-        fixup_ipv4_header_checksum(&mut f, usize::MAX),
-        Err(MetaError::Frame {
-            rule: "M9",
-            problem: Problem::Truncated {
-                need: usize::MAX,
-                have: 34
-            }
-        })
-    );
-    f[14] = 0x44;
-    assert_eq!(
-        fixup_ipv4_header_checksum(&mut f, 14),
-        Err(field_error("M9", Field::Ihl, 4, Bound::AtLeast(5)))
-    );
-    f[14] = 0x46;
-    assert_eq!(
-        fixup_ipv4_header_checksum(&mut f, 14),
-        Err(MetaError::Frame {
-            rule: "M9",
-            problem: Problem::Truncated { need: 38, have: 34 }
-        })
-    );
-    f[14] = 0x65;
-    let e = fixup_ipv4_header_checksum(&mut f, 14).unwrap_err();
-    assert_eq!(
-        e,
-        MetaError::Frame {
-            rule: "M9",
-            problem: Problem::WrongIpVersion {
-                expected: 4,
-                found: 6
-            }
-        }
-    );
-    assert_eq!(e.rule(), "M9");
-
-    let mut g = [0u8; 54];
-    g[14] = 0x45;
-    let e = fixup_ipv6_payload_length(&mut g, 14).unwrap_err();
-    assert_eq!(
-        e,
-        MetaError::Frame {
-            rule: "M10",
-            problem: Problem::WrongIpVersion {
-                expected: 6,
-                found: 4
-            }
-        }
-    );
-    assert_eq!(e.rule(), "M10");
-    assert_eq!(
-        fixup_ipv6_payload_length(&mut g[..53], 14),
-        Err(MetaError::Frame {
-            rule: "M10",
-            problem: Problem::Truncated { need: 54, have: 53 }
-        })
-    );
-    assert_eq!(g[14 + 4..14 + 6], [0, 0], "nothing written on error");
+    let truncated = |need, have| Problem::Truncated { need, have };
+    let version = |expected, found| Problem::WrongIpVersion { expected, found };
+    let v4 = bare_ipv4_frame();
+    let first = |byte: u8| {
+        let mut f = v4;
+        f[14] = byte;
+        f.to_vec()
+    };
+    let m9 = |problem| MetaError::Frame {
+        rule: "M9",
+        problem,
+    };
+    let ipv4_cases = [
+        ("cut short", v4[..33].to_vec(), 14, m9(truncated(34, 33))),
+        (
+            "l3 past the end",
+            v4.to_vec(),
+            usize::MAX,
+            m9(truncated(usize::MAX, 34)),
+        ),
+        (
+            "IHL 4",
+            first(0x44),
+            14,
+            field_error("M9", Field::Ihl, 4, Bound::AtLeast(5)),
+        ),
+        (
+            "options past the end",
+            first(0x46),
+            14,
+            m9(truncated(38, 34)),
+        ),
+        ("version 6", first(0x65), 14, m9(version(4, 6))),
+    ];
+    for (name, mut f, l3, want) in ipv4_cases {
+        let before = f.clone();
+        assert_eq!(fixup_ipv4_header_checksum(&mut f, l3), Err(want), "{name}");
+        assert_eq!(want.rule(), "M9");
+        assert_eq!(f, before, "{name}: nothing written on error");
+    }
+    let mut v6 = [0u8; 54];
+    v6[14] = 0x45;
+    let m10 = |problem| MetaError::Frame {
+        rule: "M10",
+        problem,
+    };
+    let ipv6_cases = [
+        ("version 4", v6.to_vec(), m10(version(6, 4))),
+        ("cut short", v6[..53].to_vec(), m10(truncated(54, 53))),
+    ];
+    for (name, mut f, want) in ipv6_cases {
+        let before = f.clone();
+        assert_eq!(fixup_ipv6_payload_length(&mut f, 14), Err(want), "{name}");
+        assert_eq!(want.rule(), "M10");
+        assert_eq!(f, before, "{name}: nothing written on error");
+    }
 }
 
 // ---- types ----

@@ -427,21 +427,17 @@ impl Segment for super::Reference {
 mod tests {
     use super::*;
     use crate::packet::PacketSpec;
-    use vnet_core::hdr::{Flags, GsoType};
+    use crate::strategy::packet::gso_header;
 
     #[test]
     fn model_splits_the_read_case() {
-        let pkt = PacketSpec::tcp4(200).build();
-        let hdr = VnetHdr {
-            flags: Flags::NEEDS_CSUM,
-            gso_type: GsoType::TCPV4,
-            gso_size: 100,
-            csum_start: 20,
-            csum_offset: 16,
-            hdr_len: 40,
-            ..VnetHdr::default()
-        };
-        let segs = transmit(&hdr, &pkt, &GsoOptions::default()).unwrap();
+        let spec = PacketSpec::tcp4(200);
+        let segs = transmit(
+            &gso_header(&spec, 100),
+            &spec.build(),
+            &GsoOptions::default(),
+        )
+        .unwrap();
         assert_eq!(segs.len(), 2);
         assert!(segs.iter().all(|s| s.len() == 140));
         assert_eq!(ones_sum(&segs[1][..20]), 0xFFFF);
