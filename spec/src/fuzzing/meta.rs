@@ -137,8 +137,10 @@ pub fn meta(input: &MetaInput) {
 
     let rep = representable(m);
     let (frame, link) = frame_for(&rep, usize::from(input.payload));
-    laws::metadata_round_trip(&Core, &rep, &frame, link).unwrap_or_else(fail);
-    laws::header_round_trip(&Core, &rep, &frame, link).unwrap_or_else(fail);
+    let case = (rep, frame, link);
+    let frame = &case.1;
+    laws::metadata_round_trip(&Core, &case).unwrap_or_else(fail);
+    laws::header_round_trip(&Core, &case).unwrap_or_else(fail);
 
     let hdr = &input.hdr;
     for link in [Link::Tun, Link::Tap] {
@@ -152,8 +154,8 @@ pub fn meta(input: &MetaInput) {
     }
     // The fix-ups on the metadata's own frame, whose IP header is where its l2_len says.
     let l2 = usize::from(rep.l2_len);
-    fixup_ipv4(&frame, l2);
-    fixup_ipv6(&frame, l2);
+    fixup_ipv4(frame, l2);
+    fixup_ipv6(frame, l2);
 }
 
 fn from_header(hdr: &VnetHdr, frame: &[u8], link: Link) {
