@@ -2,9 +2,10 @@
 //! transmits what the reference model transmits, in all three output shapes, and every segment is a
 //! packet of its own.
 
+use super::form;
 use vnet_core::check::{self, GsoKind, GsoRequest, Offload};
 use vnet_core::gso::{self, GsoOptions, Segmenter};
-use vnet_core::hdr::{Endian, Layout, VnetHdr};
+use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpVersion, Ipv4Packet, Ipv6Packet, Link, UdpPacket};
 
 use crate::laws::gso::{canary, check_options};
@@ -44,20 +45,16 @@ pub const GSO_FIXED_ID: u8 = 0x04;
 /// Option bits 3-4: the kernel profile, an index into [`KERNELS`](crate::kernels::KERNELS).
 pub const GSO_KERNEL_SHIFT: u8 = 3;
 
-const FIXED: usize = 24 + 1 + 2 + 4 + 3;
+const FIXED: usize = form::HDR + 1 + 2 + 4 + 3;
 
 impl GsoInput {
     /// Decodes the byte form; `None` if it is shorter than the fixed part.
     pub fn from_bytes(data: &[u8]) -> Option<GsoInput> {
-        let (hdr, rest) = VnetHdr::read(data, Layout::V1HashTunnel, Endian::Little).ok()?;
+        let (hdr, rest) = form::read_hdr(data)?;
         let (&[bits, m0, m1, f0, f1, f2, f3, delta, extra, twist], packet) =
             rest.split_first_chunk::<10>()?;
         let opts = GsoOptions {
-            link: if bits & GSO_TAP != 0 {
-                Link::Tap
-            } else {
-                Link::Tun
-            },
+            link: form::link(bits & GSO_TAP != 0),
             accecn: bits & GSO_ACCECN != 0,
             fixed_id: bits & GSO_FIXED_ID != 0,
             kernel: crate::kernels::kernel_from_index(
@@ -78,21 +75,15 @@ impl GsoInput {
 
     /// The byte form that [`from_bytes`](Self::from_bytes) decodes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![0u8; 24];
-        self.hdr
-            .write(&mut out, Layout::V1HashTunnel, Endian::Little)
-            .expect("every header fits the 24-byte layout");
+        let mut out = Vec::with_capacity(FIXED + self.packet.len());
+        form::push_hdr(&mut out, &self.hdr);
         let o = &self.opts;
         out.push(
-            [
+            form::bits(&[
                 (o.link == Link::Tap, GSO_TAP),
                 (o.accecn, GSO_ACCECN),
                 (o.fixed_id, GSO_FIXED_ID),
-            ]
-            .iter()
-            .filter(|(on, _)| *on)
-            .fold(0, |bits, (_, bit)| bits | bit)
-                | crate::kernels::kernel_index(&o.kernel) << GSO_KERNEL_SHIFT,
+            ]) | crate::kernels::kernel_index(&o.kernel) << GSO_KERNEL_SHIFT,
         );
         out.extend_from_slice(&o.kernel.udp_max_segments.to_le_bytes());
         out.extend_from_slice(&o.frag_id.to_le_bytes());

@@ -1,8 +1,9 @@
 //! `meta`: the metadata translations and fix-ups (M1-M10) on any metadata, header and frame: never
 //! panic, L3's round trips hold, and what the fix-ups write verifies.
 
+use super::form;
 use vnet_core::csum;
-use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
+use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_core::meta::{self, TxFlags, TxMetadata, TxRule, VlanMetadata};
 use vnet_core::wire::{IPV6_HEADER_LEN, Ipv4Packet, Link};
 
@@ -32,14 +33,14 @@ pub struct MetaInput {
 }
 
 const META: usize = 10;
-const FIXED: usize = META + 2 + 1 + 24;
+const FIXED: usize = META + 2 + 1 + form::HDR;
 
 impl MetaInput {
     /// Decodes the byte form; `None` if it is shorter than the fixed part.
     pub fn from_bytes(data: &[u8]) -> Option<MetaInput> {
         let (&[f, l2, a, b, l4, s0, s1, tag, t0, t1, p0, p1, fix_l2], rest) =
             data.split_first_chunk::<13>()?;
-        let (hdr, frame) = VnetHdr::read(rest, Layout::V1HashTunnel, Endian::Little).ok()?;
+        let (hdr, frame) = form::read_hdr(rest)?;
         Some(MetaInput {
             meta: TxMetadata {
                 flags: TxFlags(f),
@@ -67,11 +68,7 @@ impl MetaInput {
         out.extend_from_slice(&m.vlan.map_or(0, |v| v.0).to_le_bytes());
         out.extend_from_slice(&self.payload.to_le_bytes());
         out.push(self.l2_len);
-        let at = out.len();
-        out.resize(at + 24, 0);
-        self.hdr
-            .write(&mut out[at..], Layout::V1HashTunnel, Endian::Little)
-            .expect("every header fits the 24-byte layout");
+        form::push_hdr(&mut out, &self.hdr);
         out.extend_from_slice(&self.frame);
         out
     }
