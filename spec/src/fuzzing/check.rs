@@ -46,8 +46,7 @@ const FIXED: usize = form::HDR + 1 + 2;
 impl CheckInput {
     /// Decodes the byte form; `None` if it is shorter than the fixed part.
     pub fn from_bytes(data: &[u8]) -> Option<CheckInput> {
-        let (hdr, rest) = form::read_hdr(data)?;
-        let (&[bits, lo, hi], packet) = rest.split_first_chunk::<3>()?;
+        let (hdr, bits, kernel, packet) = form::read_head(data, OPT_KERNEL_SHIFT)?;
         let opts = CheckOptions {
             link: form::link(bits & OPT_TAP != 0),
             mode: if bits & OPT_STRICT != 0 {
@@ -56,10 +55,7 @@ impl CheckInput {
                 Mode::Linux
             },
             layout: LAYOUTS[usize::from(bits >> OPT_LAYOUT_SHIFT & 3)],
-            kernel: crate::kernels::kernel_from_index(
-                bits >> OPT_KERNEL_SHIFT,
-                u16::from_le_bytes([lo, hi]),
-            ),
+            kernel,
             tunnel: bits & OPT_TUNNEL != 0,
             tunnel_csum: bits & OPT_TUNNEL_CSUM != 0,
         };
@@ -72,20 +68,15 @@ impl CheckInput {
 
     /// The byte form that [`from_bytes`](Self::from_bytes) decodes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(FIXED + self.packet.len());
-        form::push_hdr(&mut out, &self.hdr);
         let o = &self.opts;
-        out.push(
-            form::bits(&[
-                (o.link == Link::Tap, OPT_TAP),
-                (o.mode == Mode::Strict, OPT_STRICT),
-                (o.tunnel, OPT_TUNNEL),
-                (o.tunnel_csum, OPT_TUNNEL_CSUM),
-            ]) | (LAYOUTS.iter().position(|&l| l == o.layout).unwrap_or(0) as u8)
-                << OPT_LAYOUT_SHIFT
-                | crate::kernels::kernel_index(&o.kernel) << OPT_KERNEL_SHIFT,
-        );
-        out.extend_from_slice(&o.kernel.udp_max_segments.to_le_bytes());
+        let layout = LAYOUTS.iter().position(|&l| l == o.layout).unwrap_or(0) as u8;
+        let bits = form::bits(&[
+            (o.link == Link::Tap, OPT_TAP),
+            (o.mode == Mode::Strict, OPT_STRICT),
+            (o.tunnel, OPT_TUNNEL),
+            (o.tunnel_csum, OPT_TUNNEL_CSUM),
+        ]) | layout << OPT_LAYOUT_SHIFT;
+        let mut out = form::head(&self.hdr, bits, &o.kernel, OPT_KERNEL_SHIFT);
         out.extend_from_slice(&self.packet);
         out
     }

@@ -50,17 +50,13 @@ const FIXED: usize = form::HDR + 1 + 2 + 4 + 3;
 impl GsoInput {
     /// Decodes the byte form; `None` if it is shorter than the fixed part.
     pub fn from_bytes(data: &[u8]) -> Option<GsoInput> {
-        let (hdr, rest) = form::read_hdr(data)?;
-        let (&[bits, m0, m1, f0, f1, f2, f3, delta, extra, twist], packet) =
-            rest.split_first_chunk::<10>()?;
+        let (hdr, bits, kernel, rest) = form::read_head(data, GSO_KERNEL_SHIFT)?;
+        let (&[f0, f1, f2, f3, delta, extra, twist], packet) = rest.split_first_chunk::<7>()?;
         let opts = GsoOptions {
             link: form::link(bits & GSO_TAP != 0),
             accecn: bits & GSO_ACCECN != 0,
             fixed_id: bits & GSO_FIXED_ID != 0,
-            kernel: crate::kernels::kernel_from_index(
-                bits >> GSO_KERNEL_SHIFT,
-                u16::from_le_bytes([m0, m1]),
-            ),
+            kernel,
             frag_id: u32::from_le_bytes([f0, f1, f2, f3]),
         };
         Some(GsoInput {
@@ -75,17 +71,13 @@ impl GsoInput {
 
     /// The byte form that [`from_bytes`](Self::from_bytes) decodes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(FIXED + self.packet.len());
-        form::push_hdr(&mut out, &self.hdr);
         let o = &self.opts;
-        out.push(
-            form::bits(&[
-                (o.link == Link::Tap, GSO_TAP),
-                (o.accecn, GSO_ACCECN),
-                (o.fixed_id, GSO_FIXED_ID),
-            ]) | crate::kernels::kernel_index(&o.kernel) << GSO_KERNEL_SHIFT,
-        );
-        out.extend_from_slice(&o.kernel.udp_max_segments.to_le_bytes());
+        let bits = form::bits(&[
+            (o.link == Link::Tap, GSO_TAP),
+            (o.accecn, GSO_ACCECN),
+            (o.fixed_id, GSO_FIXED_ID),
+        ]);
+        let mut out = form::head(&self.hdr, bits, &o.kernel, GSO_KERNEL_SHIFT);
         out.extend_from_slice(&o.frag_id.to_le_bytes());
         out.extend_from_slice(&[self.delta as u8, self.extra as u8, self.twist]);
         out.extend_from_slice(&self.packet);
