@@ -17,7 +17,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
-use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header, restore_gro_buffers};
+use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_shape, restore_gro_buffers};
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::{self, Summer};
@@ -146,15 +146,14 @@ fn gso_round_robin(rounds: usize, fast: FastSum) {
     let (copts, gopts) = (CheckOptions::default(), GsoOptions::default());
     for (case, spec, mss) in gso_cases() {
         let pkt = spec.build();
-        let hdr = gso_header(&spec, mss);
+        let (hdr, segments, seg_len) = gso_shape(&spec, mss);
         let hdr_len = spec.hdr_len();
-        let segments = spec.payload.len().div_ceil(usize::from(mss));
-        let mut out = vec![vec![0u8; hdr_len + usize::from(mss)]; segments];
+        let mut out = vec![vec![0u8; seg_len]; segments];
         let mut views: Vec<&mut [u8]> = out.iter_mut().map(Vec::as_mut_slice).collect();
         let mut lens = vec![0usize; segments];
         let mut input = pkt.clone();
         let th = to_tun_rs(&hdr);
-        let mut tun_out = vec![vec![0u8; hdr_len + usize::from(mss)]; segments];
+        let mut tun_out = vec![vec![0u8; seg_len]; segments];
         let mut sizes = vec![0usize; segments];
         let (mut tv, mut tt, mut tf) = (Times::default(), Times::default(), Times::default());
         for _ in 0..rounds {

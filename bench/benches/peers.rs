@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
 use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
-use vnet_bench::cases::{gro_buffers, gro_cases, gso_cases, gso_header, restore_gro_buffers};
+use vnet_bench::cases::{
+    gro_buffers, gro_cases, gso_cases, gso_header, gso_shape, restore_gro_buffers,
+};
 use vnet_bench::peers::to_tun_rs;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum::{self, Summer};
@@ -182,9 +184,7 @@ fn gso(c: &mut Criterion) {
     let mut g = c.benchmark_group("gso");
     for (case, spec, mss) in gso_cases() {
         let pkt = spec.build();
-        let hdr = gso_header(&spec, mss);
-        let segments = spec.payload.len().div_ceil(usize::from(mss));
-        let seg_len = spec.hdr_len() + usize::from(mss);
+        let (hdr, segments, seg_len) = gso_shape(&spec, mss);
         g.throughput(Throughput::Bytes(pkt.len() as u64));
 
         // vnet: validation (check) and segmentation, as tun-rs's gso_split validates too.
@@ -346,9 +346,7 @@ fn gso_room(c: &mut Criterion) {
     for (case, spec, mss) in gso_cases() {
         // NEEDS_CSUM: the checksum fields hold the pseudo-header sum (C3), as both splitters expect.
         let pkt = spec.build_partial();
-        let hdr = gso_header(&spec, mss);
-        let segments = spec.payload.len().div_ceil(usize::from(mss));
-        let seg_len = spec.hdr_len() + usize::from(mss);
+        let (hdr, segments, seg_len) = gso_shape(&spec, mss);
         g.throughput(Throughput::Bytes(pkt.len() as u64));
 
         let mut input = pkt.clone();

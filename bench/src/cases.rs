@@ -1,6 +1,7 @@
 //! The benchmark cases, shared by `benches/peers.rs` (criterion) and `benches/interleaved.rs`
 //! (alternate timing), so that both measure the same packets.
 
+use vnet_core::hdr::VnetHdr;
 use vnet_packet::{L4, PacketSpec};
 
 /// The GSO cases: (case id, packet spec, gso_size). Super-packets are 65200 bytes of IP packet.
@@ -22,6 +23,18 @@ pub fn gso_cases() -> Vec<(String, PacketSpec, u16)> {
 
 /// The virtio header a sender would attach to a super-packet (NEEDS_CSUM, GSO), in its one home.
 pub use vnet_spec::strategy::packet::gso_header;
+
+/// What a GSO case's super-packet makes: the header a sender attaches ([`gso_header`]), how many
+/// segments, and the length of a full one (the headers and `mss` bytes of payload), which every
+/// bench sizes its output buffers by.
+pub fn gso_shape(spec: &PacketSpec, mss: u16) -> (VnetHdr, usize, usize) {
+    let segments = spec.payload.len().div_ceil(usize::from(mss));
+    (
+        gso_header(spec, mss),
+        segments,
+        spec.hdr_len() + usize::from(mss),
+    )
+}
 
 /// A train of `count` TCPv4 segments of `mss` payload bytes spread over `flows` flows (round
 /// robin), each flow's sequence numbers and IPv4 IDs consecutive: everything of a flow merges.

@@ -381,6 +381,24 @@ fn without_known(batch: &Vec<Vec<u8>>) -> bool {
     })
 }
 
+/// An L6 failure's super-packet: its header and bytes, then (with `lens_too`) the lengths of the
+/// segments vnet-core splits it into, and what `peer` and the model make of those segments.
+fn show_super_packet(peer: &dyn Coalesce, h: &VnetHdr, p: &[u8], lens_too: bool) -> String {
+    let segs = gro_laws::split(h, p);
+    let split = if lens_too {
+        format!(", split into {}", lens(&segs))
+    } else {
+        String::new()
+    };
+    format!(
+        "super-packet header ({}) `{}` packet `{}`{split}{}",
+        hdr_short(h),
+        hdr_hex(h),
+        hex(p),
+        show_batch_with(peer, &segs)
+    )
+}
+
 fn gro_verdicts(v: &mut Vec<Verdict>) {
     let scope = "train_any: 1-4 interleaved TCP/UDP flows over IPv4/IPv6, perturbed, reordered";
     let peer = tun_rs_gro();
@@ -405,17 +423,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
         "L6 GSO then GRO",
         "train::super_packet_any: one flow, 2-20 segments of 1-199 bytes",
         train::super_packet_any(),
-        |(h, p)| {
-            let segs = gro_laws::split(h, p);
-            format!(
-                "super-packet header ({}) `{}` packet `{}`, split into {}{}",
-                hdr_short(h),
-                hdr_hex(h),
-                hex(p),
-                lens(&segs),
-                show_batch_with(&peer, &segs)
-            )
-        },
+        |(h, p)| show_super_packet(&peer, h, p, true),
         |(h, p)| catch_law(|| gro_laws::gso_then_gro(&peer, h, p)),
     ));
     v.push(run(
@@ -425,16 +433,7 @@ fn gro_verdicts(v: &mut Vec<Verdict>) {
         train::super_packet_any().prop_filter("no IPv6 extension header", |(_, p)| {
             p[0] >> 4 == 4 || p[6] == 6 || p[6] == 17
         }),
-        |(h, p)| {
-            let segs = gro_laws::split(h, p);
-            format!(
-                "super-packet header ({}) `{}` packet `{}`{}",
-                hdr_short(h),
-                hdr_hex(h),
-                hex(p),
-                show_batch_with(&peer, &segs)
-            )
-        },
+        |(h, p)| show_super_packet(&peer, h, p, false),
         |(h, p)| catch_law(|| gro_laws::gso_then_gro(&peer, h, p)),
     ));
     let known = "train_any without DF-clear IPv4, flow-label changes, IPv6 extension headers \
@@ -775,34 +774,42 @@ fn csum_verdicts(v: &mut Vec<Verdict>) {
         },
         |(d, at, seed)| finished_verifies(&TunRs, d, *at, *seed).map_err(msg),
     ));
-    let native = Endian::Native;
-    v.push(run(
-        "tun-rs",
-        "L1a read(write(h)) == h",
-        "VirtioNetHdr: 10-byte layout, host byte order only",
-        hdr_strategy::vnet_hdr_with(Layout::Legacy),
-        |h| format!("{h:?}"),
-        |h| read_of_write(&TunRs, h, Layout::Legacy, native).map_err(msg),
-    ));
-    v.push(run(
-        "tun-rs",
-        "L1b write(read(b)) == b",
-        "VirtioNetHdr: 10-byte layout, host byte order only",
-        hdr_strategy::bytes_any(24),
-        |b| format!("`{}`", hex(b)),
-        |b| write_of_read(&TunRs, b, Layout::Legacy, native).map_err(msg),
-    ));
-    v.push(run(
-        "tun-rs",
-        "L1c tun-rs == vnet-core codec",
-        "VirtioNetHdr: 10-byte layout, host byte order only; headers that fit it",
+    codec_verdicts(v);
+}
+
+/// L1a-L1c on tun-rs's codec, which has the 10-byte layout in host byte order only. Each law is
+/// its own run and verdict; all draw (bytes, header) pairs and read the part they are about.
+fn codec_verdicts(v: &mut Vec<Verdict>) {
+    type Law = fn(&[u8], &VnetHdr) -> Result<(), TestCaseError>;
+    const LEGACY: Layout = Layout::Legacy;
+    const NATIVE: Endian = Endian::Native;
+    let scope = "VirtioNetHdr: 10-byte layout, host byte order only";
+    let laws: [(&str, &str, Law); 3] = [
+        ("L1a read(write(h)) == h", scope, |_, h| {
+            read_of_write(&TunRs, h, LEGACY, NATIVE)
+        }),
+        ("L1b write(read(b)) == b", scope, |b, _| {
+            write_of_read(&TunRs, b, LEGACY, NATIVE)
+        }),
         (
-            hdr_strategy::bytes_any(24),
-            hdr_strategy::vnet_hdr_with(Layout::Legacy),
+            "L1c tun-rs == vnet-core codec",
+            "VirtioNetHdr: 10-byte layout, host byte order only; headers that fit it",
+            |b, h| codecs_agree(&TunRs, &Core, b, h, LEGACY, NATIVE),
         ),
-        |(b, h)| format!("bytes `{}`, header {h:?}", hex(b)),
-        |(b, h)| codecs_agree(&TunRs, &Core, b, h, Layout::Legacy, native).map_err(msg),
-    ));
+    ];
+    for (law, scope, test) in laws {
+        v.push(run(
+            "tun-rs",
+            law,
+            scope,
+            (
+                hdr_strategy::bytes_any(24),
+                hdr_strategy::vnet_hdr_with(LEGACY),
+            ),
+            |(b, h)| format!("bytes `{}`, header {h:?}", hex(b)),
+            |(b, h)| test(b, h).map_err(msg),
+        ));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

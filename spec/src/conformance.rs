@@ -226,14 +226,14 @@ impl<'a> Suite<'a> {
             "metadata -> header -> metadata keeps what the header carries",
             imp.clone(),
             tx_case_representable(),
-            |(m, frame, link)| meta::metadata_round_trip(t, m, frame, *link),
+            |case| meta::metadata_round_trip(t, case),
         );
         self.law(
             "L3b",
             "header -> metadata -> header is the identity",
             imp.clone(),
             tx_case_representable(),
-            |(m, frame, link)| meta::header_round_trip(t, m, frame, *link),
+            |case| meta::header_round_trip(t, case),
         );
         self.law(
             "L3c",

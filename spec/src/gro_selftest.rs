@@ -50,11 +50,17 @@ fn s(v6: bool, len: usize, off: u32) -> PacketSpec {
     PacketSpec::gro_selftest(v6, len, off)
 }
 
-/// Segments of 100 bytes back to back, the one at `at` with the TCP flags `flags` (and, for a
-/// flag that carries no data in the selftest, empty).
-fn flagged(v6: bool, at: usize, flags: u8, empty: bool) -> Vec<Vec<u8>> {
+/// Two segments: `first` bytes at sequence offset 0, then `second` bytes at offset `off`.
+fn two(v6: bool, first: usize, second: usize, off: u32) -> Vec<Vec<u8>> {
+    build_with_incrementing_ids(&mut [s(v6, first, 0), s(v6, second, off)])
+}
+
+/// Five segments of 100 bytes back to back, the third with the TCP flags `flags`; the selftest
+/// sends that segment empty unless the flag is PSH, the one of its flags that carries data.
+fn flagged(v6: bool, flags: u8) -> Vec<Vec<u8>> {
     let mut b: Vec<PacketSpec> = (0..5).map(|i| s(v6, 100, 100 * i as u32)).collect();
-    b[at] = if empty { s(v6, 0, 0) } else { b[at].clone() }.with_tcp_flags(flags);
+    let empty = flags != tcp_flags::PSH;
+    b[2] = if empty { s(v6, 0, 0) } else { b[2].clone() }.with_tcp_flags(flags);
     build_with_incrementing_ids(&mut b)
 }
 
@@ -152,21 +158,9 @@ pub fn cases() -> Vec<Case> {
     use tcp_flags::{CWR, PSH, RST, SYN, URG};
     let case = |name, train, linux| Case { name, train, linux };
     vec![
-        case(
-            "data_same",
-            |v6| build_with_incrementing_ids(&mut [s(v6, 100, 0), s(v6, 100, 100)]),
-            both(&[200]),
-        ),
-        case(
-            "data_lrg_sml",
-            |v6| build_with_incrementing_ids(&mut [s(v6, 100, 0), s(v6, 50, 100)]),
-            both(&[150]),
-        ),
-        case(
-            "data_sml_lrg",
-            |v6| build_with_incrementing_ids(&mut [s(v6, 50, 0), s(v6, 100, 50)]),
-            both(&[50, 100]),
-        ),
+        case("data_same", |v6| two(v6, 100, 100, 100), both(&[200])),
+        case("data_lrg_sml", |v6| two(v6, 100, 50, 100), both(&[150])),
+        case("data_sml_lrg", |v6| two(v6, 50, 100, 50), both(&[50, 100])),
         // Pure ACKs are not merged; the third acknowledges more.
         case(
             "ack",
@@ -183,26 +177,10 @@ pub fn cases() -> Vec<Case> {
             both(&[0, 0, 0]),
         ),
         // PSH ends the train it joins.
-        case(
-            "flags_psh",
-            |v6| flagged(v6, 2, PSH, false),
-            both(&[300, 200]),
-        ),
-        case(
-            "flags_syn",
-            |v6| flagged(v6, 2, SYN, true),
-            both(&[200, 0, 200]),
-        ),
-        case(
-            "flags_rst",
-            |v6| flagged(v6, 2, RST, true),
-            both(&[200, 0, 200]),
-        ),
-        case(
-            "flags_urg",
-            |v6| flagged(v6, 2, URG, true),
-            both(&[200, 0, 200]),
-        ),
+        case("flags_psh", |v6| flagged(v6, PSH), both(&[300, 200])),
+        case("flags_syn", |v6| flagged(v6, SYN), both(&[200, 0, 200])),
+        case("flags_rst", |v6| flagged(v6, RST), both(&[200, 0, 200])),
+        case("flags_urg", |v6| flagged(v6, URG), both(&[200, 0, 200])),
         // Linux 6.18 at a TUN boundary (measured, G3): a CWR segment is never merged.
         case(
             "flags_cwr",
@@ -218,7 +196,7 @@ pub fn cases() -> Vec<Case> {
         case(
             "tcp_csum",
             |v6| {
-                let mut batch = build_with_incrementing_ids(&mut [s(v6, 100, 0), s(v6, 100, 100)]);
+                let mut batch = two(v6, 100, 100, 100);
                 let at = if v6 { 40 } else { 20 } + 16;
                 let c = u16::from_be_bytes([batch[1][at], batch[1][at + 1]]).wrapping_sub(1);
                 batch[1][at..at + 2].copy_from_slice(&c.to_be_bytes());
@@ -226,11 +204,7 @@ pub fn cases() -> Vec<Case> {
             },
             both(&[100, 100]),
         ),
-        case(
-            "tcp_seq",
-            |v6| build_with_incrementing_ids(&mut [s(v6, 100, 0), s(v6, 100, 101)]),
-            both(&[100, 100]),
-        ),
+        case("tcp_seq", |v6| two(v6, 100, 100, 101), both(&[100, 100])),
         // Timestamps: a changed TSval, or the same option laid out differently, is not merged.
         case(
             "tcp_ts",
@@ -295,8 +269,7 @@ pub fn cases() -> Vec<Case> {
         case(
             "ip_frag4",
             |_| {
-                let mut batch =
-                    build_with_incrementing_ids(&mut [s(false, 100, 0), s(false, 100, 100)]);
+                let mut batch = two(false, 100, 100, 100);
                 fragment(&mut batch[1], false);
                 batch
             },

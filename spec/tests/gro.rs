@@ -64,6 +64,18 @@ fn sizes(batch: &[Vec<u8>]) -> Vec<usize> {
     sizes_with(linux(), batch)
 }
 
+/// The selftest's segment ([`PacketSpec::gro_selftest`]): `len` payload bytes at sequence
+/// offset `off`.
+fn seg(v6: bool, len: usize, off: u32) -> PacketSpec {
+    PacketSpec::gro_selftest(v6, len, off)
+}
+
+/// The selftest's segments, each (payload length, sequence offset), built with IPv4 IDs 8, 9, ...
+fn train(v6: bool, segs: &[(usize, u32)]) -> Vec<Vec<u8>> {
+    let mut specs: Vec<PacketSpec> = segs.iter().map(|&(len, off)| seg(v6, len, off)).collect();
+    build_with_incrementing_ids(&mut specs)
+}
+
 fn both(case: impl Fn(bool) -> (Vec<Vec<u8>>, Vec<usize>)) {
     for v6 in [false, true] {
         let (batch, want) = case(v6);
@@ -94,8 +106,8 @@ fn gro_selftest_cases() {
 #[test]
 fn cwr_first_merges_with_ecn_bit() {
     let batch = build_with_incrementing_ids(&mut [
-        PacketSpec::gro_selftest(false, 100, 0).with_tcp_flags(tcp_flags::CWR),
-        PacketSpec::gro_selftest(false, 100, 100),
+        seg(false, 100, 0).with_tcp_flags(tcp_flags::CWR),
+        seg(false, 100, 100),
     ]);
     // A CWR segment starting a flow is delivered alone too (it is "never merged").
     assert_eq!(sizes(&batch), vec![100, 100]);
@@ -188,11 +200,11 @@ fn regression_ipv4_options_not_merged() {
     let mut b = [
         PacketSpec {
             ip_options: vec![1, 1, 1, 0],
-            ..PacketSpec::gro_selftest(false, 100, 0)
+            ..seg(false, 100, 0)
         },
         PacketSpec {
             ip_options: vec![1, 1, 1, 0],
-            ..PacketSpec::gro_selftest(false, 100, 100)
+            ..seg(false, 100, 100)
         },
     ];
     assert_eq!(sizes(&build_with_incrementing_ids(&mut b)), vec![100, 100]);
@@ -201,10 +213,7 @@ fn regression_ipv4_options_not_merged() {
 #[test]
 fn regression_fragments_not_merged() {
     for offset in [false, true] {
-        let mut batch = build_with_incrementing_ids(&mut [
-            PacketSpec::gro_selftest(false, 100, 0),
-            PacketSpec::gro_selftest(false, 100, 100),
-        ]);
+        let mut batch = train(false, &[(100, 0), (100, 100)]);
         for p in &mut batch {
             fragment(p, offset);
         }
@@ -227,10 +236,7 @@ fn regression_fragments_not_merged() {
 #[test]
 fn regression_ttl_hop_limit_differ() {
     both(|v6| {
-        let mut b = [
-            PacketSpec::gro_selftest(v6, 100, 0),
-            PacketSpec::gro_selftest(v6, 100, 100),
-        ];
+        let mut b = [seg(v6, 100, 0), seg(v6, 100, 100)];
         b[1].ttl = 9;
         (build_with_incrementing_ids(&mut b), vec![100, 100])
     });
@@ -238,11 +244,7 @@ fn regression_ttl_hop_limit_differ() {
 
 #[test]
 fn regression_v6_flow_labels_differ() {
-    let mut b = [
-        PacketSpec::gro_selftest(true, 100, 0),
-        PacketSpec::gro_selftest(true, 100, 100),
-        PacketSpec::gro_selftest(true, 100, 200),
-    ];
+    let mut b = [seg(true, 100, 0), seg(true, 100, 100), seg(true, 100, 200)];
     b[1].flow_label = 7;
     // Different labels are different flows (G2): the third merges with the first? No: its
     // sequence number does not follow the first's (100 is missing), so three singles.
@@ -250,11 +252,7 @@ fn regression_v6_flow_labels_differ() {
         sizes(&build_with_incrementing_ids(&mut b)),
         vec![100, 100, 100]
     );
-    let mut c = [
-        PacketSpec::gro_selftest(true, 100, 0),
-        PacketSpec::gro_selftest(true, 100, 0),
-        PacketSpec::gro_selftest(true, 100, 100),
-    ];
+    let mut c = [seg(true, 100, 0), seg(true, 100, 0), seg(true, 100, 100)];
     c[1].flow_label = 7;
     // Flow label 7 is its own flow; the third follows the first.
     assert_eq!(sizes(&build_with_incrementing_ids(&mut c)), vec![200, 100]);
@@ -276,10 +274,7 @@ fn regression_datagram_over_65535() {
 fn regression_bad_checksum_no_stale_header() {
     for v6 in [false, true] {
         // The second segment arrives corrupted, then again intact (same ID, as a resend).
-        let mut batch = build_with_incrementing_ids(&mut [
-            PacketSpec::gro_selftest(v6, 100, 0),
-            PacketSpec::gro_selftest(v6, 100, 100),
-        ]);
+        let mut batch = train(v6, &[(100, 0), (100, 100)]);
         batch.push(batch[1].clone());
         let at = if v6 { 40 } else { 20 } + 16;
         batch[1][at] ^= 0x5a;
@@ -296,37 +291,20 @@ fn regression_bad_checksum_no_stale_header() {
 
 #[test]
 fn regression_pure_acks_not_merged() {
-    both(|v6| {
-        let mut b = [
-            PacketSpec::gro_selftest(v6, 0, 0),
-            PacketSpec::gro_selftest(v6, 0, 0),
-        ];
-        (build_with_incrementing_ids(&mut b), vec![0, 0])
-    });
+    both(|v6| (train(v6, &[(0, 0), (0, 0)]), vec![0, 0]));
 }
 
 /// A pure ACK of a held flow completes it (G4) and goes alone.
 #[test]
 fn pure_ack_completes_flow() {
-    let mut b = [
-        PacketSpec::gro_selftest(false, 100, 0),
-        PacketSpec::gro_selftest(false, 0, 100),
-        PacketSpec::gro_selftest(false, 100, 100),
-    ];
-    assert_eq!(
-        sizes(&build_with_incrementing_ids(&mut b)),
-        vec![100, 0, 100]
-    );
+    let batch = train(false, &[(100, 0), (0, 100), (100, 100)]);
+    assert_eq!(sizes(&batch), vec![100, 0, 100]);
 }
 
 /// The head's buffer has room for one more segment only: the train ends there, no allocation.
 #[test]
 fn buffer_capacity_ends_train() {
-    let batch = build_with_incrementing_ids(&mut [
-        PacketSpec::gro_selftest(false, 100, 0),
-        PacketSpec::gro_selftest(false, 100, 100),
-        PacketSpec::gro_selftest(false, 100, 200),
-    ]);
+    let batch = train(false, &[(100, 0), (100, 100), (100, 200)]);
     let core = CoreGro::<LINUX_HELD_FLOWS> {
         opts: linux(),
         capacity: batch[0].len() + 100,
@@ -346,7 +324,7 @@ fn full_table_flushes_oldest() {
     let mut b = Vec::new();
     for k in 0..2u32 {
         for port in 0..3u16 {
-            let mut s = PacketSpec::gro_selftest(false, 100, 100 * k);
+            let mut s = seg(false, 100, 100 * k);
             s.src_port = 1000 + port;
             s.ip_id = 8 + k as u16;
             b.push(s.build());
@@ -401,10 +379,7 @@ fn trains_merge_often() {
 
 #[test]
 fn merged_header_g6() {
-    let batch = build_with_incrementing_ids(&mut [
-        PacketSpec::gro_selftest(false, 100, 0),
-        PacketSpec::gro_selftest(false, 60, 100),
-    ]);
+    let batch = train(false, &[(100, 0), (60, 100)]);
     let outs = CoreGro::<LINUX_HELD_FLOWS>::new(linux()).coalesce(&batch);
     let (h, b, _) = &outs[0];
     assert_eq!(h.flags, vnet_core::hdr::Flags::NEEDS_CSUM);
@@ -416,7 +391,7 @@ fn merged_header_g6() {
     assert_eq!(b.len(), 200);
     assert_eq!(u16::from_be_bytes([b[2], b[3]]), 200);
     assert!(vnet_core::csum::verify(&b[..20]));
-    let s = PacketSpec::gro_selftest(false, 0, 0);
+    let s = seg(false, 0, 0);
     assert_eq!(
         u16::from_be_bytes([b[36], b[37]]),
         s.pseudo_header(180),
@@ -559,15 +534,12 @@ fn on_port(mut s: PacketSpec, port: u16) -> PacketSpec {
 fn completion_order_singles_overtake_held_flows() {
     both(|v6| {
         let mut b = [
-            on_port(PacketSpec::gro_selftest(v6, 100, 0), 1000),
-            on_port(PacketSpec::gro_selftest(v6, 100, 100), 1000),
-            on_port(
-                PacketSpec::gro_selftest(v6, 100, 0).with_tcp_flags(tcp_flags::PSH),
-                2000,
-            ),
-            on_port(PacketSpec::gro_selftest(v6, 0, 0), 3000),
-            on_port(PacketSpec::gro_selftest(v6, 100, 0), 4000),
-            on_port(PacketSpec::gro_selftest(v6, 100, 200), 1000),
+            on_port(seg(v6, 100, 0), 1000),
+            on_port(seg(v6, 100, 100), 1000),
+            on_port(seg(v6, 100, 0).with_tcp_flags(tcp_flags::PSH), 2000),
+            on_port(seg(v6, 0, 0), 3000),
+            on_port(seg(v6, 100, 0), 4000),
+            on_port(seg(v6, 100, 200), 1000),
         ];
         let mut batch = build_flows(&mut b);
         let at = if v6 { 40 } else { 20 } + 16;
@@ -584,13 +556,10 @@ fn completion_order_singles_overtake_held_flows() {
 fn completion_order_follows_completion_not_first_input() {
     for v6 in [false, true] {
         let mut b = [
-            on_port(PacketSpec::gro_selftest(v6, 100, 0), 2000),
-            on_port(PacketSpec::gro_selftest(v6, 100, 0), 1000),
-            on_port(
-                PacketSpec::gro_selftest(v6, 100, 100).with_tcp_flags(tcp_flags::PSH),
-                1000,
-            ),
-            on_port(PacketSpec::gro_selftest(v6, 100, 300), 2000),
+            on_port(seg(v6, 100, 0), 2000),
+            on_port(seg(v6, 100, 0), 1000),
+            on_port(seg(v6, 100, 100).with_tcp_flags(tcp_flags::PSH), 1000),
+            on_port(seg(v6, 100, 300), 2000),
         ];
         let batch = build_flows(&mut b);
         assert_eq!(
@@ -608,7 +577,7 @@ fn end_of_batch_flushes_oldest_first() {
     for v6 in [false, true] {
         for ports in [[1000u16, 2000, 3000], [3000, 2000, 1000], [7, 40001, 555]] {
             let mut b: Vec<PacketSpec> = (0..2u32)
-                .flat_map(|k| ports.map(|p| on_port(PacketSpec::gro_selftest(v6, 100, 100 * k), p)))
+                .flat_map(|k| ports.map(|p| on_port(seg(v6, 100, 100 * k), p)))
                 .collect();
             let batch = build_flows(&mut b);
             let want: Vec<(u16, usize)> = ports.iter().map(|&p| (p, 200)).collect();
@@ -627,7 +596,7 @@ fn relaxed_prepend() {
             let with_id = |off: u32, id: u16| PacketSpec {
                 df,
                 ip_id: id,
-                ..PacketSpec::gro_selftest(v6, 100, off)
+                ..seg(v6, 100, off)
             };
             let shuffled = [with_id(100, 9), with_id(0, 8), with_id(200, 10)];
             let in_order = [with_id(0, 8), with_id(100, 9), with_id(200, 10)];
@@ -657,35 +626,20 @@ fn relaxed_prepend() {
 #[test]
 fn relaxed_prepend_refusals() {
     for v6 in [false, true] {
-        let short = [
-            PacketSpec::gro_selftest(v6, 100, 100),
-            PacketSpec::gro_selftest(v6, 50, 50),
-        ];
-        assert_eq!(
-            sizes_with(relaxed(), &build_with_incrementing_ids(&mut short.clone())),
-            vec![100, 50]
-        );
-        let psh = [
-            PacketSpec::gro_selftest(v6, 100, 100),
-            PacketSpec::gro_selftest(v6, 100, 0).with_tcp_flags(tcp_flags::PSH),
-        ];
-        assert_eq!(
-            sizes_with(relaxed(), &build_with_incrementing_ids(&mut psh.clone())),
-            vec![100, 100]
-        );
-        let gap = [
-            PacketSpec::gro_selftest(v6, 100, 150),
-            PacketSpec::gro_selftest(v6, 100, 0),
-        ];
-        assert_eq!(
-            sizes_with(relaxed(), &build_with_incrementing_ids(&mut gap.clone())),
-            vec![100, 100]
-        );
+        let psh = seg(v6, 100, 0).with_tcp_flags(tcp_flags::PSH);
+        for (what, mut pair, want) in [
+            ("short", [seg(v6, 100, 100), seg(v6, 50, 50)], [100, 50]),
+            ("PSH", [seg(v6, 100, 100), psh], [100, 100]),
+            ("gap", [seg(v6, 100, 150), seg(v6, 100, 0)], [100, 100]),
+        ] {
+            let batch = build_with_incrementing_ids(&mut pair);
+            assert_eq!(sizes_with(relaxed(), &batch), want, "{what}, v6 {v6}");
+        }
     }
     let id = |off: u32, id: u16| PacketSpec {
         df: false,
         ip_id: id,
-        ..PacketSpec::gro_selftest(false, 100, off)
+        ..seg(false, 100, off)
     };
     let wrong: Vec<Vec<u8>> = [id(100, 9), id(0, 10)]
         .iter()
@@ -708,10 +662,7 @@ fn linux_holds_eight_flows() {
     for v6 in [false, true] {
         for n in [8u16, 9, 10] {
             let mut b: Vec<PacketSpec> = (0..2u32)
-                .flat_map(|k| {
-                    (0..n)
-                        .map(move |f| on_port(PacketSpec::gro_selftest(v6, 100, 100 * k), 1000 + f))
-                })
+                .flat_map(|k| (0..n).map(move |f| on_port(seg(v6, 100, 100 * k), 1000 + f)))
                 .collect();
             let batch = build_flows(&mut b);
             assert_eq!(

@@ -10,13 +10,13 @@ use vnet_spec::strategy::meta::{tx_case_representable, tx_metadata_any};
 vnet_spec::law_tests! {
     /// L3a (M1-M7): from_header(to_header(m), frame) == representable_part(m) for representable
     /// metadata and a frame that matches it.
-    fn l3_metadata_round_trip((m, frame, link) in tx_case_representable()) {
-        metadata_round_trip(&Core, &m, &frame, link)?;
+    fn l3_metadata_round_trip(case in tx_case_representable()) {
+        metadata_round_trip(&Core, &case)?;
     }
 
     /// L3b (M1-M7): header -> metadata -> header is the identity for headers from metadata.
-    fn l3_header_round_trip((m, frame, link) in tx_case_representable()) {
-        header_round_trip(&Core, &m, &frame, link)?;
+    fn l3_header_round_trip(case in tx_case_representable()) {
+        header_round_trip(&Core, &case)?;
     }
 
     /// L3c (M2-M5): any metadata that translates gives one of the four header shapes or zero.

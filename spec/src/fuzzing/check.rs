@@ -1,7 +1,8 @@
 //! `check`: header validation never panics, and what it accepts it has located in the packet.
 
+use super::form;
 use vnet_core::check::{self, CheckOptions, GsoKind, Mode, Offload};
-use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
+use vnet_core::hdr::{Flags, GsoType, Layout, VnetHdr};
 use vnet_core::wire::{self, IpProtocol, IpVersion, Link, TcpPacket};
 
 /// One input of the `check` target: a header, the options it is checked under, and the packet.
@@ -40,29 +41,21 @@ const LAYOUTS: [Layout; 4] = [
     Layout::V1HashTunnel,
 ];
 
-const FIXED: usize = 24 + 1 + 2;
+const FIXED: usize = form::HDR + 1 + 2;
 
 impl CheckInput {
     /// Decodes the byte form; `None` if it is shorter than the fixed part.
     pub fn from_bytes(data: &[u8]) -> Option<CheckInput> {
-        let (hdr, rest) = VnetHdr::read(data, Layout::V1HashTunnel, Endian::Little).ok()?;
-        let (&[bits, lo, hi], packet) = rest.split_first_chunk::<3>()?;
+        let (hdr, bits, kernel, packet) = form::read_head(data, OPT_KERNEL_SHIFT)?;
         let opts = CheckOptions {
-            link: if bits & OPT_TAP != 0 {
-                Link::Tap
-            } else {
-                Link::Tun
-            },
+            link: form::link(bits & OPT_TAP != 0),
             mode: if bits & OPT_STRICT != 0 {
                 Mode::Strict
             } else {
                 Mode::Linux
             },
             layout: LAYOUTS[usize::from(bits >> OPT_LAYOUT_SHIFT & 3)],
-            kernel: crate::kernels::kernel_from_index(
-                bits >> OPT_KERNEL_SHIFT,
-                u16::from_le_bytes([lo, hi]),
-            ),
+            kernel,
             tunnel: bits & OPT_TUNNEL != 0,
             tunnel_csum: bits & OPT_TUNNEL_CSUM != 0,
         };
@@ -75,23 +68,15 @@ impl CheckInput {
 
     /// The byte form that [`from_bytes`](Self::from_bytes) decodes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![0u8; FIXED];
-        self.hdr
-            .write(&mut out, Layout::V1HashTunnel, Endian::Little)
-            .expect("every header fits the 24-byte layout");
         let o = &self.opts;
-        out[24] = [
+        let layout = LAYOUTS.iter().position(|&l| l == o.layout).unwrap_or(0) as u8;
+        let bits = form::bits(&[
             (o.link == Link::Tap, OPT_TAP),
             (o.mode == Mode::Strict, OPT_STRICT),
             (o.tunnel, OPT_TUNNEL),
             (o.tunnel_csum, OPT_TUNNEL_CSUM),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .fold(0, |bits, (_, bit)| bits | bit)
-            | (LAYOUTS.iter().position(|&l| l == o.layout).unwrap_or(0) as u8) << OPT_LAYOUT_SHIFT
-            | crate::kernels::kernel_index(&o.kernel) << OPT_KERNEL_SHIFT;
-        out[25..27].copy_from_slice(&o.kernel.udp_max_segments.to_le_bytes());
+        ]) | layout << OPT_LAYOUT_SHIFT;
+        let mut out = form::head(&self.hdr, bits, &o.kernel, OPT_KERNEL_SHIFT);
         out.extend_from_slice(&self.packet);
         out
     }

@@ -3,6 +3,7 @@
 //! is accounted for exactly once, merged outputs are GSO requests, and with room to grow vnet-core
 //! gives the reference model's outputs and L5 holds.
 
+use super::form;
 use vnet_core::check::{self, CheckOptions, Offload};
 use vnet_core::csum;
 use vnet_core::gro::{Checksums, Gro, GroError, GroOptions, MAX_DATAGRAM, Output, Policy};
@@ -301,10 +302,11 @@ impl GroInput {
     pub fn to_bytes(&self) -> Vec<u8> {
         let o = &self.opts;
         let mut out = vec![
-            (u8::from(o.policy == Policy::Relaxed) * GRO_RELAXED)
-                | (u8::from(o.udp) * GRO_UDP)
-                | ((self.table & 3) << GRO_TABLE_SHIFT)
-                | (u8::from(self.tight) * GRO_TIGHT)
+            form::bits(&[
+                (o.policy == Policy::Relaxed, GRO_RELAXED),
+                (o.udp, GRO_UDP),
+                (self.tight, GRO_TIGHT),
+            ]) | ((self.table & 3) << GRO_TABLE_SHIFT)
                 | ((self.fault.0 & 7) << FAULT_SHIFT),
             self.fault.1,
         ];

@@ -2,9 +2,10 @@
 //! transmits what the reference model transmits, in all three output shapes, and every segment is a
 //! packet of its own.
 
+use super::form;
 use vnet_core::check::{self, GsoKind, GsoRequest, Offload};
 use vnet_core::gso::{self, GsoOptions, Segmenter};
-use vnet_core::hdr::{Endian, Layout, VnetHdr};
+use vnet_core::hdr::VnetHdr;
 use vnet_core::wire::{self, IpVersion, Ipv4Packet, Ipv6Packet, Link, UdpPacket};
 
 use crate::laws::gso::{canary, check_options};
@@ -44,26 +45,18 @@ pub const GSO_FIXED_ID: u8 = 0x04;
 /// Option bits 3-4: the kernel profile, an index into [`KERNELS`](crate::kernels::KERNELS).
 pub const GSO_KERNEL_SHIFT: u8 = 3;
 
-const FIXED: usize = 24 + 1 + 2 + 4 + 3;
+const FIXED: usize = form::HDR + 1 + 2 + 4 + 3;
 
 impl GsoInput {
     /// Decodes the byte form; `None` if it is shorter than the fixed part.
     pub fn from_bytes(data: &[u8]) -> Option<GsoInput> {
-        let (hdr, rest) = VnetHdr::read(data, Layout::V1HashTunnel, Endian::Little).ok()?;
-        let (&[bits, m0, m1, f0, f1, f2, f3, delta, extra, twist], packet) =
-            rest.split_first_chunk::<10>()?;
+        let (hdr, bits, kernel, rest) = form::read_head(data, GSO_KERNEL_SHIFT)?;
+        let (&[f0, f1, f2, f3, delta, extra, twist], packet) = rest.split_first_chunk::<7>()?;
         let opts = GsoOptions {
-            link: if bits & GSO_TAP != 0 {
-                Link::Tap
-            } else {
-                Link::Tun
-            },
+            link: form::link(bits & GSO_TAP != 0),
             accecn: bits & GSO_ACCECN != 0,
             fixed_id: bits & GSO_FIXED_ID != 0,
-            kernel: crate::kernels::kernel_from_index(
-                bits >> GSO_KERNEL_SHIFT,
-                u16::from_le_bytes([m0, m1]),
-            ),
+            kernel,
             frag_id: u32::from_le_bytes([f0, f1, f2, f3]),
         };
         Some(GsoInput {
@@ -78,23 +71,13 @@ impl GsoInput {
 
     /// The byte form that [`from_bytes`](Self::from_bytes) decodes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![0u8; 24];
-        self.hdr
-            .write(&mut out, Layout::V1HashTunnel, Endian::Little)
-            .expect("every header fits the 24-byte layout");
         let o = &self.opts;
-        out.push(
-            [
-                (o.link == Link::Tap, GSO_TAP),
-                (o.accecn, GSO_ACCECN),
-                (o.fixed_id, GSO_FIXED_ID),
-            ]
-            .iter()
-            .filter(|(on, _)| *on)
-            .fold(0, |bits, (_, bit)| bits | bit)
-                | crate::kernels::kernel_index(&o.kernel) << GSO_KERNEL_SHIFT,
-        );
-        out.extend_from_slice(&o.kernel.udp_max_segments.to_le_bytes());
+        let bits = form::bits(&[
+            (o.link == Link::Tap, GSO_TAP),
+            (o.accecn, GSO_ACCECN),
+            (o.fixed_id, GSO_FIXED_ID),
+        ]);
+        let mut out = form::head(&self.hdr, bits, &o.kernel, GSO_KERNEL_SHIFT);
         out.extend_from_slice(&o.frag_id.to_le_bytes());
         out.extend_from_slice(&[self.delta as u8, self.extra as u8, self.twist]);
         out.extend_from_slice(&self.packet);

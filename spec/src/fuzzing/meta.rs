@@ -1,8 +1,9 @@
 //! `meta`: the metadata translations and fix-ups (M1-M10) on any metadata, header and frame: never
 //! panic, L3's round trips hold, and what the fix-ups write verifies.
 
+use super::form;
 use vnet_core::csum;
-use vnet_core::hdr::{Endian, Flags, GsoType, Layout, VnetHdr};
+use vnet_core::hdr::{Flags, GsoType, VnetHdr};
 use vnet_core::meta::{self, TxFlags, TxMetadata, TxRule, VlanMetadata};
 use vnet_core::wire::{IPV6_HEADER_LEN, Ipv4Packet, Link};
 
@@ -32,14 +33,14 @@ pub struct MetaInput {
 }
 
 const META: usize = 10;
-const FIXED: usize = META + 2 + 1 + 24;
+const FIXED: usize = META + 2 + 1 + form::HDR;
 
 impl MetaInput {
     /// Decodes the byte form; `None` if it is shorter than the fixed part.
     pub fn from_bytes(data: &[u8]) -> Option<MetaInput> {
         let (&[f, l2, a, b, l4, s0, s1, tag, t0, t1, p0, p1, fix_l2], rest) =
             data.split_first_chunk::<13>()?;
-        let (hdr, frame) = VnetHdr::read(rest, Layout::V1HashTunnel, Endian::Little).ok()?;
+        let (hdr, frame) = form::read_hdr(rest)?;
         Some(MetaInput {
             meta: TxMetadata {
                 flags: TxFlags(f),
@@ -67,11 +68,7 @@ impl MetaInput {
         out.extend_from_slice(&m.vlan.map_or(0, |v| v.0).to_le_bytes());
         out.extend_from_slice(&self.payload.to_le_bytes());
         out.push(self.l2_len);
-        let at = out.len();
-        out.resize(at + 24, 0);
-        self.hdr
-            .write(&mut out[at..], Layout::V1HashTunnel, Endian::Little)
-            .expect("every header fits the 24-byte layout");
+        form::push_hdr(&mut out, &self.hdr);
         out.extend_from_slice(&self.frame);
         out
     }
@@ -137,8 +134,10 @@ pub fn meta(input: &MetaInput) {
 
     let rep = representable(m);
     let (frame, link) = frame_for(&rep, usize::from(input.payload));
-    laws::metadata_round_trip(&Core, &rep, &frame, link).unwrap_or_else(fail);
-    laws::header_round_trip(&Core, &rep, &frame, link).unwrap_or_else(fail);
+    let case = (rep, frame, link);
+    let frame = &case.1;
+    laws::metadata_round_trip(&Core, &case).unwrap_or_else(fail);
+    laws::header_round_trip(&Core, &case).unwrap_or_else(fail);
 
     let hdr = &input.hdr;
     for link in [Link::Tun, Link::Tap] {
@@ -152,8 +151,8 @@ pub fn meta(input: &MetaInput) {
     }
     // The fix-ups on the metadata's own frame, whose IP header is where its l2_len says.
     let l2 = usize::from(rep.l2_len);
-    fixup_ipv4(&frame, l2);
-    fixup_ipv6(&frame, l2);
+    fixup_ipv4(frame, l2);
+    fixup_ipv6(frame, l2);
 }
 
 fn from_header(hdr: &VnetHdr, frame: &[u8], link: Link) {

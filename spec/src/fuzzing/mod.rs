@@ -54,6 +54,7 @@ macro_rules! arbitrary_from_bytes {
 
 mod check;
 mod csum;
+mod form;
 mod gro;
 mod gro_gso;
 mod gro_iovec;

@@ -151,14 +151,22 @@ impl CoreGroTable {
     }
 }
 
-impl Coalesce for CoreGroTable {
-    fn name(&self) -> String {
-        format!("vnet-core gro ({} flows, {:?})", self.flows, self.opts)
-    }
+/// `Coalesce::name` and `Coalesce::options` of a GRO whose table size is a run-time `flows`
+/// field beside its `opts`: the name is `$what` with both.
+macro_rules! table_name_and_options {
+    ($what:literal) => {
+        fn name(&self) -> String {
+            format!(concat!($what, " ({} flows, {:?})"), self.flows, self.opts)
+        }
 
-    fn options(&self) -> GroOptions {
-        self.opts
-    }
+        fn options(&self) -> GroOptions {
+            self.opts
+        }
+    };
+}
+
+impl Coalesce for CoreGroTable {
+    table_name_and_options!("vnet-core gro");
 
     fn coalesce(&self, batch: &[Vec<u8>]) -> Vec<Coalesced> {
         let (opts, capacity) = (self.opts, self.capacity);
@@ -203,13 +211,7 @@ pub fn split(hdr: &VnetHdr, pkt: &[u8]) -> Vec<Vec<u8>> {
 }
 
 impl Coalesce for ReferenceGro {
-    fn name(&self) -> String {
-        format!("reference model ({} flows, {:?})", self.flows, self.opts)
-    }
-
-    fn options(&self) -> GroOptions {
-        self.opts
-    }
+    table_name_and_options!("reference model");
 
     fn coalesce(&self, batch: &[Vec<u8>]) -> Vec<Coalesced> {
         ReferenceGro::coalesce(self, batch)

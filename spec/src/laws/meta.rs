@@ -90,44 +90,37 @@ pub fn representable_part(m: &TxMetadata) -> TxMetadata {
     }
 }
 
+/// One case of L3a and L3b: representable metadata, a frame that matches it, and the link the
+/// frame is on (what [`tx_case_representable`](crate::strategy::meta::tx_case_representable)
+/// yields).
+pub type TxCase = (TxMetadata, Vec<u8>, Link);
+
 /// Representable metadata `m` to a header and, with `frame`, back to metadata: the header and
 /// the metadata, neither step refused (L3a, L3b).
 fn there_and_back<T: MetaTranslator>(
     t: &T,
-    m: &TxMetadata,
-    frame: &[u8],
-    link: Link,
+    (m, frame, link): &TxCase,
 ) -> Result<(VnetHdr, TxMetadata), TestCaseError> {
     let hdr = t
         .to_header(m)
         .map_err(|e| TestCaseError::fail(format!("representable metadata rejected: {e}")))?;
     let back = t
-        .tx_metadata(&hdr, frame, link)
+        .tx_metadata(&hdr, frame, *link)
         .map_err(|e| TestCaseError::fail(format!("{hdr:?} on its own frame rejected: {e}")))?;
     Ok((hdr, back))
 }
 
 /// L3a: for representable metadata `m` and a frame that matches it, `from_header(to_header(m))`
 /// is `representable_part(m)`.
-pub fn metadata_round_trip<T: MetaTranslator>(
-    t: &T,
-    m: &TxMetadata,
-    frame: &[u8],
-    link: Link,
-) -> Result<(), TestCaseError> {
-    let (hdr, back) = there_and_back(t, m, frame, link)?;
-    prop_assert_eq!(back, representable_part(m), "header {:?}", hdr);
+pub fn metadata_round_trip<T: MetaTranslator>(t: &T, case: &TxCase) -> Result<(), TestCaseError> {
+    let (hdr, back) = there_and_back(t, case)?;
+    prop_assert_eq!(back, representable_part(&case.0), "header {:?}", hdr);
     Ok(())
 }
 
 /// L3b: a header that comes from metadata survives header -> metadata -> header unchanged.
-pub fn header_round_trip<T: MetaTranslator>(
-    t: &T,
-    m: &TxMetadata,
-    frame: &[u8],
-    link: Link,
-) -> Result<(), TestCaseError> {
-    let (hdr, back) = there_and_back(t, m, frame, link)?;
+pub fn header_round_trip<T: MetaTranslator>(t: &T, case: &TxCase) -> Result<(), TestCaseError> {
+    let (hdr, back) = there_and_back(t, case)?;
     let again = t
         .to_header(&back)
         .map_err(|e| TestCaseError::fail(format!("{hdr:?} did not come back: {e}")))?;

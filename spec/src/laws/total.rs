@@ -68,6 +68,14 @@ pub fn check_every_option(
     Ok(())
 }
 
+/// Calls each named getter of an unchecked view and drops the value: any bytes must give every
+/// getter an answer, never a panic (L7).
+macro_rules! read_all {
+    ($view:ident: $($getter:ident),+) => {
+        $(let _ = $view.$getter();)+
+    };
+}
+
 /// Every `wire` view, checked and unchecked, and `parse_headers` on both links: accessors return,
 /// slices stay within the buffer, setters on unchecked views do not panic.
 pub fn wire_views(bytes: &[u8]) -> Result<(), TestCaseError> {
@@ -80,33 +88,15 @@ pub fn wire_views(bytes: &[u8]) -> Result<(), TestCaseError> {
     }
     let checked = EthernetFrame::new_checked(bytes).is_ok();
     let eth = EthernetFrame::new_unchecked(bytes);
-    let _ = (
-        eth.dst_addr(),
-        eth.src_addr(),
-        eth.vlan_id(),
-        eth.ethertype(),
-    );
+    read_all!(eth: dst_addr, src_addr, vlan_id, ethertype);
     prop_assert!(eth.payload().len() <= n);
     if checked {
         prop_assert!(eth.header_len() <= n);
     }
 
     let v4 = Ipv4Packet::new_unchecked(bytes);
-    let _ = (
-        v4.version(),
-        v4.tos(),
-        v4.ecn(),
-        v4.ident(),
-        v4.ttl(),
-        v4.protocol(),
-    );
-    let _ = (
-        v4.dont_frag(),
-        v4.more_frags(),
-        v4.frag_offset(),
-        v4.checksum(),
-    );
-    let _ = (v4.src_addr(), v4.dst_addr(), v4.is_fragment());
+    read_all!(v4: version, tos, ecn, ident, ttl, protocol, dont_frag, more_frags, frag_offset);
+    read_all!(v4: checksum, src_addr, dst_addr, is_fragment);
     prop_assert!(v4.header().len() + v4.options().len() + v4.payload().len() <= 2 * n);
     if Ipv4Packet::new_checked(bytes).is_ok() {
         prop_assert_eq!(v4.header().len(), v4.header_len());
@@ -117,38 +107,22 @@ pub fn wire_views(bytes: &[u8]) -> Result<(), TestCaseError> {
     }
 
     let v6 = Ipv6Packet::new_unchecked(bytes);
-    let _ = (
-        v6.version(),
-        v6.traffic_class(),
-        v6.flow_label(),
-        v6.hop_limit(),
-    );
-    let _ = (v6.next_header(), v6.src_addr(), v6.dst_addr());
+    read_all!(v6: version, traffic_class, flow_label, hop_limit, next_header, src_addr, dst_addr);
     prop_assert!(v6.payload().len() <= n);
     if let Ok(walk) = Ipv6Packet::new_checked(bytes).and_then(|p| p.walk_extensions()) {
         prop_assert!(walk.header_len <= v6.total_len());
     }
 
     let tcp = TcpPacket::new_unchecked(bytes);
-    let _ = (
-        tcp.src_port(),
-        tcp.dst_port(),
-        tcp.seq_number(),
-        tcp.ack_number(),
-    );
-    let _ = (
-        tcp.flags(),
-        tcp.window(),
-        tcp.checksum(),
-        tcp.urgent_pointer(),
-    );
+    read_all!(tcp: src_port, dst_port, seq_number, ack_number);
+    read_all!(tcp: flags, window, checksum, urgent_pointer);
     prop_assert!(tcp.options().len() + tcp.payload().len() <= n);
     if TcpPacket::new_checked(bytes).is_ok() {
         prop_assert_eq!(tcp.header_len() + tcp.payload().len(), n);
     }
 
     let udp = UdpPacket::new_unchecked(bytes);
-    let _ = (udp.src_port(), udp.dst_port(), udp.length(), udp.checksum());
+    read_all!(udp: src_port, dst_port, length, checksum);
     prop_assert!(udp.payload().len() <= n);
     if UdpPacket::new_checked(bytes).is_ok() {
         prop_assert_eq!(

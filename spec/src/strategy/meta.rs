@@ -8,6 +8,7 @@ use vnet_core::wire::Link;
 use vnet_packet::{L4, PacketSpec, tcp_flags, v6_dest_opts};
 
 use super::hdr::bytes_any;
+use crate::laws::meta::TxCase;
 
 /// Any flag byte, the reserved bit included.
 pub fn tx_flags_any() -> impl Strategy<Value = TxFlags> {
@@ -156,7 +157,7 @@ pub fn frame_for(m: &TxMetadata, payload_len: usize) -> (Vec<u8>, Link) {
 }
 
 /// Representable metadata with a frame that matches it and the frame's link.
-pub fn tx_case_representable() -> impl Strategy<Value = (TxMetadata, Vec<u8>, Link)> {
+pub fn tx_case_representable() -> impl Strategy<Value = TxCase> {
     (tx_metadata_representable(), 0usize..=300).prop_map(|(m, payload)| {
         let (frame, link) = frame_for(&m, payload);
         (m, frame, link)
