@@ -17,12 +17,9 @@ fn trusted(opts: GroOptions) -> GroOptions {
     opts.with_checksums(Checksums::Trusted)
 }
 
-proptest! {
-    #![proptest_config(vnet_spec::config("gro_trusted"))]
-
+vnet_spec::law_tests! {
     /// L16: on a train whose checksums all hold, trusting them gives what verifying gives
     /// (outputs, order, headers, bytes), in vnet-core and in the reference model.
-    #[test]
     fn l16_trusting_good_checksums_changes_nothing(
         mut batch in train_any(),
         relax in any::<bool>(),
