@@ -21,7 +21,9 @@
 //! [`Summer`]'s `copy_and_sum`; its headers are summed apart), and the sum decides whether the
 //! append counts: a segment whose checksum fails is delivered as it came and does not disturb the
 //! held flow (G1), though the head's spare capacity may hold its bytes. A segment that does not
-//! merge is verified where it lies.
+//! merge is verified where it lies. With [`Checksums::Trusted`] (G10: packets the kernel would
+//! mark CHECKSUM_UNNECESSARY, such as an AEAD tunnel's decrypted ones) nothing is verified and
+//! payloads are only copied (the iovec form reads none).
 //!
 //! Outputs come in the kernel's completion order (G8): a packet that is not held is handed on when
 //! it arrives, a held flow when it completes, so a single may overtake a flow held before it. The
