@@ -197,8 +197,10 @@ fn coalesce_trusts_checksums_only_when_asked() {
         PacketSpec::gro_selftest(false, 100, 200),
     ]);
     train[1][40] ^= 0x5a;
-    let line = |p: &Vec<u8>| p.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n";
-    let batch: String = train.iter().map(line).collect();
+    let batch: String = train
+        .iter()
+        .map(|p| vnet_cli::oracle::hex::encode(p) + "\n")
+        .collect();
     let packets = |args: &[&str]| vnet_ok(args, batch.as_bytes()).matches("\"pkt\"").count();
     assert_eq!(packets(&["coalesce"]), 3, "verified");
     assert_eq!(
