@@ -82,8 +82,9 @@ proptest! {
         }
     }
 
-    /// L9: the iovec form (S6) of a super-packet cut anywhere into 1..=6 slices equals the
-    /// contiguous form, refusals included; S5 for its header buffer and stride.
+    /// L9: the iovec form (S6) of a super-packet whole (one slice: its own path, the usual
+    /// case) and cut anywhere into 1..=6 slices equals the contiguous form, refusals included;
+    /// S5 for its header buffer and stride.
     #[test]
     fn l9_iovec_equals_contiguous(
         sp in super_packet_any(),
@@ -91,6 +92,7 @@ proptest! {
         gap in prop_oneof![Just(0usize), 1usize..40],
     ) {
         if let Some(req) = request(&sp) {
+            law::iovec_equals_contiguous(&req, &sp.pkt, &[&sp.pkt], &sp.opts, gap)?;
             let pieces = law::cut(&sp.pkt, &cuts);
             law::iovec_equals_contiguous(&req, &sp.pkt, &pieces, &sp.opts, gap)?;
         }

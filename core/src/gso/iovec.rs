@@ -154,31 +154,51 @@ impl<'p, 'a> IovecPlan<'p, 'a> {
         stride: usize,
         summer: S,
     ) -> Result<(), GsoError> {
-        let hdr_len = self.plan.hdr_len;
-        let mut rest = out;
-        for (index, payload) in self.payloads().enumerate() {
+        // `out` holds a stride for every segment (checked, S5), so the zips below end with the
+        // segments (L9 compares every header).
+        let segs = out.chunks_mut(stride).enumerate();
+        // The packet in one slice (the usual case): each payload is a sub-slice, summed by one
+        // call without `Payload`'s walk over pieces (0.17 µs of 1.54 for 45 segments).
+        if let ([whole], true) = (self.pkt, self.plan.payload_len > 0) {
+            let payload = whole.get(self.plan.payload_at..).unwrap_or(&[]);
+            let mss = NonZeroUsize::new(self.plan.mss).unwrap_or(NonZeroUsize::MIN);
+            for ((index, seg), chunk) in segs.zip(payload.chunks(mss.get())) {
+                self.write_head(head, index, seg, chunk.len(), summer.sum(chunk))?;
+            }
+            return Ok(());
+        }
+        for ((index, seg), payload) in segs.zip(self.payloads()) {
             let mut sum = csum::Checksum::new();
             for piece in payload {
                 sum.add_sum(summer.sum(piece), piece.len());
             }
-            let seg_len = hdr_len + payload.len();
-            let (seg, tail) = rest.split_at_mut(stride.min(rest.len()));
-            let have = seg.len();
-            let buf = seg.get_mut(..hdr_len).ok_or(GsoError::BufferTooSmall {
+            self.write_head(head, index, seg, payload.len(), sum.sum())?;
+        }
+        Ok(())
+    }
+
+    /// Segment `index`'s header at the start of `seg`, its stride of the header buffer, whose
+    /// length was checked before (S5): the error is only the optimiser's way out.
+    #[inline(always)]
+    fn write_head(
+        &self,
+        head: &[u8],
+        index: usize,
+        seg: &mut [u8],
+        payload_len: usize,
+        payload_sum: u16,
+    ) -> Result<(), GsoError> {
+        let (hdr_len, have) = (self.plan.hdr_len, seg.len());
+        seg.get_mut(..hdr_len)
+            .and_then(|buf| {
+                let seg_len = hdr_len + payload_len;
+                self.plan.write_head(head, index, buf, seg_len, payload_sum)
+            })
+            .ok_or(GsoError::BufferTooSmall {
                 index,
                 need: hdr_len,
                 have,
-            })?;
-            self.plan
-                .write_head(head, index, buf, seg_len, sum.sum())
-                .ok_or(GsoError::BufferTooSmall {
-                    index,
-                    need: hdr_len,
-                    have: hdr_len,
-                })?;
-            rest = tail;
-        }
-        Ok(())
+            })
     }
 
     /// Each segment's payload, in order: slices of the input.
