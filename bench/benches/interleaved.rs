@@ -6,6 +6,9 @@
 //! cases and inputs as `peers` ([`vnet_bench::cases`]). Each case also times its floor, the memory
 //! work any implementation does: GSO, the copies of every segment's headers and payload; GRO,
 //! verify + append (per segment: its TCP header summed, its payload copied and summed in one pass).
+//! GSO's iovec form (`vnet-iovec`, S6) is timed in the same rounds, against its own floor: every
+//! segment's payload summed in place; `sum-whole`, the payload summed in one call, is the bound
+//! of any form that checksums each byte once (no floor of its own).
 //! GRO's iovec form (`vnet-iovec`, G9) is timed in the same rounds, against its own floor: verify
 //! in place (every segment's L4 bytes summed, nothing copied); and with checksums trusted
 //! (`vnet-iovec-trusted`, G10: no payload byte read, no floor).
