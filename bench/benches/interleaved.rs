@@ -13,8 +13,10 @@
 //! in place (every segment's L4 bytes summed, nothing copied); and with checksums trusted
 //! (`vnet-iovec-trusted`, G10: no payload byte read, no floor).
 //!
-//! Run: `cargo bench --bench interleaved` (`ROUNDS=n`, default 3000; `ONLY=checksum`, `gso` or
-//! `gro` for one part).
+//! `gso-parts` times each part of GSO's iovec form alone, to show where its time goes.
+//!
+//! Run: `cargo bench --bench interleaved` (`ROUNDS=n`, default 3000; `ONLY=checksum`, `gso`,
+//! `gso-parts` or `gro` for one part).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -206,6 +208,54 @@ fn gso_round_robin(rounds: usize, fast: FastSum) {
     }
 }
 
+/// Where GSO's iovec form spends its time: each of its parts timed alone on every case (the timer's
+/// own cost, an empty round, subtracted): `check`, the plan, the header writes (the payload sums
+/// included), the walk over the (header, slices) list, and the payload sums alone.
+fn gso_iovec_parts(rounds: usize, fast: FastSum) {
+    println!("gso-parts case: ns at the 10th percentile");
+    let (copts, gopts) = (CheckOptions::default(), GsoOptions::default());
+    for (case, spec, mss) in gso_cases() {
+        let pkt = spec.build();
+        let (hdr, segments, _) = gso_shape(&spec, mss);
+        let hdr_len = spec.hdr_len();
+        let whole = [&pkt[..]];
+        let Ok(Offload::Segment(req)) = check::check(&hdr, &pkt, &copts) else {
+            panic!("not a GSO request");
+        };
+        let plan = gso::IovecPlan::new(&req, &whole, &gopts).unwrap();
+        let mut headers = vec![0u8; hdr_len * segments];
+        let mut t: [Times; 6] = Default::default();
+        for _ in 0..rounds {
+            t[0].time(|| ());
+            t[1].time(|| check::check(&hdr, black_box(&pkt), &copts).is_ok());
+            t[2].time(|| gso::IovecPlan::new(black_box(&req), &whole, &gopts).is_ok());
+            t[3].time(|| black_box(&plan).write_headers_with(&mut headers, hdr_len, fast));
+            t[4].time(|| {
+                black_box(&plan)
+                    .segments(&headers, hdr_len)
+                    .map(|(h, p)| h.len() + p.count())
+                    .sum::<usize>()
+            });
+            t[5].time(|| {
+                black_box(&pkt[hdr_len..])
+                    .chunks(usize::from(mss))
+                    .map(|c| u32::from(fast.sum(c)))
+                    .sum::<u32>()
+            });
+        }
+        let [empty, check, plan, write, walk, sums] = t.map(|t| t.quantiles()[1]);
+        let ns = |q: f64| q - empty;
+        println!(
+            "{case}: check {:.0}, plan {:.0}, headers {:.0} (sums {:.0} of it), walk {:.0}",
+            ns(check),
+            ns(plan),
+            ns(write),
+            ns(sums),
+            ns(walk),
+        );
+    }
+}
+
 fn gro_round_robin(rounds: usize, fast: FastSum) {
     println!("gro case: vnet / tun-rs / floor (verify + append)");
     let mut table = GROTable::new();
@@ -309,6 +359,9 @@ fn main() {
     }
     if run("gso") {
         gso_round_robin(rounds, fast);
+    }
+    if run("gso-parts") {
+        gso_iovec_parts(rounds, fast);
     }
     if run("gro") {
         gro_round_robin(rounds, fast);
