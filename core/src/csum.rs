@@ -151,6 +151,13 @@ pub fn pseudo_header_v6(src: &[u8; 16], dst: &[u8; 16], protocol: u8, l4_len: u3
     combine(combine(sum(src), sum(dst)), sum(&tail))
 }
 
+/// A pseudo-header sum without its length (C2), with the length `l4_len` added as IPv6's
+/// 32-bit field (for IPv4's 16-bit one the high word is zero, which adds nothing).
+pub(crate) const fn with_len(base: u16, l4_len: usize) -> u16 {
+    let len = l4_len as u32;
+    combine(combine(base, (len >> 16) as u16), len as u16)
+}
+
 /// Updates a stored checksum field `check` after a 16-bit word of the covered data changed from
 /// `old` to `new` (RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')`, C5).
 pub const fn update(check: u16, old: u16, new: u16) -> u16 {

@@ -104,14 +104,8 @@ impl IpFix {
 
     /// The pseudo-header sum for a transport segment of `l4_len` bytes (C2).
     pub(super) const fn pseudo(&self, l4_len: usize) -> u16 {
-        with_len(self.pseudo, l4_len)
+        csum::with_len(self.pseudo, l4_len)
     }
-}
-
-/// A pseudo-header sum without its length, with the (32-bit) length `l4_len` added.
-pub(super) const fn with_len(base: u16, l4_len: usize) -> u16 {
-    let len = l4_len as u32;
-    csum::combine(csum::combine(base, (len >> 16) as u16), len as u16)
 }
 
 /// The outer headers of a UDP-tunnel segment.
@@ -690,7 +684,7 @@ impl Outer {
         if self.csum {
             put16(udp, udp::CHECKSUM, 0);
             let headers = udp.get(..hdr_len - self.th).unwrap_or(&[]);
-            let sum = csum::combine(with_len(self.seed, udp_len), csum::sum(headers));
+            let sum = csum::combine(csum::with_len(self.seed, udp_len), csum::sum(headers));
             let sum = csum::combine_at(sum, payload_sum, headers.len());
             put16(udp, udp::CHECKSUM, nonzero(csum::finish(sum)));
         }
