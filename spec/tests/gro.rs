@@ -301,6 +301,22 @@ fn pure_ack_completes_flow() {
     assert_eq!(sizes(&batch), vec![100, 0, 100]);
 }
 
+/// G1 before G4: a pure ACK that fails its checksum is handed on at once, ahead of the held flow
+/// it does not complete (intact, it completes the flow and follows it: `pure_ack_completes_flow`).
+/// A segment that cannot be held is verified at its step in the iovec form too.
+#[test]
+fn bad_pure_ack_leaves_flow_held() {
+    for v6 in [false, true] {
+        let mut batch = train(v6, &[(100, 0), (0, 100), (100, 100)]);
+        let checksum = if v6 { 40 } else { 20 } + 16;
+        batch[1][checksum] ^= 0x5a;
+        let outs = CoreGro::<LINUX_HELD_FLOWS>::new(linux()).coalesce(&batch);
+        let members: Vec<Vec<usize>> = outs.iter().map(|o| o.2.clone()).collect();
+        assert_eq!(members[0], vec![1], "v6 {v6}: the bad ACK first");
+        assert_eq!(sizes(&batch)[0], 0, "v6 {v6}");
+    }
+}
+
 /// The head's buffer has room for one more segment only: the train ends there, no allocation.
 #[test]
 fn buffer_capacity_ends_train() {
@@ -617,6 +633,23 @@ fn relaxed_prepend() {
                 vec![2, 1, 0]
             );
         }
+    }
+}
+
+/// G1 under Relaxed: a segment that would go in front but fails its checksum is handed on at
+/// once, and the others still merge. The iovec form verifies a flow's members as the flow
+/// completes, those put in front among them (L11 compares it with the contiguous form).
+#[test]
+fn relaxed_prepend_of_a_bad_checksum() {
+    for v6 in [false, true] {
+        let mut pair = [seg(v6, 100, 100), seg(v6, 100, 0), seg(v6, 100, 200)];
+        let mut batch = build_with_incrementing_ids(&mut pair);
+        let checksum = if v6 { 40 } else { 20 } + 16;
+        batch[1][checksum] ^= 0x5a;
+        assert_eq!(sizes_with(relaxed(), &batch), vec![100, 200], "v6 {v6}");
+        let outs = CoreGro::<LINUX_HELD_FLOWS>::new(relaxed()).coalesce(&batch);
+        assert_eq!(outs[0], (VnetHdr::default(), batch[1].clone(), vec![1]));
+        assert_eq!(outs[1].2, vec![0, 2]);
     }
 }
 

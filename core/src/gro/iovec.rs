@@ -106,6 +106,40 @@ impl<const FLOWS: usize, S: Summer> Gro<FLOWS, S> {
             }
         }
         let have = headers.len();
+        // The checksums are verified with each flow's members as it completes (one pass over
+        // their bytes, not one sum between two decisions); a failure there means a second run
+        // that verifies at each step, as the contiguous form does.
+        let optimistic = if self.opts.verifies() {
+            Verify::AtCompletion
+        } else {
+            Verify::Never
+        };
+        let mut run = |verify| self.run_iov(pkts, out, owner, slices, headers, verify);
+        let (count, need) = match run(optimistic) {
+            (_, _, true) => {
+                let (count, need, _) = run(Verify::AtStep);
+                (count, need)
+            }
+            (count, need, false) => (count, need),
+        };
+        if need > have {
+            return Err(GroError::HeadersTooShort { need, have });
+        }
+        Ok(count)
+    }
+
+    /// One run of [`Gro::coalesce_iov`]'s batch (its lists checked) that verifies as `verify`
+    /// says: the outputs, the header bytes needed, and whether it failed
+    /// ([`Verify::AtCompletion`] only).
+    fn run_iov<'a, B: AsRef<[u8]>>(
+        &mut self,
+        pkts: &'a [B],
+        out: &mut [IovOutput],
+        owner: &mut [usize],
+        slices: &mut [&'a [u8]],
+        headers: &mut [u8],
+        verify: Verify,
+    ) -> (usize, usize, bool) {
         let run = Run {
             opts: self.opts,
             summer: self.summer,
@@ -120,13 +154,11 @@ impl<const FLOWS: usize, S: Summer> Gro<FLOWS, S> {
             },
             owner,
             n_out: 0,
+            verify,
+            failed: false,
         };
-        let (count, m) = run.run();
-        let need = m.n_headers;
-        if need > have {
-            return Err(GroError::HeadersTooShort { need, have });
-        }
-        Ok(count)
+        let (count, m, failed) = run.run();
+        (count, m.n_headers, failed)
     }
 }
 
@@ -214,7 +246,7 @@ impl<'a, B: AsRef<[u8]>> Medium for Slices<'_, 'a, B> {
     /// The headers of the first segment (the last one put in front, else the head), rewritten
     /// (G6); then the payloads in sequence order: those put in front, latest first (G3), the
     /// head's, those appended.
-    fn emit_merged(&mut self, k: usize, f: &Flow, owner: &[usize], n: usize) {
+    fn emit_merged(&mut self, k: usize, f: &Flow, owner: &[usize]) {
         let hdr_len = f.first.hdr_len;
         let header_at = self.n_headers;
         self.n_headers = header_at.saturating_add(hdr_len);
@@ -228,25 +260,8 @@ impl<'a, B: AsRef<[u8]>> Medium for Slices<'_, 'a, B> {
             finish_merged(dst, f.len, &f.first, f.last_flags);
         }
         let slices_at = self.n_slices;
-        let members = f.head + 1..f.last.saturating_add(1);
-        let (front, back) = (prepend_mark(n, f.head), append_mark(n, f.head));
-        // Only a flow whose first segment is not its head had segments put in front (G3).
-        if f.first_at != f.head {
-            for j in members.clone().rev() {
-                if owner.get(j) == Some(&front) {
-                    self.push(self.input(j).get(hdr_len..).unwrap_or(&[]));
-                }
-            }
-        }
-        self.push(self.input(f.head).get(hdr_len..).unwrap_or(&[]));
-        for j in members {
-            // The walk ends with the flow's last member (other flows' inputs lie between).
-            if self.n_slices - slices_at >= f.count {
-                break;
-            }
-            if owner.get(j) == Some(&back) {
-                self.push(self.input(j).get(hdr_len..).unwrap_or(&[]));
-            }
+        for j in members(f, owner) {
+            self.push(self.input(j).get(hdr_len..).unwrap_or(&[]));
         }
         if let Some(slot) = self.out.get_mut(k) {
             *slot = IovOutput {

@@ -21,14 +21,18 @@
 //! [`Summer`]'s `copy_and_sum`; its headers are summed apart), and the sum decides whether the
 //! append counts: a segment whose checksum fails is delivered as it came and does not disturb the
 //! held flow (G1), though the head's spare capacity may hold its bytes. A segment that does not
-//! merge is verified where it lies. With [`Checksums::Trusted`] (G10: packets the kernel would
-//! mark CHECKSUM_UNNECESSARY, such as an AEAD tunnel's decrypted ones) nothing is verified and
+//! merge is verified where it lies. The iovec form, which copies nothing, verifies a flow's
+//! members together as the flow completes, and runs the batch again verifying at each step if
+//! one fails: the same outputs (L11), one pass over the bytes of many segments instead of a sum
+//! between two decisions. With [`Checksums::Trusted`] (G10: packets the kernel would mark
+//! CHECKSUM_UNNECESSARY, such as an AEAD tunnel's decrypted ones) nothing is verified and
 //! payloads are only copied (the iovec form reads none).
 //!
 //! Outputs come in the kernel's completion order (G8): a packet that is not held is handed on when
 //! it arrives, a held flow when it completes, so a single may overtake a flow held before it. The
-//! output slot of a held flow is assigned when it completes; while it is held, `owner` marks its
-//! members with its head, resolved in one pass at the end (nothing allocated).
+//! output slot of a held flow is assigned when it completes; while it is held, `owner` chains its
+//! members in payload order (nothing allocated), so that completing a flow visits its members,
+//! not every input since its head.
 //!
 //! ```
 //! use vnet_core::csum;
@@ -399,6 +403,12 @@ impl<const FLOWS: usize, S: Summer> Gro<FLOWS, S> {
             m: InPlace { bufs, lens, out },
             owner,
             n_out: 0,
+            verify: if self.opts.verifies() {
+                Verify::AtStep
+            } else {
+                Verify::Never
+            },
+            failed: false,
         };
         Ok(run.run().0)
     }

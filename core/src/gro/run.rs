@@ -24,9 +24,8 @@ pub(super) trait Medium {
     fn put_in_front(&mut self, f: &Flow, i: usize, seg: &Seg) -> bool;
     /// Hands on input `i` as it came, with a zero header, as output `k`.
     fn emit(&mut self, k: usize, i: usize);
-    /// Hands on merged flow `f` as output `k` (G6). `owner` holds the marks of its members
-    /// ([`Run::owner`]), `n` the batch size.
-    fn emit_merged(&mut self, k: usize, f: &Flow, owner: &[usize], n: usize);
+    /// Hands on merged flow `f` as output `k` (G6). `owner` chains its members ([`members`]).
+    fn emit_merged(&mut self, k: usize, f: &Flow, owner: &[usize]);
 }
 
 /// A held packet as the rules read it.
@@ -38,26 +37,36 @@ pub(super) struct Held<'a> {
     pub(super) room: usize,
 }
 
-/// The owner mark of an input appended to (or counted into) the held flow whose head is `head`
-/// (`n` the batch size); [`prepend_mark`] for one put in front.
-pub(super) const fn append_mark(n: usize, head: usize) -> usize {
-    n + head
+/// The end of a member chain (see [`Run::owner`]).
+pub(super) const END: usize = usize::MAX;
+
+/// The members of held flow `f` in payload order, by the chain in `owner` (see [`Run::owner`]):
+/// those put in front, latest first (G3), its head, those appended. At most `f.count` of them,
+/// whatever `owner` holds.
+pub(super) fn members<'o>(f: &Flow, owner: &'o [usize]) -> impl Iterator<Item = usize> + 'o {
+    let mut next = Some(f.first_at);
+    (0..f.count).map_while(move |_| {
+        let j = next?;
+        next = owner.get(j).copied().filter(|&link| link != END);
+        Some(j)
+    })
 }
 
-/// The owner mark of an input put in front of the held flow whose head is `head` (G3).
-pub(super) const fn prepend_mark(n: usize, head: usize) -> usize {
-    2 * n + head
-}
-
-/// The head a mark names, if it is one (not an output's index).
-pub(super) const fn head_of_mark(mark: usize, n: usize) -> Option<usize> {
-    if mark >= 2 * n {
-        Some(mark - 2 * n)
-    } else if mark >= n {
-        Some(mark - n)
-    } else {
-        None
-    }
+/// When a call verifies the L4 checksums of the segments it may merge (G1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Verify {
+    /// Never: trusted (G10).
+    Never,
+    /// At each step, before the segment's decision: where the copying form sums anyway (its
+    /// copy and sum are one pass).
+    AtStep,
+    /// Optimistically: a segment that joins a flow is verified with the flow's other members when
+    /// the flow completes, in one pass over their bytes; a segment that cannot be held, at its
+    /// step. A failure found at completion sets [`Run::failed`], and the caller runs the batch
+    /// again [`Verify::AtStep`]: every verdict of a run in which all checksums hold is the same
+    /// either way, so the outputs are too (L11). For the iovec form, whose outputs are all in the
+    /// caller's lists, written again from the start by a second run.
+    AtCompletion,
 }
 
 /// The state of one `coalesce` call.
@@ -66,44 +75,34 @@ pub(super) struct Run<'a, const FLOWS: usize, S: Summer, M: Medium> {
     pub(super) summer: S,
     pub(super) table: &'a mut HVec<Flow, FLOWS>,
     pub(super) m: M,
-    /// While running: `k` for an input handed on as output `k`, [`append_mark`] or
-    /// [`prepend_mark`] of its head for an input counted into a held flow (resolved at the end),
-    /// unspecified otherwise.
+    /// While running: `k` for an input handed on as output `k`; for a member of a held flow, the
+    /// next member in payload order, or [`END`] (a chain from the flow's `first_at` to its
+    /// `tail`, so that completing a flow visits its members only, not every input between);
+    /// unspecified otherwise. A flow's members get its `k` as it completes.
     pub(super) owner: &'a mut [usize],
     pub(super) n_out: usize,
+    pub(super) verify: Verify,
+    /// Under [`Verify::AtCompletion`]: a completed flow had a member whose checksum fails; the
+    /// run stops, its outputs are not to be used.
+    pub(super) failed: bool,
 }
 
 impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
-    /// The batch size: marks of absorbed inputs start here.
-    pub(super) fn n(&self) -> usize {
-        self.m.count()
-    }
-
-    /// Runs every input, completes the held flows at the end (oldest first, K10) and resolves
-    /// the marks in `owner`; returns the number of outputs, and the medium.
-    pub(super) fn run(mut self) -> (usize, M) {
-        let n = self.n();
+    /// Runs every input and completes the held flows at the end (oldest first, K10); returns
+    /// the number of outputs, the medium, and whether the run failed ([`Run::failed`]).
+    pub(super) fn run(mut self) -> (usize, M, bool) {
+        let n = self.m.count();
         self.table.clear();
         for i in 0..n {
+            if self.failed {
+                return (self.n_out, self.m, true);
+            }
             self.step(i);
         }
         while !self.table.is_empty() {
             self.complete(0);
         }
-        // An absorbed input was marked with its flow's head (head < i); the head's output is
-        // known now.
-        for i in 0..n {
-            let Some(&mark) = self.owner.get(i) else {
-                break;
-            };
-            if let Some(head) = head_of_mark(mark, n) {
-                let k = self.owner.get(head).copied().unwrap_or(mark);
-                if let Some(o) = self.owner.get_mut(i) {
-                    *o = k;
-                }
-            }
-        }
-        (self.n_out, self.m)
+        (self.n_out, self.m, self.failed)
     }
 
     /// Hands on input `i` as it is (a zero header) as the next output and returns its index.
@@ -162,16 +161,23 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
     /// The held flow `seg` belongs to, if any (G2: same key, same IPv6 extension headers).
     #[inline]
     fn find(&self, seg: &Seg, pkt: &[u8]) -> Option<usize> {
-        self.table
-            .iter()
-            .position(|f| f.first.key == seg.key && same_ext(self.m.held(f).bytes, f, seg, pkt))
+        self.table.iter().position(|f| {
+            // IPv4 has no extension headers: the held packet is read only for IPv6.
+            f.first.key == seg.key && (!seg.key.v6 || same_ext(self.m.held(f).bytes, f, seg, pkt))
+        })
     }
 
-    /// Whether `seg`'s L4 checksum verifies where it lies (or is trusted, G10); if not, input `i`
-    /// is handed on as it came and held flows are not disturbed (G1).
+    /// Whether `seg`'s L4 checksum verifies where it lies (or is trusted, G10, or is left to its
+    /// flow's completion, [`Verify::AtCompletion`]); if not, input `i` is handed on as it came and
+    /// held flows are not disturbed (G1).
     #[inline]
     fn verified(&mut self, i: usize, seg: &Seg) -> bool {
-        let ok = !self.opts.verifies() || verify_in_place(self.summer, seg, self.m.packet(i));
+        let now = match self.verify {
+            Verify::Never => false,
+            Verify::AtStep => true,
+            Verify::AtCompletion => !self.holds(seg),
+        };
+        let ok = !now || verify_in_place(self.summer, seg, self.m.packet(i));
         if !ok {
             self.emit(i);
         }
@@ -188,7 +194,7 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
         };
         if !self
             .m
-            .append(self.summer, self.opts.verifies(), flow, i, seg)
+            .append(self.summer, self.verify == Verify::AtStep, flow, i, seg)
         {
             self.emit(i);
             return false;
@@ -206,25 +212,22 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
         if !self.verified(i, seg) {
             return;
         }
-        let n = self.n();
         let Some(flow) = self.table.get(fi) else {
             return;
         };
-        let held_head = flow.head;
         if !self.m.put_in_front(flow, i, seg) {
             self.emit(i);
             return;
         }
-        let m = seg.payload();
+        let (m, first_at) = (seg.payload(), flow.first_at);
         if let Some(f) = self.table.get_mut(fi) {
             f.first = *seg;
             f.first_at = i;
             f.len += m;
             f.count += 1;
-            f.last = i;
         }
         if let Some(o) = self.owner.get_mut(i) {
-            *o = prepend_mark(n, held_head);
+            *o = first_at;
         }
     }
 
@@ -365,17 +368,19 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
 
     /// Counts `seg` (input `i`) into flow `fi`; true if the segment ends the flow's train.
     pub(super) fn absorb(&mut self, fi: usize, i: usize, seg: &Seg) -> bool {
-        let mark = self.n();
         let Some(f) = self.table.get_mut(fi) else {
             return false;
         };
         let payload = seg.payload();
         f.len += payload;
         f.count += 1;
-        f.last = i;
+        let tail = core::mem::replace(&mut f.tail, i);
         f.next_seq = seg.seq.wrapping_add(payload as u32);
+        if let Some(o) = self.owner.get_mut(tail) {
+            *o = i;
+        }
         if let Some(o) = self.owner.get_mut(i) {
-            *o = append_mark(mark, f.head);
+            *o = END;
         }
         let mss = f.first.payload();
         if seg.tcp() {
@@ -391,12 +396,7 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
     /// one (G4: no payload, URG/PSH/RST/SYN/FIN; G3: CWR under Relaxed; under Linux a CWR
     /// segment is held like any other, K21).
     pub(super) fn start(&mut self, i: usize, seg: Seg) {
-        let relaxed = self.opts.policy == Policy::Relaxed;
-        if seg.tcp()
-            && (seg.payload() == 0
-                || seg.flags().intersects(COMPLETE)
-                || (relaxed && seg.flags().contains(TcpFlags::CWR)))
-        {
+        if !self.holds(&seg) {
             self.emit(i);
             return;
         }
@@ -407,15 +407,38 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
             first: seg,
             head: i,
             first_at: i,
-            last: i,
+            tail: i,
             last_flags: 0,
             len: seg.len,
             count: 1,
             next_seq: seg.seq.wrapping_add(seg.payload() as u32),
             fixed: false,
         };
+        if let Some(o) = self.owner.get_mut(i) {
+            *o = END;
+        }
         // Cannot fail: a slot was just made free.
         let _ = self.table.push(flow);
+    }
+
+    /// Whether `seg` can start a held flow: not a TCP segment without payload or with
+    /// URG/PSH/RST/SYN/FIN (G4), nor one with CWR under Relaxed (G3).
+    fn holds(&self, seg: &Seg) -> bool {
+        let relaxed = self.opts.policy == Policy::Relaxed;
+        !(seg.tcp()
+            && (seg.payload() == 0
+                || seg.flags().intersects(COMPLETE)
+                || (relaxed && seg.flags().contains(TcpFlags::CWR))))
+    }
+
+    /// Whether every member of `f` verifies (G1), in one pass over their bytes. Members share the
+    /// first segment's key and L4 offset (G2), so its pseudo-header serves them all.
+    fn members_verify(&self, f: &Flow) -> bool {
+        let (pseudo, l4_at) = (f.first.pseudo(0), f.first.l4_offset);
+        members(f, self.owner).all(|j| {
+            let l4 = self.m.packet(j).get(l4_at..).unwrap_or(&[]);
+            csum::combine(csum::with_len(pseudo, l4.len()), self.summer.sum(l4)) == 0xFFFF
+        })
     }
 
     /// Completes flow `fi` and hands it on (G6, G8): a single segment or a fixed-ID train as the
@@ -425,27 +448,38 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
             return;
         };
         let _ = self.table.remove(fi);
-        if f.count < 2 || f.fixed {
-            self.emit_train(&f);
+        if self.verify == Verify::AtCompletion && !self.members_verify(&f) {
+            self.failed = true;
             return;
         }
-        let (k, n) = (self.n_out, self.n());
-        self.m.emit_merged(k, &f, self.owner, n);
-        if let Some(slot) = self.owner.get_mut(f.head) {
-            *slot = k;
+        if f.count < 2 || f.fixed {
+            // A fixed-ID train has no segment in front (prepends are Relaxed's, fixed trains
+            // Linux's): the chain is in input order (G8).
+            self.take_members(&f, |run, j| {
+                run.emit(j);
+            });
+            return;
         }
+        let k = self.n_out;
+        self.m.emit_merged(k, &f, self.owner);
+        self.take_members(&f, |run, j| {
+            if let Some(o) = run.owner.get_mut(j) {
+                *o = k;
+            }
+        });
         self.n_out += 1;
     }
 
-    /// Hands on a single segment or a fixed-ID train (G3) as the packets it was, in input order
-    /// (G8): its head, then the inputs marked with its head, up to its last.
-    fn emit_train(&mut self, f: &Flow) {
-        self.emit(f.head);
-        let mark = append_mark(self.n(), f.head);
-        for j in f.head + 1..=f.last {
-            if self.owner.get(j) == Some(&mark) {
-                self.emit(j);
-            }
+    /// Visits the members of `f` in payload order, each link read before `visit` may replace
+    /// it (with the member's output).
+    fn take_members(&mut self, f: &Flow, mut visit: impl FnMut(&mut Self, usize)) {
+        let mut next = Some(f.first_at);
+        for _ in 0..f.count {
+            let Some(j) = next else {
+                break;
+            };
+            next = self.owner.get(j).copied().filter(|&link| link != END);
+            visit(self, j);
         }
     }
 }
@@ -581,7 +615,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Medium for InPlace<'_, B> {
         }
     }
 
-    fn emit_merged(&mut self, k: usize, f: &Flow, _owner: &[usize], _n: usize) {
+    fn emit_merged(&mut self, k: usize, f: &Flow, _owner: &[usize]) {
         let Some(pkt) = self
             .bufs
             .get_mut(f.head)

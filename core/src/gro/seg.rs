@@ -105,8 +105,9 @@ pub(super) struct Flow {
     /// The input whose headers the merged packet takes: `head`, or the last segment put in
     /// front of it (G3, prepend).
     pub(super) first_at: usize,
-    /// The last input counted into the flow (a fixed-ID train is delivered from `head` to here).
-    pub(super) last: usize,
+    /// The member whose payload comes last: `head`, or the last segment appended (the end of
+    /// the member chain, [`members`](super::run::members)).
+    pub(super) tail: usize,
     /// FIN/PSH of the last merged segment (G4), carried onto the merged packet when it completes.
     pub(super) last_flags: u16,
     /// Bytes of the merged packet so far (for a fixed-ID train: of the train it would have been).
