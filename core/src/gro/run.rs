@@ -317,10 +317,13 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
             return true;
         }
         let opts_at = p.l4_offset + wire::TCP_MIN_HEADER_LEN;
-        // Options must be byte-identical; most segments have none, and then no `memcmp` call is
-        // made.
+        // Options must be byte-identical; most segments have none, and then the held packet is
+        // not read at all (its headers are `p`'s, so it holds them).
+        if opts_at >= p.hdr_len {
+            return false;
+        }
         let held = head.and_then(|h| h.bytes.get(opts_at..p.hdr_len));
-        held.is_none() || (opts_at < p.hdr_len && held != pkt.get(opts_at..p.hdr_len))
+        held.is_none() || held != pkt.get(opts_at..p.hdr_len)
     }
 
     /// G3 (Relaxed): whether TCP segment `seg`, out of sequence, goes in front of `flow`'s held
