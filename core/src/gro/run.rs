@@ -434,31 +434,31 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
                 || (relaxed && seg.flags().contains(TcpFlags::CWR))))
     }
 
-    /// Whether every member of `f` verifies (G1), in one pass over their bytes. Members share the
-    /// first segment's key and L4 offset (G2), so its pseudo-header serves them all.
-    fn members_verify(&self, f: &Flow) -> bool {
-        let (pseudo, l4_at) = (f.first.pseudo(0), f.first.l4_offset);
-        members(f, self.owner).all(|j| {
-            let l4 = self.m.packet(j).get(l4_at..).unwrap_or(&[]);
-            csum::combine(csum::with_len(pseudo, l4.len()), self.summer.sum(l4)) == 0xFFFF
-        })
-    }
-
     /// Completes flow `fi` and hands it on (G6, G8): a single segment or a fixed-ID train as the
     /// packets they were, in order; a merged packet with its lengths, checksums and header.
+    /// Under [`Verify::AtCompletion`] its members are verified in the same walk (G1): one whose
+    /// checksum fails fails the run, whose outputs are then not used, so the order does not
+    /// matter.
     pub(super) fn complete(&mut self, fi: usize) {
         let Some(f) = self.table.get(fi).copied() else {
             return;
         };
         let _ = self.table.remove(fi);
-        if self.verify == Verify::AtCompletion && !self.members_verify(&f) {
-            self.failed = true;
-            return;
-        }
+        // Members share the first segment's key and L4 offset (G2): its pseudo-header serves
+        // them all.
+        let verify =
+            (self.verify == Verify::AtCompletion).then(|| (f.first.pseudo(0), f.first.l4_offset));
+        let fails = move |run: &Self, j: usize| {
+            verify.is_some_and(|(pseudo, l4_at)| {
+                let l4 = run.m.packet(j).get(l4_at..).unwrap_or(&[]);
+                csum::combine(csum::with_len(pseudo, l4.len()), run.summer.sum(l4)) != 0xFFFF
+            })
+        };
         if f.count < 2 || f.fixed {
             // A fixed-ID train has no segment in front (prepends are Relaxed's, fixed trains
             // Linux's): the chain is in input order (G8).
             self.take_members(&f, |run, j| {
+                run.failed |= fails(run, j);
                 run.emit(j);
             });
             return;
@@ -466,6 +466,7 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
         let k = self.n_out;
         self.m.emit_merged(k, &f, self.owner);
         self.take_members(&f, |run, j| {
+            run.failed |= fails(run, j);
             if let Some(o) = run.owner.get_mut(j) {
                 *o = k;
             }
