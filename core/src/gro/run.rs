@@ -136,7 +136,7 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
         let Some(flow) = self.table.get(fi) else {
             return;
         };
-        match self.judge(flow, seg, Some(self.m.held(flow)), pkt) {
+        match self.judge(flow, seg, pkt) {
             Verdict::Merge => {
                 if self.merge(fi, i, seg) {
                     self.complete(fi);
@@ -242,13 +242,10 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
     }
 
     /// Whether `seg` merges into `flow` (G2-G5), and where.
-    pub(super) fn judge(
-        &self,
-        flow: &Flow,
-        seg: &Seg,
-        head: Option<Held<'_>>,
-        pkt: &[u8],
-    ) -> Verdict {
+    pub(super) fn judge(&self, flow: &Flow, seg: &Seg, pkt: &[u8]) -> Verdict {
+        // The held packet is read where a rule needs it, not up front: most verdicts need only
+        // its room, which the iovec form knows without reading it.
+        let head = || self.m.held(flow);
         let p = &flow.first;
         // Network level (G2).
         if seg.net != p.net {
@@ -281,7 +278,7 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
             None => Verdict::Flush,
             Some(true) => Verdict::Fixed,
             // The buffer of the first segment must have room: else flush, never allocate (G5).
-            Some(false) if head.is_none_or(|h| flow.len + payload > h.room) => Verdict::Flush,
+            Some(false) if flow.len + payload > head().room => Verdict::Flush,
             Some(false) => Verdict::Merge,
         }
     }
@@ -298,7 +295,13 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
     /// whatever its sequence number (G2, G4): CWR (G3), other header fields but FIN/PSH, header
     /// length, option bytes, no payload or more than `mss`.
     #[inline(always)]
-    fn tcp_differs(&self, p: &Seg, seg: &Seg, head: Option<Held<'_>>, pkt: &[u8]) -> bool {
+    fn tcp_differs<'h>(
+        &self,
+        p: &Seg,
+        seg: &Seg,
+        head: impl FnOnce() -> Held<'h>,
+        pkt: &[u8],
+    ) -> bool {
         let payload = seg.payload();
         // CWR (G3): never merged into a held packet; whether the held packet's own CWR must
         // match is the kernel's (K21).
@@ -322,7 +325,7 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
         if opts_at >= p.hdr_len {
             return false;
         }
-        let held = head.and_then(|h| h.bytes.get(opts_at..p.hdr_len));
+        let held = head().bytes.get(opts_at..p.hdr_len);
         held.is_none() || held != pkt.get(opts_at..p.hdr_len)
     }
 
@@ -330,11 +333,11 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
     /// packet: full-sized, ending where the held packet begins, without FIN/PSH (those belong to
     /// the last segment), if IDs count with the first's ID minus one, and with room in `head`.
     #[inline(always)]
-    fn prepends(
+    fn prepends<'h>(
         &self,
         flow: &Flow,
         seg: &Seg,
-        head: Option<Held<'_>>,
+        head: impl FnOnce() -> Held<'h>,
         id_step: Option<u16>,
     ) -> bool {
         let payload = seg.payload();
@@ -344,7 +347,7 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
             && seg.flags().0 & LAST_ONLY == 0
             && seg.seq.wrapping_add(payload as u32) == flow.first.seq
             && id_step.is_none_or(|d| d == u16::MAX)
-            && head.is_some_and(|h| flow.len + payload <= h.room)
+            && flow.len + payload <= head().room
     }
 
     /// G3: whether the IPv4 ID (`id_step` from the first's, `None` if IDs do not count) continues
