@@ -531,9 +531,7 @@ pub(super) fn finish_merged(head: &mut [u8], len: usize, s: &Seg, last_flags: u1
     } else {
         let mut v4 = Ipv4Packet::new_unchecked(&mut *ip);
         v4.set_total_len(len as u16);
-        v4.set_checksum(0);
-        let check = csum::finish(csum::sum(v4.header()));
-        v4.set_checksum(check);
+        v4.set_checksum(csum::finish(s.ipv4_header_sum(len)));
     }
     if s.tcp() {
         let mut tcp = TcpPacket::new_unchecked(l4);

@@ -81,6 +81,28 @@ impl Seg {
         self.net >> 16 & 1 != 0
     }
 
+    /// IPv4: the folded sum of this segment's header with total length `len` and the checksum
+    /// field zero, from the fields [`classify`] read: an eligible IPv4 header has no options and
+    /// no flag but DF (G1), so they are all of it. Computed in registers: re-reading a header
+    /// just copied and patched would wait on those stores.
+    pub(super) fn ipv4_header_sum(&self, len: usize) -> u16 {
+        let (ttl, tos) = (self.net & 0xFF, self.net >> 8 & 0xFF);
+        let flags = if self.df() { DF as u32 } else { 0 };
+        let (src, dst) = (self.key.src as u32, self.key.dst as u32);
+        let addr = |a: u32| {
+            let [b0, b1, b2, b3] = a.to_ne_bytes();
+            u16::from_be_bytes([b0, b1]) as u64 + u16::from_be_bytes([b2, b3]) as u64
+        };
+        let words = (0x4500 | tos) as u64
+            + (len & 0xFFFF) as u64
+            + self.id as u64
+            + flags as u64
+            + (ttl << 8 | self.key.proto as u32) as u64
+            + addr(src)
+            + addr(dst);
+        csum::fold(words)
+    }
+
     /// The pseudo-header sum for an L4 segment of `l4_len` bytes (C2).
     pub(super) fn pseudo(&self, l4_len: usize) -> u16 {
         let k = &self.key;

@@ -69,3 +69,51 @@ fn classify_tcp4_agrees_with_the_general_path() {
     }
     assert!(fast > 100, "only {fast} cases took the fast path");
 }
+
+/// `Seg::ipv4_header_sum` is the sum of the header `finish_merged` writes (total length
+/// replaced, checksum field zero), whatever the fields: TTL, TOS, DF, addresses, lengths and
+/// every ID, so that the sums cover both folds and the all-ones sum.
+#[test]
+fn ipv4_header_sum_equals_the_written_header() {
+    let (mut checked, mut all_ones) = (0, 0);
+    for (ttl, tos, id, df) in [
+        (64, 0, 1, true),
+        (255, 0xFF, 0xFFFF, false),
+        (1, 0xB8, 0, true),
+    ] {
+        for addrs in [
+            [10, 0, 0, 1, 10, 0, 0, 2],
+            [0xFF; 8],
+            [0, 0, 0, 0, 0, 0, 0, 1],
+        ] {
+            let mut spec = PacketSpec::tcp4(100);
+            spec.ttl = ttl;
+            spec.tos = tos;
+            spec.ip_id = id;
+            spec.df = df;
+            spec.src[..4].copy_from_slice(&addrs[..4]);
+            spec.dst[..4].copy_from_slice(&addrs[4..]);
+            let p = spec.build();
+            let mut seg = classify(&p, &GroOptions::default()).expect("eligible");
+            for len in [40, 140, 0x7FFF, 0xFFFF] {
+                let mut header = p[..20].to_vec();
+                header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                header[10..12].fill(0);
+                // Every ID (a stride under Miri): some make the sum 0xFFFF.
+                for id in (0..=u16::MAX).step_by(if cfg!(miri) { 251 } else { 1 }) {
+                    seg.id = id;
+                    header[4..6].copy_from_slice(&id.to_be_bytes());
+                    let want = csum::sum(&header);
+                    assert_eq!(seg.ipv4_header_sum(len), want, "{header:02x?}");
+                    all_ones += usize::from(want == 0xFFFF);
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 36);
+    assert!(
+        cfg!(miri) || all_ones >= 36,
+        "the all-ones sum came up {all_ones} times"
+    );
+}
