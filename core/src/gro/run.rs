@@ -373,6 +373,7 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
     }
 
     /// Counts `seg` (input `i`) into flow `fi`; true if the segment ends the flow's train.
+    #[inline(always)]
     pub(super) fn absorb(&mut self, fi: usize, i: usize, seg: &Seg) -> bool {
         let Some(f) = self.table.get_mut(fi) else {
             return false;
