@@ -83,8 +83,8 @@ impl Seg {
 
     /// IPv4: the folded sum of this segment's header with total length `len` and the checksum
     /// field zero, from the fields [`classify`] read: an eligible IPv4 header has no options and
-    /// no flag but DF (G1), so they are all of it. Computed in registers: re-reading a header
-    /// just copied and patched would wait on those stores.
+    /// no flag but DF (G1), so they are all of it. From registers, not by re-reading the header
+    /// just copied and patched.
     pub(super) fn ipv4_header_sum(&self, len: usize) -> u16 {
         let (ttl, tos) = (self.net & 0xFF, self.net >> 8 & 0xFF);
         let flags = if self.df() { DF as u32 } else { 0 };
