@@ -70,10 +70,6 @@ fn report_as(case: &str, name: &str, vnet: Times, tun_rs: Times, floor: Option<T
     );
 }
 
-/// Checksum cases (`peers`' ids: length, `+1` for an odd start) and implementations, each round
-/// timing a batch of calls of every implementation in turn (a single short sum is below the
-/// clock's resolution); nanoseconds per call, and each one's time / vnet's at the minimum and the
-/// median (above 1: vnet is faster).
 /// The bound of any checksum: every byte loaded once, nothing summed (the words OR-ed together,
 /// which the compiler vectorises as it does the sum's adds), built with AVX-512 where the CPU
 /// has it, as vnet's sum then is.
@@ -101,6 +97,10 @@ fn read_floor() -> fn(&[u8]) -> u16 {
     or_blocks
 }
 
+/// Checksum cases (`peers`' ids: length, `+1` for an odd start) and implementations, each round
+/// timing a batch of calls of every implementation in turn (a single short sum is below the
+/// clock's resolution); nanoseconds per call, and each one's time / vnet's at the minimum and the
+/// median (above 1: vnet is faster).
 fn checksum_round_robin(rounds: usize, fast: FastSum) {
     println!("checksum case: ns per call as min p10 median; (impl / vnet at min, median)");
     #[repr(C, align(64))]
