@@ -114,7 +114,29 @@ impl<const FLOWS: usize, S: Summer> Gro<FLOWS, S> {
         } else {
             Verify::Never
         };
-        let mut run = |verify| self.run_iov(pkts, out, owner, slices, headers, verify);
+        // One run of the batch that verifies as `verify` says: the outputs, the header bytes
+        // needed, and whether it failed (`Verify::AtCompletion` only).
+        let mut run = |verify| {
+            let (count, m, failed) = Run {
+                opts: self.opts,
+                summer: self.summer,
+                table: &mut self.table,
+                m: Slices {
+                    pkts,
+                    out: &mut *out,
+                    slices: &mut *slices,
+                    n_slices: 0,
+                    headers: &mut *headers,
+                    n_headers: 0,
+                },
+                owner: &mut *owner,
+                n_out: 0,
+                verify,
+                failed: false,
+            }
+            .run();
+            (count, m.n_headers, failed)
+        };
         let (count, need) = match run(optimistic) {
             (_, _, true) => {
                 let (count, need, _) = run(Verify::AtStep);
@@ -126,39 +148,6 @@ impl<const FLOWS: usize, S: Summer> Gro<FLOWS, S> {
             return Err(GroError::HeadersTooShort { need, have });
         }
         Ok(count)
-    }
-
-    /// One run of [`Gro::coalesce_iov`]'s batch (its lists checked) that verifies as `verify`
-    /// says: the outputs, the header bytes needed, and whether it failed
-    /// ([`Verify::AtCompletion`] only).
-    fn run_iov<'a, B: AsRef<[u8]>>(
-        &mut self,
-        pkts: &'a [B],
-        out: &mut [IovOutput],
-        owner: &mut [usize],
-        slices: &mut [&'a [u8]],
-        headers: &mut [u8],
-        verify: Verify,
-    ) -> (usize, usize, bool) {
-        let run = Run {
-            opts: self.opts,
-            summer: self.summer,
-            table: &mut self.table,
-            m: Slices {
-                pkts,
-                out,
-                slices,
-                n_slices: 0,
-                headers,
-                n_headers: 0,
-            },
-            owner,
-            n_out: 0,
-            verify,
-            failed: false,
-        };
-        let (count, m, failed) = run.run();
-        (count, m.n_headers, failed)
     }
 }
 
