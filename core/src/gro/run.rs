@@ -47,9 +47,14 @@ pub(super) fn members<'o>(f: &Flow, owner: &'o [usize]) -> impl Iterator<Item = 
     let mut next = Some(f.first_at);
     (0..f.count).map_while(move |_| {
         let j = next?;
-        next = owner.get(j).copied().filter(|&link| link != END);
+        next = next_member(owner, j);
         Some(j)
     })
+}
+
+/// The member after `j` in its flow's chain, if any.
+fn next_member(owner: &[usize], j: usize) -> Option<usize> {
+    owner.get(j).copied().filter(|&link| link != END)
 }
 
 /// When a call verifies the L4 checksums of the segments it may merge (G1).
@@ -454,8 +459,7 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
             (self.verify == Verify::AtCompletion).then(|| (f.first.pseudo(0), f.first.l4_offset));
         let fails = move |run: &Self, j: usize| {
             verify.is_some_and(|(pseudo, l4_at)| {
-                let l4 = run.m.packet(j).get(l4_at..).unwrap_or(&[]);
-                csum::combine(csum::with_len(pseudo, l4.len()), run.summer.sum(l4)) != 0xFFFF
+                !l4_verifies(run.summer, pseudo, l4_at, run.m.packet(j))
             })
         };
         if f.count < 2 || f.fixed {
@@ -486,7 +490,7 @@ impl<const FLOWS: usize, S: Summer, M: Medium> Run<'_, FLOWS, S, M> {
             let Some(j) = next else {
                 break;
             };
-            next = self.owner.get(j).copied().filter(|&link| link != END);
+            next = next_member(self.owner, j);
             visit(self, j);
         }
     }

@@ -332,6 +332,13 @@ pub(super) fn same_ext(held: &[u8], flow: &Flow, seg: &Seg, pkt: &[u8]) -> bool 
 
 /// Whether `seg`'s L4 checksum verifies (G1), summing the packet where it lies.
 pub(super) fn verify_in_place<S: Summer>(summer: S, seg: &Seg, pkt: &[u8]) -> bool {
-    let l4 = pkt.get(seg.l4_offset..).unwrap_or(&[]);
-    csum::combine(seg.pseudo(l4.len()), summer.sum(l4)) == 0xFFFF
+    l4_verifies(summer, seg.pseudo(0), seg.l4_offset, pkt)
+}
+
+/// Whether the L4 bytes of `pkt` from `l4_at` verify (G1) against `pseudo`, a pseudo-header sum
+/// without its length (the members of one flow share it).
+#[inline]
+pub(super) fn l4_verifies<S: Summer>(summer: S, pseudo: u16, l4_at: usize, pkt: &[u8]) -> bool {
+    let l4 = pkt.get(l4_at..).unwrap_or(&[]);
+    csum::combine(csum::with_len(pseudo, l4.len()), summer.sum(l4)) == 0xFFFF
 }
