@@ -1,5 +1,5 @@
-//! Captures in and out, whatever tcpdump or Wireshark wrote: classic pcap (read strictly by
-//! [`super::pcap`], O4) or pcapng (read with `pcap-parser` through a buffer of bounded size), link
+//! Captures in and out, whatever tcpdump or Wireshark wrote: classic pcap ([`super::pcap`], O4)
+//! or pcapng ([`super::pcapng`], a buffer of bounded size), each read strictly, link
 //! type raw IP or Ethernet (DLT_EN10MB). The oracle works on IP packets: an Ethernet frame is
 //! stripped to its IP packet on reading (an 802.1Q/802.1ad tag too), a frame that carries no IP
 //! is skipped and counted; on writing, each packet gets an Ethernet header if the link asks
@@ -7,11 +7,8 @@
 
 use std::io::{self, Read, Write};
 
-use pcap_parser::pcapng::Block;
-use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{PcapBlockOwned, PcapError, PcapNGReader};
-
 use super::pcap::{self, LINKTYPE_ETHERNET, LINKTYPE_RAW, MAX_RECORD_BYTES};
+use super::pcapng;
 
 /// A capture file's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +29,7 @@ pub enum Link {
 }
 
 impl Link {
-    fn from_linktype(linktype: u32) -> Option<Link> {
+    pub(super) fn from_linktype(linktype: u32) -> Option<Link> {
         match linktype {
             LINKTYPE_RAW => Some(Link::Raw),
             LINKTYPE_ETHERNET => Some(Link::Ethernet),
@@ -40,7 +37,7 @@ impl Link {
         }
     }
 
-    fn linktype(self) -> u32 {
+    pub(super) fn linktype(self) -> u32 {
         match self {
             Link::Raw => LINKTYPE_RAW,
             Link::Ethernet => LINKTYPE_ETHERNET,
@@ -48,12 +45,6 @@ impl Link {
     }
 }
 
-const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
-/// The pcapng reader's buffer: one block of [`MAX_RECORD_BYTES`] of data and its headers and
-/// options must fit; a larger block is an error, never a larger allocation.
-const NG_BUFFER: usize = MAX_RECORD_BYTES + 64 * 1024;
-/// Bytes read ahead to recognise the format.
-const HEAD: usize = 64 * 1024;
 const ETHERNET_HEADER: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
@@ -96,21 +87,18 @@ pub fn add_ethernet(packet: &[u8]) -> Vec<u8> {
 /// record and where it is).
 pub struct Reader<R: Read> {
     inner: Inner<R>,
-    /// The record (packet block) the next packet comes from, from 0.
-    record: usize,
     skipped: usize,
     done: bool,
 }
 
 enum Inner<R: Read> {
     Pcap(pcap::Reader<R>, Link),
-    Ng(Box<PcapNGReader<R>>, Vec<Option<Link>>),
+    Ng(pcapng::Reader<R>),
 }
 
 impl<R: Read> std::fmt::Debug for Reader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
-            .field("record", &self.record)
             .field("skipped", &self.skipped)
             .finish_non_exhaustive()
     }
@@ -120,25 +108,14 @@ impl<R: Read> Reader<R> {
     /// Reads the capture's header; fails on a file that is neither pcap nor pcapng, or of a link
     /// type other than raw IP and Ethernet.
     pub fn new(mut input: R) -> io::Result<Reader<io::Chain<io::Cursor<Vec<u8>>, R>>> {
-        // The first bytes, read ahead: they tell the format, and pcap-parser wants the whole
-        // section header in its first read.
-        let mut head = vec![0u8; HEAD];
-        let mut got = 0;
-        while got < head.len() {
-            match input.read(&mut head[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        // The first bytes, read ahead: they tell the format.
+        let mut head = vec![0u8; pcapng::MAGIC.len()];
+        let got = pcap::read_full(&mut input, &mut head)?;
         head.truncate(got);
-        let magic = head.get(..4).unwrap_or_default() == PCAPNG_MAGIC;
+        let ng = head == pcapng::MAGIC;
         let input = io::Cursor::new(head).chain(input);
-        let inner = if magic {
-            let reader = PcapNGReader::new(NG_BUFFER, input)
-                .map_err(|e| invalid(format!("not a pcapng file: {e:?}")))?;
-            Inner::Ng(Box::new(reader), Vec::new())
+        let inner = if ng {
+            Inner::Ng(pcapng::Reader::new(input)?)
         } else {
             let reader = pcap::Reader::new(input)?;
             let link = Link::from_linktype(reader.linktype())
@@ -147,7 +124,6 @@ impl<R: Read> Reader<R> {
         };
         Ok(Reader {
             inner,
-            record: 0,
             skipped: 0,
             done: false,
         })
@@ -164,96 +140,8 @@ impl<R: Read> Reader<R> {
     fn next_frame(&mut self) -> io::Result<Option<(Vec<u8>, Link)>> {
         match &mut self.inner {
             Inner::Pcap(reader, link) => Ok(reader.next().transpose()?.map(|f| (f, *link))),
-            Inner::Ng(reader, links) => next_ng(reader, links, self.record),
+            Inner::Ng(reader) => reader.next().transpose(),
         }
-    }
-}
-
-/// The next packet block of a pcapng capture, interface descriptions taken note of and other
-/// blocks passed over.
-fn next_ng<R: Read>(
-    reader: &mut PcapNGReader<R>,
-    links: &mut Vec<Option<Link>>,
-    record: usize,
-) -> io::Result<Option<(Vec<u8>, Link)>> {
-    loop {
-        let at = reader.consumed();
-        let name = |what: String| invalid(format!("record {record} at byte {at}: {what}"));
-        let (len, frame) = match reader.next() {
-            Ok((len, block)) => {
-                let frame = match block {
-                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                        if links.len() >= 1024 {
-                            return Err(name("more than 1024 interfaces".into()));
-                        }
-                        links.push(Link::from_linktype(idb.linktype.0 as u32));
-                        None
-                    }
-                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                        let link = interface(links, epb.if_id as usize).map_err(name)?;
-                        let caplen = epb.caplen as usize;
-                        if caplen > MAX_RECORD_BYTES {
-                            return Err(name(format!(
-                                "{caplen} bytes, more than the limit of {MAX_RECORD_BYTES}"
-                            )));
-                        }
-                        if epb.caplen > epb.origlen {
-                            return Err(name(format!(
-                                "{caplen} bytes captured, more than its original length {}",
-                                epb.origlen
-                            )));
-                        }
-                        let data = epb.data.get(..caplen).ok_or_else(|| {
-                            name(format!("{caplen} bytes captured, the block holds fewer"))
-                        })?;
-                        Some((data.to_vec(), link))
-                    }
-                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                        let link = interface(links, 0).map_err(name)?;
-                        Some((spb.data.to_vec(), link))
-                    }
-                    _ => None,
-                };
-                (len, frame)
-            }
-            Err(PcapError::Eof) => return Ok(None),
-            Err(PcapError::Incomplete(_)) => {
-                let before = reader.data().len();
-                reader
-                    .refill()
-                    .map_err(|e| name(format!("reading: {e:?}")))?;
-                let now = reader.data().len();
-                if now == before && reader.reader_exhausted() {
-                    if now == 0 {
-                        return Ok(None);
-                    }
-                    return Err(name("block cut short".into()));
-                }
-                continue;
-            }
-            Err(PcapError::BufferTooSmall) => {
-                return Err(name(format!(
-                    "a block larger than the limit of {NG_BUFFER} bytes"
-                )));
-            }
-            Err(PcapError::UnexpectedEof) => return Err(name("block cut short".into())),
-            Err(e) => return Err(name(format!("not a pcapng block: {e:?}"))),
-        };
-        reader.consume(len);
-        if let Some(frame) = frame {
-            return Ok(Some(frame));
-        }
-    }
-}
-
-/// The link of interface `id`: it must have been described, with a link type the oracle reads.
-fn interface(links: &[Option<Link>], id: usize) -> Result<Link, String> {
-    match links.get(id) {
-        Some(Some(link)) => Ok(*link),
-        Some(None) => Err(format!(
-            "interface {id}: link type neither {LINKTYPE_RAW} (raw IP) nor {LINKTYPE_ETHERNET} (Ethernet)"
-        )),
-        None => Err(format!("interface {id} was not described")),
     }
 }
 
@@ -273,7 +161,6 @@ impl<R: Read> Iterator for Reader<R> {
                     return Some(Err(e));
                 }
             };
-            self.record += 1;
             match frame {
                 (packet, Link::Raw) => return Some(Ok(packet)),
                 (frame, Link::Ethernet) => match strip_ethernet(&frame) {
@@ -329,10 +216,10 @@ impl<W: Write> Writer<W> {
             WriterInner::Pcap(w) => w.write(record),
             WriterInner::Ng { out, started } => {
                 if !*started {
-                    ng_headers(out, self.link)?;
+                    pcapng::write_headers(out, self.link)?;
                     *started = true;
                 }
-                ng_packet(out, record)
+                pcapng::write_packet(out, record)
             }
         }
     }
@@ -343,7 +230,7 @@ impl<W: Write> Writer<W> {
             WriterInner::Pcap(w) => w.finish(),
             WriterInner::Ng { mut out, started } => {
                 if !started {
-                    ng_headers(&mut out, self.link)?;
+                    pcapng::write_headers(&mut out, self.link)?;
                 }
                 out.flush()?;
                 Ok(out)
@@ -352,66 +239,37 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// pcapng's section header (little-endian, version 1.0, section length unknown) and one
-/// interface description of `link` with snaplen 65535.
-fn ng_headers(out: &mut impl Write, link: Link) -> io::Result<()> {
-    let mut shb = Vec::with_capacity(28);
-    for word in [0x0a0d_0d0a_u32, 28, 0x1a2b_3c4d] {
-        shb.extend_from_slice(&word.to_le_bytes());
-    }
-    shb.extend_from_slice(&1u16.to_le_bytes());
-    shb.extend_from_slice(&0u16.to_le_bytes());
-    shb.extend_from_slice(&u64::MAX.to_le_bytes());
-    shb.extend_from_slice(&28u32.to_le_bytes());
-    let mut idb = Vec::with_capacity(20);
-    idb.extend_from_slice(&1u32.to_le_bytes());
-    idb.extend_from_slice(&20u32.to_le_bytes());
-    idb.extend_from_slice(&(link.linktype() as u16).to_le_bytes());
-    idb.extend_from_slice(&0u16.to_le_bytes());
-    idb.extend_from_slice(&pcap::SNAPLEN.to_le_bytes());
-    idb.extend_from_slice(&20u32.to_le_bytes());
-    out.write_all(&shb)?;
-    out.write_all(&idb)
-}
-
-/// One enhanced packet block on interface 0.
-fn ng_packet(out: &mut impl Write, record: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(record.len())
-        .ok()
-        .filter(|&l| l <= pcap::SNAPLEN)
-        .ok_or_else(|| {
-            invalid(format!(
-                "{} bytes, more than the snaplen {}",
-                record.len(),
-                pcap::SNAPLEN
-            ))
-        })?;
-    let padded = record.len().next_multiple_of(4);
-    let total = 32 + padded as u32;
-    let mut block = Vec::with_capacity(total as usize);
-    for word in [6u32, total, 0, 0, 0, len, len] {
-        block.extend_from_slice(&word.to_le_bytes());
-    }
-    block.extend_from_slice(record);
-    block.resize(28 + padded, 0);
-    block.extend_from_slice(&total.to_le_bytes());
-    out.write_all(&block)
-}
-
 /// The law the `capture` fuzz target holds the reader to, on any bytes: it yields packets of
 /// at most [`MAX_RECORD_BYTES`], then at most one error and nothing after it; it never panics
-/// and never allocates beyond its bounded buffers (O4, O10).
+/// and never allocates beyond its bounded buffers; the packets it yielded, written as pcapng and
+/// as pcap, read back the same (O4, O10).
 pub fn reader_law(data: &[u8]) {
     let Ok(reader) = Reader::new(data) else {
         return;
     };
     let mut failed = false;
+    let mut packets = Vec::new();
     for packet in reader {
         assert!(!failed, "nothing after an error");
         match packet {
-            Ok(p) => assert!(p.len() <= MAX_RECORD_BYTES, "{} bytes", p.len()),
+            Ok(p) => {
+                assert!(p.len() <= MAX_RECORD_BYTES, "{} bytes", p.len());
+                packets.push(p);
+            }
             Err(_) => failed = true,
         }
+    }
+    if packets.iter().any(|p| p.len() > pcap::SNAPLEN as usize) {
+        return;
+    }
+    for format in [Format::Pcapng, Format::Pcap] {
+        let mut file = Vec::new();
+        write(&mut file, format, Link::Raw, &packets).expect("within the snaplen");
+        assert_eq!(
+            read(file.as_slice()).expect("read back"),
+            packets,
+            "{format:?}"
+        );
     }
 }
 

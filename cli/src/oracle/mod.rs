@@ -12,6 +12,7 @@ mod inspect;
 pub mod limits;
 mod lines;
 pub mod pcap;
+pub mod pcapng;
 
 pub use answer::{Answer, At, ErrorCode, Fields, InputError, SCHEMA_VERSION, fields};
 pub use coalesce::{Coalesced, Coalescing, coalesce};

@@ -26,7 +26,7 @@ fn invalid(what: String) -> io::Error {
 
 /// Reads as much of `buf` as the input has; returns how many bytes that was (short only at the
 /// end of input).
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
         match input.read(rest) {
@@ -155,7 +155,8 @@ impl<R: Read> Iterator for Reader<R> {
     }
 }
 
-fn word(bytes: &[u8], at: usize, swapped: bool) -> u32 {
+/// The 32-bit word at `at` (zero where `bytes` ends), little-endian or `swapped`.
+pub(super) fn word(bytes: &[u8], at: usize, swapped: bool) -> u32 {
     let mut w = [0u8; 4];
     if let Some(b) = bytes.get(at..at + 4) {
         w.copy_from_slice(b);
