@@ -189,7 +189,7 @@ impl<R: Read> Reader<R> {
                     let id = word(&self.body, 0, self.swapped) as usize;
                     let caplen = word(&self.body, 12, self.swapped);
                     let origlen = word(&self.body, 16, self.swapped);
-                    (id, &self.body[20..], caplen, origlen)
+                    (id, self.body.get(20..).unwrap_or_default(), caplen, origlen)
                 }
                 SIMPLE_PACKET => {
                     // Captured: the original length, cut at interface 0's snaplen.
@@ -200,7 +200,7 @@ impl<R: Read> Reader<R> {
                     } else {
                         origlen.min(snaplen)
                     };
-                    (0, &self.body[4..], caplen, origlen)
+                    (0, self.body.get(4..).unwrap_or_default(), caplen, origlen)
                 }
                 _ => continue,
             };
