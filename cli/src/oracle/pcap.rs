@@ -147,22 +147,47 @@ impl<R: Read> Iterator for Reader<R> {
         if self.done {
             return None;
         }
-        let next = self.next_record().transpose();
-        if !matches!(next, Some(Ok(_))) {
-            self.done = true;
-        }
-        next
+        let read = self.next_record();
+        until_error(&mut self.done, read)
     }
 }
 
-/// The 32-bit word at `at` (zero where `bytes` ends), little-endian or `swapped`.
-pub(super) fn word(bytes: &[u8], at: usize, swapped: bool) -> u32 {
-    let mut w = [0u8; 4];
-    if let Some(b) = bytes.get(at..at + 4) {
-        w.copy_from_slice(b);
+/// What an iterator over a file's records yields for one `read`: the record, or the error that
+/// ends the file. `done` is set at the end and at an error, so that nothing follows either.
+pub(super) fn until_error<T>(
+    done: &mut bool,
+    read: io::Result<Option<T>>,
+) -> Option<io::Result<T>> {
+    let next = read.transpose();
+    *done = !matches!(next, Some(Ok(_)));
+    next
+}
+
+/// The `N`-byte field at `at` (zeros where `bytes` ends), little-endian unless `swapped`.
+fn field<const N: usize>(bytes: &[u8], at: usize, swapped: bool) -> [u8; N] {
+    let mut f = [0u8; N];
+    if let Some(b) = bytes.get(at..at.saturating_add(N)) {
+        f.copy_from_slice(b);
     }
-    let w = u32::from_le_bytes(w);
-    if swapped { w.swap_bytes() } else { w }
+    if swapped {
+        f.reverse();
+    }
+    f
+}
+
+/// The 32-bit word at `at` (zero where `bytes` ends), little-endian unless `swapped`.
+pub(super) fn word(bytes: &[u8], at: usize, swapped: bool) -> u32 {
+    u32::from_le_bytes(field(bytes, at, swapped))
+}
+
+/// The 16-bit word at `at`, as [`word`].
+pub(super) fn half(bytes: &[u8], at: usize, swapped: bool) -> u16 {
+    u16::from_le_bytes(field(bytes, at, swapped))
+}
+
+/// `len` as a record length field, if a writer's [`SNAPLEN`] allows it.
+pub(super) fn within_snaplen(len: usize) -> Option<u32> {
+    u32::try_from(len).ok().filter(|&l| l <= SNAPLEN)
 }
 
 /// Reads every record of a raw-IP pcap file (see [`Reader`]).
@@ -214,16 +239,13 @@ impl<W: Write> Writer<W> {
     /// Writes one record; a packet longer than [`SNAPLEN`] is refused.
     pub fn write(&mut self, packet: &[u8]) -> io::Result<()> {
         self.start()?;
-        let len = u32::try_from(packet.len())
-            .ok()
-            .filter(|&l| l <= SNAPLEN)
-            .ok_or_else(|| {
-                invalid(format!(
-                    "record {}: {} bytes, more than the snaplen {SNAPLEN}",
-                    self.records,
-                    packet.len()
-                ))
-            })?;
+        let len = within_snaplen(packet.len()).ok_or_else(|| {
+            invalid(format!(
+                "record {}: {} bytes, more than the snaplen {SNAPLEN}",
+                self.records,
+                packet.len()
+            ))
+        })?;
         self.out.write_all(&[0; 8])?;
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;

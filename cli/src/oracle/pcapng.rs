@@ -9,7 +9,7 @@
 use std::io::{self, Read, Write};
 
 use super::capture::Link;
-use super::pcap::{MAX_RECORD_BYTES, SNAPLEN, read_full, word};
+use super::pcap::{MAX_RECORD_BYTES, SNAPLEN, half, read_full, until_error, within_snaplen, word};
 
 /// The first four bytes of a pcapng file: a section header's block type (a palindrome, the same
 /// in both byte orders).
@@ -251,21 +251,9 @@ impl<R: Read> Iterator for Reader<R> {
         if self.done {
             return None;
         }
-        let next = self.next_packet().transpose();
-        if !matches!(next, Some(Ok(_))) {
-            self.done = true;
-        }
-        next
+        let read = self.next_packet();
+        until_error(&mut self.done, read)
     }
-}
-
-fn half(bytes: &[u8], at: usize, swapped: bool) -> u16 {
-    let mut h = [0u8; 2];
-    if let Some(b) = bytes.get(at..at + 2) {
-        h.copy_from_slice(b);
-    }
-    let h = u16::from_le_bytes(h);
-    if swapped { h.swap_bytes() } else { h }
 }
 
 /// Writes a section header (little-endian, version 1.0, section length unknown) and one
@@ -286,15 +274,12 @@ pub fn write_headers(out: &mut impl Write, link: Link) -> io::Result<()> {
 /// Writes one enhanced packet block on interface 0 (time stamp zero); a record longer than
 /// [`SNAPLEN`] is refused.
 pub fn write_packet(out: &mut impl Write, record: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(record.len())
-        .ok()
-        .filter(|&l| l <= SNAPLEN)
-        .ok_or_else(|| {
-            invalid(format!(
-                "{} bytes, more than the snaplen {SNAPLEN}",
-                record.len()
-            ))
-        })?;
+    let len = within_snaplen(record.len()).ok_or_else(|| {
+        invalid(format!(
+            "{} bytes, more than the snaplen {SNAPLEN}",
+            record.len()
+        ))
+    })?;
     let padded = record.len().next_multiple_of(4);
     let total = (BLOCK_FRAME + min_body(ENHANCED_PACKET) + padded) as u32;
     let mut block = Vec::with_capacity(total as usize);
