@@ -7,7 +7,7 @@
 
 use std::io::{self, Read, Write};
 
-use super::pcap::{self, LINKTYPE_ETHERNET, LINKTYPE_RAW, MAX_RECORD_BYTES};
+use super::pcap::{self, LINKTYPE_ETHERNET, LINKTYPE_RAW, MAX_RECORD_BYTES, invalid};
 use super::pcapng;
 
 /// A capture file's format.
@@ -49,10 +49,6 @@ const ETHERNET_HEADER: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: [u16; 2] = [0x8100, 0x88a8];
-
-fn invalid(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what)
-}
 
 /// The IP packet an Ethernet frame carries (after at most two VLAN tags), or `None`.
 pub fn strip_ethernet(frame: &[u8]) -> Option<&[u8]> {

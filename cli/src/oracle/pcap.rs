@@ -20,7 +20,8 @@ const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
 const FILE_HEADER_LEN: u64 = 24;
 const RECORD_HEADER_LEN: usize = 16;
 
-fn invalid(what: String) -> io::Error {
+/// An error in a capture's bytes.
+pub(super) fn invalid(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
 

@@ -9,7 +9,9 @@
 use std::io::{self, Read, Write};
 
 use super::capture::Link;
-use super::pcap::{MAX_RECORD_BYTES, SNAPLEN, half, read_full, until_error, within_snaplen, word};
+use super::pcap::{
+    MAX_RECORD_BYTES, SNAPLEN, half, invalid, read_full, until_error, within_snaplen, word,
+};
 
 /// The first four bytes of a pcapng file: a section header's block type (a palindrome, the same
 /// in both byte orders).
@@ -36,10 +38,6 @@ fn min_body(kind: u32) -> usize {
         ENHANCED_PACKET => 20,
         _ => 0,
     }
-}
-
-fn invalid(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
 /// An interface a section described: its link (`None`: a link type the oracle does not read)
