@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use vnet_cli::oracle::capture::{self, Format, Link};
+use vnet_core::wire::{IPV4_MIN_HEADER_LEN, IPV6_HEADER_LEN, UDP_HEADER_LEN};
 use vnet_host::netns::{NetNs, require_root};
 use vnet_packet::PacketSpec;
 
@@ -133,11 +134,12 @@ fn within_10s(mut done: impl FnMut() -> bool) -> bool {
 
 /// The UDP payload of an IPv4 (no options) or IPv6 (no extension headers) packet.
 fn udp_payload(packet: &[u8]) -> &[u8] {
-    let header = if packet.first().is_some_and(|b| b >> 4 == 6) {
-        40 + 8
+    let ip = if packet.first().is_some_and(|b| b >> 4 == 6) {
+        IPV6_HEADER_LEN
     } else {
-        20 + 8
+        IPV4_MIN_HEADER_LEN
     };
+    let header = ip + UDP_HEADER_LEN;
     packet.get(header..).unwrap_or_default()
 }
 

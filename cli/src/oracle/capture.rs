@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 
 use super::pcap::{self, LINKTYPE_ETHERNET, LINKTYPE_RAW, MAX_RECORD_BYTES, invalid};
 use super::pcapng;
+use vnet_core::wire::ETHERNET_HEADER_LEN;
 
 /// A capture file's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,14 +46,13 @@ impl Link {
     }
 }
 
-const ETHERNET_HEADER: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: [u16; 2] = [0x8100, 0x88a8];
 
 /// The IP packet an Ethernet frame carries (after at most two VLAN tags), or `None`.
 pub fn strip_ethernet(frame: &[u8]) -> Option<&[u8]> {
-    let mut at = ETHERNET_HEADER - 2;
+    let mut at = ETHERNET_HEADER_LEN - 2;
     for _ in 0..3 {
         let ethertype = u16::from_be_bytes(frame.get(at..at + 2)?.try_into().ok()?);
         match ethertype {
@@ -71,7 +71,7 @@ pub fn add_ethernet(packet: &[u8]) -> Vec<u8> {
         Some(6) => ETHERTYPE_IPV6,
         _ => ETHERTYPE_IPV4,
     };
-    let mut frame = Vec::with_capacity(ETHERNET_HEADER + packet.len());
+    let mut frame = Vec::with_capacity(ETHERNET_HEADER_LEN + packet.len());
     frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01]);
     frame.extend_from_slice(&ethertype.to_be_bytes());
     frame.extend_from_slice(packet);
