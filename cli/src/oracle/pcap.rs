@@ -25,6 +25,11 @@ pub(super) fn invalid(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
+/// The error of record `record` (from 0) whose bytes start at `offset` (O4, O10).
+pub(super) fn at_record(record: usize, offset: u64) -> impl Fn(String) -> io::Error {
+    move |what| invalid(format!("record {record} at byte {offset}: {what}"))
+}
+
 /// Reads as much of `buf` as the input has; returns how many bytes that was (short only at the
 /// end of input).
 pub(super) fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -99,8 +104,7 @@ impl<R: Read> Reader<R> {
     }
 
     fn next_record(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let (record, offset) = (self.record, self.offset);
-        let name = |what: String| invalid(format!("record {record} at byte {offset}: {what}"));
+        let name = at_record(self.record, self.offset);
         let mut rec = [0u8; RECORD_HEADER_LEN];
         match read_full(&mut self.input, &mut rec)? {
             0 => return Ok(None),

@@ -10,7 +10,8 @@ use std::io::{self, Read, Write};
 
 use super::capture::Link;
 use super::pcap::{
-    MAX_RECORD_BYTES, SNAPLEN, half, invalid, read_full, until_error, within_snaplen, word,
+    MAX_RECORD_BYTES, SNAPLEN, at_record, half, invalid, read_full, until_error, within_snaplen,
+    word,
 };
 
 /// The first four bytes of a pcapng file: a section header's block type (a palindrome, the same
@@ -40,11 +41,9 @@ fn min_body(kind: u32) -> usize {
     }
 }
 
-/// An interface a section described: its link (`None`: a link type the oracle does not read)
-/// and snaplen (0: none).
+/// An interface a section described: its link type and snaplen (0: none).
 #[derive(Clone, Copy, Debug)]
 struct Interface {
-    link: Option<Link>,
     linktype: u16,
     snaplen: u32,
 }
@@ -87,8 +86,7 @@ impl<R: Read> Reader<R> {
     /// Reads the next block into `body` and returns its type (`None` at the end of the input);
     /// takes note of section headers and interface descriptions.
     fn next_block(&mut self) -> io::Result<Option<u32>> {
-        let (record, offset) = (self.record, self.offset);
-        let name = |what: String| invalid(format!("record {record} at byte {offset}: {what}"));
+        let name = at_record(self.record, self.offset);
         let mut head = [0u8; 8];
         match read_full(&mut self.input, &mut head)? {
             0 => return Ok(None),
@@ -162,7 +160,6 @@ impl<R: Read> Reader<R> {
                 }
                 let linktype = half(&self.body, 0, self.swapped);
                 self.interfaces.push(Interface {
-                    link: Link::from_linktype(linktype.into()),
                     linktype,
                     snaplen: word(&self.body, 4, self.swapped),
                 });
@@ -180,8 +177,7 @@ impl<R: Read> Reader<R> {
             let Some(kind) = self.next_block()? else {
                 return Ok(None);
             };
-            let record = self.record;
-            let name = |what: String| invalid(format!("record {record} at byte {offset}: {what}"));
+            let name = at_record(self.record, offset);
             let (interface, data, caplen, origlen) = match kind {
                 ENHANCED_PACKET => {
                     let id = word(&self.body, 0, self.swapped) as usize;
@@ -202,15 +198,11 @@ impl<R: Read> Reader<R> {
                 }
                 _ => continue,
             };
-            let Interface {
-                link,
-                linktype,
-                snaplen,
-            } = *self
+            let Interface { linktype, snaplen } = *self
                 .interfaces
                 .get(interface)
                 .ok_or_else(|| name(format!("interface {interface} was not described")))?;
-            let link = link.ok_or_else(|| {
+            let link = Link::from_linktype(linktype.into()).ok_or_else(|| {
                 name(format!(
                     "interface {interface}: link type {linktype}, neither {} (raw IP) nor {} (Ethernet)",
                     Link::Raw.linktype(),
