@@ -127,3 +127,27 @@ proptest! {
         }
     }
 }
+
+/// The `csum` fuzz target's check of the vector builds (`vnet_spec::fuzzing::csum_with`) over its
+/// committed corpus, as `spec/tests/fuzz_corpus.rs` replays the portable law.
+#[test]
+fn csum_corpus_through_every_build() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/csum");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the csum corpus")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(
+        files.len() >= 10,
+        "{}: only {} files",
+        dir.display(),
+        files.len()
+    );
+    each(|f| {
+        for path in &files {
+            vnet_spec::fuzzing::csum_with(f.0, &std::fs::read(path).unwrap());
+        }
+    });
+    eprintln!("{} csum corpus files through each build", files.len());
+}

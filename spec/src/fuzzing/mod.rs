@@ -11,7 +11,7 @@
 //! | `hdr_read`| [`hdr_read`]  | every layout, every byte order: read then write gives the bytes |
 //! | `check`   | [`check`]     | never panics; what it accepts is inside the packet and consistent with the header |
 //! | `wire`    | [`wire`]      | every view and `parse_headers`: checked lengths hold, offsets in bounds, setters read back |
-//! | `csum`    | [`csum`]      | the fast sums equal the RFC 1071 loop, at any split             |
+//! | `csum`    | [`csum`], [`csum_with`] | the fast sums (and the CPU's vector builds) equal the RFC 1071 loop, at any split |
 //! | `gso`     | [`gso()`]     | check + segmentation: fast == reference in all three shapes, segments are packets, canaries intact |
 //! | `gso_iovec` | [`gso_iovec()`] | L9: the iovec form, whole and in pieces, equals the contiguous form, refusals included |
 //! | `gro`     | [`gro()`]     | any batch, capacities, options, faults: every input once, merged outputs are GSO requests, fast == reference |
@@ -69,7 +69,7 @@ pub use check::{
     CheckInput, OPT_KERNEL_SHIFT, OPT_LAYOUT_SHIFT, OPT_STRICT, OPT_TAP, OPT_TUNNEL,
     OPT_TUNNEL_CSUM, check,
 };
-pub use csum::{csum, reference_sum};
+pub use csum::{csum, csum_with, reference_sum};
 pub use gro::{
     FAULT_LEN_EXCEEDS, FAULT_LENS_LONG, FAULT_OUT_SHORT, FAULT_OWNER_SHORT, FLOW_IDS_SHIFT,
     FLOW_TCP_OPTIONS, FLOW_V6_EXT, FlowParams, GRO_OLD_KERNEL, GRO_RELAXED, GRO_TABLE_SHIFT,
