@@ -15,7 +15,7 @@ use core::arch::x86_64::{
 /// (each vector adds less than 2^33 to a lane, and the 8 lanes are added at the end: < 2^62).
 pub(super) const BLOCK: usize = 1 << 32;
 
-/// The unfolded sum of `data` (64 to [`BLOCK`] bytes, an odd last byte padded with zero) as
+/// C1: the unfolded sum of `data` (64 to [`BLOCK`] bytes, an odd last byte padded with zero) as
 /// native-endian 16-bit words, congruent modulo 0xFFFF to theirs.
 ///
 /// Each 64-byte vector's eight 64-bit words are added whole into one accumulator and shifted
